@@ -1,0 +1,13 @@
+// Dropping privileges in the child: supplementary groups, uid/gid, every capability set, and
+// no_new_privs. After this the process cannot regain anything, even through exec.
+#pragma once
+
+#include <cstdint>
+
+namespace airlock::sandbox {
+
+// Child side (no allocation). Returns nullptr on success, else the name of the failed step
+// (errno set).
+const char* drop_privileges(uint32_t uid, uint32_t gid);
+
+}  // namespace airlock::sandbox

@@ -1,0 +1,290 @@
+#include "sandbox/monitor.h"
+
+#include <linux/seccomp.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace airlock::sandbox {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr size_t kMaxBlockedListed = 64;  // blocked calls listed in an outcome; the rest counted
+constexpr auto kMinCpuCheck = std::chrono::milliseconds(5);
+constexpr auto kDrainAfterExit = std::chrono::seconds(2);
+
+enum Tag : uint64_t { kStdout, kStderr, kStdin, kControl, kPidfd, kTimer, kCancel, kListener0 };
+
+class Monitor {
+ public:
+  explicit Monitor(MonitorInputs& in) : in_(in) {}
+
+  MonitorResult run() {
+    start_ = Clock::now();
+    wall_deadline_ = start_ + in_.limits.wall_time;
+    next_cpu_check_ = start_ + kMinCpuCheck;
+    auto epoll = make_epoll();
+    auto timer = make_timerfd();
+    if (!epoll || !timer) {
+      in_.child.kill();
+      result_.setup_failure = !epoll ? epoll.error() : timer.error();
+    } else {
+      epoll_ = std::move(epoll.value());
+      timer_ = std::move(timer.value());
+      loop();
+    }
+    result_.wall = Clock::now() - start_;
+    if (auto cpu = in_.cgroup.cpu_usage_ns()) result_.cpu_ns_at_end = cpu.value();
+    return std::move(result_);
+  }
+
+ private:
+  void watch(int fd, uint32_t events, uint64_t tag) {
+    struct epoll_event event {};
+    event.events = events;
+    event.data.u64 = tag;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event);
+  }
+  void unwatch(int fd) { ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }
+
+  void loop() {
+    watch(in_.stdout_read.get(), EPOLLIN, kStdout);
+    watch(in_.stderr_read.get(), EPOLLIN, kStderr);
+    watch(in_.control.get(), EPOLLIN, kControl);
+    watch(in_.child.pidfd(), EPOLLIN, kPidfd);
+    watch(timer_.get(), EPOLLIN, kTimer);
+    if (in_.options.cancel_fd >= 0) watch(in_.options.cancel_fd, EPOLLIN, kCancel);
+    stdin_pending_ = in_.options.stdin_data;
+    if (in_.stdin_write.valid()) {
+      if (stdin_pending_.empty()) {
+        in_.stdin_write.reset();
+      } else {
+        watch(in_.stdin_write.get(), EPOLLOUT, kStdin);
+      }
+    }
+    arm_timer();
+    while (!(reaped_ && stdout_open_ == false && stderr_open_ == false)) {
+      struct epoll_event events[16];
+      int timeout_ms = -1;
+      if (reaped_) {
+        auto left = drain_deadline_ - Clock::now();
+        if (left <= Clock::duration::zero()) break;  // a stray writer: stop waiting for EOF
+        timeout_ms = static_cast<int>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(left).count() + 1);
+      }
+      int count = ::epoll_wait(epoll_.get(), events, 16, timeout_ms);
+      if (count < 0 && errno != EINTR) break;
+      for (int i = 0; i < count; ++i) dispatch(events[i]);
+    }
+  }
+
+  void dispatch(const epoll_event& event) {
+    switch (event.data.u64) {
+      case kStdout: read_output(in_.stdout_read, Stream::stdout_stream, stdout_open_); break;
+      case kStderr: read_output(in_.stderr_read, Stream::stderr_stream, stderr_open_); break;
+      case kStdin: write_stdin(); break;
+      case kControl: read_control(); break;
+      case kPidfd: reap(); break;
+      case kTimer: check_clocks(); break;
+      case kCancel: kill(KilledFor::cancel); break;
+      default: {
+        size_t index = event.data.u64 - kListener0;
+        if (index < 2 && listeners_[index].valid()) {
+          if (event.events & EPOLLIN) handle_notification(listeners_[index].get());
+          if ((event.events & EPOLLHUP) && !(event.events & EPOLLIN)) {
+            unwatch(listeners_[index].get());
+            listeners_[index].reset();
+          }
+        }
+      }
+    }
+  }
+
+  void kill(KilledFor reason) {
+    if (result_.killed_for == KilledFor::none && !reaped_) result_.killed_for = reason;
+    in_.child.kill();
+  }
+
+  void read_output(UniqueFd& fd, Stream stream, bool& open) {
+    char buffer[kReadChunk];
+    // A few reads per wake-up, so that one flooding stream cannot starve the other events.
+    for (int round = 0; round < 4 && open; ++round) {
+      ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return;
+      }
+      if (n <= 0) {
+        unwatch(fd.get());
+        fd.reset();
+        open = false;
+        return;
+      }
+      if (!in_.output.on_output(stream, std::string_view(buffer, static_cast<size_t>(n)))) {
+        kill(KilledFor::output);
+      }
+    }
+  }
+
+  void write_stdin() {
+    ssize_t n = ::write(in_.stdin_write.get(), stdin_pending_.data(), stdin_pending_.size());
+    if (n > 0) stdin_pending_.remove_prefix(static_cast<size_t>(n));
+    if ((n < 0 && errno != EAGAIN && errno != EINTR) || stdin_pending_.empty()) {
+      unwatch(in_.stdin_write.get());
+      in_.stdin_write.reset();  // EOF for the program (or it closed its end: EPIPE)
+    }
+  }
+
+  void read_control() {
+    for (;;) {
+      ControlMessage message;
+      struct iovec io {&message, sizeof message};
+      alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 2)];
+      struct msghdr header {};
+      header.msg_iov = &io;
+      header.msg_iovlen = 1;
+      header.msg_control = control;
+      header.msg_controllen = sizeof control;
+      ssize_t n = ::recvmsg(in_.control.get(), &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) unwatch(in_.control.get());
+        return;
+      }
+      if (static_cast<size_t>(n) != sizeof message) continue;
+      if (message.kind == ControlMessage::listeners) {
+        receive_listeners(header);
+        result_.started = true;
+        in_.output.on_started();
+      } else if (message.kind == ControlMessage::program_status) {
+        result_.program_status = message.wait_status;
+      } else if (message.kind == ControlMessage::setup_failed && !result_.setup_failure) {
+        message.text[sizeof message.text - 1] = '\0';
+        result_.setup_failure = SetupError{message.text, message.error_number};
+      }
+    }
+  }
+
+  void receive_listeners(msghdr& header) {
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
+    if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) return;
+    size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int fds[2] = {-1, -1};
+    std::memcpy(fds, CMSG_DATA(cmsg), sizeof(int) * std::min<size_t>(count, 2));
+    for (size_t i = 0; i < 2 && i < count; ++i) {
+      listeners_[i] = UniqueFd::adopt(fds[i]);
+      watch(fds[i], EPOLLIN, kListener0 + i);
+    }
+  }
+
+  void handle_notification(int listener) {
+    struct seccomp_notif request;
+    std::memset(&request, 0, sizeof request);
+    if (::ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &request) != 0) return;  // caller gone
+    std::array<uint64_t, 6> args;
+    for (size_t i = 0; i < 6; ++i) args[i] = request.data.args[i];
+    const int number = request.data.nr;
+    Decision decision = decide(in_.filters, request.data.arch, number, args);
+    SyscallEvent event{decision.native_abi ? syscall_name(number) : "non-native ABI",
+                       number,
+                       request.data.arch,
+                       args,
+                       action_name(decision.action, decision.errno_value),
+                       decision.origin,
+                       describe_call(request.data.arch, number, args)};
+    struct seccomp_notif_resp response;
+    std::memset(&response, 0, sizeof response);
+    response.id = request.id;
+    switch (decision.action) {
+      case SyscallAction::kill:
+        if (!result_.violation) result_.violation = event;
+        kill(KilledFor::violation);
+        response.error = -EPERM;
+        break;
+      case SyscallAction::errno_code:
+        response.error = -decision.errno_value;
+        record_blocked(std::move(event));
+        break;
+      case SyscallAction::log:
+        record_blocked(std::move(event));
+        [[fallthrough]];
+      case SyscallAction::allow:
+        // Safe here: the call goes ahead unchanged, no decision rests on memory it points to.
+        response.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        break;
+    }
+    ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &response);
+  }
+
+  void record_blocked(SyscallEvent event) {
+    if (result_.blocked.size() < kMaxBlockedListed) {
+      result_.blocked.push_back(std::move(event));
+    } else {
+      ++result_.blocked_dropped;
+    }
+  }
+
+  void reap() {
+    int status = 0;
+    if (!in_.child.try_reap(&status)) return;
+    reaped_ = true;
+    result_.init_status = status;
+    drain_deadline_ = Clock::now() + kDrainAfterExit;
+    unwatch(in_.child.pidfd());
+    read_control();  // init reported the program's status before it exited
+  }
+
+  void check_clocks() {
+    uint64_t expirations;
+    while (::read(timer_.get(), &expirations, sizeof expirations) > 0) {
+    }
+    auto now = Clock::now();
+    if (now >= wall_deadline_) {
+      kill(KilledFor::wall_time);
+      return;
+    }
+    if (now >= next_cpu_check_) {
+      auto used = in_.cgroup.cpu_usage_ns();
+      const uint64_t limit_ns =
+          static_cast<uint64_t>(std::chrono::nanoseconds(in_.limits.cpu_time).count());
+      if (used && used.value() >= limit_ns) {
+        kill(KilledFor::cpu_time);
+        return;
+      }
+      // The earliest the tree could reach its cpu limit, running flat out on its cpu share.
+      uint64_t left_ns = used ? limit_ns - used.value() : 0;
+      uint64_t millicores = std::max<uint32_t>(in_.limits.cpu_millicores, 1);
+      auto wait = std::chrono::nanoseconds(left_ns * 1000 / millicores);
+      next_cpu_check_ = now + std::max<Clock::duration>(wait, kMinCpuCheck);
+    }
+    arm_timer();
+  }
+
+  void arm_timer() {
+    auto when = std::min(wall_deadline_, next_cpu_check_);
+    auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch());
+    struct itimerspec spec {};
+    spec.it_value.tv_sec = since_epoch.count() / 1'000'000'000;
+    spec.it_value.tv_nsec = since_epoch.count() % 1'000'000'000;
+    ::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+  }
+
+  MonitorInputs& in_;
+  MonitorResult result_;
+  UniqueFd epoll_, timer_;
+  UniqueFd listeners_[2];
+  std::string_view stdin_pending_;
+  bool stdout_open_ = true, stderr_open_ = true, reaped_ = false;
+  Clock::time_point start_, wall_deadline_, next_cpu_check_, drain_deadline_;
+};
+
+}  // namespace
+
+MonitorResult monitor(MonitorInputs& inputs) { return Monitor(inputs).run(); }
+
+}  // namespace airlock::sandbox

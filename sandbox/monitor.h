@@ -1,0 +1,59 @@
+// The supervisor's watch over one running sandbox: output pipes, stdin, seccomp notifications,
+// the wall and cpu clocks, cancellation, and init's exit. Everything on one thread, one epoll.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sandbox/cgroup.h"
+#include "sandbox/outcome.h"
+#include "sandbox/process.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/seccomp.h"
+
+namespace airlock::sandbox {
+
+struct MonitorInputs {
+  ChildProcess& child;
+  Cgroup& cgroup;
+  const SeccompFilters& filters;
+  OutputHandler& output;
+  const Limits& limits;
+  const RunOptions& options;
+  UniqueFd stdout_read;
+  UniqueFd stderr_read;
+  UniqueFd stdin_write;  // closed by the monitor after stdin_data, or handed to a copier
+  UniqueFd control;
+};
+
+enum class KilledFor { none, violation, output, wall_time, cpu_time, cancel };
+
+struct MonitorResult {
+  KilledFor killed_for = KilledFor::none;
+  std::optional<SyscallEvent> violation;
+  std::vector<SyscallEvent> blocked;
+  uint64_t blocked_dropped = 0;
+  std::optional<int> program_status;  // wait status of the program (pid 2), from init
+  int init_status = 0;                // wait status of init
+  std::optional<SetupError> setup_failure;
+  bool started = false;
+  std::chrono::steady_clock::duration wall{};
+  uint64_t cpu_ns_at_end = 0;
+};
+
+// Runs until init has been reaped and both output pipes are at end of file.
+MonitorResult monitor(MonitorInputs& inputs);
+
+// The outcome of a run from what the monitor saw and the cgroup's counters.
+Outcome classify(const MonitorResult& result, const CgroupStats& stats, const Limits& limits);
+
+// "256 MiB", "1.5 GiB", "512 KiB", "100 bytes".
+std::string format_bytes(uint64_t bytes);
+// "10 s", "500 ms", "1.5 s".
+std::string format_duration(std::chrono::milliseconds duration);
+// "SIGSEGV".
+std::string signal_name(int signal);
+
+}  // namespace airlock::sandbox

@@ -1,0 +1,55 @@
+// The mount plan: the sandbox's file system as a list of plain operations computed in the
+// supervisor, unit-tested as data, and applied by the child before pivot_root.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sandbox/error.h"
+#include "sandbox/spec.h"
+
+namespace airlock::sandbox {
+
+struct MountOp {
+  enum class Kind {
+    make_dir,    // mkdir target (mode)
+    make_file,   // create an empty file at target (a bind-mount point for a file)
+    bind,        // bind source onto target, then remount with `flags` (MS_RDONLY etc.)
+    tmpfs,       // mount a tmpfs at target with `data` ("size=...,mode=...")
+    proc,        // mount a fresh proc at target
+    symlink,     // symlink target -> source
+    write_file,  // write `data` into a new file at target (mode)
+  };
+  Kind kind;
+  std::string source;  // host path (bind) or link text (symlink)
+  std::string target;  // absolute path under the staging root
+  unsigned long flags = 0;
+  std::string data;
+  unsigned mode = 0755;
+};
+
+struct MountPlan {
+  std::string staging_root;  // host dir the new root tmpfs is mounted on, inside the child's ns
+  std::vector<MountOp> ops;  // in order
+  std::string workdir;       // absolute path inside the sandbox, for chdir after pivot_root
+};
+
+struct SandboxIdentity {
+  uint32_t uid = 1000;  // inside the sandbox
+  uint32_t gid = 1000;
+  std::string user_name = "sandbox";
+};
+
+// Computes the mount plan for spec. host_workdir is the host directory bound (read-write) as the
+// working dir. Fails when a required host path is missing or a path is not absolute and clean.
+Expected<MountPlan> plan_mounts(const Spec& spec, const std::string& staging_root,
+                                const std::string& host_workdir, const SandboxIdentity& identity);
+
+// Child side: applies the plan, pivots into the new root and makes it read-only. Does not allocate.
+// On failure returns false with `failed_op` pointing at the step and errno set.
+bool apply_mount_plan(const MountPlan& plan, const MountOp** failed_op);
+
+// True when path is absolute, has no "." or ".." components and no repeated '/'.
+bool is_clean_absolute_path(const std::string& path);
+
+}  // namespace airlock::sandbox

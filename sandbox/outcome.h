@@ -1,0 +1,68 @@
+// What happened to a run: an ordinary value, including when the program misbehaved.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace airlock::sandbox {
+
+enum class RunStatus {
+  ok,              // exited 0
+  nonzero_exit,    // exited with another code
+  signaled,        // killed by a signal it did not get from airlock
+  timeout,         // wall or cpu time limit reached
+  memory_limit,    // the kernel's OOM killer ended it inside its memory limit
+  process_limit,   // it tried to have more processes than allowed, and did not end well
+  output_limit,    // it wrote more than allowed and the policy says to kill on overflow
+  violation,       // a syscall rule with the kill action matched
+  setup_error,     // airlock could not set the sandbox up; the program never ran
+  cancelled,       // the caller cancelled the run
+};
+
+std::string_view to_string(RunStatus status);
+
+enum class TimeoutKind { none, wall, cpu };
+
+// One syscall that a rule stopped (or logged).
+struct SyscallEvent {
+  std::string syscall;  // name, or "syscall N" when unknown
+  int number = -1;
+  uint32_t arch = 0;    // AUDIT_ARCH_* of the call
+  std::array<uint64_t, 6> args{};
+  std::string action;   // "kill", "errno(EPERM)", "log"
+  std::string origin;   // the rule that matched, e.g. `floor (@mount)`
+  std::string detail;   // human-readable call, e.g. `socket(AF_INET, SOCK_STREAM, 0)`
+};
+
+struct Usage {
+  std::chrono::milliseconds wall{0};
+  std::chrono::milliseconds cpu_user{0};
+  std::chrono::milliseconds cpu_system{0};
+  uint64_t peak_memory_bytes = 0;
+  uint32_t peak_processes = 0;  // when the cgroup backend can tell; 0 otherwise
+};
+
+struct Outcome {
+  RunStatus status = RunStatus::setup_error;
+  int exit_code = -1;  // with ok / nonzero_exit
+  int signal = 0;      // with signaled, and with limits enforced by a signal (SIGKILL, SIGXCPU...)
+  TimeoutKind timeout = TimeoutKind::none;
+  Usage usage;
+  std::optional<SyscallEvent> violation;  // the call that ended the run (status violation)
+  std::vector<SyscallEvent> blocked;      // calls refused with an errno or logged; capped
+  uint64_t blocked_dropped = 0;           // blocked calls not listed because of the cap
+  bool process_limit_hit = false;         // a fork failed on the process limit at least once
+  std::string setup_error;                // with setup_error: what failed and why
+  std::string reason;                     // one sentence a model can act on
+};
+
+// The process exit code airlock's CLI uses for an outcome: the program's own code, 128+N for
+// signal N, 125 when the sandbox could not be set up.
+int cli_exit_code(const Outcome& outcome);
+
+}  // namespace airlock::sandbox

@@ -1,0 +1,264 @@
+#include "sandbox/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "sandbox/capabilities.h"
+#include "sandbox/namespaces.h"
+
+namespace airlock::sandbox {
+namespace {
+
+constexpr int kSetupFailedExit = 125;
+constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
+constexpr uint64_t kClonePidfd = 0x00001000ULL;
+
+// struct clone_args from linux/sched.h, spelled out to keep that header (which redefines glibc's
+// CLONE_* macros) out of this file.
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+      set_tid_size, cgroup;
+};
+
+// ---- child side: from here to spawn_child, only syscalls and stack memory ----
+
+void append(char* buffer, size_t size, const char* text) {
+  size_t used = std::strlen(buffer);
+  while (*text != '\0' && used + 1 < size) buffer[used++] = *text++;
+  buffer[used] = '\0';
+}
+
+bool send_message(int socket, const ControlMessage& message, const int* fds, int fd_count) {
+  struct iovec io {const_cast<ControlMessage*>(&message), sizeof message};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 2)] = {};
+  struct msghdr header {};
+  header.msg_iov = &io;
+  header.msg_iovlen = 1;
+  if (fd_count > 0) {
+    header.msg_control = control;
+    header.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
+    std::memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * fd_count);
+  }
+  return ::sendmsg(socket, &header, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof message);
+}
+
+// Reports the failed step to the supervisor and ends this process. sendmsg is the one call the
+// policy filter lets through on the control socket, so this works after the filters are in place.
+[[noreturn]] void fail(int socket, const char* step, const char* detail, int error_number) {
+  ControlMessage message;
+  message.kind = ControlMessage::setup_failed;
+  message.error_number = error_number;
+  append(message.text, sizeof message.text, step);
+  if (detail != nullptr && *detail != '\0') {
+    append(message.text, sizeof message.text, "(\"");
+    append(message.text, sizeof message.text, detail);
+    append(message.text, sizeof message.text, "\")");
+  }
+  send_message(socket, message, nullptr, 0);
+  ::_exit(kSetupFailedExit);
+}
+
+const char* mount_step(const MountOp& op) {
+  switch (op.kind) {
+    case MountOp::Kind::make_dir: return "mkdir";
+    case MountOp::Kind::make_file: return "create";
+    case MountOp::Kind::bind: return "bind mount";
+    case MountOp::Kind::tmpfs: return "mount tmpfs";
+    case MountOp::Kind::proc: return "mount proc";
+    case MountOp::Kind::symlink: return "symlink";
+    case MountOp::Kind::write_file: return "write";
+  }
+  return "mount step";
+}
+
+// Moves fd to a number above `floor`, close-on-exec, so that later dup2s cannot clobber it.
+int lift_fd(int fd, int floor, int socket) {
+  int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor + 1);
+  if (lifted < 0) fail(socket, "fcntl(F_DUPFD_CLOEXEC)", nullptr, errno);
+  return lifted;
+}
+
+// pid 2 of the sandbox: stdio, signals, rlimits, seccomp, exec.
+[[noreturn]] void run_program(const ChildPlan& plan, const ChildFds& fds) {
+  const int control_number = plan.control_fd_number;
+  // Only 0, 1, 2 reach the program; the control socket sits at an fd number the program cannot
+  // open (>= its RLIMIT_NOFILE) and closes on exec.
+  int in = lift_fd(fds.stdin_read, control_number, fds.control);
+  int out = lift_fd(fds.stdout_write, control_number, fds.control);
+  int err = lift_fd(fds.stderr_write, control_number, fds.control);
+  if (::dup3(fds.control, control_number, O_CLOEXEC) < 0) fail(fds.control, "dup3", nullptr, errno);
+  const int socket = control_number;
+  if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {
+    fail(socket, "dup2(stdio)", nullptr, errno);
+  }
+  if (::close_range(3, control_number - 1, 0) != 0 ||
+      ::close_range(control_number + 1, ~0U, 0) != 0) {
+    fail(socket, "close_range", nullptr, errno);
+  }
+  // Handlers reset on exec but ignored signals and the mask do not: start from the defaults.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int signal = 1; signal < NSIG; ++signal) {
+    if (signal != SIGKILL && signal != SIGSTOP) ::signal(signal, SIG_DFL);
+  }
+  if (const RlimitSetting* failed = apply_rlimits(plan.rlimits)) {
+    fail(socket, "setrlimit", rlimit_name(failed->resource), errno);
+  }
+  int listeners[2];
+  listeners[0] = install_filter(plan.seccomp->policy_program);
+  if (listeners[0] < 0) fail(socket, "seccomp(policy filter)", nullptr, errno);
+  listeners[1] = install_filter(plan.seccomp->floor_program);
+  if (listeners[1] < 0) fail(socket, "seccomp(floor filter)", nullptr, errno);
+  ControlMessage ready;
+  ready.kind = ControlMessage::listeners;
+  if (!send_message(socket, ready, listeners, 2)) fail(socket, "sendmsg(listeners)", nullptr, errno);
+
+  int exec_errno = ENOENT;
+  for (const std::string& path : plan.program_paths) {
+    ::execve(path.c_str(), plan.argv.data(), plan.envp.data());
+    // Keep the most telling error: EACCES from one PATH entry beats ENOENT from the next.
+    if (errno != ENOENT || exec_errno == ENOENT) exec_errno = errno;
+  }
+  fail(socket, "execve", plan.argv[0], exec_errno);
+}
+
+// pid 1 of the sandbox: reaps orphans, reports the program's status, and by exiting ends every
+// process left in the namespace (a double-forked daemon included).
+[[noreturn]] void run_init(const ChildFds& fds, pid_t program) {
+  ::close(fds.stdin_read);
+  ::close(fds.stdout_write);
+  ::close(fds.stderr_write);
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::wait4(-1, &status, __WALL, nullptr);
+    if (pid == program) {
+      ControlMessage message;
+      message.kind = ControlMessage::program_status;
+      message.wait_status = status;
+      send_message(fds.control, message, nullptr, 0);
+      ::_exit(0);
+    }
+    if (pid < 0 && errno == ECHILD) ::_exit(0);
+  }
+}
+
+[[noreturn]] void child_main(const ChildPlan& plan, const ChildFds& fds) {
+  const int socket = fds.control;
+  // 1. Die with the supervisor; then wait until it has written our id maps and cgroup.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(socket, "prctl(PR_SET_PDEATHSIG)", nullptr, errno);
+  char go = 0;
+  if (::read(fds.sync_read, &go, 1) != 1 || go != 'g') ::_exit(kSetupFailedExit);
+  ::close(fds.sync_read);
+  // 2. A cgroup namespace rooted at our own cgroup, now that we are in it.
+  if (::syscall(SYS_unshare, CLONE_NEWCGROUP) != 0) fail(socket, "unshare(CLONE_NEWCGROUP)", nullptr, errno);
+  // 3. A new session: no controlling terminal to inject into or signal through.
+  if (::setsid() < 0) fail(socket, "setsid", nullptr, errno);
+  // 4. The file system: a fresh root, pivoted into, read-only.
+  const MountOp* failed = nullptr;
+  if (!apply_mount_plan(plan.mounts, &failed)) {
+    fail(socket, failed ? mount_step(*failed) : "mount", failed ? failed->target.c_str() : nullptr,
+         errno);
+  }
+  // 5. Network: loopback only.
+  if (!bring_up_loopback()) fail(socket, "ioctl(SIOCSIFFLAGS, lo)", nullptr, errno);
+  if (::sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
+    fail(socket, "sethostname", nullptr, errno);
+  }
+  // 6. Privileges are dropped here: uid/gid 1000, no capabilities, no_new_privs.
+  if (const char* step = drop_privileges(plan.uid, plan.gid)) fail(socket, step, nullptr, errno);
+  // 7. Not dumpable: the program, same uid, cannot open /proc/1/mem or our fds.
+  if (::prctl(PR_SET_DUMPABLE, 0) != 0) fail(socket, "prctl(PR_SET_DUMPABLE)", nullptr, errno);
+  // 8. The program runs as pid 2; we stay as its init. A raw clone, not fork(): no atfork
+  // handlers, which could wait on locks copied from the supervisor's other threads.
+  long program = ::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (program < 0) fail(socket, "clone(program)", nullptr, errno);
+  if (program == 0) run_program(plan, fds);
+  run_init(fds, static_cast<pid_t>(program));
+}
+
+}  // namespace
+
+void ChildPlan::finalize() {
+  argv.clear();
+  envp.clear();
+  for (std::string& arg : argv_storage) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  for (std::string& variable : env_storage) envp.push_back(variable.data());
+  envp.push_back(nullptr);
+  program_paths.clear();
+  if (argv_storage.empty()) return;
+  const std::string& program = argv_storage[0];
+  if (program.find('/') != std::string::npos) {
+    program_paths.push_back(program);
+    return;
+  }
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  for (const std::string& variable : env_storage) {
+    if (variable.rfind("PATH=", 0) == 0) path = variable.substr(5);
+  }
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    program_paths.push_back((dir.empty() ? "." : dir) + "/" + program);
+    start = end + 1;
+  }
+}
+
+ChildProcess::~ChildProcess() {
+  if (!pidfd_.valid() || reaped_) return;
+  kill();
+  siginfo_t info{};
+  ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED);
+}
+
+void ChildProcess::kill() {
+  if (pidfd_.valid() && !reaped_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+}
+
+bool ChildProcess::try_reap(int* wait_status) {
+  if (reaped_) return true;
+  siginfo_t info{};
+  if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | WNOHANG) != 0) {
+    return false;
+  }
+  if (info.si_pid == 0) return false;
+  reaped_ = true;
+  if (info.si_code == CLD_EXITED) {
+    *wait_status = W_EXITCODE(info.si_status, 0);
+  } else {
+    *wait_status = info.si_status & 0x7f;  // the terminating signal
+  }
+  return true;
+}
+
+Expected<ChildProcess> spawn_child(const ChildPlan& plan, const ChildFds& fds, int cgroup_fd) {
+  int pidfd = -1;
+  CloneArgs args{};
+  args.flags = sandbox_clone_flags() | kClonePidfd;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  if (cgroup_fd >= 0) {
+    args.flags |= kCloneIntoCgroup;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) return errno_error("clone3(namespaces)");
+  if (pid == 0) child_main(plan, fds);
+  return ChildProcess(static_cast<pid_t>(pid), UniqueFd::adopt(pidfd));
+}
+
+}  // namespace airlock::sandbox

@@ -1,0 +1,85 @@
+// The sandboxed process itself: clone into new namespaces, the child's setup checklist, the tiny
+// init that stays pid 1 of the sandbox, and the messages the child sends its supervisor.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sandbox/error.h"
+#include "sandbox/mounts.h"
+#include "sandbox/rlimits.h"
+#include "sandbox/seccomp.h"
+#include "sandbox/unique_fd.h"
+
+namespace airlock::sandbox {
+
+// Everything the child needs, computed by the supervisor before clone. After clone the child only
+// reads it: no allocation happens there, because the supervisor may have had other threads
+// holding allocator locks at the moment of the clone.
+struct ChildPlan {
+  MountPlan mounts;
+  std::vector<RlimitSetting> rlimits;
+  std::shared_ptr<const SeccompFilters> seccomp;
+  std::vector<std::string> argv_storage;
+  std::vector<std::string> env_storage;
+  std::vector<char*> argv;                   // null-terminated, points into argv_storage
+  std::vector<char*> envp;                   // null-terminated, points into env_storage
+  std::vector<std::string> program_paths;    // candidates for argv[0], tried in order
+  std::string hostname;
+  uint32_t uid = 1000;
+  uint32_t gid = 1000;
+  int control_fd_number = 256;  // where the program-to-be keeps the control socket: >= NOFILE
+
+  // Fills argv/envp/program_paths from the storage vectors and the PATH in the environment.
+  void finalize();
+};
+
+// The child's ends of the pipes and sockets.
+struct ChildFds {
+  int stdin_read = -1;
+  int stdout_write = -1;
+  int stderr_write = -1;
+  int control = -1;    // seqpacket socket to the supervisor
+  int sync_read = -1;  // the supervisor writes one byte when ids and cgroup are in place
+};
+
+// Messages on the control socket, child to supervisor.
+struct ControlMessage {
+  enum Kind : uint32_t { setup_failed = 1, listeners = 2, program_status = 3 };
+  uint32_t kind = 0;
+  int32_t error_number = 0;  // with setup_failed
+  int32_t wait_status = 0;   // with program_status: as from waitpid
+  char text[244] = {};       // with setup_failed: the step that failed
+};
+
+// The sandbox's init, seen from the supervisor. Its destructor kills (and so ends the whole pid
+// namespace) and reaps, if that has not happened yet.
+class ChildProcess {
+ public:
+  ChildProcess(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+  ChildProcess(ChildProcess&&) = default;
+  ~ChildProcess();
+
+  pid_t pid() const { return pid_; }
+  int pidfd() const { return pidfd_.get(); }
+  // SIGKILL to init: the kernel then kills every process of the sandbox's pid namespace.
+  void kill();
+  // Reaps init once it has exited (the pidfd is readable). Returns false if not yet.
+  bool try_reap(int* wait_status);
+  bool reaped() const { return reaped_; }
+
+ private:
+  pid_t pid_;
+  UniqueFd pidfd_;
+  bool reaped_ = false;
+};
+
+// Clones the child into new namespaces (into cgroup_fd on v2 when >= 0) and runs the checklist
+// in it. The child waits on fds.sync_read before doing anything.
+Expected<ChildProcess> spawn_child(const ChildPlan& plan, const ChildFds& fds, int cgroup_fd);
+
+}  // namespace airlock::sandbox

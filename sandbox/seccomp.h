@@ -1,0 +1,64 @@
+// Seccomp: the floor and the policy compiled (with libseccomp) into two stacked BPF filters, and
+// the supervisor's side of user notifications: which rule a stopped call matched, and what to do.
+//
+// Two filters, never merged: the kernel applies the most restrictive verdict of all filters, so no
+// policy rule can weaken the floor (libseccomp, by contrast, silently drops a conditional rule for
+// a syscall that also has an unconditional one). Rules whose calls must be reported (kill, errno,
+// log) return SECCOMP_RET_USER_NOTIF; the supervisor looks the call up, records it and answers.
+#pragma once
+
+#include <linux/filter.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sandbox/error.h"
+#include "sandbox/spec.h"
+
+namespace airlock::sandbox {
+
+struct CompiledRule {
+  int number;  // syscall number on this architecture
+  SyscallRule rule;
+};
+
+struct SeccompFilters {
+  std::vector<sock_filter> policy_program;  // installed first
+  std::vector<sock_filter> floor_program;   // installed second, so its install is still allowed
+  std::vector<CompiledRule> floor;          // the floor minus the policy's exemptions
+  std::vector<CompiledRule> policy;
+  SeccompPolicy source;
+};
+
+// What a stopped call gets.
+struct Decision {
+  SyscallAction action = SyscallAction::allow;
+  int errno_value = 0;
+  std::string origin;
+  bool native_abi = true;
+};
+
+// Compiles both filters. control_fd is the fd the child passes the listeners over: the policy
+// filter always lets sendmsg() on it through, which the program can never use because it is at or
+// above RLIMIT_NOFILE. Fails on unknown syscall names or rules libseccomp rejects.
+Expected<std::shared_ptr<const SeccompFilters>> compile_seccomp(const SeccompPolicy& policy,
+                                                                int control_fd);
+
+// The verdict for a call, by evaluating the rules in user space the way the filters do: the floor
+// first, the most severe matching rule wins, then the policy's rules, then its default action.
+Decision decide(const SeccompFilters& filters, uint32_t arch, int number,
+                const std::array<uint64_t, 6>& args);
+
+// "socket(AF_INET, SOCK_STREAM, 0)", "mount(...)" or "syscall 999(...)".
+std::string describe_call(uint32_t arch, int number, const std::array<uint64_t, 6>& args);
+std::string syscall_name(int number);
+// "kill", "errno(EPERM)", "log", "allow".
+std::string action_name(SyscallAction action, int errno_value);
+
+// Child side (no allocation): installs one filter and returns its listener fd, or -1 (errno set).
+int install_filter(const std::vector<sock_filter>& program);
+
+}  // namespace airlock::sandbox

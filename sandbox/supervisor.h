@@ -1,0 +1,40 @@
+// The supervisor: owns what outlives single runs (cgroup backend, state directory, compiled
+// seccomp filters) and performs runs: plan, spawn, monitor, classify, clean up.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "sandbox/cgroup.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/seccomp.h"
+
+namespace airlock::sandbox {
+
+class Supervisor {
+ public:
+  static Expected<std::unique_ptr<Supervisor>> create(const SandboxConfig& config);
+  ~Supervisor();
+
+  Outcome run(const Spec& spec, OutputHandler& output, const RunOptions& options);
+  Expected<std::unique_ptr<Workspace>> create_workspace(uint64_t size_bytes);
+  std::string_view cgroup_backend_name() const { return cgroups_->name(); }
+
+ private:
+  Supervisor(SandboxConfig config, std::unique_ptr<CgroupBackend> cgroups, std::string instance_dir);
+  Expected<std::shared_ptr<const SeccompFilters>> filters_for(const SeccompPolicy& policy,
+                                                              int control_fd);
+
+  SandboxConfig config_;
+  std::unique_ptr<CgroupBackend> cgroups_;
+  std::string instance_dir_;  // <state_dir>/<pid>-<start ticks>
+  std::string staging_root_;  // empty dir every child mounts its new root on (in its own ns)
+  std::atomic<uint64_t> next_run_{1};
+  std::mutex filters_mutex_;
+  std::map<std::string, std::shared_ptr<const SeccompFilters>> filters_;  // by policy key
+};
+
+}  // namespace airlock::sandbox
