@@ -1,6 +1,7 @@
 #include "sandbox/capabilities.h"
 
 #include <grp.h>
+#include <cerrno>
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <sys/prctl.h>

@@ -204,8 +204,9 @@ class Monitor {
       case SyscallAction::kill:
         if (!result_.violation) result_.violation = event;
         kill(KilledFor::violation);
-        response.error = -EPERM;
-        break;
+        // No answer: the caller stays blocked in the call until the kill reaches it, so it can
+        // never see the call return.
+        return;
       case SyscallAction::errno_code:
         response.error = -decision.errno_value;
         record_blocked(std::move(event));

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -116,14 +117,14 @@ int lift_fd(int fd, int floor, int socket) {
   if (const RlimitSetting* failed = apply_rlimits(plan.rlimits)) {
     fail(socket, "setrlimit", rlimit_name(failed->resource), errno);
   }
-  int listeners[2];
-  listeners[0] = install_filter(plan.seccomp->policy_program);
-  if (listeners[0] < 0) fail(socket, "seccomp(policy filter)", nullptr, errno);
-  listeners[1] = install_filter(plan.seccomp->floor_program);
-  if (listeners[1] < 0) fail(socket, "seccomp(floor filter)", nullptr, errno);
+  const int listener = install_filter(plan.seccomp->policy_program, true);
+  if (listener < 0) fail(socket, "seccomp(policy filter)", nullptr, errno);
+  if (install_filter(plan.seccomp->floor_program, false) < 0) {
+    fail(socket, "seccomp(floor filter)", nullptr, errno);
+  }
   ControlMessage ready;
   ready.kind = ControlMessage::listeners;
-  if (!send_message(socket, ready, listeners, 2)) fail(socket, "sendmsg(listeners)", nullptr, errno);
+  if (!send_message(socket, ready, &listener, 1)) fail(socket, "sendmsg(listener)", nullptr, errno);
 
   int exec_errno = ENOENT;
   for (const std::string& path : plan.program_paths) {
@@ -163,6 +164,10 @@ int lift_fd(int fd, int floor, int socket) {
   ::close(fds.sync_read);
   // 2. A cgroup namespace rooted at our own cgroup, now that we are in it.
   if (::syscall(SYS_unshare, CLONE_NEWCGROUP) != 0) fail(socket, "unshare(CLONE_NEWCGROUP)", nullptr, errno);
+  // Files we create in the new root must have an owner that exists in our user namespace; host
+  // root does not. Capabilities stay: uid 0 is not mapped here, so this is no drop from root.
+  ::setfsgid(plan.gid);
+  ::setfsuid(plan.uid);
   // 3. A new session: no controlling terminal to inject into or signal through.
   if (::setsid() < 0) fail(socket, "setsid", nullptr, errno);
   // 4. The file system: a fresh root, pivoted into, read-only.

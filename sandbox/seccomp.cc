@@ -74,18 +74,18 @@ bool holds(const ArgCondition& c, const std::array<uint64_t, 6>& args) {
 // Prepended to both programs: anything but a native x86-64 call (i386 through int 0x80, x32 with
 // bit 30 set in the number) goes to the supervisor, which ends the run. Written here rather than
 // left to libseccomp so the check does not depend on its version.
-std::vector<sock_filter> abi_guard() {
+std::vector<sock_filter> abi_guard(uint32_t action) {
   return {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
       BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+      BPF_STMT(BPF_RET | BPF_K, action),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
       BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kX32SyscallBit, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+      BPF_STMT(BPF_RET | BPF_K, action),
   };
 }
 
-Expected<std::vector<sock_filter>> export_program(scmp_filter_ctx ctx) {
+Expected<std::vector<sock_filter>> export_program(scmp_filter_ctx ctx, uint32_t guard_action) {
   int fd = ::memfd_create("airlock-bpf", MFD_CLOEXEC);
   if (fd < 0) return errno_error("memfd_create");
   UniqueFd memfd = UniqueFd::adopt(fd);
@@ -93,7 +93,7 @@ Expected<std::vector<sock_filter>> export_program(scmp_filter_ctx ctx) {
     return SetupError{"seccomp_export_bpf", -rc};
   }
   off_t size = ::lseek(memfd.get(), 0, SEEK_END);
-  std::vector<sock_filter> program = abi_guard();
+  std::vector<sock_filter> program = abi_guard(guard_action);
   size_t guard = program.size();
   program.resize(guard + static_cast<size_t>(size) / sizeof(sock_filter));
   if (::pread(memfd.get(), program.data() + guard, static_cast<size_t>(size), 0) != size) {
@@ -104,12 +104,12 @@ Expected<std::vector<sock_filter>> export_program(scmp_filter_ctx ctx) {
 
 using Context = std::unique_ptr<void, void (*)(scmp_filter_ctx)>;
 
-Status add_rule(scmp_filter_ctx ctx, const CompiledRule& compiled) {
+Status add_rule(scmp_filter_ctx ctx, const CompiledRule& compiled, uint32_t action) {
   std::vector<scmp_arg_cmp> conditions;
   for (const ArgCondition& condition : compiled.rule.conditions) {
     conditions.push_back(to_scmp(condition));
   }
-  int rc = seccomp_rule_add_exact_array(ctx, bpf_action(compiled.rule), compiled.number,
+  int rc = seccomp_rule_add_exact_array(ctx, action, compiled.number,
                                         static_cast<unsigned>(conditions.size()),
                                         conditions.data());
   if (rc != 0) {
@@ -125,6 +125,29 @@ Expected<CompiledRule> resolve(const SyscallRule& rule) {
     return SetupError{"unknown syscall '" + rule.syscall + "' in " + rule.origin, 0};
   }
   return CompiledRule{number, rule};
+}
+
+// An unconditional allow for a syscall the floor restricts by flag bits (clone, unshare) would
+// make libseccomp drop the floor's conditional rules from this filter. Allowing only calls with
+// none of those bits keeps both, and the meaning is the same: the floor refuses the rest anyway.
+CompiledRule narrow_allow(const CompiledRule& rule, const std::vector<CompiledRule>& floor) {
+  if (rule.rule.action != SyscallAction::allow || !rule.rule.conditions.empty()) return rule;
+  uint64_t bits = 0;
+  unsigned index = 0;
+  for (const CompiledRule& floor_rule : floor) {
+    if (floor_rule.number != rule.number) continue;
+    const auto& conditions = floor_rule.rule.conditions;
+    if (conditions.size() != 1 || conditions[0].op != ArgCondition::Op::masked_eq ||
+        conditions[0].mask != conditions[0].value || (bits != 0 && conditions[0].index != index)) {
+      return rule;
+    }
+    bits |= conditions[0].mask;
+    index = conditions[0].index;
+  }
+  if (bits == 0) return rule;
+  CompiledRule narrowed = rule;
+  narrowed.rule.conditions.push_back({index, ArgCondition::Op::masked_eq, 0, bits});
+  return narrowed;
 }
 
 bool names_syscall(const std::vector<CompiledRule>& rules, int number) {
@@ -151,26 +174,30 @@ Expected<std::shared_ptr<const SeccompFilters>> compile_seccomp(const SeccompPol
     filters->policy.push_back(compiled.value());
   }
 
-  // The floor: allow by default, its rules on top.
-  Context floor(seccomp_init(SCMP_ACT_ALLOW), seccomp_release);
-  if (!floor) return SetupError{"seccomp_init", ENOMEM};
+  // The safety net: allow by default, the floor's rules answer TRACE (ENOSYS with no tracer).
+  Context net(seccomp_init(SCMP_ACT_ALLOW), seccomp_release);
+  if (!net) return SetupError{"seccomp_init", ENOMEM};
   for (const CompiledRule& rule : filters->floor) {
-    if (Status s = add_rule(floor.get(), rule); !s) return s.error();
+    uint32_t action = rule.rule.quiet ? bpf_action(rule.rule) : SCMP_ACT_TRACE(0);
+    if (Status s = add_rule(net.get(), rule, action); !s) return s.error();
   }
-  auto floor_program = export_program(floor.get());
+  auto floor_program = export_program(net.get(), SECCOMP_RET_TRACE);
   if (!floor_program) return floor_program.error();
   filters->floor_program = std::move(floor_program.value());
 
-  // The policy: its default action, its rules, and the two calls the child makes after this
-  // filter is in place (installing the floor, passing the listeners). A policy that names those
-  // syscalls itself would swallow these exceptions, so it is refused.
+  // The reporting filter: the floor's rules, the policy's, its default action, and the two calls
+  // the child makes once it is in place (installing the net, passing the listener).
   SyscallRule default_rule{"", {}, policy.default_action, policy.default_errno, ""};
   const uint32_t default_action = bpf_action(default_rule);
   Context ctx(seccomp_init(default_action), seccomp_release);
   if (!ctx) return SetupError{"seccomp_init", ENOMEM};
+  for (const CompiledRule& rule : filters->floor) {
+    if (Status s = add_rule(ctx.get(), rule, bpf_action(rule.rule)); !s) return s.error();
+  }
   for (const CompiledRule& rule : filters->policy) {
     if (bpf_action(rule.rule) == default_action) continue;  // same as not naming it
-    if (Status s = add_rule(ctx.get(), rule); !s) return s.error();
+    CompiledRule narrowed = narrow_allow(rule, filters->floor);
+    if (Status s = add_rule(ctx.get(), narrowed, bpf_action(narrowed.rule)); !s) return s.error();
   }
   if (default_action != SCMP_ACT_ALLOW) {
     for (const char* needed : {"seccomp", "sendmsg"}) {
@@ -180,16 +207,18 @@ Expected<std::shared_ptr<const SeccompFilters>> compile_seccomp(const SeccompPol
                           0};
       }
     }
+    // Neither loosens anything for the program: more filters can only restrict, and the control
+    // fd number is at or above its RLIMIT_NOFILE, so it can never own an fd with that number.
     int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 2,
                               SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
-                              SCMP_A1(SCMP_CMP_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER));
+                              SCMP_A1(SCMP_CMP_EQ, 0));
     if (rc == 0) {
       rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(sendmsg), 1,
                             SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(control_fd)));
     }
     if (rc != 0) return SetupError{"seccomp setup exceptions", -rc};
   }
-  auto policy_program = export_program(ctx.get());
+  auto policy_program = export_program(ctx.get(), SECCOMP_RET_USER_NOTIF);
   if (!policy_program) return policy_program.error();
   filters->policy_program = std::move(policy_program.value());
   return std::shared_ptr<const SeccompFilters>(std::move(filters));
@@ -241,11 +270,11 @@ std::string action_name(SyscallAction action, int errno_value) {
   return "?";
 }
 
-int install_filter(const std::vector<sock_filter>& program) {
+int install_filter(const std::vector<sock_filter>& program, bool with_listener) {
   struct sock_fprog fprog {static_cast<unsigned short>(program.size()),
                           const_cast<sock_filter*>(program.data())};
   return static_cast<int>(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                                    SECCOMP_FILTER_FLAG_NEW_LISTENER, &fprog));
+                                    with_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &fprog));
 }
 
 }  // namespace airlock::sandbox

@@ -1,10 +1,15 @@
 // Seccomp: the floor and the policy compiled (with libseccomp) into two stacked BPF filters, and
 // the supervisor's side of user notifications: which rule a stopped call matched, and what to do.
 //
-// Two filters, never merged: the kernel applies the most restrictive verdict of all filters, so no
-// policy rule can weaken the floor (libseccomp, by contrast, silently drops a conditional rule for
-// a syscall that also has an unconditional one). Rules whose calls must be reported (kill, errno,
-// log) return SECCOMP_RET_USER_NOTIF; the supervisor looks the call up, records it and answers.
+// The kernel allows one listener per process, and applies the most restrictive verdict of all
+// filters. So:
+//  - the policy filter holds the floor's rules and the policy's, and owns the listener: calls that
+//    must be reported (kill, errno, log) return SECCOMP_RET_USER_NOTIF and the supervisor answers;
+//  - the floor filter, installed after it, is a safety net no policy rule can weaken: its rules
+//    return SECCOMP_RET_TRACE, which ranks below USER_NOTIF (the report still reaches the
+//    supervisor) but, with no tracer attached, fails the call with ENOSYS if the policy filter
+//    ever let it through. libseccomp silently drops a conditional rule for a syscall that also has
+//    an unconditional one; the net makes such a loss a missed report, never an allowed call.
 #pragma once
 
 #include <linux/filter.h>
@@ -26,8 +31,8 @@ struct CompiledRule {
 };
 
 struct SeccompFilters {
-  std::vector<sock_filter> policy_program;  // installed first
-  std::vector<sock_filter> floor_program;   // installed second, so its install is still allowed
+  std::vector<sock_filter> policy_program;  // installed first, with the listener
+  std::vector<sock_filter> floor_program;   // installed second, without a listener
   std::vector<CompiledRule> floor;          // the floor minus the policy's exemptions
   std::vector<CompiledRule> policy;
   SeccompPolicy source;
@@ -58,7 +63,8 @@ std::string syscall_name(int number);
 // "kill", "errno(EPERM)", "log", "allow".
 std::string action_name(SyscallAction action, int errno_value);
 
-// Child side (no allocation): installs one filter and returns its listener fd, or -1 (errno set).
-int install_filter(const std::vector<sock_filter>& program);
+// Child side (no allocation): installs a filter; with_listener returns the listener fd. Returns -1
+// on failure (errno set), else 0 or the fd.
+int install_filter(const std::vector<sock_filter>& program, bool with_listener);
 
 }  // namespace airlock::sandbox

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
@@ -169,7 +170,8 @@ Expected<std::unique_ptr<Supervisor>> Supervisor::create(const SandboxConfig& co
   remove_stale_state(config.state_dir);
   const std::string instance =
       config.state_dir + "/" + instance_dir_name(::getpid(), process_start_ticks(::getpid()));
-  if (Status s = make_dir(instance, 0700); !s) return s.error();
+  // Traversable (not listable): the child looks its paths up as the sandbox's uid.
+  if (Status s = make_dir(instance, 0711); !s) return s.error();
   if (Status s = make_dir(instance + "/root", 0755); !s) return s.error();
 
   auto cgroups = make_cgroup_backend(config.cgroup_version, config.cgroup_fs_root,
@@ -197,7 +199,7 @@ Supervisor::~Supervisor() {
 Expected<std::unique_ptr<Workspace>> Supervisor::create_workspace(uint64_t size_bytes) {
   const std::string path = instance_dir_ + "/work-" + std::to_string(next_run_++);
   if (Status s = make_dir(path, 0700); !s) return s.error();
-  const std::string options = "size=" + std::to_string(size_bytes) + ",mode=0755,uid=" +
+  const std::string options = "size=" + std::to_string(size_bytes) + ",mode=0700,uid=" +
                               std::to_string(config_.host_uid) +
                               ",gid=" + std::to_string(config_.host_gid);
   if (::mount("airlock-work", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
