@@ -34,7 +34,7 @@ struct Policy {
   sandbox::Limits limits;
   OutputLimits output;
   sandbox::Filesystem filesystem;
-  std::string network = "none";  // "none": loopback only
+  std::string network = "none";                                  // "none": loopback only
   std::vector<std::pair<std::string, std::string>> environment;  // passed in, in this order
   sandbox::SeccompPolicy syscalls;  // groups expanded; the floor is added by the sandbox
   std::vector<UnsafeEntry> unsafe;

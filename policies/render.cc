@@ -1,0 +1,102 @@
+#include "policies/render.h"
+
+#include <algorithm>
+
+#include "policies/actions.h"
+#include "policies/canonical.h"
+#include "policies/units.h"
+#include "sandbox/seccomp_floor.h"
+
+namespace airlock::policies {
+namespace {
+
+std::string action_of(const sandbox::SyscallRule& rule) {
+  return format_action({rule.action, rule.errno_value});
+}
+
+}  // namespace
+
+std::string render_effective(const Policy& policy) {
+  std::string out;
+  auto line = [&out](const std::string& text) { out += text + "\n"; };
+  std::string chain;
+  for (size_t i = 0; i < policy.extends_chain.size(); ++i) {
+    chain += (i ? " -> " : "") + policy.extends_chain[i];
+  }
+  line("# effective policy \"" + policy.name + "\" from " + policy.source_path);
+  line("# layers: " + chain);
+  line("description: " + quoted(policy.description));
+  std::string runtimes;
+  for (const auto& runtime : policy.runtimes) runtimes += (runtimes.empty() ? "" : ", ") + runtime;
+  line("runtimes: [" + runtimes + "]");
+
+  const auto& limits = policy.limits;
+  line("limits:");
+  line("  wall_time: " + spell_duration(limits.wall_time));
+  line("  cpu_time: " + spell_duration(limits.cpu_time));
+  line("  memory: " + spell_bytes(limits.memory_max_bytes));
+  line("  processes: " + std::to_string(limits.max_processes));
+  line("  open_files: " + std::to_string(limits.max_open_files));
+  line("  file_size: " + spell_bytes(limits.file_size_max_bytes));
+  line("  cpu: " + std::to_string(limits.cpu_millicores) + "m");
+  line("  output_kept: " + spell_bytes(policy.output.kept_bytes));
+  line(std::string("  output_overflow: ") +
+       (policy.output.on_overflow == OverflowAction::kill ? "kill" : "truncate"));
+
+  line("filesystem:");
+  line("  workdir: " + policy.filesystem.workdir);
+  line("  workdir_size: " + spell_bytes(limits.workdir_size_bytes));
+  line("  tmpfs:");
+  line("    /tmp: " + spell_bytes(limits.tmp_size_bytes));
+  line("    /dev/shm: " + spell_bytes(limits.shm_size_bytes));
+  for (const auto& mount : policy.filesystem.tmpfs) {
+    line("    " + mount.sandbox_path + ": " + spell_bytes(mount.size_bytes));
+  }
+  line("  binds:");
+  for (const auto& bind : policy.filesystem.binds) {
+    std::string text = "    - {path: " + bind.sandbox_path;
+    if (bind.host_path != bind.sandbox_path) text += ", host: " + bind.host_path;
+    if (bind.optional) text += ", optional: true";
+    if (bind.writable) text += ", writable: true";
+    line(text + "}");
+  }
+  line("network: " + policy.network);
+  line("environment:");
+  for (const auto& [name, value] : policy.environment) line("  " + name + ": " + quoted(value));
+
+  const auto& seccomp = policy.syscalls;
+  line("syscalls:");
+  line("  default_action: " + format_action(default_action_of(seccomp)) + "  # " +
+       seccomp.default_origin);
+  line("  rules:");
+  for (const auto& rule : seccomp.rules) {
+    line("    - " + rule_match_text(rule) + " -> " + action_of(rule) + "  # " + rule.origin);
+  }
+  line("  floor:  # under every policy; applied before the rules above");
+  for (const auto& floor : sandbox::floor_rules()) {
+    const auto& rule = floor.rule;
+    const bool lifted = std::find(seccomp.floor_exemptions.begin(), seccomp.floor_exemptions.end(),
+                                  rule.syscall) != seccomp.floor_exemptions.end();
+    line("    - " + rule_match_text(rule) + " -> " + action_of(rule) + "  # " + rule.origin +
+         (lifted ? ", LIFTED by unsafe" : ""));
+  }
+  if (!policy.unsafe.empty()) {
+    line("unsafe:");
+    for (const auto& entry : policy.unsafe) {
+      line("  - " + entry.what + ": " + quoted(entry.justification));
+    }
+  }
+  line("hash: " + policy.hash);
+  return out;
+}
+
+std::string render_unsafe(const Policy& policy) {
+  std::string out;
+  for (const auto& entry : policy.unsafe) {
+    out +=
+        "UNSAFE policy \"" + policy.name + "\": " + entry.what + " — " + entry.justification + "\n";
+  }
+  return out;
+}
+
+}  // namespace airlock::policies

@@ -1,0 +1,165 @@
+#include "policies/units.h"
+
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <limits>
+
+namespace airlock::policies {
+namespace {
+
+struct Unit {
+  std::string_view suffix;
+  uint64_t factor;
+};
+
+constexpr std::array<Unit, 4> kDurationUnits{
+    {{"ms", 1}, {"s", 1000}, {"m", 60'000}, {"h", 3'600'000}}};
+constexpr std::array<Unit, 5> kByteUnits{
+    {{"B", 1}, {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20}, {"GiB", 1ULL << 30}, {"TiB", 1ULL << 40}}};
+
+// Splits "256MiB" into 256 and "MiB". Fails on signs, fractions, spaces and empty numbers.
+bool split_number(std::string_view text, uint64_t& number, std::string_view& suffix) {
+  const char* begin = text.data();
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(begin, end, number);
+  if (error != std::errc() || stop == begin) return false;
+  suffix = std::string_view(stop, static_cast<size_t>(end - stop));
+  return true;
+}
+
+template <size_t N>
+std::string unit_list(const std::array<Unit, N>& units) {
+  std::string list;
+  for (size_t i = 0; i < N; ++i) {
+    if (i > 0) list += i + 1 == N ? " or " : ", ";
+    list += units[i].suffix;
+  }
+  return list;
+}
+
+template <size_t N>
+Parsed<uint64_t> parse_with_units(std::string_view text, const std::array<Unit, N>& units,
+                                  std::string_view what, std::string_view example) {
+  const std::string expected = "expected " + std::string(what) + " with a unit (" +
+                               unit_list(units) + "), e.g. '" + std::string(example) + "'";
+  uint64_t number = 0;
+  std::string_view suffix;
+  if (!split_number(text, number, suffix))
+    return "invalid " + std::string(what) + " '" + std::string(text) + "': " + expected;
+  if (suffix.empty()) {
+    return std::string(what) + " '" + std::string(text) + "' has no unit: " + expected;
+  }
+  for (const Unit& unit : units) {
+    if (suffix != unit.suffix) continue;
+    if (number == 0)
+      return std::string(what) + " must be greater than zero, got '" + std::string(text) + "'";
+    if (number > std::numeric_limits<uint64_t>::max() / unit.factor) {
+      return std::string(what) + " '" + std::string(text) + "' is too large";
+    }
+    return number * unit.factor;
+  }
+  return "unknown unit '" + std::string(suffix) + "' in '" + std::string(text) + "': " + expected;
+}
+
+}  // namespace
+
+Parsed<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  auto parsed = parse_with_units(text, kDurationUnits, "duration", "10s");
+  if (auto* message = std::get_if<std::string>(&parsed)) return *message;
+  const uint64_t ms = std::get<uint64_t>(parsed);
+  // Keep far away from chrono overflow: a policy has no business with runs longer than a year.
+  constexpr uint64_t kMaxMs = 366ULL * 24 * 3'600'000;
+  if (ms > kMaxMs) return "duration '" + std::string(text) + "' is too large (at most 366 days)";
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+Parsed<uint64_t> parse_bytes(std::string_view text) {
+  // KB/MB/GB are ambiguous (1000 or 1024?); say which spelling is meant instead of guessing.
+  for (const auto& [decimal, binary] : {std::pair{"KB", "KiB"},
+                                        {"MB", "MiB"},
+                                        {"GB", "GiB"},
+                                        {"TB", "TiB"},
+                                        {"K", "KiB"},
+                                        {"M", "MiB"},
+                                        {"G", "GiB"}}) {
+    const std::string_view suffix(decimal);
+    if (text.size() > suffix.size() && text.substr(text.size() - suffix.size()) == suffix &&
+        (text[text.size() - suffix.size() - 1] >= '0' &&
+         text[text.size() - suffix.size() - 1] <= '9')) {
+      return "unknown unit '" + std::string(decimal) + "' in '" + std::string(text) +
+             "': sizes are 1024-based, write '" + std::string(binary) + "'";
+    }
+  }
+  return parse_with_units(text, kByteUnits, "size", "256MiB");
+}
+
+Parsed<uint64_t> parse_count(std::string_view text, uint64_t max) {
+  uint64_t number = 0;
+  std::string_view suffix;
+  if (!split_number(text, number, suffix) || !suffix.empty()) {
+    return "expected a whole number without a unit, got '" + std::string(text) + "'";
+  }
+  if (number == 0) return "must be greater than zero, got '" + std::string(text) + "'";
+  if (number > max)
+    return "'" + std::string(text) + "' is too large (at most " + std::to_string(max) + ")";
+  return number;
+}
+
+Parsed<uint32_t> parse_millicores(std::string_view text) {
+  uint64_t number = 0;
+  std::string_view suffix;
+  const std::string expected = "expected millicores with the unit m, e.g. '1000m' for one core";
+  if (!split_number(text, number, suffix)) {
+    return "invalid CPU share '" + std::string(text) + "': " + expected;
+  }
+  if (suffix != "m") {
+    return suffix.empty() ? "CPU share '" + std::string(text) + "' has no unit: " + expected
+                          : "unknown unit '" + std::string(suffix) + "' in '" + std::string(text) +
+                                "': " + expected;
+  }
+  if (number == 0) return "CPU share must be greater than zero, got '" + std::string(text) + "'";
+  constexpr uint64_t kMaxMillicores = 1'024'000;  // 1024 cores
+  if (number > kMaxMillicores) return "CPU share '" + std::string(text) + "' is too large";
+  return static_cast<uint32_t>(number);
+}
+
+std::string format_bytes(uint64_t bytes) {
+  for (auto it = kByteUnits.rbegin(); it != kByteUnits.rend(); ++it) {
+    if (bytes < it->factor || it->factor == 1) continue;
+    if (bytes % it->factor == 0)
+      return std::to_string(bytes / it->factor) + " " + std::string(it->suffix);
+    char text[64];
+    std::snprintf(text, sizeof text, "%.2f %s", static_cast<double>(bytes) / it->factor,
+                  std::string(it->suffix).c_str());
+    return text;
+  }
+  return std::to_string(bytes) + " B";
+}
+
+std::string format_duration(std::chrono::milliseconds duration) {
+  const int64_t ms = duration.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + " h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + " min";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
+  return std::to_string(ms) + " ms";
+}
+
+std::string spell_bytes(uint64_t bytes) {
+  for (auto it = kByteUnits.rbegin(); it != kByteUnits.rend(); ++it) {
+    if (bytes != 0 && bytes % it->factor == 0) {
+      return std::to_string(bytes / it->factor) + std::string(it->suffix);
+    }
+  }
+  return std::to_string(bytes) + "B";
+}
+
+std::string spell_duration(std::chrono::milliseconds duration) {
+  const int64_t ms = duration.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+}  // namespace airlock::policies
