@@ -37,7 +37,7 @@ std::string hex(uint64_t value) {
 
 }  // namespace
 
-std::string quoted(std::string_view text) {
+std::string quote_string(std::string_view text) {
   std::string out = "\"";
   for (char c : text) {
     const auto byte = static_cast<unsigned char>(c);
@@ -80,7 +80,7 @@ std::string canonical_text(const Policy& policy) {
   auto line = [&out](const std::string& key, const std::string& value) {
     out += key + " " + value + "\n";
   };
-  for (const auto& runtime : policy.runtimes) line("runtime", quoted(runtime));
+  for (const auto& runtime : policy.runtimes) line("runtime", quote_string(runtime));
   line("limits.wall_time_ms", std::to_string(limits.wall_time.count()));
   line("limits.cpu_time_ms", std::to_string(limits.cpu_time.count()));
   line("limits.memory_bytes", std::to_string(limits.memory_max_bytes));
@@ -93,18 +93,19 @@ std::string canonical_text(const Policy& policy) {
   line("limits.workdir_bytes", std::to_string(limits.workdir_size_bytes));
   line("output.kept_bytes", std::to_string(policy.output.kept_bytes));
   line("output.overflow", policy.output.on_overflow == OverflowAction::kill ? "kill" : "truncate");
-  line("filesystem.workdir", quoted(policy.filesystem.workdir));
+  line("filesystem.workdir", quote_string(policy.filesystem.workdir));
   for (const auto& bind : policy.filesystem.binds) {
-    line("filesystem.bind", quoted(bind.sandbox_path) + " from " + quoted(bind.host_path) +
-                                (bind.writable ? " rw" : " ro") +
+    line("filesystem.bind", quote_string(bind.sandbox_path) + " from " +
+                                quote_string(bind.host_path) + (bind.writable ? " rw" : " ro") +
                                 (bind.optional ? " optional" : " required"));
   }
   for (const auto& mount : policy.filesystem.tmpfs) {
-    line("filesystem.tmpfs", quoted(mount.sandbox_path) + " " + std::to_string(mount.size_bytes));
+    line("filesystem.tmpfs",
+         quote_string(mount.sandbox_path) + " " + std::to_string(mount.size_bytes));
   }
-  line("network", quoted(policy.network));
+  line("network", quote_string(policy.network));
   for (const auto& [name, value] : policy.environment) {
-    line("environment", quoted(name) + "=" + quoted(value));
+    line("environment", quote_string(name) + "=" + quote_string(value));
   }
   const auto& seccomp = policy.syscalls;
   line("syscalls.default", format_action(default_action_of(seccomp)));

@@ -22,6 +22,6 @@ std::string policy_digest(std::string_view canonical);
 std::string rule_match_text(const sandbox::SyscallRule& rule);
 
 // JSON-style quoting: "a\"b\n". Control bytes are escaped; other bytes pass through.
-std::string quoted(std::string_view text);
+std::string quote_string(std::string_view text);
 
 }  // namespace airlock::policies

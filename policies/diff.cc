@@ -127,11 +127,12 @@ void compare_environment(const Policy& a, const Policy& b, Changes& out) {
   for (const auto& [name, value] : b.environment) {
     auto it = before.find(name);
     if (it == before.end()) {
-      out.push_back({"environment variable " + name + " added: " + quoted(value), Effect::changes});
+      out.push_back(
+          {"environment variable " + name + " added: " + quote_string(value), Effect::changes});
     } else {
       if (it->second != value) {
-        out.push_back({"environment variable " + name + " changed from " + quoted(it->second) +
-                           " to " + quoted(value),
+        out.push_back({"environment variable " + name + " changed from " +
+                           quote_string(it->second) + " to " + quote_string(value),
                        Effect::changes});
       }
       before.erase(it);
@@ -151,6 +152,8 @@ struct SyscallView {
 std::map<std::string, SyscallView> syscall_views(const Policy& policy) {
   std::map<std::string, SyscallView> views;
   for (const auto& rule : policy.syscalls.rules) {
+    // The socket rule of `network: none` is reported as a network change, not a second time here.
+    if (rule.origin.ends_with("(network: none)")) continue;
     auto& view = views[rule.syscall];
     const Action action{rule.action, rule.errno_value};
     view.rules.push_back(rule_match_text(rule) + " -> " + format_action(action));

@@ -25,7 +25,7 @@ std::string render_effective(const Policy& policy) {
   }
   line("# effective policy \"" + policy.name + "\" from " + policy.source_path);
   line("# layers: " + chain);
-  line("description: " + quoted(policy.description));
+  line("description: " + quote_string(policy.description));
   std::string runtimes;
   for (const auto& runtime : policy.runtimes) runtimes += (runtimes.empty() ? "" : ", ") + runtime;
   line("runtimes: [" + runtimes + "]");
@@ -62,7 +62,8 @@ std::string render_effective(const Policy& policy) {
   }
   line("network: " + policy.network);
   line("environment:");
-  for (const auto& [name, value] : policy.environment) line("  " + name + ": " + quoted(value));
+  for (const auto& [name, value] : policy.environment)
+    line("  " + name + ": " + quote_string(value));
 
   const auto& seccomp = policy.syscalls;
   line("syscalls:");
@@ -83,7 +84,7 @@ std::string render_effective(const Policy& policy) {
   if (!policy.unsafe.empty()) {
     line("unsafe:");
     for (const auto& entry : policy.unsafe) {
-      line("  - " + entry.what + ": " + quoted(entry.justification));
+      line("  - " + entry.what + ": " + quote_string(entry.justification));
     }
   }
   line("hash: " + policy.hash);

@@ -1,0 +1,134 @@
+// The audit log: one valid JSON object per line, for each run and each stopped syscall.
+#include "policies/audit_log.h"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "test_support.h"
+
+namespace airlock::policies {
+namespace {
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+AuditLog::Clock fixed_clock() {
+  // 2026-01-02T03:04:05.678Z
+  return [] {
+    return std::chrono::system_clock::time_point(std::chrono::milliseconds(1767323045678));
+  };
+}
+
+Policy sample_policy() {
+  Policy policy;
+  policy.name = "default";
+  policy.hash = "sha256:abc";
+  return policy;
+}
+
+}  // namespace
+
+TEST_CASE("a run writes one run line and one line per stopped syscall") {
+  testing::TempDir dir;
+  auto log = AuditLog::open(dir.path() + "/audit.jsonl", fixed_clock());
+  REQUIRE(log.ok());
+  sandbox::Outcome outcome;
+  outcome.status = sandbox::RunStatus::violation;
+  outcome.signal = 31;
+  outcome.reason = "socket(AF_INET) denied";
+  sandbox::SyscallEvent event;
+  event.syscall = "socket";
+  event.number = 41;
+  event.arch = 0xc000003e;
+  event.args = {2, 1, 0, 0, 0, 0};
+  event.action = "kill";
+  event.origin = "policy \"default\" (network: none)";
+  event.detail = "socket(AF_INET, SOCK_STREAM, 0)";
+  outcome.violation = event;
+  event.action = "errno(EPERM)";
+  event.syscall = "mount";
+  event.detail = "mount(\"/\")";
+  event.origin = "floor (@mount)";
+  outcome.blocked.push_back(event);
+  outcome.blocked_dropped = 3;
+  REQUIRE((*log)->record_run("run-1", sample_policy(), outcome).ok());
+
+  const auto lines = lines_of(dir.path() + "/audit.jsonl");
+  REQUIRE(lines.size() == 3);
+  const std::string head =
+      R"j({"time":"2026-01-02T03:04:05.678Z","run_id":"run-1","policy":"default",)j"
+      R"j("policy_hash":"sha256:abc",)j";
+  CHECK(lines[0] == head + R"j("event":"run","status":"violation","exit_code":-1,"signal":31,)j"
+                           R"j("reason":"socket(AF_INET) denied","blocked":1,)j"
+                           R"j("blocked_dropped":3})j");
+  CHECK(lines[1] == head + R"j("event":"violation","syscall":"socket","number":41,)j"
+                           R"j("arch":"0xc000003e","args":["0x2","0x1","0x0","0x0","0x0","0x0"],)j"
+                           R"j("detail":"socket(AF_INET, SOCK_STREAM, 0)","action":"kill",)j"
+                           R"j("origin":"policy \"default\" (network: none)"})j");
+  CHECK(lines[2] == head + R"j("event":"blocked","syscall":"mount","number":41,)j"
+                           R"j("arch":"0xc000003e","args":["0x2","0x1","0x0","0x0","0x0","0x0"],)j"
+                           R"j("detail":"mount(\"/\")","action":"errno(EPERM)",)j"
+                           R"j("origin":"floor (@mount)"})j");
+}
+
+TEST_CASE("JSON strings escape quotes, control bytes and invalid UTF-8") {
+  CHECK(json_string("a\"b\\c") == R"("a\"b\\c")");
+  CHECK(json_string("line\nnext\ttab\r") == R"("line\nnext\ttab\r")");
+  CHECK(json_string(std::string("\x00\x1f\x7f", 3)) == R"("\u0000\u001f\u007f")");
+  CHECK(json_string("héllo ✓") == "\"héllo ✓\"");
+  CHECK(json_string("\xff\xfe") == R"("\ufffd\ufffd")");
+  CHECK(json_string("\xc0\xaf") == R"("\ufffd\ufffd")");            // overlong '/'
+  CHECK(json_string("\xed\xa0\x80") == R"("\ufffd\ufffd\ufffd")");  // a surrogate
+  CHECK(json_string("\xe2\x9c") == R"("\ufffd\ufffd")");            // cut short
+}
+
+TEST_CASE("policy errors are logged one per line") {
+  testing::TempDir dir;
+  auto log = AuditLog::open(dir.path() + "/audit.jsonl", fixed_clock());
+  REQUIRE(log.ok());
+  REQUIRE((*log)->record_policy_errors({{"p.yaml", 3, 5, "bad \"x\""}}).ok());
+  CHECK(lines_of(dir.path() + "/audit.jsonl") ==
+        std::vector<std::string>{
+            R"j({"time":"2026-01-02T03:04:05.678Z","event":"policy_error","file":"p.yaml",)j"
+            R"j("line":3,"column":5,"message":"bad \"x\""})j"});
+}
+
+TEST_CASE("lines from many threads never interleave") {
+  testing::TempDir dir;
+  auto log = AuditLog::open(dir.path() + "/audit.jsonl");
+  REQUIRE(log.ok());
+  sandbox::Outcome outcome;
+  outcome.status = sandbox::RunStatus::ok;
+  outcome.reason = std::string(5000, 'x');  // long lines make torn writes likely if unguarded
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        (void)(*log)->record_run("r" + std::to_string(t), sample_policy(), outcome);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  const auto lines = lines_of(dir.path() + "/audit.jsonl");
+  CHECK(lines.size() == 200);
+  for (const auto& line : lines) {
+    CHECK(line.starts_with("{\"time\":"));
+    CHECK(line.ends_with("}"));
+    CHECK(line.size() > 5000);
+  }
+}
+
+TEST_CASE("opening an audit log where it cannot be created is a setup error") {
+  auto log = AuditLog::open("/nonexistent-dir/audit.jsonl");
+  REQUIRE_FALSE(log.ok());
+  CHECK(log.error().message().find("ENOENT") != std::string::npos);
+}
+
+}  // namespace airlock::policies
