@@ -1,1 +1,258 @@
+// `airlock run`: a developer tries a program or a snippet exactly as the service would run it.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "api/translate.h"
+#include "api/wire.h"
 #include "cli/commands.h"
+#include "policies/loader.h"
+#include "policies/units.h"
+#include "runner/runner.h"
+#include "sandbox/monitor.h"
+
+namespace airlock::cli {
+namespace {
+
+constexpr int kUsageError = 2;
+constexpr int kSetupFailed = 125;
+
+constexpr const char* kRunUsage =
+    "usage: airlock run [OPTIONS] -- PROGRAM [ARGS...]\n"
+    "       airlock run [OPTIONS] --lang LANG (FILE | -c CODE | -) [-- ARGS...]\n"
+    "\n"
+    "Runs PROGRAM, or a snippet in LANG, in a fresh sandbox. stdin is forwarded; stdout and\n"
+    "stderr stream as the program writes them; a one-line summary goes to stderr at the end.\n"
+    "Exit code: the program's own; 128+N when killed by signal N; 125 when the sandbox could\n"
+    "not be set up; 2 for a usage error.\n"
+    "\n"
+    "options:\n"
+    "  --lang LANG         python, node, bash, sh, perl, c, cpp, java (see runner/runtimes.yaml)\n"
+    "  -c CODE             the snippet itself; FILE reads it from a file, - from stdin\n"
+    "  --policy NAME|FILE  policy to run under (default: the language's own, else \"default\")\n"
+    "  --timeout DURATION  wall time limit, e.g. 5s, 500ms (at most the policy's)\n"
+    "  --cpu-time DURATION cpu time limit of the whole process tree\n"
+    "  --memory SIZE       memory limit, e.g. 128MiB\n"
+    "  --processes N       process and thread limit\n"
+    "  --output SIZE       output kept per stream in the result (head and tail)\n"
+    "  --file PATH         copy a host file into the working dir (repeatable; NAME=PATH renames)\n"
+    "  --collect GLOB      return matching files from the working dir (with --json)\n"
+    "  --json              print the result as one JSON object (the API's result) instead of\n"
+    "                      streaming the program's output\n"
+    "  --runtimes FILE     runtimes file (default: runner/runtimes.yaml)\n";
+
+struct Options {
+  runner::RunRequest request;
+  std::string policy;
+  std::string runtimes_file = runner::default_runtimes_path();
+  bool json = false;
+  bool code_from_stdin = false;
+};
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "airlock run: %s\n(see airlock run --help)\n", message.c_str());
+  return kUsageError;
+}
+
+template <typename T>
+bool parse_unit(const char* flag, const std::string& text, policies::Parsed<T> parsed, T& out,
+                std::string& error) {
+  if (auto* message = std::get_if<std::string>(&parsed)) {
+    error = std::string(flag) + " '" + text + "': " + *message;
+    return false;
+  }
+  out = std::get<T>(parsed);
+  return true;
+}
+
+bool read_host_file(const std::string& path, std::string& content) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  content = buffer.str();
+  return true;
+}
+
+// Parses argv into options; returns an error message, or "" on success.
+std::string parse(int argc, char** argv, Options& options) {
+  runner::RunRequest& request = options.request;
+  std::string source_file;
+  bool have_code = false;
+  int i = 1;
+  auto value = [&](const char* flag) -> const char* {
+    if (i + 1 >= argc) return nullptr;
+    (void)flag;
+    return argv[++i];
+  };
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    std::string error;
+    const char* v = nullptr;
+    if (arg == "--json") {
+      options.json = true;
+    } else if (arg == "-c") {
+      if (!(v = value("-c"))) return "-c needs the code";
+      request.code = v;
+      have_code = true;
+    } else if (arg == "--lang" || arg == "--policy" || arg == "--timeout" ||
+               arg == "--cpu-time" || arg == "--memory" || arg == "--processes" ||
+               arg == "--output" || arg == "--file" || arg == "--collect" ||
+               arg == "--runtimes") {
+      if (!(v = value(arg.c_str()))) return arg + " needs a value";
+      std::string text = v;
+      if (arg == "--lang") request.runtime = text;
+      if (arg == "--policy") options.policy = text;
+      if (arg == "--runtimes") options.runtimes_file = text;
+      if (arg == "--collect") request.output_globs.push_back(text);
+      std::chrono::milliseconds duration{};
+      uint64_t number = 0;
+      if (arg == "--timeout" || arg == "--cpu-time") {
+        if (!parse_unit(arg.c_str(), text, policies::parse_duration(text), duration, error)) return error;
+        (arg == "--timeout" ? request.limits.wall_time : request.limits.cpu_time) = duration;
+      }
+      if (arg == "--memory" || arg == "--output") {
+        if (!parse_unit(arg.c_str(), text, policies::parse_bytes(text), number, error)) return error;
+        (arg == "--memory" ? request.limits.memory_max_bytes : request.limits.output_kept_bytes) = number;
+      }
+      if (arg == "--processes") {
+        if (!parse_unit(arg.c_str(), text, policies::parse_count(text, 1 << 20), number, error)) return error;
+        request.limits.max_processes = static_cast<uint32_t>(number);
+      }
+      if (arg == "--file") {
+        size_t equals = text.find('=');
+        std::string host = equals == std::string::npos ? text : text.substr(equals + 1);
+        std::string name = equals == std::string::npos ? host.substr(host.rfind('/') + 1)
+                                                       : text.substr(0, equals);
+        runner::InputFile file{name, {}, ::access(host.c_str(), X_OK) == 0};
+        if (!read_host_file(host, file.content)) return "--file: cannot read '" + host + "'";
+        request.files.push_back(std::move(file));
+      }
+    } else if (arg == "-h" || arg == "--help") {
+      std::fputs(kRunUsage, stdout);
+      std::exit(0);
+    } else if (!arg.empty() && arg[0] == '-' && arg != "-") {
+      return "unknown option '" + arg + "'";
+    } else if (!request.runtime.empty() && !have_code) {
+      if (arg == "-") {
+        options.code_from_stdin = true;
+      } else {
+        source_file = arg;
+      }
+      have_code = true;
+    } else {
+      break;  // PROGRAM without "--"
+    }
+  }
+  std::vector<std::string> rest(argv + i, argv + argc);
+  if (request.runtime.empty()) {
+    if (have_code) return "-c and FILE need --lang";
+    if (rest.empty()) return "nothing to run: give -- PROGRAM [ARGS...] or --lang LANG";
+    request.argv = rest;
+  } else {
+    if (!have_code) return "--lang " + request.runtime + " needs FILE, -c CODE or -";
+    if (!source_file.empty() && !read_host_file(source_file, request.code)) {
+      return "cannot read '" + source_file + "'";
+    }
+    request.argv = rest;
+  }
+  return "";
+}
+
+// One line for the terminal at the end: what happened, and a hint when it went wrong.
+std::string summary_line(const runner::RunResult& result) {
+  const sandbox::Outcome& outcome = result.outcome;
+  std::string line = "airlock: " + result.status_name();
+  if (!outcome.reason.empty()) line += " (" + outcome.reason + ")";
+  line += " in " + sandbox::format_duration(outcome.usage.wall) + ", cpu " +
+          sandbox::format_duration(outcome.usage.cpu_user + outcome.usage.cpu_system) +
+          ", peak memory " + sandbox::format_bytes(outcome.usage.peak_memory_bytes);
+  for (const auto* kept : {&result.stdout_output, &result.stderr_output}) {
+    if (kept->dropped_bytes > 0) {
+      line += "; " + sandbox::format_bytes(kept->dropped_bytes) + " of " +
+              (kept == &result.stdout_output ? "stdout" : "stderr") + " not kept";
+    }
+  }
+  if (!outcome.blocked.empty()) {
+    const sandbox::SyscallEvent& first = outcome.blocked.front();
+    line += "; blocked " + first.detail + " -> " + first.action + " by " + first.origin;
+    size_t more = outcome.blocked.size() - 1 + outcome.blocked_dropped;
+    if (more > 0) line += " (+" + std::to_string(more) + " more)";
+  }
+  return line + " [policy " + result.policy_name + " " + result.policy_hash.substr(0, 19) + "]";
+}
+
+}  // namespace
+
+int run_command(int argc, char** argv) {
+  Options options;
+  if (std::string error = parse(argc, argv, options); !error.empty()) return usage_error(error);
+  runner::RunRequest& request = options.request;
+  if (options.code_from_stdin) {
+    std::ostringstream code;
+    code << std::cin.rdbuf();
+    request.code = code.str();
+  } else if (!options.json) {
+    request.stdin_fd = STDIN_FILENO;
+  }
+
+  auto runtimes = runner::load_runtimes(options.runtimes_file);
+  if (!runtimes) {
+    std::fprintf(stderr, "airlock run: %s\n", runtimes.error().message().c_str());
+    return kSetupFailed;
+  }
+  const std::vector<std::string> dirs = policies::default_policy_dirs();
+  std::string policy_name = options.policy;
+  if (policy_name.empty()) {
+    bool has_own = !request.runtime.empty() &&
+                   !policies::find_policy_file(request.runtime, dirs).empty();
+    policy_name = has_own ? request.runtime : "default";
+  }
+  policies::LoadResult loaded = policies::load_policy(policy_name, dirs);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "airlock run: policy '%s' did not load:\n", policy_name.c_str());
+    for (const auto& error : loaded.errors) std::fprintf(stderr, "  %s\n", error.format().c_str());
+    return kSetupFailed;
+  }
+  auto sandbox = sandbox::Sandbox::create(sandbox::SandboxConfig{});
+  if (!sandbox) {
+    std::fprintf(stderr, "airlock run: %s\n", sandbox.error().message().c_str());
+    return kSetupFailed;
+  }
+  auto lookup = [&dirs](const std::string& name) {
+    return policies::load_policy(name, dirs).policy;
+  };
+  runner::Runner runner(**sandbox, std::move(runtimes.value()), lookup);
+  if (auto problem = runner.validate(request, *loaded.policy)) {
+    return usage_error(problem->field + ": " + problem->message);
+  }
+  request.stream_everything = true;
+  runner::EventSink sink;
+  if (!options.json) {
+    sink = [](const runner::Event& event) {
+      if (event.kind != runner::EventKind::stdout_data &&
+          event.kind != runner::EventKind::stderr_data) {
+        return;
+      }
+      int fd = event.kind == runner::EventKind::stdout_data ? STDOUT_FILENO : STDERR_FILENO;
+      (void)sandbox::write_all(fd, event.data, "terminal");
+    };
+  }
+  runner::RunResult result = runner.run(request, *loaded.policy, sink);
+  if (options.json) {
+    std::puts(api::encode(api::to_result(result, result.id), api::WireFormat::json).c_str());
+  } else {
+    std::fprintf(stderr, "%s\n", summary_line(result).c_str());
+  }
+  return sandbox::cli_exit_code(result.outcome);
+}
+
+}  // namespace airlock::cli

@@ -1,1 +1,272 @@
-// Being written: see runner/runner.h.
+#include "runner/runner.h"
+
+#include <sys/random.h>
+
+#include <cstdio>
+
+#include "runner/output_buffer.h"
+#include "runner/summary.h"
+#include "runner/workdir.h"
+#include "sandbox/monitor.h"
+
+namespace airlock::runner {
+namespace {
+
+using sandbox::format_bytes;
+using sandbox::format_duration;
+
+constexpr size_t kMaxInputFiles = 1000;
+
+// Receives a run's output: keeps head and tail, and streams events.
+class Collector final : public sandbox::OutputHandler {
+ public:
+  Collector(uint64_t kept_bytes, bool kill_on_overflow, bool stream_everything,
+            const EventSink* sink, uint64_t& sequence)
+      : stdout_(kept_bytes),
+        stderr_(kept_bytes),
+        stream_limit_(stream_everything ? UINT64_MAX : kept_bytes / 2),
+        kill_on_overflow_(kill_on_overflow),
+        sink_(sink),
+        sequence_(sequence) {}
+
+  bool on_output(sandbox::Stream stream, std::string_view data) override {
+    const bool is_stdout = stream == sandbox::Stream::stdout_stream;
+    OutputBuffer& buffer = is_stdout ? stdout_ : stderr_;
+    uint64_t streamed = buffer.total_bytes();
+    buffer.append(data);
+    if (sink_ && *sink_ && streamed < stream_limit_) {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(data.size(), stream_limit_ - streamed));
+      (*sink_)(Event{is_stdout ? EventKind::stdout_data : EventKind::stderr_data, ++sequence_,
+                     std::string(data.substr(0, take))});
+    }
+    return !(kill_on_overflow_ && buffer.overflowed());
+  }
+
+  void on_started() override {
+    if (sink_ && *sink_) (*sink_)(Event{EventKind::started, ++sequence_, {}});
+  }
+
+  KeptOutput kept(const OutputBuffer& buffer) const {
+    return {buffer.text(), buffer.total_bytes(), buffer.dropped_bytes()};
+  }
+  KeptOutput kept_stdout() const { return kept(stdout_); }
+  KeptOutput kept_stderr() const { return kept(stderr_); }
+
+ private:
+  OutputBuffer stdout_, stderr_;
+  uint64_t stream_limit_;
+  bool kill_on_overflow_;
+  const EventSink* sink_;
+  uint64_t& sequence_;
+};
+
+sandbox::Limits effective_limits(const policies::Policy& policy, const LimitOverrides& overrides) {
+  sandbox::Limits limits = policy.limits;
+  if (overrides.wall_time) limits.wall_time = *overrides.wall_time;
+  if (overrides.cpu_time) limits.cpu_time = *overrides.cpu_time;
+  if (overrides.memory_max_bytes) limits.memory_max_bytes = *overrides.memory_max_bytes;
+  if (overrides.max_processes) limits.max_processes = *overrides.max_processes;
+  return limits;
+}
+
+sandbox::Spec make_spec(const policies::Policy& policy, const sandbox::Limits& limits,
+                        std::vector<std::string> argv, const std::string& workdir) {
+  sandbox::Spec spec;
+  spec.argv = std::move(argv);
+  for (const auto& [name, value] : policy.environment) spec.env.push_back(name + "=" + value);
+  spec.limits = limits;
+  spec.filesystem = policy.filesystem;
+  spec.seccomp = policy.syscalls;
+  spec.host_workdir = workdir;
+  return spec;
+}
+
+RunResult setup_error_result(RunResult result, const std::string& message) {
+  result.outcome.status = sandbox::RunStatus::setup_error;
+  result.outcome.setup_error = message;
+  result.outcome.reason = "sandbox setup failed: " + message;
+  return result;
+}
+
+template <typename T>
+std::optional<RequestError> above_policy(const char* field, const std::optional<T>& asked,
+                                         T allowed, const std::string& asked_text,
+                                         const std::string& allowed_text,
+                                         const policies::Policy& policy) {
+  if (!asked) return std::nullopt;
+  if (*asked <= T{}) return RequestError{field, std::string(field) + " must be greater than 0"};
+  if (*asked > allowed) {
+    return RequestError{field, std::string(field) + " " + asked_text + " is above the limit of " +
+                                   "policy \"" + policy.name + "\" (" + allowed_text +
+                                   "); a request may only tighten its policy: ask for at most " +
+                                   allowed_text + " or use a policy that allows more"};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string RunResult::status_name() const {
+  if (compile_error) return "compile_error";
+  return std::string(sandbox::to_string(outcome.status));
+}
+
+std::string new_execution_id() {
+  unsigned char bytes[12];
+  if (::getrandom(bytes, sizeof bytes, 0) != static_cast<ssize_t>(sizeof bytes)) {
+    std::fill(std::begin(bytes), std::end(bytes), 0);
+  }
+  char text[3 + 24 + 1] = "ex_";
+  for (size_t i = 0; i < sizeof bytes; ++i) std::snprintf(text + 3 + 2 * i, 3, "%02x", bytes[i]);
+  return text;
+}
+
+Runner::Runner(sandbox::Sandbox& sandbox, RuntimeTable runtimes, PolicyLookup lookup)
+    : sandbox_(sandbox), runtimes_(std::move(runtimes)), lookup_(std::move(lookup)) {}
+
+std::optional<RequestError> Runner::validate(const RunRequest& request,
+                                             const policies::Policy& policy) const {
+  if (request.runtime.empty()) {
+    if (request.argv.empty()) return RequestError{"language", "give a language and code, or a program to run"};
+  } else {
+    auto it = runtimes_.find(request.runtime);
+    if (it == runtimes_.end()) {
+      std::string names;
+      for (const auto& [name, runtime] : runtimes_) names += (names.empty() ? "" : ", ") + name;
+      return RequestError{"language", "unknown language '" + request.runtime + "'; available: " + names};
+    }
+    if (!policy.allows_runtime(request.runtime)) {
+      std::string names;
+      for (const std::string& name : policy.runtimes) names += (names.empty() ? "" : ", ") + name;
+      return RequestError{"language", "policy \"" + policy.name + "\" does not allow language '" +
+                                          request.runtime + "' (it allows: " + names + ")"};
+    }
+  }
+  if (request.files.size() > kMaxInputFiles) {
+    return RequestError{"files", "at most " + std::to_string(kMaxInputFiles) + " files"};
+  }
+  uint64_t total = request.code.size();
+  for (size_t i = 0; i < request.files.size(); ++i) {
+    const std::string field = "files[" + std::to_string(i) + "].path";
+    if (auto problem = check_relative_path(request.files[i].path)) {
+      return RequestError{field, "'" + request.files[i].path + "' " + *problem};
+    }
+    total += request.files[i].content.size();
+  }
+  if (total > policy.limits.workdir_size_bytes) {
+    return RequestError{"files", "code and files (" + format_bytes(total) +
+                                     ") do not fit the working directory (" +
+                                     format_bytes(policy.limits.workdir_size_bytes) + ")"};
+  }
+  for (const std::string& glob : request.output_globs) {
+    if (glob.empty() || glob[0] == '/' || glob.find("..") != std::string::npos) {
+      return RequestError{"output.files", "'" + glob + "' must be a relative glob without '..'"};
+    }
+  }
+  const LimitOverrides& asked = request.limits;
+  const sandbox::Limits& allowed = policy.limits;
+  auto ms_text = [](auto d) { return d ? format_duration(*d) : std::string(); };
+  if (auto e = above_policy("limits.wall_time", asked.wall_time, allowed.wall_time,
+                            ms_text(asked.wall_time), format_duration(allowed.wall_time), policy)) {
+    return e;
+  }
+  if (auto e = above_policy("limits.cpu_time", asked.cpu_time, allowed.cpu_time,
+                            ms_text(asked.cpu_time), format_duration(allowed.cpu_time), policy)) {
+    return e;
+  }
+  if (auto e = above_policy("limits.memory", asked.memory_max_bytes, allowed.memory_max_bytes,
+                            format_bytes(asked.memory_max_bytes.value_or(0)),
+                            format_bytes(allowed.memory_max_bytes), policy)) {
+    return e;
+  }
+  if (auto e = above_policy("limits.processes", asked.max_processes, allowed.max_processes,
+                            std::to_string(asked.max_processes.value_or(0)),
+                            std::to_string(allowed.max_processes), policy)) {
+    return e;
+  }
+  if (auto e = above_policy("output.max_bytes", asked.output_kept_bytes, policy.output.kept_bytes,
+                            format_bytes(asked.output_kept_bytes.value_or(0)),
+                            format_bytes(policy.output.kept_bytes), policy)) {
+    return e;
+  }
+  return std::nullopt;
+}
+
+RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
+                      const EventSink& sink, int cancel_fd) {
+  RunResult result;
+  result.id = request.id.empty() ? new_execution_id() : request.id;
+  result.policy_name = policy.name;
+  result.policy_hash = policy.hash;
+  result.runtime = request.runtime;
+  uint64_t sequence = 0;
+  const sandbox::Limits limits = effective_limits(policy, request.limits);
+  auto finish = [&](RunResult done) {
+    done.summary = summarize(done, limits);
+    if (sink) {
+      for (const OutputFile& file : done.files) {
+        sink(Event{EventKind::file, ++sequence, {}, &file});
+      }
+      bool failed_setup = done.outcome.status == sandbox::RunStatus::setup_error;
+      sink(Event{failed_setup ? EventKind::error : EventKind::exit, ++sequence,
+                 failed_setup ? done.outcome.reason : std::string(), nullptr, &done});
+    }
+    return done;
+  };
+  if (auto problem = validate(request, policy)) {
+    return finish(setup_error_result(result, problem->field + ": " + problem->message));
+  }
+
+  auto workspace = sandbox_.create_workspace(limits.workdir_size_bytes);
+  if (!workspace) return finish(setup_error_result(result, workspace.error().message()));
+  for (const InputFile& file : request.files) {
+    if (auto s = write_workspace_file(**workspace, file.path, file.content, file.executable); !s) {
+      return finish(setup_error_result(result, s.error().message()));
+    }
+  }
+
+  std::vector<std::string> argv = request.argv;
+  if (!request.runtime.empty()) {
+    const Runtime& runtime = runtimes_.at(request.runtime);
+    if (auto s = write_workspace_file(**workspace, runtime.source_file, request.code, false); !s) {
+      return finish(setup_error_result(result, s.error().message()));
+    }
+    if (!runtime.compile.empty()) {
+      std::shared_ptr<const policies::Policy> compile_policy;
+      if (!runtime.compile_policy.empty() && lookup_) compile_policy = lookup_(runtime.compile_policy);
+      const policies::Policy& compiler = compile_policy ? *compile_policy : policy;
+      uint64_t ignored = 0;
+      Collector compile_output(compiler.output.kept_bytes, false, false, nullptr, ignored);
+      sandbox::RunOptions options;
+      options.cancel_fd = cancel_fd;
+      sandbox::Outcome compiled = sandbox_.run(
+          make_spec(compiler, compiler.limits, runtime.compile, (*workspace)->path()),
+          compile_output, options);
+      if (compiled.status != sandbox::RunStatus::ok) {
+        result.outcome = compiled;
+        result.compile_error = compiled.status != sandbox::RunStatus::setup_error &&
+                               compiled.status != sandbox::RunStatus::cancelled;
+        result.stdout_output = compile_output.kept_stdout();
+        result.stderr_output = compile_output.kept_stderr();
+        return finish(result);
+      }
+    }
+    argv.insert(argv.begin(), runtime.run.begin(), runtime.run.end());
+  }
+
+  const uint64_t kept = request.limits.output_kept_bytes.value_or(policy.output.kept_bytes);
+  Collector output(kept, policy.output.on_overflow == policies::OverflowAction::kill,
+                   request.stream_everything, &sink, sequence);
+  sandbox::RunOptions options;
+  options.stdin_data = request.stdin_data;
+  options.stdin_fd = request.stdin_fd;
+  options.cancel_fd = cancel_fd;
+  result.outcome = sandbox_.run(make_spec(policy, limits, argv, (*workspace)->path()), output, options);
+  result.stdout_output = output.kept_stdout();
+  result.stderr_output = output.kept_stderr();
+  result.files = collect_output_files((*workspace)->path(), request.output_globs,
+                                      request.max_file_bytes);
+  return finish(std::move(result));
+}
+
+}  // namespace airlock::runner

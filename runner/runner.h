@@ -43,6 +43,7 @@ struct LimitOverrides {
 };
 
 struct RunRequest {
+  std::string id;                 // execution id; generated when empty
   std::string runtime;            // "python", "c", ...; empty: run `argv` as given
   std::string code;               // source for the runtime
   std::vector<std::string> argv;  // program and arguments when runtime is empty; else extra args
@@ -52,15 +53,21 @@ struct RunRequest {
   std::vector<std::string> output_globs;  // files to return, relative globs like "*.png"
   uint64_t max_file_bytes = 1 * sandbox::kMiB;
   LimitOverrides limits;
+  // Stream every byte as events (the CLI); otherwise streaming stops at the kept head of each
+  // stream and the rest reaches the client only as the kept tail in the result.
+  bool stream_everything = false;
 };
 
 enum class EventKind { started, stdout_data, stderr_data, file, exit, error };
+
+struct RunResult;
 
 struct Event {
   EventKind kind;
   uint64_t sequence = 0;  // 1, 2, 3, ... within one execution
   std::string data;       // output bytes, or the error message
   const OutputFile* file = nullptr;  // with EventKind::file
+  const RunResult* result = nullptr;  // with EventKind::exit and EventKind::error
 };
 
 // Receives events as they happen, on the runner's thread.
@@ -89,15 +96,21 @@ struct RunResult {
   std::string status_name() const;
 };
 
+// A new execution id: "ex_" and 24 random hex digits.
+std::string new_execution_id();
+
 // An error in the request itself (bad path, limit above policy, unknown runtime): 4xx material.
 struct RequestError {
   std::string field;    // e.g. "limits.memory"
   std::string message;  // what is wrong and what would be valid
 };
 
+// Finds a policy by name (the compile step of C/C++ runs under the runtime's compile policy).
+using PolicyLookup = std::function<std::shared_ptr<const policies::Policy>(const std::string&)>;
+
 class Runner {
  public:
-  Runner(sandbox::Sandbox& sandbox, RuntimeTable runtimes);
+  Runner(sandbox::Sandbox& sandbox, RuntimeTable runtimes, PolicyLookup lookup = nullptr);
 
   // Validates the request against the policy; returns the first problem, if any.
   std::optional<RequestError> validate(const RunRequest& request,
@@ -113,7 +126,7 @@ class Runner {
  private:
   sandbox::Sandbox& sandbox_;
   RuntimeTable runtimes_;
-  std::atomic<uint64_t> next_id_{1};
+  PolicyLookup lookup_;
 };
 
 }  // namespace airlock::runner

@@ -1,1 +1,170 @@
-// Being written: see runner/runner.h.
+#include "runner/workdir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+#include <map>
+
+#include "runner/output_buffer.h"
+#include "sandbox/unique_fd.h"
+
+namespace airlock::runner {
+namespace {
+
+using sandbox::UniqueFd;
+
+constexpr uint64_t kResolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+constexpr int kMaxDepth = 16;
+
+int open_beneath(int dir_fd, const std::string& path, uint64_t flags, mode_t mode = 0) {
+  struct open_how how {};
+  how.flags = flags | O_CLOEXEC | O_NOFOLLOW;
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = kResolve;
+  return static_cast<int>(::syscall(SYS_openat2, dir_fd, path.c_str(), &how, sizeof how));
+}
+
+}  // namespace
+
+std::optional<std::string> check_relative_path(const std::string& path) {
+  if (path.empty()) return "is empty";
+  if (path.size() > 1024) return "is longer than 1024 bytes";
+  if (path[0] == '/') return "must be relative to the working directory, not absolute";
+  if (path.find('\0') != std::string::npos) return "contains a NUL byte";
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string_view part(path.data() + start, end - start);
+    if (part.empty()) return "has an empty component ('//' or a trailing '/')";
+    if (part == "." || part == "..") return "must not contain '.' or '..' components";
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
+sandbox::Status write_workspace_file(const sandbox::Workspace& workspace, const std::string& path,
+                                     std::string_view content, bool executable) {
+  if (auto problem = check_relative_path(path)) {
+    return sandbox::SetupError{"file path '" + path + "' " + *problem, 0};
+  }
+  int root = ::open(workspace.path().c_str(), O_DIRECTORY | O_PATH | O_CLOEXEC);
+  if (root < 0) return sandbox::errno_error("open(workspace)");
+  UniqueFd dir = UniqueFd::adopt(root);
+  // Parent directories, one component at a time.
+  size_t slash = 0;
+  while ((slash = path.find('/', slash)) != std::string::npos) {
+    const std::string parent = path.substr(0, slash++);
+    if (::mkdirat(dir.get(), parent.c_str(), 0755) == 0) {
+      int fd = open_beneath(dir.get(), parent, O_DIRECTORY | O_RDONLY);
+      if (fd < 0) return sandbox::errno_error("open(\"" + parent + "\")");
+      UniqueFd made = UniqueFd::adopt(fd);
+      ::fchown(made.get(), workspace.owner_uid(), workspace.owner_gid());
+    } else if (errno != EEXIST) {
+      return sandbox::errno_error("mkdir(\"" + parent + "\")");
+    }
+  }
+  int fd = open_beneath(dir.get(), path, O_WRONLY | O_CREAT | O_TRUNC, executable ? 0755 : 0644);
+  if (fd < 0) return sandbox::errno_error("open(\"" + path + "\")");
+  UniqueFd file = UniqueFd::adopt(fd);
+  if (auto s = sandbox::write_all(file.get(), content, path.c_str()); !s) return s;
+  if (::fchown(file.get(), workspace.owner_uid(), workspace.owner_gid()) != 0) {
+    return sandbox::errno_error("fchown(\"" + path + "\")");
+  }
+  return {};
+}
+
+std::vector<OutputFile> collect_output_files(const std::string& workdir,
+                                             const std::vector<std::string>& globs,
+                                             uint64_t max_file_bytes) {
+  std::vector<OutputFile> files;
+  if (globs.empty()) return files;
+  int root = ::open(workdir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (root < 0) return files;
+  UniqueFd root_fd = UniqueFd::adopt(root);
+  std::map<std::string, int> found;  // sorted relative paths of matching regular files
+
+  std::function<void(const std::string&, int)> walk = [&](const std::string& prefix, int depth) {
+    if (depth > kMaxDepth || found.size() >= kMaxOutputFiles) return;
+    int fd = prefix.empty() ? ::dup(root_fd.get())
+                            : open_beneath(root_fd.get(), prefix, O_DIRECTORY | O_RDONLY);
+    if (fd < 0) return;
+    DIR* dir = ::fdopendir(fd);
+    if (dir == nullptr) {
+      ::close(fd);
+      return;
+    }
+    std::vector<std::pair<std::string, bool>> entries;
+    while (dirent* entry = ::readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name == "." || name == "..") continue;
+      struct stat st {};
+      if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (S_ISDIR(st.st_mode)) entries.push_back({name, true});
+      if (S_ISREG(st.st_mode)) entries.push_back({name, false});
+    }
+    ::closedir(dir);
+    for (const auto& [name, is_dir] : entries) {
+      std::string relative = prefix.empty() ? name : prefix + "/" + name;
+      if (is_dir) {
+        walk(relative, depth + 1);
+        continue;
+      }
+      for (const std::string& glob : globs) {
+        if (::fnmatch(glob.c_str(), relative.c_str(), 0) == 0) {
+          found.emplace(relative, 0);
+          break;
+        }
+      }
+      if (found.size() >= kMaxOutputFiles) return;
+    }
+  };
+  walk("", 0);
+
+  for (const auto& [relative, unused] : found) {
+    int fd = open_beneath(root_fd.get(), relative, O_RDONLY);
+    if (fd < 0) continue;
+    UniqueFd file = UniqueFd::adopt(fd);
+    struct stat st {};
+    if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    OutputFile out;
+    out.path = relative;
+    out.size_bytes = static_cast<uint64_t>(st.st_size);
+    std::string content(std::min<uint64_t>(out.size_bytes, max_file_bytes), '\0');
+    ssize_t n = ::pread(file.get(), content.data(), content.size(), 0);
+    content.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    out.truncated = content.size() < out.size_bytes;
+    out.binary = !is_valid_utf8(content);
+    out.media_type = media_type_for(relative, out.binary);
+    out.content = std::move(content);
+    files.push_back(std::move(out));
+  }
+  return files;
+}
+
+std::string media_type_for(const std::string& path, bool binary) {
+  static const std::map<std::string, std::string> kTypes = {
+      {".png", "image/png"},   {".jpg", "image/jpeg"},       {".jpeg", "image/jpeg"},
+      {".gif", "image/gif"},   {".svg", "image/svg+xml"},    {".webp", "image/webp"},
+      {".pdf", "application/pdf"}, {".json", "application/json"}, {".csv", "text/csv"},
+      {".txt", "text/plain"},  {".md", "text/markdown"},     {".html", "text/html"},
+      {".xml", "application/xml"}, {".zip", "application/zip"}, {".gz", "application/gzip"},
+  };
+  size_t dot = path.rfind('.');
+  if (dot != std::string::npos && path.find('/', dot) == std::string::npos) {
+    std::string extension = path.substr(dot);
+    std::transform(extension.begin(), extension.end(), extension.begin(), ::tolower);
+    auto it = kTypes.find(extension);
+    if (it != kTypes.end()) return it->second;
+  }
+  return binary ? "application/octet-stream" : "text/plain";
+}
+
+}  // namespace airlock::runner

@@ -54,6 +54,9 @@ class Workspace {
   virtual const std::string& path() const = 0;
   // Makes a file or directory the runner created inside usable by the sandboxed program.
   virtual Status give_to_sandbox(const std::string& path) const = 0;
+  // The host ids the sandboxed program runs as (for fchown of files made inside).
+  virtual uint32_t owner_uid() const = 0;
+  virtual uint32_t owner_gid() const = 0;
 };
 
 class Sandbox {

@@ -171,6 +171,9 @@ Expected<std::shared_ptr<const SeccompFilters>> compile_seccomp(const SeccompPol
   for (const SyscallRule& rule : policy.rules) {
     auto compiled = resolve(rule);
     if (!compiled) return compiled.error();
+    // libseccomp knows syscalls of every architecture; one this one lacks (negative pseudo
+    // number) can never be called here, so its rule has nothing to filter.
+    if (compiled->number < 0) continue;
     filters->policy.push_back(compiled.value());
   }
 

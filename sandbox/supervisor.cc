@@ -92,6 +92,8 @@ class TmpfsWorkspace final : public Workspace {
     ::rmdir(path_.c_str());
   }
   const std::string& path() const override { return path_; }
+  uint32_t owner_uid() const override { return uid_; }
+  uint32_t owner_gid() const override { return gid_; }
   Status give_to_sandbox(const std::string& path) const override {
     if (::lchown(path.c_str(), uid_, gid_) != 0) return errno_error("lchown(\"" + path + "\")");
     return {};
