@@ -46,6 +46,11 @@ bool is_known_syscall(const std::string& name) {
   return seccomp_syscall_resolve_name(name.c_str()) != __NR_SCMP_ERROR;
 }
 
+bool is_native_syscall(const std::string& name) {
+  // libseccomp gives syscalls other architectures have a negative pseudo number.
+  return seccomp_syscall_resolve_name(name.c_str()) >= 0;
+}
+
 std::optional<int> errno_from_name(const std::string& name) {
   for (int value = 1; value < kMaxErrno; ++value) {
     const char* known = strerrorname_np(value);

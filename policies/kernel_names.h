@@ -12,6 +12,10 @@ namespace airlock::policies {
 // True when libseccomp knows `name` as a syscall (on any architecture it supports).
 bool is_known_syscall(const std::string& name);
 
+// True when `name` is a syscall of the architecture airlock runs on (x86_64 has no
+// pciconfig_read, for example). Only those can appear in a filter.
+bool is_native_syscall(const std::string& name);
+
 // EPERM -> 1. Only symbolic names are accepted; nullopt when unknown.
 std::optional<int> errno_from_name(const std::string& name);
 // 1 -> "EPERM"; "errno N" when unknown.

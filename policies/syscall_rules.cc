@@ -216,6 +216,8 @@ sandbox::SeccompPolicy build_syscall_rules(const std::vector<const PolicyLayer*>
   apply_network(network, policy_name, deny_action, effective, seccomp.rules, errors);
 
   for (const auto& [syscall, decisions] : effective) {
+    // A policy may name syscalls of other architectures (groups do); there is nothing to filter.
+    if (!is_native_syscall(syscall)) continue;
     const sandbox::FloorRule* floor = unconditional_floor_rule(syscall);
     for (const auto& decision : decisions) {
       // A rule that repeats the default action changes nothing. Neither does one that is no
