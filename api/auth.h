@@ -1,0 +1,41 @@
+// Bearer API keys: a request's key is hashed and compared with the digests from the config; each
+// key may use a set of policies. With no keys configured every request is allowed.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/config.h"
+
+namespace airlock::api {
+
+// Who made a request, once authenticated.
+struct Identity {
+  std::string key_name;  // "anonymous" when the service has no keys
+  std::vector<std::string> policies;
+  bool all_policies = false;
+
+  bool may_use(const std::string& policy) const;
+};
+
+enum class AuthFailure { missing, invalid };
+
+class Authenticator {
+ public:
+  explicit Authenticator(std::vector<ApiKey> keys) : keys_(std::move(keys)) {}
+
+  // True when no keys are configured and everyone is let in.
+  bool open() const { return keys_.empty(); }
+
+  // authorization: the Authorization header's value, if the request had one.
+  // Fills identity on success; otherwise says why not.
+  std::optional<AuthFailure> authenticate(std::optional<std::string_view> authorization,
+                                          Identity& identity) const;
+
+ private:
+  std::vector<ApiKey> keys_;
+};
+
+}  // namespace airlock::api

@@ -1,0 +1,207 @@
+#include "api/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "policies/units.h"
+
+namespace airlock::api {
+namespace {
+
+// Carries a message and the node it is about out of the parsing code below.
+struct ConfigError {
+  YAML::Mark mark;
+  std::string message;
+};
+
+[[noreturn]] void fail(const YAML::Node& node, std::string message) {
+  throw ConfigError{node.Mark(), std::move(message)};
+}
+
+std::string scalar(const YAML::Node& node, const std::string& key) {
+  if (!node.IsScalar()) fail(node, key + ": expected a single value");
+  return node.Scalar();
+}
+
+uint64_t whole_number(const YAML::Node& node, const std::string& key, uint64_t max) {
+  std::string text = scalar(node, key);
+  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != text.npos) {
+    fail(node, key + ": expected a whole number, got \"" + text + "\"");
+  }
+  uint64_t value = std::stoull(text);
+  if (value > max) fail(node, key + ": at most " + std::to_string(max));
+  return value;
+}
+
+std::chrono::milliseconds duration(const YAML::Node& node, const std::string& key) {
+  std::string text = scalar(node, key);
+  auto value = policies::parse_duration(text);
+  if (auto* problem = std::get_if<std::string>(&value)) fail(node, key + ": " + *problem);
+  return std::get<std::chrono::milliseconds>(value);
+}
+
+uint64_t size(const YAML::Node& node, const std::string& key) {
+  std::string text = scalar(node, key);
+  auto value = policies::parse_bytes(text);
+  if (auto* problem = std::get_if<std::string>(&value)) fail(node, key + ": " + *problem);
+  return std::get<uint64_t>(value);
+}
+
+std::vector<std::string> string_list(const YAML::Node& node, const std::string& key) {
+  if (!node.IsSequence()) fail(node, key + ": expected a list");
+  std::vector<std::string> out;
+  for (const auto& item : node) out.push_back(scalar(item, key + " item"));
+  return out;
+}
+
+ApiKey api_key(const YAML::Node& node) {
+  if (!node.IsMap()) fail(node, "api_keys item: expected a map with name, sha256, policies");
+  ApiKey key;
+  for (const auto& entry : node) {
+    std::string field = entry.first.as<std::string>();
+    if (field == "name") {
+      key.name = scalar(entry.second, "api_keys.name");
+    } else if (field == "sha256") {
+      key.sha256 = scalar(entry.second, "api_keys.sha256");
+      if (key.sha256.size() != 64 ||
+          key.sha256.find_first_not_of("0123456789abcdef") != key.sha256.npos) {
+        fail(entry.second,
+             "api_keys.sha256: expected 64 lowercase hex digits (sha256 of the key, "
+             "e.g. from `printf %s KEY | sha256sum`)");
+      }
+    } else if (field == "policies") {
+      key.policies = string_list(entry.second, "api_keys.policies");
+    } else {
+      fail(entry.first,
+           "api_keys: unknown field \"" + field + "\" (expected name, sha256, policies)");
+    }
+  }
+  if (key.sha256.empty()) fail(node, "api_keys item: sha256 is required");
+  if (key.name.empty()) key.name = key.sha256.substr(0, 8);
+  if (key.policies.empty()) fail(node, "api_keys item \"" + key.name + "\": policies is required");
+  return key;
+}
+
+ServeConfig parse_root(const YAML::Node& root) {
+  ServeConfig config;
+  if (root.IsNull()) return config;  // an empty file: all defaults
+  if (!root.IsMap()) fail(root, "expected a map of settings");
+  std::set<std::string> seen;
+  for (const auto& entry : root) {
+    std::string key = entry.first.as<std::string>();
+    const YAML::Node& value = entry.second;
+    if (!seen.insert(key).second) fail(entry.first, key + ": given twice");
+    if (key == "listen") {
+      auto parts = split_host_port(scalar(value, key));
+      if (!parts) fail(value, "listen: expected host:port, e.g. 127.0.0.1:8080");
+      config.listen_address = parts->first;
+      config.listen_port = parts->second;
+    } else if (key == "api_keys") {
+      if (!value.IsSequence()) fail(value, "api_keys: expected a list");
+      for (const auto& item : value) config.api_keys.push_back(api_key(item));
+    } else if (key == "max_concurrent") {
+      config.max_concurrent = whole_number(value, key, 4096);
+    } else if (key == "max_queued") {
+      config.max_queued = whole_number(value, key, 100'000);
+    } else if (key == "max_body_size") {
+      config.max_body_bytes = size(value, key);
+    } else if (key == "header_timeout") {
+      config.header_timeout = duration(value, key);
+    } else if (key == "idle_timeout") {
+      config.idle_timeout = duration(value, key);
+    } else if (key == "heartbeat_interval") {
+      config.heartbeat_interval = duration(value, key);
+    } else if (key == "shutdown_grace") {
+      config.shutdown_grace = duration(value, key);
+    } else if (key == "retry_after") {
+      auto ms = duration(value, key);
+      config.retry_after = std::chrono::duration_cast<std::chrono::seconds>(ms);
+      if (config.retry_after.count() < 1) config.retry_after = std::chrono::seconds(1);
+    } else if (key == "recent_results") {
+      config.recent_results = whole_number(value, key, 1'000'000);
+    } else if (key == "max_file_size") {
+      config.max_file_bytes = size(value, key);
+    } else if (key == "default_policy") {
+      config.default_policy = scalar(value, key);
+    } else if (key == "policy_dirs") {
+      config.policy_dirs = string_list(value, key);
+    } else if (key == "runtimes_file") {
+      config.runtimes_file = scalar(value, key);
+    } else if (key == "audit_log") {
+      config.audit_log = scalar(value, key);
+    } else if (key == "state_dir") {
+      config.state_dir = scalar(value, key);
+    } else {
+      fail(entry.first,
+           "unknown setting \"" + key +
+               "\" (expected listen, api_keys, max_concurrent, max_queued, max_body_size, "
+               "header_timeout, idle_timeout, heartbeat_interval, shutdown_grace, retry_after, "
+               "recent_results, max_file_size, default_policy, policy_dirs, runtimes_file, "
+               "audit_log, state_dir)");
+    }
+  }
+  for (auto [timeout, name] : {std::pair{config.header_timeout, "header_timeout"},
+                               std::pair{config.idle_timeout, "idle_timeout"},
+                               std::pair{config.heartbeat_interval, "heartbeat_interval"}}) {
+    if (timeout.count() <= 0) fail(root, std::string(name) + ": must be more than 0");
+  }
+  if (config.max_body_bytes == 0) fail(root, "max_body_size: must be more than 0");
+  return config;
+}
+
+std::string located(const std::string& origin, const YAML::Mark& mark, const std::string& message) {
+  if (mark.is_null()) return origin + ": " + message;
+  return origin + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) +
+         ": " + message;
+}
+
+}  // namespace
+
+size_t ServeConfig::effective_max_concurrent() const {
+  if (max_concurrent > 0) return max_concurrent;
+  unsigned cores = std::thread::hardware_concurrency();
+  return cores > 0 ? cores : 1;
+}
+
+std::optional<std::pair<std::string, uint16_t>> split_host_port(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  std::string host = text.substr(0, colon);
+  std::string port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return std::nullopt;  // a bare IPv6 address needs brackets
+  }
+  if (host.empty() || port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  unsigned long number = std::stoul(port);
+  if (number > 65535) return std::nullopt;
+  return std::make_pair(host, static_cast<uint16_t>(number));
+}
+
+ConfigResult parse_config(const std::string& yaml_text, const std::string& origin) {
+  try {
+    return {parse_root(YAML::Load(yaml_text)), ""};
+  } catch (const ConfigError& error) {
+    return {std::nullopt, located(origin, error.mark, error.message)};
+  } catch (const YAML::Exception& error) {
+    return {std::nullopt, located(origin, error.mark, error.msg)};
+  }
+}
+
+ConfigResult load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return {std::nullopt, path + ": cannot be read"};
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path);
+}
+
+}  // namespace airlock::api

@@ -1,0 +1,71 @@
+// The settings of `airlock serve`, read from YAML. Every setting has a default, so the service
+// also starts with no file at all; unknown keys are errors, so a typo never silently does nothing.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace airlock::api {
+
+inline constexpr const char* kDefaultListenAddress = "127.0.0.1";
+inline constexpr uint16_t kDefaultListenPort = 8080;
+inline constexpr size_t kDefaultMaxQueued = 64;
+inline constexpr uint64_t kDefaultMaxBodyBytes = 16ULL * 1024 * 1024;
+inline constexpr std::chrono::milliseconds kDefaultHeaderTimeout{10'000};
+inline constexpr std::chrono::milliseconds kDefaultIdleTimeout{60'000};
+inline constexpr std::chrono::milliseconds kDefaultHeartbeatInterval{10'000};
+inline constexpr std::chrono::milliseconds kDefaultShutdownGrace{10'000};
+inline constexpr std::chrono::seconds kDefaultRetryAfter{1};
+inline constexpr size_t kDefaultRecentResults = 256;
+inline constexpr uint64_t kDefaultMaxFileBytes = 1024 * 1024;
+
+// An API key as the config stores it: its sha256, never the key itself.
+struct ApiKey {
+  std::string name;                   // for logs, e.g. "ci-agent"
+  std::string sha256;                 // lowercase hex of sha256(key)
+  std::vector<std::string> policies;  // the policies this key may use; "*" for all
+};
+
+struct ServeConfig {
+  std::string listen_address = kDefaultListenAddress;
+  uint16_t listen_port = kDefaultListenPort;  // 0: any free port (tests); the log says which
+  std::vector<ApiKey> api_keys;               // empty: no authentication (logged loudly)
+  size_t max_concurrent = 0;                  // 0: the number of cores
+  size_t max_queued = kDefaultMaxQueued;      // waiting beyond max_concurrent; beyond: 429
+  uint64_t max_body_bytes = kDefaultMaxBodyBytes;
+  std::chrono::milliseconds header_timeout = kDefaultHeaderTimeout;
+  std::chrono::milliseconds idle_timeout = kDefaultIdleTimeout;
+  std::chrono::milliseconds heartbeat_interval = kDefaultHeartbeatInterval;
+  std::chrono::milliseconds shutdown_grace = kDefaultShutdownGrace;
+  std::chrono::seconds retry_after = kDefaultRetryAfter;
+  size_t recent_results = kDefaultRecentResults;
+  uint64_t max_file_bytes = kDefaultMaxFileBytes;  // per returned output file
+  std::string default_policy = "default";
+  std::vector<std::string> policy_dirs;  // empty: the policies shipped with airlock
+  std::string runtimes_file;             // empty: the runtimes file shipped with airlock
+  std::string audit_log;                 // empty: no audit log
+  std::string state_dir = "/run/airlock";
+
+  // max_concurrent with 0 resolved to the number of cores.
+  size_t effective_max_concurrent() const;
+};
+
+struct ConfigResult {
+  std::optional<ServeConfig> config;
+  std::string error;  // "file:line:column: what is wrong" when config is empty
+};
+
+// Reads a config file; a missing file is an error (the caller decides whether a file is needed).
+ConfigResult load_config_file(const std::string& path);
+
+// Parses config text; `origin` names it in errors.
+ConfigResult parse_config(const std::string& yaml_text, const std::string& origin);
+
+// Splits "host:port" or "[v6]:port"; nullopt when malformed.
+std::optional<std::pair<std::string, uint16_t>> split_host_port(const std::string& text);
+
+}  // namespace airlock::api

@@ -1,0 +1,284 @@
+#include "api/execution_service.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+
+#include "api/event_stream.h"
+#include "api/translate.h"
+#include "api/wire.h"
+#include "sandbox/unique_fd.h"
+
+namespace airlock::api {
+
+struct ExecutionService::Entry {
+  std::string id;
+  Job job;
+  std::shared_ptr<ExecutionObserver> observer;
+  sandbox::UniqueFd cancel_fd;  // an eventfd the runner watches
+  bool running = false;
+  std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
+
+  void raise_cancel() const {
+    uint64_t one = 1;
+    // A full counter (it cannot be, at 1 per cancel) would still leave the fd readable.
+    [[maybe_unused]] ssize_t written = ::write(cancel_fd.get(), &one, sizeof one);
+  }
+  v1::PolicyRef policy_ref() const {
+    v1::PolicyRef ref;
+    ref.set_name(job.policy->name);
+    ref.set_hash(job.policy->hash);
+    return ref;
+  }
+};
+
+std::string new_execution_id() {
+  // random_device reads the kernel's random source; ids must not be guessable by other clients.
+  static std::mutex mutex;
+  static std::random_device source;
+  std::lock_guard lock(mutex);
+  char text[32];
+  std::snprintf(text, sizeof text, "ex_%08x%08x%08x", source(), source(), source());
+  return text;
+}
+
+ExecutionService::ExecutionService(Executor& executor, ServiceOptions options, Metrics& metrics,
+                                   Logger& log, AuditHook audit)
+    : executor_(executor),
+      options_(options),
+      metrics_(metrics),
+      log_(log),
+      audit_(std::move(audit)) {
+  if (options_.max_concurrent == 0) options_.max_concurrent = 1;
+  for (size_t i = 0; i < options_.max_concurrent; ++i) workers_.emplace_back([this] { work(); });
+}
+
+ExecutionService::~ExecutionService() {
+  shutdown(std::chrono::milliseconds(0));
+}
+
+ExecutionService::Submitted ExecutionService::submit(Job job,
+                                                     std::shared_ptr<ExecutionObserver> observer) {
+  auto entry = std::make_shared<Entry>();
+  entry->id = new_execution_id();
+  entry->job = std::move(job);
+  entry->observer = std::move(observer);
+  std::unique_lock lock(mutex_);
+  std::optional<Rejection> rejection;
+  if (!accepting_) {
+    rejection = Rejection::shutting_down;
+  } else if (queue_.size() + running_ >= options_.max_concurrent + options_.max_queued) {
+    rejection = Rejection::queue_full;
+  } else if (auto fd = sandbox::make_eventfd(); !fd) {
+    log_.error("cannot create a cancel eventfd", {{"error", fd.error().message()}});
+    rejection = Rejection::no_resources;
+  } else {
+    entry->cancel_fd = std::move(fd.value());
+  }
+  if (rejection) {
+    lock.unlock();
+    metrics_.rejected(*rejection == Rejection::queue_full      ? "queue_full"
+                      : *rejection == Rejection::shutting_down ? "shutting_down"
+                                                               : "no_resources");
+    return {"", rejection};
+  }
+  queue_.push_back(entry);
+  live_[entry->id] = entry;
+  update_gauges();
+  lock.unlock();
+  work_ready_.notify_one();
+  return {entry->id, std::nullopt};
+}
+
+ExecutionService::CancelOutcome ExecutionService::cancel(const std::string& id,
+                                                         const std::string& owner) {
+  std::unique_lock lock(mutex_);
+  auto live = live_.find(id);
+  if (live == live_.end() || live->second->job.owner != owner) {
+    auto stored = recent_.find(id);
+    if (stored != recent_.end() && stored->second.owner == owner) {
+      return CancelOutcome::already_finished;
+    }
+    return CancelOutcome::not_found;
+  }
+  std::shared_ptr<Entry> entry = live->second;
+  if (entry->running) {
+    entry->raise_cancel();
+    return CancelOutcome::cancelled;
+  }
+  std::erase(queue_, entry);
+  update_gauges();
+  lock.unlock();
+  finish_unstarted(*entry, "cancelled before it started");
+  return CancelOutcome::cancelled;
+}
+
+std::optional<v1::ExecutionResult> ExecutionService::find(const std::string& id,
+                                                          const std::string& owner) const {
+  std::lock_guard lock(mutex_);
+  if (auto live = live_.find(id); live != live_.end() && live->second->job.owner == owner) {
+    v1::ExecutionResult result;
+    result.set_id(id);
+    result.set_status(live->second->running ? "running" : "queued");
+    result.set_exit_code(-1);
+    result.set_runtime(live->second->job.request.runtime);
+    *result.mutable_policy() = live->second->policy_ref();
+    return result;
+  }
+  if (auto stored = recent_.find(id); stored != recent_.end() && stored->second.owner == owner) {
+    return stored->second.result;
+  }
+  return std::nullopt;
+}
+
+void ExecutionService::shutdown(std::chrono::milliseconds grace) {
+  std::unique_lock lock(mutex_);
+  accepting_ = false;
+  std::deque<std::shared_ptr<Entry>> never_started;
+  never_started.swap(queue_);
+  update_gauges();
+  lock.unlock();
+  for (auto& entry : never_started) finish_unstarted(*entry, "the service is shutting down");
+
+  lock.lock();
+  if (!work_done_.wait_for(lock, grace, [this] { return running_ == 0; })) {
+    log_.warning("grace period over; cancelling running executions",
+                 {{"running", static_cast<uint64_t>(running_)}});
+    for (auto& [id, entry] : live_) {
+      if (entry->running) entry->raise_cancel();
+    }
+    work_done_.wait(lock, [this] { return running_ == 0; });
+  }
+  workers_stop_ = true;
+  lock.unlock();
+  work_ready_.notify_all();
+  for (auto& worker : workers_) {
+    if (worker.joinable()) worker.join();
+  }
+}
+
+bool ExecutionService::accepting() const {
+  std::lock_guard lock(mutex_);
+  return accepting_;
+}
+
+size_t ExecutionService::in_flight() const {
+  std::lock_guard lock(mutex_);
+  return running_;
+}
+
+size_t ExecutionService::queued() const {
+  std::lock_guard lock(mutex_);
+  return queue_.size();
+}
+
+void ExecutionService::update_gauges() {
+  metrics_.set_in_flight(running_);
+  metrics_.set_queued(queue_.size());
+}
+
+void ExecutionService::work() {
+  for (;;) {
+    std::unique_lock lock(mutex_);
+    work_ready_.wait(lock, [this] { return workers_stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and nothing left
+    std::shared_ptr<Entry> entry = queue_.front();
+    queue_.pop_front();
+    entry->running = true;
+    ++running_;
+    update_gauges();
+    lock.unlock();
+
+    execute(*entry);
+
+    lock.lock();
+    --running_;
+    update_gauges();
+    lock.unlock();
+    work_done_.notify_all();
+  }
+}
+
+void ExecutionService::execute(Entry& entry) {
+  const Job& job = entry.job;
+  ExecutionObserver& observer = *entry.observer;
+  EventTranslator events(entry.id, job.request.runtime, entry.policy_ref(),
+                         [&observer](const v1::Event& event) { observer.on_event(event); });
+  log_.info("execution started", {{"execution_id", entry.id},
+                                  {"runtime", job.request.runtime},
+                                  {"policy", job.policy->name},
+                                  {"key", job.owner}});
+  try {
+    runner::RunResult run = executor_.run(
+        job.request, *job.policy,
+        [&events](const runner::Event& event) { events.on_runner_event(event); },
+        entry.cancel_fd.get());
+    v1::ExecutionResult result = to_result(run, entry.id);
+    // The runner names policy and runtime; fall back to what the API chose if it did not.
+    if (result.policy().name().empty()) *result.mutable_policy() = entry.policy_ref();
+    if (result.runtime().empty()) result.set_runtime(job.request.runtime);
+    if (audit_) {
+      try {
+        audit_(entry.id, *job.policy, run.outcome);
+      } catch (const std::exception& error) {
+        log_.error("audit log write failed", {{"execution_id", entry.id}, {"error", error.what()}});
+      }
+    }
+    record(entry, result);
+    events.finish_exit(result);
+  } catch (const std::exception& error) {
+    // The runner reports what programs do as results; an exception is airlock's own failure.
+    log_.error("execution failed", {{"execution_id", entry.id}, {"error", error.what()}});
+    v1::ExecutionResult result;
+    result.set_id(entry.id);
+    result.set_status("setup_error");
+    result.set_exit_code(-1);
+    result.set_runtime(job.request.runtime);
+    *result.mutable_policy() = entry.policy_ref();
+    result.set_reason("airlock failed to run the program: " + to_valid_utf8(error.what()));
+    result.set_summary("setup_error: " + result.reason());
+    record(entry, result);
+    events.finish_error(make_error("internal", result.reason()));
+  }
+}
+
+void ExecutionService::finish_unstarted(Entry& entry, const std::string& reason) {
+  v1::ExecutionResult result;
+  result.set_id(entry.id);
+  result.set_status("cancelled");
+  result.set_exit_code(-1);
+  result.set_runtime(entry.job.request.runtime);
+  *result.mutable_policy() = entry.policy_ref();
+  result.set_reason(reason);
+  result.set_summary("cancelled: " + reason + "; the program did not run");
+  record(entry, result);
+  ExecutionObserver& observer = *entry.observer;
+  EventTranslator events(entry.id, entry.job.request.runtime, entry.policy_ref(),
+                         [&observer](const v1::Event& event) { observer.on_event(event); });
+  events.finish_exit(result);
+}
+
+void ExecutionService::record(Entry& entry, const v1::ExecutionResult& result) {
+  auto latency = std::chrono::steady_clock::now() - entry.submitted;
+  metrics_.execution_finished(entry.job.request.runtime, result.status(), latency);
+  log_.info("execution finished",
+            {{"execution_id", entry.id},
+             {"status", result.status()},
+             {"exit_code", result.exit_code()},
+             {"wall_ms", result.usage().wall_time_ms()},
+             {"latency_ms",
+              static_cast<int64_t>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(latency).count())}});
+  std::lock_guard lock(mutex_);
+  live_.erase(entry.id);
+  if (options_.recent_results == 0) return;
+  while (recent_order_.size() >= options_.recent_results) {
+    recent_.erase(recent_order_.front());
+    recent_order_.pop_front();
+  }
+  recent_[entry.id] = Stored{entry.job.owner, result};
+  recent_order_.push_back(entry.id);
+}
+
+}  // namespace airlock::api

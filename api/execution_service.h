@@ -1,0 +1,123 @@
+// Runs executions on a worker pool sized by the concurrency limit, never on the I/O threads: a
+// bounded queue in front (beyond it, submissions are refused), cancellation through the runner's
+// eventfd, a bounded store of recent results, and a graceful shutdown.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "api/airlock.pb.h"
+#include "api/executor.h"
+#include "api/log.h"
+#include "api/metrics.h"
+#include "policies/policy.h"
+#include "runner/runner.h"
+#include "sandbox/outcome.h"
+
+namespace airlock::api {
+
+// One validated request, ready to run.
+struct Job {
+  runner::RunRequest request;
+  std::shared_ptr<const policies::Policy> policy;
+  std::string owner;  // the API key's name; only the owner may look it up or cancel it
+};
+
+// Receives the events of one execution: started first, the final exit or error last. Called on a
+// worker thread, or on the thread that cancelled a queued execution. Must not block or throw.
+class ExecutionObserver {
+ public:
+  virtual ~ExecutionObserver() = default;
+  virtual void on_event(const v1::Event& event) = 0;
+};
+
+struct ServiceOptions {
+  size_t max_concurrent = 1;
+  size_t max_queued = 0;
+  size_t recent_results = 256;
+};
+
+// Called once per run that reached the runner, for the audit log.
+using AuditHook = std::function<void(const std::string& execution_id, const policies::Policy&,
+                                     const sandbox::Outcome&)>;
+
+class ExecutionService {
+ public:
+  enum class Rejection { queue_full, shutting_down, no_resources };
+  enum class CancelOutcome { cancelled, already_finished, not_found };
+
+  ExecutionService(Executor& executor, ServiceOptions options, Metrics& metrics, Logger& log,
+                   AuditHook audit = {});
+  // Cancels whatever still runs and waits for it.
+  ~ExecutionService();
+  ExecutionService(const ExecutionService&) = delete;
+  ExecutionService& operator=(const ExecutionService&) = delete;
+
+  struct Submitted {
+    std::string id;                      // set when accepted
+    std::optional<Rejection> rejection;  // set when refused; the observer is then never called
+  };
+  Submitted submit(Job job, std::shared_ptr<ExecutionObserver> observer);
+
+  // Cancels a queued or running execution of this owner. A queued one ends at once; a running one
+  // ends as soon as the runner notices its eventfd.
+  CancelOutcome cancel(const std::string& id, const std::string& owner);
+
+  // A finished execution's result, or a result with status "queued"/"running" for a live one.
+  std::optional<v1::ExecutionResult> find(const std::string& id, const std::string& owner) const;
+
+  // Stops taking work, cancels queued executions, lets running ones finish for up to `grace`, then
+  // cancels them and waits until every worker has stopped. Safe to call more than once.
+  void shutdown(std::chrono::milliseconds grace);
+
+  bool accepting() const;
+  size_t in_flight() const;
+  size_t queued() const;
+
+ private:
+  struct Entry;
+
+  void work();
+  void execute(Entry& entry);
+  // Ends an execution that never reached the runner (cancelled while queued).
+  void finish_unstarted(Entry& entry, const std::string& reason);
+  // Stores the result and updates counters; the caller then sends the final event.
+  void record(Entry& entry, const v1::ExecutionResult& result);
+  void update_gauges();  // with mutex_ held
+
+  Executor& executor_;
+  ServiceOptions options_;
+  Metrics& metrics_;
+  Logger& log_;
+  AuditHook audit_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable work_done_;
+  std::deque<std::shared_ptr<Entry>> queue_;
+  std::unordered_map<std::string, std::shared_ptr<Entry>> live_;  // queued and running
+  size_t running_ = 0;
+  bool accepting_ = true;
+  bool workers_stop_ = false;
+  struct Stored {
+    std::string owner;
+    v1::ExecutionResult result;
+  };
+  std::unordered_map<std::string, Stored> recent_;
+  std::deque<std::string> recent_order_;  // oldest first, for eviction
+  std::vector<std::thread> workers_;
+};
+
+// A fresh, unguessable execution id: "ex_" and 24 hex digits.
+std::string new_execution_id();
+
+}  // namespace airlock::api

@@ -1,0 +1,311 @@
+#include "api/handler.h"
+
+#include <algorithm>
+
+#include "api/responses.h"
+#include "api/translate.h"
+#include "api/wire.h"
+
+namespace airlock::api {
+namespace {
+
+// Ids and policy names in paths: short, and only characters that need no escaping.
+constexpr size_t kMaxPathNameLength = 128;
+
+bool is_path_name(std::string_view text) {
+  return !text.empty() && text.size() <= kMaxPathNameLength &&
+         std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.';
+         });
+}
+
+HttpResponse error(int status, std::string code, std::string message, WireFormat format,
+                   std::string field = {}, const std::vector<std::string>& valid = {}) {
+  return error_response(
+      status, make_error(std::move(code), std::move(message), std::move(field), valid), format);
+}
+
+HttpResponse method_not_allowed(std::string allow, WireFormat format) {
+  HttpResponse response = error(405, "method_not_allowed", "this path takes " + allow, format);
+  response.headers.emplace_back("Allow", std::move(allow));
+  return response;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out.empty() ? "(none)" : out;
+}
+
+// The format of answers: binary protobuf only when the client says it takes it.
+WireFormat answer_format(const HttpRequest& request) {
+  auto accept = request.header("Accept");
+  return accept && lists_media_type(*accept, kProtobufType) ? WireFormat::protobuf
+                                                            : WireFormat::json;
+}
+
+}  // namespace
+
+Dispatch Api::handle(const HttpRequest& request) const {
+  try {
+    return route(request);
+  } catch (const std::exception& exception) {
+    return error(500, "internal", std::string("internal error: ") + exception.what(),
+                 answer_format(request));
+  }
+}
+
+Dispatch Api::route(const HttpRequest& request) const {
+  const WireFormat format = answer_format(request);
+  const std::string_view path = request.path();
+  const std::string& method = request.method;
+
+  if (path == "/healthz" || path == "/readyz") {
+    if (method != "GET") return method_not_allowed("GET", format);
+    return health(path == "/readyz");
+  }
+  if (path == "/metrics") {
+    if (method != "GET") return method_not_allowed("GET", format);
+    return HttpResponse{200, "text/plain; version=0.0.4", {}, context_.metrics.render()};
+  }
+  if (!path.starts_with("/v1/")) {
+    return error(404, "not_found", "no such path: " + std::string(path), format);
+  }
+
+  Identity identity;
+  if (auto failure = context_.auth.authenticate(request.header("Authorization"), identity)) {
+    HttpResponse response =
+        error(401, "unauthorized",
+              *failure == AuthFailure::missing
+                  ? "an API key is required: send the header `Authorization: Bearer <key>`"
+                  : "the API key is not valid",
+              format);
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return response;
+  }
+
+  constexpr std::string_view kExecutions = "/v1/executions";
+  constexpr std::string_view kPolicies = "/v1/policies";
+  if (path == kExecutions) {
+    if (method != "POST") return method_not_allowed("POST", format);
+    return post_execution(request, identity);
+  }
+  if (path.starts_with(std::string(kExecutions) + "/")) {
+    std::string id(path.substr(kExecutions.size() + 1));
+    if (!is_path_name(id)) return error(404, "not_found", "no such execution", format);
+    if (method == "GET") return get_execution(id, identity, format);
+    if (method == "DELETE") return delete_execution(id, identity, format);
+    return method_not_allowed("GET, DELETE", format);
+  }
+  if (path == "/v1/runtimes") {
+    if (method != "GET") return method_not_allowed("GET", format);
+    return list_runtimes(format);
+  }
+  if (path == kPolicies) {
+    if (method != "GET") return method_not_allowed("GET", format);
+    return list_policies(identity, format);
+  }
+  if (path.starts_with(std::string(kPolicies) + "/")) {
+    if (method != "GET") return method_not_allowed("GET", format);
+    return get_policy(std::string(path.substr(kPolicies.size() + 1)), identity, format);
+  }
+  return error(404, "not_found", "no such path: " + std::string(path), format);
+}
+
+Dispatch Api::post_execution(const HttpRequest& request, const Identity& identity) const {
+  const WireFormat format = answer_format(request);
+  if (request.body.size() > context_.config.max_body_bytes) {
+    return error(
+        413, "body_too_large",
+        "the body is larger than " + std::to_string(context_.config.max_body_bytes) + " bytes",
+        format);
+  }
+  WireFormat body_format = WireFormat::json;
+  if (auto type = request.header("Content-Type")) {
+    if (lists_media_type(*type, kProtobufType)) {
+      body_format = WireFormat::protobuf;
+    } else if (!lists_media_type(*type, kJsonType)) {
+      return error(415, "unsupported_media_type",
+                   "Content-Type must be application/json or application/x-protobuf", format);
+    }
+  }
+  v1::ExecutionRequest message;
+  if (auto problem = decode(request.body, body_format, message)) {
+    return error_response(400, *problem, format);
+  }
+
+  PendingExecution pending;
+  pending.format = format;
+  auto accept = request.header("Accept");
+  pending.stream = accept && lists_media_type(*accept, kEventStreamType);
+  if (auto problem = to_run_request(message, context_.config.max_file_bytes, pending.job.request)) {
+    return error_response(400, *problem, format);
+  }
+
+  const std::string policy_name =
+      message.policy().empty() ? context_.config.default_policy : message.policy();
+  std::vector<std::string> usable = usable_policies(identity);
+  // Checked before existence, so a key cannot probe which policy names exist.
+  if (!identity.may_use(policy_name)) {
+    return error(
+        403, "policy_forbidden",
+        "this API key may not use policy \"" + policy_name + "\"; it may use: " + joined(usable),
+        format, "policy", usable);
+  }
+  pending.job.policy = context_.policies.get(policy_name);
+  if (!pending.job.policy) {
+    return error(400, "unknown_policy",
+                 "no policy named \"" + policy_name + "\"; valid: " + joined(usable), format,
+                 "policy", usable);
+  }
+  const policies::Policy& policy = *pending.job.policy;
+
+  const runner::RuntimeTable& runtimes = context_.executor.runtimes();
+  const std::string& runtime = pending.job.request.runtime;
+  if (!runtimes.contains(runtime) || !policy.allows_runtime(runtime)) {
+    std::vector<std::string> valid;
+    for (const auto& [name, unused] : runtimes) {
+      if (policy.allows_runtime(name)) valid.push_back(name);
+    }
+    std::string why =
+        runtimes.contains(runtime)
+            ? "policy \"" + policy.name + "\" does not allow runtime \"" + runtime + "\""
+            : "no runtime named \"" + runtime + "\"";
+    return error(400, "unknown_runtime", why + "; valid with this policy: " + joined(valid), format,
+                 "language", valid);
+  }
+  if (auto problem = context_.executor.validate(pending.job.request, policy)) {
+    return error(
+        400, "invalid_request",
+        problem->field.empty() ? problem->message : problem->field + ": " + problem->message,
+        format, problem->field);
+  }
+  pending.job.owner = identity.key_name;
+  return pending;
+}
+
+std::variant<std::string, HttpResponse> Api::start(
+    PendingExecution pending, std::shared_ptr<ExecutionObserver> observer) const {
+  const WireFormat format = pending.format;
+  auto submitted = context_.executions.submit(std::move(pending.job), std::move(observer));
+  if (!submitted.rejection) return submitted.id;
+  const std::string retry_after = std::to_string(context_.config.retry_after.count());
+  HttpResponse response;
+  switch (*submitted.rejection) {
+    case ExecutionService::Rejection::queue_full:
+      response = error(
+          429, "queue_full",
+          "all execution slots and the queue are full; retry after " + retry_after + " s", format);
+      response.headers.emplace_back("Retry-After", retry_after);
+      break;
+    case ExecutionService::Rejection::shutting_down:
+      response = error(503, "shutting_down", "the service is shutting down", format);
+      break;
+    case ExecutionService::Rejection::no_resources:
+      response = error(503, "no_resources", "the service is out of file descriptors", format);
+      response.headers.emplace_back("Retry-After", retry_after);
+      break;
+  }
+  return response;
+}
+
+HttpResponse Api::get_execution(const std::string& id, const Identity& identity,
+                                WireFormat format) const {
+  auto result = context_.executions.find(id, identity.key_name);
+  if (!result) {
+    return error(404, "not_found",
+                 "no execution \"" + id + "\" (results are kept for the last " +
+                     std::to_string(context_.config.recent_results) + " executions)",
+                 format);
+  }
+  return message_response(200, *result, format);
+}
+
+HttpResponse Api::delete_execution(const std::string& id, const Identity& identity,
+                                   WireFormat format) const {
+  switch (context_.executions.cancel(id, identity.key_name)) {
+    case ExecutionService::CancelOutcome::cancelled: {
+      v1::ExecutionResult state;
+      if (auto found = context_.executions.find(id, identity.key_name)) state = *found;
+      state.set_id(id);
+      return message_response(202, state, format);
+    }
+    case ExecutionService::CancelOutcome::already_finished:
+      return error(409, "already_finished",
+                   "execution \"" + id + "\" has already finished; GET it for its result", format);
+    case ExecutionService::CancelOutcome::not_found:
+      break;
+  }
+  return error(404, "not_found", "no running execution \"" + id + "\"", format);
+}
+
+HttpResponse Api::list_runtimes(WireFormat format) const {
+  v1::RuntimeList list;
+  for (const auto& [name, runtime] : context_.executor.runtimes()) {
+    *list.add_runtimes() = to_runtime_info(runtime);
+  }
+  return message_response(200, list, format);
+}
+
+std::vector<std::string> Api::usable_policies(const Identity& identity) const {
+  std::vector<std::string> names = context_.policies.names();
+  std::erase_if(names, [&](const std::string& name) { return !identity.may_use(name); });
+  return names;
+}
+
+HttpResponse Api::list_policies(const Identity& identity, WireFormat format) const {
+  v1::PolicyList list;
+  for (const auto& name : usable_policies(identity)) {
+    if (auto policy = context_.policies.get(name)) {
+      *list.add_policies() = to_policy_info(*policy, false);
+    }
+  }
+  return message_response(200, list, format);
+}
+
+HttpResponse Api::get_policy(const std::string& name, const Identity& identity,
+                             WireFormat format) const {
+  std::vector<std::string> usable = usable_policies(identity);
+  if (!is_path_name(name)) return error(404, "unknown_policy", "no such policy", format);
+  if (!identity.may_use(name)) {
+    return error(403, "policy_forbidden",
+                 "this API key may not use that policy; it may use: " + joined(usable), format,
+                 "policy", usable);
+  }
+  auto policy = context_.policies.get(name);
+  if (!policy) {
+    return error(404, "unknown_policy",
+                 "no policy named \"" + name + "\"; valid: " + joined(usable), format, "policy",
+                 usable);
+  }
+  return message_response(200, to_policy_info(*policy, true), format);
+}
+
+bool Api::ready(std::vector<std::string>& problems) const {
+  if (!context_.executions.accepting()) problems.push_back("the service is shutting down");
+  if (context_.policies.names().empty()) problems.push_back("no policies are loaded");
+  if (!context_.policies.get(context_.config.default_policy)) {
+    problems.push_back("the default policy \"" + context_.config.default_policy +
+                       "\" is not loaded");
+  }
+  if (context_.executor.runtimes().empty()) problems.push_back("no runtimes are configured");
+  return problems.empty();
+}
+
+HttpResponse Api::health(bool readiness) const {
+  v1::Health health;
+  health.set_status("ok");
+  int status = 200;
+  if (readiness) {
+    std::vector<std::string> problems;
+    if (!ready(problems)) {
+      health.set_status("not_ready");
+      for (auto& problem : problems) health.add_problems(problem);
+      status = 503;
+    }
+  }
+  return message_response(status, health, WireFormat::json);
+}
+
+}  // namespace airlock::api

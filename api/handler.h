@@ -1,0 +1,70 @@
+// The pure request handling of the execution API: one HTTP request in, one response out (or an
+// execution for the transport to start). No sockets here; the transport only moves bytes.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "api/auth.h"
+#include "api/config.h"
+#include "api/execution_service.h"
+#include "api/executor.h"
+#include "api/http_types.h"
+#include "api/metrics.h"
+#include "api/policy_source.h"
+
+namespace airlock::api {
+
+struct ApiContext {
+  const ServeConfig& config;
+  Executor& executor;
+  PolicySource& policies;
+  ExecutionService& executions;
+  const Authenticator& auth;
+  Metrics& metrics;
+};
+
+// A validated, authorized execution request, ready to submit.
+struct PendingExecution {
+  Job job;
+  WireFormat format = WireFormat::json;  // of the final result (non-streaming)
+  bool stream = false;                   // the client asked for server-sent events
+};
+
+using Dispatch = std::variant<HttpResponse, PendingExecution>;
+
+class Api {
+ public:
+  explicit Api(ApiContext context) : context_(context) {}
+
+  // Routes one request. Never throws for any input; a bug inside becomes a 500.
+  Dispatch handle(const HttpRequest& request) const;
+
+  // Submits an execution; on success the observer gets its events and the id comes back, else
+  // the response that refuses it (429 with Retry-After when the queue is full, 503 on shutdown).
+  std::variant<std::string, HttpResponse> start(PendingExecution pending,
+                                                std::shared_ptr<ExecutionObserver> observer) const;
+
+  // Ready to take executions: accepting, policies loaded, runtimes configured.
+  bool ready(std::vector<std::string>& problems) const;
+
+ private:
+  Dispatch route(const HttpRequest& request) const;
+  Dispatch post_execution(const HttpRequest& request, const Identity& identity) const;
+  HttpResponse get_execution(const std::string& id, const Identity& identity,
+                             WireFormat format) const;
+  HttpResponse delete_execution(const std::string& id, const Identity& identity,
+                                WireFormat format) const;
+  HttpResponse list_runtimes(WireFormat format) const;
+  HttpResponse list_policies(const Identity& identity, WireFormat format) const;
+  HttpResponse get_policy(const std::string& name, const Identity& identity,
+                          WireFormat format) const;
+  HttpResponse health(bool readiness) const;
+  std::vector<std::string> usable_policies(const Identity& identity) const;
+
+  ApiContext context_;
+};
+
+}  // namespace airlock::api

@@ -1,0 +1,97 @@
+#include "api/metrics.h"
+
+#include <cstdio>
+
+namespace airlock::api {
+namespace {
+
+// Label values are ours (status names, runtime names from config), but escape them anyway.
+std::string label(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.9g", value);
+  return buffer;
+}
+
+}  // namespace
+
+void Metrics::execution_finished(const std::string& runtime, const std::string& status,
+                                 std::chrono::duration<double> latency) {
+  std::lock_guard lock(mutex_);
+  ++executions_[{status, runtime}];
+  double seconds = latency.count();
+  for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+    if (seconds <= kLatencyBuckets[i]) {
+      ++latency_buckets_[i];
+      break;
+    }
+  }
+  ++latency_count_;
+  latency_sum_seconds_ += seconds;
+}
+
+void Metrics::rejected(const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  ++rejected_[reason];
+}
+
+void Metrics::http_response(int status) {
+  std::lock_guard lock(mutex_);
+  ++responses_[status];
+}
+
+std::string Metrics::render() const {
+  std::lock_guard lock(mutex_);
+  std::string out;
+  out += "# HELP airlock_executions_total Executions finished, by status and runtime.\n";
+  out += "# TYPE airlock_executions_total counter\n";
+  for (const auto& [key, count] : executions_) {
+    out += "airlock_executions_total{status=\"" + label(key.first) + "\",runtime=\"" +
+           label(key.second) + "\"} " + std::to_string(count) + "\n";
+  }
+  out += "# HELP airlock_execution_duration_seconds Time from submission to result.\n";
+  out += "# TYPE airlock_execution_duration_seconds histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+    cumulative += latency_buckets_[i];
+    out += "airlock_execution_duration_seconds_bucket{le=\"" + number(kLatencyBuckets[i]) + "\"} " +
+           std::to_string(cumulative) + "\n";
+  }
+  out += "airlock_execution_duration_seconds_bucket{le=\"+Inf\"} " +
+         std::to_string(latency_count_) + "\n";
+  out += "airlock_execution_duration_seconds_sum " + number(latency_sum_seconds_) + "\n";
+  out += "airlock_execution_duration_seconds_count " + std::to_string(latency_count_) + "\n";
+  out += "# HELP airlock_executions_in_flight Executions running now.\n";
+  out += "# TYPE airlock_executions_in_flight gauge\n";
+  out += "airlock_executions_in_flight " + std::to_string(in_flight_.load()) + "\n";
+  out += "# HELP airlock_executions_queued Executions waiting for a free slot.\n";
+  out += "# TYPE airlock_executions_queued gauge\n";
+  out += "airlock_executions_queued " + std::to_string(queued_.load()) + "\n";
+  out += "# HELP airlock_executions_rejected_total Executions refused before running, by reason.\n";
+  out += "# TYPE airlock_executions_rejected_total counter\n";
+  for (const auto& [reason, count] : rejected_) {
+    out += "airlock_executions_rejected_total{reason=\"" + label(reason) + "\"} " +
+           std::to_string(count) + "\n";
+  }
+  out += "# HELP airlock_http_responses_total HTTP responses sent, by status code.\n";
+  out += "# TYPE airlock_http_responses_total counter\n";
+  for (const auto& [code, count] : responses_) {
+    out += "airlock_http_responses_total{code=\"" + std::to_string(code) + "\"} " +
+           std::to_string(count) + "\n";
+  }
+  return out;
+}
+
+}  // namespace airlock::api

@@ -1,0 +1,47 @@
+// The service's counters in Prometheus text format: executions by status and runtime, a latency
+// histogram, executions in flight and queued, requests rejected, and HTTP responses by code.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace airlock::api {
+
+class Metrics {
+ public:
+  // Upper bounds of the latency histogram's buckets, in seconds (+Inf is implied).
+  static constexpr std::array<double, 14> kLatencyBuckets = {
+      0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+
+  // An execution ended with this status; latency is from submission to its result.
+  void execution_finished(const std::string& runtime, const std::string& status,
+                          std::chrono::duration<double> latency);
+  // A request was refused before it could run, e.g. "queue_full", "shutting_down".
+  void rejected(const std::string& reason);
+  void http_response(int status);
+
+  void set_in_flight(size_t count) { in_flight_ = count; }
+  void set_queued(size_t count) { queued_ = count; }
+
+  // The Prometheus text exposition (version 0.0.4) of everything above.
+  std::string render() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::string, std::string>, uint64_t> executions_;  // (status, runtime)
+  std::array<uint64_t, kLatencyBuckets.size()> latency_buckets_{};      // not cumulative
+  uint64_t latency_count_ = 0;
+  double latency_sum_seconds_ = 0;
+  std::map<std::string, uint64_t> rejected_;
+  std::map<int, uint64_t> responses_;
+  std::atomic<size_t> in_flight_{0};
+  std::atomic<size_t> queued_{0};
+};
+
+}  // namespace airlock::api

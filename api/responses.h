@@ -1,0 +1,39 @@
+// The bytes the transport sends for results, errors and events: plain functions, so the framing of
+// a response or an SSE stream is unit-tested without a socket.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/airlock.pb.h"
+#include "api/http_types.h"
+
+namespace airlock::api {
+
+// A comment line: keeps proxies and clients from timing out while a program is quiet.
+inline constexpr std::string_view kSseHeartbeat = ":\n\n";
+
+HttpResponse message_response(int status, const google::protobuf::Message& message,
+                              WireFormat format);
+
+HttpResponse error_response(int status, const v1::Error& error, WireFormat format);
+
+// The answer to a non-streaming execution, from its final event: 200 with the result for `exit`
+// (whatever the program did), 500 with the error for `error`.
+HttpResponse final_event_response(const v1::Event& final_event, WireFormat format);
+
+// "started", "stdout", "stderr", "file", "exit" or "error".
+std::string_view event_name(const v1::Event& event);
+
+// True for the last event of a stream (exit or error).
+bool is_final(const v1::Event& event);
+
+// One server-sent event: "event: NAME\nid: SEQUENCE\ndata: JSON\n\n".
+std::string sse_frame(const v1::Event& event);
+
+// The headers that open an event stream; the execution id lets a client cancel it by DELETE
+// before the first event arrives (a queued execution).
+std::vector<std::pair<std::string, std::string>> sse_headers(const std::string& execution_id);
+
+}  // namespace airlock::api

@@ -1,0 +1,152 @@
+#include "api/server.h"
+
+#include <boost/asio.hpp>
+
+#include <csignal>
+#include <deque>
+#include <thread>
+
+#include "api/session.h"
+
+namespace airlock::api {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// After a failed accept (e.g. out of file descriptors), wait this long before the next try
+// instead of spinning.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+
+struct Server::Impl {
+  Impl(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,
+       ServerOptions options)
+      : executions(executions),
+        log(log),
+        metrics(metrics),
+        shared(std::make_shared<SessionShared>(api, executions, metrics, log, options)) {}
+
+  void accept() {
+    acceptor.async_accept(net::make_strand(ioc),
+                          [this](boost::system::error_code ec, tcp::socket socket) {
+                            if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+                            if (ec) {
+                              log.warning("accept failed", {{"error", ec.message()}});
+                              retry_timer.expires_after(kAcceptRetryDelay);
+                              retry_timer.async_wait([this](boost::system::error_code wait_ec) {
+                                if (!wait_ec && acceptor.is_open()) accept();
+                              });
+                              return;
+                            }
+                            if (shared->connections.load() >= kMaxConnections) {
+                              metrics.rejected("too_many_connections");
+                              boost::system::error_code ignored;
+                              socket.close(ignored);
+                            } else {
+                              start_session(std::move(socket), shared);
+                            }
+                            accept();
+                          });
+  }
+
+  void wait_for_signal() {
+    signals.async_wait([this](boost::system::error_code ec, int signal_number) {
+      if (ec) return;
+      if (signal_number != SIGHUP) {
+        // Stop accepting at once, on the I/O thread; the rest of shutdown happens in run().
+        boost::system::error_code ignored;
+        acceptor.close(ignored);
+      }
+      {
+        std::lock_guard lock(mutex);
+        received.push_back(signal_number);
+      }
+      signalled.notify_one();
+      if (signal_number == SIGHUP) wait_for_signal();
+    });
+  }
+
+  ExecutionService& executions;
+  Logger& log;
+  Metrics& metrics;
+  net::io_context ioc{static_cast<int>(kIoThreads)};
+  tcp::acceptor acceptor{ioc};
+  net::steady_timer retry_timer{ioc};
+  net::signal_set signals{ioc, SIGTERM, SIGINT, SIGHUP};
+  std::shared_ptr<SessionShared> shared;
+
+  std::mutex mutex;
+  std::condition_variable signalled;
+  std::deque<int> received;
+};
+
+Server::Server(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,
+               ServerOptions options)
+    : impl_(std::make_unique<Impl>(api, executions, metrics, log, std::move(options))) {}
+
+Server::~Server() = default;
+
+bool Server::listen() {
+  const ServerOptions& options = impl_->shared->options;
+  boost::system::error_code ec;
+  auto address = net::ip::make_address(options.address, ec);
+  if (ec) {
+    impl_->log.error("invalid listen address", {{"address", options.address}});
+    return false;
+  }
+  tcp::endpoint endpoint(address, options.port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    impl_->log.error("cannot listen", {{"address", options.address},
+                                       {"port", static_cast<uint64_t>(options.port)},
+                                       {"error", ec.message()}});
+    return false;
+  }
+  auto bound = acceptor.local_endpoint(ec);
+  impl_->log.info("listening", {{"address", bound.address().to_string()},
+                                {"port", static_cast<uint64_t>(bound.port())}});
+  return true;
+}
+
+void Server::run(const std::function<void()>& on_reload) {
+  Impl& impl = *impl_;
+  // Keeps the I/O threads alive when nothing is pending, until shutdown has sent every result.
+  auto work = net::make_work_guard(impl.ioc);
+  impl.accept();
+  impl.wait_for_signal();
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < kIoThreads; ++i) threads.emplace_back([&impl] { impl.ioc.run(); });
+
+  for (;;) {
+    std::unique_lock lock(impl.mutex);
+    impl.signalled.wait(lock, [&impl] { return !impl.received.empty(); });
+    int signal_number = impl.received.front();
+    impl.received.pop_front();
+    lock.unlock();
+    if (signal_number == SIGHUP) {
+      impl.log.info("SIGHUP: reloading policies");
+      on_reload();
+      continue;
+    }
+    break;
+  }
+
+  const auto grace = impl.shared->options.shutdown_grace;
+  impl.log.info("shutting down: no new connections; running executions may finish",
+                {{"grace_ms", static_cast<int64_t>(grace.count())},
+                 {"running", static_cast<uint64_t>(impl.executions.in_flight())},
+                 {"queued", static_cast<uint64_t>(impl.executions.queued())}});
+  impl.executions.shutdown(grace);
+  if (!impl.shared->wait_idle(kShutdownFlushTimeout)) {
+    impl.log.warning("some responses were not sent before the flush timeout");
+  }
+  work.reset();
+  impl.ioc.stop();
+  for (auto& thread : threads) thread.join();
+  impl.log.info("stopped");
+}
+
+}  // namespace airlock::api

@@ -1,0 +1,65 @@
+// The HTTP/1.1 transport of the execution API on Boost.Beast: it accepts connections and moves
+// bytes between sockets and the pure Api; shutdown and reload come through a signal set.
+// Beast stays out of this header so that only the transport's own files pay for it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api/execution_service.h"
+#include "api/handler.h"
+#include "api/log.h"
+#include "api/metrics.h"
+
+namespace airlock::api {
+
+// Limits of the transport that are not settings: fixed, named, and documented in docs/api.md.
+inline constexpr size_t kMaxHeaderBytes = 16 * 1024;
+inline constexpr size_t kMaxConnections = 1024;
+inline constexpr size_t kIoThreads = 2;
+// A stream keeps at most this much unsent output for a slow reader; beyond it, output events are
+// dropped (and counted in the exit event), because the result holds what was kept anyway.
+inline constexpr size_t kMaxPendingStreamBytes = 4 * 1024 * 1024;
+// A client that takes longer than this to take one write is gone.
+inline constexpr std::chrono::seconds kWriteTimeout{30};
+// After shutdown, how long sessions may take to send the last results before the loop stops.
+inline constexpr std::chrono::seconds kShutdownFlushTimeout{5};
+// Bytes a connection may pipeline while its execution runs, before the server stops reading it.
+inline constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+
+struct ServerOptions {
+  std::string address;
+  uint16_t port = 0;
+  uint64_t max_body_bytes = 0;
+  std::chrono::milliseconds header_timeout{0};
+  std::chrono::milliseconds idle_timeout{0};
+  std::chrono::milliseconds heartbeat_interval{0};
+  std::chrono::milliseconds shutdown_grace{0};
+};
+
+class Server {
+ public:
+  Server(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,
+         ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens; logs "listening" with the bound port (the one chosen when port is 0).
+  // Returns false, after logging why, when the address cannot be bound.
+  bool listen();
+
+  // Serves until SIGTERM or SIGINT, calling on_reload for each SIGHUP (on this thread, not an I/O
+  // thread). Then: stops accepting, lets running executions finish within the grace period
+  // (cancelling them after it), sends their results, and returns.
+  void run(const std::function<void()>& on_reload);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace airlock::api

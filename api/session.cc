@@ -1,0 +1,449 @@
+#include "api/session.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <deque>
+#include <optional>
+
+#include "api/responses.h"
+#include "api/wire.h"
+
+namespace airlock::api {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+constexpr size_t kReadChunkBytes = 4096;
+// After a response that ends the connection, unread request bytes are drained (so the client sees
+// the response instead of a reset) for at most this long and this much.
+constexpr std::chrono::seconds kDrainTimeout{2};
+constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
+
+class Session;
+
+// Carries events from a worker thread onto the session's strand; never keeps a session alive.
+class SessionObserver final : public ExecutionObserver {
+ public:
+  SessionObserver(std::weak_ptr<Session> session, net::any_io_executor executor)
+      : session_(std::move(session)), executor_(std::move(executor)) {}
+  void on_event(const v1::Event& event) override;
+
+ private:
+  std::weak_ptr<Session> session_;
+  net::any_io_executor executor_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, std::shared_ptr<SessionShared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)), heartbeat_(stream_.get_executor()) {
+    beast::error_code ec;
+    auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    ++shared_->connections;
+  }
+
+  ~Session() {
+    cancel_execution();
+    set_busy(false);
+    --shared_->connections;
+  }
+
+  void start() {
+    net::dispatch(stream_.get_executor(),
+                  [self = shared_from_this()] { self->wait_for_request(); });
+  }
+
+  // On the strand: one event of this session's execution.
+  void on_event(const v1::Event& event);
+
+ private:
+  enum class Item { header, chunk, last_chunk };
+  struct Outgoing {
+    Item item;
+    std::string data;
+  };
+
+  void wait_for_request();
+  void read_header();
+  void on_header(beast::error_code ec);
+  void read_body();
+  void on_request(beast::error_code ec);
+  void send(const HttpResponse& response);
+  void reply_and_close(int status, std::string code, std::string message);
+  void start_execution(PendingExecution pending);
+  void enqueue(Item item, std::string data);
+  void write_next();
+  void schedule_heartbeat();
+  void watch_disconnect();
+  void exchange_done();
+  void next_request();
+  void cancel_execution();
+  void linger_close();
+  void drain_some();
+  void close();
+  void set_busy(bool busy);
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<SessionShared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string peer_;
+  bool keep_alive_ = true;
+  bool busy_ = false;
+  bool closed_ = false;
+  size_t drained_bytes_ = 0;
+
+  // The execution this connection waits for, if any.
+  std::string execution_id_;
+  std::string owner_;
+  bool final_received_ = false;
+  bool streaming_ = false;
+  WireFormat format_ = WireFormat::json;
+  bool watching_ = false;
+  bool exchange_done_ = false;
+
+  // The event stream.
+  std::optional<http::response<http::empty_body>> stream_header_;
+  std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
+  std::deque<Outgoing> outbox_;
+  size_t outbox_bytes_ = 0;
+  bool writing_ = false;
+  uint64_t stream_dropped_bytes_ = 0;
+  std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
+  net::steady_timer heartbeat_;
+};
+
+void SessionObserver::on_event(const v1::Event& event) {
+  auto session = session_.lock();
+  if (!session) return;  // the client is gone; the execution was cancelled
+  net::post(executor_, [session, event] { session->on_event(event); });
+}
+
+void Session::set_busy(bool busy) {
+  if (busy == busy_) return;
+  busy_ = busy;
+  busy ? shared_->acquire_busy() : shared_->release_busy();
+}
+
+void Session::wait_for_request() {
+  if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
+  // Idle between requests: the idle timeout applies until the first byte.
+  stream_.expires_after(shared_->options.idle_timeout);
+  stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                            self->buffer_.commit(bytes);
+                            if (ec) return self->close();
+                            self->read_header();
+                          });
+}
+
+void Session::read_header() {
+  parser_.emplace();
+  parser_->header_limit(kMaxHeaderBytes);
+  parser_->body_limit(shared_->options.max_body_bytes);
+  // Once a request has begun, its header must arrive within the header timeout (slow-loris).
+  stream_.expires_after(shared_->options.header_timeout);
+  http::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+}
+
+void Session::on_header(beast::error_code ec) {
+  if (ec == http::error::header_limit) {
+    return reply_and_close(
+        431, "header_too_large",
+        "the request header is larger than " + std::to_string(kMaxHeaderBytes) + " bytes");
+  }
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::eof) {
+    return close();
+  }
+  if (ec) return reply_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
+  auto length = parser_->content_length();
+  if (length && *length > shared_->options.max_body_bytes) {
+    return reply_and_close(
+        413, "body_too_large",
+        "the body is larger than " + std::to_string(shared_->options.max_body_bytes) + " bytes");
+  }
+  auto expect = parser_->get()[http::field::expect];
+  if (beast::iequals(expect, "100-continue")) {
+    // curl waits for this before sending a large body.
+    auto interim = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
+    stream_.expires_after(kWriteTimeout);
+    return http::async_write(stream_, *interim,
+                             [self = shared_from_this(), interim](beast::error_code ec, size_t) {
+                               if (ec) return self->close();
+                               self->read_body();
+                             });
+  }
+  read_body();
+}
+
+void Session::read_body() {
+  stream_.expires_after(shared_->options.idle_timeout);
+  http::async_read(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
+}
+
+void Session::on_request(beast::error_code ec) {
+  if (ec == http::error::body_limit) {
+    return reply_and_close(
+        413, "body_too_large",
+        "the body is larger than " + std::to_string(shared_->options.max_body_bytes) + " bytes");
+  }
+  if (ec == beast::error::timeout || ec == net::error::eof || ec == http::error::end_of_stream ||
+      ec == http::error::partial_message) {
+    return close();
+  }
+  if (ec) return reply_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
+
+  http::request<http::string_body> message = parser_->release();
+  keep_alive_ = message.keep_alive();
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  for (const auto& field : message) {
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  request.body = std::move(message.body());
+  request.peer = peer_;
+  set_busy(true);
+  Dispatch dispatch = shared_->api.handle(request);
+  if (auto* response = std::get_if<HttpResponse>(&dispatch)) return send(*response);
+  start_execution(std::move(std::get<PendingExecution>(dispatch)));
+}
+
+void Session::send(const HttpResponse& response) {
+  auto message = std::make_shared<http::response<http::string_body>>(
+      static_cast<http::status>(response.status), 11);
+  message->set(http::field::server, "airlock");
+  message->set(http::field::content_type, response.content_type);
+  for (const auto& [name, value] : response.headers) message->set(name, value);
+  message->body() = response.body;
+  message->keep_alive(keep_alive_);
+  message->prepare_payload();
+  shared_->metrics.http_response(response.status);
+  stream_.expires_after(kWriteTimeout);
+  http::async_write(stream_, *message,
+                    [self = shared_from_this(), message](beast::error_code ec, size_t) {
+                      if (ec) return self->close();
+                      self->exchange_done();
+                    });
+}
+
+void Session::reply_and_close(int status, std::string code, std::string message) {
+  keep_alive_ = false;
+  set_busy(true);
+  send(error_response(status, make_error(std::move(code), std::move(message)), WireFormat::json));
+}
+
+void Session::start_execution(PendingExecution pending) {
+  streaming_ = pending.stream;
+  format_ = pending.format;
+  owner_ = pending.job.owner;
+  final_received_ = false;
+  stream_dropped_bytes_ = 0;
+  auto observer = std::make_shared<SessionObserver>(weak_from_this(), stream_.get_executor());
+  auto started = shared_->api.start(std::move(pending), observer);
+  if (auto* refusal = std::get_if<HttpResponse>(&started)) return send(*refusal);
+  execution_id_ = std::get<std::string>(started);
+  // Until the result is ready, writes set their own deadline; nothing is read but the watch.
+  stream_.expires_never();
+  if (streaming_) {
+    stream_header_.emplace(http::status::ok, 11);
+    stream_header_->set(http::field::server, "airlock");
+    stream_header_->set(http::field::content_type, kEventStreamType);
+    for (const auto& [name, value] : sse_headers(execution_id_)) stream_header_->set(name, value);
+    stream_header_->keep_alive(keep_alive_);
+    stream_header_->chunked(true);
+    stream_serializer_.emplace(*stream_header_);
+    shared_->metrics.http_response(200);
+    enqueue(Item::header, "");
+    schedule_heartbeat();
+  }
+  watch_disconnect();
+}
+
+void Session::on_event(const v1::Event& event) {
+  if (closed_ || final_received_ || event.execution_id() != execution_id_) return;
+  const bool final_event = is_final(event);
+  if (final_event) final_received_ = true;
+  if (!streaming_) {
+    if (final_event) send(final_event_response(event, format_));
+    return;
+  }
+  if (final_event) {
+    heartbeat_.cancel();
+    if (event.has_exit() && stream_dropped_bytes_ > 0) {
+      v1::Event with_count = event;
+      with_count.mutable_exit()->set_stream_dropped_bytes(stream_dropped_bytes_);
+      enqueue(Item::chunk, sse_frame(with_count));
+    } else {
+      enqueue(Item::chunk, sse_frame(event));
+    }
+    return enqueue(Item::last_chunk, "");
+  }
+  if ((event.has_stdout() || event.has_stderr()) && outbox_bytes_ > kMaxPendingStreamBytes) {
+    // The client reads more slowly than the program writes; the result keeps what matters.
+    stream_dropped_bytes_ +=
+        event.has_stdout() ? event.stdout().data().size() : event.stderr().data().size();
+    return;
+  }
+  enqueue(Item::chunk, sse_frame(event));
+}
+
+void Session::enqueue(Item item, std::string data) {
+  outbox_bytes_ += data.size();
+  outbox_.push_back({item, std::move(data)});
+  if (!writing_) write_next();
+}
+
+void Session::write_next() {
+  if (closed_ || outbox_.empty()) {
+    writing_ = false;
+    return;
+  }
+  writing_ = true;
+  Outgoing& next = outbox_.front();
+  auto done = [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec) return self->close();
+    Outgoing sent = std::move(self->outbox_.front());
+    self->outbox_.pop_front();
+    self->outbox_bytes_ -= sent.data.size();
+    self->last_write_ = std::chrono::steady_clock::now();
+    if (sent.item == Item::last_chunk) {
+      self->writing_ = false;
+      return self->exchange_done();
+    }
+    self->write_next();
+  };
+  stream_.expires_after(kWriteTimeout);
+  switch (next.item) {
+    case Item::header:
+      return http::async_write_header(stream_, *stream_serializer_, std::move(done));
+    case Item::chunk:
+      return net::async_write(stream_, http::make_chunk(net::buffer(next.data)), std::move(done));
+    case Item::last_chunk:
+      return net::async_write(stream_, http::make_chunk_last(), std::move(done));
+  }
+}
+
+void Session::schedule_heartbeat() {
+  heartbeat_.expires_after(shared_->options.heartbeat_interval);
+  heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || self->closed_ || self->final_received_) return;
+    auto quiet = std::chrono::steady_clock::now() - self->last_write_;
+    if (self->outbox_.empty() && quiet >= self->shared_->options.heartbeat_interval / 2) {
+      self->enqueue(Item::chunk, std::string(kSseHeartbeat));
+    }
+    self->schedule_heartbeat();
+  });
+}
+
+void Session::watch_disconnect() {
+  // Reading is how a server learns that the client went away; bytes that arrive meanwhile are a
+  // pipelined next request and are kept for it, up to a bound.
+  if (watching_ || closed_ || buffer_.size() >= kMaxPipelinedBytes) return;
+  watching_ = true;
+  stream_.socket().async_read_some(
+      buffer_.prepare(kReadChunkBytes),
+      [self = shared_from_this()](beast::error_code ec, size_t n) {
+        self->watching_ = false;
+        self->buffer_.commit(n);
+        if (self->exchange_done_) return self->next_request();
+        if (self->closed_ || ec == net::error::operation_aborted) return;
+        if (ec) {
+          self->shared_->log.info("client disconnected; cancelling its execution",
+                                  {{"execution_id", self->execution_id_}, {"peer", self->peer_}});
+          return self->close();
+        }
+        self->watch_disconnect();
+      });
+}
+
+void Session::exchange_done() {
+  set_busy(false);
+  if (!keep_alive_) return linger_close();
+  exchange_done_ = true;
+  // The disconnect watch must end before the next request is read; its handler continues.
+  if (watching_) {
+    beast::error_code ec;
+    stream_.socket().cancel(ec);
+    return;
+  }
+  next_request();
+}
+
+void Session::next_request() {
+  exchange_done_ = false;
+  execution_id_.clear();
+  streaming_ = false;
+  stream_serializer_.reset();
+  stream_header_.reset();
+  wait_for_request();
+}
+
+void Session::cancel_execution() {
+  if (execution_id_.empty() || final_received_) return;
+  shared_->executions.cancel(execution_id_, owner_);
+  final_received_ = true;
+}
+
+void Session::linger_close() {
+  // Half-close, then read what the client still sends, so it reads our answer, not a reset.
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.expires_after(kDrainTimeout);
+  drained_bytes_ = 0;
+  drain_some();
+}
+
+void Session::drain_some() {
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                            self->drained_bytes_ += bytes;
+                            if (ec || self->drained_bytes_ > kMaxDrainBytes) return self->close();
+                            self->drain_some();
+                          });
+}
+
+void Session::close() {
+  if (closed_) return;
+  closed_ = true;
+  cancel_execution();
+  set_busy(false);
+  heartbeat_.cancel();
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.close();
+}
+
+}  // namespace
+
+void SessionShared::acquire_busy() {
+  std::lock_guard lock(busy_mutex_);
+  ++busy_;
+}
+
+void SessionShared::release_busy() {
+  std::lock_guard lock(busy_mutex_);
+  if (--busy_ == 0) busy_done_.notify_all();
+}
+
+bool SessionShared::wait_idle(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(busy_mutex_);
+  return busy_done_.wait_for(lock, timeout, [this] { return busy_ == 0; });
+}
+
+void start_session(tcp::socket socket, std::shared_ptr<SessionShared> shared) {
+  std::make_shared<Session>(std::move(socket), std::move(shared))->start();
+}
+
+}  // namespace airlock::api

@@ -1,0 +1,49 @@
+// One HTTP connection of the execution API (internal to the transport; includes Beast). A session
+// reads requests, hands them to the pure Api, and writes what comes back: a response, or a
+// run's result or event stream as the execution service produces it on a worker thread.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "api/execution_service.h"
+#include "api/handler.h"
+#include "api/log.h"
+#include "api/metrics.h"
+#include "api/server.h"
+
+namespace airlock::api {
+
+// What all sessions share with the server.
+struct SessionShared {
+  SessionShared(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,
+                ServerOptions options)
+      : api(api), executions(executions), metrics(metrics), log(log), options(std::move(options)) {}
+
+  const Api& api;
+  ExecutionService& executions;
+  Metrics& metrics;
+  Logger& log;
+  const ServerOptions options;
+  std::atomic<size_t> connections{0};
+
+  // Requests being answered: shutdown waits for these to be sent.
+  void acquire_busy();
+  void release_busy();
+  // Waits until no request is being answered, or the timeout passes; true when none is.
+  bool wait_idle(std::chrono::milliseconds timeout);
+
+ private:
+  std::mutex busy_mutex_;
+  std::condition_variable busy_done_;
+  size_t busy_ = 0;
+};
+
+// Starts serving an accepted connection; the session keeps itself alive while it has work.
+void start_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<SessionShared> shared);
+
+}  // namespace airlock::api

@@ -1,0 +1,108 @@
+#include "api/config.h"
+
+#include <catch2/catch.hpp>
+
+using namespace airlock::api;
+using namespace std::chrono_literals;
+
+TEST_CASE("an empty config gives every default") {
+  auto result = parse_config("", "empty.yaml");
+  REQUIRE(result.config);
+  const ServeConfig& config = *result.config;
+  CHECK(config.listen_address == "127.0.0.1");
+  CHECK(config.listen_port == 8080);
+  CHECK(config.api_keys.empty());
+  CHECK(config.max_queued == kDefaultMaxQueued);
+  CHECK(config.effective_max_concurrent() >= 1);
+  CHECK(config.default_policy == "default");
+}
+
+TEST_CASE("every setting is read with its unit") {
+  auto result = parse_config(R"(
+listen: "[::1]:0"
+api_keys:
+  - name: agent
+    sha256: 2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b
+    policies: [default, strict]
+max_concurrent: 3
+max_queued: 5
+max_body_size: 64KiB
+header_timeout: 2s
+idle_timeout: 500ms
+heartbeat_interval: 1s
+shutdown_grace: 3s
+retry_after: 2s
+recent_results: 10
+max_file_size: 2MiB
+default_policy: strict
+policy_dirs: [/etc/airlock/policies]
+runtimes_file: /etc/airlock/runtimes.yaml
+audit_log: /var/log/airlock/audit.log
+state_dir: /tmp/airlock
+)",
+                             "full.yaml");
+  INFO(result.error);
+  REQUIRE(result.config);
+  const ServeConfig& config = *result.config;
+  CHECK(config.listen_address == "::1");
+  CHECK(config.listen_port == 0);
+  REQUIRE(config.api_keys.size() == 1);
+  CHECK(config.api_keys[0].name == "agent");
+  CHECK(config.api_keys[0].policies == std::vector<std::string>{"default", "strict"});
+  CHECK(config.effective_max_concurrent() == 3);
+  CHECK(config.max_queued == 5);
+  CHECK(config.max_body_bytes == 64 * 1024);
+  CHECK(config.header_timeout == 2s);
+  CHECK(config.idle_timeout == 500ms);
+  CHECK(config.heartbeat_interval == 1s);
+  CHECK(config.shutdown_grace == 3s);
+  CHECK(config.retry_after == 2s);
+  CHECK(config.recent_results == 10);
+  CHECK(config.max_file_bytes == 2 * 1024 * 1024);
+  CHECK(config.default_policy == "strict");
+  CHECK(config.policy_dirs == std::vector<std::string>{"/etc/airlock/policies"});
+  CHECK(config.audit_log == "/var/log/airlock/audit.log");
+}
+
+TEST_CASE("an unknown setting is an error that points at it") {
+  auto result = parse_config("max_concurrent: 2\nmax_concurent: 3\n", "typo.yaml");
+  CHECK_FALSE(result.config);
+  CHECK(result.error.starts_with("typo.yaml:2:1: unknown setting \"max_concurent\""));
+}
+
+TEST_CASE("a number without its unit is rejected") {
+  auto result = parse_config("idle_timeout: 30\n", "c.yaml");
+  CHECK_FALSE(result.config);
+  CHECK(result.error.starts_with("c.yaml:1:15: idle_timeout: "));
+}
+
+TEST_CASE("an API key must be a sha256 digest, not the key itself") {
+  auto result = parse_config(
+      "api_keys:\n  - name: a\n    sha256: my-secret-key\n    policies: ['*']\n", "k.yaml");
+  CHECK_FALSE(result.config);
+  CHECK(result.error.find("64 lowercase hex digits") != std::string::npos);
+}
+
+TEST_CASE("an API key without policies is rejected") {
+  auto result = parse_config(
+      "api_keys:\n  - sha256: 2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b\n",
+      "k.yaml");
+  CHECK_FALSE(result.config);
+  CHECK(result.error.find("policies is required") != std::string::npos);
+}
+
+TEST_CASE("malformed YAML is reported with its position") {
+  auto result = parse_config("listen: [unclosed\n", "bad.yaml");
+  CHECK_FALSE(result.config);
+  CHECK(result.error.starts_with("bad.yaml:"));
+}
+
+TEST_CASE("listen addresses are host:port") {
+  CHECK(split_host_port("127.0.0.1:8080") ==
+        std::make_pair(std::string("127.0.0.1"), uint16_t{8080}));
+  CHECK(split_host_port("[::1]:0") == std::make_pair(std::string("::1"), uint16_t{0}));
+  CHECK_FALSE(split_host_port("127.0.0.1"));
+  CHECK_FALSE(split_host_port("::1:80"));
+  CHECK_FALSE(split_host_port("host:65536"));
+  CHECK_FALSE(split_host_port("host:"));
+}

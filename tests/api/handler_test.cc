@@ -1,0 +1,275 @@
+#include "api/handler.h"
+
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "api/responses.h"
+#include "api/wire.h"
+#include "fakes.h"
+
+using namespace airlock;
+using namespace airlock::api;
+using namespace airlock::api::testing;
+
+namespace {
+
+// sha256("test-key"); the key may use "default" only.
+const std::string kTestKeyDigest =
+    "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef";
+
+struct Fixture {
+  explicit Fixture(std::vector<ApiKey> keys = {{"test", kTestKeyDigest, {"default"}}},
+                   size_t max_queued = 4)
+      : auth(std::move(keys)),
+        service(executor, {1, max_queued, 16}, metrics, log),
+        api({config, executor, policies, service, auth, metrics}) {
+    config.max_body_bytes = 4096;
+    policies.add(make_policy("default", {"python"}));
+    policies.add(make_policy("strict", {"python", "bash"}));
+  }
+
+  HttpRequest request(std::string method, std::string target, std::string body = {}) {
+    HttpRequest r{std::move(method), std::move(target), {}, std::move(body), "test"};
+    r.headers.emplace_back("Authorization", "Bearer test-key");
+    return r;
+  }
+
+  HttpResponse respond(const HttpRequest& request) {
+    Dispatch dispatch = api.handle(request);
+    REQUIRE(std::holds_alternative<HttpResponse>(dispatch));
+    return std::get<HttpResponse>(dispatch);
+  }
+
+  // What the transport does for a non-streaming execution: start it, wait for its final event.
+  HttpResponse execute(const HttpRequest& request) {
+    Dispatch dispatch = api.handle(request);
+    if (auto* response = std::get_if<HttpResponse>(&dispatch)) return *response;
+    auto& pending = std::get<PendingExecution>(dispatch);
+    WireFormat format = pending.format;
+    auto observer = std::make_shared<CollectingObserver>();
+    auto started = api.start(std::move(pending), observer);
+    if (auto* refusal = std::get_if<HttpResponse>(&started)) return *refusal;
+    return final_event_response(observer->wait().back(), format);
+  }
+
+  ServeConfig config;
+  FakeExecutor executor;
+  StaticPolicySource policies;
+  Metrics metrics;
+  std::ostringstream log_text;
+  Logger log{log_text};
+  Authenticator auth;
+  ExecutionService service;
+  Api api;
+};
+
+v1::ErrorResponse error_of(const HttpResponse& response) {
+  v1::ErrorResponse error;
+  REQUIRE_FALSE(decode(response.body, WireFormat::json, error));
+  return error;
+}
+
+v1::ExecutionResult result_of(const HttpResponse& response) {
+  v1::ExecutionResult result;
+  REQUIRE_FALSE(decode(response.body, WireFormat::json, result));
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("health needs no key; readiness reports problems") {
+  Fixture f;
+  HttpRequest health{"GET", "/healthz", {}, {}, ""};
+  CHECK(f.respond(health).status == 200);
+  HttpRequest ready{"GET", "/readyz", {}, {}, ""};
+  CHECK(f.respond(ready).status == 200);
+  f.service.shutdown(std::chrono::milliseconds(0));
+  HttpResponse not_ready = f.respond(ready);
+  CHECK(not_ready.status == 503);
+  CHECK(not_ready.body.find("shutting down") != std::string::npos);
+}
+
+TEST_CASE("an execution without a key is 401, with a wrong key 401") {
+  Fixture f;
+  HttpRequest request{"POST", "/v1/executions", {}, R"({"language":"python"})", ""};
+  HttpResponse response = f.respond(request);
+  CHECK(response.status == 401);
+  CHECK(error_of(response).error().code() == "unauthorized");
+  request.headers.emplace_back("Authorization", "Bearer wrong");
+  CHECK(f.respond(request).status == 401);
+}
+
+TEST_CASE("a policy the key may not use is 403 and lists the ones it may") {
+  Fixture f;
+  HttpResponse response =
+      f.respond(f.request("POST", "/v1/executions", R"({"language":"python","policy":"strict"})"));
+  CHECK(response.status == 403);
+  auto error = error_of(response).error();
+  CHECK(error.code() == "policy_forbidden");
+  REQUIRE(error.valid_size() == 1);
+  CHECK(error.valid(0) == "default");
+}
+
+TEST_CASE("an unknown runtime is 400 and lists the runtimes the policy allows") {
+  Fixture f;
+  HttpResponse response = f.respond(f.request("POST", "/v1/executions", R"({"language":"cobol"})"));
+  CHECK(response.status == 400);
+  auto error = error_of(response).error();
+  CHECK(error.code() == "unknown_runtime");
+  CHECK(error.field() == "language");
+  CHECK(std::vector<std::string>(error.valid().begin(), error.valid().end()) ==
+        std::vector<std::string>{"python"});
+  // bash exists, but policy "default" does not allow it.
+  response = f.respond(f.request("POST", "/v1/executions", R"({"language":"bash"})"));
+  CHECK(error_of(response).error().message().find("does not allow") != std::string::npos);
+}
+
+TEST_CASE("an unknown policy is 400 and lists valid names") {
+  Fixture f(std::vector<ApiKey>{});  // no keys: every policy may be named
+  HttpResponse response =
+      f.respond(f.request("POST", "/v1/executions", R"({"language":"python","policy":"nope"})"));
+  CHECK(response.status == 400);
+  auto error = error_of(response).error();
+  CHECK(error.code() == "unknown_policy");
+  CHECK(error.valid_size() == 2);
+}
+
+TEST_CASE("malformed bodies are 400 naming the field; other media types 415") {
+  Fixture f;
+  HttpResponse response =
+      f.respond(f.request("POST", "/v1/executions", R"({"language":"python","timeout":5})"));
+  CHECK(response.status == 400);
+  CHECK(error_of(response).error().field() == "timeout");
+  CHECK(f.respond(f.request("POST", "/v1/executions", "{nope")).status == 400);
+  HttpRequest xml = f.request("POST", "/v1/executions", "<x/>");
+  xml.headers.emplace_back("Content-Type", "application/xml");
+  CHECK(f.respond(xml).status == 415);
+}
+
+TEST_CASE("a request the runner finds invalid is 400 with the runner's words") {
+  Fixture f;
+  HttpResponse response = f.respond(f.request(
+      "POST", "/v1/executions", R"({"language":"python","files":[{"path":"../x","content":""}]})"));
+  CHECK(response.status == 400);
+  CHECK(error_of(response).error().field() == "files");
+}
+
+TEST_CASE("a body over the limit is 413") {
+  Fixture f;
+  std::string body = R"({"language":"python","code":")" + std::string(5000, 'x') + "\"}";
+  CHECK(f.respond(f.request("POST", "/v1/executions", body)).status == 413);
+}
+
+TEST_CASE("a JSON execution answers 200 with the result, whatever the program did") {
+  Fixture f;
+  HttpResponse response = f.execute(f.request(
+      "POST", "/v1/executions", R"({"language":"python","code":"out 42\\n\nerr oops\nexit 1"})"));
+  CHECK(response.status == 200);
+  auto result = result_of(response);
+  CHECK(result.status() == "nonzero_exit");
+  CHECK(result.stdout() == "42\n");
+  CHECK(result.stderr() == "oops");
+  CHECK(result.policy().name() == "default");
+
+  HttpResponse again = f.respond(f.request("GET", "/v1/executions/" + result.id()));
+  CHECK(again.status == 200);
+  CHECK(result_of(again).exit_code() == 1);
+}
+
+TEST_CASE("binary protobuf in and out") {
+  Fixture f;
+  v1::ExecutionRequest message;
+  message.set_language("python");
+  message.set_code("out bin");
+  HttpRequest request = f.request("POST", "/v1/executions", encode(message, WireFormat::protobuf));
+  request.headers.emplace_back("Content-Type", "application/x-protobuf");
+  request.headers.emplace_back("Accept", "application/x-protobuf");
+  HttpResponse response = f.execute(request);
+  CHECK(response.status == 200);
+  CHECK(response.content_type == "application/x-protobuf");
+  v1::ExecutionResult result;
+  REQUIRE(result.ParseFromString(response.body));
+  CHECK(result.stdout() == "bin");
+}
+
+TEST_CASE("an event-stream request becomes a streaming execution") {
+  Fixture f;
+  HttpRequest request = f.request("POST", "/v1/executions", R"({"language":"python"})");
+  request.headers.emplace_back("Accept", "text/event-stream");
+  Dispatch dispatch = f.api.handle(request);
+  REQUIRE(std::holds_alternative<PendingExecution>(dispatch));
+  CHECK(std::get<PendingExecution>(dispatch).stream);
+}
+
+TEST_CASE("a full queue is 429 with Retry-After") {
+  Fixture f(std::vector<ApiKey>{}, 0);
+  auto blocker = std::make_shared<CollectingObserver>();
+  auto blocked =
+      f.api.handle(f.request("POST", "/v1/executions", R"({"language":"python","code":"wait"})"));
+  REQUIRE(std::holds_alternative<std::string>(
+      f.api.start(std::move(std::get<PendingExecution>(blocked)), blocker)));
+  f.executor.wait_started(1);
+  HttpResponse response =
+      f.execute(f.request("POST", "/v1/executions", R"({"language":"python"})"));
+  CHECK(response.status == 429);
+  bool has_retry_after = false;
+  for (const auto& [name, value] : response.headers)
+    has_retry_after |= name == "Retry-After" && value == "1";
+  CHECK(has_retry_after);
+  f.executor.release();
+  blocker->wait();
+}
+
+TEST_CASE("DELETE cancels a running execution; unknown ids are 404") {
+  Fixture f;
+  auto observer = std::make_shared<CollectingObserver>();
+  auto dispatch =
+      f.api.handle(f.request("POST", "/v1/executions", R"({"language":"python","code":"wait"})"));
+  auto started = f.api.start(std::move(std::get<PendingExecution>(dispatch)), observer);
+  std::string id = std::get<std::string>(started);
+  f.executor.wait_started(1);
+  CHECK(f.respond(f.request("DELETE", "/v1/executions/" + id)).status == 202);
+  CHECK(observer->wait().back().exit().result().status() == "cancelled");
+  CHECK(f.respond(f.request("DELETE", "/v1/executions/" + id)).status == 409);
+  CHECK(f.respond(f.request("GET", "/v1/executions/ex_nope")).status == 404);
+  CHECK(f.respond(f.request("GET", "/v1/executions/a%20b")).status == 404);
+}
+
+TEST_CASE("runtimes and policies are listed; a policy shows its effective form and hash") {
+  Fixture f;
+  v1::RuntimeList runtimes;
+  REQUIRE_FALSE(
+      decode(f.respond(f.request("GET", "/v1/runtimes")).body, WireFormat::json, runtimes));
+  CHECK(runtimes.runtimes_size() == 2);
+  v1::PolicyList list;
+  REQUIRE_FALSE(decode(f.respond(f.request("GET", "/v1/policies")).body, WireFormat::json, list));
+  REQUIRE(list.policies_size() == 1);  // only what this key may use
+  CHECK(list.policies(0).name() == "default");
+  HttpResponse one = f.respond(f.request("GET", "/v1/policies/default"));
+  CHECK(one.status == 200);
+  v1::PolicyInfo info;
+  REQUIRE_FALSE(decode(one.body, WireFormat::json, info));
+  CHECK(info.hash().starts_with("sha256:"));
+  CHECK_FALSE(info.effective().empty());
+  CHECK(f.respond(f.request("GET", "/v1/policies/strict")).status == 403);
+}
+
+TEST_CASE("unknown paths are 404 and wrong methods 405 with Allow") {
+  Fixture f;
+  CHECK(f.respond(f.request("GET", "/nothing")).status == 404);
+  CHECK(f.respond(f.request("GET", "/v1/nothing")).status == 404);
+  HttpResponse response = f.respond(f.request("GET", "/v1/executions"));
+  CHECK(response.status == 405);
+  CHECK(response.headers.at(0) == std::make_pair(std::string("Allow"), std::string("POST")));
+}
+
+TEST_CASE("metrics count executions by status and runtime") {
+  Fixture f;
+  f.execute(f.request("POST", "/v1/executions", R"({"language":"python","code":"exit 0"})"));
+  HttpResponse metrics = f.respond(HttpRequest{"GET", "/metrics", {}, {}, ""});
+  CHECK(metrics.status == 200);
+  CHECK(metrics.body.find("airlock_executions_total{status=\"ok\",runtime=\"python\"} 1") !=
+        std::string::npos);
+  CHECK(metrics.body.find("airlock_execution_duration_seconds_count 1") != std::string::npos);
+}

@@ -1,0 +1,64 @@
+#include "api/wire.h"
+
+#include <catch2/catch.hpp>
+
+using namespace airlock::api;
+
+TEST_CASE("a JSON request is read with snake_case names") {
+  v1::ExecutionRequest request;
+  auto error = decode(R"J({"language":"python","code":"print(1)","limits":{"wall_time":"5s"},
+                          "output":{"max_bytes":100,"files":["*.png"]}})J",
+                      WireFormat::json, request);
+  REQUIRE_FALSE(error);
+  CHECK(request.language() == "python");
+  CHECK(request.limits().wall_time() == "5s");
+  CHECK(request.output().max_bytes() == 100);
+  CHECK(request.output().files(0) == "*.png");
+}
+
+TEST_CASE("an unknown field is a 400 that names it") {
+  v1::ExecutionRequest request;
+  auto error = decode(R"({"language":"python","cod":"x"})", WireFormat::json, request);
+  REQUIRE(error);
+  CHECK(error->code() == "invalid_json");
+  CHECK(error->field() == "cod");
+  CHECK(error->message() == "cod: unknown field \"cod\"");
+}
+
+TEST_CASE("a value of the wrong type names its field path") {
+  v1::ExecutionRequest request;
+  auto error = decode(R"({"files":[{"path":1}]})", WireFormat::json, request);
+  REQUIRE(error);
+  CHECK(error->field() == "files[0].path");
+  CHECK(error->message().starts_with("files[0].path: invalid value 1"));
+}
+
+TEST_CASE("malformed JSON says what is wrong on one line") {
+  v1::ExecutionRequest request;
+  for (const char* body : {R"({"language": "py",)", "[1]", "", "{\"stdin\":\"\\ud800\"}"}) {
+    auto error = decode(body, WireFormat::json, request);
+    REQUIRE(error);
+    CHECK(error->code() == "invalid_json");
+    CHECK(error->message().find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("binary protobuf round-trips and garbage is refused") {
+  v1::ExecutionRequest request;
+  request.set_language("bash");
+  request.set_code("echo hi");
+  std::string bytes = encode(request, WireFormat::protobuf);
+  v1::ExecutionRequest back;
+  REQUIRE_FALSE(decode(bytes, WireFormat::protobuf, back));
+  CHECK(back.code() == "echo hi");
+  CHECK(decode("\xff\xff\xff", WireFormat::protobuf, back));
+}
+
+TEST_CASE("JSON output keeps field names and default values") {
+  v1::ExecutionResult result;
+  result.set_status("ok");
+  std::string json = encode(result, WireFormat::json);
+  CHECK(json.find("\"exit_code\":0") != std::string::npos);
+  CHECK(json.find("\"stdout_dropped_bytes\":\"0\"") != std::string::npos);
+  CHECK(json.find('\n') == std::string::npos);
+}
