@@ -126,6 +126,8 @@ class Monitor {
         open = false;
         return;
       }
+      // Once the handler has said "enough", what still drains from the pipe is not its to see.
+      if (result_.killed_for == KilledFor::output) continue;
       if (!in_.output.on_output(stream, std::string_view(buffer, static_cast<size_t>(n)))) {
         kill(KilledFor::output);
       }

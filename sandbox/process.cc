@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <utility>
 
 #include "sandbox/capabilities.h"
 #include "sandbox/namespaces.h"
@@ -138,9 +139,13 @@ int lift_fd(int fd, int floor, int socket) {
 // pid 1 of the sandbox: reaps orphans, reports the program's status, and by exiting ends every
 // process left in the namespace (a double-forked daemon included).
 [[noreturn]] void run_init(const ChildFds& fds, pid_t program) {
+  // init keeps only the control socket: pipes must reach EOF when the program's side is done.
   ::close(fds.stdin_read);
   ::close(fds.stdout_write);
   ::close(fds.stderr_write);
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fd != fds.control) ::close(fd);
+  }
   for (;;) {
     int status = 0;
     pid_t pid = ::wait4(-1, &status, __WALL, nullptr);
@@ -155,8 +160,26 @@ int lift_fd(int fd, int floor, int socket) {
   }
 }
 
+// Closes every fd but `keep` (ascending, unique). The clone copied all of the supervisor's fds:
+// other runs' pipes and the service's sockets must not stay open in here.
+void close_all_but(const int* keep, int count) {
+  unsigned next = 0;
+  for (int i = 0; i < count; ++i) {
+    if (keep[i] > static_cast<int>(next)) ::close_range(next, static_cast<unsigned>(keep[i]) - 1, 0);
+    next = static_cast<unsigned>(keep[i]) + 1;
+  }
+  ::close_range(next, ~0U, 0);
+}
+
 [[noreturn]] void child_main(const ChildPlan& plan, const ChildFds& fds) {
   const int socket = fds.control;
+  int keep[] = {0, 1, 2, fds.stdin_read, fds.stdout_write, fds.stderr_write, fds.control,
+                fds.sync_read};
+  // Insertion sort: no allocation here. Duplicates are harmless for close_all_but.
+  for (int i = 1; i < 8; ++i) {
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; --j) std::swap(keep[j - 1], keep[j]);
+  }
+  close_all_but(keep, 8);
   // 1. Die with the supervisor; then wait until it has written our id maps and cgroup.
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(socket, "prctl(PR_SET_PDEATHSIG)", nullptr, errno);
   char go = 0;

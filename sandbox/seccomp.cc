@@ -195,6 +195,8 @@ Expected<std::shared_ptr<const SeccompFilters>> compile_seccomp(const SeccompPol
   Context ctx(seccomp_init(default_action), seccomp_release);
   if (!ctx) return SetupError{"seccomp_init", ENOMEM};
   for (const CompiledRule& rule : filters->floor) {
+    // Under an allowlist the default (report, then kill) already covers the floor's calls.
+    if (bpf_action(rule.rule) == default_action) continue;
     if (Status s = add_rule(ctx.get(), rule, bpf_action(rule.rule)); !s) return s.error();
   }
   for (const CompiledRule& rule : filters->policy) {
