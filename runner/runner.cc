@@ -126,13 +126,19 @@ Runner::Runner(sandbox::Sandbox& sandbox, RuntimeTable runtimes, PolicyLookup lo
 
 std::optional<RequestError> Runner::validate(const RunRequest& request,
                                              const policies::Policy& policy) const {
+  return validate_request(request, policy, runtimes_);
+}
+
+std::optional<RequestError> validate_request(const RunRequest& request,
+                                             const policies::Policy& policy,
+                                             const RuntimeTable& runtimes) {
   if (request.runtime.empty()) {
     if (request.argv.empty()) return RequestError{"language", "give a language and code, or a program to run"};
   } else {
-    auto it = runtimes_.find(request.runtime);
-    if (it == runtimes_.end()) {
+    auto it = runtimes.find(request.runtime);
+    if (it == runtimes.end()) {
       std::string names;
-      for (const auto& [name, runtime] : runtimes_) names += (names.empty() ? "" : ", ") + name;
+      for (const auto& [name, runtime] : runtimes) names += (names.empty() ? "" : ", ") + name;
       return RequestError{"language", "unknown language '" + request.runtime + "'; available: " + names};
     }
     if (!policy.allows_runtime(request.runtime)) {

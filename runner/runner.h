@@ -105,6 +105,12 @@ struct RequestError {
   std::string message;  // what is wrong and what would be valid
 };
 
+// Checks a request against its policy and the runtimes: known names, safe paths, sizes, and
+// limits no higher than the policy's. Returns the first problem, if any.
+std::optional<RequestError> validate_request(const RunRequest& request,
+                                             const policies::Policy& policy,
+                                             const RuntimeTable& runtimes);
+
 // Finds a policy by name (the compile step of C/C++ runs under the runtime's compile policy).
 using PolicyLookup = std::function<std::shared_ptr<const policies::Policy>(const std::string&)>;
 

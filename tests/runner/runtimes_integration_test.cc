@@ -1,0 +1,186 @@
+// Real runtimes under the shipped policies, through the runner, as the service runs them.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include "policies/loader.h"
+#include "runner/runner.h"
+
+namespace airlock::runner {
+namespace {
+
+struct Env {
+  std::unique_ptr<sandbox::Sandbox> sandbox;
+  std::unique_ptr<Runner> runner;
+  std::vector<std::string> dirs = policies::default_policy_dirs();
+};
+
+bool can_run() {
+  if (::geteuid() == 0) return true;
+  WARN("skipped: creating sandboxes needs root (cgroups and uid maps)");
+  return false;
+}
+
+Env& env() {
+  static Env shared = [] {
+    Env e;
+    auto created = sandbox::Sandbox::create({});
+    if (!created) FAIL(created.error().message());
+    e.sandbox = std::move(created.value());
+    auto runtimes = load_runtimes(default_runtimes_path());
+    if (!runtimes) FAIL(runtimes.error().message());
+    auto dirs = e.dirs;
+    e.runner = std::make_unique<Runner>(*e.sandbox, runtimes.value(), [dirs](const std::string& n) {
+      return policies::load_policy(n, dirs).policy;
+    });
+    return e;
+  }();
+  return shared;
+}
+
+std::shared_ptr<const policies::Policy> policy(const std::string& name) {
+  auto loaded = policies::load_policy(name, env().dirs);
+  if (!loaded.ok()) FAIL("policy " << name << ": " << loaded.errors.front().format());
+  return loaded.policy;
+}
+
+RunResult run(const std::string& language, const std::string& code, const std::string& policy_name,
+              std::vector<Event>* events = nullptr, RunRequest request = {}) {
+  request.runtime = language;
+  request.code = code;
+  auto chosen = policy(policy_name);
+  if (auto problem = env().runner->validate(request, *chosen)) FAIL(problem->message);
+  EventSink sink = [events](const Event& event) {
+    if (events) events->push_back(event);
+  };
+  return env().runner->run(request, *chosen, sink);
+}
+
+}  // namespace
+
+TEST_CASE("hello world runs in every shipped language", "[root]") {
+  if (!can_run()) return;
+  struct Case {
+    const char *language, *policy, *code;
+  };
+  for (Case c : {Case{"python", "python", "print('hello')"},
+                 Case{"node", "node", "console.log('hello')"},
+                 Case{"bash", "bash", "echo hello"},
+                 Case{"sh", "bash", "echo hello"},
+                 Case{"perl", "default", "print \"hello\\n\";"},
+                 Case{"c", "default", "#include <stdio.h>\nint main(void){puts(\"hello\");}"},
+                 Case{"cpp", "default", "#include <iostream>\nint main(){std::cout<<\"hello\\n\";}"}}) {
+    INFO(c.language);
+    RunResult result = run(c.language, c.code, c.policy);
+    INFO(result.summary << result.stderr_output.text);
+    CHECK(result.status_name() == "ok");
+    CHECK(result.stdout_output.text == "hello\n");
+  }
+}
+
+TEST_CASE("a realistic python program: json, sqlite3, threads, multiprocessing, subprocess",
+          "[root]") {
+  if (!can_run()) return;
+  const char* code = R"py(
+import json, sqlite3, tempfile, threading, multiprocessing, subprocess, os
+db = sqlite3.connect(os.path.join(tempfile.mkdtemp(), "t.db"))
+db.execute("create table t (x int)")
+db.executemany("insert into t values (?)", [(i,) for i in range(100)])
+total = db.execute("select sum(x) from t").fetchone()[0]
+results = []
+threads = [threading.Thread(target=lambda i=i: results.append(i * i)) for i in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+with multiprocessing.Pool(2) as pool:
+    squares = pool.map(abs, [-1, -2, -3])
+shell = subprocess.run(["/bin/sh", "-c", "echo from-sh"], capture_output=True, text=True).stdout
+print(json.dumps({"sum": total, "threads": sorted(results), "pool": squares, "sh": shell.strip()}))
+)py";
+  RunResult result = run("python", code, "python");
+  INFO(result.summary << result.stderr_output.text);
+  CHECK(result.status_name() == "ok");
+  CHECK(result.stdout_output.text ==
+        "{\"sum\": 4950, \"threads\": [0, 1, 4, 9], \"pool\": [1, 2, 3], \"sh\": \"from-sh\"}\n");
+}
+
+TEST_CASE("a compile error comes back as compile_error with the compiler's words", "[root]") {
+  if (!can_run()) return;
+  RunResult result = run("c", "int main(void) { return undefined_name; }", "default");
+  CHECK(result.status_name() == "compile_error");
+  CHECK_THAT(result.stderr_output.text, Catch::Contains("undefined_name"));
+  CHECK_THAT(result.summary, Catch::Contains("fix the compile errors"));
+}
+
+TEST_CASE("input files arrive in the working dir and requested outputs come back", "[root]") {
+  if (!can_run()) return;
+  RunRequest request;
+  request.files.push_back({"data/input.csv", "a,b\n1,2\n3,4\n"});
+  request.output_globs = {"*.png", "out/*.txt"};
+  const char* code = R"py(
+import csv, os
+rows = list(csv.DictReader(open("data/input.csv")))
+os.makedirs("out", exist_ok=True)
+open("out/sum.txt", "w").write(str(sum(int(r["b"]) for r in rows)))
+open("chart.png", "wb").write(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+os.symlink("/etc/passwd", "leak.png")
+)py";
+  RunResult result = run("python", code, "python", nullptr, request);
+  INFO(result.summary << result.stderr_output.text);
+  REQUIRE(result.status_name() == "ok");
+  REQUIRE(result.files.size() == 2);
+  CHECK(result.files[0].path == "chart.png");
+  CHECK(result.files[0].binary);
+  CHECK(result.files[0].size_bytes == 264);
+  CHECK(result.files[1].path == "out/sum.txt");
+  CHECK(result.files[1].content == "6");
+}
+
+TEST_CASE("a flood of output keeps its head and tail and says how much was cut", "[root]") {
+  if (!can_run()) return;
+  RunRequest request;
+  request.limits.output_kept_bytes = 1000;
+  RunResult result =
+      run("python", "print('START'); print('x' * 3_000_000); print('END')", "python", nullptr,
+          request);
+  CHECK(result.status_name() == "ok");
+  CHECK(result.stdout_output.total_bytes == 3'000'000 + 1 + 6 + 4);
+  CHECK(result.stdout_output.dropped_bytes == result.stdout_output.total_bytes - 1000);
+  CHECK_THAT(result.stdout_output.text, Catch::StartsWith("START\n"));
+  CHECK_THAT(result.stdout_output.text, Catch::EndsWith("xxx\nEND\n"));
+  CHECK_THAT(result.stdout_output.text, Catch::Contains("bytes dropped"));
+}
+
+TEST_CASE("a blocked network call is recorded with the rule that blocked it", "[root]") {
+  if (!can_run()) return;
+  RunResult result = run("python",
+                         "import socket\ntry:\n  socket.socket(socket.AF_INET)\nexcept OSError as e:"
+                         "\n  print(e.errno)",
+                         "python");
+  CHECK(result.status_name() == "ok");
+  CHECK(result.stdout_output.text == "1\n");  // EPERM
+  REQUIRE_FALSE(result.outcome.blocked.empty());
+  const sandbox::SyscallEvent& blocked = result.outcome.blocked.front();
+  CHECK_THAT(blocked.detail, Catch::StartsWith("socket(AF_INET"));
+  CHECK_THAT(blocked.origin, Catch::Contains("(network: none)"));
+}
+
+TEST_CASE("events come in order: started, output as written, exit last", "[root]") {
+  if (!can_run()) return;
+  std::vector<Event> events;
+  RunResult result = run("python", "import sys\nprint('a')\nprint('b', file=sys.stderr)", "python",
+                         &events);
+  REQUIRE(result.status_name() == "ok");
+  REQUIRE(events.size() >= 3);
+  CHECK(events.front().kind == EventKind::started);
+  CHECK(events.back().kind == EventKind::exit);
+  for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].sequence == i + 1);
+  std::string out, err;
+  for (const Event& e : events) {
+    if (e.kind == EventKind::stdout_data) out += e.data;
+    if (e.kind == EventKind::stderr_data) err += e.data;
+  }
+  CHECK(out == "a\n");
+  CHECK(err == "b\n");
+}
+
+}  // namespace airlock::runner

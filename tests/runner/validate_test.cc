@@ -1,0 +1,83 @@
+// A request may only tighten its policy, and must name things that exist.
+#include <catch2/catch.hpp>
+
+#include "policies/loader.h"
+#include "runner/runner.h"
+
+namespace airlock::runner {
+namespace {
+
+struct Fixture {
+  Fixture() {
+    auto table = load_runtimes(default_runtimes_path());
+    REQUIRE(table.ok());
+    runtimes = table.value();
+    auto loaded = policies::load_policy("python", policies::default_policy_dirs());
+    REQUIRE(loaded.ok());
+    policy = loaded.policy;
+  }
+  std::optional<RequestError> check(const RunRequest& request) {
+    return validate_request(request, *policy, runtimes);
+  }
+  RuntimeTable runtimes;
+  std::shared_ptr<const policies::Policy> policy;
+};
+
+RunRequest python(std::string code) {
+  RunRequest request;
+  request.runtime = "python";
+  request.code = std::move(code);
+  return request;
+}
+
+}  // namespace
+
+TEST_CASE("a request within its policy is valid") {
+  Fixture fixture;
+  RunRequest request = python("print(1)");
+  request.limits.wall_time = std::chrono::seconds(2);
+  request.limits.memory_max_bytes = 64 * sandbox::kMiB;
+  CHECK_FALSE(fixture.check(request).has_value());
+}
+
+TEST_CASE("asking for more memory than the policy allows is an error, not a clamp") {
+  Fixture fixture;
+  RunRequest request = python("print(1)");
+  request.limits.memory_max_bytes = fixture.policy->limits.memory_max_bytes * 2;
+  auto error = fixture.check(request);
+  REQUIRE(error.has_value());
+  CHECK(error->field == "limits.memory");
+  CHECK_THAT(error->message, Catch::Contains("is above the limit of policy \"python\""));
+  CHECK_THAT(error->message, Catch::Contains("a request may only tighten its policy"));
+}
+
+TEST_CASE("a longer wall time than the policy's is refused") {
+  Fixture fixture;
+  RunRequest request = python("print(1)");
+  request.limits.wall_time = fixture.policy->limits.wall_time + std::chrono::seconds(1);
+  auto error = fixture.check(request);
+  REQUIRE(error.has_value());
+  CHECK(error->field == "limits.wall_time");
+}
+
+TEST_CASE("an unknown language lists the available ones") {
+  Fixture fixture;
+  RunRequest request = python("print(1)");
+  request.runtime = "cobol";
+  auto error = fixture.check(request);
+  REQUIRE(error.has_value());
+  CHECK(error->field == "language");
+  CHECK_THAT(error->message, Catch::Contains("unknown language 'cobol'; available: "));
+  CHECK_THAT(error->message, Catch::Contains("python"));
+}
+
+TEST_CASE("an input file escaping the working dir is refused") {
+  Fixture fixture;
+  RunRequest request = python("print(1)");
+  request.files.push_back({"../../etc/passwd", "x"});
+  auto error = fixture.check(request);
+  REQUIRE(error.has_value());
+  CHECK(error->field == "files[0].path");
+}
+
+}  // namespace airlock::runner
