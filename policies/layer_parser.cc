@@ -1,4 +1,8 @@
 // Parses the top level of a policy file and its `limits` and `environment` sections.
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -197,25 +201,27 @@ PolicyLayer parse_layer_text(const std::string& text, const std::string& path,
 }
 
 PolicyLayer parse_layer(const std::string& path, const std::string& name, ErrorList& errors) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    errors.add_file_error("cannot read the policy file");
+  // A policy is a short text; a huge file is a mistake or an attack, not a policy.
+  constexpr std::streamsize kMaxPolicyBytes = 1 << 20;
+  auto unreadable = [&](std::string message) {
+    errors.add_file_error(std::move(message));
     PolicyLayer layer;
     layer.name = name;
     layer.path = path;
     return layer;
+  };
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return unreadable(std::string("cannot read the policy file: ") + std::strerror(errno));
   }
-  // A policy is a short text; a huge file is a mistake or an attack, not a policy.
-  constexpr std::streamsize kMaxPolicyBytes = 1 << 20;
+  if (!S_ISREG(info.st_mode)) return unreadable("not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return unreadable("cannot read the policy file");
   std::string text(static_cast<size_t>(kMaxPolicyBytes) + 1, '\0');
   in.read(text.data(), kMaxPolicyBytes + 1);
   text.resize(static_cast<size_t>(in.gcount()));
   if (text.size() > static_cast<size_t>(kMaxPolicyBytes)) {
-    errors.add_file_error("the policy file is larger than 1 MiB");
-    PolicyLayer layer;
-    layer.name = name;
-    layer.path = path;
-    return layer;
+    return unreadable("the policy file is larger than 1 MiB");
   }
   return parse_layer_text(text, path, name, errors);
 }

@@ -51,6 +51,13 @@ std::string joined(const std::vector<std::string>& items, const std::string& sep
   return out;
 }
 
+// The path with symlinks and ".." resolved, so that a cycle through a symlink is still found.
+std::string canonical_path(const std::string& path) {
+  std::error_code error;
+  const auto resolved = std::filesystem::weakly_canonical(path, error);
+  return error ? path : resolved.string();
+}
+
 // Groups errors by file (in the order files first appear) and orders each file's by position.
 void sort_errors(std::vector<PolicyError>& errors) {
   std::vector<std::string> files;
@@ -126,7 +133,7 @@ LoadResult load_policy(const std::string& name_or_path,
     ErrorList errors(path);
     PolicyLayer layer = parse_layer(path, policy_name_of(path), errors);
     for (auto& error : errors.errors()) result.errors.push_back(std::move(error));
-    seen_paths.push_back(std::filesystem::weakly_canonical(path).string());
+    seen_paths.push_back(canonical_path(path));
     std::optional<std::string> parent = layer.extends;
     const YAML::Mark mark = layer.extends_mark;
     chain.push_back(std::move(layer));
@@ -139,8 +146,7 @@ LoadResult load_policy(const std::string& name_or_path,
     if (parent_path.empty()) {
       link_errors.add(mark, "extends: no policy named '" + *parent + "' in " + joined(dirs, ", ") +
                                 did_you_mean(*parent, names_in(dirs)));
-    } else if (std::find(seen_paths.begin(), seen_paths.end(),
-                         std::filesystem::weakly_canonical(parent_path).string()) !=
+    } else if (std::find(seen_paths.begin(), seen_paths.end(), canonical_path(parent_path)) !=
                seen_paths.end()) {
       std::string cycle;
       for (const auto& link : chain) cycle += link.name + " -> ";

@@ -151,3 +151,18 @@ TEST_CASE("default_policy_dirs honours AIRLOCK_POLICY_DIR, then /etc/airlock/pol
 }
 
 }  // namespace airlock::policies
+
+namespace airlock::policies {
+
+TEST_CASE("a path that is missing, a directory or too large is an error about the whole file") {
+  testing::TempDir dir;
+  CHECK(testing::error_text(load_policy(dir.path() + "/nope.yaml", {})) ==
+        dir.path() + "/nope.yaml: cannot read the policy file: No such file or directory\n");
+  CHECK(testing::error_text(load_policy(dir.path() + "/", {})) ==
+        dir.path() + "/: not a regular file\n");
+  const std::string big = dir.write("big.yaml", "# " + std::string(1 << 20, 'x') + "\n");
+  CHECK(testing::error_text(load_policy(big, {})) ==
+        big + ": the policy file is larger than 1 MiB\n");
+}
+
+}  // namespace airlock::policies
