@@ -213,9 +213,15 @@ void compare_syscalls(const Policy& a, const Policy& b, Changes& out) {
   const auto& lifted_a = a.syscalls.floor_exemptions;
   const auto& lifted_b = b.syscalls.floor_exemptions;
   for (const auto& syscall : lifted_b) {
-    if (std::find(lifted_a.begin(), lifted_a.end(), syscall) == lifted_a.end()) {
-      out.push_back({"mandatory floor lifted for " + syscall + " (unsafe)", Effect::loosens});
+    if (std::find(lifted_a.begin(), lifted_a.end(), syscall) != lifted_a.end()) continue;
+    std::string why;
+    for (const auto& entry : b.unsafe) {
+      if (entry.what == "syscall " + syscall) why = ": " + entry.justification;
     }
+    const Action now = views_b[syscall].unconditional.value_or(default_b);
+    out.push_back({"mandatory floor lifted for " + syscall + " (unsafe" + why + "); " + syscall +
+                       " now " + format_action(now),
+                   Effect::loosens});
   }
   for (const auto& syscall : lifted_a) {
     if (std::find(lifted_b.begin(), lifted_b.end(), syscall) == lifted_b.end()) {

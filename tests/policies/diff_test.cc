@@ -64,7 +64,7 @@ TEST_CASE("changing the default action and lifting the floor are flagged") {
                   "syscalls: {default_action: allow}\n"
                   "unsafe: [{syscall: ptrace, justification: gdb lab}]\n") ==
         Lines{"default syscall action changed from kill to allow (loosens)",
-              "mandatory floor lifted for ptrace (unsafe) (loosens)"});
+              "mandatory floor lifted for ptrace (unsafe: gdb lab); ptrace now allow (loosens)"});
 }
 
 TEST_CASE("environment changes are reported as changes") {
