@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <random>
 
 #include "api/event_stream.h"
 #include "api/translate.h"
@@ -33,16 +32,6 @@ struct ExecutionService::Entry {
   }
 };
 
-std::string new_execution_id() {
-  // random_device reads the kernel's random source; ids must not be guessable by other clients.
-  static std::mutex mutex;
-  static std::random_device source;
-  std::lock_guard lock(mutex);
-  char text[32];
-  std::snprintf(text, sizeof text, "ex_%08x%08x%08x", source(), source(), source());
-  return text;
-}
-
 ExecutionService::ExecutionService(Executor& executor, ServiceOptions options, Metrics& metrics,
                                    Logger& log, AuditHook audit)
     : executor_(executor),
@@ -61,8 +50,9 @@ ExecutionService::~ExecutionService() {
 ExecutionService::Submitted ExecutionService::submit(Job job,
                                                      std::shared_ptr<ExecutionObserver> observer) {
   auto entry = std::make_shared<Entry>();
-  entry->id = new_execution_id();
+  entry->id = runner::new_execution_id();
   entry->job = std::move(job);
+  entry->job.request.id = entry->id;  // the runner's logs and result use the same id
   entry->observer = std::move(observer);
   std::unique_lock lock(mutex_);
   std::optional<Rejection> rejection;

@@ -117,7 +117,4 @@ class ExecutionService {
   std::vector<std::thread> workers_;
 };
 
-// A fresh, unguessable execution id: "ex_" and 24 hex digits.
-std::string new_execution_id();
-
 }  // namespace airlock::api

@@ -125,7 +125,9 @@ Dispatch Api::post_execution(const HttpRequest& request, const Identity& identit
   if (auto type = request.header("Content-Type")) {
     if (lists_media_type(*type, kProtobufType)) {
       body_format = WireFormat::protobuf;
-    } else if (!lists_media_type(*type, kJsonType)) {
+    } else if (!lists_media_type(*type, kJsonType) &&
+               // What `curl -d` sends unless told otherwise; the body is still read as JSON.
+               !lists_media_type(*type, "application/x-www-form-urlencoded")) {
       return error(415, "unsupported_media_type",
                    "Content-Type must be application/json or application/x-protobuf", format);
     }

@@ -163,13 +163,15 @@ void Session::on_header(beast::error_code ec) {
   if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::eof) {
     return close();
   }
-  if (ec) return reply_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
-  auto length = parser_->content_length();
-  if (length && *length > shared_->options.max_body_bytes) {
+  // The parser already refuses a Content-Length over the body limit while reading the header.
+  boost::optional<uint64_t> length;
+  if (!ec) length = parser_->content_length();
+  if (ec == http::error::body_limit || (length && *length > shared_->options.max_body_bytes)) {
     return reply_and_close(
         413, "body_too_large",
         "the body is larger than " + std::to_string(shared_->options.max_body_bytes) + " bytes");
   }
+  if (ec) return reply_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
   auto expect = parser_->get()[http::field::expect];
   if (beast::iequals(expect, "100-continue")) {
     // curl waits for this before sending a large body.

@@ -1,8 +1,175 @@
+// `airlock serve`: the execution API. Wires the pieces together (config, sandbox, runtimes,
+// policies, audit log, execution service, HTTP server) and runs until SIGTERM.
+#include <google/protobuf/stubs/logging.h>
+
+#include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
 
+#include "api/auth.h"
+#include "api/config.h"
+#include "api/execution_service.h"
+#include "api/executor.h"
+#include "api/handler.h"
+#include "api/log.h"
+#include "api/metrics.h"
+#include "api/policy_source.h"
+#include "api/server.h"
 #include "cli/commands.h"
+#include "policies/audit_log.h"
+#include "policies/loader.h"
+#include "policies/registry.h"
+#include "runner/runner.h"
+#include "runner/runtimes.h"
+#include "sandbox/sandbox.h"
 
-int airlock::cli::serve_command(int, char**) {
-  std::fprintf(stderr, "airlock: this subcommand is not built yet\n");
-  return 2;
+namespace airlock::cli {
+namespace {
+
+constexpr int kUsageError = 2;
+constexpr int kStartFailed = 1;
+
+constexpr const char* kServeUsage =
+    "usage: airlock serve [--config FILE]\n"
+    "\n"
+    "Serves the execution API over HTTP (see docs/api.md). Every setting has a default, so the\n"
+    "config file is optional; without API keys every client may use every policy (logged).\n"
+    "Logs go to stderr, one JSON object a line. SIGTERM or SIGINT: stop accepting, let running\n"
+    "executions finish within shutdown_grace, then cancel them. SIGHUP: reload policies.\n";
+
+api::Logger* protobuf_log_target = nullptr;
+
+// protobuf's own messages (e.g. a string that is not utf-8) would break the one-JSON-object-a-line
+// log; they go through the service's logger instead.
+void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
+                  const std::string& message) {
+  if (protobuf_log_target == nullptr) return;
+  protobuf_log_target->log(
+      level >= google::protobuf::LOGLEVEL_ERROR ? api::LogLevel::error : api::LogLevel::warning,
+      "protobuf: " + message, {{"file", file}, {"line", static_cast<int64_t>(line)}});
 }
+
+}  // namespace
+
+int serve_command(int argc, char** argv) {
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::fputs(kServeUsage, stdout);
+      return 0;
+    }
+    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+      config_path = argv[++i];
+      continue;
+    }
+    std::fprintf(stderr, "airlock serve: unexpected argument '%s'\n\n%s", argv[i], kServeUsage);
+    return kUsageError;
+  }
+
+  // A client that goes away must not kill the service through a write to its socket or pipe.
+  std::signal(SIGPIPE, SIG_IGN);
+  api::Logger log(std::cerr);
+  protobuf_log_target = &log;
+  google::protobuf::SetLogHandler(&protobuf_log);
+
+  api::ServeConfig config;
+  if (!config_path.empty()) {
+    api::ConfigResult loaded = api::load_config_file(config_path);
+    if (!loaded.config) {
+      log.error("invalid config", {{"error", loaded.error}});
+      return kStartFailed;
+    }
+    config = std::move(*loaded.config);
+  }
+
+  const std::string runtimes_path =
+      config.runtimes_file.empty() ? runner::default_runtimes_path() : config.runtimes_file;
+  auto runtimes = runner::load_runtimes(runtimes_path);
+  if (!runtimes) {
+    log.error("cannot load runtimes", {{"error", runtimes.error().message()}});
+    return kStartFailed;
+  }
+
+  policies::PolicyRegistry registry(config.policy_dirs.empty() ? policies::default_policy_dirs()
+                                                               : config.policy_dirs);
+  std::vector<policies::PolicyError> policy_errors = registry.reload();
+  for (const auto& error : policy_errors) log.error("policy error", {{"error", error.format()}});
+  log.info("policies loaded", {{"count", static_cast<uint64_t>(registry.names().size())}});
+  if (!registry.get(config.default_policy)) {
+    log.warning("the default policy is not loaded; requests must name a policy",
+                {{"default_policy", config.default_policy}});
+  }
+
+  std::unique_ptr<policies::AuditLog> audit;
+  if (!config.audit_log.empty()) {
+    auto opened = policies::AuditLog::open(config.audit_log);
+    if (!opened) {
+      log.error("cannot open the audit log", {{"error", opened.error().message()}});
+      return kStartFailed;
+    }
+    audit = std::move(opened.value());
+    if (!policy_errors.empty()) (void)audit->record_policy_errors(policy_errors);
+  }
+
+  sandbox::SandboxConfig sandbox_config;
+  sandbox_config.state_dir = config.state_dir;
+  auto sandbox = sandbox::Sandbox::create(sandbox_config);
+  if (!sandbox) {
+    log.error("cannot set up the sandbox", {{"error", sandbox.error().message()}});
+    return kStartFailed;
+  }
+  runner::Runner runner(**sandbox, std::move(runtimes.value()),
+                        [&registry](const std::string& name) { return registry.get(name); });
+  api::RunnerExecutor executor(runner);
+  api::RegistryPolicySource policy_source(registry);
+
+  api::Authenticator auth(config.api_keys);
+  if (auth.open()) {
+    log.warning(
+        "NO API KEYS CONFIGURED: every client that can reach this address may run code under "
+        "every policy; add api_keys to the config before exposing the service",
+        {{"address", config.listen_address}});
+  }
+
+  api::Metrics metrics;
+  api::AuditHook audit_hook;
+  if (audit) {
+    audit_hook = [&audit, &log](const std::string& id, const policies::Policy& policy,
+                                const sandbox::Outcome& outcome) {
+      if (auto status = audit->record_run(id, policy, outcome); !status) {
+        log.error("audit log write failed",
+                  {{"execution_id", id}, {"error", status.error().message()}});
+      }
+    };
+  }
+  api::ExecutionService executions(
+      executor, {config.effective_max_concurrent(), config.max_queued, config.recent_results},
+      metrics, log, audit_hook);
+  api::Api api({config, executor, policy_source, executions, auth, metrics});
+  api::Server server(
+      api, executions, metrics, log,
+      {config.listen_address, config.listen_port, config.max_body_bytes, config.header_timeout,
+       config.idle_timeout, config.heartbeat_interval, config.shutdown_grace});
+  if (!server.listen()) return kStartFailed;
+  log.info("serving", {{"max_concurrent", static_cast<uint64_t>(config.effective_max_concurrent())},
+                       {"max_queued", static_cast<uint64_t>(config.max_queued)},
+                       {"cgroup", std::string((*sandbox)->cgroup_backend_name())}});
+
+  server.run([&] {
+    std::vector<policies::PolicyError> errors = registry.reload();
+    for (const auto& error : errors) {
+      log.error("policy reload error; the previous version stays in force",
+                {{"error", error.format()}});
+    }
+    if (audit && !errors.empty()) (void)audit->record_policy_errors(errors);
+    log.info("policies reloaded", {{"count", static_cast<uint64_t>(registry.names().size())},
+                                   {"errors", static_cast<uint64_t>(errors.size())}});
+  });
+  google::protobuf::SetLogHandler(nullptr);
+  protobuf_log_target = nullptr;
+  return 0;
+}
+
+}  // namespace airlock::cli

@@ -176,11 +176,3 @@ TEST_CASE("shutdown lets a running execution finish within the grace period") {
   auto events = running->wait();
   CHECK(events.back().exit().result().status() == "ok");
 }
-
-TEST_CASE("execution ids are unique and unguessable in form") {
-  std::string a = new_execution_id();
-  std::string b = new_execution_id();
-  CHECK(a != b);
-  CHECK(a.size() == 27);
-  CHECK(a.starts_with("ex_"));
-}
