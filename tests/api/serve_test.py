@@ -3,8 +3,10 @@ standard library. Usage: serve_test.py AIRLOCK_BINARY [unittest args]."""
 
 import base64
 import json
+import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import unittest
@@ -20,6 +22,7 @@ from serve_support import (
 )
 
 AIRLOCK = None
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
 
 # Prints, then sleeps far beyond any test: a run that lasts until it is cancelled.
 PRINT_THEN_BLOCK = "import time\nprint('go', flush=True)\ntime.sleep(3600)\n"
@@ -261,6 +264,46 @@ class ExecutionApiTest(unittest.TestCase):
         self.assertTrue(records)
         ids = [r.get("execution_id") for r in records if r.get("msg") == "execution finished"]
         self.assertIn(result["id"], ids)
+
+
+class ExamplesTest(unittest.TestCase):
+    """The examples in examples/ work against a real service."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(AIRLOCK, base_config())
+        cls.url = f"http://127.0.0.1:{cls.server.port}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def run_example(self, *command, env=None):
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+
+    def test_python_client_runs_and_streams(self):
+        client = os.path.join(EXAMPLES, "airlock_client.py")
+        common = [sys.executable, client, "--url", self.url, "--key", TEST_KEY, "--lang", "python"]
+        done = self.run_example(*common, "--code", "print(7 * 6)")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(json.loads(done.stdout)["stdout"], "42\n")
+        streamed = self.run_example(*common, "--stream", "--code", "print('a')\nprint('b')")
+        self.assertEqual(streamed.returncode, 0, streamed.stderr)
+        self.assertEqual(streamed.stdout, "a\nb\n")
+
+    def test_agent_loop_recovers_from_its_mistake_and_answers(self):
+        loop = os.path.join(EXAMPLES, "agent_loop.py")
+        done = self.run_example(sys.executable, loop, "--url", self.url, "--key", TEST_KEY)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("NameError", done.stderr)  # the first try failed in the sandbox
+        self.assertEqual(done.stdout.strip(), "The sum of the first 100 primes is 24133.")
+
+    def test_curl_example(self):
+        env = dict(os.environ, AIRLOCK_URL=self.url, AIRLOCK_KEY=TEST_KEY)
+        done = self.run_example("bash", os.path.join(EXAMPLES, "curl.sh"), env=env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("tick 3", done.stdout)
+        self.assertIn("apple\\nfig\\npear", done.stdout)
 
 
 class QueueTest(unittest.TestCase):
