@@ -147,6 +147,14 @@ TEST_CASE("malformed bodies are 400 naming the field; other media types 415") {
   CHECK(f.respond(xml).status == 415);
 }
 
+TEST_CASE("curl -d's default form content type is read as JSON") {
+  Fixture f;
+  HttpRequest request =
+      f.request("POST", "/v1/executions", R"({"language":"python","code":"out form"})");
+  request.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+  CHECK(result_of(f.execute(request)).stdout() == "form");
+}
+
 TEST_CASE("a request the runner finds invalid is 400 with the runner's words") {
   Fixture f;
   HttpResponse response = f.respond(f.request(

@@ -6,8 +6,11 @@ import json
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 import threading
 import unittest
 
@@ -22,7 +25,8 @@ from serve_support import (
 )
 
 AIRLOCK = None
-EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
+SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+EXAMPLES = os.path.join(SOURCE_DIR, "examples")
 
 # Prints, then sleeps far beyond any test: a run that lasts until it is cancelled.
 PRINT_THEN_BLOCK = "import time\nprint('go', flush=True)\ntime.sleep(3600)\n"
@@ -304,6 +308,61 @@ class ExamplesTest(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn("tick 3", done.stdout)
         self.assertIn("apple\\nfig\\npear", done.stdout)
+
+
+class ConnectionLimitsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(AIRLOCK, base_config(header_timeout="300ms", idle_timeout="600ms"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def closed_by_server(self, first_bytes):
+        with socket.create_connection(("127.0.0.1", self.server.port), timeout=30) as sock:
+            if first_bytes:
+                sock.sendall(first_bytes)
+            return sock.recv(4096) == b""
+
+    def test_a_header_that_never_ends_is_cut_off(self):
+        self.assertTrue(self.closed_by_server(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"))
+
+    def test_an_idle_connection_is_closed(self):
+        self.assertTrue(self.closed_by_server(b""))
+
+
+class ReloadTest(unittest.TestCase):
+    def test_sighup_reloads_policies_and_reports_broken_ones(self):
+        with open(os.path.join(SOURCE_DIR, "policies", "default.yaml")) as f:
+            default_yaml = f.read()
+        policy_dir = tempfile.mkdtemp(prefix="airlock-reload-test-")
+        try:
+            with open(os.path.join(policy_dir, "default.yaml"), "w") as f:
+                f.write(default_yaml)
+            server = Server(AIRLOCK, base_config(policy_dirs=[policy_dir]))
+            try:
+                names = lambda: [p["name"] for p in server.json("GET", "/v1/policies", key=ADMIN_KEY)["policies"]]
+                self.assertEqual(names(), ["default"])
+                with open(os.path.join(policy_dir, "tight.yaml"), "w") as f:
+                    f.write("description: tighter\nextends: default\nlimits:\n  wall_time: 2s\n")
+                with open(os.path.join(policy_dir, "broken.yaml"), "w") as f:
+                    f.write("extends: default\nlimits:\n  wall_time: soon\n")
+                reloads = len([r for r in server.log_records() if r["msg"] == "policies reloaded"])
+                server.terminate(signal.SIGHUP)
+                deadline = time.monotonic() + 60
+                while len([r for r in server.log_records() if r["msg"] == "policies reloaded"]) == reloads:
+                    self.assertLess(time.monotonic(), deadline, "no reload was logged")
+                    time.sleep(0.05)
+                self.assertEqual(names(), ["default", "tight"])
+                errors = [r for r in server.log_records() if r["msg"].startswith("policy reload error")]
+                self.assertTrue(any("broken.yaml" in r["error"] for r in errors), errors)
+                result = server.json("POST", "/v1/executions", python("print(1)", policy="tight"), key=ADMIN_KEY)
+                self.assertEqual(result["status"], "ok")
+            finally:
+                server.close()
+        finally:
+            shutil.rmtree(policy_dir)
 
 
 class QueueTest(unittest.TestCase):
