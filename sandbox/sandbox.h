@@ -12,7 +12,11 @@
 
 namespace airlock::sandbox {
 
-enum class Stream { stdout_stream, stderr_stream };
+enum class Stream {
+  stdout_stream,
+  stderr_stream,
+  control_stream,  // fd 3 of the program, when Spec::control_channel is set
+};
 
 // Receives the program's output as it is written, on the thread that called Sandbox::run.
 class OutputHandler {
@@ -45,6 +49,27 @@ struct SandboxConfig {
 
 class Supervisor;
 
+// A sandbox that keeps running until it is killed or its program ends: a session's interpreter.
+// Its monitor runs on a thread of its own (which also cloned it, so that the kernel's
+// parent-death signal follows the right thread). The destructor kills the tree, waits for the
+// monitor and removes the cgroup. Every method is thread-safe.
+class LiveSandbox {
+ public:
+  virtual ~LiveSandbox() = default;
+  // Queues bytes for the program's stdin. False once the program has ended or stdin is closed.
+  virtual bool write_stdin(std::string_view data) = 0;
+  // Closes the program's stdin once what is queued has been written.
+  virtual void close_stdin() = 0;
+  // Ends the whole tree now; the outcome's status is `cancelled`.
+  virtual void kill() = 0;
+  // True once the tree has ended (the outcome is then available without waiting).
+  virtual bool ended() const = 0;
+  // Blocks until the tree has ended and returns its outcome.
+  virtual const Outcome& wait() = 0;
+  // CPU time the tree has used so far (the cgroup's count), in nanoseconds.
+  virtual uint64_t cpu_usage_ns() = 0;
+};
+
 // A run's working directory on the host: a sized tmpfs owned by the sandbox's uid. The runner
 // puts input files in before the run and reads results after; a session keeps one across runs.
 // The destructor unmounts and removes it.
@@ -70,6 +95,12 @@ class Sandbox {
   // Runs spec to completion. Thread-safe. Never throws for what the program does; setup failures
   // come back as status setup_error with a message.
   Outcome run(const Spec& spec, OutputHandler& output, const RunOptions& options);
+
+  // Starts spec and returns at once with the running sandbox; output reaches `output` on the
+  // sandbox's own thread (which must outlive nothing: the handler must outlive the LiveSandbox).
+  // A setup failure is returned as an error. The spec's wall and cpu limits bound the sandbox's
+  // whole life; callers enforce shorter per-task deadlines with kill().
+  Expected<std::unique_ptr<LiveSandbox>> start(const Spec& spec, OutputHandler& output);
 
   // A fresh working directory of size_bytes; pass its path() as Spec::host_workdir.
   Expected<std::unique_ptr<Workspace>> create_workspace(uint64_t size_bytes);

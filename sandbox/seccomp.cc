@@ -150,11 +150,6 @@ CompiledRule narrow_allow(const CompiledRule& rule, const std::vector<CompiledRu
   return narrowed;
 }
 
-bool names_syscall(const std::vector<CompiledRule>& rules, int number) {
-  return std::any_of(rules.begin(), rules.end(),
-                     [&](const CompiledRule& r) { return r.number == number; });
-}
-
 }  // namespace
 
 Expected<std::shared_ptr<const SeccompFilters>> compile_seccomp(const SeccompPolicy& policy,
@@ -168,12 +163,25 @@ Expected<std::shared_ptr<const SeccompFilters>> compile_seccomp(const SeccompPol
     if (!compiled) return compiled.error();
     filters->floor.push_back(compiled.value());
   }
+  const int sendmsg_number = seccomp_syscall_resolve_name("sendmsg");
+  const int seccomp_number = seccomp_syscall_resolve_name("seccomp");
   for (const SyscallRule& rule : policy.rules) {
     auto compiled = resolve(rule);
     if (!compiled) return compiled.error();
     // libseccomp knows syscalls of every architecture; one this one lacks (negative pseudo
     // number) can never be called here, so its rule has nothing to filter.
     if (compiled->number < 0) continue;
+    // After this filter is in place the child makes two calls of its own: seccomp() without
+    // flags (installing the net) and sendmsg() on the control fd (passing the listener). A
+    // policy rule never matches those: the program can never own that fd number (it is at or
+    // above its RLIMIT_NOFILE), and a flag-less seccomp() can only restrict it further.
+    if (compiled->number == sendmsg_number) {
+      compiled->rule.conditions.push_back(
+          {0, ArgCondition::Op::ne, static_cast<uint64_t>(control_fd)});
+    }
+    if (compiled->number == seccomp_number) {
+      compiled->rule.conditions.push_back({1, ArgCondition::Op::ne, 0});
+    }
     filters->policy.push_back(compiled.value());
   }
 
@@ -205,15 +213,7 @@ Expected<std::shared_ptr<const SeccompFilters>> compile_seccomp(const SeccompPol
     if (Status s = add_rule(ctx.get(), narrowed, bpf_action(narrowed.rule)); !s) return s.error();
   }
   if (default_action != SCMP_ACT_ALLOW) {
-    for (const char* needed : {"seccomp", "sendmsg"}) {
-      if (names_syscall(filters->policy, seccomp_syscall_resolve_name(needed))) {
-        return SetupError{std::string("policy rules for '") + needed +
-                              "' are not supported with a non-allow default action",
-                          0};
-      }
-    }
-    // Neither loosens anything for the program: more filters can only restrict, and the control
-    // fd number is at or above its RLIMIT_NOFILE, so it can never own an fd with that number.
+    // The same two calls, let through when the default would stop them.
     int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 2,
                               SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
                               SCMP_A1(SCMP_CMP_EQ, 0));

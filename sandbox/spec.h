@@ -94,6 +94,10 @@ struct Spec {
   Filesystem filesystem;
   SeccompPolicy seccomp;
   std::string hostname = "airlock";
+  // Give the program a fourth fd, 3: the write end of a pipe whose bytes reach the output
+  // handler as Stream::control. For a session's interpreter driver to report where one
+  // execution ends, apart from the program's own stdout and stderr.
+  bool control_channel = false;
   // Host directory whose contents become the working directory (copied in before the program
   // starts, and the run's files are readable there afterwards). Empty: an empty working dir.
   std::string host_workdir;

@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libseccomp-dev libboost1.81-dev libyaml-cpp-dev libprotobuf-dev protobuf-compiler catch2
-  curl bubblewrap sqlite3
+  curl bubblewrap sqlite3 python3
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -160,6 +160,17 @@ TEST_CASE("threads, stdin and exit codes behave as without a sandbox", "[root]")
   CHECK(cli_exit_code(aborted) == 128 + SIGABRT);
 }
 
+TEST_CASE("a policy that denies sendmsg still starts programs", "[root]") {
+  if (!can_sandbox()) return;
+  Spec spec = probe_spec({kProbe, "exit", "0"});
+  spec.limits.wall_time = std::chrono::seconds(3);
+  spec.seccomp.rules.push_back({"sendmsg", {}, SyscallAction::errno_code, EPERM, "test"});
+  Captured captured;
+  Outcome outcome = run(spec, captured);
+  CHECK(outcome.status == RunStatus::ok);
+  CHECK(outcome.usage.wall < std::chrono::seconds(3));
+}
+
 TEST_CASE("a program that does not exist is a setup error naming it", "[root]") {
   if (!can_sandbox()) return;
   Captured captured;

@@ -125,13 +125,19 @@ TEST_CASE("an allowlist policy that allows clone still refuses namespace flags")
   CHECK(other.origin == "policy \"minimal\" (default action)");
 }
 
-TEST_CASE("an allowlist policy with its own rule for sendmsg is refused with a reason") {
-  SeccompPolicy policy;
-  policy.default_action = SyscallAction::kill;
-  policy.rules.push_back({"sendmsg", {}, SyscallAction::allow, 0, "policy"});
-  auto filters = compile_seccomp(policy, kControlFd);
-  REQUIRE_FALSE(filters.ok());
-  CHECK_THAT(filters.error().message(), Catch::Contains("sendmsg"));
+TEST_CASE("a policy rule on sendmsg or seccomp never catches the child's own setup calls") {
+  for (SyscallAction default_action : {SyscallAction::allow, SyscallAction::kill}) {
+    SeccompPolicy policy;
+    policy.default_action = default_action;
+    policy.rules.push_back({"sendmsg", {}, SyscallAction::kill, 0, "policy \"p\" (deny sendmsg)"});
+    policy.rules.push_back({"seccomp", {}, SyscallAction::kill, 0, "policy \"p\" (deny seccomp)"});
+    policy.rules.push_back({"execve", {}, SyscallAction::allow, 0, "policy \"p\" (allow)"});
+    auto filters = compile(policy);
+    CHECK(verdict(*filters, SYS_sendmsg, {5}).action == SyscallAction::kill);
+    CHECK(verdict(*filters, SYS_sendmsg, {kControlFd}).action == default_action);
+    CHECK(verdict(*filters, SYS_seccomp, {SECCOMP_SET_MODE_FILTER, 0}).action == default_action);
+    CHECK(verdict(*filters, SYS_seccomp, {SECCOMP_SET_MODE_FILTER, 1}).action == SyscallAction::kill);
+  }
 }
 
 TEST_CASE("an unknown syscall name is an error naming the rule") {
