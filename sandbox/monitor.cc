@@ -19,7 +19,9 @@ constexpr size_t kMaxBlockedListed = 64;  // blocked calls listed in an outcome;
 constexpr auto kMinCpuCheck = std::chrono::milliseconds(5);
 constexpr auto kDrainAfterExit = std::chrono::seconds(2);
 
-enum Tag : uint64_t { kStdout, kStderr, kStdin, kControl, kPidfd, kTimer, kCancel, kListener0 };
+enum Tag : uint64_t {
+  kStdout, kStderr, kControlChannel, kStdin, kStdinWake, kControl, kPidfd, kTimer, kCancel, kListener0
+};
 
 class Monitor {
  public:
@@ -56,12 +58,16 @@ class Monitor {
   void loop() {
     watch(in_.stdout_read.get(), EPOLLIN, kStdout);
     watch(in_.stderr_read.get(), EPOLLIN, kStderr);
+    channel_open_ = in_.control_channel_read.valid();
+    if (channel_open_) watch(in_.control_channel_read.get(), EPOLLIN, kControlChannel);
     watch(in_.control.get(), EPOLLIN, kControl);
     watch(in_.child.pidfd(), EPOLLIN, kPidfd);
     watch(timer_.get(), EPOLLIN, kTimer);
     if (in_.options.cancel_fd >= 0) watch(in_.options.cancel_fd, EPOLLIN, kCancel);
     stdin_pending_ = in_.options.stdin_data;
-    if (in_.stdin_write.valid()) {
+    if (in_.stdin_queue != nullptr) {
+      watch(in_.stdin_queue->wake.get(), EPOLLIN, kStdinWake);
+    } else if (in_.stdin_write.valid()) {
       if (stdin_pending_.empty()) {
         in_.stdin_write.reset();
       } else {
@@ -69,7 +75,7 @@ class Monitor {
       }
     }
     arm_timer();
-    while (!(reaped_ && stdout_open_ == false && stderr_open_ == false)) {
+    while (!(reaped_ && !stdout_open_ && !stderr_open_ && !channel_open_)) {
       struct epoll_event events[16];
       int timeout_ms = -1;
       if (reaped_) {
@@ -88,6 +94,10 @@ class Monitor {
     switch (event.data.u64) {
       case kStdout: read_output(in_.stdout_read, Stream::stdout_stream, stdout_open_); break;
       case kStderr: read_output(in_.stderr_read, Stream::stderr_stream, stderr_open_); break;
+      case kControlChannel:
+        read_output(in_.control_channel_read, Stream::control_stream, channel_open_);
+        break;
+      case kStdinWake: take_queued_stdin(); break;
       case kStdin: write_stdin(); break;
       case kControl: read_control(); break;
       case kPidfd: reap(); break;
@@ -137,9 +147,47 @@ class Monitor {
   void write_stdin() {
     ssize_t n = ::write(in_.stdin_write.get(), stdin_pending_.data(), stdin_pending_.size());
     if (n > 0) stdin_pending_.remove_prefix(static_cast<size_t>(n));
-    if ((n < 0 && errno != EAGAIN && errno != EINTR) || stdin_pending_.empty()) {
+    const bool failed = n < 0 && errno != EAGAIN && errno != EINTR;
+    if (in_.stdin_queue != nullptr && !failed) {
+      if (!stdin_pending_.empty()) return;
+      live_stdin_.clear();
+      stdin_pending_ = {};
       unwatch(in_.stdin_write.get());
-      in_.stdin_write.reset();  // EOF for the program (or it closed its end: EPIPE)
+      stdin_watched_ = false;
+      take_queued_stdin();  // more may have come, or a close
+      return;
+    }
+    if (failed || stdin_pending_.empty()) close_stdin();
+  }
+
+  void close_stdin() {
+    if (!in_.stdin_write.valid()) return;
+    unwatch(in_.stdin_write.get());
+    in_.stdin_write.reset();  // EOF for the program (or it closed its end: EPIPE)
+    if (in_.stdin_queue != nullptr) {
+      std::lock_guard lock(in_.stdin_queue->mutex);
+      in_.stdin_queue->closed = true;
+    }
+  }
+
+  // A live sandbox's writer queued bytes (or asked to close): move them into our buffer.
+  void take_queued_stdin() {
+    uint64_t wakeups;
+    while (::read(in_.stdin_queue->wake.get(), &wakeups, sizeof wakeups) > 0) {
+    }
+    if (!in_.stdin_write.valid() || stdin_watched_) return;
+    bool close_requested = false;
+    {
+      std::lock_guard lock(in_.stdin_queue->mutex);
+      live_stdin_.swap(in_.stdin_queue->pending);
+      close_requested = in_.stdin_queue->close_requested;
+    }
+    if (!live_stdin_.empty()) {
+      stdin_pending_ = live_stdin_;
+      watch(in_.stdin_write.get(), EPOLLOUT, kStdin);
+      stdin_watched_ = true;
+    } else if (close_requested) {
+      close_stdin();
     }
   }
 
@@ -237,6 +285,10 @@ class Monitor {
     if (!in_.child.try_reap(&status)) return;
     reaped_ = true;
     result_.init_status = status;
+    if (in_.stdin_queue != nullptr) {
+      std::lock_guard lock(in_.stdin_queue->mutex);
+      in_.stdin_queue->closed = true;
+    }
     drain_deadline_ = Clock::now() + kDrainAfterExit;
     unwatch(in_.child.pidfd());
     read_control();  // init reported the program's status before it exited
@@ -282,7 +334,9 @@ class Monitor {
   UniqueFd epoll_, timer_;
   UniqueFd listeners_[2];
   std::string_view stdin_pending_;
-  bool stdout_open_ = true, stderr_open_ = true, reaped_ = false;
+  std::string live_stdin_;  // what stdin_pending_ points into, for a live sandbox
+  bool stdin_watched_ = false;
+  bool stdout_open_ = true, stderr_open_ = true, channel_open_ = false, reaped_ = false;
   Clock::time_point start_, wall_deadline_, next_cpu_check_, drain_deadline_;
 };
 

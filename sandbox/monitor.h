@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,15 @@
 
 namespace airlock::sandbox {
 
+// Bytes for a live sandbox's stdin, handed from any thread to the monitor's.
+struct StdinQueue {
+  std::mutex mutex;
+  std::string pending;
+  bool close_requested = false;
+  bool closed = false;  // set by the monitor: the program's stdin is gone
+  UniqueFd wake;        // eventfd the monitor watches
+};
+
 struct MonitorInputs {
   ChildProcess& child;
   Cgroup& cgroup;
@@ -26,6 +36,8 @@ struct MonitorInputs {
   UniqueFd stderr_read;
   UniqueFd stdin_write;  // closed by the monitor after stdin_data, or handed to a copier
   UniqueFd control;
+  UniqueFd control_channel_read;  // the program's fd 3, when Spec::control_channel
+  StdinQueue* stdin_queue = nullptr;  // a live sandbox's stdin, instead of options.stdin_data
 };
 
 enum class KilledFor { none, violation, output, wall_time, cpu_time, cancel };

@@ -99,12 +99,18 @@ int lift_fd(int fd, int floor, int socket) {
   int in = lift_fd(fds.stdin_read, control_number, fds.control);
   int out = lift_fd(fds.stdout_write, control_number, fds.control);
   int err = lift_fd(fds.stderr_write, control_number, fds.control);
+  int channel = fds.channel_write >= 0 ? lift_fd(fds.channel_write, control_number, fds.control) : -1;
   if (::dup3(fds.control, control_number, O_CLOEXEC) < 0) fail(fds.control, "dup3", nullptr, errno);
   const int socket = control_number;
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {
     fail(socket, "dup2(stdio)", nullptr, errno);
   }
-  if (::close_range(3, control_number - 1, 0) != 0 ||
+  int first_closed = 3;
+  if (channel >= 0) {  // a session driver's control channel is fd 3
+    if (::dup2(channel, 3) < 0) fail(socket, "dup2(control channel)", nullptr, errno);
+    first_closed = 4;
+  }
+  if (::close_range(first_closed, control_number - 1, 0) != 0 ||
       ::close_range(control_number + 1, ~0U, 0) != 0) {
     fail(socket, "close_range", nullptr, errno);
   }
@@ -143,6 +149,7 @@ int lift_fd(int fd, int floor, int socket) {
   ::close(fds.stdin_read);
   ::close(fds.stdout_write);
   ::close(fds.stderr_write);
+  if (fds.channel_write >= 0) ::close(fds.channel_write);
   for (int fd = 0; fd <= 2; ++fd) {
     if (fd != fds.control) ::close(fd);
   }
@@ -165,6 +172,7 @@ int lift_fd(int fd, int floor, int socket) {
 void close_all_but(const int* keep, int count) {
   unsigned next = 0;
   for (int i = 0; i < count; ++i) {
+    if (keep[i] < 0) continue;
     if (keep[i] > static_cast<int>(next)) ::close_range(next, static_cast<unsigned>(keep[i]) - 1, 0);
     next = static_cast<unsigned>(keep[i]) + 1;
   }
@@ -174,12 +182,12 @@ void close_all_but(const int* keep, int count) {
 [[noreturn]] void child_main(const ChildPlan& plan, const ChildFds& fds) {
   const int socket = fds.control;
   int keep[] = {0, 1, 2, fds.stdin_read, fds.stdout_write, fds.stderr_write, fds.control,
-                fds.sync_read};
-  // Insertion sort: no allocation here. Duplicates are harmless for close_all_but.
-  for (int i = 1; i < 8; ++i) {
+                fds.sync_read, fds.channel_write};
+  // Insertion sort: no allocation here. Duplicates and -1 are harmless for close_all_but.
+  for (int i = 1; i < 9; ++i) {
     for (int j = i; j > 0 && keep[j - 1] > keep[j]; --j) std::swap(keep[j - 1], keep[j]);
   }
-  close_all_but(keep, 8);
+  close_all_but(keep, 9);
   // 1. Die with the supervisor; then wait until it has written our id maps and cgroup.
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(socket, "prctl(PR_SET_PDEATHSIG)", nullptr, errno);
   char go = 0;

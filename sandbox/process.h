@@ -45,6 +45,7 @@ struct ChildFds {
   int stderr_write = -1;
   int control = -1;    // seqpacket socket to the supervisor
   int sync_read = -1;  // the supervisor writes one byte when ids and cgroup are in place
+  int channel_write = -1;  // becomes the program's fd 3 when >= 0 (Spec::control_channel)
 };
 
 // Messages on the control socket, child to supervisor.

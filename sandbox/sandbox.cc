@@ -17,6 +17,10 @@ Outcome Sandbox::run(const Spec& spec, OutputHandler& output, const RunOptions& 
   return supervisor_->run(spec, output, options);
 }
 
+Expected<std::unique_ptr<LiveSandbox>> Sandbox::start(const Spec& spec, OutputHandler& output) {
+  return supervisor_->start(spec, output);
+}
+
 Expected<std::unique_ptr<Workspace>> Sandbox::create_workspace(uint64_t size_bytes) {
   return supervisor_->create_workspace(size_bytes);
 }

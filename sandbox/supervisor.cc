@@ -143,6 +143,8 @@ void start_stdin_copier(int source, UniqueFd destination) {
   }).detach();
 }
 
+}  // namespace
+
 Outcome setup_failure(const SetupError& error) {
   Outcome outcome;
   outcome.status = RunStatus::setup_error;
@@ -150,8 +152,6 @@ Outcome setup_failure(const SetupError& error) {
   outcome.reason = "sandbox setup failed: " + outcome.setup_error;
   return outcome;
 }
-
-}  // namespace
 
 Expected<std::unique_ptr<Supervisor>> Supervisor::create(const SandboxConfig& config) {
   if (::geteuid() != 0) {
@@ -226,28 +226,28 @@ Expected<std::shared_ptr<const SeccompFilters>> Supervisor::filters_for(
   return compiled.value();
 }
 
-Outcome Supervisor::run(const Spec& spec, OutputHandler& output, const RunOptions& options) {
-  if (spec.argv.empty()) return setup_failure(SetupError{"no program to run (empty argv)", 0});
+Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool blocking_stdin) {
+  if (spec.argv.empty()) return SetupError{"no program to run (empty argv)", 0};
   const uint64_t run_number = next_run_++;
+  auto launch = std::make_unique<Launch>();
 
-  std::unique_ptr<Workspace> temporary_workspace;
   std::string workdir = spec.host_workdir;
   if (workdir.empty()) {
     auto workspace = create_workspace(spec.limits.workdir_size_bytes);
-    if (!workspace) return setup_failure(workspace.error());
-    temporary_workspace = std::move(workspace.value());
-    workdir = temporary_workspace->path();
+    if (!workspace) return workspace.error();
+    launch->temporary_workspace = std::move(workspace.value());
+    workdir = launch->temporary_workspace->path();
   }
 
-  ChildPlan plan;
+  ChildPlan& plan = launch->plan;
   const SandboxIdentity identity;
   auto mounts = plan_mounts(spec, staging_root_, workdir, identity);
-  if (!mounts) return setup_failure(mounts.error());
+  if (!mounts) return mounts.error();
   plan.mounts = std::move(mounts.value());
   plan.rlimits = plan_rlimits(spec.limits);
-  plan.control_fd_number = static_cast<int>(std::max<uint32_t>(spec.limits.max_open_files, 3));
+  plan.control_fd_number = static_cast<int>(std::max<uint32_t>(spec.limits.max_open_files, 4));
   auto filters = filters_for(spec.seccomp, plan.control_fd_number);
-  if (!filters) return setup_failure(filters.error());
+  if (!filters) return filters.error();
   plan.seccomp = filters.value();
   plan.argv_storage = spec.argv;
   plan.env_storage = spec.env;
@@ -257,66 +257,82 @@ Outcome Supervisor::run(const Spec& spec, OutputHandler& output, const RunOption
   plan.finalize();
 
   auto cgroup = cgroups_->create("run-" + std::to_string(run_number), spec.limits);
-  if (!cgroup) return setup_failure(cgroup.error());
+  if (!cgroup) return cgroup.error();
+  launch->cgroup = std::move(cgroup.value());
 
   auto stdin_pipe = make_pipe_nonblocking_end(false);
-  if (stdin_pipe && options.stdin_fd >= 0) {  // the copier thread writes with blocking I/O
-    ::fcntl(stdin_pipe->write_end.get(), F_SETFL, 0);
-  }
+  if (stdin_pipe && blocking_stdin) ::fcntl(stdin_pipe->write_end.get(), F_SETFL, 0);
   auto stdout_pipe = make_pipe_nonblocking_end(true);
   auto stderr_pipe = make_pipe_nonblocking_end(true);
+  auto channel = spec.control_channel ? make_pipe_nonblocking_end(true) : Expected<Pipe>(Pipe{});
   auto control = make_socketpair();
   auto sync = make_pipe();
   for (const SetupError* error :
        {stdin_pipe ? nullptr : &stdin_pipe.error(), stdout_pipe ? nullptr : &stdout_pipe.error(),
-        stderr_pipe ? nullptr : &stderr_pipe.error(), control ? nullptr : &control.error(),
-        sync ? nullptr : &sync.error()}) {
-    if (error) return setup_failure(*error);
+        stderr_pipe ? nullptr : &stderr_pipe.error(), channel ? nullptr : &channel.error(),
+        control ? nullptr : &control.error(), sync ? nullptr : &sync.error()}) {
+    if (error) return *error;
   }
-  ChildFds fds{stdin_pipe->read_end.get(), stdout_pipe->write_end.get(),
-               stderr_pipe->write_end.get(), control->second.get(), sync->read_end.get()};
+  ChildFds fds{stdin_pipe->read_end.get(),  stdout_pipe->write_end.get(),
+               stderr_pipe->write_end.get(), control->second.get(),
+               sync->read_end.get(),         channel->write_end.get()};
 
-  auto spawned = spawn_child(plan, fds, (*cgroup)->clone_into_fd());
-  if (!spawned) return setup_failure(spawned.error());
-  ChildProcess& child = spawned.value();
+  auto spawned = spawn_child(plan, fds, launch->cgroup->clone_into_fd());
+  if (!spawned) return spawned.error();
+  launch->child.emplace(std::move(spawned.value()));
   // The child's ends belong to the child now; holding them would keep the pipes from EOF.
   stdin_pipe->read_end.reset();
   stdout_pipe->write_end.reset();
   stderr_pipe->write_end.reset();
+  channel->write_end.reset();
   control->second.reset();
   sync->read_end.reset();
 
   IdMap ids{identity.uid, identity.gid, config_.host_uid, config_.host_gid};
-  if (Status s = write_id_maps(child.pid(), ids); !s) return setup_failure(s.error());
-  if ((*cgroup)->clone_into_fd() < 0) {
-    if (Status s = (*cgroup)->attach(child.pid()); !s) return setup_failure(s.error());
+  if (Status s = write_id_maps(launch->child->pid(), ids); !s) return s.error();
+  if (launch->cgroup->clone_into_fd() < 0) {
+    if (Status s = launch->cgroup->attach(launch->child->pid()); !s) return s.error();
   }
-  if (Status s = write_all(sync->write_end.get(), "g", "sync"); !s) return setup_failure(s.error());
-  sync->write_end.reset();
+  if (Status s = write_all(sync->write_end.get(), "g", "sync"); !s) return s.error();
+  launch->stdout_read = std::move(stdout_pipe->read_end);
+  launch->stderr_read = std::move(stderr_pipe->read_end);
+  launch->stdin_write = std::move(stdin_pipe->write_end);
+  launch->control = std::move(control->first);
+  launch->channel_read = std::move(channel->read_end);
+  return launch;
+}
 
-  if (options.stdin_fd >= 0) start_stdin_copier(options.stdin_fd, std::move(stdin_pipe->write_end));
-  MonitorInputs inputs{child,
-                       **cgroup,
-                       *plan.seccomp,
-                       output,
-                       spec.limits,
-                       options,
-                       std::move(stdout_pipe->read_end),
-                       std::move(stderr_pipe->read_end),
-                       std::move(stdin_pipe->write_end),
-                       std::move(control->first)};
-  MonitorResult result = monitor(inputs);
-  child.kill();  // normally long gone; makes sure before the cgroup is removed
+Outcome Supervisor::finish(Launch& launch, const MonitorResult& result, const Limits& limits) {
+  launch.child->kill();  // normally long gone; makes sure before the cgroup is removed
   int ignored = 0;
-  child.try_reap(&ignored);
-
+  launch.child->try_reap(&ignored);
   CgroupStats stats;
-  if (auto read = (*cgroup)->stats()) stats = read.value();
-  Outcome outcome = classify(result, stats, spec.limits);
-  if (Status s = (*cgroup)->destroy(); !s && outcome.status != RunStatus::setup_error) {
+  if (auto read = launch.cgroup->stats()) stats = read.value();
+  Outcome outcome = classify(result, stats, limits);
+  if (Status s = launch.cgroup->destroy(); !s && outcome.status != RunStatus::setup_error) {
     outcome.reason += " (warning: " + s.error().message() + ")";
   }
   return outcome;
+}
+
+Outcome Supervisor::run(const Spec& spec, OutputHandler& output, const RunOptions& options) {
+  auto launched = launch(spec, options.stdin_fd >= 0);
+  if (!launched) return setup_failure(launched.error());
+  Launch& launch = *launched.value();
+  if (options.stdin_fd >= 0) start_stdin_copier(options.stdin_fd, std::move(launch.stdin_write));
+  MonitorInputs inputs{*launch.child,
+                       *launch.cgroup,
+                       *launch.plan.seccomp,
+                       output,
+                       spec.limits,
+                       options,
+                       std::move(launch.stdout_read),
+                       std::move(launch.stderr_read),
+                       std::move(launch.stdin_write),
+                       std::move(launch.control),
+                       std::move(launch.channel_read)};
+  MonitorResult result = monitor(inputs);
+  return finish(launch, result, spec.limits);
 }
 
 }  // namespace airlock::sandbox

@@ -9,10 +9,24 @@
 #include <string>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/monitor.h"
+#include "sandbox/process.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
 
 namespace airlock::sandbox {
+
+// A spawned sandbox: what its monitor watches, and what must be cleaned up after it.
+struct Launch {
+  std::unique_ptr<Workspace> temporary_workspace;  // when the spec named no working dir
+  ChildPlan plan;
+  std::unique_ptr<Cgroup> cgroup;
+  std::optional<ChildProcess> child;
+  UniqueFd stdout_read, stderr_read, stdin_write, control, channel_read;
+};
+
+// The outcome of a run that never started.
+Outcome setup_failure(const SetupError& error);
 
 class Supervisor {
  public:
@@ -20,6 +34,12 @@ class Supervisor {
   ~Supervisor();
 
   Outcome run(const Spec& spec, OutputHandler& output, const RunOptions& options);
+  Expected<std::unique_ptr<LiveSandbox>> start(const Spec& spec, OutputHandler& output);
+
+  // The steps of a run: set up and spawn (the calling thread becomes the child's parent), then
+  // monitor(), then finish: reap, read the counters, classify, remove the cgroup.
+  Expected<std::unique_ptr<Launch>> launch(const Spec& spec, bool blocking_stdin);
+  Outcome finish(Launch& launch, const MonitorResult& result, const Limits& limits);
   Expected<std::unique_ptr<Workspace>> create_workspace(uint64_t size_bytes);
   std::string_view cgroup_backend_name() const { return cgroups_->name(); }
 

@@ -164,6 +164,15 @@ int main(int argc, char** argv) {
     while ((n = read(0, buffer, sizeof buffer)) > 0) fwrite(buffer, 1, (size_t)n, stdout);
     return 0;
   }
+  if (!strcmp(mode, "channel")) {  // writes ARG to fd 3, the control channel
+    return report(write(3, arg, strlen(arg)));
+  }
+  if (!strcmp(mode, "lines")) {  // answers each stdin line with "got LINE" at once
+    char line[4096];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    while (fgets(line, sizeof line, stdin)) printf("got %s", line);
+    return 0;
+  }
   if (!strcmp(mode, "exit")) return atoi(arg);
   if (!strcmp(mode, "abort")) abort();
   if (!strcmp(mode, "write-big")) {  // writes ARG MiB into /tmp/big

@@ -1,0 +1,153 @@
+// Sandbox::start: a sandbox that keeps running, its monitor on a thread of its own.
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <future>
+#include <thread>
+
+#include "sandbox/supervisor.h"
+
+namespace airlock::sandbox {
+namespace {
+
+void wake(const UniqueFd& eventfd) {
+  uint64_t one = 1;
+  (void)::write(eventfd.get(), &one, sizeof one);
+}
+
+class Live final : public LiveSandbox {
+ public:
+  Live(Supervisor& supervisor, Spec spec, OutputHandler& output, UniqueFd stdin_wake,
+       UniqueFd cancel)
+      : supervisor_(supervisor), spec_(std::move(spec)), output_(output), cancel_(std::move(cancel)) {
+    queue_.wake = std::move(stdin_wake);
+    options_.cancel_fd = cancel_.get();
+  }
+
+  ~Live() override {
+    kill();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Launches on a new thread (the child's parent for its whole life) and waits for the launch.
+  Status begin() {
+    auto ready = launched_.get_future();
+    thread_ = std::thread([this] { body(); });
+    return ready.get();
+  }
+
+  bool write_stdin(std::string_view data) override {
+    {
+      std::lock_guard lock(queue_.mutex);
+      if (queue_.closed || queue_.close_requested) return false;
+      queue_.pending.append(data);
+    }
+    wake(queue_.wake);
+    return true;
+  }
+
+  void close_stdin() override {
+    {
+      std::lock_guard lock(queue_.mutex);
+      queue_.close_requested = true;
+    }
+    wake(queue_.wake);
+  }
+
+  void kill() override { wake(cancel_); }
+
+  bool ended() const override {
+    std::lock_guard lock(mutex_);
+    return ended_;
+  }
+
+  const Outcome& wait() override {
+    std::unique_lock lock(mutex_);
+    ended_changed_.wait(lock, [this] { return ended_; });
+    return outcome_;
+  }
+
+  uint64_t cpu_usage_ns() override {
+    std::lock_guard lock(mutex_);
+    if (ended_ || cgroup_ == nullptr) {
+      return static_cast<uint64_t>(
+          std::chrono::nanoseconds(outcome_.usage.cpu_user + outcome_.usage.cpu_system).count());
+    }
+    auto used = cgroup_->cpu_usage_ns();
+    return used ? used.value() : 0;
+  }
+
+ private:
+  void body() {
+    auto launch = supervisor_.launch(spec_, false);
+    if (!launch) {
+      end(setup_failure(launch.error()));
+      launched_.set_value(launch.error());
+      return;
+    }
+    Launch& running = *launch.value();
+    {
+      std::lock_guard lock(mutex_);
+      cgroup_ = running.cgroup.get();
+    }
+    launched_.set_value(Status{});
+    MonitorInputs inputs{*running.child,
+                         *running.cgroup,
+                         *running.plan.seccomp,
+                         output_,
+                         spec_.limits,
+                         options_,
+                         std::move(running.stdout_read),
+                         std::move(running.stderr_read),
+                         std::move(running.stdin_write),
+                         std::move(running.control),
+                         std::move(running.channel_read),
+                         &queue_};
+    MonitorResult result = monitor(inputs);
+    Outcome outcome = supervisor_.finish(running, result, spec_.limits);
+    {
+      std::lock_guard lock(mutex_);
+      cgroup_ = nullptr;
+    }
+    end(std::move(outcome));
+  }
+
+  void end(Outcome outcome) {
+    {
+      std::lock_guard lock(mutex_);
+      outcome_ = std::move(outcome);
+      ended_ = true;
+    }
+    ended_changed_.notify_all();
+  }
+
+  Supervisor& supervisor_;
+  const Spec spec_;
+  OutputHandler& output_;
+  UniqueFd cancel_;
+  RunOptions options_;
+  StdinQueue queue_;
+  std::promise<Status> launched_;  // a member: set_value may still run as begin() returns
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable ended_changed_;
+  bool ended_ = false;
+  Outcome outcome_;
+  Cgroup* cgroup_ = nullptr;  // while the monitor runs
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<LiveSandbox>> Supervisor::start(const Spec& spec, OutputHandler& output) {
+  auto stdin_wake = make_eventfd();
+  if (!stdin_wake) return stdin_wake.error();
+  auto cancel = make_eventfd();
+  if (!cancel) return cancel.error();
+  auto live = std::make_unique<Live>(*this, spec, output, std::move(stdin_wake.value()),
+                                     std::move(cancel.value()));
+  if (Status s = live->begin(); !s) return s.error();
+  return std::unique_ptr<LiveSandbox>(std::move(live));
+}
+
+}  // namespace airlock::sandbox
