@@ -1,0 +1,109 @@
+"""airlock's Python session driver: runs each execution it is sent in one persistent namespace.
+
+Frames arrive on stdin: a header line "MARKER CODE_BYTES STDIN_BYTES\n", then the code, then the
+bytes the code reads as its stdin. The code's output goes to the real stdout/stderr as it is
+written; the value of a final expression is shown as the interactive interpreter shows it. When an
+execution ends, MARKER is written to stdout and to stderr (so airlock knows both streams are
+complete) and one record to fd 3: "MARKER end STATUS EXIT_CODE OUT_MARKED ERR_MARKED REASON_BYTES\n"
+then the reason. STATUS is ok, error (an exception) or exit (SystemExit).
+"""
+
+import ast
+import io
+import os
+import sys
+import traceback
+
+# Private copies of the channels, so code that closes or redirects fd 1, 2 or 3 cannot break them.
+_frames = os.fdopen(os.dup(0), "rb", buffering=0)
+_control = os.dup(3)
+_out = os.dup(1)
+_err = os.dup(2)
+os.close(3)
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+
+# The working directory comes first on the import path, as in the interactive interpreter.
+sys.path[0] = ""
+_namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+_MAX_REASON_BYTES = 2000
+
+
+def _read_exact(n):
+    chunks = []
+    while n > 0:
+        chunk = _frames.read(n)
+        if not chunk:
+            sys.exit(0)  # airlock closed stdin: the session is over
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd, data):
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+        return True
+    except OSError:
+        return False
+
+
+def _run(code):
+    """Returns (status, exit_code, reason)."""
+    try:
+        tree = ast.parse(code, "<session>", "exec")
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        exec(compile(tree, "<session>", "exec"), _namespace)
+        if last is not None:
+            value = eval(compile(last, "<session>", "eval"), _namespace)
+            sys.displayhook(value)
+        return "ok", 0, ""
+    except SystemExit as stop:
+        code = stop.code
+        if code is None:
+            return "exit", 0, "the code called exit(); the interpreter and its state are kept"
+        if isinstance(code, int):
+            return "exit", code, f"the code called exit({code}); the interpreter and its state are kept"
+        print(code, file=sys.stderr)
+        return "exit", 1, "the code called exit() with a message; the interpreter and its state are kept"
+    except BaseException as error:  # the code's own failure, reported like the interpreter would
+        trace = traceback.TracebackException.from_exception(error)
+        # Hide this driver's frames: the code's first frame is "<session>".
+        while trace.stack and trace.stack[0].filename != "<session>":
+            trace.stack.pop(0)
+        sys.stderr.write("".join(trace.format()))
+        line = "".join(trace.format_exception_only()).strip().splitlines()
+        return "error", 1, (line[-1] if line else type(error).__name__)
+
+
+def main():
+    while True:
+        header = b""
+        while not header.endswith(b"\n"):
+            byte = _frames.read(1)
+            if not byte:
+                return
+            header += byte
+            if len(header) > 200:
+                return  # not a frame airlock sent
+        marker, code_bytes, stdin_bytes = header.decode("ascii").split()
+        code = _read_exact(int(code_bytes)).decode("utf-8", "replace")
+        stdin = _read_exact(int(stdin_bytes)) if int(stdin_bytes) > 0 else b""
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="replace")
+        status, exit_code, reason = _run(code)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        out_marked = _write_all(_out, marker.encode())
+        err_marked = _write_all(_err, marker.encode())
+        reason_bytes = reason.encode("utf-8", "replace")[:_MAX_REASON_BYTES]
+        record = f"{marker} end {status} {exit_code} {int(out_marked)} {int(err_marked)} {len(reason_bytes)}\n"
+        if not _write_all(_control, record.encode() + reason_bytes):
+            return
+
+
+main()

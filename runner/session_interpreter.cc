@@ -1,0 +1,276 @@
+#include "runner/session_interpreter.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/random.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "sandbox/monitor.h"
+
+namespace airlock::runner {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// A control record larger than this is not one the driver wrote.
+constexpr size_t kMaxControlBytes = 64 * 1024;
+constexpr int kStdout = 0;
+constexpr int kStderr = 1;
+
+// A marker no program prints by accident: a record separator around 128 random bits.
+std::string new_marker() {
+  std::string id = new_execution_id();  // "ex_" + 24 hex digits, from getrandom
+  return "\x1e"
+         "airlock-end-" +
+         id.substr(3) + "\x1e";
+}
+
+// The length of the longest suffix of text that is a proper prefix of marker.
+size_t partial_marker(const std::string& text, const std::string& marker) {
+  for (size_t keep = std::min(text.size(), marker.size() - 1); keep > 0; --keep) {
+    if (text.compare(text.size() - keep, keep, marker, 0, keep) == 0) return keep;
+  }
+  return 0;
+}
+
+bool cancel_requested(int cancel_fd) {
+  if (cancel_fd < 0) return false;
+  pollfd fd{cancel_fd, POLLIN, 0};
+  return ::poll(&fd, 1, 0) > 0 && (fd.revents & POLLIN);
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
+                                                    const std::string& interpreter) {
+  const std::string dir = kAgentsSandboxDir;
+  // -u: output reaches the client as it is written, not when a buffer fills.
+  if (runtime == "python")
+    return std::vector<std::string>{interpreter, "-u", dir + "/python_agent.py"};
+  if (runtime == "bash") {
+    return std::vector<std::string>{interpreter, "--norc", "--noprofile", dir + "/bash_agent.sh"};
+  }
+  return std::nullopt;
+}
+
+sandbox::Expected<std::unique_ptr<Interpreter>> Interpreter::start(sandbox::Sandbox& sandbox,
+                                                                   const sandbox::Spec& spec) {
+  std::unique_ptr<Interpreter> interpreter(new Interpreter());
+  auto live = sandbox.start(spec, *interpreter);
+  if (!live) return live.error();
+  interpreter->live_ = std::move(live.value());
+  return interpreter;
+}
+
+Interpreter::~Interpreter() {
+  // The sandbox calls on_output until it is gone, so it goes first.
+  live_.reset();
+}
+
+bool Interpreter::alive() const {
+  return live_ && !live_->ended();
+}
+
+void Interpreter::kill() {
+  if (live_) live_->kill();
+}
+
+void Interpreter::deliver(int stream, std::string_view data) {
+  if (data.empty() || !buffers_[stream]) return;
+  OutputBuffer& buffer = *buffers_[stream];
+  const uint64_t streamed = buffer.total_bytes();
+  buffer.append(data);
+  if (buffer.overflowed() && request_->kill_on_overflow) overflowed_ = true;
+  const uint64_t stream_limit = request_->stream_everything ? UINT64_MAX : request_->kept_bytes / 2;
+  const EventSink* sink = request_->sink;
+  if (sink && *sink && streamed < stream_limit) {
+    size_t take = static_cast<size_t>(std::min<uint64_t>(data.size(), stream_limit - streamed));
+    (*sink)(Event{stream == kStdout ? EventKind::stdout_data : EventKind::stderr_data,
+                  ++*request_->sequence, std::string(data.substr(0, take))});
+  }
+}
+
+bool Interpreter::on_output(sandbox::Stream stream, std::string_view data) {
+  std::lock_guard lock(mutex_);
+  if (stream == sandbox::Stream::control_stream) {
+    if (active_ && control_.size() < kMaxControlBytes) {
+      control_.append(data.substr(0, kMaxControlBytes - control_.size()));
+      parse_control();
+      changed_.notify_all();
+    }
+    return true;
+  }
+  const int index = stream == sandbox::Stream::stdout_stream ? kStdout : kStderr;
+  // Output between executions (a background process of an earlier one) belongs to none.
+  if (!active_ || marked_[index]) return true;
+  std::string& held = held_[index];
+  held.append(data);
+  if (size_t at = held.find(marker_); at != std::string::npos) {
+    deliver(index, std::string_view(held).substr(0, at));
+    held.clear();
+    marked_[index] = true;
+    changed_.notify_all();
+  } else {
+    size_t keep = partial_marker(held, marker_);
+    deliver(index, std::string_view(held).substr(0, held.size() - keep));
+    held.erase(0, held.size() - keep);
+  }
+  if (overflowed_) changed_.notify_all();
+  return !overflowed_;
+}
+
+void Interpreter::parse_control() {
+  if (record_) return;
+  // "MARKER end STATUS EXIT_CODE OUT_MARKED ERR_MARKED REASON_BYTES\n" + reason.
+  size_t start = control_.find(marker_ + " end ");
+  if (start == std::string::npos) return;
+  size_t newline = control_.find('\n', start);
+  if (newline == std::string::npos) return;
+  std::istringstream fields(
+      control_.substr(start + marker_.size(), newline - start - marker_.size()));
+  std::string end;
+  Record record;
+  int out_marked = 0, err_marked = 0;
+  size_t reason_bytes = 0;
+  if (!(fields >> end >> record.status >> record.exit_code >> out_marked >> err_marked >>
+        reason_bytes)) {
+    return;
+  }
+  if (control_.size() - newline - 1 < reason_bytes) return;  // the rest is still on its way
+  record.reason = to_valid_utf8(std::string_view(control_).substr(newline + 1, reason_bytes));
+  record.marked = {out_marked != 0, err_marked != 0};
+  record_ = std::move(record);
+}
+
+bool Interpreter::complete() const {
+  if (!record_) return false;
+  for (int i : {kStdout, kStderr}) {
+    if (record_->marked[i] && !marked_[i]) return false;
+  }
+  return true;
+}
+
+InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
+  InterpreterResult result;
+  const std::string marker = new_marker();
+  {
+    std::lock_guard lock(mutex_);
+    active_ = true;
+    marker_ = marker;
+    held_ = {};
+    marked_ = {};
+    buffers_[kStdout].emplace(request.kept_bytes);
+    buffers_[kStderr].emplace(request.kept_bytes);
+    control_.clear();
+    record_.reset();
+    overflowed_ = false;
+    request_ = &request;
+  }
+  if (request.sink && *request.sink) {
+    (*request.sink)(Event{EventKind::started, ++*request.sequence, {}});
+  }
+  const Clock::time_point started = Clock::now();
+  const uint64_t cpu_before = live_->cpu_usage_ns();
+  const Clock::time_point deadline = started + request.wall_time;
+  const uint64_t cpu_limit_ns =
+      static_cast<uint64_t>(std::chrono::nanoseconds(request.cpu_time).count());
+
+  std::string frame = marker + " " + std::to_string(request.code.size()) + " " +
+                      std::to_string(request.stdin_data.size()) + "\n";
+  bool sent = live_->write_stdin(frame + request.code + request.stdin_data);
+
+  enum class End { finished, died, cancelled, wall, cpu, overflow } end = End::died;
+  std::unique_lock lock(mutex_);
+  while (sent) {
+    if (changed_.wait_for(lock, kInterpreterPollInterval,
+                          [this] { return complete() || overflowed_; })) {
+      end = overflowed_ ? End::overflow : End::finished;
+      break;
+    }
+    lock.unlock();
+    // Never call into the sandbox with mutex_ held: its thread may be waiting in on_output.
+    std::optional<End> stop;
+    if (live_->ended())
+      stop = End::died;
+    else if (cancel_requested(request.cancel_fd))
+      stop = End::cancelled;
+    else if (Clock::now() >= deadline)
+      stop = End::wall;
+    else if (live_->cpu_usage_ns() - cpu_before >= cpu_limit_ns)
+      stop = End::cpu;
+    lock.lock();
+    if (stop) {
+      // A record that arrived meanwhile still counts, unless the interpreter is gone.
+      end = complete() && *stop != End::died ? End::finished : *stop;
+      break;
+    }
+  }
+  std::optional<Record> record = record_;
+  lock.unlock();
+
+  const auto wall = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+  sandbox::Outcome& outcome = result.outcome;
+  if (end == End::finished) {
+    outcome.status =
+        record->exit_code == 0 ? sandbox::RunStatus::ok : sandbox::RunStatus::nonzero_exit;
+    outcome.exit_code = record->exit_code;
+    outcome.reason = record->reason;
+  } else {
+    if (end != End::died) live_->kill();
+    const sandbox::Outcome& ended = live_->wait();
+    result.interpreter_ended = true;
+    switch (end) {
+      case End::died:
+        outcome = ended;
+        if (outcome.reason.empty()) {
+          outcome.reason = "the interpreter ended";
+        }
+        break;
+      case End::cancelled:
+        outcome.status = sandbox::RunStatus::cancelled;
+        outcome.reason = "the execution was cancelled";
+        break;
+      case End::wall:
+      case End::cpu:
+        outcome.status = sandbox::RunStatus::timeout;
+        outcome.timeout = end == End::wall ? sandbox::TimeoutKind::wall : sandbox::TimeoutKind::cpu;
+        outcome.signal = SIGKILL;
+        outcome.reason =
+            std::string(end == End::wall ? "wall" : "cpu") + " time limit of " +
+            sandbox::format_duration(end == End::wall ? request.wall_time : request.cpu_time) +
+            " reached";
+        break;
+      case End::overflow:
+        outcome.status = sandbox::RunStatus::output_limit;
+        outcome.reason = "output over the kept " + sandbox::format_bytes(request.kept_bytes) +
+                         " per stream, and the policy says to kill on overflow";
+        break;
+      case End::finished:
+        break;
+    }
+    outcome.usage.peak_memory_bytes = ended.usage.peak_memory_bytes;
+    outcome.usage.peak_processes = ended.usage.peak_processes;
+  }
+  outcome.usage.wall = wall;
+  // The cgroup counts user and system time together; a session reports the sum as user time.
+  outcome.usage.cpu_user = std::chrono::duration_cast<milliseconds>(
+      std::chrono::nanoseconds(live_->cpu_usage_ns() - cpu_before));
+
+  lock.lock();
+  // Bytes held back as a possible marker start were output after all.
+  for (int i : {kStdout, kStderr}) {
+    if (!marked_[i]) deliver(i, held_[i]);
+  }
+  result.stdout_output = {buffers_[kStdout]->text(), buffers_[kStdout]->total_bytes(),
+                          buffers_[kStdout]->dropped_bytes()};
+  result.stderr_output = {buffers_[kStderr]->text(), buffers_[kStderr]->total_bytes(),
+                          buffers_[kStderr]->dropped_bytes()};
+  active_ = false;
+  request_ = nullptr;
+  return result;
+}
+
+}  // namespace airlock::runner

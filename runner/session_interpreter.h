@@ -1,0 +1,99 @@
+// One interpreter of a session: a driver program (runner/agents/) running in a live sandbox that
+// runs one execution at a time and keeps its state in between. Each execution's end is known from
+// a record on the control channel (fd 3) and a marker on stdout and stderr, so that every byte of
+// output is attributed to the execution that wrote it.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runner/output_buffer.h"
+#include "runner/runner.h"
+#include "sandbox/sandbox.h"
+
+namespace airlock::runner {
+
+// Where the drivers are mounted inside a session's sandbox (read-only).
+inline constexpr const char* kAgentsSandboxDir = "/opt/airlock";
+// How often a waiting execution looks at the interpreter, the cancel fd and its CPU time.
+inline constexpr std::chrono::milliseconds kInterpreterPollInterval{50};
+
+// The driver's argv for a runtime ("python", "bash"), or nullopt when sessions do not support it.
+// interpreter: the runtime's own program (its run command's argv[0]).
+std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
+                                                    const std::string& interpreter);
+
+// One execution's part of a request, with the limits already resolved.
+struct InterpreterRequest {
+  std::string code;
+  std::string stdin_data;
+  std::chrono::milliseconds wall_time{0};
+  std::chrono::milliseconds cpu_time{0};
+  uint64_t kept_bytes = 0;        // per stream
+  bool kill_on_overflow = false;  // the policy's output_overflow: kill
+  bool stream_everything = false;
+  const EventSink* sink = nullptr;  // may be null
+  uint64_t* sequence = nullptr;     // the execution's event counter
+  int cancel_fd = -1;
+};
+
+struct InterpreterResult {
+  sandbox::Outcome outcome;
+  KeptOutput stdout_output;
+  KeptOutput stderr_output;
+  bool interpreter_ended = false;  // its state is gone; the next execution needs a fresh one
+};
+
+class Interpreter final : public sandbox::OutputHandler {
+ public:
+  // Starts the driver under spec (which must set control_channel).
+  static sandbox::Expected<std::unique_ptr<Interpreter>> start(sandbox::Sandbox& sandbox,
+                                                               const sandbox::Spec& spec);
+  // Kills the sandbox and waits for it to be cleaned up.
+  ~Interpreter() override;
+
+  // Runs one execution to its end, a limit, cancellation, or the interpreter's death. Not to be
+  // called from two threads at once (a session's lease ensures that).
+  InterpreterResult execute(const InterpreterRequest& request);
+
+  // True while the driver runs and can take executions.
+  bool alive() const;
+  // Ends the interpreter from any thread; a running execute() returns as cancelled.
+  void kill();
+
+  bool on_output(sandbox::Stream stream, std::string_view data) override;
+
+ private:
+  Interpreter() = default;
+  struct Record {
+    std::string status;  // ok, error, exit
+    int exit_code = 0;
+    std::array<bool, 2> marked{};
+    std::string reason;
+  };
+  void deliver(int stream, std::string_view data);  // with mutex_ held
+  void parse_control();                             // with mutex_ held
+  bool complete() const;                            // with mutex_ held
+
+  std::unique_ptr<sandbox::LiveSandbox> live_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  // The running execution, if any.
+  bool active_ = false;
+  std::string marker_;
+  std::array<std::string, 2> held_;  // bytes that may be the start of the marker
+  std::array<bool, 2> marked_{};
+  std::array<std::optional<OutputBuffer>, 2> buffers_;
+  std::string control_;
+  std::optional<Record> record_;
+  bool overflowed_ = false;
+  const InterpreterRequest* request_ = nullptr;
+};
+
+}  // namespace airlock::runner
