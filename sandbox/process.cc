@@ -216,12 +216,14 @@ void close_all_but(const int* keep, int count) {
   if (const char* step = drop_privileges(plan.uid, plan.gid)) fail(socket, step, nullptr, errno);
   // 7. Not dumpable: the program, same uid, cannot open /proc/1/mem or our fds.
   if (::prctl(PR_SET_DUMPABLE, 0) != 0) fail(socket, "prctl(PR_SET_DUMPABLE)", nullptr, errno);
-  // 8. The program runs as pid 2; we stay as its init. A raw clone, not fork(): no atfork
-  // handlers, which could wait on locks copied from the supervisor's other threads.
-  long program = ::syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-  if (program < 0) fail(socket, "clone(program)", nullptr, errno);
+  // 8. The program runs as pid 2; we stay as its init. vfork: no page tables to copy and no
+  // atfork handlers (which could wait on locks copied from the supervisor's other threads); we
+  // sleep until the program has exec'd. Its steps only make syscalls and write its own stack
+  // below ours, which is what vfork permits, and its signal and fd tables are its own.
+  pid_t program = ::vfork();
+  if (program < 0) fail(socket, "vfork(program)", nullptr, errno);
   if (program == 0) run_program(plan, fds);
-  run_init(fds, static_cast<pid_t>(program));
+  run_init(fds, program);
 }
 
 }  // namespace

@@ -1,0 +1,161 @@
+// Cold-start cost of one sandboxed run, side by side with bare execution and bubblewrap, measured
+// in interleaved rounds so that machine noise hits every variant alike. Prints a Markdown table.
+//
+// usage: spawn_bench [--runs N] [--airlock PATH]
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "policies/loader.h"
+#include "runner/runner.h"
+#include "sandbox/sandbox.h"
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Variant {
+  std::string name;
+  std::function<bool()> once;  // one complete run; false on failure
+  std::vector<double> samples_ms;
+  int failures = 0;
+};
+
+bool spawn_and_wait(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return false;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  size_t index = static_cast<size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
+  return values[index];
+}
+
+struct Discard : airlock::sandbox::OutputHandler {
+  bool on_output(airlock::sandbox::Stream, std::string_view) override { return true; }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 60;
+  std::string airlock = "build/airlock";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--runs")) runs = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--airlock")) airlock = argv[i + 1];
+  }
+  const std::string python = "/usr/bin/python3";
+  const bool have_bwrap = access("/usr/bin/bwrap", X_OK) == 0;
+  const std::vector<std::string> bwrap = {"/usr/bin/bwrap", "--unshare-all", "--ro-bind", "/usr",
+                                          "/usr", "--symlink", "usr/bin", "/bin", "--symlink",
+                                          "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                                          "--proc", "/proc", "--dev", "/dev", "--die-with-parent"};
+  auto with = [](std::vector<std::string> prefix, std::vector<std::string> rest) {
+    prefix.insert(prefix.end(), rest.begin(), rest.end());
+    return prefix;
+  };
+
+  // The in-process path: what `airlock serve` pays for a cold run (policy loaded once).
+  auto sandbox = airlock::sandbox::Sandbox::create({});
+  if (!sandbox) {
+    std::fprintf(stderr, "spawn_bench: %s\n", sandbox.error().message().c_str());
+    return 1;
+  }
+  auto loaded = airlock::policies::load_policy("default", airlock::policies::default_policy_dirs());
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "spawn_bench: policy default did not load\n");
+    return 1;
+  }
+  auto spec_for = [&](std::vector<std::string> argv) {
+    airlock::sandbox::Spec spec;
+    spec.argv = std::move(argv);
+    for (const auto& [name, value] : loaded.policy->environment) spec.env.push_back(name + "=" + value);
+    spec.limits = loaded.policy->limits;
+    spec.filesystem = loaded.policy->filesystem;
+    spec.seccomp = loaded.policy->syscalls;
+    return spec;
+  };
+  auto in_process = [&](std::vector<std::string> argv) {
+    auto spec = spec_for(std::move(argv));
+    return [&, spec] {
+      Discard discard;
+      return (*sandbox)->run(spec, discard, {}).status == airlock::sandbox::RunStatus::ok;
+    };
+  };
+
+  std::vector<Variant> variants;
+  variants.push_back({"bare /bin/true", [] { return spawn_and_wait({"/bin/true"}); }});
+  variants.push_back({"airlock (library, cold) /bin/true", in_process({"/bin/true"})});
+  variants.push_back({"airlock run -- /bin/true (CLI)",
+                      [&] { return spawn_and_wait({airlock, "run", "--", "/bin/true"}); }});
+  if (have_bwrap) {
+    variants.push_back({"bwrap --unshare-all /bin/true",
+                        [&] { return spawn_and_wait(with(bwrap, {"/bin/true"})); }});
+  }
+  variants.push_back({"bare python print(1)",
+                      [&] { return spawn_and_wait({python, "-c", "print(1)"}); }});
+  variants.push_back({"airlock (library, cold) python print(1)",
+                      in_process({python, "-c", "print(1)"})});
+  variants.push_back({"airlock run python print(1) (CLI)", [&] {
+                        return spawn_and_wait({airlock, "run", "--", python, "-c", "print(1)"});
+                      }});
+  if (have_bwrap) {
+    variants.push_back({"bwrap --unshare-all python print(1)",
+                        [&] { return spawn_and_wait(with(bwrap, {python, "-c", "print(1)"})); }});
+  }
+
+  for (Variant& v : variants) v.once();  // warm the page cache and the filter cache
+  for (int round = 0; round < runs; ++round) {
+    for (Variant& v : variants) {
+      auto start = Clock::now();
+      bool ok = v.once();
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      if (ok) {
+        v.samples_ms.push_back(ms);
+      } else {
+        ++v.failures;
+      }
+    }
+  }
+
+  const double bare_true = percentile(variants[0].samples_ms, 0.5);
+  double bare_python = 0;
+  for (const Variant& v : variants) {
+    if (v.name == "bare python print(1)") bare_python = percentile(v.samples_ms, 0.5);
+  }
+  std::printf("| variant | median ms | p90 ms | overhead over bare (median) | failures |\n");
+  std::printf("|---|---:|---:|---:|---:|\n");
+  for (const Variant& v : variants) {
+    double median = percentile(v.samples_ms, 0.5);
+    double base = v.name.find("python") != std::string::npos ? bare_python : bare_true;
+    std::printf("| %s | %.2f | %.2f | %+.2f ms | %d |\n", v.name.c_str(), median,
+                percentile(v.samples_ms, 0.9), median - base, v.failures);
+  }
+  std::printf("\n%d interleaved rounds; medians of %d runs each.\n", runs, runs);
+  return 0;
+}
