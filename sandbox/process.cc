@@ -216,6 +216,12 @@ void close_all_but(const int* keep, int count) {
   if (const char* step = drop_privileges(plan.uid, plan.gid)) fail(socket, step, nullptr, errno);
   // 7. Not dumpable: the program, same uid, cannot open /proc/1/mem or our fds.
   if (::prctl(PR_SET_DUMPABLE, 0) != 0) fail(socket, "prctl(PR_SET_DUMPABLE)", nullptr, errno);
+  // The kernel clears the parent-death signal on every uid/gid change: arm it again now that
+  // they are done, then make sure the supervisor did not die in between. It is the only peer of
+  // the control socket, which it never writes to: EOF there means it is gone.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(socket, "prctl(PR_SET_PDEATHSIG)", nullptr, errno);
+  char peek;
+  if (::recv(socket, &peek, 1, MSG_DONTWAIT | MSG_PEEK) == 0) ::_exit(kSetupFailedExit);
   // 8. The program runs as pid 2; we stay as its init. vfork: no page tables to copy and no
   // atfork handlers (which could wait on locks copied from the supervisor's other threads); we
   // sleep until the program has exec'd. Its steps only make syscalls and write its own stack

@@ -119,6 +119,11 @@ int main(int argc, char** argv) {
     for (volatile unsigned long i = 0;; ++i) {
     }
   }
+  if (!strcmp(mode, "named-sleep")) {  // sleeps a minute under the process name ARG
+    prctl(PR_SET_NAME, arg);
+    sleep(60);
+    return 0;
+  }
   if (!strcmp(mode, "sleep")) {
     sleep((unsigned)atoi(arg));
     return 0;
