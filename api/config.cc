@@ -135,18 +135,29 @@ ServeConfig parse_root(const YAML::Node& root) {
       config.audit_log = scalar(value, key);
     } else if (key == "state_dir") {
       config.state_dir = scalar(value, key);
+    } else if (key == "max_sessions") {
+      config.max_sessions = whole_number(value, key, 100'000);
+    } else if (key == "max_sessions_per_key") {
+      config.max_sessions_per_key = whole_number(value, key, 100'000);
+    } else if (key == "session_idle_timeout") {
+      config.session_idle_timeout = duration(value, key);
+    } else if (key == "session_max_lifetime") {
+      config.session_max_lifetime = duration(value, key);
     } else {
       fail(entry.first,
            "unknown setting \"" + key +
                "\" (expected listen, api_keys, max_concurrent, max_queued, max_body_size, "
                "header_timeout, idle_timeout, heartbeat_interval, shutdown_grace, retry_after, "
                "recent_results, max_file_size, default_policy, policy_dirs, runtimes_file, "
-               "audit_log, state_dir)");
+               "audit_log, state_dir, max_sessions, max_sessions_per_key, session_idle_timeout, "
+               "session_max_lifetime)");
     }
   }
   for (auto [timeout, name] : {std::pair{config.header_timeout, "header_timeout"},
                                std::pair{config.idle_timeout, "idle_timeout"},
-                               std::pair{config.heartbeat_interval, "heartbeat_interval"}}) {
+                               std::pair{config.heartbeat_interval, "heartbeat_interval"},
+                               std::pair{config.session_idle_timeout, "session_idle_timeout"},
+                               std::pair{config.session_max_lifetime, "session_max_lifetime"}}) {
     if (timeout.count() <= 0) fail(root, std::string(name) + ": must be more than 0");
   }
   if (config.max_body_bytes == 0) fail(root, "max_body_size: must be more than 0");

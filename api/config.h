@@ -22,6 +22,10 @@ inline constexpr std::chrono::milliseconds kDefaultShutdownGrace{10'000};
 inline constexpr std::chrono::seconds kDefaultRetryAfter{1};
 inline constexpr size_t kDefaultRecentResults = 256;
 inline constexpr uint64_t kDefaultMaxFileBytes = 1024 * 1024;
+inline constexpr size_t kDefaultMaxSessions = 16;
+inline constexpr size_t kDefaultMaxSessionsPerKey = 4;
+inline constexpr std::chrono::milliseconds kDefaultSessionIdleTimeout{10 * 60'000};
+inline constexpr std::chrono::milliseconds kDefaultSessionMaxLifetime{60 * 60'000};
 
 // An API key as the config stores it: its sha256, never the key itself.
 struct ApiKey {
@@ -49,6 +53,10 @@ struct ServeConfig {
   std::string runtimes_file;             // empty: the runtimes file shipped with airlock
   std::string audit_log;                 // empty: no audit log
   std::string state_dir = "/run/airlock";
+  size_t max_sessions = kDefaultMaxSessions;                // in the whole service; beyond: 429
+  size_t max_sessions_per_key = kDefaultMaxSessionsPerKey;  // per API key; beyond: 429
+  std::chrono::milliseconds session_idle_timeout = kDefaultSessionIdleTimeout;  // when not asked
+  std::chrono::milliseconds session_max_lifetime = kDefaultSessionMaxLifetime;  // when not asked
 
   // max_concurrent with 0 resolved to the number of cores.
   size_t effective_max_concurrent() const;

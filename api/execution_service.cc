@@ -200,10 +200,12 @@ void ExecutionService::execute(Entry& entry) {
                                   {"policy", job.policy->name},
                                   {"key", job.owner}});
   try {
-    runner::RunResult run = executor_.run(
-        job.request, *job.policy,
-        [&events](const runner::Event& event) { events.on_runner_event(event); },
-        entry.cancel_fd.get());
+    runner::EventSink sink = [&events](const runner::Event& event) {
+      events.on_runner_event(event);
+    };
+    runner::RunResult run =
+        job.run ? job.run(sink, entry.cancel_fd.get())
+                : executor_.run(job.request, *job.policy, sink, entry.cancel_fd.get());
     v1::ExecutionResult result = to_result(run, entry.id);
     // The runner names policy and runtime; fall back to what the API chose if it did not.
     if (result.policy().name().empty()) *result.mutable_policy() = entry.policy_ref();
@@ -250,6 +252,8 @@ void ExecutionService::finish_unstarted(Entry& entry, const std::string& reason)
 }
 
 void ExecutionService::record(Entry& entry, const v1::ExecutionResult& result) {
+  // Before the final event goes out: a client that reads it may at once use the session again.
+  entry.job.hold.reset();
   auto latency = std::chrono::steady_clock::now() - entry.submitted;
   metrics_.execution_finished(entry.job.request.runtime, result.status(), latency);
   log_.info("execution finished",

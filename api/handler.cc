@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "api/job_builder.h"
+#include "api/mcp.h"
 #include "api/responses.h"
+#include "api/sessions_api.h"
 #include "api/translate.h"
 #include "api/wire.h"
 
@@ -30,12 +33,6 @@ HttpResponse method_not_allowed(std::string allow, WireFormat format) {
   HttpResponse response = error(405, "method_not_allowed", "this path takes " + allow, format);
   response.headers.emplace_back("Allow", std::move(allow));
   return response;
-}
-
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
-  return out.empty() ? "(none)" : out;
 }
 
 // The format of answers: binary protobuf only when the client says it takes it.
@@ -69,6 +66,7 @@ Dispatch Api::route(const HttpRequest& request) const {
     if (method != "GET") return method_not_allowed("GET", format);
     return HttpResponse{200, "text/plain; version=0.0.4", {}, context_.metrics.render()};
   }
+  if (path == "/mcp") return handle_mcp(context_, request);
   if (!path.starts_with("/v1/")) {
     return error(404, "not_found", "no such path: " + std::string(path), format);
   }
@@ -85,6 +83,9 @@ Dispatch Api::route(const HttpRequest& request) const {
     return response;
   }
 
+  if (path == "/v1/sessions" || path.starts_with("/v1/sessions/")) {
+    return handle_sessions(context_, request, identity, format);
+  }
   constexpr std::string_view kExecutions = "/v1/executions";
   constexpr std::string_view kPolicies = "/v1/policies";
   if (path == kExecutions) {
@@ -141,49 +142,11 @@ Dispatch Api::post_execution(const HttpRequest& request, const Identity& identit
   pending.format = format;
   auto accept = request.header("Accept");
   pending.stream = accept && lists_media_type(*accept, kEventStreamType);
-  if (auto problem = to_run_request(message, context_.config.max_file_bytes, pending.job.request)) {
-    return error_response(400, *problem, format);
+  auto built = build_job(context_, identity, message);
+  if (auto* refusal = std::get_if<JobRefusal>(&built)) {
+    return error_response(refusal->status, refusal->error, format);
   }
-
-  const std::string policy_name =
-      message.policy().empty() ? context_.config.default_policy : message.policy();
-  std::vector<std::string> usable = usable_policies(identity);
-  // Checked before existence, so a key cannot probe which policy names exist.
-  if (!identity.may_use(policy_name)) {
-    return error(
-        403, "policy_forbidden",
-        "this API key may not use policy \"" + policy_name + "\"; it may use: " + joined(usable),
-        format, "policy", usable);
-  }
-  pending.job.policy = context_.policies.get(policy_name);
-  if (!pending.job.policy) {
-    return error(400, "unknown_policy",
-                 "no policy named \"" + policy_name + "\"; valid: " + joined(usable), format,
-                 "policy", usable);
-  }
-  const policies::Policy& policy = *pending.job.policy;
-
-  const runner::RuntimeTable& runtimes = context_.executor.runtimes();
-  const std::string& runtime = pending.job.request.runtime;
-  if (!runtimes.contains(runtime) || !policy.allows_runtime(runtime)) {
-    std::vector<std::string> valid;
-    for (const auto& [name, unused] : runtimes) {
-      if (policy.allows_runtime(name)) valid.push_back(name);
-    }
-    std::string why =
-        runtimes.contains(runtime)
-            ? "policy \"" + policy.name + "\" does not allow runtime \"" + runtime + "\""
-            : "no runtime named \"" + runtime + "\"";
-    return error(400, "unknown_runtime", why + "; valid with this policy: " + joined(valid), format,
-                 "language", valid);
-  }
-  if (auto problem = context_.executor.validate(pending.job.request, policy)) {
-    return error(
-        400, "invalid_request",
-        problem->field.empty() ? problem->message : problem->field + ": " + problem->message,
-        format, problem->field);
-  }
-  pending.job.owner = identity.key_name;
+  pending.job = std::move(std::get<Job>(built));
   return pending;
 }
 
@@ -251,9 +214,7 @@ HttpResponse Api::list_runtimes(WireFormat format) const {
 }
 
 std::vector<std::string> Api::usable_policies(const Identity& identity) const {
-  std::vector<std::string> names = context_.policies.names();
-  std::erase_if(names, [&](const std::string& name) { return !identity.may_use(name); });
-  return names;
+  return api::usable_policies(context_, identity);
 }
 
 HttpResponse Api::list_policies(const Identity& identity, WireFormat format) const {

@@ -2,6 +2,7 @@
 // execution for the transport to start). No sockets here; the transport only moves bytes.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <variant>
@@ -14,6 +15,7 @@
 #include "api/http_types.h"
 #include "api/metrics.h"
 #include "api/policy_source.h"
+#include "runner/sessions.h"
 
 namespace airlock::api {
 
@@ -24,6 +26,7 @@ struct ApiContext {
   ExecutionService& executions;
   const Authenticator& auth;
   Metrics& metrics;
+  runner::SessionManager* sessions = nullptr;  // null: the service offers no sessions
 };
 
 // A validated, authorized execution request, ready to submit.
@@ -31,6 +34,8 @@ struct PendingExecution {
   Job job;
   WireFormat format = WireFormat::json;  // of the final result (non-streaming)
   bool stream = false;                   // the client asked for server-sent events
+  // When set (MCP), makes the answer from the final event instead of final_event_response.
+  std::function<HttpResponse(const v1::Event& final_event)> respond;
 };
 
 using Dispatch = std::variant<HttpResponse, PendingExecution>;

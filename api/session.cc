@@ -105,6 +105,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool final_received_ = false;
   bool streaming_ = false;
   WireFormat format_ = WireFormat::json;
+  std::function<HttpResponse(const v1::Event&)> respond_;
   bool watching_ = false;
   bool exchange_done_ = false;
 
@@ -248,6 +249,7 @@ void Session::reply_and_close(int status, std::string code, std::string message)
 void Session::start_execution(PendingExecution pending) {
   streaming_ = pending.stream;
   format_ = pending.format;
+  respond_ = std::move(pending.respond);
   owner_ = pending.job.owner;
   final_received_ = false;
   stream_dropped_bytes_ = 0;
@@ -277,7 +279,7 @@ void Session::on_event(const v1::Event& event) {
   const bool final_event = is_final(event);
   if (final_event) final_received_ = true;
   if (!streaming_) {
-    if (final_event) send(final_event_response(event, format_));
+    if (final_event) send(respond_ ? respond_(event) : final_event_response(event, format_));
     return;
   }
   if (final_event) {
@@ -386,6 +388,7 @@ void Session::next_request() {
   exchange_done_ = false;
   execution_id_.clear();
   streaming_ = false;
+  respond_ = nullptr;
   stream_serializer_.reset();
   stream_header_.reset();
   wait_for_request();

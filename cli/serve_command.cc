@@ -2,6 +2,7 @@
 // policies, audit log, execution service, HTTP server) and runs until SIGTERM.
 #include <google/protobuf/stubs/logging.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include "policies/registry.h"
 #include "runner/runner.h"
 #include "runner/runtimes.h"
+#include "runner/sessions.h"
 #include "sandbox/sandbox.h"
 
 namespace airlock::cli {
@@ -144,10 +146,21 @@ int serve_command(int argc, char** argv) {
       }
     };
   }
+  // Before the execution service, so it outlives the session leases queued jobs hold.
+  runner::SessionSettings session_settings;
+  session_settings.max_sessions = config.max_sessions;
+  session_settings.max_sessions_per_owner = config.max_sessions_per_key;
+  session_settings.default_idle_timeout = config.session_idle_timeout;
+  session_settings.default_max_lifetime = config.session_max_lifetime;
+  session_settings.max_idle_timeout =
+      std::max(session_settings.max_idle_timeout, config.session_idle_timeout);
+  session_settings.max_lifetime_ceiling =
+      std::max(session_settings.max_lifetime_ceiling, config.session_max_lifetime);
+  runner::SessionManager sessions(**sandbox, runner.runtimes(), session_settings);
   api::ExecutionService executions(
       executor, {config.effective_max_concurrent(), config.max_queued, config.recent_results},
       metrics, log, audit_hook);
-  api::Api api({config, executor, policy_source, executions, auth, metrics});
+  api::Api api({config, executor, policy_source, executions, auth, metrics, &sessions});
   api::Server server(
       api, executions, metrics, log,
       {config.listen_address, config.listen_port, config.max_body_bytes, config.header_timeout,

@@ -20,12 +20,11 @@ constexpr size_t kMaxControlBytes = 64 * 1024;
 constexpr int kStdout = 0;
 constexpr int kStderr = 1;
 
-// A marker no program prints by accident: a record separator around 128 random bits.
+// A marker no program prints by accident: control characters around 96 random bits. No
+// whitespace in it, since the drivers split their frame header on spaces.
 std::string new_marker() {
   std::string id = new_execution_id();  // "ex_" + 24 hex digits, from getrandom
-  return "\x1e"
-         "airlock-end-" +
-         id.substr(3) + "\x1e";
+  return std::string("\x02") + "airlock-end-" + id.substr(3) + "\x03";
 }
 
 // The length of the longest suffix of text that is a proper prefix of marker.
@@ -256,8 +255,9 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
   }
   outcome.usage.wall = wall;
   // The cgroup counts user and system time together; a session reports the sum as user time.
+  const uint64_t cpu_after = live_->cpu_usage_ns();  // 0 once an ended sandbox is cleaned up
   outcome.usage.cpu_user = std::chrono::duration_cast<milliseconds>(
-      std::chrono::nanoseconds(live_->cpu_usage_ns() - cpu_before));
+      std::chrono::nanoseconds(cpu_after > cpu_before ? cpu_after - cpu_before : 0));
 
   lock.lock();
   // Bytes held back as a possible marker start were output after all.

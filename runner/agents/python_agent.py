@@ -88,7 +88,7 @@ def main():
             header += byte
             if len(header) > 200:
                 return  # not a frame airlock sent
-        marker, code_bytes, stdin_bytes = header.decode("ascii").split()
+        marker, code_bytes, stdin_bytes = header.decode("ascii").rstrip("\n").split(" ")
         code = _read_exact(int(code_bytes)).decode("utf-8", "replace")
         stdin = _read_exact(int(stdin_bytes)) if int(stdin_bytes) > 0 else b""
         sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="replace")

@@ -1,0 +1,72 @@
+#include "api/job_builder.h"
+
+#include <algorithm>
+
+#include "api/translate.h"
+#include "api/wire.h"
+
+namespace airlock::api {
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out.empty() ? "(none)" : out;
+}
+
+std::vector<std::string> usable_policies(const ApiContext& context, const Identity& identity) {
+  std::vector<std::string> names = context.policies.names();
+  std::erase_if(names, [&](const std::string& name) { return !identity.may_use(name); });
+  return names;
+}
+
+std::variant<Job, JobRefusal> build_job(const ApiContext& context, const Identity& identity,
+                                        const v1::ExecutionRequest& message) {
+  Job job;
+  if (auto problem = to_run_request(message, context.config.max_file_bytes, job.request)) {
+    return JobRefusal{400, *problem};
+  }
+  const std::string policy_name =
+      message.policy().empty() ? context.config.default_policy : message.policy();
+  std::vector<std::string> usable = usable_policies(context, identity);
+  // Checked before existence, so a key cannot probe which policy names exist.
+  if (!identity.may_use(policy_name)) {
+    return JobRefusal{403, make_error("policy_forbidden",
+                                      "this API key may not use policy \"" + policy_name +
+                                          "\"; it may use: " + joined(usable),
+                                      "policy", usable)};
+  }
+  job.policy = context.policies.get(policy_name);
+  if (!job.policy) {
+    return JobRefusal{
+        400, make_error("unknown_policy",
+                        "no policy named \"" + policy_name + "\"; valid: " + joined(usable),
+                        "policy", usable)};
+  }
+  const policies::Policy& policy = *job.policy;
+  const runner::RuntimeTable& runtimes = context.executor.runtimes();
+  const std::string& runtime = job.request.runtime;
+  if (!runtimes.contains(runtime) || !policy.allows_runtime(runtime)) {
+    std::vector<std::string> valid;
+    for (const auto& [name, unused] : runtimes) {
+      if (policy.allows_runtime(name)) valid.push_back(name);
+    }
+    std::string why =
+        runtimes.contains(runtime)
+            ? "policy \"" + policy.name + "\" does not allow runtime \"" + runtime + "\""
+            : "no runtime named \"" + runtime + "\"";
+    return JobRefusal{
+        400, make_error("unknown_runtime", why + "; valid with this policy: " + joined(valid),
+                        "language", valid)};
+  }
+  if (auto problem = context.executor.validate(job.request, policy)) {
+    return JobRefusal{400,
+                      make_error("invalid_request",
+                                 problem->field.empty() ? problem->message
+                                                        : problem->field + ": " + problem->message,
+                                 problem->field)};
+  }
+  job.owner = identity.key_name;
+  return job;
+}
+
+}  // namespace airlock::api

@@ -1,0 +1,30 @@
+// Turns an execution request into a job the way every entry point must: the key may use the
+// policy (checked before whether it exists, so keys cannot probe names), the runtime exists and
+// the policy allows it, and the runner finds the request valid. Used by /v1/executions, sessions
+// and MCP alike, so none of them can skip a check.
+#pragma once
+
+#include <variant>
+
+#include "api/airlock.pb.h"
+#include "api/auth.h"
+#include "api/execution_service.h"
+#include "api/handler.h"
+
+namespace airlock::api {
+
+struct JobRefusal {
+  int status = 400;  // 400 or 403
+  v1::Error error;
+};
+
+std::variant<Job, JobRefusal> build_job(const ApiContext& context, const Identity& identity,
+                                        const v1::ExecutionRequest& message);
+
+// The policies this key may use, of those loaded.
+std::vector<std::string> usable_policies(const ApiContext& context, const Identity& identity);
+
+// "a, b, c", or "(none)".
+std::string joined(const std::vector<std::string>& names);
+
+}  // namespace airlock::api

@@ -1,0 +1,163 @@
+#include "api/mcp.h"
+
+#include <algorithm>
+
+#include "api/json.h"
+#include "api/mcp_tools.h"
+
+namespace airlock::api {
+namespace {
+
+constexpr std::string_view kServerName = "airlock";
+constexpr std::string_view kInstructions =
+    "airlock runs code in an isolated sandbox with no network. Use run_code for one-off code; "
+    "create_session first when later calls need the variables, imports or files of earlier "
+    "ones, then pass its session_id to run_code. Results start with a summary line saying what "
+    "happened and what to do about a failure.";
+
+HttpResponse json_response(int status, const json::Value& body) {
+  return HttpResponse{status, std::string(kJsonType), {}, json::print(body)};
+}
+
+json::Value rpc_error(const json::Value& id, int code, std::string message) {
+  return json::object({{"jsonrpc", json::string("2.0")},
+                       {"id", id},
+                       {"error", json::object({{"code", json::number(code)},
+                                               {"message", json::string(std::move(message))}})}});
+}
+
+json::Value rpc_result(const json::Value& id, json::Value result) {
+  return json::object(
+      {{"jsonrpc", json::string("2.0")}, {"id", id}, {"result", std::move(result)}});
+}
+
+bool supported_version(std::string_view version) {
+  return std::find(kMcpProtocolVersions.begin(), kMcpProtocolVersions.end(), version) !=
+         kMcpProtocolVersions.end();
+}
+
+// Browsers send Origin; a page on another site must not reach a local airlock through DNS
+// rebinding. Agents (no Origin) and pages served from the loopback host are let through.
+bool origin_allowed(std::optional<std::string_view> origin) {
+  if (!origin) return true;
+  std::string_view rest = *origin;
+  size_t scheme = rest.find("://");
+  if (scheme == std::string_view::npos) return false;
+  rest = rest.substr(scheme + 3);
+  std::string_view host =
+      rest.starts_with("[") ? rest.substr(0, rest.find(']') + 1) : rest.substr(0, rest.find(':'));
+  return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
+}
+
+json::Value initialize_result(const json::Value& params) {
+  std::string asked = json::string_field(params, "protocolVersion").value_or("");
+  std::string version = supported_version(asked) ? asked : std::string(kMcpProtocolVersions[0]);
+  return json::object(
+      {{"protocolVersion", json::string(version)},
+       {"capabilities",
+        json::object({{"tools", json::object({{"listChanged", json::boolean(false)}})}})},
+       {"serverInfo", json::object({{"name", json::string(std::string(kServerName))},
+                                    {"version", json::string(AIRLOCK_VERSION)}})},
+       {"instructions", json::string(std::string(kInstructions))}});
+}
+
+}  // namespace
+
+Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request) {
+  if (!origin_allowed(request.header("Origin"))) {
+    return json_response(403, rpc_error(json::null(), kInvalidRequest,
+                                        "requests from this Origin are not accepted"));
+  }
+  if (request.method != "POST") {
+    // No server-initiated stream and no MCP session to delete: every answer comes with its POST.
+    HttpResponse response = json_response(
+        405, rpc_error(json::null(), kInvalidRequest, "/mcp takes POST with a JSON-RPC message"));
+    response.headers.emplace_back("Allow", "POST");
+    return response;
+  }
+  Identity identity;
+  if (auto failure = context.auth.authenticate(request.header("Authorization"), identity)) {
+    HttpResponse response = json_response(
+        401, rpc_error(json::null(), kInvalidRequest,
+                       *failure == AuthFailure::missing
+                           ? "an API key is required: send `Authorization: Bearer <key>`"
+                           : "the API key is not valid"));
+    response.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return response;
+  }
+  if (auto version = request.header("MCP-Protocol-Version");
+      version && !supported_version(*version)) {
+    return json_response(
+        400, rpc_error(json::null(), kInvalidRequest,
+                       "unsupported MCP-Protocol-Version \"" + std::string(*version) +
+                           "\"; this server speaks " + std::string(kMcpProtocolVersions[0]) + ", " +
+                           std::string(kMcpProtocolVersions[1]) + " and " +
+                           std::string(kMcpProtocolVersions[2])));
+  }
+  if (auto type = request.header("Content-Type"); !type || !lists_media_type(*type, kJsonType)) {
+    return json_response(
+        415, rpc_error(json::null(), kInvalidRequest, "Content-Type must be application/json"));
+  }
+  if (request.body.size() > context.config.max_body_bytes) {
+    return json_response(413, rpc_error(json::null(), kInvalidRequest, "the body is too large"));
+  }
+  std::string problem;
+  auto message = json::parse(request.body, problem);
+  if (!message)
+    return json_response(400, rpc_error(json::null(), kParseError, "invalid JSON: " + problem));
+  if (message->has_list_value()) {
+    return json_response(400, rpc_error(json::null(), kInvalidRequest,
+                                        "JSON-RPC batches are not supported; send one message"));
+  }
+  if (!message->has_struct_value() || json::string_field(*message, "jsonrpc") != "2.0") {
+    return json_response(400, rpc_error(json::null(), kInvalidRequest,
+                                        "not a JSON-RPC 2.0 message (\"jsonrpc\": \"2.0\")"));
+  }
+  const json::Value* id = json::field(*message, "id");
+  auto method = json::string_field(*message, "method");
+  // Notifications and the client's answers need no reply.
+  if (id == nullptr || !method) return HttpResponse{202, std::string(kJsonType), {}, ""};
+  if (id->kind_case() != json::Value::kStringValue &&
+      id->kind_case() != json::Value::kNumberValue) {
+    return json_response(400,
+                         rpc_error(json::null(), kInvalidRequest, "id must be a string or number"));
+  }
+  const json::Value* params_field = json::field(*message, "params");
+  json::Value params = params_field ? *params_field : json::object({});
+  if (!params.has_struct_value()) {
+    return json_response(200, rpc_error(*id, kInvalidParams, "params must be an object"));
+  }
+
+  if (*method == "initialize")
+    return json_response(200, rpc_result(*id, initialize_result(params)));
+  if (*method == "ping") return json_response(200, rpc_result(*id, json::object({})));
+  if (*method == "tools/list") {
+    return json_response(200, rpc_result(*id, json::object({{"tools", mcp_tool_list(context)}})));
+  }
+  if (*method == "tools/call") {
+    auto name = json::string_field(params, "name");
+    if (!name) return json_response(200, rpc_error(*id, kInvalidParams, "params.name: required"));
+    const json::Value* arguments = json::field(params, "arguments");
+    json::Value args = arguments ? *arguments : json::object({});
+    if (!args.has_struct_value()) {
+      return json_response(200,
+                           rpc_error(*id, kInvalidParams, "params.arguments must be an object"));
+    }
+    ToolCall call = call_mcp_tool(context, identity, *name, args);
+    if (auto* error = std::get_if<ToolProtocolError>(&call)) {
+      return json_response(200, rpc_error(*id, error->code, error->message));
+    }
+    if (auto* result = std::get_if<json::Value>(&call)) {
+      return json_response(200, rpc_result(*id, std::move(*result)));
+    }
+    PendingExecution pending = std::move(std::get<PendingExecution>(call));
+    pending.stream = false;
+    pending.respond = [id = *id](const v1::Event& final_event) {
+      return json_response(200, rpc_result(id, run_tool_result(final_event)));
+    };
+    return pending;
+  }
+  return json_response(200, rpc_error(*id, kMethodNotFound, "no method \"" + *method + "\""));
+}
+
+}  // namespace airlock::api
