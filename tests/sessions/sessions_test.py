@@ -1,0 +1,215 @@
+"""Integration tests of sessions against the real `airlock serve` and the real sandbox: state and
+files persist, one execution at a time (409), state lost after an OOM is said plainly, idle and
+lifetime expiry remove the sandbox's processes and cgroup, and two sessions are isolated."""
+
+import json
+import os
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
+import serve_support as s  # noqa: E402
+
+AIRLOCK = None
+
+
+def processes_with(token):
+    """Host pids whose command line contains token."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if token.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def cgroup_dirs(pid):
+    """The cgroup directories of a process below the root, for cgroup v2 or every v1 controller."""
+    dirs = []
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f.read().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if path == "/" or controllers.startswith("name="):
+                continue
+            base = "/sys/fs/cgroup" if controllers == "" else "/sys/fs/cgroup/" + controllers.split(",")[0]
+            dirs.append(base + path)
+    return dirs
+
+
+def wait_until(condition, limit_s=s.REQUEST_LIMIT_S):
+    """Polls condition; gives up after limit_s (a bound, never what a test asserts)."""
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+class Sessions(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = s.Server(AIRLOCK, s.base_config(max_sessions=4, max_sessions_per_key=3))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def call(self, method, path, body=None, key=s.TEST_KEY, raw=None):
+        return self.server.request(method, path, body=raw if raw is not None else body, key=key)
+
+    def create(self, runtime="python", **extra):
+        status, _, body = self.call("POST", "/v1/sessions", {"runtime": runtime, **extra})
+        self.assertEqual(status, 201, body)
+        session = json.loads(body)
+        self.addCleanup(self.call, "DELETE", "/v1/sessions/" + session["id"])
+        return session
+
+    def run_in(self, session, code, **extra):
+        status, _, body = self.call(
+            "POST", f"/v1/sessions/{session['id']}/executions", {"code": code, **extra})
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def test_python_state_persists_and_a_final_expression_comes_back(self):
+        session = self.create("python")
+        first = self.run_in(session, "import math\nx = 41\ndef twice(v):\n    return 2 * v")
+        self.assertEqual(first["status"], "ok", first["summary"])
+        second = self.run_in(session, "twice(x) + int(math.sqrt(4))")
+        self.assertEqual(second["status"], "ok", second["summary"])
+        self.assertEqual(second["stdout"], "84\n")
+
+    def test_an_exception_is_a_failed_execution_that_keeps_the_state(self):
+        session = self.create("python")
+        self.run_in(session, "y = 'kept'")
+        failed = self.run_in(session, "1 / 0")
+        self.assertEqual(failed["status"], "nonzero_exit")
+        self.assertIn("ZeroDivisionError", failed["stderr"])
+        self.assertEqual(self.run_in(session, "print(y)")["stdout"], "kept\n")
+
+    def test_bash_state_persists(self):
+        session = self.create("bash")
+        self.run_in(session, "mkdir -p sub && cd sub && NAME=airlock && greet() { echo \"hi $1\"; }")
+        again = self.run_in(session, "pwd; greet \"$NAME\"")
+        self.assertEqual(again["status"], "ok", again["summary"])
+        self.assertEqual(again["stdout"], "/work/sub\nhi airlock\n")
+
+    def test_files_persist_and_move_in_and_out(self):
+        session = self.create("python")
+        status, _, body = self.call("PUT", f"/v1/sessions/{session['id']}/files/data/in.txt",
+                                    raw=b"uploaded\n")
+        self.assertEqual(status, 201, body)
+        self.run_in(session, "open('out.txt', 'w').write(open('data/in.txt').read().upper())")
+        status, _, body = self.call("GET", f"/v1/sessions/{session['id']}/files/out.txt")
+        self.assertEqual((status, body), (200, b"UPLOADED\n"))
+        status, _, body = self.call("GET", f"/v1/sessions/{session['id']}/files")
+        paths = sorted(f["path"] for f in json.loads(body)["files"])
+        self.assertEqual(paths, ["data/in.txt", "out.txt"])
+        status, _, _ = self.call("GET", f"/v1/sessions/{session['id']}/files/..%2Fetc%2Fpasswd")
+        self.assertEqual(status, 400)
+
+    def test_a_second_concurrent_execution_is_409(self):
+        session = self.create("python")
+        results = {}
+
+        def slow():
+            self.run_in(session, "open('started', 'w').close()\nimport time\ntime.sleep(3)")
+            results["slow"] = True
+
+        worker = threading.Thread(target=slow)
+        worker.start()
+        # The second request goes once the first has visibly begun running.
+        wait_until(lambda: self.call(
+            "GET", f"/v1/sessions/{session['id']}/files/started")[0] == 200)
+        status, _, body = self.call(
+            "POST", f"/v1/sessions/{session['id']}/executions", {"code": "print(1)"})
+        worker.join()
+        self.assertEqual(status, 409, body)
+        self.assertEqual(json.loads(body)["error"]["code"], "session_busy")
+        self.assertTrue(results.get("slow"))
+        self.assertEqual(self.run_in(session, "print(2)")["stdout"], "2\n")
+
+    def test_state_lost_after_an_oom_is_said_plainly_and_files_are_kept(self):
+        session = self.create("python")
+        self.run_in(session, "x = 1\nopen('kept.txt', 'w').write('yes')")
+        oom = self.run_in(session, "b = bytearray(2 * 1024 ** 3)")
+        self.assertEqual(oom["status"], "memory_limit", oom["summary"])
+        after = self.run_in(session, "print(open('kept.txt').read())\nprint('x' in globals())")
+        self.assertEqual(after["stdout"], "yes\nFalse\n")
+        self.assertIn("state", after["summary"])
+        self.assertIn("fresh interpreter", after["summary"])
+        status, _, body = self.call("GET", f"/v1/sessions/{session['id']}")
+        self.assertEqual(json.loads(body)["interpreter_restarts"], "1")
+
+    def test_two_sessions_cannot_see_each_others_files_or_processes(self):
+        a = self.create("bash")
+        b = self.create("bash")
+        token = "isolation-" + a["id"]
+        self.run_in(a, f"echo secret > secret.txt; (exec -a {token} sleep 600 &)")
+        self.assertTrue(processes_with(token))
+        # The code reaches the shell on stdin, so no command line here holds the token but sleep's.
+        look = "ls; for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done"
+        self.assertIn(token, self.run_in(a, look)["stdout"])  # the probe can see its own
+        seen = self.run_in(b, look)
+        self.assertNotIn("secret.txt", seen["stdout"])
+        self.assertNotIn(token, seen["stdout"])
+        status, _, _ = self.call("GET", f"/v1/sessions/{a['id']}", key=s.ADMIN_KEY)
+        self.assertEqual(status, 404)  # another key does not even see it
+
+    def test_caps_per_key_are_429(self):
+        made = [self.create("python") for _ in range(3)]
+        status, headers, body = self.call("POST", "/v1/sessions", {"runtime": "python"})
+        self.assertEqual(status, 429, body)
+        self.assertEqual(json.loads(body)["error"]["code"], "too_many_sessions_for_key")
+        self.assertEqual(len(made), 3)
+
+
+class Expiry(unittest.TestCase):
+    def setUp(self):
+        self.server = s.Server(AIRLOCK, s.base_config())
+        self.addCleanup(self.server.close)
+
+    def expect_removed(self, session, token, ends_key):
+        pids = processes_with(token)
+        self.assertTrue(pids)
+        cgroups = [d for d in cgroup_dirs(pids[0]) if os.path.isdir(d)]
+        self.assertTrue(cgroups)
+        self.assertTrue(wait_until(lambda: not processes_with(token)))
+        for cgroup in cgroups:
+            self.assertTrue(wait_until(lambda: not os.path.isdir(cgroup)), cgroup)
+        status, _, _ = self.server.request("GET", "/v1/sessions/" + session["id"], key=s.TEST_KEY)
+        self.assertEqual(status, 404)
+
+    def start(self, **timeouts):
+        status, _, body = self.server.request(
+            "POST", "/v1/sessions", {"runtime": "bash", **timeouts}, key=s.TEST_KEY)
+        self.assertEqual(status, 201, body)
+        session = json.loads(body)
+        token = "expiry-" + session["id"]
+        status, _, body = self.server.request(
+            "POST", f"/v1/sessions/{session['id']}/executions",
+            {"code": f"(exec -a {token} sleep 600 &)"}, key=s.TEST_KEY)
+        self.assertEqual(status, 200, body)
+        return session, token
+
+    def test_idle_expiry_removes_the_sandbox(self):
+        session, token = self.start(idle_timeout="1s", max_lifetime="10m")
+        self.assertEqual(session["idle_timeout"], "1 s")
+        self.expect_removed(session, token, "idle_expires_at")
+
+    def test_lifetime_expiry_removes_the_sandbox_although_it_was_used(self):
+        session, token = self.start(idle_timeout="10m", max_lifetime="5s")
+        self.assertEqual(session["max_lifetime"], "5 s")
+        self.expect_removed(session, token, "lifetime_ends_at")
+
+
+if __name__ == "__main__":
+    AIRLOCK = sys.argv.pop(1)
+    unittest.main(verbosity=2)
