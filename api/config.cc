@@ -86,6 +86,27 @@ ApiKey api_key(const YAML::Node& node) {
   return key;
 }
 
+runner::WarmPoolEntry warm_pool_entry(const YAML::Node& node) {
+  if (!node.IsMap()) fail(node, "warm_pool item: expected a map with runtime, policy, size");
+  runner::WarmPoolEntry entry;
+  for (const auto& field : node) {
+    std::string name = field.first.as<std::string>();
+    if (name == "runtime") {
+      entry.runtime = scalar(field.second, "warm_pool.runtime");
+    } else if (name == "policy") {
+      entry.policy = scalar(field.second, "warm_pool.policy");
+    } else if (name == "size") {
+      entry.size = whole_number(field.second, "warm_pool.size", 64);
+    } else {
+      fail(field.first, "warm_pool: unknown field \"" + name + "\" (expected runtime, policy, size)");
+    }
+  }
+  if (entry.runtime.empty()) fail(node, "warm_pool item: runtime is required");
+  if (entry.policy.empty()) fail(node, "warm_pool item: policy is required");
+  if (entry.size == 0) fail(node, "warm_pool item: size must be at least 1");
+  return entry;
+}
+
 ServeConfig parse_root(const YAML::Node& root) {
   ServeConfig config;
   if (root.IsNull()) return config;  // an empty file: all defaults
@@ -143,6 +164,9 @@ ServeConfig parse_root(const YAML::Node& root) {
       config.session_idle_timeout = duration(value, key);
     } else if (key == "session_max_lifetime") {
       config.session_max_lifetime = duration(value, key);
+    } else if (key == "warm_pool") {
+      if (!value.IsSequence()) fail(value, "warm_pool: expected a list of {runtime, policy, size}");
+      for (const auto& item : value) config.warm_pool.push_back(warm_pool_entry(item));
     } else {
       fail(entry.first,
            "unknown setting \"" + key +
@@ -150,7 +174,7 @@ ServeConfig parse_root(const YAML::Node& root) {
                "header_timeout, idle_timeout, heartbeat_interval, shutdown_grace, retry_after, "
                "recent_results, max_file_size, default_policy, policy_dirs, runtimes_file, "
                "audit_log, state_dir, max_sessions, max_sessions_per_key, session_idle_timeout, "
-               "session_max_lifetime)");
+               "session_max_lifetime, warm_pool)");
     }
   }
   for (auto [timeout, name] : {std::pair{config.header_timeout, "header_timeout"},

@@ -2,6 +2,8 @@
 // also starts with no file at all; unknown keys are errors, so a typo never silently does nothing.
 #pragma once
 
+#include "runner/warm_pool.h"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +39,8 @@ struct ApiKey {
 struct ServeConfig {
   std::string listen_address = kDefaultListenAddress;
   uint16_t listen_port = kDefaultListenPort;  // 0: any free port (tests); the log says which
+  // Sandboxes kept ready per runtime and policy (docs/warm_pool.md); empty: every run is cold.
+  std::vector<runner::WarmPoolEntry> warm_pool;
   std::vector<ApiKey> api_keys;               // empty: no authentication (logged loudly)
   size_t max_concurrent = 0;                  // 0: the number of cores
   size_t max_queued = kDefaultMaxQueued;      // waiting beyond max_concurrent; beyond: 429

@@ -7,6 +7,7 @@
 #include "policies/policy.h"
 #include "runner/runner.h"
 #include "runner/runtimes.h"
+#include "runner/warm_pool.h"
 
 namespace airlock::api {
 
@@ -26,10 +27,11 @@ class Executor {
                                 const runner::EventSink& sink, int cancel_fd) = 0;
 };
 
-// The production Executor: the real runner.
+// The production Executor: the real runner, and warm capacity when configured.
 class RunnerExecutor final : public Executor {
  public:
-  explicit RunnerExecutor(runner::Runner& runner) : runner_(runner) {}
+  explicit RunnerExecutor(runner::Runner& runner, runner::WarmPool* warm = nullptr)
+      : runner_(runner), warm_(warm) {}
 
   const runner::RuntimeTable& runtimes() const override { return runner_.runtimes(); }
   std::optional<runner::RequestError> validate(const runner::RunRequest& request,
@@ -38,11 +40,15 @@ class RunnerExecutor final : public Executor {
   }
   runner::RunResult run(const runner::RunRequest& request, const policies::Policy& policy,
                         const runner::EventSink& sink, int cancel_fd) override {
+    if (warm_ != nullptr) {
+      if (auto warm = warm_->try_run(request, policy, sink, cancel_fd)) return std::move(*warm);
+    }
     return runner_.run(request, policy, sink, cancel_fd);
   }
 
  private:
   runner::Runner& runner_;
+  runner::WarmPool* warm_;
 };
 
 }  // namespace airlock::api

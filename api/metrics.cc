@@ -91,6 +91,26 @@ std::string Metrics::render() const {
     out += "airlock_http_responses_total{code=\"" + std::to_string(code) + "\"} " +
            std::to_string(count) + "\n";
   }
+  if (warm_pool_) {
+    const auto pools = warm_pool_();
+    auto gauge = [&](const char* name, const char* help, const char* type, auto field) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+      for (const runner::WarmPoolStats& pool : pools) {
+        out += std::string(name) + "{runtime=\"" + label(pool.runtime) + "\",policy=\"" +
+               label(pool.policy) + "\"} " + std::to_string(field(pool)) + "\n";
+      }
+    };
+    gauge("airlock_warm_pool_capacity", "Sandboxes the warm pool keeps ready.", "gauge",
+          [](const auto& p) { return p.capacity; });
+    gauge("airlock_warm_pool_ready", "Sandboxes ready now.", "gauge",
+          [](const auto& p) { return p.ready; });
+    gauge("airlock_warm_pool_hits_total", "Executions served by a ready sandbox.", "counter",
+          [](const auto& p) { return p.hits; });
+    gauge("airlock_warm_pool_misses_total", "Fitting executions that found none ready (ran cold).",
+          "counter", [](const auto& p) { return p.misses; });
+    gauge("airlock_warm_pool_start_failures_total", "Ready sandboxes that failed to start.",
+          "counter", [](const auto& p) { return p.start_failures; });
+  }
   return out;
 }
 

@@ -7,7 +7,11 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <functional>
 #include <mutex>
+#include <vector>
+
+#include "runner/warm_pool.h"
 #include <string>
 #include <utility>
 
@@ -26,6 +30,12 @@ class Metrics {
   void rejected(const std::string& reason);
   void http_response(int status);
 
+  // Where the warm pool's figures come from, when the service has one.
+  void set_warm_pool(std::function<std::vector<runner::WarmPoolStats>()> source) {
+    std::lock_guard lock(mutex_);
+    warm_pool_ = std::move(source);
+  }
+
   void set_in_flight(size_t count) { in_flight_ = count; }
   void set_queued(size_t count) { queued_ = count; }
 
@@ -42,6 +52,7 @@ class Metrics {
   std::map<int, uint64_t> responses_;
   std::atomic<size_t> in_flight_{0};
   std::atomic<size_t> queued_{0};
+  std::function<std::vector<runner::WarmPoolStats>()> warm_pool_;
 };
 
 }  // namespace airlock::api

@@ -124,7 +124,19 @@ int serve_command(int argc, char** argv) {
   }
   runner::Runner runner(**sandbox, std::move(runtimes.value()),
                         [&registry](const std::string& name) { return registry.get(name); });
-  api::RunnerExecutor executor(runner);
+  // Declared before the executor and the execution service: it outlives every run using it.
+  std::unique_ptr<runner::WarmPool> warm_pool;
+  if (!config.warm_pool.empty()) {
+    auto pool = runner::WarmPool::create(
+        **sandbox, runner.runtimes(),
+        [&registry](const std::string& name) { return registry.get(name); }, {config.warm_pool, {}});
+    if (!pool) {
+      log.error("cannot set up the warm pool", {{"error", pool.error().message()}});
+      return kStartFailed;
+    }
+    warm_pool = std::move(pool.value());
+  }
+  api::RunnerExecutor executor(runner, warm_pool.get());
   api::RegistryPolicySource policy_source(registry);
 
   api::Authenticator auth(config.api_keys);
@@ -136,6 +148,7 @@ int serve_command(int argc, char** argv) {
   }
 
   api::Metrics metrics;
+  if (warm_pool) metrics.set_warm_pool([pool = warm_pool.get()] { return pool->stats(); });
   api::AuditHook audit_hook;
   if (audit) {
     audit_hook = [&audit, &log](const std::string& id, const policies::Policy& policy,

@@ -73,6 +73,11 @@ bool Interpreter::alive() const {
   return live_ && !live_->ended();
 }
 
+bool Interpreter::ready() const {
+  std::lock_guard lock(mutex_);
+  return ready_ && live_ && !live_->ended();
+}
+
 void Interpreter::kill() {
   if (live_) live_->kill();
 }
@@ -95,6 +100,8 @@ void Interpreter::deliver(int stream, std::string_view data) {
 bool Interpreter::on_output(sandbox::Stream stream, std::string_view data) {
   std::lock_guard lock(mutex_);
   if (stream == sandbox::Stream::control_stream) {
+    // Before its first execution the driver reports that it is up; nothing else comes then.
+    if (!active_ && !ready_ && data.find("ready\n") != std::string_view::npos) ready_ = true;
     if (active_ && control_.size() < kMaxControlBytes) {
       control_.append(data.substr(0, kMaxControlBytes - control_.size()));
       parse_control();

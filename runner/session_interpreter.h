@@ -64,6 +64,9 @@ class Interpreter final : public sandbox::OutputHandler {
 
   // True while the driver runs and can take executions.
   bool alive() const;
+  // True once the driver has said it finished starting (imports done): an execution sent now
+  // starts at once rather than waiting for the interpreter to come up.
+  bool ready() const;
   // Ends the interpreter from any thread; a running execute() returns as cancelled.
   void kill();
 
@@ -86,6 +89,7 @@ class Interpreter final : public sandbox::OutputHandler {
   std::condition_variable changed_;
   // The running execution, if any.
   bool active_ = false;
+  bool ready_ = false;  // the driver's "ready" line arrived
   std::string marker_;
   std::array<std::string, 2> held_;  // bytes that may be the start of the marker
   std::array<bool, 2> marked_{};

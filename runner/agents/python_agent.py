@@ -6,6 +6,11 @@ written; the value of a final expression is shown as the interactive interpreter
 execution ends, MARKER is written to stdout and to stderr (so airlock knows both streams are
 complete) and one record to fd 3: "MARKER end STATUS EXIT_CODE OUT_MARKED ERR_MARKED REASON_BYTES\n"
 then the reason. STATUS is ok, error (an exception) or exit (SystemExit).
+
+AIRLOCK_DRIVER_MODE=script runs each frame as `python3 -u main.py` would (a warm pool's one-shot
+interpreter): no echo of a final expression, __file__ and sys.argv[0] are main.py, output is written
+through at once. AIRLOCK_PRELOAD lists modules (comma-separated) imported before the first frame, so
+that the code finds them ready. Both variables are removed before any code runs.
 """
 
 import ast
@@ -22,9 +27,25 @@ _err = os.dup(2)
 os.close(3)
 os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
 
+_SCRIPT = os.environ.pop("AIRLOCK_DRIVER_MODE", "") == "script"
+for _module in filter(None, os.environ.pop("AIRLOCK_PRELOAD", "").split(",")):
+    try:
+        __import__(_module)
+    except ImportError:
+        pass  # a preload is an optimisation: the code's own import reports what is missing
+_FILENAME = "main.py" if _SCRIPT else "<session>"
+if _SCRIPT:
+    import atexit  # noqa: F401  (used at the end of each script; imported ahead, off the clock)
+    import threading  # noqa: F401
+
 # The working directory comes first on the import path, as in the interactive interpreter.
 sys.path[0] = ""
 _namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+if _SCRIPT:
+    _namespace["__file__"] = _FILENAME
+    sys.argv = [_FILENAME]
+    sys.stdout.reconfigure(write_through=True)
+    sys.stderr.reconfigure(write_through=True)
 _MAX_REASON_BYTES = 2000
 
 
@@ -48,20 +69,40 @@ def _write_all(fd, data):
         return False
 
 
+def _end_like_a_script():
+    """What the interpreter does when a script ends: wait for its threads, run atexit handlers."""
+    import atexit
+    import threading
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+
+
 def _run(code):
     """Returns (status, exit_code, reason)."""
     try:
-        tree = ast.parse(code, "<session>", "exec")
+        tree = ast.parse(code, _FILENAME, "exec")
         last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
+        if not _SCRIPT and tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
-        exec(compile(tree, "<session>", "exec"), _namespace)
+        exec(compile(tree, _FILENAME, "exec"), _namespace)
         if last is not None:
-            value = eval(compile(last, "<session>", "eval"), _namespace)
+            value = eval(compile(last, _FILENAME, "eval"), _namespace)
             sys.displayhook(value)
-        return "ok", 0, ""
+        if _SCRIPT:
+            _end_like_a_script()
+        return "ok", 0, "exited normally" if _SCRIPT else ""
     except SystemExit as stop:
         code = stop.code
+        if _SCRIPT:  # as the process `python3 main.py` would end
+            _end_like_a_script()
+            if code is None or code == 0:
+                return "exit", 0, "exited normally"
+            if not isinstance(code, int):
+                print(code, file=sys.stderr)
+                code = 1
+            return "exit", code, f"exited with code {code}"
         if code is None:
             return "exit", 0, "the code called exit(); the interpreter and its state are kept"
         if isinstance(code, int):
@@ -70,8 +111,8 @@ def _run(code):
         return "exit", 1, "the code called exit() with a message; the interpreter and its state are kept"
     except BaseException as error:  # the code's own failure, reported like the interpreter would
         trace = traceback.TracebackException.from_exception(error)
-        # Hide this driver's frames: the code's first frame is "<session>".
-        while trace.stack and trace.stack[0].filename != "<session>":
+        # Hide this driver's frames: the code's first frame is the code's own file name.
+        while trace.stack and trace.stack[0].filename != _FILENAME:
             trace.stack.pop(0)
         sys.stderr.write("".join(trace.format()))
         line = "".join(trace.format_exception_only()).strip().splitlines()
@@ -79,6 +120,9 @@ def _run(code):
 
 
 def main():
+    # Initialised (preloads imported): a warm pool hands this interpreter out only from now on.
+    if not _write_all(_control, b"ready\n"):
+        return
     while True:
         header = b""
         while not header.endswith(b"\n"):

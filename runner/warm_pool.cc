@@ -1,0 +1,250 @@
+#include "runner/warm_pool.h"
+
+#include "runner/session_interpreter.h"
+#include "runner/summary.h"
+#include "runner/workdir.h"
+
+namespace airlock::runner {
+namespace {
+
+// A ready sandbox waits in the pool: its whole life is bounded, and a fresh one replaces it.
+constexpr std::chrono::minutes kReadyLifetime{30};
+// Interpreter start-up runs under the sandbox's cpu limit besides the execution's own.
+constexpr std::chrono::seconds kStartupCpu{30};
+
+std::string join(const std::vector<std::string>& items, char separator) {
+  std::string text;
+  for (const std::string& item : items) text += (text.empty() ? "" : std::string(1, separator)) + item;
+  return text;
+}
+
+}  // namespace
+
+struct WarmPool::Ready {
+  std::unique_ptr<sandbox::Workspace> workspace;
+  std::unique_ptr<Interpreter> interpreter;
+  ~Ready() { interpreter.reset(); }  // the sandbox goes before the directory it works in
+};
+
+struct WarmPool::Slot {
+  WarmPoolEntry entry;
+  std::shared_ptr<const policies::Policy> policy;
+  const Runtime* runtime = nullptr;
+  sandbox::Spec spec;  // without host_workdir
+  std::deque<std::unique_ptr<Ready>> ready;
+  size_t starting = 0;
+  uint64_t hits = 0, misses = 0, start_failures = 0;
+};
+
+sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& sandbox,
+                                                               const RuntimeTable& runtimes,
+                                                               const PolicyLookup& lookup,
+                                                               WarmPoolSettings settings) {
+  if (settings.agents_dir.empty()) settings.agents_dir = std::string(AIRLOCK_SOURCE_DIR) + "/runner/agents";
+  std::unique_ptr<WarmPool> pool(new WarmPool(sandbox, runtimes, settings));
+  for (const WarmPoolEntry& entry : pool->settings_.entries) {
+    const std::string where = "warm pool entry " + entry.runtime + "/" + entry.policy + ": ";
+    auto runtime = runtimes.find(entry.runtime);
+    if (runtime == runtimes.end() || runtime->second.run.empty() ||
+        !driver_argv(entry.runtime, runtime->second.run[0])) {
+      return sandbox::SetupError{where + "no warm interpreter for runtime '" + entry.runtime +
+                                     "' (python has one)",
+                                 0};
+    }
+    auto policy = lookup ? lookup(entry.policy) : nullptr;
+    if (!policy) return sandbox::SetupError{where + "no policy named '" + entry.policy + "'", 0};
+    if (!policy->allows_runtime(entry.runtime)) {
+      return sandbox::SetupError{where + "policy does not allow the runtime", 0};
+    }
+    auto slot = std::make_unique<Slot>();
+    slot->entry = entry;
+    slot->policy = policy;
+    slot->runtime = &runtime->second;
+    sandbox::Spec& spec = slot->spec;
+    spec.argv = *driver_argv(entry.runtime, runtime->second.run[0]);
+    for (const auto& [name, value] : policy->environment) spec.env.push_back(name + "=" + value);
+    // Read (and removed from the environment) by the driver before any code runs.
+    spec.env.push_back("AIRLOCK_DRIVER_MODE=script");
+    spec.env.push_back("AIRLOCK_PRELOAD=" + join(runtime->second.preload, ','));
+    spec.limits = policy->limits;
+    spec.limits.wall_time = kReadyLifetime + policy->limits.wall_time;
+    spec.limits.cpu_time = kStartupCpu + policy->limits.cpu_time;
+    spec.filesystem = policy->filesystem;
+    spec.filesystem.binds.push_back({pool->settings_.agents_dir, kAgentsSandboxDir, false, false});
+    spec.seccomp = policy->syscalls;
+    spec.control_channel = true;
+    pool->slots_.push_back(std::move(slot));
+  }
+  pool->refiller_ = std::thread([raw = pool.get()] { raw->refill_loop(); });
+  return pool;
+}
+
+WarmPool::WarmPool(sandbox::Sandbox& sandbox, const RuntimeTable& runtimes,
+                   WarmPoolSettings settings)
+    : sandbox_(sandbox), runtimes_(runtimes), settings_(std::move(settings)) {}
+
+WarmPool::~WarmPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wanted_.notify_all();
+  if (refiller_.joinable()) refiller_.join();
+  retired_.clear();
+  slots_.clear();  // kills every ready sandbox and removes its working dir
+}
+
+std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
+  auto ready = std::make_unique<Ready>();
+  auto workspace = sandbox_.create_workspace(slot.policy->limits.workdir_size_bytes);
+  if (!workspace) return nullptr;
+  ready->workspace = std::move(workspace.value());
+  sandbox::Spec spec = slot.spec;
+  spec.host_workdir = ready->workspace->path();
+  auto interpreter = Interpreter::start(sandbox_, spec);
+  if (!interpreter) return nullptr;
+  ready->interpreter = std::move(interpreter.value());
+  return ready;
+}
+
+void WarmPool::refill_loop() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    if (!retired_.empty()) {
+      auto done = std::move(retired_);
+      retired_.clear();
+      lock.unlock();
+      done.clear();
+      lock.lock();
+      continue;
+    }
+    Slot* short_slot = nullptr;
+    for (auto& slot : slots_) {
+      // Ready sandboxes that died meanwhile (their lifetime ran out) are replaced.
+      std::erase_if(slot->ready, [](const auto& r) { return !r->interpreter->alive(); });
+      if (slot->ready.size() + slot->starting < slot->entry.size) short_slot = slot.get();
+    }
+    if (short_slot == nullptr) {
+      wanted_.wait_for(lock, std::chrono::seconds(5));
+      continue;
+    }
+    ++short_slot->starting;
+    lock.unlock();
+    std::unique_ptr<Ready> ready = start_one(*short_slot);
+    lock.lock();
+    --short_slot->starting;
+    if (ready) {
+      short_slot->ready.push_back(std::move(ready));
+    } else {
+      ++short_slot->start_failures;
+      // Do not spin on a failing start (a full disk, a broken policy): wait for a reason.
+      wanted_.wait_for(lock, std::chrono::seconds(1));
+    }
+  }
+}
+
+std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
+                                           const policies::Policy& policy, const EventSink& sink,
+                                           int cancel_fd) {
+  // A warm sandbox has the policy's memory and process limits and runs `main.py` without args,
+  // with nothing on its fd 0: anything else needs a sandbox of its own.
+  if (request.runtime.empty() || !request.argv.empty() || request.stdin_fd >= 0 ||
+      !request.stdin_data.empty() || request.limits.memory_max_bytes ||
+      request.limits.max_processes) {
+    return std::nullopt;
+  }
+  std::unique_ptr<Ready> ready;
+  Slot* used = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& slot : slots_) {
+      if (slot->entry.runtime != request.runtime || slot->policy->hash != policy.hash) continue;
+      used = slot.get();
+      // The first whose interpreter has finished starting; those still starting stay.
+      for (auto it = slot->ready.begin(); it != slot->ready.end(); ++it) {
+        if ((*it)->interpreter->ready()) {
+          ready = std::move(*it);
+          slot->ready.erase(it);
+          break;
+        }
+      }
+      ready ? ++slot->hits : ++slot->misses;
+      break;
+    }
+  }
+  if (!used) return std::nullopt;
+  wanted_.notify_all();
+  if (!ready) return std::nullopt;
+
+  RunResult result;
+  result.id = request.id.empty() ? new_execution_id() : request.id;
+  result.policy_name = policy.name;
+  result.policy_hash = policy.hash;
+  result.runtime = request.runtime;
+  sandbox::Limits limits = policy.limits;
+  if (request.limits.wall_time) limits.wall_time = *request.limits.wall_time;
+  if (request.limits.cpu_time) limits.cpu_time = *request.limits.cpu_time;
+  uint64_t sequence = 0;
+
+  sandbox::Status written;
+  for (const InputFile& file : request.files) {
+    if (written) written = write_workspace_file(*ready->workspace, file.path, file.content, file.executable);
+  }
+  // The source sits where a cold run has it, so tracebacks can show its lines.
+  if (written) {
+    written = write_workspace_file(*ready->workspace, used->runtime->source_file, request.code, false);
+  }
+  if (!written) {
+    result.outcome.status = sandbox::RunStatus::setup_error;
+    result.outcome.setup_error = written.error().message();
+    result.outcome.reason = "sandbox setup failed: " + result.outcome.setup_error;
+  } else {
+    InterpreterRequest run;
+    run.code = request.code;
+    run.wall_time = limits.wall_time;
+    run.cpu_time = limits.cpu_time;
+    run.kept_bytes = request.limits.output_kept_bytes.value_or(policy.output.kept_bytes);
+    run.kill_on_overflow = policy.output.on_overflow == policies::OverflowAction::kill;
+    run.stream_everything = request.stream_everything;
+    run.sink = &sink;
+    run.sequence = &sequence;
+    run.cancel_fd = cancel_fd;
+    InterpreterResult ran = ready->interpreter->execute(run);
+    result.outcome = std::move(ran.outcome);
+    result.stdout_output = std::move(ran.stdout_output);
+    result.stderr_output = std::move(ran.stderr_output);
+    result.files = collect_output_files(ready->workspace->path(), request.output_globs,
+                                        request.max_file_bytes);
+  }
+  // Used once: its processes end now, whatever the code left behind; removing the sandbox and
+  // its files happens on the refiller's thread, out of this request's way.
+  ready->interpreter->kill();
+  {
+    std::lock_guard lock(mutex_);
+    retired_.push_back(std::move(ready));
+  }
+  wanted_.notify_all();
+
+  result.summary = summarize(result, limits);
+  if (sink) {
+    for (const OutputFile& file : result.files) sink(Event{EventKind::file, ++sequence, {}, &file});
+    bool failed = result.outcome.status == sandbox::RunStatus::setup_error;
+    sink(Event{failed ? EventKind::error : EventKind::exit, ++sequence,
+               failed ? result.outcome.reason : std::string(), nullptr, &result});
+  }
+  return result;
+}
+
+std::vector<WarmPoolStats> WarmPool::stats() const {
+  std::lock_guard lock(mutex_);
+  std::vector<WarmPoolStats> all;
+  for (const auto& slot : slots_) {
+    size_t initialised = 0;
+    for (const auto& item : slot->ready) initialised += item->interpreter->ready() ? 1 : 0;
+    all.push_back({slot->entry.runtime, slot->entry.policy, slot->entry.size, initialised,
+                   slot->hits, slot->misses, slot->start_failures});
+  }
+  return all;
+}
+
+}  // namespace airlock::runner

@@ -1,0 +1,78 @@
+// Warm capacity: sandboxes set up ahead of time, each with its runtime's interpreter started and
+// waiting for code, used for exactly one execution and then destroyed. A request that fits one
+// (same runtime and policy, limits the sandbox already has) skips sandbox setup and interpreter
+// start-up; any other request, or one that finds the pool empty, runs cold as before.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runner/runner.h"
+
+namespace airlock::runner {
+
+class Interpreter;
+
+struct WarmPoolEntry {
+  std::string runtime;  // "python": a runtime with a session driver
+  std::string policy;   // the policy its sandboxes are set up under
+  size_t size = 0;      // sandboxes kept ready
+};
+
+struct WarmPoolSettings {
+  std::vector<WarmPoolEntry> entries;
+  std::string agents_dir;  // host directory of runner/agents, bound read-only into sandboxes
+};
+
+struct WarmPoolStats {
+  std::string runtime, policy;
+  size_t capacity = 0;
+  size_t ready = 0;     // started and initialised, waiting for code
+  uint64_t hits = 0;    // executions served warm
+  uint64_t misses = 0;  // fitting requests that found the pool empty and ran cold
+  uint64_t start_failures = 0;
+};
+
+class WarmPool {
+ public:
+  // Checks the entries (known runtime with a driver, policy found, policy allows the runtime)
+  // and starts filling in the background.
+  static sandbox::Expected<std::unique_ptr<WarmPool>> create(sandbox::Sandbox& sandbox,
+                                                             const RuntimeTable& runtimes,
+                                                             const PolicyLookup& lookup,
+                                                             WarmPoolSettings settings);
+  ~WarmPool();
+
+  // Runs the request on a ready sandbox when one fits; nullopt when none does (run it cold).
+  // The request must have been validated against the policy.
+  std::optional<RunResult> try_run(const RunRequest& request, const policies::Policy& policy,
+                                   const EventSink& sink, int cancel_fd);
+
+  std::vector<WarmPoolStats> stats() const;
+
+ private:
+  struct Ready;
+  struct Slot;
+  WarmPool(sandbox::Sandbox& sandbox, const RuntimeTable& runtimes, WarmPoolSettings settings);
+  void refill_loop();
+  std::unique_ptr<Ready> start_one(Slot& slot);
+
+  sandbox::Sandbox& sandbox_;
+  const RuntimeTable& runtimes_;
+  WarmPoolSettings settings_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::unique_ptr<Ready>> retired_;  // used once, torn down by the refiller
+  mutable std::mutex mutex_;
+  std::condition_variable wanted_;  // a sandbox was taken, or the pool is stopping
+  bool stopping_ = false;
+  std::thread refiller_;
+};
+
+}  // namespace airlock::runner

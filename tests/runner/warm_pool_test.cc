@@ -1,0 +1,169 @@
+// Warm capacity: ready sandboxes used once each; nothing of one execution reaches the next.
+#include "runner/warm_pool.h"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
+
+#include "policies/loader.h"
+
+namespace airlock::runner {
+namespace {
+
+struct Env {
+  std::unique_ptr<sandbox::Sandbox> sandbox;
+  RuntimeTable runtimes;
+  PolicyLookup lookup;
+};
+
+Env& env() {
+  static Env shared = [] {
+    Env e;
+    auto created = sandbox::Sandbox::create({});
+    if (!created) FAIL(created.error().message());
+    e.sandbox = std::move(created.value());
+    auto table = load_runtimes(default_runtimes_path());
+    if (!table) FAIL(table.error().message());
+    e.runtimes = table.value();
+    auto dirs = policies::default_policy_dirs();
+    e.lookup = [dirs](const std::string& name) { return policies::load_policy(name, dirs).policy; };
+    return e;
+  }();
+  return shared;
+}
+
+std::unique_ptr<WarmPool> make_pool(size_t size) {
+  auto pool = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
+                               {{{"python", "default", size}}, {}});
+  if (!pool) FAIL(pool.error().message());
+  return std::move(pool.value());
+}
+
+// Waits (bounded, for a hung start) until `count` sandboxes are ready.
+void wait_ready(const WarmPool& pool, size_t count) {
+  for (int i = 0; i < 3000 && pool.stats().front().ready < count; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(pool.stats().front().ready >= count);
+}
+
+RunRequest python(std::string code) {
+  RunRequest request;
+  request.runtime = "python";
+  request.code = std::move(code);
+  return request;
+}
+
+bool can_run() {
+  if (::geteuid() == 0) return true;
+  WARN("skipped: creating sandboxes needs root (cgroups and uid maps)");
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("consecutive warm executions see nothing of each other", "[root]") {
+  if (!can_run()) return;
+  auto pool = make_pool(2);
+  wait_ready(*pool, 2);
+  auto policy = env().lookup("default");
+  const char* leave_traces = R"py(
+import os, subprocess
+open("left.txt", "w").write("x")
+open("/tmp/left.txt", "w").write("x")
+open("/dev/shm/left", "w").write("x")
+os.environ["LEFT_BEHIND"] = "1"
+secret = 42
+subprocess.Popen(["/bin/sleep", "60"], start_new_session=True)
+print("traces left")
+)py";
+  auto first = pool->try_run(python(leave_traces), *policy, nullptr, -1);
+  REQUIRE(first.has_value());
+  REQUIRE(first->status_name() == "ok");
+  const char* look = R"py(
+import os
+found = []
+for path in ("left.txt", "/tmp/left.txt", "/dev/shm/left"):
+    if os.path.exists(path): found.append(path)
+if "LEFT_BEHIND" in os.environ: found.append("environment")
+if "secret" in globals(): found.append("globals")
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            if open(f"/proc/{pid}/comm").read().strip() == "sleep": found.append("process")
+        except OSError:
+            pass
+print(found)
+)py";
+  auto second = pool->try_run(python(look), *policy, nullptr, -1);
+  REQUIRE(second.has_value());
+  INFO(second->stderr_output.text);
+  CHECK(second->status_name() == "ok");
+  CHECK(second->stdout_output.text == "[]\n");
+  CHECK(pool->stats().front().hits == 2);
+}
+
+TEST_CASE("a warm execution behaves like `python3 main.py`", "[root]") {
+  if (!can_run()) return;
+  auto pool = make_pool(3);
+  wait_ready(*pool, 3);
+  auto policy = env().lookup("default");
+  auto quiet = pool->try_run(python("import sys\nx = 41\nx + 1\nprint(sys.argv, __name__)"),
+                             *policy, nullptr, -1);
+  REQUIRE(quiet.has_value());
+  CHECK(quiet->stdout_output.text == "['main.py'] __main__\n");  // no echo of `x + 1`
+  auto failing = pool->try_run(python("def f():\n    raise ValueError('boom')\nf()"), *policy,
+                               nullptr, -1);
+  REQUIRE(failing.has_value());
+  CHECK(failing->status_name() == "nonzero_exit");
+  CHECK(failing->outcome.exit_code == 1);
+  CHECK_THAT(failing->stderr_output.text, Catch::Contains("File \"main.py\", line 2, in f"));
+  CHECK_THAT(failing->stderr_output.text, Catch::EndsWith("ValueError: boom\n"));
+  auto exiting = pool->try_run(
+      python("import atexit, sys, threading, time\natexit.register(lambda: print('atexit'))\n"
+             "threading.Thread(target=lambda: (time.sleep(0.2), print('thread'))).start()\n"
+             "sys.exit(3)"),
+      *policy, nullptr, -1);
+  REQUIRE(exiting.has_value());
+  CHECK(exiting->status_name() == "nonzero_exit");
+  CHECK(exiting->outcome.exit_code == 3);
+  CHECK(exiting->stdout_output.text == "thread\natexit\n");  // waited for, as at interpreter exit
+}
+
+TEST_CASE("requests a warm sandbox cannot serve, or an empty pool, run cold", "[root]") {
+  if (!can_run()) return;
+  auto policy = env().lookup("default");
+  auto pool = make_pool(1);
+  // Asked before any interpreter could have started: the pool is empty.
+  CHECK_FALSE(pool->try_run(python("print(1)"), *policy, nullptr, -1).has_value());
+  CHECK(pool->stats().front().misses == 1);
+  wait_ready(*pool, 1);
+  RunRequest tighter = python("print(1)");
+  tighter.limits.memory_max_bytes = 64 * sandbox::kMiB;
+  CHECK_FALSE(pool->try_run(tighter, *policy, nullptr, -1).has_value());
+  RunRequest with_stdin = python("print(input())");
+  with_stdin.stdin_data = "hello\n";
+  CHECK_FALSE(pool->try_run(with_stdin, *policy, nullptr, -1).has_value());
+  RunRequest other_runtime = python("echo 1");
+  other_runtime.runtime = "bash";
+  CHECK_FALSE(pool->try_run(other_runtime, *policy, nullptr, -1).has_value());
+  auto python_policy = env().lookup("python");
+  CHECK_FALSE(pool->try_run(python("print(1)"), *python_policy, nullptr, -1).has_value());
+  CHECK(pool->stats().front().ready == 1);  // none of those took the ready sandbox
+}
+
+TEST_CASE("a warm pool entry must name a runtime with a driver and a known policy", "[root]") {
+  if (!can_run()) return;
+  auto bad_runtime = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
+                                      {{{"perl", "default", 1}}, {}});
+  REQUIRE_FALSE(bad_runtime.ok());
+  CHECK_THAT(bad_runtime.error().message(), Catch::Contains("no warm interpreter for runtime 'perl'"));
+  auto bad_policy = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
+                                     {{{"python", "no-such-policy", 1}}, {}});
+  REQUIRE_FALSE(bad_policy.ok());
+  CHECK_THAT(bad_policy.error().message(), Catch::Contains("no policy named 'no-such-policy'"));
+}
+
+}  // namespace airlock::runner
