@@ -309,42 +309,18 @@ std::shared_ptr<const policies::Policy> SessionManager::policy_of(const SessionL
 RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request,
                                   const EventSink& sink, int cancel_fd) {
   SessionState& state = *lease.state_;
-  const policies::Policy& policy = *state.policy;
-  RunResult result;
-  result.id = request.id.empty() ? new_execution_id() : request.id;
-  result.policy_name = policy.name;
-  result.policy_hash = policy.hash;
-  result.runtime = state.runtime;
-  sandbox::Limits limits = policy.limits;
-  if (request.limits.wall_time) limits.wall_time = *request.limits.wall_time;
-  if (request.limits.cpu_time) limits.cpu_time = *request.limits.cpu_time;
-  uint64_t sequence = 0;
+  InterpreterExecution execution(request, *state.policy, state.runtime, sink, cancel_fd);
+  RunResult& result = execution.result;
   std::string note;
-  auto finish = [&](RunResult done) {
-    done.summary = (note.empty() ? "" : note + "\n") + summarize(done, limits);
-    if (sink) {
-      for (const OutputFile& file : done.files) sink(Event{EventKind::file, ++sequence, {}, &file});
-      bool failed = done.outcome.status == sandbox::RunStatus::setup_error;
-      sink(Event{failed ? EventKind::error : EventKind::exit, ++sequence,
-                 failed ? done.outcome.reason : std::string(), nullptr, &done});
-    }
-    return done;
-  };
-  auto setup_error = [&](const std::string& message) {
-    result.outcome.status = sandbox::RunStatus::setup_error;
-    result.outcome.setup_error = message;
-    result.outcome.reason = "session setup failed: " + message;
-    return finish(result);
-  };
   {
     std::lock_guard lock(mutex_);
-    if (state.closed) return setup_error("the session was closed");
+    if (state.closed) return execution.fail("session setup", "the session was closed");
     ++state.executions;
   }
   for (const InputFile& file : request.files) {
     if (auto s = write_workspace_file(*state.workspace, file.path, file.content, file.executable);
         !s) {
-      return setup_error(s.error().message());
+      return execution.fail("session setup", s.error().message());
     }
   }
 
@@ -358,7 +334,7 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
         state.interpreter.reset();
       }
       auto fresh = Interpreter::start(sandbox_, spec_for(state));
-      if (!fresh) return setup_error(fresh.error().message());
+      if (!fresh) return execution.fail("session setup", fresh.error().message());
       state.interpreter = std::move(fresh.value());
       ++state.restarts;
       note = "note: " + state.lost_because +
@@ -374,22 +350,10 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
     if (state.closed) interpreter->kill();
   }
 
-  InterpreterRequest run;
-  run.code = request.code;
-  run.stdin_data = request.stdin_data;
-  run.wall_time = limits.wall_time;
-  run.cpu_time = limits.cpu_time;
-  run.kept_bytes = request.limits.output_kept_bytes.value_or(policy.output.kept_bytes);
-  run.kill_on_overflow = policy.output.on_overflow == policies::OverflowAction::kill;
-  run.stream_everything = request.stream_everything;
-  run.sink = &sink;
-  run.sequence = &sequence;
-  run.cancel_fd = cancel_fd;
-  InterpreterResult ran = interpreter->execute(run);
-  result.outcome = std::move(ran.outcome);
-  result.stdout_output = std::move(ran.stdout_output);
-  result.stderr_output = std::move(ran.stderr_output);
-  if (ran.interpreter_ended) {
+  InterpreterResult ran = interpreter->execute(execution.interpreter_request());
+  const bool ended = ran.interpreter_ended;
+  execution.take(std::move(ran));
+  if (ended) {
     bool closed;
     {
       std::lock_guard lock(mutex_);
@@ -405,7 +369,7 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
   }
   result.files =
       collect_output_files(state.workspace->path(), request.output_globs, request.max_file_bytes);
-  return finish(std::move(result));
+  return execution.finish(note);
 }
 
 std::variant<std::vector<SessionFile>, SessionError> SessionManager::list_files(

@@ -1,7 +1,6 @@
 #include "runner/warm_pool.h"
 
 #include "runner/session_interpreter.h"
-#include "runner/summary.h"
 #include "runner/workdir.h"
 
 namespace airlock::runner {
@@ -176,45 +175,22 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   wanted_.notify_all();
   if (!ready) return std::nullopt;
 
-  RunResult result;
-  result.id = request.id.empty() ? new_execution_id() : request.id;
-  result.policy_name = policy.name;
-  result.policy_hash = policy.hash;
-  result.runtime = request.runtime;
-  sandbox::Limits limits = policy.limits;
-  if (request.limits.wall_time) limits.wall_time = *request.limits.wall_time;
-  if (request.limits.cpu_time) limits.cpu_time = *request.limits.cpu_time;
-  uint64_t sequence = 0;
-
+  InterpreterExecution execution(request, policy, request.runtime, sink, cancel_fd);
   sandbox::Status written;
   for (const InputFile& file : request.files) {
-    if (written) written = write_workspace_file(*ready->workspace, file.path, file.content, file.executable);
+    if (written) {
+      written = write_workspace_file(*ready->workspace, file.path, file.content, file.executable);
+    }
   }
   // The source sits where a cold run has it, so tracebacks can show its lines.
   if (written) {
-    written = write_workspace_file(*ready->workspace, used->runtime->source_file, request.code, false);
+    written = write_workspace_file(*ready->workspace, used->runtime->source_file, request.code,
+                                   false);
   }
-  if (!written) {
-    result.outcome.status = sandbox::RunStatus::setup_error;
-    result.outcome.setup_error = written.error().message();
-    result.outcome.reason = "sandbox setup failed: " + result.outcome.setup_error;
-  } else {
-    InterpreterRequest run;
-    run.code = request.code;
-    run.wall_time = limits.wall_time;
-    run.cpu_time = limits.cpu_time;
-    run.kept_bytes = request.limits.output_kept_bytes.value_or(policy.output.kept_bytes);
-    run.kill_on_overflow = policy.output.on_overflow == policies::OverflowAction::kill;
-    run.stream_everything = request.stream_everything;
-    run.sink = &sink;
-    run.sequence = &sequence;
-    run.cancel_fd = cancel_fd;
-    InterpreterResult ran = ready->interpreter->execute(run);
-    result.outcome = std::move(ran.outcome);
-    result.stdout_output = std::move(ran.stdout_output);
-    result.stderr_output = std::move(ran.stderr_output);
-    result.files = collect_output_files(ready->workspace->path(), request.output_globs,
-                                        request.max_file_bytes);
+  if (written) {
+    execution.take(ready->interpreter->execute(execution.interpreter_request()));
+    execution.result.files = collect_output_files(ready->workspace->path(), request.output_globs,
+                                                  request.max_file_bytes);
   }
   // Used once: its processes end now, whatever the code left behind; removing the sandbox and
   // its files happens on the refiller's thread, out of this request's way.
@@ -224,15 +200,8 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
     retired_.push_back(std::move(ready));
   }
   wanted_.notify_all();
-
-  result.summary = summarize(result, limits);
-  if (sink) {
-    for (const OutputFile& file : result.files) sink(Event{EventKind::file, ++sequence, {}, &file});
-    bool failed = result.outcome.status == sandbox::RunStatus::setup_error;
-    sink(Event{failed ? EventKind::error : EventKind::exit, ++sequence,
-               failed ? result.outcome.reason : std::string(), nullptr, &result});
-  }
-  return result;
+  if (!written) return execution.fail("sandbox setup", written.error().message());
+  return execution.finish();
 }
 
 std::vector<WarmPoolStats> WarmPool::stats() const {
