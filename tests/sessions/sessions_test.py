@@ -153,7 +153,8 @@ class Sessions(unittest.TestCase):
         b = self.create("bash")
         token = "isolation-" + a["id"]
         self.run_in(a, f"echo secret > secret.txt; (exec -a {token} sleep 600 &)")
-        self.assertTrue(processes_with(token))
+        # The background subshell execs `sleep` under its new name after the execution returns.
+        self.assertTrue(wait_until(lambda: processes_with(token)))
         # The code reaches the shell on stdin, so no command line here holds the token but sleep's.
         look = "ls; for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done"
         self.assertIn(token, self.run_in(a, look)["stdout"])  # the probe can see its own
@@ -177,6 +178,8 @@ class Expiry(unittest.TestCase):
         self.addCleanup(self.server.close)
 
     def expect_removed(self, session, token, ends_key):
+        # The background subshell execs `sleep` under its new name after the execution returns.
+        self.assertTrue(wait_until(lambda: processes_with(token)))
         pids = processes_with(token)
         self.assertTrue(pids)
         cgroups = [d for d in cgroup_dirs(pids[0]) if os.path.isdir(d)]
