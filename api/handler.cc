@@ -23,12 +23,6 @@ bool is_path_name(std::string_view text) {
          });
 }
 
-HttpResponse error(int status, std::string code, std::string message, WireFormat format,
-                   std::string field = {}, const std::vector<std::string>& valid = {}) {
-  return error_response(
-      status, make_error(std::move(code), std::move(message), std::move(field), valid), format);
-}
-
 HttpResponse method_not_allowed(std::string allow, WireFormat format) {
   HttpResponse response = error(405, "method_not_allowed", "this path takes " + allow, format);
   response.headers.emplace_back("Allow", std::move(allow));
@@ -116,26 +110,11 @@ Dispatch Api::route(const HttpRequest& request) const {
 
 Dispatch Api::post_execution(const HttpRequest& request, const Identity& identity) const {
   const WireFormat format = answer_format(request);
-  if (request.body.size() > context_.config.max_body_bytes) {
-    return error(
-        413, "body_too_large",
-        "the body is larger than " + std::to_string(context_.config.max_body_bytes) + " bytes",
-        format);
-  }
-  WireFormat body_format = WireFormat::json;
-  if (auto type = request.header("Content-Type")) {
-    if (lists_media_type(*type, kProtobufType)) {
-      body_format = WireFormat::protobuf;
-    } else if (!lists_media_type(*type, kJsonType) &&
-               // What `curl -d` sends unless told otherwise; the body is still read as JSON.
-               !lists_media_type(*type, "application/x-www-form-urlencoded")) {
-      return error(415, "unsupported_media_type",
-                   "Content-Type must be application/json or application/x-protobuf", format);
-    }
-  }
   v1::ExecutionRequest message;
-  if (auto problem = decode(request.body, body_format, message)) {
-    return error_response(400, *problem, format);
+  int status = 400;
+  if (auto problem = decode_request_body(request, context_.config.max_body_bytes, message, status,
+                                         EmptyBody::invalid)) {
+    return error_response(status, *problem, format);
   }
 
   PendingExecution pending;

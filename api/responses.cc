@@ -19,6 +19,12 @@ HttpResponse error_response(int status, const v1::Error& error, WireFormat forma
   return message_response(status, body, format);
 }
 
+HttpResponse error(int status, std::string code, std::string message, WireFormat format,
+                   std::string field, const std::vector<std::string>& valid) {
+  return error_response(
+      status, make_error(std::move(code), std::move(message), std::move(field), valid), format);
+}
+
 HttpResponse final_event_response(const v1::Event& final_event, WireFormat format) {
   if (final_event.has_exit()) {
     HttpResponse response = message_response(200, final_event.exit().result(), format);

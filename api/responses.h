@@ -19,6 +19,10 @@ HttpResponse message_response(int status, const google::protobuf::Message& messa
 
 HttpResponse error_response(int status, const v1::Error& error, WireFormat format);
 
+// An error response from its parts (make_error's).
+HttpResponse error(int status, std::string code, std::string message, WireFormat format,
+                   std::string field = {}, const std::vector<std::string>& valid = {});
+
 // The answer to a non-streaming execution, from its final event: 200 with the result for `exit`
 // (whatever the program did), 500 with the error for `error`.
 HttpResponse final_event_response(const v1::Event& final_event, WireFormat format);

@@ -14,12 +14,6 @@ namespace {
 
 constexpr std::string_view kSessions = "/v1/sessions";
 
-HttpResponse error(int status, std::string code, std::string message, WireFormat format,
-                   std::string field = {}, const std::vector<std::string>& valid = {}) {
-  return error_response(
-      status, make_error(std::move(code), std::move(message), std::move(field), valid), format);
-}
-
 HttpResponse refused(const runner::SessionError& refusal, WireFormat format) {
   HttpResponse response = error(status_for(refusal.refusal), code_for(refusal.refusal),
                                 refusal.message, format, refusal.field);
@@ -75,26 +69,9 @@ bool is_session_id(std::string_view text) {
 
 std::optional<v1::Error> decode_body(const HttpRequest& request, const ApiContext& context,
                                      google::protobuf::Message& message, int& status) {
-  status = 400;
-  if (request.body.size() > context.config.max_body_bytes) {
-    status = 413;
-    return make_error(
-        "body_too_large",
-        "the body is larger than " + std::to_string(context.config.max_body_bytes) + " bytes");
-  }
-  WireFormat body_format = WireFormat::json;
-  if (auto type = request.header("Content-Type")) {
-    if (lists_media_type(*type, kProtobufType)) {
-      body_format = WireFormat::protobuf;
-    } else if (!lists_media_type(*type, kJsonType) &&
-               !lists_media_type(*type, "application/x-www-form-urlencoded")) {
-      status = 415;
-      return make_error("unsupported_media_type",
-                        "Content-Type must be application/json or application/x-protobuf");
-    }
-  }
-  if (request.body.empty()) return std::nullopt;  // every field has a default
-  return decode(request.body, body_format, message);
+  // Every field of a session request has a default: an empty body asks for all of them.
+  return decode_request_body(request, context.config.max_body_bytes, message, status,
+                             EmptyBody::all_defaults);
 }
 
 HttpResponse create_session(const ApiContext& context, const HttpRequest& request,

@@ -80,4 +80,29 @@ std::optional<v1::Error> decode(std::string_view body, WireFormat format,
   return std::nullopt;
 }
 
+std::optional<v1::Error> decode_request_body(const HttpRequest& request, uint64_t max_body_bytes,
+                                             google::protobuf::Message& message, int& status,
+                                             EmptyBody empty) {
+  status = 400;
+  if (request.body.size() > max_body_bytes) {
+    status = 413;
+    return make_error("body_too_large",
+                      "the body is larger than " + std::to_string(max_body_bytes) + " bytes");
+  }
+  WireFormat body_format = WireFormat::json;
+  if (auto type = request.header("Content-Type")) {
+    if (lists_media_type(*type, kProtobufType)) {
+      body_format = WireFormat::protobuf;
+    } else if (!lists_media_type(*type, kJsonType) &&
+               // What `curl -d` sends unless told otherwise; the body is still read as JSON.
+               !lists_media_type(*type, "application/x-www-form-urlencoded")) {
+      status = 415;
+      return make_error("unsupported_media_type",
+                        "Content-Type must be application/json or application/x-protobuf");
+    }
+  }
+  if (request.body.empty() && empty == EmptyBody::all_defaults) return std::nullopt;
+  return decode(request.body, body_format, message);
+}
+
 }  // namespace airlock::api

@@ -21,6 +21,15 @@ std::optional<v1::Error> decode(std::string_view body, WireFormat format,
                                 google::protobuf::Message& message);
 
 // An Error value; `valid` lists the names that would have been accepted.
+// What an empty request body means for an endpoint.
+enum class EmptyBody { invalid, all_defaults };
+
+// Checks a request's body (size, Content-Type: JSON, protobuf, or what `curl -d` sends) and
+// decodes it into message. On a problem, `status` is the HTTP status to answer with.
+std::optional<v1::Error> decode_request_body(const HttpRequest& request, uint64_t max_body_bytes,
+                                             google::protobuf::Message& message, int& status,
+                                             EmptyBody empty);
+
 v1::Error make_error(std::string code, std::string message, std::string field = {},
                      const std::vector<std::string>& valid = {});
 
