@@ -5,48 +5,12 @@
 #include <cstdio>
 #include <ctime>
 
-#include "api/text.h"
+#include "policies/audit_log.h"
 
 namespace airlock::api {
 
-std::string json_quote(std::string_view text) {
-  std::string valid = to_valid_utf8(text);
-  std::string out;
-  out.reserve(valid.size() + 2);
-  out += '"';
-  for (char c : valid) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-          out += escaped;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
-
 LogField::LogField(std::string_view k, std::string_view value)
-    : key(k), json_value(json_quote(value)) {}
+    : key(k), json_value(policies::json_string(value)) {}
 LogField::LogField(std::string_view k, int64_t value) : key(k), json_value(std::to_string(value)) {}
 LogField::LogField(std::string_view k, uint64_t value)
     : key(k), json_value(std::to_string(value)) {}
@@ -79,10 +43,10 @@ void Logger::log(LogLevel level, std::string_view message, std::initializer_list
   line += "\",\"level\":\"";
   line += kLevelNames[static_cast<int>(level)];
   line += "\",\"msg\":";
-  line += json_quote(message);
+  line += policies::json_string(message);
   for (const LogField& field : fields) {
     line += ',';
-    line += json_quote(field.key);
+    line += policies::json_string(field.key);
     line += ':';
     line += field.json_value;
   }

@@ -53,7 +53,4 @@ class Logger {
   std::ostream& out_;
 };
 
-// text as a JSON string literal, quotes included; invalid utf-8 is replaced.
-std::string json_quote(std::string_view text);
-
 }  // namespace airlock::api
