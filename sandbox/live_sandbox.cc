@@ -20,7 +20,10 @@ class Live final : public LiveSandbox {
  public:
   Live(Supervisor& supervisor, Spec spec, OutputHandler& output, UniqueFd stdin_wake,
        UniqueFd cancel)
-      : supervisor_(supervisor), spec_(std::move(spec)), output_(output), cancel_(std::move(cancel)) {
+      : supervisor_(supervisor),
+        spec_(std::move(spec)),
+        output_(output),
+        cancel_(std::move(cancel)) {
     queue_.wake = std::move(stdin_wake);
     options_.cancel_fd = cancel_.get();
   }
@@ -92,18 +95,7 @@ class Live final : public LiveSandbox {
       cgroup_ = running.cgroup.get();
     }
     launched_.set_value(Status{});
-    MonitorInputs inputs{*running.child,
-                         *running.cgroup,
-                         *running.plan.seccomp,
-                         output_,
-                         spec_.limits,
-                         options_,
-                         std::move(running.stdout_read),
-                         std::move(running.stderr_read),
-                         std::move(running.stdin_write),
-                         std::move(running.control),
-                         std::move(running.channel_read),
-                         &queue_};
+    MonitorInputs inputs = monitor_inputs(running, output_, spec_.limits, options_, &queue_);
     MonitorResult result = monitor(inputs);
     Outcome outcome = supervisor_.finish(running, result, spec_.limits);
     {

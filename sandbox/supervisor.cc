@@ -42,7 +42,8 @@ std::vector<std::string> mounts_below(const std::string& dir) {
     fields >> id >> parent >> device >> root >> mount_point;
     if (mount_point == dir || mount_point.rfind(dir + "/", 0) == 0) found.push_back(mount_point);
   }
-  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
   return found;
 }
 
@@ -106,8 +107,8 @@ class TmpfsWorkspace final : public Workspace {
 
 std::string policy_key(const SeccompPolicy& policy, int control_fd) {
   std::ostringstream key;
-  key << control_fd << '|' << static_cast<int>(policy.default_action) << '|'
-      << policy.default_errno << '|' << policy.default_origin << '\n';
+  key << control_fd << '|' << static_cast<int>(policy.default_action) << '|' << policy.default_errno
+      << '|' << policy.default_origin << '\n';
   for (const SyscallRule& rule : policy.rules) {
     key << rule.syscall << '|' << static_cast<int>(rule.action) << '|' << rule.errno_value << '|'
         << rule.quiet << '|' << rule.origin;
@@ -137,13 +138,30 @@ void start_stdin_copier(int source, UniqueFd destination) {
     for (;;) {
       ssize_t n = ::read(source, buffer, sizeof buffer);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0 || !write_all(fd, std::string_view(buffer, static_cast<size_t>(n)), "stdin")) break;
+      if (n <= 0 || !write_all(fd, std::string_view(buffer, static_cast<size_t>(n)), "stdin"))
+        break;
     }
     ::close(fd);
   }).detach();
 }
 
 }  // namespace
+
+MonitorInputs monitor_inputs(Launch& launch, OutputHandler& output, const Limits& limits,
+                             const RunOptions& options, StdinQueue* stdin_queue) {
+  return MonitorInputs{*launch.child,
+                       *launch.cgroup,
+                       *launch.plan.seccomp,
+                       output,
+                       limits,
+                       options,
+                       std::move(launch.stdout_read),
+                       std::move(launch.stderr_read),
+                       std::move(launch.stdin_write),
+                       std::move(launch.control),
+                       std::move(launch.channel_read),
+                       stdin_queue};
+}
 
 Outcome setup_failure(const SetupError& error) {
   Outcome outcome;
@@ -176,14 +194,13 @@ Expected<std::unique_ptr<Supervisor>> Supervisor::create(const SandboxConfig& co
   if (Status s = make_dir(instance, 0711); !s) return s.error();
   if (Status s = make_dir(instance + "/root", 0755); !s) return s.error();
 
-  auto cgroups = make_cgroup_backend(config.cgroup_version, config.cgroup_fs_root,
-                                     make_kernel_cgroup_fs());
+  auto cgroups =
+      make_cgroup_backend(config.cgroup_version, config.cgroup_fs_root, make_kernel_cgroup_fs());
   if (!cgroups) {
     remove_tree(instance);
     return cgroups.error();
   }
-  return std::unique_ptr<Supervisor>(
-      new Supervisor(config, std::move(cgroups.value()), instance));
+  return std::unique_ptr<Supervisor>(new Supervisor(config, std::move(cgroups.value()), instance));
 }
 
 Supervisor::Supervisor(SandboxConfig config, std::unique_ptr<CgroupBackend> cgroups,
@@ -201,20 +218,19 @@ Supervisor::~Supervisor() {
 Expected<std::unique_ptr<Workspace>> Supervisor::create_workspace(uint64_t size_bytes) {
   const std::string path = instance_dir_ + "/work-" + std::to_string(next_run_++);
   if (Status s = make_dir(path, 0700); !s) return s.error();
-  const std::string options = "size=" + std::to_string(size_bytes) + ",mode=0700,uid=" +
-                              std::to_string(config_.host_uid) +
+  const std::string options = "size=" + std::to_string(size_bytes) +
+                              ",mode=0700,uid=" + std::to_string(config_.host_uid) +
                               ",gid=" + std::to_string(config_.host_gid);
   if (::mount("airlock-work", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
     SetupError error = errno_error("mount(tmpfs, \"" + path + "\")");
     ::rmdir(path.c_str());
     return error;
   }
-  return std::unique_ptr<Workspace>(
-      new TmpfsWorkspace(path, config_.host_uid, config_.host_gid));
+  return std::unique_ptr<Workspace>(new TmpfsWorkspace(path, config_.host_uid, config_.host_gid));
 }
 
-Expected<std::shared_ptr<const SeccompFilters>> Supervisor::filters_for(
-    const SeccompPolicy& policy, int control_fd) {
+Expected<std::shared_ptr<const SeccompFilters>> Supervisor::filters_for(const SeccompPolicy& policy,
+                                                                        int control_fd) {
   // Compiling with libseccomp costs far more than a run's other setup: once per policy.
   const std::string key = policy_key(policy, control_fd);
   std::lock_guard lock(filters_mutex_);
@@ -273,7 +289,7 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
         control ? nullptr : &control.error(), sync ? nullptr : &sync.error()}) {
     if (error) return *error;
   }
-  ChildFds fds{stdin_pipe->read_end.get(),  stdout_pipe->write_end.get(),
+  ChildFds fds{stdin_pipe->read_end.get(),   stdout_pipe->write_end.get(),
                stderr_pipe->write_end.get(), control->second.get(),
                sync->read_end.get(),         channel->write_end.get()};
 
@@ -320,17 +336,7 @@ Outcome Supervisor::run(const Spec& spec, OutputHandler& output, const RunOption
   if (!launched) return setup_failure(launched.error());
   Launch& launch = *launched.value();
   if (options.stdin_fd >= 0) start_stdin_copier(options.stdin_fd, std::move(launch.stdin_write));
-  MonitorInputs inputs{*launch.child,
-                       *launch.cgroup,
-                       *launch.plan.seccomp,
-                       output,
-                       spec.limits,
-                       options,
-                       std::move(launch.stdout_read),
-                       std::move(launch.stderr_read),
-                       std::move(launch.stdin_write),
-                       std::move(launch.control),
-                       std::move(launch.channel_read)};
+  MonitorInputs inputs = monitor_inputs(launch, output, spec.limits, options);
   MonitorResult result = monitor(inputs);
   return finish(launch, result, spec.limits);
 }

@@ -25,6 +25,10 @@ struct Launch {
   UniqueFd stdout_read, stderr_read, stdin_write, control, channel_read;
 };
 
+// What the monitor of a launched sandbox watches; the launch's fds move into it.
+MonitorInputs monitor_inputs(Launch& launch, OutputHandler& output, const Limits& limits,
+                             const RunOptions& options, StdinQueue* stdin_queue = nullptr);
+
 // The outcome of a run that never started.
 Outcome setup_failure(const SetupError& error);
 
@@ -44,7 +48,8 @@ class Supervisor {
   std::string_view cgroup_backend_name() const { return cgroups_->name(); }
 
  private:
-  Supervisor(SandboxConfig config, std::unique_ptr<CgroupBackend> cgroups, std::string instance_dir);
+  Supervisor(SandboxConfig config, std::unique_ptr<CgroupBackend> cgroups,
+             std::string instance_dir);
   Expected<std::shared_ptr<const SeccompFilters>> filters_for(const SeccompPolicy& policy,
                                                               int control_fd);
 
