@@ -1,48 +1,12 @@
 // Real runtimes under the shipped policies, through the runner, as the service runs them.
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 
-#include "policies/loader.h"
-#include "runner/runner.h"
+#include "test_env.h"
 
 namespace airlock::runner {
 namespace {
 
-struct Env {
-  std::unique_ptr<sandbox::Sandbox> sandbox;
-  std::unique_ptr<Runner> runner;
-  std::vector<std::string> dirs = policies::default_policy_dirs();
-};
-
-bool can_run() {
-  if (::geteuid() == 0) return true;
-  WARN("skipped: creating sandboxes needs root (cgroups and uid maps)");
-  return false;
-}
-
-Env& env() {
-  static Env shared = [] {
-    Env e;
-    auto created = sandbox::Sandbox::create({});
-    if (!created) FAIL(created.error().message());
-    e.sandbox = std::move(created.value());
-    auto runtimes = load_runtimes(default_runtimes_path());
-    if (!runtimes) FAIL(runtimes.error().message());
-    auto dirs = e.dirs;
-    e.runner = std::make_unique<Runner>(*e.sandbox, runtimes.value(), [dirs](const std::string& n) {
-      return policies::load_policy(n, dirs).policy;
-    });
-    return e;
-  }();
-  return shared;
-}
-
-std::shared_ptr<const policies::Policy> policy(const std::string& name) {
-  auto loaded = policies::load_policy(name, env().dirs);
-  if (!loaded.ok()) FAIL("policy " << name << ": " << loaded.errors.front().format());
-  return loaded.policy;
-}
+using namespace testing;
 
 RunResult run(const std::string& language, const std::string& code, const std::string& policy_name,
               std::vector<Event>* events = nullptr, RunRequest request = {}) {
@@ -63,13 +27,12 @@ TEST_CASE("hello world runs in every shipped language", "[root]") {
   struct Case {
     const char *language, *policy, *code;
   };
-  for (Case c : {Case{"python", "python", "print('hello')"},
-                 Case{"node", "node", "console.log('hello')"},
-                 Case{"bash", "bash", "echo hello"},
-                 Case{"sh", "bash", "echo hello"},
-                 Case{"perl", "default", "print \"hello\\n\";"},
-                 Case{"c", "default", "#include <stdio.h>\nint main(void){puts(\"hello\");}"},
-                 Case{"cpp", "default", "#include <iostream>\nint main(){std::cout<<\"hello\\n\";}"}}) {
+  for (Case c :
+       {Case{"python", "python", "print('hello')"}, Case{"node", "node", "console.log('hello')"},
+        Case{"bash", "bash", "echo hello"}, Case{"sh", "bash", "echo hello"},
+        Case{"perl", "default", "print \"hello\\n\";"},
+        Case{"c", "default", "#include <stdio.h>\nint main(void){puts(\"hello\");}"},
+        Case{"cpp", "default", "#include <iostream>\nint main(){std::cout<<\"hello\\n\";}"}}) {
     INFO(c.language);
     RunResult result = run(c.language, c.code, c.policy);
     INFO(result.summary << result.stderr_output.text);
@@ -139,9 +102,8 @@ TEST_CASE("a flood of output keeps its head and tail and says how much was cut",
   if (!can_run()) return;
   RunRequest request;
   request.limits.output_kept_bytes = 1000;
-  RunResult result =
-      run("python", "print('START'); print('x' * 3_000_000); print('END')", "python", nullptr,
-          request);
+  RunResult result = run("python", "print('START'); print('x' * 3_000_000); print('END')", "python",
+                         nullptr, request);
   CHECK(result.status_name() == "ok");
   CHECK(result.stdout_output.total_bytes == 3'000'000 + 1 + 6 + 4);
   CHECK(result.stdout_output.dropped_bytes == result.stdout_output.total_bytes - 1000);
@@ -152,10 +114,11 @@ TEST_CASE("a flood of output keeps its head and tail and says how much was cut",
 
 TEST_CASE("a blocked network call is recorded with the rule that blocked it", "[root]") {
   if (!can_run()) return;
-  RunResult result = run("python",
-                         "import socket\ntry:\n  socket.socket(socket.AF_INET)\nexcept OSError as e:"
-                         "\n  print(e.errno)",
-                         "python");
+  RunResult result =
+      run("python",
+          "import socket\ntry:\n  socket.socket(socket.AF_INET)\nexcept OSError as e:"
+          "\n  print(e.errno)",
+          "python");
   CHECK(result.status_name() == "ok");
   CHECK(result.stdout_output.text == "1\n");  // EPERM
   REQUIRE_FALSE(result.outcome.blocked.empty());
@@ -167,8 +130,8 @@ TEST_CASE("a blocked network call is recorded with the rule that blocked it", "[
 TEST_CASE("events come in order: started, output as written, exit last", "[root]") {
   if (!can_run()) return;
   std::vector<Event> events;
-  RunResult result = run("python", "import sys\nprint('a')\nprint('b', file=sys.stderr)", "python",
-                         &events);
+  RunResult result =
+      run("python", "import sys\nprint('a')\nprint('b', file=sys.stderr)", "python", &events);
   REQUIRE(result.status_name() == "ok");
   REQUIRE(events.size() >= 3);
   CHECK(events.front().kind == EventKind::started);

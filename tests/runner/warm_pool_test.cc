@@ -1,38 +1,16 @@
 // Warm capacity: ready sandboxes used once each; nothing of one execution reaches the next.
 #include "runner/warm_pool.h"
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 
-#include "policies/loader.h"
+#include "test_env.h"
 
 namespace airlock::runner {
 namespace {
 
-struct Env {
-  std::unique_ptr<sandbox::Sandbox> sandbox;
-  RuntimeTable runtimes;
-  PolicyLookup lookup;
-};
-
-Env& env() {
-  static Env shared = [] {
-    Env e;
-    auto created = sandbox::Sandbox::create({});
-    if (!created) FAIL(created.error().message());
-    e.sandbox = std::move(created.value());
-    auto table = load_runtimes(default_runtimes_path());
-    if (!table) FAIL(table.error().message());
-    e.runtimes = table.value();
-    auto dirs = policies::default_policy_dirs();
-    e.lookup = [dirs](const std::string& name) { return policies::load_policy(name, dirs).policy; };
-    return e;
-  }();
-  return shared;
-}
+using namespace testing;
 
 std::unique_ptr<WarmPool> make_pool(size_t size) {
   auto pool = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
@@ -54,12 +32,6 @@ RunRequest python(std::string code) {
   request.runtime = "python";
   request.code = std::move(code);
   return request;
-}
-
-bool can_run() {
-  if (::geteuid() == 0) return true;
-  WARN("skipped: creating sandboxes needs root (cgroups and uid maps)");
-  return false;
 }
 
 }  // namespace
@@ -114,8 +86,8 @@ TEST_CASE("a warm execution behaves like `python3 main.py`", "[root]") {
                              *policy, nullptr, -1);
   REQUIRE(quiet.has_value());
   CHECK(quiet->stdout_output.text == "['main.py'] __main__\n");  // no echo of `x + 1`
-  auto failing = pool->try_run(python("def f():\n    raise ValueError('boom')\nf()"), *policy,
-                               nullptr, -1);
+  auto failing =
+      pool->try_run(python("def f():\n    raise ValueError('boom')\nf()"), *policy, nullptr, -1);
   REQUIRE(failing.has_value());
   CHECK(failing->status_name() == "nonzero_exit");
   CHECK(failing->outcome.exit_code == 1);
@@ -159,7 +131,8 @@ TEST_CASE("a warm pool entry must name a runtime with a driver and a known polic
   auto bad_runtime = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
                                       {{{"perl", "default", 1}}, {}});
   REQUIRE_FALSE(bad_runtime.ok());
-  CHECK_THAT(bad_runtime.error().message(), Catch::Contains("no warm interpreter for runtime 'perl'"));
+  CHECK_THAT(bad_runtime.error().message(),
+             Catch::Contains("no warm interpreter for runtime 'perl'"));
   auto bad_policy = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
                                      {{{"python", "no-such-policy", 1}}, {}});
   REQUIRE_FALSE(bad_policy.ok());
