@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -24,7 +25,8 @@ class KernelCgroupFs final : public CgroupFs {
     return {};
   }
   Status remove_dir(const std::string& path) override {
-    if (::rmdir(path.c_str()) != 0 && errno != ENOENT) return errno_error("rmdir(\"" + path + "\")");
+    if (::rmdir(path.c_str()) != 0 && errno != ENOENT)
+      return errno_error("rmdir(\"" + path + "\")");
     return {};
   }
   Expected<std::string> read(const std::string& path) override { return read_file(path); }
@@ -51,7 +53,9 @@ class KernelCgroupFs final : public CgroupFs {
 
 }  // namespace
 
-std::shared_ptr<CgroupFs> make_kernel_cgroup_fs() { return std::make_shared<KernelCgroupFs>(); }
+std::shared_ptr<CgroupFs> make_kernel_cgroup_fs() {
+  return std::make_shared<KernelCgroupFs>();
+}
 
 std::vector<CgroupWrite> plan_cgroup_v1(const Limits& limits, bool has_memsw) {
   const std::string memory = std::to_string(limits.memory_max_bytes);
@@ -134,32 +138,42 @@ uint64_t process_start_ticks(pid_t pid) {
   return 0;
 }
 
-std::string instance_dir_name(pid_t pid, uint64_t start_ticks) {
-  return std::to_string(pid) + "-" + std::to_string(start_ticks);
+std::string instance_prefix(pid_t pid, uint64_t start_ticks) {
+  return std::to_string(pid) + "-" + std::to_string(start_ticks) + "-";
+}
+
+std::string new_instance_name() {
+  static std::atomic<uint64_t> next{1};
+  return instance_prefix(::getpid(), process_start_ticks(::getpid())) + std::to_string(next++);
 }
 
 bool instance_is_alive(const std::string& dir_name) {
-  size_t dash = dir_name.find('-');
-  if (dash == std::string::npos) return false;
+  const char* text = dir_name.data();
+  const char* end = text + dir_name.size();
   pid_t pid = 0;
-  uint64_t ticks = 0;
-  auto [p1, e1] = std::from_chars(dir_name.data(), dir_name.data() + dash, pid);
-  auto [p2, e2] = std::from_chars(dir_name.data() + dash + 1, dir_name.data() + dir_name.size(),
-                                  ticks);
-  if (e1 != std::errc() || e2 != std::errc() || pid <= 0) return false;
+  uint64_t ticks = 0, number = 0;
+  auto [after_pid, e1] = std::from_chars(text, end, pid);
+  if (e1 != std::errc() || pid <= 0 || after_pid == end || *after_pid != '-') return false;
+  auto [after_ticks, e2] = std::from_chars(after_pid + 1, end, ticks);
+  if (e2 != std::errc() || after_ticks == end || *after_ticks != '-') return false;
+  auto [after_number, e3] = std::from_chars(after_ticks + 1, end, number);
+  if (e3 != std::errc() || after_number != end) return false;
   return process_start_ticks(pid) == ticks;
 }
 
 Expected<std::unique_ptr<CgroupBackend>> make_cgroup_backend(CgroupVersion version,
                                                              const std::string& fs_root,
-                                                             std::shared_ptr<CgroupFs> fs) {
+                                                             std::shared_ptr<CgroupFs> fs,
+                                                             const std::string& instance_name) {
   if (version == CgroupVersion::automatic) {
     // A pure v2 host has cgroup.controllers at its root; a v1 or hybrid host has per-controller
     // hierarchies (here /sys/fs/cgroup/memory) and at most an empty v2 tree beside them.
     version = fs->exists(fs_root + "/cgroup.controllers") ? CgroupVersion::v2 : CgroupVersion::v1;
   }
-  if (version == CgroupVersion::v2) return make_cgroup_v2_backend(fs_root, std::move(fs));
-  return make_cgroup_v1_backend(fs_root, std::move(fs));
+  if (version == CgroupVersion::v2) {
+    return make_cgroup_v2_backend(fs_root, std::move(fs), instance_name);
+  }
+  return make_cgroup_v1_backend(fs_root, std::move(fs), instance_name);
 }
 
 }  // namespace airlock::sandbox

@@ -26,7 +26,7 @@ class CgroupFs {
   virtual Status write(const std::string& path, std::string_view value) = 0;
   virtual bool exists(const std::string& path) = 0;
   virtual std::vector<std::string> list_dirs(const std::string& path) = 0;  // names only
-  virtual std::string read_self_file(const std::string& proc_file) = 0;  // /proc/self/cgroup...
+  virtual std::string read_self_file(const std::string& proc_file) = 0;     // /proc/self/cgroup...
 };
 std::shared_ptr<CgroupFs> make_kernel_cgroup_fs();
 
@@ -77,11 +77,14 @@ enum class CgroupVersion;
 // directory and removes stale instances of dead supervisors.
 Expected<std::unique_ptr<CgroupBackend>> make_cgroup_backend(CgroupVersion version,
                                                              const std::string& fs_root,
-                                                             std::shared_ptr<CgroupFs> fs);
+                                                             std::shared_ptr<CgroupFs> fs,
+                                                             const std::string& instance_name);
 
-// Name of this supervisor instance's directory: "<pid>-<start time in ticks>"; a directory whose
-// pid is gone or has another start time belongs to a dead supervisor.
-std::string instance_dir_name(pid_t pid, uint64_t start_ticks);
+// Instance directories are named "<pid>-<start time in ticks>-<n>": n counts the Sandbox objects
+// of one process, so two of them never share a directory. A directory whose pid is gone or has
+// another start time belongs to a dead supervisor.
+std::string instance_prefix(pid_t pid, uint64_t start_ticks);  // "<pid>-<ticks>-"
+std::string new_instance_name();                               // this process's next one
 bool instance_is_alive(const std::string& dir_name);
 uint64_t process_start_ticks(pid_t pid);  // 0 when the process does not exist
 
@@ -90,9 +93,11 @@ uint64_t parse_keyed_value(std::string_view text, std::string_view key);
 
 // Internal constructors, used by make_cgroup_backend and by tests.
 Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v1_backend(const std::string& fs_root,
-                                                                std::shared_ptr<CgroupFs> fs);
+                                                                std::shared_ptr<CgroupFs> fs,
+                                                                const std::string& instance_name);
 Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v2_backend(const std::string& fs_root,
-                                                                std::shared_ptr<CgroupFs> fs);
+                                                                std::shared_ptr<CgroupFs> fs,
+                                                                const std::string& instance_name);
 
 // The cgroup path of this process for a v1 controller ("memory") or v2 (controller ""), from the
 // text of /proc/self/cgroup.

@@ -144,16 +144,17 @@ class CgroupV1Backend final : public CgroupBackend {
 }  // namespace
 
 Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v1_backend(const std::string& fs_root,
-                                                                std::shared_ptr<CgroupFs> fs) {
+                                                                std::shared_ptr<CgroupFs> fs,
+                                                                const std::string& instance) {
   const std::string self = fs->read_self_file("/proc/self/cgroup");
-  const std::string instance = instance_dir_name(::getpid(), process_start_ticks(::getpid()));
   std::map<std::string, std::string> instance_dirs;
   for (const char* controller : kControllers) {
     std::string own = own_cgroup_path(self, controller);
     std::string mount = fs_root + "/" + controller;
     if (own.empty() || !fs->exists(mount + own)) {
       return SetupError{std::string("cgroup v1: no usable '") + controller + "' hierarchy at " +
-                            mount + own + " (airlock needs the memory, pids, cpu and cpuacct "
+                            mount + own +
+                            " (airlock needs the memory, pids, cpu and cpuacct "
                             "controllers)",
                         0};
     }

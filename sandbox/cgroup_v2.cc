@@ -44,7 +44,8 @@ Status kill_and_remove(CgroupFs& fs, const std::string& dir) {
 
 class CgroupV2 final : public Cgroup {
  public:
-  CgroupV2(std::shared_ptr<CgroupFs> fs, std::string dir) : fs_(std::move(fs)), dir_(std::move(dir)) {
+  CgroupV2(std::shared_ptr<CgroupFs> fs, std::string dir)
+      : fs_(std::move(fs)), dir_(std::move(dir)) {
     auto fd = open_fd(dir_, O_DIRECTORY | O_PATH);
     if (fd) dir_fd_ = std::move(fd.value());
   }
@@ -135,7 +136,8 @@ Status enable_controllers(CgroupFs& fs, const std::string& dir) {
 }  // namespace
 
 Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v2_backend(const std::string& fs_root,
-                                                                std::shared_ptr<CgroupFs> fs) {
+                                                                std::shared_ptr<CgroupFs> fs,
+                                                                const std::string& instance_name) {
   const std::string own = own_cgroup_path(fs->read_self_file("/proc/self/cgroup"), "");
   if (own.empty()) return SetupError{"cgroup v2: no '0::' line in /proc/self/cgroup", 0};
   const std::string own_dir = fs_root + (own == "/" ? "" : own);
@@ -143,10 +145,10 @@ Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v2_backend(const std::strin
   if (!available) return available.error();
   for (const char* controller : kNeeded) {
     if (!has_word(available.value(), controller)) {
-      return SetupError{std::string("cgroup v2: controller '") + controller +
-                            "' is not delegated to " + own_dir +
-                            " (run airlock with Delegate=yes, e.g. under systemd-run -p Delegate=yes)",
-                        0};
+      return SetupError{
+          std::string("cgroup v2: controller '") + controller + "' is not delegated to " + own_dir +
+              " (run airlock with Delegate=yes, e.g. under systemd-run -p Delegate=yes)",
+          0};
     }
   }
   // Only a cgroup without processes may hand controllers to children: move this supervisor into
@@ -177,8 +179,7 @@ Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v2_backend(const std::strin
     }
     (void)fs->remove_dir(base + "/" + stale);
   }
-  const std::string instance = base + "/" + instance_dir_name(::getpid(),
-                                                               process_start_ticks(::getpid()));
+  const std::string instance = base + "/" + instance_name;
   if (Status s = fs->make_dir(instance); !s) return s.error();
   if (Status s = enable_controllers(*fs, instance); !s) return s.error();
   return std::unique_ptr<CgroupBackend>(new CgroupV2Backend(std::move(fs), instance));

@@ -188,14 +188,15 @@ Expected<std::unique_ptr<Supervisor>> Supervisor::create(const SandboxConfig& co
   }
   if (Status s = make_dir(config.state_dir, 0755); !s) return s.error();
   remove_stale_state(config.state_dir);
-  const std::string instance =
-      config.state_dir + "/" + instance_dir_name(::getpid(), process_start_ticks(::getpid()));
+  // One name for this Sandbox's state and cgroup directories; unique even within one process.
+  const std::string name = new_instance_name();
+  const std::string instance = config.state_dir + "/" + name;
   // Traversable (not listable): the child looks its paths up as the sandbox's uid.
   if (Status s = make_dir(instance, 0711); !s) return s.error();
   if (Status s = make_dir(instance + "/root", 0755); !s) return s.error();
 
-  auto cgroups =
-      make_cgroup_backend(config.cgroup_version, config.cgroup_fs_root, make_kernel_cgroup_fs());
+  auto cgroups = make_cgroup_backend(config.cgroup_version, config.cgroup_fs_root,
+                                     make_kernel_cgroup_fs(), name);
   if (!cgroups) {
     remove_tree(instance);
     return cgroups.error();

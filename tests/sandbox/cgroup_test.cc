@@ -60,10 +60,19 @@ TEST_CASE("an instance dir belongs to a live supervisor only with the same pid a
   const pid_t self = ::getpid();
   const uint64_t ticks = process_start_ticks(self);
   REQUIRE(ticks > 0);
-  CHECK(instance_is_alive(instance_dir_name(self, ticks)));
-  CHECK_FALSE(instance_is_alive(instance_dir_name(self, ticks + 1)));  // pid reused
-  CHECK_FALSE(instance_is_alive("999999999-1"));
+  CHECK(instance_is_alive(instance_prefix(self, ticks) + "7"));
+  CHECK_FALSE(instance_is_alive(instance_prefix(self, ticks + 1) + "7"));  // pid reused
+  CHECK_FALSE(instance_is_alive("999999999-1-1"));
   CHECK_FALSE(instance_is_alive("not-an-instance"));
+  CHECK_FALSE(instance_is_alive(instance_prefix(self, ticks)));  // no number
+}
+
+TEST_CASE("two sandboxes of one process get instance names of their own") {
+  const std::string first = new_instance_name(), second = new_instance_name();
+  CHECK(first != second);
+  CHECK(first.rfind(instance_prefix(::getpid(), process_start_ticks(::getpid())), 0) == 0);
+  CHECK(instance_is_alive(first));
+  CHECK(instance_is_alive(second));
 }
 
 }  // namespace airlock::sandbox

@@ -86,14 +86,15 @@ struct FakeTree {
 
 TEST_CASE("v2 is picked when the hierarchy root has cgroup.controllers") {
   FakeTree tree;
-  auto backend = make_cgroup_backend(CgroupVersion::automatic, tree.root, tree.fake);
+  auto backend =
+      make_cgroup_backend(CgroupVersion::automatic, tree.root, tree.fake, new_instance_name());
   REQUIRE(backend.ok());
   CHECK((*backend)->name() == "v2");
 }
 
 TEST_CASE("v2: the supervisor moves into a leaf and enables controllers for its runs") {
   FakeTree tree;
-  auto backend = make_cgroup_v2_backend(tree.root, tree.fake);
+  auto backend = make_cgroup_v2_backend(tree.root, tree.fake, new_instance_name());
   REQUIRE(backend.ok());
   const std::string pid = std::to_string(::getpid());
   CHECK(tree.wrote(tree.root + "/service/airlock-supervisor-" + pid + "/cgroup.procs=" + pid));
@@ -106,7 +107,7 @@ TEST_CASE("v2: the supervisor moves into a leaf and enables controllers for its 
 
 TEST_CASE("v2: a run's cgroup gets its limits, reports its counters and is removed") {
   FakeTree tree;
-  auto backend = make_cgroup_v2_backend(tree.root, tree.fake);
+  auto backend = make_cgroup_v2_backend(tree.root, tree.fake, new_instance_name());
   REQUIRE(backend.ok());
   Limits limits;
   limits.memory_max_bytes = 64 * kMiB;
@@ -142,10 +143,10 @@ TEST_CASE("v2: a run's cgroup gets its limits, reports its counters and is remov
 
 TEST_CASE("v2: stale cgroups of a dead supervisor are killed and removed at start") {
   FakeTree tree;
-  const std::string stale = tree.root + "/service/airlock/999999999-1";
+  const std::string stale = tree.root + "/service/airlock/999999999-1-1";
   std::filesystem::create_directories(stale + "/run-3");
   std::ofstream(stale + "/run-3/cgroup.events") << "populated 0\n";
-  auto backend = make_cgroup_v2_backend(tree.root, tree.fake);
+  auto backend = make_cgroup_v2_backend(tree.root, tree.fake, new_instance_name());
   REQUIRE(backend.ok());
   CHECK(tree.wrote(stale + "/run-3/cgroup.kill=1"));
   CHECK_FALSE(std::filesystem::exists(stale));
@@ -154,7 +155,7 @@ TEST_CASE("v2: stale cgroups of a dead supervisor are killed and removed at star
 TEST_CASE("v2: a controller that is not delegated is a clear setup error") {
   FakeTree tree;
   std::ofstream(tree.root + "/service/cgroup.controllers") << "cpu io\n";
-  auto backend = make_cgroup_v2_backend(tree.root, tree.fake);
+  auto backend = make_cgroup_v2_backend(tree.root, tree.fake, new_instance_name());
   REQUIRE_FALSE(backend.ok());
   CHECK_THAT(backend.error().message(), Catch::Contains("'memory' is not delegated"));
 }

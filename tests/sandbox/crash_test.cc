@@ -49,8 +49,9 @@ std::string memory_base() {
 
 }  // namespace
 
-TEST_CASE("a supervisor killed mid-run leaves no sandbox process; the next start removes its cgroups",
-          "[root]") {
+TEST_CASE(
+    "a supervisor killed mid-run leaves no sandbox process; the next start removes its cgroups",
+    "[root]") {
   if (!can_sandbox()) return;
   unsigned char random[3];
   REQUIRE(::getrandom(random, sizeof random, 0) == 3);
@@ -77,8 +78,13 @@ TEST_CASE("a supervisor killed mid-run leaves no sandbox process; the next start
   REQUIRE(::read(ready[0], &byte, 1) == 1);
   ::close(ready[0]);
   REQUIRE(eventually([&] { return process_named_exists(name); }));
-  const std::string stale = memory_base() + "/" +
-                            instance_dir_name(supervisor, process_start_ticks(supervisor));
+  // The killed supervisor's instance directory: the one named after its pid and start time.
+  const std::string prefix = instance_prefix(supervisor, process_start_ticks(supervisor));
+  std::string stale;
+  for (const auto& entry : std::filesystem::directory_iterator(memory_base())) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) stale = entry.path();
+  }
+  REQUIRE_FALSE(stale.empty());
   REQUIRE(std::filesystem::exists(stale));
 
   ::kill(supervisor, SIGKILL);
