@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 
+#include "sandbox/fs_ids.h"
 #include "runner/output_buffer.h"
 #include "sandbox/unique_fd.h"
 
@@ -58,27 +59,26 @@ sandbox::Status write_workspace_file(const sandbox::Workspace& workspace, const 
   int root = ::open(workspace.path().c_str(), O_DIRECTORY | O_PATH | O_CLOEXEC);
   if (root < 0) return sandbox::errno_error("open(workspace)");
   UniqueFd dir = UniqueFd::adopt(root);
-  // Parent directories, one component at a time.
-  size_t slash = 0;
-  while ((slash = path.find('/', slash)) != std::string::npos) {
-    const std::string parent = path.substr(0, slash++);
-    if (::mkdirat(dir.get(), parent.c_str(), 0755) == 0) {
-      int fd = open_beneath(dir.get(), parent, O_DIRECTORY | O_RDONLY);
-      if (fd < 0) return sandbox::errno_error("open(\"" + parent + "\")");
-      UniqueFd made = UniqueFd::adopt(fd);
-      ::fchown(made.get(), workspace.owner_uid(), workspace.owner_gid());
-    } else if (errno != EEXIST) {
+  const sandbox::ScopedFsIds as_owner(workspace.owner_uid(), workspace.owner_gid());
+  // Parent directories one component at a time, each opened beneath the last: a symlink the
+  // sandbox left in the working directory is refused, never followed.
+  size_t start = 0, slash = 0;
+  while ((slash = path.find('/', start)) != std::string::npos) {
+    const std::string name = path.substr(start, slash - start);
+    const std::string parent = path.substr(0, slash);
+    if (::mkdirat(dir.get(), name.c_str(), 0755) != 0 && errno != EEXIST) {
       return sandbox::errno_error("mkdir(\"" + parent + "\")");
     }
+    int fd = open_beneath(dir.get(), name, O_DIRECTORY | O_PATH);
+    if (fd < 0) return sandbox::errno_error("open(\"" + parent + "\")");
+    dir = UniqueFd::adopt(fd);
+    start = slash + 1;
   }
-  int fd = open_beneath(dir.get(), path, O_WRONLY | O_CREAT | O_TRUNC, executable ? 0755 : 0644);
+  const std::string name = path.substr(start);
+  int fd = open_beneath(dir.get(), name, O_WRONLY | O_CREAT | O_TRUNC, executable ? 0755 : 0644);
   if (fd < 0) return sandbox::errno_error("open(\"" + path + "\")");
   UniqueFd file = UniqueFd::adopt(fd);
-  if (auto s = sandbox::write_all(file.get(), content, path.c_str()); !s) return s;
-  if (::fchown(file.get(), workspace.owner_uid(), workspace.owner_gid()) != 0) {
-    return sandbox::errno_error("fchown(\"" + path + "\")");
-  }
-  return {};
+  return sandbox::write_all(file.get(), content, path.c_str());
 }
 
 std::vector<OutputFile> collect_output_files(const std::string& workdir,
