@@ -66,6 +66,16 @@ sandbox::Expected<std::unique_ptr<Interpreter>> Interpreter::start(sandbox::Sand
   return interpreter;
 }
 
+sandbox::Expected<Interpreter::Forked> Interpreter::fork(sandbox::Sandbox& sandbox,
+                                                         sandbox::ForkServer& server,
+                                                         const sandbox::Spec& spec) {
+  std::unique_ptr<Interpreter> interpreter(new Interpreter());
+  auto forked = sandbox.fork(server, spec, *interpreter);
+  if (!forked) return forked.error();
+  interpreter->live_ = std::move(forked->live);
+  return Forked{std::move(interpreter), std::move(forked->workspace)};
+}
+
 Interpreter::~Interpreter() {
   // The sandbox calls on_output until it is gone, so it goes first.
   live_.reset();

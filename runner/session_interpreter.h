@@ -79,6 +79,11 @@ class Interpreter final : public sandbox::OutputHandler {
   // Starts the driver under spec (which must set control_channel).
   static sandbox::Expected<std::unique_ptr<Interpreter>> start(sandbox::Sandbox& sandbox,
                                                                const sandbox::Spec& spec);
+  // Forks the driver from a fork server (started from a spec with the driver in zygote mode),
+  // with spec's limits and policy; the working directory comes with it.
+  struct Forked;
+  static sandbox::Expected<Forked> fork(sandbox::Sandbox& sandbox, sandbox::ForkServer& server,
+                                        const sandbox::Spec& spec);
   // Kills the sandbox and waits for it to be cleaned up.
   ~Interpreter() override;
 
@@ -122,6 +127,11 @@ class Interpreter final : public sandbox::OutputHandler {
   std::optional<Record> record_;
   bool overflowed_ = false;
   const InterpreterRequest* request_ = nullptr;
+};
+
+struct Interpreter::Forked {
+  std::unique_ptr<Interpreter> interpreter;
+  std::unique_ptr<sandbox::Workspace> workspace;
 };
 
 }  // namespace airlock::runner

@@ -1,5 +1,7 @@
 #include "runner/warm_pool.h"
 
+#include <algorithm>
+
 #include "runner/session_interpreter.h"
 #include "runner/workdir.h"
 
@@ -10,6 +12,10 @@ namespace {
 constexpr std::chrono::minutes kReadyLifetime{30};
 // Interpreter start-up runs under the sandbox's cpu limit besides the execution's own.
 constexpr std::chrono::seconds kStartupCpu{30};
+// A fork server lives until the pool ends; its cpu time is its own start and the first steps
+// of every child (the children's own time is counted in their cgroups).
+constexpr std::chrono::hours kForkServerLifetime{24 * 365};
+constexpr const char* kForkLibrarySandboxPath = "/opt/airlock-lib/libairlock_fork.so";
 
 std::string join(const std::vector<std::string>& items, char separator) {
   std::string text;
@@ -30,9 +36,12 @@ struct WarmPool::Slot {
   std::shared_ptr<const policies::Policy> policy;
   const Runtime* runtime = nullptr;
   sandbox::Spec spec;  // without host_workdir
+  sandbox::Spec fork_server_spec;  // Refill::fork: the zygote's
+  std::unique_ptr<sandbox::ForkServer> fork_server;  // touched by the refiller only
   std::deque<std::unique_ptr<Ready>> ready;
   size_t starting = 0;
-  uint64_t hits = 0, misses = 0, start_failures = 0;
+  uint64_t hits = 0, misses = 0, start_failures = 0, fork_server_starts = 0;
+  bool forking = false;
 };
 
 sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& sandbox,
@@ -40,6 +49,7 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
                                                                const PolicyLookup& lookup,
                                                                WarmPoolSettings settings) {
   if (settings.agents_dir.empty()) settings.agents_dir = std::string(AIRLOCK_SOURCE_DIR) + "/runner/agents";
+  if (settings.fork_library.empty()) settings.fork_library = AIRLOCK_FORK_LIBRARY;
   std::unique_ptr<WarmPool> pool(new WarmPool(sandbox, runtimes, settings));
   for (const WarmPoolEntry& entry : pool->settings_.entries) {
     const std::string where = "warm pool entry " + entry.runtime + "/" + entry.policy + ": ";
@@ -72,6 +82,21 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
     spec.filesystem.binds.push_back({pool->settings_.agents_dir, kAgentsSandboxDir, false, false});
     spec.seccomp = policy->syscalls;
     spec.control_channel = true;
+    if (entry.refill == WarmPoolEntry::Refill::fork) {
+      sandbox::Spec& zygote = slot->fork_server_spec;
+      zygote = spec;
+      zygote.control_channel = false;
+      zygote.fork_server = true;
+      zygote.limits.wall_time = kForkServerLifetime;
+      zygote.limits.cpu_time = kForkServerLifetime;
+      // Each child keeps its control socket at its own fd limit, which must be open to it.
+      zygote.limits.max_open_files += 16;
+      std::replace(zygote.env.begin(), zygote.env.end(), std::string("AIRLOCK_DRIVER_MODE=script"),
+                   std::string("AIRLOCK_DRIVER_MODE=zygote"));
+      zygote.env.push_back(std::string("AIRLOCK_FORK_LIBRARY=") + kForkLibrarySandboxPath);
+      zygote.filesystem.binds.push_back(
+          {pool->settings_.fork_library, kForkLibrarySandboxPath, false, false});
+    }
     pool->slots_.push_back(std::move(slot));
   }
   pool->refiller_ = std::thread([raw = pool.get()] { raw->refill_loop(); });
@@ -95,6 +120,28 @@ WarmPool::~WarmPool() {
 
 std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
   auto ready = std::make_unique<Ready>();
+  if (slot.entry.refill == WarmPoolEntry::Refill::fork) {
+    if (!slot.fork_server || !slot.fork_server->alive()) {
+      slot.fork_server.reset();
+      auto started = sandbox_.start_fork_server(slot.fork_server_spec);
+      if (started) slot.fork_server = std::move(started.value());
+      std::lock_guard lock(mutex_);
+      slot.fork_server_starts += started ? 1 : 0;
+    }
+    if (slot.fork_server) {
+      auto forked = Interpreter::fork(sandbox_, *slot.fork_server, slot.spec);
+      {
+        std::lock_guard lock(mutex_);
+        slot.forking = static_cast<bool>(forked);
+      }
+      if (forked) {
+        ready->workspace = std::move(forked->workspace);
+        ready->interpreter = std::move(forked->interpreter);
+        return ready;
+      }
+    }
+    // No fork server (it failed to start, or to fork): this one starts fresh.
+  }
   auto workspace = sandbox_.create_workspace(slot.policy->limits.workdir_size_bytes);
   if (!workspace) return nullptr;
   ready->workspace = std::move(workspace.value());
@@ -172,8 +219,12 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
     }
   }
   if (!used) return std::nullopt;
-  wanted_.notify_all();
-  if (!ready) return std::nullopt;
+  if (!ready) {
+    wanted_.notify_all();
+    return std::nullopt;
+  }
+  // The refill starts when this execution is done (below), not now: forking the next sandbox
+  // would take one of the two cores the waiting request needs.
 
   InterpreterExecution execution(request, policy, request.runtime, sink, cancel_fd);
   sandbox::Status written;
@@ -211,7 +262,8 @@ std::vector<WarmPoolStats> WarmPool::stats() const {
     size_t initialised = 0;
     for (const auto& item : slot->ready) initialised += item->interpreter->ready() ? 1 : 0;
     all.push_back({slot->entry.runtime, slot->entry.policy, slot->entry.size, initialised,
-                   slot->hits, slot->misses, slot->start_failures});
+                   slot->hits, slot->misses, slot->start_failures, slot->forking,
+                   slot->fork_server_starts});
   }
   return all;
 }

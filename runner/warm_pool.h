@@ -24,11 +24,15 @@ struct WarmPoolEntry {
   std::string runtime;  // "python": a runtime with a session driver
   std::string policy;   // the policy its sandboxes are set up under
   size_t size = 0;      // sandboxes kept ready
+  // How ready sandboxes are made: forked from a fork server (an interpreter started once, its
+  // imports done), or each started fresh. Fork falls back to fresh while no server runs.
+  enum class Refill { fork, fresh } refill = Refill::fork;
 };
 
 struct WarmPoolSettings {
   std::vector<WarmPoolEntry> entries;
-  std::string agents_dir;  // host directory of runner/agents, bound read-only into sandboxes
+  std::string agents_dir;    // host directory of runner/agents, bound read-only into sandboxes
+  std::string fork_library;  // host path of libairlock_fork.so (default: the build's)
 };
 
 struct WarmPoolStats {
@@ -38,6 +42,8 @@ struct WarmPoolStats {
   uint64_t hits = 0;    // executions served warm
   uint64_t misses = 0;  // fitting requests that found the pool empty and ran cold
   uint64_t start_failures = 0;
+  bool forking = false;            // ready sandboxes come from a running fork server
+  uint64_t fork_server_starts = 0;  // 1 normally; more if a server died and was replaced
 };
 
 class WarmPool {

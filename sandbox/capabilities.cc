@@ -10,8 +10,8 @@
 
 namespace airlock::sandbox {
 
-const char* drop_privileges(uint32_t uid, uint32_t gid) {
-  if (::setgroups(0, nullptr) != 0) return "setgroups(0)";
+const char* drop_privileges(uint32_t uid, uint32_t gid, bool clear_groups) {
+  if (clear_groups && ::setgroups(0, nullptr) != 0) return "setgroups(0)";
   // While we still hold CAP_SETPCAP: empty the bounding set so exec can never grant anything,
   // and lock the securebits so a uid change cannot bring capabilities back.
   for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) {

@@ -1,6 +1,7 @@
 #include "sandbox/process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
@@ -30,46 +31,6 @@ struct CloneArgs {
 };
 
 // ---- child side: from here to spawn_child, only syscalls and stack memory ----
-
-void append(char* buffer, size_t size, const char* text) {
-  size_t used = std::strlen(buffer);
-  while (*text != '\0' && used + 1 < size) buffer[used++] = *text++;
-  buffer[used] = '\0';
-}
-
-bool send_message(int socket, const ControlMessage& message, const int* fds, int fd_count) {
-  struct iovec io {const_cast<ControlMessage*>(&message), sizeof message};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 2)] = {};
-  struct msghdr header {};
-  header.msg_iov = &io;
-  header.msg_iovlen = 1;
-  if (fd_count > 0) {
-    header.msg_control = control;
-    header.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
-    std::memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * fd_count);
-  }
-  return ::sendmsg(socket, &header, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof message);
-}
-
-// Reports the failed step to the supervisor and ends this process. sendmsg is the one call the
-// policy filter lets through on the control socket, so this works after the filters are in place.
-[[noreturn]] void fail(int socket, const char* step, const char* detail, int error_number) {
-  ControlMessage message;
-  message.kind = ControlMessage::setup_failed;
-  message.error_number = error_number;
-  append(message.text, sizeof message.text, step);
-  if (detail != nullptr && *detail != '\0') {
-    append(message.text, sizeof message.text, "(\"");
-    append(message.text, sizeof message.text, detail);
-    append(message.text, sizeof message.text, "\")");
-  }
-  send_message(socket, message, nullptr, 0);
-  ::_exit(kSetupFailedExit);
-}
 
 const char* mount_step(const MountOp& op) {
   switch (op.kind) {
@@ -124,14 +85,17 @@ int lift_fd(int fd, int floor, int socket) {
   if (const RlimitSetting* failed = apply_rlimits(plan.rlimits)) {
     fail(socket, "setrlimit", rlimit_name(failed->resource), errno);
   }
-  const int listener = install_filter(plan.seccomp->policy_program, true);
-  if (listener < 0) fail(socket, "seccomp(policy filter)", nullptr, errno);
+  // A zygote's children install their own listener, and a process can have only one.
+  const int listener = plan.zygote ? -1 : install_filter(plan.seccomp->policy_program, true);
+  if (listener < 0 && !plan.zygote) fail(socket, "seccomp(policy filter)", nullptr, errno);
   if (install_filter(plan.seccomp->floor_program, false) < 0) {
     fail(socket, "seccomp(floor filter)", nullptr, errno);
   }
   ControlMessage ready;
   ready.kind = ControlMessage::listeners;
-  if (!send_message(socket, ready, &listener, 1)) fail(socket, "sendmsg(listener)", nullptr, errno);
+  if (!send_message(socket, ready, &listener, plan.zygote ? 0 : 1)) {
+    fail(socket, "sendmsg(listener)", nullptr, errno);
+  }
 
   int exec_errno = ENOENT;
   for (const std::string& path : plan.program_paths) {
@@ -167,26 +131,12 @@ int lift_fd(int fd, int floor, int socket) {
   }
 }
 
-// Closes every fd but `keep` (ascending, unique). The clone copied all of the supervisor's fds:
-// other runs' pipes and the service's sockets must not stay open in here.
-void close_all_but(const int* keep, int count) {
-  unsigned next = 0;
-  for (int i = 0; i < count; ++i) {
-    if (keep[i] < 0) continue;
-    if (keep[i] > static_cast<int>(next)) ::close_range(next, static_cast<unsigned>(keep[i]) - 1, 0);
-    next = static_cast<unsigned>(keep[i]) + 1;
-  }
-  ::close_range(next, ~0U, 0);
-}
-
 [[noreturn]] void child_main(const ChildPlan& plan, const ChildFds& fds) {
   const int socket = fds.control;
-  int keep[] = {0, 1, 2, fds.stdin_read, fds.stdout_write, fds.stderr_write, fds.control,
-                fds.sync_read, fds.channel_write};
-  // Insertion sort: no allocation here. Duplicates and -1 are harmless for close_all_but.
-  for (int i = 1; i < 9; ++i) {
-    for (int j = i; j > 0 && keep[j - 1] > keep[j]; --j) std::swap(keep[j - 1], keep[j]);
-  }
+  // The clone copied all of the supervisor's fds: other runs' pipes and the service's sockets
+  // must not stay open in here.
+  const int keep[] = {0, 1, 2, fds.stdin_read, fds.stdout_write, fds.stderr_write, fds.control,
+                      fds.sync_read, fds.channel_write};
   close_all_but(keep, 9);
   // 1. Die with the supervisor; then wait until it has written our id maps and cgroup.
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(socket, "prctl(PR_SET_PDEATHSIG)", nullptr, errno);
@@ -265,16 +215,31 @@ void ChildPlan::finalize() {
 ChildProcess::~ChildProcess() {
   if (!pidfd_.valid() || reaped_) return;
   kill();
+  if (!own_child_) {
+    // Not ours to wait for: watch for its end, which follows B's within milliseconds.
+    pollfd ended{pidfd_.get(), POLLIN, 0};
+    ::poll(&ended, 1, 2000);
+    return;
+  }
   siginfo_t info{};
   ::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED);
 }
 
 void ChildProcess::kill() {
-  if (pidfd_.valid() && !reaped_) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
+  if (reaped_) return;
+  if (program_pidfd_.valid()) ::syscall(SYS_pidfd_send_signal, program_pidfd_.get(), SIGKILL, nullptr, 0);
+  if (pidfd_.valid()) ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
 }
 
 bool ChildProcess::try_reap(int* wait_status) {
   if (reaped_) return true;
+  if (!own_child_) {
+    pollfd ended{pidfd_.get(), POLLIN, 0};
+    if (::poll(&ended, 1, 0) != 1) return false;
+    reaped_ = true;
+    *wait_status = 0;  // A reports B's status on the control socket before it exits
+    return true;
+  }
   siginfo_t info{};
   if (::waitid(P_PIDFD, static_cast<id_t>(pidfd_.get()), &info, WEXITED | WNOHANG) != 0) {
     return false;

@@ -33,6 +33,7 @@ struct ChildPlan {
   uint32_t uid = 1000;
   uint32_t gid = 1000;
   int control_fd_number = 256;  // where the program-to-be keeps the control socket: >= NOFILE
+  bool zygote = false;          // Spec::fork_server: the floor filter only, no listener
 
   // Fills argv/envp/program_paths from the storage vectors and the PATH in the environment.
   void finalize();
@@ -50,18 +51,39 @@ struct ChildFds {
 
 // Messages on the control socket, child to supervisor.
 struct ControlMessage {
-  enum Kind : uint32_t { setup_failed = 1, listeners = 2, program_status = 3 };
+  // fork_hello: from a forked sandbox's A and B (ForkRequest), once their steps so far are done.
+  // The supervisor learns their pids from the credentials the kernel attaches; B's carries the
+  // fd of its working directory.
+  enum Kind : uint32_t { setup_failed = 1, listeners = 2, program_status = 3, fork_hello = 4 };
   uint32_t kind = 0;
   int32_t error_number = 0;  // with setup_failed
   int32_t wait_status = 0;   // with program_status: as from waitpid
   char text[244] = {};       // with setup_failed: the step that failed
 };
 
+// Child side (no allocation). Sends a message with up to two fds; false if it was not sent.
+bool send_message(int socket, const ControlMessage& message, const int* fds, int fd_count);
+// Reports the failed step ("mount tmpfs", with detail "/tmp") to the supervisor and exits 125.
+// sendmsg is the one call the policy filter lets through on the control socket, so this works
+// after the filters are in place.
+[[noreturn]] void fail(int socket, const char* step, const char* detail, int error_number);
+
+// Closes every fd but the (at most 16) in `keep`, in any order; -1 entries are skipped.
+void close_all_but(const int* keep, int count);
+
 // The sandbox's init, seen from the supervisor. Its destructor kills (and so ends the whole pid
 // namespace) and reaps, if that has not happened yet.
 class ChildProcess {
  public:
   ChildProcess(pid_t pid, UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+  // A forked sandbox's A, which is not our child (so not ours to reap: its pidfd turning
+  // readable is its end), and its B, killed with it.
+  static ChildProcess forked(pid_t pid, UniqueFd pidfd, UniqueFd program_pidfd) {
+    ChildProcess process(pid, std::move(pidfd));
+    process.program_pidfd_ = std::move(program_pidfd);
+    process.own_child_ = false;
+    return process;
+  }
   ChildProcess(ChildProcess&&) = default;
   ~ChildProcess();
 
@@ -76,6 +98,8 @@ class ChildProcess {
  private:
   pid_t pid_;
   UniqueFd pidfd_;
+  UniqueFd program_pidfd_;  // forked only
+  bool own_child_ = true;
   bool reaped_ = false;
 };
 

@@ -21,6 +21,14 @@ Expected<std::unique_ptr<LiveSandbox>> Sandbox::start(const Spec& spec, OutputHa
   return supervisor_->start(spec, output);
 }
 
+Expected<std::unique_ptr<ForkServer>> Sandbox::start_fork_server(const Spec& spec) {
+  return supervisor_->start_fork_server(spec);
+}
+
+Expected<ForkedSandbox> Sandbox::fork(ForkServer& server, const Spec& spec, OutputHandler& output) {
+  return supervisor_->fork(server, spec, output);
+}
+
 Expected<std::unique_ptr<Workspace>> Sandbox::create_workspace(uint64_t size_bytes) {
   return supervisor_->create_workspace(size_bytes);
 }

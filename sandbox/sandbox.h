@@ -84,6 +84,22 @@ class Workspace {
   virtual uint32_t owner_gid() const = 0;
 };
 
+// A fork server (docs/warm_pool.md): an interpreter started once, in a sandbox of its own, that
+// forks fresh sandboxes on request. It runs only airlock's driver, never a request's code.
+class ForkServer {
+ public:
+  virtual ~ForkServer() = default;
+  // False once the zygote has ended: fork() then fails, and a new server is needed.
+  virtual bool alive() const = 0;
+};
+
+// A sandbox forked from a ForkServer, with its working directory (which lives on after the
+// sandbox, until the Workspace is destroyed).
+struct ForkedSandbox {
+  std::unique_ptr<LiveSandbox> live;
+  std::unique_ptr<Workspace> workspace;
+};
+
 class Sandbox {
  public:
   // Prepares cgroups (removing stale ones left by a supervisor that died) and the state dir.
@@ -101,6 +117,14 @@ class Sandbox {
   // A setup failure is returned as an error. The spec's wall and cpu limits bound the sandbox's
   // whole life; callers enforce shorter per-task deadlines with kill().
   Expected<std::unique_ptr<LiveSandbox>> start(const Spec& spec, OutputHandler& output);
+
+  // Starts a fork server for spec (which must set fork_server) and waits until its driver says
+  // it is ready, or fails with what the zygote wrote to stderr.
+  Expected<std::unique_ptr<ForkServer>> start_fork_server(const Spec& spec);
+  // Forks a sandbox from server: spec gives its limits, seccomp policy and hostname, and names
+  // the same working directory and tmpfs paths as the server's spec. Its program is the
+  // server's driver, continuing as a live sandbox whose output reaches `output`.
+  Expected<ForkedSandbox> fork(ForkServer& server, const Spec& spec, OutputHandler& output);
 
   // A fresh working directory of size_bytes; pass its path() as Spec::host_workdir.
   Expected<std::unique_ptr<Workspace>> create_workspace(uint64_t size_bytes);

@@ -275,11 +275,4 @@ std::string action_name(SyscallAction action, int errno_value) {
   return "?";
 }
 
-int install_filter(const std::vector<sock_filter>& program, bool with_listener) {
-  struct sock_fprog fprog {static_cast<unsigned short>(program.size()),
-                          const_cast<sock_filter*>(program.data())};
-  return static_cast<int>(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-                                    with_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &fprog));
-}
-
 }  // namespace airlock::sandbox

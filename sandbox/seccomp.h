@@ -65,6 +65,9 @@ std::string action_name(SyscallAction action, int errno_value);
 
 // Child side (no allocation): installs a filter; with_listener returns the listener fd. Returns -1
 // on failure (errno set), else 0 or the fd.
-int install_filter(const std::vector<sock_filter>& program, bool with_listener);
+int install_filter(const sock_filter* program, size_t length, bool with_listener);
+inline int install_filter(const std::vector<sock_filter>& program, bool with_listener) {
+  return install_filter(program.data(), program.size(), with_listener);
+}
 
 }  // namespace airlock::sandbox

@@ -98,6 +98,12 @@ struct Spec {
   // handler as Stream::control. For a session's interpreter driver to report where one
   // execution ends, apart from the program's own stdout and stderr.
   bool control_channel = false;
+  // The program is a fork server's zygote (Sandbox::start_fork_server): its fd 3 is a seqpacket
+  // socket to the supervisor, both ways, for fork requests and their fds. It gets the floor
+  // filter only, minus the rules its children's setup needs (unshare, mount, a seccomp
+  // listener), and no listener of its own, since a process can have only one and each child
+  // installs its own. It runs airlock's driver only; the children get both filters in full.
+  bool fork_server = false;
   // Host directory whose contents become the working directory (copied in before the program
   // starts, and the run's files are readable there afterwards). Empty: an empty working dir.
   std::string host_workdir;

@@ -147,6 +147,14 @@ void start_stdin_copier(int source, UniqueFd destination) {
 
 }  // namespace
 
+SeccompPolicy zygote_policy() {
+  SeccompPolicy policy;
+  policy.default_action = SyscallAction::allow;
+  policy.default_origin = "fork server";
+  policy.floor_exemptions = {"unshare", "mount", "seccomp"};
+  return policy;
+}
+
 MonitorInputs monitor_inputs(Launch& launch, OutputHandler& output, const Limits& limits,
                              const RunOptions& options, StdinQueue* stdin_queue) {
   return MonitorInputs{*launch.child,
@@ -263,7 +271,9 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
   plan.mounts = std::move(mounts.value());
   plan.rlimits = plan_rlimits(spec.limits);
   plan.control_fd_number = static_cast<int>(std::max<uint32_t>(spec.limits.max_open_files, 4));
-  auto filters = filters_for(spec.seccomp, plan.control_fd_number);
+  plan.zygote = spec.fork_server;
+  auto filters = filters_for(spec.fork_server ? zygote_policy() : spec.seccomp,
+                             plan.control_fd_number);
   if (!filters) return filters.error();
   plan.seccomp = filters.value();
   plan.argv_storage = spec.argv;
@@ -284,15 +294,20 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
   auto channel = spec.control_channel ? make_pipe_nonblocking_end(true) : Expected<Pipe>(Pipe{});
   auto control = make_socketpair();
   auto sync = make_pipe();
+  auto fork_socket = spec.fork_server ? make_socketpair()
+                                      : Expected<std::pair<UniqueFd, UniqueFd>>(
+                                            std::pair<UniqueFd, UniqueFd>{});
   for (const SetupError* error :
        {stdin_pipe ? nullptr : &stdin_pipe.error(), stdout_pipe ? nullptr : &stdout_pipe.error(),
         stderr_pipe ? nullptr : &stderr_pipe.error(), channel ? nullptr : &channel.error(),
-        control ? nullptr : &control.error(), sync ? nullptr : &sync.error()}) {
+        control ? nullptr : &control.error(), sync ? nullptr : &sync.error(),
+        fork_socket ? nullptr : &fork_socket.error()}) {
     if (error) return *error;
   }
   ChildFds fds{stdin_pipe->read_end.get(),   stdout_pipe->write_end.get(),
                stderr_pipe->write_end.get(), control->second.get(),
-               sync->read_end.get(),         channel->write_end.get()};
+               sync->read_end.get(),
+               spec.fork_server ? fork_socket->second.get() : channel->write_end.get()};
 
   auto spawned = spawn_child(plan, fds, launch->cgroup->clone_into_fd());
   if (!spawned) return spawned.error();
@@ -302,6 +317,7 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
   stdout_pipe->write_end.reset();
   stderr_pipe->write_end.reset();
   channel->write_end.reset();
+  fork_socket->second.reset();
   control->second.reset();
   sync->read_end.reset();
 
@@ -316,6 +332,7 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
   launch->stdin_write = std::move(stdin_pipe->write_end);
   launch->control = std::move(control->first);
   launch->channel_read = std::move(channel->read_end);
+  launch->fork_socket = std::move(fork_socket->first);
   return launch;
 }
 

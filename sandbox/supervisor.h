@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,11 +24,28 @@ struct Launch {
   std::unique_ptr<Cgroup> cgroup;
   std::optional<ChildProcess> child;
   UniqueFd stdout_read, stderr_read, stdin_write, control, channel_read;
+  UniqueFd fork_socket;                          // Spec::fork_server: the zygote's fd 3
+  std::unique_ptr<Workspace> forked_workspace;   // forked: the child's working dir, for the caller
 };
+
+class Zygote;
+class Supervisor;
+
+// Sandbox::start and fork: a live sandbox whose launch is `launcher`, run on the sandbox's own
+// thread; on_launched (may be empty) sees the launch before its monitor starts.
+using Launcher = std::function<Expected<std::unique_ptr<Launch>>(const Spec&)>;
+using OnLaunched = std::function<void(Launch&)>;
+Expected<std::unique_ptr<LiveSandbox>> start_live(Supervisor& supervisor, const Spec& spec,
+                                                  OutputHandler& output, Launcher launcher,
+                                                  OnLaunched on_launched);
 
 // What the monitor of a launched sandbox watches; the launch's fds move into it.
 MonitorInputs monitor_inputs(Launch& launch, OutputHandler& output, const Limits& limits,
                              const RunOptions& options, StdinQueue* stdin_queue = nullptr);
+
+// A zygote's filter (Spec::fork_server): everything allowed but the floor, minus the floor
+// rules its children's setup steps need.
+SeccompPolicy zygote_policy();
 
 // The outcome of a run that never started.
 Outcome setup_failure(const SetupError& error);
@@ -39,10 +57,14 @@ class Supervisor {
 
   Outcome run(const Spec& spec, OutputHandler& output, const RunOptions& options);
   Expected<std::unique_ptr<LiveSandbox>> start(const Spec& spec, OutputHandler& output);
+  Expected<std::unique_ptr<ForkServer>> start_fork_server(const Spec& spec);
+  Expected<ForkedSandbox> fork(ForkServer& server, const Spec& spec, OutputHandler& output);
 
   // The steps of a run: set up and spawn (the calling thread becomes the child's parent), then
   // monitor(), then finish: reap, read the counters, classify, remove the cgroup.
   Expected<std::unique_ptr<Launch>> launch(const Spec& spec, bool blocking_stdin);
+  // A forked sandbox's setup: fork_server.cc.
+  Expected<std::unique_ptr<Launch>> fork_launch(Zygote& zygote, const Spec& spec);
   Outcome finish(Launch& launch, const MonitorResult& result, const Limits& limits);
   Expected<std::unique_ptr<Workspace>> create_workspace(uint64_t size_bytes);
   std::string_view cgroup_backend_name() const { return cgroups_->name(); }

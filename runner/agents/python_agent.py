@@ -8,7 +8,8 @@ complete) and one record to fd 3: "MARKER end STATUS EXIT_CODE OUT_MARKED ERR_MA
 then the reason. STATUS is ok, error (an exception) or exit (SystemExit).
 
 AIRLOCK_DRIVER_MODE=script runs each frame as `python3 -u main.py` would (a warm pool's one-shot
-interpreter): no echo of a final expression, __file__ and sys.argv[0] are main.py, output is written
+interpreter); AIRLOCK_DRIVER_MODE=zygote makes this a fork server whose children do that (see
+_zygote): no echo of a final expression, __file__ and sys.argv[0] are main.py, output is written
 through at once. AIRLOCK_PRELOAD lists modules (comma-separated) imported before the first frame, so
 that the code finds them ready. Both variables are removed before any code runs.
 """
@@ -19,15 +20,24 @@ import os
 import sys
 import traceback
 
-# Private copies of the channels, so code that closes or redirects fd 1, 2 or 3 cannot break them.
-_frames = os.fdopen(os.dup(0), "rb", buffering=0)
-_control = os.dup(3)
-_out = os.dup(1)
-_err = os.dup(2)
-os.close(3)
-os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+_MODE = os.environ.pop("AIRLOCK_DRIVER_MODE", "")
+_SCRIPT = _MODE in ("script", "zygote")
+_FORK_LIBRARY = os.environ.pop("AIRLOCK_FORK_LIBRARY", "")
+_frames = _control = _out = _err = None
 
-_SCRIPT = os.environ.pop("AIRLOCK_DRIVER_MODE", "") == "script"
+
+def _attach():
+    """Private copies of the channels, so code that closes or redirects fd 1, 2 or 3 cannot break
+    them."""
+    global _frames, _control, _out, _err
+    _frames = os.fdopen(os.dup(0), "rb", buffering=0)
+    _control = os.dup(3)
+    _out = os.dup(1)
+    _err = os.dup(2)
+    os.close(3)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+
+
 for _module in filter(None, os.environ.pop("AIRLOCK_PRELOAD", "").split(",")):
     try:
         __import__(_module)
@@ -150,4 +160,60 @@ def main():
             return
 
 
-main()
+def _warm_up():
+    """In a fresh child, before it says ready: run the path an execution takes once, so that the
+    pages it writes are copied now rather than while a request waits."""
+    saved = sys.stdout
+    sys.stdout = io.StringIO()
+    try:
+        tree = ast.parse("print(1)", _FILENAME, "exec")
+        exec(compile(tree, _FILENAME, "exec"), {"__builtins__": __builtins__})
+    finally:
+        sys.stdout = saved
+
+
+def _zygote():
+    """A fork server (AIRLOCK_DRIVER_MODE=zygote; docs/warm_pool.md): fd 3 is a socket on which
+    airlock sends fork requests. Each becomes a child that enters sandboxes of its own (the
+    library's steps) and then serves one script-mode execution; this process never runs code
+    it is sent."""
+    import ctypes
+    import signal
+    library = ctypes.PyDLL(_FORK_LIBRARY)  # PyDLL: the GIL stays held, as os.fork() expects
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
+    # Everything imported so far stays shared with the children: the collector never visits
+    # these objects, so it never writes to (and copies) their pages in a child.
+    import gc
+    gc.collect()
+    gc.freeze()
+    os.write(3, b"ready")
+    while True:
+        loaded = library.airlock_zygote_next(3)
+        if loaded == 0:
+            os._exit(0)  # airlock closed the socket: the server is stopping
+        if loaded < 0:
+            continue  # not a request airlock sent; the supervisor's wait for it times out
+        if os.fork() != 0:
+            library.airlock_zygote_release()
+            continue
+        try:  # A: namespaces, then B inside them
+            library.airlock_fork_prepare()
+            program = os.fork()
+            if program == 0:
+                library.airlock_fork_enter()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _attach()
+                _warm_up()
+                main()
+                sys.stdout.flush()
+                os._exit(0)
+            library.airlock_fork_watch(program)
+        finally:
+            os._exit(0)
+
+
+if _MODE == "zygote":
+    _zygote()
+else:
+    _attach()
+    main()

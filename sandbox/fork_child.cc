@@ -1,0 +1,229 @@
+// libairlock_fork.so: the steps of a forked sandbox's children (fork_child.h has the outline).
+// The zygote's driver calls these between its os.fork()s; the zygote is single-threaded, so
+// unlike a cold child these may use the stack freely, but they still allocate nothing.
+#include "sandbox/fork_child.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "sandbox/capabilities.h"
+#include "sandbox/namespaces.h"
+#include "sandbox/process.h"
+#include "sandbox/seccomp.h"
+
+namespace airlock::sandbox {
+namespace {
+
+// The request being served; copied into A and B by fork.
+ForkRequest request;
+sock_filter filters[2 * kMaxForkFilterLength];
+int request_fds[ForkRequest::kFdCount] = {-1, -1, -1, -1, -1};
+enum { kStdin, kStdout, kStderr, kChannel, kControl };
+
+void close_request_fds() {
+  for (int& fd : request_fds) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+}
+
+bool valid(const ForkRequest& r, size_t filter_bytes) {
+  if (r.magic != ForkRequest::kMagic || r.tmpfs_count < 1 ||
+      r.tmpfs_count > ForkRequest::kMaxTmpfs || r.rlimit_count > ForkRequest::kMaxRlimits ||
+      r.policy_length == 0 || r.floor_length == 0 || r.policy_length > kMaxForkFilterLength ||
+      r.floor_length > kMaxForkFilterLength || r.control_fd_number < 4 ||
+      filter_bytes != (r.policy_length + r.floor_length) * sizeof(sock_filter)) {
+    return false;
+  }
+  if (::memchr(r.hostname, '\0', sizeof r.hostname) == nullptr) return false;
+  for (uint32_t i = 0; i < r.tmpfs_count; ++i) {
+    if (::memchr(r.tmpfs[i].path, '\0', sizeof r.tmpfs[i].path) == nullptr ||
+        r.tmpfs[i].path[0] != '/') {
+      return false;
+    }
+  }
+  return true;
+}
+
+void hello(int control, const char* role, int fd) {
+  ControlMessage message;
+  message.kind = ControlMessage::fork_hello;
+  std::snprintf(message.text, sizeof message.text, "%s", role);
+  if (!send_message(control, message, fd >= 0 ? &fd : nullptr, fd >= 0 ? 1 : 0)) {
+    fail(control, "sendmsg(hello)", role, errno);
+  }
+}
+
+void write_proc_file(int control, const char* path, const char* text) {
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fail(control, "open", path, errno);
+  ssize_t length = static_cast<ssize_t>(std::strlen(text));
+  if (::write(fd, text, static_cast<size_t>(length)) != length) fail(control, "write", path, errno);
+  ::close(fd);
+}
+
+}  // namespace
+}  // namespace airlock::sandbox
+
+using namespace airlock::sandbox;
+
+extern "C" int airlock_zygote_next(int fork_socket) {
+  close_request_fds();
+  for (;;) {
+    struct iovec parts[2] = {{&request, sizeof request}, {filters, sizeof filters}};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * ForkRequest::kFdCount)] = {};
+    struct msghdr header {};
+    header.msg_iov = parts;
+    header.msg_iovlen = 2;
+    header.msg_control = control;
+    header.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fork_socket, &header, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    int received = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(&header, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      int count = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      int fds[ForkRequest::kFdCount];
+      std::memcpy(fds, CMSG_DATA(c), sizeof(int) * std::min(count, ForkRequest::kFdCount));
+      for (int i = 0; i < count; ++i) {
+        if (i < ForkRequest::kFdCount && received < ForkRequest::kFdCount) {
+          request_fds[received++] = fds[i];
+        }
+      }
+    }
+    const bool whole = n >= static_cast<ssize_t>(sizeof request) &&
+                       (header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0;
+    if (!whole || received != ForkRequest::kFdCount ||
+        !valid(request, static_cast<size_t>(n) - sizeof request)) {
+      close_request_fds();
+      return -1;
+    }
+    return 1;
+  }
+}
+
+extern "C" void airlock_zygote_release(void) { close_request_fds(); }
+
+extern "C" int airlock_fork_prepare(void) {
+  const int control = request_fds[kControl];
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "A", errno);
+  close_all_but(request_fds, ForkRequest::kFdCount);
+  // The zygote lets the kernel reap its children; A waits for its own.
+  ::signal(SIGCHLD, SIG_DFL);
+  hello(control, "init", -1);
+  if (::unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
+                CLONE_NEWUTS) != 0) {
+    fail(control, "unshare(namespaces)", nullptr, errno);
+  }
+  // The new user namespace maps our own ids only: inside, the program keeps the ids it has.
+  char line[64];
+  std::snprintf(line, sizeof line, "%u %u 1\n", request.uid, request.uid);
+  write_proc_file(control, "/proc/self/uid_map", line);
+  write_proc_file(control, "/proc/self/setgroups", "deny");
+  std::snprintf(line, sizeof line, "%u %u 1\n", request.gid, request.gid);
+  write_proc_file(control, "/proc/self/gid_map", line);
+  return 0;
+}
+
+extern "C" int airlock_fork_enter(void) {
+  const int control = request_fds[kControl];
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "B", errno);
+  // 1. The file system: what the zygote saw, with every writable place replaced by an empty one
+  // and a /proc of our own pid namespace.
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    fail(control, "mount(private)", "/", errno);
+  }
+  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    fail(control, "mount proc", "/proc", errno);
+  }
+  for (uint32_t i = 0; i < request.tmpfs_count; ++i) {
+    const ForkTmpfs& tmpfs = request.tmpfs[i];
+    char options[128];
+    std::snprintf(options, sizeof options, "size=%llu,mode=%o,uid=%u,gid=%u",
+                  static_cast<unsigned long long>(tmpfs.size_bytes), tmpfs.mode, request.uid,
+                  request.gid);
+    if (::mount("tmpfs", tmpfs.path, "tmpfs", MS_NOSUID | MS_NODEV, options) != 0) {
+      fail(control, "mount tmpfs", tmpfs.path, errno);
+    }
+  }
+  // The zygote's working directory is still ours until we leave it: into the fresh one.
+  if (::chdir(request.tmpfs[0].path) != 0) fail(control, "chdir", request.tmpfs[0].path, errno);
+  // 2. Network: loopback only, in a namespace of its own.
+  if (!bring_up_loopback()) fail(control, "ioctl(SIOCSIFFLAGS, lo)", nullptr, errno);
+  if (::sethostname(request.hostname, std::strlen(request.hostname)) != 0) {
+    fail(control, "sethostname", nullptr, errno);
+  }
+  // 3. Hello, with the working directory for the supervisor's file transfers; then wait until
+  // it has moved us into the run's cgroup.
+  int workdir = ::open(request.tmpfs[0].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (workdir < 0) fail(control, "open", request.tmpfs[0].path, errno);
+  hello(control, "program", workdir);
+  ::close(workdir);
+  char go = 0;
+  if (::recv(control, &go, 1, 0) != 1 || go != 'g') ::_exit(125);
+  if (::unshare(CLONE_NEWCGROUP) != 0) fail(control, "unshare(CLONE_NEWCGROUP)", nullptr, errno);
+  if (::setsid() < 0) fail(control, "setsid", nullptr, errno);
+  // 4. Privileges: no capabilities, no_new_privs (inherited, and set again).
+  if (const char* step = drop_privileges(request.uid, request.gid, false)) fail(control, step, nullptr, errno);
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "B", errno);
+  // 5. Only 0-3 reach the program; the control socket sits where the program cannot open an fd.
+  const int socket = request.control_fd_number;
+  if (::dup3(control, socket, O_CLOEXEC) < 0) fail(control, "dup3(control)", nullptr, errno);
+  for (int fd : {kStdin, kStdout, kStderr, kChannel}) {
+    if (::dup2(request_fds[fd], fd) < 0) fail(socket, "dup2(stdio)", nullptr, errno);
+  }
+  if (::close_range(4, static_cast<unsigned>(socket) - 1, 0) != 0 ||
+      ::close_range(static_cast<unsigned>(socket) + 1, ~0U, 0) != 0) {
+    fail(socket, "close_range", nullptr, errno);
+  }
+  ::signal(SIGCHLD, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (uint32_t i = 0; i < request.rlimit_count; ++i) {
+    struct rlimit value {request.rlimits[i].soft, request.rlimits[i].hard};
+    if (::setrlimit(request.rlimits[i].resource, &value) != 0) {
+      fail(socket, "setrlimit", nullptr, errno);
+    }
+  }
+  // 6. The policy's filter (reporting to the supervisor) and the floor under it.
+  const int listener = install_filter(filters, request.policy_length, true);
+  if (listener < 0) fail(socket, "seccomp(policy filter)", nullptr, errno);
+  if (install_filter(filters + request.policy_length, request.floor_length, false) < 0) {
+    fail(socket, "seccomp(floor filter)", nullptr, errno);
+  }
+  ControlMessage ready;
+  ready.kind = ControlMessage::listeners;
+  if (!send_message(socket, ready, &listener, 1)) fail(socket, "sendmsg(listener)", nullptr, errno);
+  ::close(listener);
+  ::close(socket);
+  return 0;
+}
+
+extern "C" void airlock_fork_watch(int pid) {
+  const int control = request_fds[kControl];
+  const int keep[] = {control};
+  close_all_but(keep, 1);  // the pipes reach EOF once B's side is done with them
+  int status = 0;
+  pid_t waited;
+  do {
+    waited = ::waitpid(pid, &status, __WALL);
+  } while (waited < 0 && errno == EINTR);
+  ControlMessage message;
+  message.kind = ControlMessage::program_status;
+  message.wait_status = waited == pid ? status : W_EXITCODE(125, 0);
+  send_message(control, message, nullptr, 0);
+}

@@ -1,0 +1,74 @@
+// A fork server's side of a forked sandbox (docs/warm_pool.md): the request the supervisor sends
+// a zygote, and the steps its children take, built into libairlock_fork.so, which the zygote's
+// interpreter loads. The zygote runs only airlock's own driver; the code a request brings runs
+// only in a child, after every step below.
+//
+//   zygote --fork--> A: hello; unshare(user, mount, pid, net, ipc, uts); own uid/gid maps
+//   A --fork--> B (pid 1 of the new pid namespace): fresh /proc, /tmp, /dev/shm, working dir and
+//     loopback; hello with the working dir's fd; waits while the supervisor moves it into the
+//     run's cgroup; cgroup namespace; privileges dropped; rlimits; stdio; both seccomp filters
+//     (the listener goes to the supervisor); then the interpreter takes the request's code.
+//   A waits for B and reports its wait status, as init does for a cold sandbox.
+#pragma once
+
+#include <linux/filter.h>
+#include <sys/resource.h>
+
+#include <cstdint>
+
+namespace airlock::sandbox {
+
+struct ForkTmpfs {
+  char path[128] = {};  // absolute, inside the sandbox
+  uint64_t size_bytes = 0;
+  uint32_t mode = 01777;
+};
+
+struct ForkRlimit {
+  int32_t resource = 0;
+  uint64_t soft = 0, hard = 0;
+};
+
+// The zygote's RLIMIT_NOFILE must be above control_fd_number (the children's own limit), so that
+// B can put its control socket there before lowering the limit.
+//
+// Sent on the zygote's fork socket with five fds: the child's stdin (read end), stdout and
+// stderr (write ends), the control channel that becomes its fd 3 (write end), and its end of the
+// control socket. The two filter programs follow the header, policy first.
+struct ForkRequest {
+  static constexpr uint32_t kMagic = 0x61726b31;  // "ark1"
+  static constexpr int kFdCount = 5;
+  static constexpr int kMaxTmpfs = 8;
+  static constexpr int kMaxRlimits = 8;
+  uint32_t magic = kMagic;
+  uint32_t uid = 1000, gid = 1000;  // inside; already the zygote's ids
+  int32_t control_fd_number = 256;
+  char hostname[64] = {};
+  uint32_t tmpfs_count = 0;
+  ForkTmpfs tmpfs[kMaxTmpfs];  // tmpfs[0] is the working directory
+  uint32_t rlimit_count = 0;
+  ForkRlimit rlimits[kMaxRlimits];
+  uint32_t policy_length = 0;  // sock_filter instructions
+  uint32_t floor_length = 0;
+};
+
+// The most filter instructions a request may carry (the kernel's own limit is 4096 per filter).
+inline constexpr uint32_t kMaxForkFilterLength = 4096;
+
+}  // namespace airlock::sandbox
+
+// The library's entry points, called through ctypes by the zygote's driver (one thread).
+extern "C" {
+// Zygote: closes the last request's fds, then waits for the next request on fork_socket.
+// 1: a request is loaded; 0: the socket closed (the server is stopping); -1: a bad request.
+int airlock_zygote_next(int fork_socket);
+// Zygote, after forking A: the request's fds belong to the child now.
+void airlock_zygote_release(void);
+// A: hello, new namespaces, id maps. 0, or -1 after reporting the failure to the supervisor.
+int airlock_fork_prepare(void);
+// B: the rest of the checklist. Returns 0 with fds 0-3 in place; on failure it reports the step
+// to the supervisor and exits.
+int airlock_fork_enter(void);
+// A, after forking B: waits for B, reports its wait status, and returns.
+void airlock_fork_watch(int pid);
+}

@@ -1,0 +1,337 @@
+// Fork servers, supervisor side: start a zygote, and fork sandboxes from it (fork_child.h has the
+// children's steps). A forked sandbox is watched like any live sandbox: the same monitor, cgroup,
+// listener and outcome; only its launch differs.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "sandbox/fork_child.h"
+#include "sandbox/mounts.h"
+#include "sandbox/rlimits.h"
+#include "sandbox/supervisor.h"
+
+namespace airlock::sandbox {
+namespace {
+
+constexpr std::chrono::seconds kZygoteStartTimeout{20};
+constexpr std::chrono::seconds kForkSetupTimeout{5};
+constexpr size_t kKeptStderr = 4096;
+
+// The child's own tmpfs, kept open by fd: readable and writable by the runner before, during and
+// after the run (the mount outlives the child's mount namespace while the fd is open).
+class ForkedWorkspace final : public Workspace {
+ public:
+  ForkedWorkspace(UniqueFd dir, uint32_t uid, uint32_t gid)
+      : dir_(std::move(dir)), path_("/proc/self/fd/" + std::to_string(dir_.get())), uid_(uid),
+        gid_(gid) {}
+  const std::string& path() const override { return path_; }
+  uint32_t owner_uid() const override { return uid_; }
+  uint32_t owner_gid() const override { return gid_; }
+  Status give_to_sandbox(const std::string& path) const override {
+    if (::lchown(path.c_str(), uid_, gid_) != 0) return errno_error("lchown(\"" + path + "\")");
+    return {};
+  }
+
+ private:
+  UniqueFd dir_;
+  std::string path_;
+  uint32_t uid_, gid_;
+};
+
+int milliseconds_until(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  return static_cast<int>(std::max<int64_t>(0, left.count()));
+}
+
+Expected<UniqueFd> open_pidfd(pid_t pid) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno_error("pidfd_open");
+  return UniqueFd::adopt(fd);
+}
+
+bool copy_text(char* destination, size_t size, const std::string& text) {
+  if (text.size() >= size) return false;
+  std::memcpy(destination, text.c_str(), text.size() + 1);
+  return true;
+}
+
+// The request for spec: its ids, hostname, tmpfs mounts (working dir first), rlimits, filters.
+Expected<ForkRequest> make_request(const Spec& spec, const SeccompFilters& filters,
+                                   int control_fd_number) {
+  ForkRequest request;
+  const SandboxIdentity identity;
+  request.uid = identity.uid;
+  request.gid = identity.gid;
+  request.control_fd_number = control_fd_number;
+  if (!copy_text(request.hostname, sizeof request.hostname, spec.hostname)) {
+    return SetupError{"hostname too long for a forked sandbox", 0};
+  }
+  std::vector<std::pair<std::string, std::pair<uint64_t, uint32_t>>> tmpfs = {
+      {spec.filesystem.workdir, {spec.limits.workdir_size_bytes, 0700}},
+      {"/tmp", {spec.limits.tmp_size_bytes, 01777}},
+      {"/dev/shm", {spec.limits.shm_size_bytes, 01777}}};
+  for (const Tmpfs& extra : spec.filesystem.tmpfs) {
+    tmpfs.push_back({extra.sandbox_path, {extra.size_bytes, 01777}});
+  }
+  if (tmpfs.size() > ForkRequest::kMaxTmpfs) return SetupError{"too many tmpfs mounts to fork", 0};
+  for (const auto& [path, size_mode] : tmpfs) {
+    ForkTmpfs& entry = request.tmpfs[request.tmpfs_count++];
+    if (!is_clean_absolute_path(path) || !copy_text(entry.path, sizeof entry.path, path)) {
+      return SetupError{"tmpfs path \"" + path + "\" cannot be forked", 0};
+    }
+    entry.size_bytes = size_mode.first;
+    entry.mode = size_mode.second;
+  }
+  const std::vector<RlimitSetting> rlimits = plan_rlimits(spec.limits);
+  if (rlimits.size() > ForkRequest::kMaxRlimits) return SetupError{"too many rlimits to fork", 0};
+  for (const RlimitSetting& setting : rlimits) {
+    request.rlimits[request.rlimit_count++] = {setting.resource, setting.soft, setting.hard};
+  }
+  request.policy_length = static_cast<uint32_t>(filters.policy_program.size());
+  request.floor_length = static_cast<uint32_t>(filters.floor_program.size());
+  if (request.policy_length > kMaxForkFilterLength || request.floor_length > kMaxForkFilterLength) {
+    return SetupError{"seccomp filter too long to fork", 0};
+  }
+  return request;
+}
+
+// What A and B say once their first steps are done (fork_child.cc).
+struct Hellos {
+  pid_t init = 0, program = 0;
+  UniqueFd workdir;
+};
+
+Expected<Hellos> receive_hellos(int control) {
+  Hellos hellos;
+  const auto deadline = std::chrono::steady_clock::now() + kForkSetupTimeout;
+  while (hellos.init == 0 || hellos.program == 0) {
+    pollfd ready{control, POLLIN, 0};
+    int polled = ::poll(&ready, 1, milliseconds_until(deadline));
+    if (polled < 0 && errno == EINTR) continue;
+    if (polled == 0) return SetupError{"the fork server's child did not report within 5 s", 0};
+    ControlMessage message;
+    struct iovec io {&message, sizeof message};
+    alignas(struct cmsghdr) char control_data[CMSG_SPACE(sizeof(ucred)) +
+                                              CMSG_SPACE(sizeof(int) * 2)] = {};
+    struct msghdr header {};
+    header.msg_iov = &io;
+    header.msg_iovlen = 1;
+    header.msg_control = control_data;
+    header.msg_controllen = sizeof control_data;
+    ssize_t n = ::recvmsg(control, &header, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("recvmsg(fork hello)");
+    if (n == 0) return SetupError{"the fork server's child ended during setup", 0};
+    pid_t sender = 0;
+    UniqueFd passed;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(&header, c)) {
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type == SCM_CREDENTIALS) {
+        ucred credentials;
+        std::memcpy(&credentials, CMSG_DATA(c), sizeof credentials);
+        sender = credentials.pid;
+      } else if (c->cmsg_type == SCM_RIGHTS) {
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int fd;
+          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+          UniqueFd owned = UniqueFd::adopt(fd);
+          if (i == 0) passed = std::move(owned);
+        }
+      }
+    }
+    message.text[sizeof message.text - 1] = '\0';
+    if (static_cast<size_t>(n) != sizeof message) continue;
+    if (message.kind == ControlMessage::setup_failed) {
+      return SetupError{message.text, message.error_number};
+    }
+    if (message.kind != ControlMessage::fork_hello || sender <= 0) continue;
+    if (std::strcmp(message.text, "init") == 0) {
+      hellos.init = sender;
+    } else if (std::strcmp(message.text, "program") == 0 && passed.valid()) {
+      hellos.program = sender;
+      hellos.workdir = std::move(passed);
+    }
+  }
+  return hellos;
+}
+
+}  // namespace
+
+class Zygote final : public ForkServer, public OutputHandler {
+ public:
+  ~Zygote() override {
+    socket.reset();  // the driver sees the end of its requests and exits
+    live.reset();
+  }
+  bool alive() const override { return live && !live->ended() && socket.valid(); }
+
+  // The zygote's own output is its driver's complaints: kept for error messages.
+  bool on_output(Stream stream, std::string_view data) override {
+    if (stream != Stream::stderr_stream) return true;
+    std::lock_guard lock(stderr_mutex);
+    stderr_tail.append(data);
+    if (stderr_tail.size() > kKeptStderr) stderr_tail.erase(0, stderr_tail.size() - kKeptStderr);
+    return true;
+  }
+  std::string complaints() {
+    std::lock_guard lock(stderr_mutex);
+    return stderr_tail.empty() ? std::string("(nothing on stderr)") : stderr_tail;
+  }
+
+  std::unique_ptr<LiveSandbox> live;
+  UniqueFd socket;
+  std::mutex socket_mutex;  // one request at a time on the socket
+
+ private:
+  std::mutex stderr_mutex;
+  std::string stderr_tail;
+};
+
+Expected<std::unique_ptr<ForkServer>> Supervisor::start_fork_server(const Spec& spec) {
+  if (!spec.fork_server) return SetupError{"a fork server's spec must set fork_server", 0};
+  auto zygote = std::make_unique<Zygote>();
+  UniqueFd socket;
+  auto live = start_live(
+      *this, spec, *zygote, [this](const Spec& running) { return launch(running, false); },
+      [&socket](Launch& launched) { socket = std::move(launched.fork_socket); });
+  if (!live) return live.error();
+  zygote->live = std::move(live.value());
+  zygote->socket = std::move(socket);
+  // The driver says "ready" once its imports are done.
+  const auto deadline = std::chrono::steady_clock::now() + kZygoteStartTimeout;
+  for (;;) {
+    pollfd ready{zygote->socket.get(), POLLIN, 0};
+    int polled = ::poll(&ready, 1, milliseconds_until(deadline));
+    if (polled < 0 && errno == EINTR) continue;
+    char word[16] = {};
+    ssize_t n = polled > 0 ? ::recv(zygote->socket.get(), word, sizeof word - 1, MSG_DONTWAIT) : -1;
+    if (n == 5 && std::strcmp(word, "ready") == 0) break;
+    if (polled == 0 || n == 0 || (n < 0 && errno != EAGAIN)) {
+      zygote->live->kill();
+      zygote->live->wait();
+      return SetupError{"the fork server did not start: " + zygote->complaints(), 0};
+    }
+  }
+  return std::unique_ptr<ForkServer>(std::move(zygote));
+}
+
+Expected<ForkedSandbox> Supervisor::fork(ForkServer& server, const Spec& spec,
+                                         OutputHandler& output) {
+  Zygote& zygote = static_cast<Zygote&>(server);  // the only kind there is
+  std::unique_ptr<Workspace> workspace;
+  auto live = start_live(
+      *this, spec, output, [this, &zygote](const Spec& running) { return fork_launch(zygote, running); },
+      [&workspace](Launch& launched) { workspace = std::move(launched.forked_workspace); });
+  if (!live) return live.error();
+  return ForkedSandbox{std::move(live.value()), std::move(workspace)};
+}
+
+Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const Spec& spec) {
+  if (!zygote.alive()) return SetupError{"the fork server has ended: " + zygote.complaints(), 0};
+  auto launch = std::make_unique<Launch>();
+  const int control_fd_number =
+      static_cast<int>(std::max<uint32_t>(spec.limits.max_open_files, 4));
+  auto filters = filters_for(spec.seccomp, control_fd_number);
+  if (!filters) return filters.error();
+  launch->plan.seccomp = filters.value();
+  auto request = make_request(spec, *filters.value(), control_fd_number);
+  if (!request) return request.error();
+
+  auto cgroup = cgroups_->create("run-" + std::to_string(next_run_++), spec.limits);
+  if (!cgroup) return cgroup.error();
+  launch->cgroup = std::move(cgroup.value());
+  auto fail = [&launch](SetupError error) -> Expected<std::unique_ptr<Launch>> {
+    launch->child.reset();  // kills what was forked
+    (void)launch->cgroup->destroy();
+    return error;
+  };
+
+  auto stdin_pipe = make_pipe();
+  auto stdout_pipe = make_pipe();
+  auto stderr_pipe = make_pipe();
+  auto channel = make_pipe();
+  auto control = make_socketpair();
+  for (const SetupError* error :
+       {stdin_pipe ? nullptr : &stdin_pipe.error(), stdout_pipe ? nullptr : &stdout_pipe.error(),
+        stderr_pipe ? nullptr : &stderr_pipe.error(), channel ? nullptr : &channel.error(),
+        control ? nullptr : &control.error()}) {
+    if (error) return fail(*error);
+  }
+  for (int fd : {stdin_pipe->write_end.get(), stdout_pipe->read_end.get(),
+                 stderr_pipe->read_end.get(), channel->read_end.get()}) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  }
+  const int on = 1;
+  if (::setsockopt(control->first.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
+    return fail(errno_error("setsockopt(SO_PASSCRED)"));
+  }
+
+  {
+    const SeccompFilters& compiled = *filters.value();
+    struct iovec parts[3] = {
+        {&request.value(), sizeof(ForkRequest)},
+        {const_cast<sock_filter*>(compiled.policy_program.data()),
+         compiled.policy_program.size() * sizeof(sock_filter)},
+        {const_cast<sock_filter*>(compiled.floor_program.data()),
+         compiled.floor_program.size() * sizeof(sock_filter)}};
+    const int fds[ForkRequest::kFdCount] = {stdin_pipe->read_end.get(),
+                                            stdout_pipe->write_end.get(),
+                                            stderr_pipe->write_end.get(), channel->write_end.get(),
+                                            control->second.get()};
+    alignas(struct cmsghdr) char control_data[CMSG_SPACE(sizeof fds)] = {};
+    struct msghdr header {};
+    header.msg_iov = parts;
+    header.msg_iovlen = 3;
+    header.msg_control = control_data;
+    header.msg_controllen = sizeof control_data;
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof fds);
+    std::memcpy(CMSG_DATA(cmsg), fds, sizeof fds);
+    std::lock_guard lock(zygote.socket_mutex);
+    if (::sendmsg(zygote.socket.get(), &header, MSG_NOSIGNAL) < 0) {
+      return fail(errno_error("sendmsg(fork request)"));
+    }
+  }
+  // The child's ends are the child's now: holding them would keep the pipes from EOF.
+  stdin_pipe->read_end.reset();
+  stdout_pipe->write_end.reset();
+  stderr_pipe->write_end.reset();
+  channel->write_end.reset();
+  control->second.reset();
+
+  auto hellos = receive_hellos(control->first.get());
+  if (!hellos) return fail(hellos.error());
+  auto init_pidfd = open_pidfd(hellos->init);
+  auto program_pidfd = open_pidfd(hellos->program);
+  if (!init_pidfd) return fail(init_pidfd.error());
+  if (!program_pidfd) return fail(program_pidfd.error());
+  launch->child.emplace(ChildProcess::forked(hellos->init, std::move(init_pidfd.value()),
+                                             std::move(program_pidfd.value())));
+  if (Status s = launch->cgroup->attach(hellos->program); !s) return fail(s.error());
+  // From here the monitor reads this socket, expecting no credentials beside the listener fd.
+  const int off = 0;
+  if (::setsockopt(control->first.get(), SOL_SOCKET, SO_PASSCRED, &off, sizeof off) != 0) {
+    return fail(errno_error("setsockopt(SO_PASSCRED)"));
+  }
+  if (::send(control->first.get(), "g", 1, MSG_NOSIGNAL) != 1) return fail(errno_error("send(go)"));
+
+  launch->stdout_read = std::move(stdout_pipe->read_end);
+  launch->stderr_read = std::move(stderr_pipe->read_end);
+  launch->stdin_write = std::move(stdin_pipe->write_end);
+  launch->control = std::move(control->first);
+  launch->channel_read = std::move(channel->read_end);
+  launch->forked_workspace = std::make_unique<ForkedWorkspace>(
+      std::move(hellos->workdir), config_.host_uid, config_.host_gid);
+  return launch;
+}
+
+}  // namespace airlock::sandbox
