@@ -97,8 +97,18 @@ runner::WarmPoolEntry warm_pool_entry(const YAML::Node& node) {
       entry.policy = scalar(field.second, "warm_pool.policy");
     } else if (name == "size") {
       entry.size = whole_number(field.second, "warm_pool.size", 64);
+    } else if (name == "refill") {
+      const std::string refill = scalar(field.second, "warm_pool.refill");
+      if (refill == "fork") {
+        entry.refill = runner::WarmPoolEntry::Refill::fork;
+      } else if (refill == "fresh") {
+        entry.refill = runner::WarmPoolEntry::Refill::fresh;
+      } else {
+        fail(field.second, "warm_pool.refill: expected fork or fresh, got \"" + refill + "\"");
+      }
     } else {
-      fail(field.first, "warm_pool: unknown field \"" + name + "\" (expected runtime, policy, size)");
+      fail(field.first,
+           "warm_pool: unknown field \"" + name + "\" (expected runtime, policy, size, refill)");
     }
   }
   if (entry.runtime.empty()) fail(node, "warm_pool item: runtime is required");

@@ -106,8 +106,21 @@ std::string Metrics::render() const {
           [](const auto& p) { return p.ready; });
     gauge("airlock_warm_pool_hits_total", "Executions served by a ready sandbox.", "counter",
           [](const auto& p) { return p.hits; });
-    gauge("airlock_warm_pool_misses_total", "Fitting executions that found none ready (ran cold).",
+    gauge("airlock_warm_pool_misses_total", "Fitting executions that found none ready.",
           "counter", [](const auto& p) { return p.misses; });
+    gauge("airlock_warm_pool_forked_on_request_total",
+          "Misses served by forking a sandbox at request time (the others ran cold).", "counter",
+          [](const auto& p) { return p.forked_on_request; });
+    gauge("airlock_warm_pool_fork_server_up", "1 while ready sandboxes are forked from a server.",
+          "gauge", [](const auto& p) { return p.forking ? 1 : 0; });
+    gauge("airlock_warm_pool_fork_server_starts_total", "Fork servers started (more than 1: one died).",
+          "counter", [](const auto& p) { return p.fork_server_starts; });
+    gauge("airlock_warm_pool_fork_server_memory_bytes",
+          "Memory charged to the fork server's cgroup: its interpreter, shared by every child.",
+          "gauge", [](const auto& p) { return p.fork_server_memory_bytes; });
+    gauge("airlock_warm_pool_memory_per_sandbox_bytes",
+          "Memory charged to a ready sandbox's own cgroup, on average: what each one adds.",
+          "gauge", [](const auto& p) { return p.ready == 0 ? 0 : p.ready_memory_bytes / p.ready; });
     gauge("airlock_warm_pool_start_failures_total", "Ready sandboxes that failed to start.",
           "counter", [](const auto& p) { return p.start_failures; });
   }

@@ -96,6 +96,8 @@ class Interpreter final : public sandbox::OutputHandler {
   // True once the driver has said it finished starting (imports done): an execution sent now
   // starts at once rather than waiting for the interpreter to come up.
   bool ready() const;
+  // Memory charged to its sandbox now.
+  uint64_t memory_usage_bytes() const { return live_ ? live_->memory_usage_bytes() : 0; }
   // Ends the interpreter from any thread; a running execute() returns as cancelled.
   void kill();
 

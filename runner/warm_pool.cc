@@ -37,10 +37,10 @@ struct WarmPool::Slot {
   const Runtime* runtime = nullptr;
   sandbox::Spec spec;  // without host_workdir
   sandbox::Spec fork_server_spec;  // Refill::fork: the zygote's
-  std::unique_ptr<sandbox::ForkServer> fork_server;  // touched by the refiller only
+  std::shared_ptr<sandbox::ForkServer> fork_server;  // replaced by the refiller only
   std::deque<std::unique_ptr<Ready>> ready;
   size_t starting = 0;
-  uint64_t hits = 0, misses = 0, start_failures = 0, fork_server_starts = 0;
+  uint64_t hits = 0, misses = 0, start_failures = 0, fork_server_starts = 0, forked_on_request = 0;
   bool forking = false;
 };
 
@@ -118,30 +118,41 @@ WarmPool::~WarmPool() {
   slots_.clear();  // kills every ready sandbox and removes its working dir
 }
 
-std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
+std::unique_ptr<WarmPool::Ready> WarmPool::fork_one(Slot& slot,
+                                                   const std::shared_ptr<sandbox::ForkServer>& server) {
+  auto forked = Interpreter::fork(sandbox_, *server, slot.spec);
+  {
+    std::lock_guard lock(mutex_);
+    slot.forking = static_cast<bool>(forked);
+  }
+  if (!forked) return nullptr;
   auto ready = std::make_unique<Ready>();
+  ready->workspace = std::move(forked->workspace);
+  ready->interpreter = std::move(forked->interpreter);
+  return ready;
+}
+
+std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
   if (slot.entry.refill == WarmPoolEntry::Refill::fork) {
-    if (!slot.fork_server || !slot.fork_server->alive()) {
-      slot.fork_server.reset();
-      auto started = sandbox_.start_fork_server(slot.fork_server_spec);
-      if (started) slot.fork_server = std::move(started.value());
+    std::shared_ptr<sandbox::ForkServer> server;
+    {
       std::lock_guard lock(mutex_);
-      slot.fork_server_starts += started ? 1 : 0;
+      server = slot.fork_server;
     }
-    if (slot.fork_server) {
-      auto forked = Interpreter::fork(sandbox_, *slot.fork_server, slot.spec);
-      {
-        std::lock_guard lock(mutex_);
-        slot.forking = static_cast<bool>(forked);
-      }
-      if (forked) {
-        ready->workspace = std::move(forked->workspace);
-        ready->interpreter = std::move(forked->interpreter);
-        return ready;
-      }
+    if (!server || !server->alive()) {
+      // Only this thread replaces a server; executions forking from the old one keep it alive.
+      auto started = sandbox_.start_fork_server(slot.fork_server_spec);
+      server = started ? std::shared_ptr<sandbox::ForkServer>(std::move(started.value())) : nullptr;
+      std::lock_guard lock(mutex_);
+      slot.fork_server = server;
+      slot.fork_server_starts += server ? 1 : 0;
+    }
+    if (server) {
+      if (auto ready = fork_one(slot, server)) return ready;
     }
     // No fork server (it failed to start, or to fork): this one starts fresh.
   }
+  auto ready = std::make_unique<Ready>();
   auto workspace = sandbox_.create_workspace(slot.policy->limits.workdir_size_bytes);
   if (!workspace) return nullptr;
   ready->workspace = std::move(workspace.value());
@@ -221,7 +232,16 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   if (!used) return std::nullopt;
   if (!ready) {
     wanted_.notify_all();
-    return std::nullopt;
+    // None ready: a fork costs a fraction of a cold start, when there is a server to fork from.
+    std::shared_ptr<sandbox::ForkServer> server;
+    {
+      std::lock_guard lock(mutex_);
+      server = used->fork_server;
+    }
+    if (server && server->alive()) ready = fork_one(*used, server);
+    if (!ready) return std::nullopt;
+    std::lock_guard lock(mutex_);
+    ++used->forked_on_request;
   }
   // The refill starts when this execution is done (below), not now: forking the next sandbox
   // would take one of the two cores the waiting request needs.
@@ -260,10 +280,16 @@ std::vector<WarmPoolStats> WarmPool::stats() const {
   std::vector<WarmPoolStats> all;
   for (const auto& slot : slots_) {
     size_t initialised = 0;
-    for (const auto& item : slot->ready) initialised += item->interpreter->ready() ? 1 : 0;
+    uint64_t memory = 0;
+    for (const auto& item : slot->ready) {
+      if (!item->interpreter->ready()) continue;
+      ++initialised;
+      memory += item->interpreter->memory_usage_bytes();
+    }
     all.push_back({slot->entry.runtime, slot->entry.policy, slot->entry.size, initialised,
                    slot->hits, slot->misses, slot->start_failures, slot->forking,
-                   slot->fork_server_starts});
+                   slot->fork_server_starts, slot->forked_on_request, memory,
+                   slot->fork_server ? slot->fork_server->memory_usage_bytes() : 0});
   }
   return all;
 }

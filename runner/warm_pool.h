@@ -40,10 +40,13 @@ struct WarmPoolStats {
   size_t capacity = 0;
   size_t ready = 0;     // started and initialised, waiting for code
   uint64_t hits = 0;    // executions served warm
-  uint64_t misses = 0;  // fitting requests that found the pool empty and ran cold
+  uint64_t misses = 0;  // fitting requests that found the pool empty
   uint64_t start_failures = 0;
   bool forking = false;            // ready sandboxes come from a running fork server
   uint64_t fork_server_starts = 0;  // 1 normally; more if a server died and was replaced
+  uint64_t forked_on_request = 0;   // misses served by a fork at request time, not cold
+  uint64_t ready_memory_bytes = 0;  // charged to the ready sandboxes' cgroups, all together
+  uint64_t fork_server_memory_bytes = 0;
 };
 
 class WarmPool {
@@ -69,6 +72,7 @@ class WarmPool {
   WarmPool(sandbox::Sandbox& sandbox, const RuntimeTable& runtimes, WarmPoolSettings settings);
   void refill_loop();
   std::unique_ptr<Ready> start_one(Slot& slot);
+  std::unique_ptr<Ready> fork_one(Slot& slot, const std::shared_ptr<sandbox::ForkServer>& server);
 
   sandbox::Sandbox& sandbox_;
   const RuntimeTable& runtimes_;

@@ -56,6 +56,8 @@ class Cgroup {
   // A directory fd for clone3(CLONE_INTO_CGROUP), or -1 when the backend has none (v1).
   virtual int clone_into_fd() const { return -1; }
   virtual Expected<uint64_t> cpu_usage_ns() = 0;
+  // Memory charged to the cgroup now (pages first touched by its processes).
+  virtual Expected<uint64_t> memory_usage_bytes() = 0;
   virtual Expected<CgroupStats> stats() = 0;
   // Kills every process in the cgroup and removes it. Safe to call more than once.
   virtual Status destroy() = 0;

@@ -61,6 +61,12 @@ class CgroupV1 final : public Cgroup {
     return std::strtoull(usage.value().c_str(), nullptr, 10);
   }
 
+  Expected<uint64_t> memory_usage_bytes() override {
+    auto usage = fs_->read(dir("memory") + "/memory.usage_in_bytes");
+    if (!usage) return usage.error();
+    return std::strtoull(usage.value().c_str(), nullptr, 10);
+  }
+
   Expected<CgroupStats> stats() override {
     CgroupStats stats;
     auto user = fs_->read(dir("cpuacct") + "/cpuacct.usage_user");

@@ -62,6 +62,12 @@ class CgroupV2 final : public Cgroup {
     return parse_keyed_value(stat.value(), "usage_usec") * 1000;
   }
 
+  Expected<uint64_t> memory_usage_bytes() override {
+    auto usage = fs_->read(dir_ + "/memory.current");
+    if (!usage) return usage.error();
+    return std::strtoull(usage.value().c_str(), nullptr, 10);
+  }
+
   Expected<CgroupStats> stats() override {
     CgroupStats stats;
     auto cpu = fs_->read(dir_ + "/cpu.stat");

@@ -115,9 +115,10 @@ extern "C" int airlock_zygote_next(int fork_socket) {
   }
 }
 
-extern "C" void airlock_zygote_release(void) { close_request_fds(); }
+namespace {
 
-extern "C" int airlock_fork_prepare(void) {
+// A: hello, new namespaces, id maps.
+void prepare_namespaces() {
   const int control = request_fds[kControl];
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "A", errno);
   close_all_but(request_fds, ForkRequest::kFdCount);
@@ -135,10 +136,10 @@ extern "C" int airlock_fork_prepare(void) {
   write_proc_file(control, "/proc/self/setgroups", "deny");
   std::snprintf(line, sizeof line, "%u %u 1\n", request.gid, request.gid);
   write_proc_file(control, "/proc/self/gid_map", line);
-  return 0;
 }
 
-extern "C" int airlock_fork_enter(void) {
+// B: the rest of the checklist, ending with fds 0-3 in place and both filters installed.
+void enter_sandbox() {
   const int control = request_fds[kControl];
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "B", errno);
   // 1. The file system: what the zygote saw, with every writable place replaced by an empty one
@@ -210,10 +211,10 @@ extern "C" int airlock_fork_enter(void) {
   if (!send_message(socket, ready, &listener, 1)) fail(socket, "sendmsg(listener)", nullptr, errno);
   ::close(listener);
   ::close(socket);
-  return 0;
 }
 
-extern "C" void airlock_fork_watch(int pid) {
+// A, after forking B: waits for B and reports its wait status.
+void watch_program(pid_t pid) {
   const int control = request_fds[kControl];
   const int keep[] = {control};
   close_all_but(keep, 1);  // the pipes reach EOF once B's side is done with them
@@ -226,4 +227,25 @@ extern "C" void airlock_fork_watch(int pid) {
   message.kind = ControlMessage::program_status;
   message.wait_status = waited == pid ? status : W_EXITCODE(125, 0);
   send_message(control, message, nullptr, 0);
+}
+
+}  // namespace
+
+extern "C" int airlock_zygote_fork(void) {
+  // fork(), not the interpreter's os.fork(): A runs none of the interpreter's code (so copies
+  // none of its pages), and B returns into it as from this call, once it is a sandbox.
+  const pid_t init = ::fork();
+  if (init != 0) {
+    close_request_fds();  // the child's now; holding them would keep its pipes from EOF
+    return init < 0 ? -1 : static_cast<int>(init);
+  }
+  prepare_namespaces();
+  const pid_t program = ::fork();
+  if (program < 0) fail(request_fds[kControl], "fork(program)", nullptr, errno);
+  if (program == 0) {
+    enter_sandbox();
+    return 0;
+  }
+  watch_program(program);
+  ::_exit(0);
 }

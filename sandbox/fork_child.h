@@ -3,7 +3,7 @@
 // interpreter loads. The zygote runs only airlock's own driver; the code a request brings runs
 // only in a child, after every step below.
 //
-//   zygote --fork--> A: hello; unshare(user, mount, pid, net, ipc, uts); own uid/gid maps
+//   zygote --fork()--> A: hello; unshare(user, mount, pid, net, ipc, uts); own uid/gid maps
 //   A --fork--> B (pid 1 of the new pid namespace): fresh /proc, /tmp, /dev/shm, working dir and
 //     loopback; hello with the working dir's fd; waits while the supervisor moves it into the
 //     run's cgroup; cgroup namespace; privileges dropped; rlimits; stdio; both seccomp filters
@@ -57,18 +57,15 @@ inline constexpr uint32_t kMaxForkFilterLength = 4096;
 
 }  // namespace airlock::sandbox
 
-// The library's entry points, called through ctypes by the zygote's driver (one thread).
+// The library's entry points, called through ctypes by the zygote's driver (one thread, the
+// GIL held).
 extern "C" {
-// Zygote: closes the last request's fds, then waits for the next request on fork_socket.
+// Closes the last request's fds, then waits for the next request on fork_socket.
 // 1: a request is loaded; 0: the socket closed (the server is stopping); -1: a bad request.
 int airlock_zygote_next(int fork_socket);
-// Zygote, after forking A: the request's fds belong to the child now.
-void airlock_zygote_release(void);
-// A: hello, new namespaces, id maps. 0, or -1 after reporting the failure to the supervisor.
-int airlock_fork_prepare(void);
-// B: the rest of the checklist. Returns 0 with fds 0-3 in place; on failure it reports the step
-// to the supervisor and exits.
-int airlock_fork_enter(void);
-// A, after forking B: waits for B, reports its wait status, and returns.
-void airlock_fork_watch(int pid);
+// Serves the loaded request: forks A, which forks B. Returns A's pid in the zygote (-1 if the
+// fork failed) and 0 in B once it is a sandbox with fds 0-3 in place; B must then run the
+// interpreter's after-fork steps (PyOS_AfterFork_Child). A never returns: it waits for B,
+// reports B's status and exits. A failed step is reported to the supervisor and ends the child.
+int airlock_zygote_fork(void);
 }

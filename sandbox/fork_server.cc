@@ -171,6 +171,7 @@ class Zygote final : public ForkServer, public OutputHandler {
     live.reset();
   }
   bool alive() const override { return live && !live->ended() && socket.valid(); }
+  uint64_t memory_usage_bytes() override { return live ? live->memory_usage_bytes() : 0; }
 
   // The zygote's own output is its driver's complaints: kept for error messages.
   bool on_output(Stream stream, std::string_view data) override {

@@ -83,6 +83,13 @@ class Live final : public LiveSandbox {
     return used ? used.value() : 0;
   }
 
+  uint64_t memory_usage_bytes() override {
+    std::lock_guard lock(mutex_);
+    if (ended_ || cgroup_ == nullptr) return 0;
+    auto used = cgroup_->memory_usage_bytes();
+    return used ? used.value() : 0;
+  }
+
  private:
   void body() {
     auto launch = launcher_(spec_);

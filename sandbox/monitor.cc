@@ -102,7 +102,12 @@ class Monitor {
       case kControl: read_control(); break;
       case kPidfd: reap(); break;
       case kTimer: check_clocks(); break;
-      case kCancel: kill(KilledFor::cancel); break;
+      case kCancel:
+        kill(KilledFor::cancel);
+        // The fd stays readable (it is the caller's to reset): watched on, it would wake this
+        // loop without pause until the tree is gone, a core's worth of spinning per kill.
+        unwatch(in_.options.cancel_fd);
+        break;
       default: {
         size_t index = event.data.u64 - kListener0;
         if (index < 2 && listeners_[index].valid()) {

@@ -68,6 +68,8 @@ class LiveSandbox {
   virtual const Outcome& wait() = 0;
   // CPU time the tree has used so far (the cgroup's count), in nanoseconds.
   virtual uint64_t cpu_usage_ns() = 0;
+  // Memory charged to the sandbox's cgroup now (0 once it has ended).
+  virtual uint64_t memory_usage_bytes() = 0;
 };
 
 // A run's working directory on the host: a sized tmpfs owned by the sandbox's uid. The runner
@@ -91,6 +93,9 @@ class ForkServer {
   virtual ~ForkServer() = default;
   // False once the zygote has ended: fork() then fails, and a new server is needed.
   virtual bool alive() const = 0;
+  // Memory charged to the zygote's cgroup: the interpreter and its imports, which every child
+  // shares until it writes to them.
+  virtual uint64_t memory_usage_bytes() = 0;
 };
 
 // A sandbox forked from a ForkServer, with its working directory (which lives on after the

@@ -180,6 +180,7 @@ def _zygote():
     import ctypes
     import signal
     library = ctypes.PyDLL(_FORK_LIBRARY)  # PyDLL: the GIL stays held, as os.fork() expects
+    ctypes.pythonapi.PyOS_AfterFork_Child.restype = None
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the children
     # Everything imported so far stays shared with the children: the collector never visits
     # these objects, so it never writes to (and copies) their pages in a child.
@@ -193,23 +194,16 @@ def _zygote():
             os._exit(0)  # airlock closed the socket: the server is stopping
         if loaded < 0:
             continue  # not a request airlock sent; the supervisor's wait for it times out
-        if os.fork() != 0:
-            library.airlock_zygote_release()
-            continue
-        try:  # A: namespaces, then B inside them
-            library.airlock_fork_prepare()
-            program = os.fork()
-            if program == 0:
-                library.airlock_fork_enter()
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                _attach()
-                _warm_up()
-                main()
-                sys.stdout.flush()
-                os._exit(0)
-            library.airlock_fork_watch(program)
-        finally:
-            os._exit(0)
+        if library.airlock_zygote_fork() != 0:
+            continue  # the zygote; a failed fork is reported by the supervisor's wait
+        # B: a sandbox of its own now (fork_child.h). As os.fork() would in a child:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _attach()
+        _warm_up()
+        main()
+        sys.stdout.flush()
+        os._exit(0)
 
 
 if _MODE == "zygote":
