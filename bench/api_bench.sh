@@ -1,68 +1,52 @@
 #!/usr/bin/env bash
-# Requests per second and p50/p99 latency of POST /v1/executions, measured with wrk against a
-# local `airlock serve`, at concurrency 1 and 8, for /bin/true (run by sh's exec: the API takes a
-# language) and python print(1), with every run cold and then with a warm pool of python
-# sandboxes (docs/warm_pool.md). Prints a Markdown table.
-# usage: bench/api_bench.sh [SECONDS per case, default 10] [WARM POOL SIZE, default 4]
+# The execution API under load, side by side with the baselines, in one run (bench/latency.py):
+# /bin/true, python print(1), node console.log(1) and 50 ms of python CPU, at concurrency 1, 2
+# and 8; bare, bubblewrap (nsjail when on PATH), airlock with every run cold, and airlock with a
+# warm pool of python sandboxes forked from a fork server (docs/warm_pool.md). Then an agent's
+# pace: 100 python requests at 10 per second over one connection (bench/paced_latency.py).
+# Prints Markdown tables.
+# usage: bench/api_bench.sh [SECONDS per row, default 5] [WARM POOL SIZE, default 4]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-10}
+seconds=${1:-5}
 warm_size=${2:-4}
-command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+command -v bwrap >/dev/null || apt-get install -y -qq bubblewrap >/dev/null
 scripts/build.sh >/dev/null
 
 work=$(mktemp -d)
 chmod 755 "$work"
-server=""
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$work"' EXIT
-start_server() {  # extra config lines -> sets $port
-  printf 'listen: 127.0.0.1:0\nmax_queued: 64\n%s\n' "$1" > "$work/config.yaml"
-  ./build/airlock serve --config "$work/config.yaml" 2> "$work/serve.log" &
-  server=$!
-  port=""
+servers=()
+trap 'for s in "${servers[@]}"; do kill "$s" 2>/dev/null; wait "$s" 2>/dev/null; done; rm -rf "$work"' EXIT
+start_server() {  # name, extra config lines -> sets $port
+  printf 'listen: 127.0.0.1:0\nmax_queued: 256\n%s\n' "$2" > "$work/$1.yaml"
+  ./build/airlock serve --config "$work/$1.yaml" 2> "$work/$1.log" &
+  servers+=($!)
   for _ in $(seq 100); do
-    port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/serve.log" | grep -o '[0-9]*$' || true)
-    [[ -n "$port" ]] && break
+    port=$(grep -o '"msg":"listening".*"port":[0-9]*' "$work/$1.log" | grep -o '[0-9]*$' || true)
+    [[ -n "$port" ]] && return
     sleep 0.1
   done
-  [[ -n "$port" ]] || { cat "$work/serve.log" >&2; exit 1; }
-  sleep 2  # let a warm pool fill before measuring
+  cat "$work/$1.log" >&2
+  exit 1
 }
-stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; }
+start_server cold ""
+cold=$port
+start_server warm "warm_pool: [{runtime: python, policy: default, size: $warm_size}]"
+warm=$port
+sleep 2  # let the pool fill
 
-request() {  # language, code -> a wrk script posting that request
-  cat > "$work/post.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"language": "$1", "code": "$2"}'
-LUA
-}
-
-echo "| request | pool | concurrency | requests/s | p50 ms | p99 ms | non-2xx |"
-echo "|---|---|---:|---:|---:|---:|---:|"
-for pool in cold warm; do
-  extra=""
-  [[ "$pool" == warm ]] && extra="warm_pool: [{runtime: python, policy: default, size: $warm_size}]"
-  start_server "$extra"
-  for case in "sh|exec /bin/true|/bin/true" "python|print(1)|python print(1)"; do
-    IFS='|' read -r language code label <<< "$case"
-    [[ "$pool" == warm && "$language" != python ]] && continue
-    request "$language" "$code"
-    for connections in 1 8; do
-      threads=$(( connections < 2 ? 1 : 2 ))
-      out=$(wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency -s "$work/post.lua" \
-            "http://127.0.0.1:$port/v1/executions")
-      rps=$(awk '/Requests\/sec/ {print $2}' <<< "$out")
-      ms() { awk -v p="$1" '$1 == p {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; printf "%.1f", v}' <<< "$out"; }
-      errors=$(awk '/Non-2xx/ {print $NF}' <<< "$out")
-      echo "| $label | $pool | $connections | $rps | $(ms 50%) | $(ms 99%) | ${errors:-0} |"
-    done
-  done
-  # An agent's pace (one call, then thinking): what a warm pool is for.
-  paced=$(/usr/bin/python3 bench/paced_latency.py "$port" python 'print(1)' --rate 5 --count 100)
-  echo "paced, $pool: $paced" >&2
-  if [[ "$pool" == warm ]]; then
-    curl -s "http://127.0.0.1:$port/metrics" | grep -E '^airlock_warm_pool_(hits|misses)_total' >&2
-  fi
-  stop_server
+echo "## API: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)"
+/usr/bin/python3 bench/latency.py --cold-port "$cold" --warm-port "$warm" --seconds "$seconds"
+echo
+echo "| python print(1), one connection, 10 requests/s | p50 ms | p90 ms | p99 ms |"
+echo "|---|---:|---:|---:|"
+for name in cold warm; do
+  port=$cold
+  [[ $name == warm ]] && port=$warm
+  line=$(/usr/bin/python3 bench/paced_latency.py "$port" python 'print(1)' --rate 10 --count 100)
+  echo "| $name | $(sed -E 's/.*p50 ([0-9.]+) ms, p90 ([0-9.]+) ms, p99 ([0-9.]+) ms.*/\1 | \2 | \3/' <<< "$line") |"
 done
+echo
+echo "Warm pool after the run:"
+curl -s "http://127.0.0.1:$warm/metrics" | grep -E '^airlock_warm_pool_' | sed 's/^/    /'
+echo "Service resident memory, idle cold service: $(grep VmRSS /proc/"${servers[0]}"/status | awk '{print $2, $3}')"

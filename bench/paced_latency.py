@@ -17,7 +17,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("port", type=int)
 parser.add_argument("language")
 parser.add_argument("code")
-parser.add_argument("--rate", type=float, default=5.0)
+parser.add_argument("--rate", type=float, default=10.0)
 parser.add_argument("--count", type=int, default=100)
 args = parser.parse_args()
 
