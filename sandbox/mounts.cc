@@ -234,6 +234,7 @@ bool apply_mount_plan(const MountPlan& plan, const MountOp** failed_op) {
   static const MountOp kRoot{MountOp::Kind::tmpfs, "", "new root"};
   static const MountOp kPivot{MountOp::Kind::bind, "", "pivot_root"};
   static const MountOp kReadOnlyRoot{MountOp::Kind::bind, "", "remount / read-only"};
+  static const MountOp kReadOnlyDev{MountOp::Kind::bind, "", "remount /dev read-only"};
   static const MountOp kChdir{MountOp::Kind::make_dir, "", "chdir(workdir)"};
   *failed_op = &kRoot;
   // Nothing done here may propagate back to the host's mount namespace.
@@ -253,6 +254,13 @@ bool apply_mount_plan(const MountPlan& plan, const MountOp** failed_op) {
   if (::umount2(".", MNT_DETACH) != 0) return false;
   *failed_op = &kReadOnlyRoot;
   if (::mount(nullptr, "/", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
+              nullptr) != 0) {
+    return false;
+  }
+  // /dev is a tmpfs of its own, populated above: read-only too, so that nothing can be left in
+  // it (a forked sandbox shares its zygote's, and so would share what one child left there).
+  *failed_op = &kReadOnlyDev;
+  if (::mount(nullptr, "/dev", nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
               nullptr) != 0) {
     return false;
   }

@@ -88,14 +88,19 @@ TEST_CASE("a forked sandbox is a sandbox of its own, and sees nothing of the one
 import os, socket
 caps = [l.split()[1] for l in open("/proc/self/status") if l.startswith("CapEff")][0]
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
-seen = [p for p in ("/tmp/left", "/dev/shm/left", "left", "/proc/2") if os.path.exists(p)]
-print(os.getpid(), os.getuid(), caps, socket.gethostname(), pids, seen, os.getcwd(),
+seen = [p for p in ("/tmp/left", "/dev/shm/left", "/dev/left", "left", "/proc/2") if os.path.exists(p)]
+writable = [p for p in ("/", "/dev", "/etc", "/usr", "/opt/airlock") if os.access(p, os.W_OK)]
+print(os.getpid(), os.getuid(), caps, socket.gethostname(), pids, seen, writable, os.getcwd(),
       os.environ.get("LEFT"), sorted(os.listdir(".")))
 )py";
   const char* leave_traces = R"py(
 import os, subprocess
 for path in ("/tmp/left", "/dev/shm/left", "left"):
     open(path, "w").write("x")
+try:
+    open("/dev/left", "w").write("x")
+except OSError:
+    pass
 os.environ["LEFT"] = "1"
 subprocess.Popen(["sleep", "60"], start_new_session=True)
 )py";
@@ -110,7 +115,7 @@ subprocess.Popen(["sleep", "60"], start_new_session=True)
     }
     // pid 1 of its own namespace, uid 1000, no capabilities, loopback only; nothing left over.
     CHECK(driver.execute(*forked->live, probe) ==
-          "1 1000 0000000000000000 airlock [1] [] /work None ['input.txt']\n");
+          "1 1000 0000000000000000 airlock [1] [] [] /work None ['input.txt']\n");
     driver.execute(*forked->live, leave_traces);
     forked->live->kill();
     forked->live->wait();
