@@ -11,7 +11,10 @@
 namespace airlock::sandbox {
 
 const char* drop_privileges(uint32_t uid, uint32_t gid, bool clear_groups) {
-  if (clear_groups && ::setgroups(0, nullptr) != 0) return "setgroups(0)";
+  // Raw syscalls, not glibc's wrappers: in a process cloned from a multi-threaded one, glibc
+  // still lists the parent's threads and its set*id wrappers signal each of them and wait; a
+  // thread that was being created at the moment of the clone is waited for forever.
+  if (clear_groups && ::syscall(SYS_setgroups, 0, nullptr) != 0) return "setgroups(0)";
   // While we still hold CAP_SETPCAP: empty the bounding set so exec can never grant anything,
   // and lock the securebits so a uid change cannot bring capabilities back.
   for (int cap = 0; cap <= CAP_LAST_CAP; ++cap) {
@@ -26,8 +29,8 @@ const char* drop_privileges(uint32_t uid, uint32_t gid, bool clear_groups) {
               0, 0, 0) != 0) {
     return "prctl(PR_SET_SECUREBITS)";
   }
-  if (::setresgid(gid, gid, gid) != 0) return "setresgid";
-  if (::setresuid(uid, uid, uid) != 0) return "setresuid";
+  if (::syscall(SYS_setresgid, gid, gid, gid) != 0) return "setresgid";
+  if (::syscall(SYS_setresuid, uid, uid, uid) != 0) return "setresuid";
   // Privileges are dropped from here on: clear what remains of the capability sets.
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
     return "prctl(PR_CAP_AMBIENT_CLEAR_ALL)";
