@@ -145,31 +145,40 @@ def main():
         marker, code_bytes, stdin_bytes = header.decode("ascii").rstrip("\n").split(" ")
         code = _read_exact(int(code_bytes)).decode("utf-8", "replace")
         stdin = _read_exact(int(stdin_bytes)) if int(stdin_bytes) > 0 else b""
-        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="replace")
-        status, exit_code, reason = _run(code)
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
-        out_marked = _write_all(_out, marker.encode())
-        err_marked = _write_all(_err, marker.encode())
-        reason_bytes = reason.encode("utf-8", "replace")[:_MAX_REASON_BYTES]
-        record = f"{marker} end {status} {exit_code} {int(out_marked)} {int(err_marked)} {len(reason_bytes)}\n"
-        if not _write_all(_control, record.encode() + reason_bytes):
+        if not _serve(marker, code, stdin, _out, _err, _control):
             return
 
 
+def _serve(marker, code, stdin, out, err, control):
+    """Runs one frame's code and reports its end; False when the report could not be sent."""
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="replace")
+    status, exit_code, reason = _run(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    out_marked = _write_all(out, marker.encode())
+    err_marked = _write_all(err, marker.encode())
+    reason_bytes = reason.encode("utf-8", "replace")[:_MAX_REASON_BYTES]
+    record = f"{marker} end {status} {exit_code} {int(out_marked)} {int(err_marked)} {len(reason_bytes)}\n"
+    return _write_all(control, record.encode() + reason_bytes)
+
+
 def _warm_up():
-    """In a fresh child, before it says ready: run the path an execution takes once, so that the
-    pages it writes are copied now rather than while a request waits."""
-    saved = sys.stdout
-    sys.stdout = io.StringIO()
+    """In a fresh child, before it says ready: serve one frame the way a request's is served
+    (with its output thrown away), so that the pages that path writes are copied now rather than
+    while a request waits. atexit handlers stay for the request's own end."""
+    global _end_like_a_script
+    saved = sys.stdout, sys.stderr, sys.stdin, _end_like_a_script
+    sink = os.open(os.devnull, os.O_WRONLY)
+    sys.stdout = sys.stderr = io.StringIO()
+    _end_like_a_script = lambda: None
     try:
-        tree = ast.parse("print(1)", _FILENAME, "exec")
-        exec(compile(tree, _FILENAME, "exec"), {"__builtins__": __builtins__})
+        _serve("\x02warm-up\x03", "print(1)", b"", sink, sink, sink)
     finally:
-        sys.stdout = saved
+        sys.stdout, sys.stderr, sys.stdin, _end_like_a_script = saved
+        os.close(sink)
 
 
 def _zygote():
