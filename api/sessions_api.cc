@@ -278,8 +278,11 @@ std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context
   }
   auto lease = std::get<std::shared_ptr<runner::SessionLease>>(acquired);
   auto request = std::make_shared<const runner::RunRequest>(job.request);
-  job.run = [&sessions, lease, request](const runner::EventSink& sink, int cancel_fd) {
-    return sessions.execute(*lease, *request, sink, cancel_fd);
+  // The lease lives in job.hold, which is let go just before the final event goes out, so that
+  // a client that reads it may use the session at once. A copy held by `run` would keep the
+  // session busy until the job itself is gone, after the client could have sent its next request.
+  job.run = [&sessions, held = lease.get(), request](const runner::EventSink& sink, int cancel_fd) {
+    return sessions.execute(*held, *request, sink, cancel_fd);
   };
   job.hold = lease;
   return job;
