@@ -192,6 +192,14 @@ int serve_command(int argc, char** argv) {
     if (audit && !errors.empty()) (void)audit->record_policy_errors(errors);
     log.info("policies reloaded", {{"count", static_cast<uint64_t>(registry.names().size())},
                                    {"errors", static_cast<uint64_t>(errors.size())}});
+    if (warm_pool) {
+      const size_t refreshed =
+          warm_pool->refresh([&registry](const std::string& name) { return registry.get(name); });
+      if (refreshed > 0) {
+        log.info("warm pool refilling under the reloaded policies",
+                 {{"entries", static_cast<uint64_t>(refreshed)}});
+      }
+    }
   });
   google::protobuf::SetLogHandler(nullptr);
   protobuf_log_target = nullptr;

@@ -25,7 +25,16 @@ std::string join(const std::vector<std::string>& items, char separator) {
 
 }  // namespace
 
+// What a slot's sandboxes are made from. Replaced whole when its policy is reloaded; a sandbox
+// or fork server made from an older one is never handed out again.
+struct WarmPool::Setup {
+  std::shared_ptr<const policies::Policy> policy;
+  sandbox::Spec spec;              // without host_workdir
+  sandbox::Spec fork_server_spec;  // Refill::fork: the zygote's
+};
+
 struct WarmPool::Ready {
+  std::shared_ptr<const Setup> setup;
   std::unique_ptr<sandbox::Workspace> workspace;
   std::unique_ptr<Interpreter> interpreter;
   ~Ready() { interpreter.reset(); }  // the sandbox goes before the directory it works in
@@ -33,16 +42,49 @@ struct WarmPool::Ready {
 
 struct WarmPool::Slot {
   WarmPoolEntry entry;
-  std::shared_ptr<const policies::Policy> policy;
   const Runtime* runtime = nullptr;
-  sandbox::Spec spec;  // without host_workdir
-  sandbox::Spec fork_server_spec;  // Refill::fork: the zygote's
+  std::shared_ptr<const Setup> setup;
   std::shared_ptr<sandbox::ForkServer> fork_server;  // replaced by the refiller only
+  std::shared_ptr<const Setup> fork_server_setup;    // what it was started from
   std::deque<std::unique_ptr<Ready>> ready;
   size_t starting = 0;
   uint64_t hits = 0, misses = 0, start_failures = 0, fork_server_starts = 0, forked_on_request = 0;
   bool forking = false;
 };
+
+std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
+                                                           std::shared_ptr<const policies::Policy> policy) const {
+  auto setup = std::make_shared<Setup>();
+  sandbox::Spec& spec = setup->spec;
+  spec.argv = *driver_argv(slot.entry.runtime, slot.runtime->run[0]);
+  for (const auto& [name, value] : policy->environment) spec.env.push_back(name + "=" + value);
+  // Read (and removed from the environment) by the driver before any code runs.
+  spec.env.push_back("AIRLOCK_DRIVER_MODE=script");
+  spec.env.push_back("AIRLOCK_PRELOAD=" + join(slot.runtime->preload, ','));
+  spec.limits = policy->limits;
+  spec.limits.wall_time = kReadyLifetime + policy->limits.wall_time;
+  spec.limits.cpu_time = kStartupCpu + policy->limits.cpu_time;
+  spec.filesystem = policy->filesystem;
+  spec.filesystem.binds.push_back({settings_.agents_dir, kAgentsSandboxDir, false, false});
+  spec.seccomp = policy->syscalls;
+  spec.control_channel = true;
+  if (slot.entry.refill == WarmPoolEntry::Refill::fork) {
+    sandbox::Spec& zygote = setup->fork_server_spec;
+    zygote = spec;
+    zygote.control_channel = false;
+    zygote.fork_server = true;
+    zygote.limits.wall_time = kForkServerLifetime;
+    zygote.limits.cpu_time = kForkServerLifetime;
+    // Each child keeps its control socket at its own fd limit, which must be open to it.
+    zygote.limits.max_open_files += 16;
+    std::replace(zygote.env.begin(), zygote.env.end(), std::string("AIRLOCK_DRIVER_MODE=script"),
+                 std::string("AIRLOCK_DRIVER_MODE=zygote"));
+    zygote.env.push_back(std::string("AIRLOCK_FORK_LIBRARY=") + kForkLibrarySandboxPath);
+    zygote.filesystem.binds.push_back({settings_.fork_library, kForkLibrarySandboxPath, false, false});
+  }
+  setup->policy = std::move(policy);
+  return setup;
+}
 
 sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& sandbox,
                                                                const RuntimeTable& runtimes,
@@ -67,36 +109,8 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
     }
     auto slot = std::make_unique<Slot>();
     slot->entry = entry;
-    slot->policy = policy;
     slot->runtime = &runtime->second;
-    sandbox::Spec& spec = slot->spec;
-    spec.argv = *driver_argv(entry.runtime, runtime->second.run[0]);
-    for (const auto& [name, value] : policy->environment) spec.env.push_back(name + "=" + value);
-    // Read (and removed from the environment) by the driver before any code runs.
-    spec.env.push_back("AIRLOCK_DRIVER_MODE=script");
-    spec.env.push_back("AIRLOCK_PRELOAD=" + join(runtime->second.preload, ','));
-    spec.limits = policy->limits;
-    spec.limits.wall_time = kReadyLifetime + policy->limits.wall_time;
-    spec.limits.cpu_time = kStartupCpu + policy->limits.cpu_time;
-    spec.filesystem = policy->filesystem;
-    spec.filesystem.binds.push_back({pool->settings_.agents_dir, kAgentsSandboxDir, false, false});
-    spec.seccomp = policy->syscalls;
-    spec.control_channel = true;
-    if (entry.refill == WarmPoolEntry::Refill::fork) {
-      sandbox::Spec& zygote = slot->fork_server_spec;
-      zygote = spec;
-      zygote.control_channel = false;
-      zygote.fork_server = true;
-      zygote.limits.wall_time = kForkServerLifetime;
-      zygote.limits.cpu_time = kForkServerLifetime;
-      // Each child keeps its control socket at its own fd limit, which must be open to it.
-      zygote.limits.max_open_files += 16;
-      std::replace(zygote.env.begin(), zygote.env.end(), std::string("AIRLOCK_DRIVER_MODE=script"),
-                   std::string("AIRLOCK_DRIVER_MODE=zygote"));
-      zygote.env.push_back(std::string("AIRLOCK_FORK_LIBRARY=") + kForkLibrarySandboxPath);
-      zygote.filesystem.binds.push_back(
-          {pool->settings_.fork_library, kForkLibrarySandboxPath, false, false});
-    }
+    slot->setup = pool->make_setup(*slot, policy);
     pool->slots_.push_back(std::move(slot));
   }
   pool->refiller_ = std::thread([raw = pool.get()] { raw->refill_loop(); });
@@ -119,49 +133,79 @@ WarmPool::~WarmPool() {
 }
 
 std::unique_ptr<WarmPool::Ready> WarmPool::fork_one(Slot& slot,
-                                                   const std::shared_ptr<sandbox::ForkServer>& server) {
-  auto forked = Interpreter::fork(sandbox_, *server, slot.spec);
+                                                   const std::shared_ptr<sandbox::ForkServer>& server,
+                                                   const std::shared_ptr<const Setup>& setup) {
+  auto forked = Interpreter::fork(sandbox_, *server, setup->spec);
   {
     std::lock_guard lock(mutex_);
     slot.forking = static_cast<bool>(forked);
   }
   if (!forked) return nullptr;
   auto ready = std::make_unique<Ready>();
+  ready->setup = setup;
   ready->workspace = std::move(forked->workspace);
   ready->interpreter = std::move(forked->interpreter);
   return ready;
 }
 
 std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
+  std::shared_ptr<const Setup> setup;
+  std::shared_ptr<sandbox::ForkServer> server;
+  {
+    std::lock_guard lock(mutex_);
+    setup = slot.setup;
+    if (slot.fork_server_setup == setup) server = slot.fork_server;
+  }
   if (slot.entry.refill == WarmPoolEntry::Refill::fork) {
-    std::shared_ptr<sandbox::ForkServer> server;
-    {
-      std::lock_guard lock(mutex_);
-      server = slot.fork_server;
-    }
     if (!server || !server->alive()) {
       // Only this thread replaces a server; executions forking from the old one keep it alive.
-      auto started = sandbox_.start_fork_server(slot.fork_server_spec);
+      auto started = sandbox_.start_fork_server(setup->fork_server_spec);
       server = started ? std::shared_ptr<sandbox::ForkServer>(std::move(started.value())) : nullptr;
       std::lock_guard lock(mutex_);
       slot.fork_server = server;
+      slot.fork_server_setup = setup;
       slot.fork_server_starts += server ? 1 : 0;
     }
     if (server) {
-      if (auto ready = fork_one(slot, server)) return ready;
+      if (auto ready = fork_one(slot, server, setup)) return ready;
     }
     // No fork server (it failed to start, or to fork): this one starts fresh.
   }
   auto ready = std::make_unique<Ready>();
-  auto workspace = sandbox_.create_workspace(slot.policy->limits.workdir_size_bytes);
+  ready->setup = setup;
+  auto workspace = sandbox_.create_workspace(setup->policy->limits.workdir_size_bytes);
   if (!workspace) return nullptr;
   ready->workspace = std::move(workspace.value());
-  sandbox::Spec spec = slot.spec;
+  sandbox::Spec spec = setup->spec;
   spec.host_workdir = ready->workspace->path();
   auto interpreter = Interpreter::start(sandbox_, spec);
   if (!interpreter) return nullptr;
   ready->interpreter = std::move(interpreter.value());
   return ready;
+}
+
+size_t WarmPool::refresh(const PolicyLookup& lookup) {
+  size_t refreshed = 0;
+  for (auto& slot : slots_) {
+    auto policy = lookup ? lookup(slot->entry.policy) : nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      // A policy that is gone or no longer allows the runtime: the pool keeps what it has,
+      // which requests under the new version (a different hash) no longer match.
+      if (!policy || policy->hash == slot->setup->policy->hash ||
+          !policy->allows_runtime(slot->entry.runtime)) {
+        continue;
+      }
+    }
+    auto setup = make_setup(*slot, policy);
+    std::lock_guard lock(mutex_);
+    slot->setup = setup;
+    for (auto& stale : slot->ready) retired_.push_back(std::move(stale));
+    slot->ready.clear();
+    ++refreshed;
+  }
+  wanted_.notify_all();
+  return refreshed;
 }
 
 void WarmPool::refill_loop() {
@@ -190,7 +234,9 @@ void WarmPool::refill_loop() {
     std::unique_ptr<Ready> ready = start_one(*short_slot);
     lock.lock();
     --short_slot->starting;
-    if (ready) {
+    if (ready && ready->setup != short_slot->setup) {
+      retired_.push_back(std::move(ready));  // made under a policy reloaded meanwhile
+    } else if (ready) {
       short_slot->ready.push_back(std::move(ready));
     } else {
       ++short_slot->start_failures;
@@ -215,7 +261,9 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   {
     std::lock_guard lock(mutex_);
     for (auto& slot : slots_) {
-      if (slot->entry.runtime != request.runtime || slot->policy->hash != policy.hash) continue;
+      if (slot->entry.runtime != request.runtime || slot->setup->policy->hash != policy.hash) {
+        continue;
+      }
       used = slot.get();
       // The first whose interpreter has finished starting; those still starting stay.
       for (auto it = slot->ready.begin(); it != slot->ready.end(); ++it) {
@@ -234,11 +282,13 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
     wanted_.notify_all();
     // None ready: a fork costs a fraction of a cold start, when there is a server to fork from.
     std::shared_ptr<sandbox::ForkServer> server;
+    std::shared_ptr<const Setup> setup;
     {
       std::lock_guard lock(mutex_);
-      server = used->fork_server;
+      setup = used->setup;
+      if (used->fork_server_setup == setup) server = used->fork_server;
     }
-    if (server && server->alive()) ready = fork_one(*used, server);
+    if (server && server->alive()) ready = fork_one(*used, server, setup);
     if (!ready) return std::nullopt;
     std::lock_guard lock(mutex_);
     ++used->forked_on_request;

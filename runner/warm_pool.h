@@ -66,13 +66,21 @@ class WarmPool {
 
   std::vector<WarmPoolStats> stats() const;
 
+  // After a policy reload: entries whose policy changed drop their ready sandboxes and fork
+  // server and refill under the new version. Returns how many entries changed.
+  size_t refresh(const PolicyLookup& lookup);
+
  private:
+  struct Setup;
   struct Ready;
   struct Slot;
+  std::shared_ptr<const Setup> make_setup(const Slot& slot,
+                                          std::shared_ptr<const policies::Policy> policy) const;
   WarmPool(sandbox::Sandbox& sandbox, const RuntimeTable& runtimes, WarmPoolSettings settings);
   void refill_loop();
   std::unique_ptr<Ready> start_one(Slot& slot);
-  std::unique_ptr<Ready> fork_one(Slot& slot, const std::shared_ptr<sandbox::ForkServer>& server);
+  std::unique_ptr<Ready> fork_one(Slot& slot, const std::shared_ptr<sandbox::ForkServer>& server,
+                                  const std::shared_ptr<const Setup>& setup);
 
   sandbox::Sandbox& sandbox_;
   const RuntimeTable& runtimes_;

@@ -107,8 +107,11 @@ TEST_CASE("a warm execution behaves like `python3 main.py`", "[root]") {
 TEST_CASE("requests a warm sandbox cannot serve, or an empty pool, run cold", "[root]") {
   if (!can_run()) return;
   auto policy = env().lookup("default");
-  auto pool = make_pool(1);
-  // Asked before any interpreter could have started: the pool is empty.
+  WarmPoolEntry entry{"python", "default", 1, WarmPoolEntry::Refill::fresh};
+  auto made = WarmPool::create(*env().sandbox, env().runtimes, env().lookup, {{entry}, {}});
+  REQUIRE(made.ok());
+  auto& pool = made.value();
+  // Asked before any interpreter could have started, and no fork server to fork from: cold.
   CHECK_FALSE(pool->try_run(python("print(1)"), *policy, nullptr, -1).has_value());
   CHECK(pool->stats().front().misses == 1);
   wait_ready(*pool, 1);
@@ -124,6 +127,50 @@ TEST_CASE("requests a warm sandbox cannot serve, or an empty pool, run cold", "[
   auto python_policy = env().lookup("python");
   CHECK_FALSE(pool->try_run(python("print(1)"), *python_policy, nullptr, -1).has_value());
   CHECK(pool->stats().front().ready == 1);  // none of those took the ready sandbox
+}
+
+TEST_CASE("a request that finds the pool empty is forked a sandbox at once", "[root]") {
+  if (!can_run()) return;
+  auto policy = env().lookup("default");
+  auto pool = make_pool(1);
+  wait_ready(*pool, 1);
+  // Two at once: the second finds the pool empty (or just refilled); either way it runs warm.
+  for (int i = 0; i < 2; ++i) {
+    auto result = pool->try_run(python("print(2 + 2)"), *policy, nullptr, -1);
+    REQUIRE(result.has_value());
+    CHECK(result->stdout_output.text == "4\n");
+  }
+  auto stats = pool->stats().front();
+  CHECK(stats.forking);
+  CHECK(stats.fork_server_starts == 1);
+  CHECK(stats.hits + stats.forked_on_request == 2);
+  CHECK(stats.fork_server_memory_bytes > 0);
+}
+
+TEST_CASE("after a policy reload the pool serves the new version, never the old", "[root]") {
+  if (!can_run()) return;
+  auto old_policy = env().lookup("default");
+  auto reloaded = std::make_shared<policies::Policy>(*old_policy);
+  reloaded->environment.push_back({"RELOADED", "yes"});
+  reloaded->hash = "sha256:reloaded";
+  std::shared_ptr<const policies::Policy> current = old_policy;
+  PolicyLookup lookup = [&](const std::string& name) {
+    return name == "default" ? current : env().lookup(name);
+  };
+  auto made = WarmPool::create(*env().sandbox, env().runtimes, lookup,
+                               {{{"python", "default", 1}}, {}});
+  REQUIRE(made.ok());
+  auto& pool = made.value();
+  wait_ready(*pool, 1);
+  CHECK(pool->refresh(lookup) == 0);  // nothing changed
+  current = reloaded;
+  CHECK(pool->refresh(lookup) == 1);
+  CHECK_FALSE(pool->try_run(python("print(1)"), *old_policy, nullptr, -1).has_value());
+  wait_ready(*pool, 1);
+  auto result = pool->try_run(python("import os\nprint(os.environ.get('RELOADED'))"), *reloaded,
+                              nullptr, -1);
+  REQUIRE(result.has_value());
+  CHECK(result->stdout_output.text == "yes\n");
 }
 
 TEST_CASE("a warm pool entry must name a runtime with a driver and a known policy", "[root]") {
