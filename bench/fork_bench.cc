@@ -2,7 +2,7 @@
 // running), until its driver says ready, one python print(1) on it, and its end; against starting
 // a fresh interpreter sandbox, in interleaved rounds. Prints a Markdown table.
 //
-// usage: fork_bench [--runs N]
+// usage: fork_bench [--runs N] [--forked-only]   (the latter: to profile forking alone)
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,8 +114,10 @@ void measure(Steps& steps,
 
 int main(int argc, char** argv) {
   int runs = 40;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--runs")) runs = std::atoi(argv[i + 1]);
+  bool forked_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) runs = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--forked-only")) forked_only = true;
   }
   auto sandbox = airlock::sandbox::Sandbox::create({});
   if (!sandbox) {
@@ -174,7 +176,7 @@ int main(int argc, char** argv) {
   fresh_steps = {};
   for (int round = 0; round < runs; ++round) {
     measure(fork_steps, forked);
-    measure(fresh_steps, started);
+    if (!forked_only) measure(fresh_steps, started);
   }
   std::printf("| python sandbox | launched ms | ready ms | print(1) ms | kill to end ms | machine CPU ms | failures |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
