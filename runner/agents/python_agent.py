@@ -187,6 +187,7 @@ def _zygote():
     library's steps) and then serves one script-mode execution; this process never runs code
     it is sent."""
     import ctypes
+    import select
     import signal
     library = ctypes.PyDLL(_FORK_LIBRARY)  # PyDLL: the GIL stays held, as os.fork() expects
     ctypes.pythonapi.PyOS_AfterFork_Child.restype = None
@@ -209,7 +210,8 @@ def _zygote():
         ctypes.pythonapi.PyOS_AfterFork_Child()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _attach()
-        _warm_up()
+        if not select.select([_frames], [], [], 0)[0]:
+            _warm_up()  # only while no request is waiting: otherwise it would only delay it
         main()
         sys.stdout.flush()
         os._exit(0)
