@@ -35,9 +35,15 @@ struct WarmPool::Setup {
 
 struct WarmPool::Ready {
   std::shared_ptr<const Setup> setup;
+  // A forked sandbox lives in its server's pid namespace: the server must outlive it.
+  std::shared_ptr<sandbox::ForkServer> server;
   std::unique_ptr<sandbox::Workspace> workspace;
   std::unique_ptr<Interpreter> interpreter;
-  ~Ready() { interpreter.reset(); }  // the sandbox goes before the directory it works in
+  ~Ready() {
+    interpreter.reset();  // the sandbox goes before the directory it works in
+    workspace.reset();
+    server.reset();  // and before its server, if it was the last one holding it
+  }
 };
 
 struct WarmPool::Slot {
@@ -143,6 +149,7 @@ std::unique_ptr<WarmPool::Ready> WarmPool::fork_one(Slot& slot,
   if (!forked) return nullptr;
   auto ready = std::make_unique<Ready>();
   ready->setup = setup;
+  ready->server = server;
   ready->workspace = std::move(forked->workspace);
   ready->interpreter = std::move(forked->interpreter);
   return ready;
@@ -161,10 +168,15 @@ std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
       // Only this thread replaces a server; executions forking from the old one keep it alive.
       auto started = sandbox_.start_fork_server(setup->fork_server_spec);
       server = started ? std::shared_ptr<sandbox::ForkServer>(std::move(started.value())) : nullptr;
-      std::lock_guard lock(mutex_);
-      slot.fork_server = server;
-      slot.fork_server_setup = setup;
-      slot.fork_server_starts += server ? 1 : 0;
+      std::shared_ptr<sandbox::ForkServer> replaced;
+      {
+        std::lock_guard lock(mutex_);
+        replaced = std::move(slot.fork_server);
+        slot.fork_server = server;
+        slot.fork_server_setup = setup;
+        slot.fork_server_starts += server ? 1 : 0;
+      }
+      replaced.reset();  // stopping it (if nothing else holds it) takes a while: not under mutex_
     }
     if (server) {
       if (auto ready = fork_one(slot, server, setup)) return ready;
@@ -258,6 +270,8 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   }
   std::unique_ptr<Ready> ready;
   Slot* used = nullptr;
+  std::shared_ptr<const Setup> setup;  // the slot's, as it matched the request's policy
+  std::shared_ptr<sandbox::ForkServer> server;
   {
     std::lock_guard lock(mutex_);
     for (auto& slot : slots_) {
@@ -265,6 +279,8 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
         continue;
       }
       used = slot.get();
+      setup = slot->setup;
+      if (slot->fork_server_setup == setup) server = slot->fork_server;
       // The first whose interpreter has finished starting; those still starting stay.
       for (auto it = slot->ready.begin(); it != slot->ready.end(); ++it) {
         if ((*it)->interpreter->ready()) {
@@ -280,14 +296,8 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   if (!used) return std::nullopt;
   if (!ready) {
     wanted_.notify_all();
-    // None ready: a fork costs a fraction of a cold start, when there is a server to fork from.
-    std::shared_ptr<sandbox::ForkServer> server;
-    std::shared_ptr<const Setup> setup;
-    {
-      std::lock_guard lock(mutex_);
-      setup = used->setup;
-      if (used->fork_server_setup == setup) server = used->fork_server;
-    }
+    // None ready: a fork costs a fraction of a cold start, when there is a server to fork from
+    // (one started from the setup that matched this request's policy, never a newer one).
     if (server && server->alive()) ready = fork_one(*used, server, setup);
     if (!ready) return std::nullopt;
     std::lock_guard lock(mutex_);
