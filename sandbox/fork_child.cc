@@ -57,13 +57,19 @@ bool valid(const ForkRequest& r, size_t filter_bytes) {
   return true;
 }
 
-void hello(int control, const char* role, int fd) {
+// Says hello with a pidfd of this very process (so the supervisor need not trust a pid number,
+// which could be reused) and, for B, the working directory's fd.
+void hello(int control, const char* role, int workdir) {
   ControlMessage message;
   message.kind = ControlMessage::fork_hello;
   std::snprintf(message.text, sizeof message.text, "%s", role);
-  if (!send_message(control, message, fd >= 0 ? &fd : nullptr, fd >= 0 ? 1 : 0)) {
+  const int self = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
+  if (self < 0) fail(control, "pidfd_open(self)", role, errno);
+  const int fds[2] = {self, workdir};
+  if (!send_message(control, message, fds, workdir >= 0 ? 2 : 1)) {
     fail(control, "sendmsg(hello)", role, errno);
   }
+  ::close(self);
 }
 
 void write_proc_file(int control, const char* path, const char* text) {

@@ -3,7 +3,7 @@
 // interpreter loads. The zygote runs only airlock's own driver; the code a request brings runs
 // only in a child, after every step below.
 //
-//   zygote --fork()--> A: hello; unshare(user, mount, pid, net, ipc, uts); own uid/gid maps
+//   zygote --fork()--> A: hello (with a pidfd of itself); unshare(user, mount, pid, net, ipc, uts); own uid/gid maps
 //   A --fork--> B (pid 1 of the new pid namespace): fresh /proc, /tmp, /dev/shm, working dir and
 //     loopback; hello with the working dir's fd; waits while the supervisor moves it into the
 //     run's cgroup; cgroup namespace; privileges dropped; rlimits; stdio; both seccomp filters

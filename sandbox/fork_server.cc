@@ -49,12 +49,6 @@ int milliseconds_until(std::chrono::steady_clock::time_point deadline) {
   return static_cast<int>(std::max<int64_t>(0, left.count()));
 }
 
-Expected<UniqueFd> open_pidfd(pid_t pid) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (fd < 0) return errno_error("pidfd_open");
-  return UniqueFd::adopt(fd);
-}
-
 bool copy_text(char* destination, size_t size, const std::string& text) {
   if (text.size() >= size) return false;
   std::memcpy(destination, text.c_str(), text.size() + 1);
@@ -101,24 +95,39 @@ Expected<ForkRequest> make_request(const Spec& spec, const SeccompFilters& filte
   return request;
 }
 
-// What A and B say once their first steps are done (fork_child.cc).
+// What A and B say once their first steps are done (fork_child.cc): each a pidfd of itself
+// (the number the kernel attaches as credentials could belong to another process by the time it
+// is used; the pidfd cannot), B also its working directory.
 struct Hellos {
-  pid_t init = 0, program = 0;
-  UniqueFd workdir;
+  UniqueFd init, program, workdir;
 };
+
+// The pid (in our namespace) of the process a pidfd refers to: its fdinfo's "Pid:" line; -1 once
+// it has exited.
+pid_t pid_of(const UniqueFd& pidfd) {
+  auto info = read_file("/proc/self/fdinfo/" + std::to_string(pidfd.get()));
+  if (!info) return -1;
+  size_t at = info->find("\nPid:");
+  if (at == std::string::npos) return -1;
+  return static_cast<pid_t>(std::strtol(info->c_str() + at + 5, nullptr, 10));
+}
+
+bool has_exited(int pidfd) {
+  pollfd ended{pidfd, POLLIN, 0};
+  return ::poll(&ended, 1, 0) != 0;
+}
 
 Expected<Hellos> receive_hellos(int control) {
   Hellos hellos;
   const auto deadline = std::chrono::steady_clock::now() + kForkSetupTimeout;
-  while (hellos.init == 0 || hellos.program == 0) {
+  while (!hellos.init.valid() || !hellos.program.valid()) {
     pollfd ready{control, POLLIN, 0};
     int polled = ::poll(&ready, 1, milliseconds_until(deadline));
     if (polled < 0 && errno == EINTR) continue;
     if (polled == 0) return SetupError{"the fork server's child did not report within 5 s", 0};
     ControlMessage message;
     struct iovec io {&message, sizeof message};
-    alignas(struct cmsghdr) char control_data[CMSG_SPACE(sizeof(ucred)) +
-                                              CMSG_SPACE(sizeof(int) * 2)] = {};
+    alignas(struct cmsghdr) char control_data[CMSG_SPACE(sizeof(int) * 2)] = {};
     struct msghdr header {};
     header.msg_iov = &io;
     header.msg_iovlen = 1;
@@ -128,22 +137,15 @@ Expected<Hellos> receive_hellos(int control) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return errno_error("recvmsg(fork hello)");
     if (n == 0) return SetupError{"the fork server's child ended during setup", 0};
-    pid_t sender = 0;
-    UniqueFd passed;
+    UniqueFd passed[2];
     for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(&header, c)) {
-      if (c->cmsg_level != SOL_SOCKET) continue;
-      if (c->cmsg_type == SCM_CREDENTIALS) {
-        ucred credentials;
-        std::memcpy(&credentials, CMSG_DATA(c), sizeof credentials);
-        sender = credentials.pid;
-      } else if (c->cmsg_type == SCM_RIGHTS) {
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; ++i) {
-          int fd;
-          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-          UniqueFd owned = UniqueFd::adopt(fd);
-          if (i == 0) passed = std::move(owned);
-        }
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        UniqueFd owned = UniqueFd::adopt(fd);
+        if (i < 2) passed[i] = std::move(owned);
       }
     }
     message.text[sizeof message.text - 1] = '\0';
@@ -151,12 +153,12 @@ Expected<Hellos> receive_hellos(int control) {
     if (message.kind == ControlMessage::setup_failed) {
       return SetupError{message.text, message.error_number};
     }
-    if (message.kind != ControlMessage::fork_hello || sender <= 0) continue;
+    if (message.kind != ControlMessage::fork_hello || !passed[0].valid()) continue;
     if (std::strcmp(message.text, "init") == 0) {
-      hellos.init = sender;
-    } else if (std::strcmp(message.text, "program") == 0 && passed.valid()) {
-      hellos.program = sender;
-      hellos.workdir = std::move(passed);
+      hellos.init = std::move(passed[0]);
+    } else if (std::strcmp(message.text, "program") == 0 && passed[1].valid()) {
+      hellos.program = std::move(passed[0]);
+      hellos.workdir = std::move(passed[1]);
     }
   }
   return hellos;
@@ -269,10 +271,6 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
                  stderr_pipe->read_end.get(), channel->read_end.get()}) {
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
-  const int on = 1;
-  if (::setsockopt(control->first.get(), SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0) {
-    return fail(errno_error("setsockopt(SO_PASSCRED)"));
-  }
 
   {
     const SeccompFilters& compiled = *filters.value();
@@ -297,9 +295,16 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
     cmsg->cmsg_type = SCM_RIGHTS;
     cmsg->cmsg_len = CMSG_LEN(sizeof fds);
     std::memcpy(CMSG_DATA(cmsg), fds, sizeof fds);
+    // Bounded: a zygote that stopped reading must not hang every thread that forks.
     std::lock_guard lock(zygote.socket_mutex);
-    if (::sendmsg(zygote.socket.get(), &header, MSG_NOSIGNAL) < 0) {
-      return fail(errno_error("sendmsg(fork request)"));
+    const auto deadline = std::chrono::steady_clock::now() + kForkSetupTimeout;
+    for (;;) {
+      if (::sendmsg(zygote.socket.get(), &header, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) break;
+      if (errno != EAGAIN && errno != EINTR) return fail(errno_error("sendmsg(fork request)"));
+      pollfd writable{zygote.socket.get(), POLLOUT, 0};
+      if (::poll(&writable, 1, milliseconds_until(deadline)) == 0) {
+        return fail(SetupError{"the fork server did not take a request within 5 s", 0});
+      }
     }
   }
   // The child's ends are the child's now: holding them would keep the pipes from EOF.
@@ -311,17 +316,22 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
 
   auto hellos = receive_hellos(control->first.get());
   if (!hellos) return fail(hellos.error());
-  auto init_pidfd = open_pidfd(hellos->init);
-  auto program_pidfd = open_pidfd(hellos->program);
-  if (!init_pidfd) return fail(init_pidfd.error());
-  if (!program_pidfd) return fail(program_pidfd.error());
-  launch->child.emplace(ChildProcess::forked(hellos->init, std::move(init_pidfd.value()),
-                                             std::move(program_pidfd.value())));
-  if (Status s = launch->cgroup->attach(hellos->program); !s) return fail(s.error());
-  // From here the monitor reads this socket, expecting no credentials beside the listener fd.
-  const int off = 0;
-  if (::setsockopt(control->first.get(), SOL_SOCKET, SO_PASSCRED, &off, sizeof off) != 0) {
-    return fail(errno_error("setsockopt(SO_PASSCRED)"));
+  const pid_t init = pid_of(hellos->init);
+  const pid_t program = pid_of(hellos->program);
+  if (init <= 0 || program <= 0) {
+    return fail(SetupError{"the fork server's child ended during setup", 0});
+  }
+  launch->child.emplace(ChildProcess::forked(init, std::move(hellos->init),
+                                             std::move(hellos->program)));
+  // Both in the run's cgroup, as a cold sandbox's init and program are: A's pages and its place
+  // in the process count belong to this run, not to the zygote's limits.
+  for (pid_t pid : {program, init}) {
+    if (Status s = launch->cgroup->attach(pid); !s) return fail(s.error());
+  }
+  // Neither can end on its own before "go" (B waits for it; A waits for B). Alive now, after the
+  // attach, their pids were still theirs when it happened.
+  if (has_exited(launch->child->pidfd()) || has_exited(launch->child->program_pidfd())) {
+    return fail(SetupError{"the fork server's child ended during setup", 0});
   }
   if (::send(control->first.get(), "g", 1, MSG_NOSIGNAL) != 1) return fail(errno_error("send(go)"));
 

@@ -51,9 +51,8 @@ struct ChildFds {
 
 // Messages on the control socket, child to supervisor.
 struct ControlMessage {
-  // fork_hello: from a forked sandbox's A and B (ForkRequest), once their steps so far are done.
-  // The supervisor learns their pids from the credentials the kernel attaches; B's carries the
-  // fd of its working directory.
+  // fork_hello: from a forked sandbox's A and B (ForkRequest), once their steps so far are done,
+  // with a pidfd of the sender; B's also carries the fd of its working directory.
   enum Kind : uint32_t { setup_failed = 1, listeners = 2, program_status = 3, fork_hello = 4 };
   uint32_t kind = 0;
   int32_t error_number = 0;  // with setup_failed
@@ -89,6 +88,7 @@ class ChildProcess {
 
   pid_t pid() const { return pid_; }
   int pidfd() const { return pidfd_.get(); }
+  int program_pidfd() const { return program_pidfd_.get(); }  // forked only; else -1
   // SIGKILL to init: the kernel then kills every process of the sandbox's pid namespace.
   void kill();
   // Reaps init once it has exited (the pidfd is readable). Returns false if not yet.
