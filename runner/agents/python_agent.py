@@ -197,6 +197,14 @@ def _zygote():
     import gc
     gc.collect()
     gc.freeze()
+    # Writable shared memory (a preload's mmap or SysV segment) would stay shared by every child,
+    # a channel from one execution to the next: refuse to serve (the pool then starts fresh).
+    with open("/proc/self/maps") as maps:
+        shared = [line.strip() for line in maps if line.split()[1].startswith("rw") and
+                  line.split()[1].endswith("s")]
+    if shared:
+        sys.stderr.write("fork server: writable shared mappings after the preloads: %s\n" % shared)
+        os._exit(1)
     os.write(3, b"ready")
     while True:
         loaded = library.airlock_zygote_next(3)

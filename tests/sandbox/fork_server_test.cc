@@ -1,6 +1,7 @@
 // Fork servers: sandboxes forked from a zygote are sandboxes of their own (namespaces, cgroup,
 // seccomp, file system), as isolated from each other as cold ones.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <condition_variable>
@@ -153,6 +154,26 @@ TEST_CASE("a forked sandbox runs under its own seccomp policy and cgroup limits"
     CHECK(outcome.status == RunStatus::memory_limit);
   }
   CHECK(server->alive());
+}
+
+TEST_CASE("a fork server refuses to serve with writable shared memory in its zygote", "[root]") {
+  if (!can_sandbox()) return;
+  // A preload that maps shared memory: every child would share it, a channel between executions.
+  char dir[] = "/tmp/airlock-preload-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string module = std::string(dir) + "/shares_memory.py";
+  std::ofstream(module) << "import mmap\nregion = mmap.mmap(-1, 4096)\n";
+  ::chmod(dir, 0755);
+  ::chmod(module.c_str(), 0644);
+  Spec spec = zygote_spec();
+  spec.filesystem.binds.push_back({dir, "/preloads", false, false});
+  spec.env.push_back("PYTHONPATH=/preloads");
+  spec.env.push_back("AIRLOCK_PRELOAD=shares_memory");
+  auto server = shared_sandbox().start_fork_server(spec);
+  ::unlink(module.c_str());
+  ::rmdir(dir);
+  REQUIRE_FALSE(server.ok());
+  CHECK_THAT(server.error().message(), Catch::Contains("writable shared mappings"));
 }
 
 TEST_CASE("a fork server that cannot start is an error, not a server", "[root]") {
