@@ -129,7 +129,9 @@ std::vector<OutputFile> collect_output_files(const std::string& workdir,
   walk("", 0);
 
   for (const auto& [relative, unused] : found) {
-    int fd = open_beneath(root_fd.get(), relative, O_RDONLY);
+    // Non-blocking: a process the run left behind may have put a FIFO where the file was, and
+    // opening that for reading would wait for a writer forever. Regular files ignore the flag.
+    int fd = open_beneath(root_fd.get(), relative, O_RDONLY | O_NONBLOCK);
     if (fd < 0) continue;
     UniqueFd file = UniqueFd::adopt(fd);
     struct stat st {};
