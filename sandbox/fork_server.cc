@@ -24,23 +24,14 @@ constexpr size_t kKeptStderr = 4096;
 
 // The child's own tmpfs, kept open by fd: readable and writable by the runner before, during and
 // after the run (the mount outlives the child's mount namespace while the fd is open).
-class ForkedWorkspace final : public Workspace {
+class ForkedWorkspace final : public OwnedWorkspace {
  public:
   ForkedWorkspace(UniqueFd dir, uint32_t uid, uint32_t gid)
-      : dir_(std::move(dir)), path_("/proc/self/fd/" + std::to_string(dir_.get())), uid_(uid),
-        gid_(gid) {}
-  const std::string& path() const override { return path_; }
-  uint32_t owner_uid() const override { return uid_; }
-  uint32_t owner_gid() const override { return gid_; }
-  Status give_to_sandbox(const std::string& path) const override {
-    if (::lchown(path.c_str(), uid_, gid_) != 0) return errno_error("lchown(\"" + path + "\")");
-    return {};
-  }
+      : OwnedWorkspace("/proc/self/fd/" + std::to_string(dir.get()), uid, gid),
+        dir_(std::move(dir)) {}
 
  private:
   UniqueFd dir_;
-  std::string path_;
-  uint32_t uid_, gid_;
 };
 
 int milliseconds_until(std::chrono::steady_clock::time_point deadline) {

@@ -84,25 +84,13 @@ void remove_stale_state(const std::string& state_dir) {
   }
 }
 
-class TmpfsWorkspace final : public Workspace {
+class TmpfsWorkspace final : public OwnedWorkspace {
  public:
-  TmpfsWorkspace(std::string path, uint32_t uid, uint32_t gid)
-      : path_(std::move(path)), uid_(uid), gid_(gid) {}
+  using OwnedWorkspace::OwnedWorkspace;
   ~TmpfsWorkspace() override {
-    ::umount2(path_.c_str(), MNT_DETACH);
-    ::rmdir(path_.c_str());
+    ::umount2(path().c_str(), MNT_DETACH);
+    ::rmdir(path().c_str());
   }
-  const std::string& path() const override { return path_; }
-  uint32_t owner_uid() const override { return uid_; }
-  uint32_t owner_gid() const override { return gid_; }
-  Status give_to_sandbox(const std::string& path) const override {
-    if (::lchown(path.c_str(), uid_, gid_) != 0) return errno_error("lchown(\"" + path + "\")");
-    return {};
-  }
-
- private:
-  std::string path_;
-  uint32_t uid_, gid_;
 };
 
 std::string policy_key(const SeccompPolicy& policy, int control_fd) {
@@ -146,6 +134,11 @@ void start_stdin_copier(int source, UniqueFd destination) {
 }
 
 }  // namespace
+
+Status OwnedWorkspace::give_to_sandbox(const std::string& path) const {
+  if (::lchown(path.c_str(), uid_, gid_) != 0) return errno_error("lchown(\"" + path + "\")");
+  return {};
+}
 
 SeccompPolicy zygote_policy() {
   SeccompPolicy policy;

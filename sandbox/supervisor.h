@@ -43,6 +43,22 @@ Expected<std::unique_ptr<LiveSandbox>> start_live(Supervisor& supervisor, const 
 MonitorInputs monitor_inputs(Launch& launch, OutputHandler& output, const Limits& limits,
                              const RunOptions& options, StdinQueue* stdin_queue = nullptr);
 
+// A working directory the runner reaches by a host path, owned by the sandbox's host ids; the
+// subclasses differ in what they hold and undo.
+class OwnedWorkspace : public Workspace {
+ public:
+  OwnedWorkspace(std::string path, uint32_t uid, uint32_t gid)
+      : path_(std::move(path)), uid_(uid), gid_(gid) {}
+  const std::string& path() const override { return path_; }
+  uint32_t owner_uid() const override { return uid_; }
+  uint32_t owner_gid() const override { return gid_; }
+  Status give_to_sandbox(const std::string& path) const override;
+
+ private:
+  std::string path_;
+  uint32_t uid_, gid_;
+};
+
 // A zygote's filter (Spec::fork_server): everything allowed but the floor, minus the floor
 // rules its children's setup steps need.
 SeccompPolicy zygote_policy();
