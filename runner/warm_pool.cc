@@ -15,6 +15,7 @@ constexpr std::chrono::seconds kStartupCpu{30};
 // A fork server lives until the pool ends; its cpu time is its own start and the first steps
 // of every child (the children's own time is counted in their cgroups).
 constexpr std::chrono::hours kForkServerLifetime{24 * 365};
+constexpr std::chrono::seconds kForkServerRetry{30};
 constexpr const char* kForkLibrarySandboxPath = "/opt/airlock-lib/libairlock_fork.so";
 
 std::string join(const std::vector<std::string>& items, char separator) {
@@ -56,6 +57,7 @@ struct WarmPool::Slot {
   size_t starting = 0;
   uint64_t hits = 0, misses = 0, start_failures = 0, fork_server_starts = 0, forked_on_request = 0;
   bool forking = false;
+  std::chrono::steady_clock::time_point fork_server_retry{};  // refiller only
 };
 
 std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
@@ -102,7 +104,9 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
   for (const WarmPoolEntry& entry : pool->settings_.entries) {
     const std::string where = "warm pool entry " + entry.runtime + "/" + entry.policy + ": ";
     auto runtime = runtimes.find(entry.runtime);
-    if (runtime == runtimes.end() || runtime->second.run.empty() ||
+    // A warm sandbox needs a driver with a script mode and a ready line (and, to fork, a zygote
+    // mode): python's. bash's session driver has neither, so its sandboxes would never be ready.
+    if (entry.runtime != "python" || runtime == runtimes.end() || runtime->second.run.empty() ||
         !driver_argv(entry.runtime, runtime->second.run[0])) {
       return sandbox::SetupError{where + "no warm interpreter for runtime '" + entry.runtime +
                                      "' (python has one)",
@@ -164,9 +168,13 @@ std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
     if (slot.fork_server_setup == setup) server = slot.fork_server;
   }
   if (slot.entry.refill == WarmPoolEntry::Refill::fork) {
-    if (!server || !server->alive()) {
+    const bool may_start = std::chrono::steady_clock::now() >= slot.fork_server_retry;
+    if ((!server || !server->alive()) && may_start) {
       // Only this thread replaces a server; executions forking from the old one keep it alive.
       auto started = sandbox_.start_fork_server(setup->fork_server_spec);
+      // One that fails to start (a broken preload, say) is not tried again for a while: each try
+      // can take the whole start timeout, and fresh starts serve meanwhile.
+      if (!started) slot.fork_server_retry = std::chrono::steady_clock::now() + kForkServerRetry;
       server = started ? std::shared_ptr<sandbox::ForkServer>(std::move(started.value())) : nullptr;
       std::shared_ptr<sandbox::ForkServer> replaced;
       {

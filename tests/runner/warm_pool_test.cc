@@ -180,6 +180,11 @@ TEST_CASE("a warm pool entry must name a runtime with a driver and a known polic
   REQUIRE_FALSE(bad_runtime.ok());
   CHECK_THAT(bad_runtime.error().message(),
              Catch::Contains("no warm interpreter for runtime 'perl'"));
+  // bash has a session driver, but no script mode or ready line: its sandboxes would never serve.
+  auto bash = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
+                               {{{"bash", "bash", 1}}, {}});
+  REQUIRE_FALSE(bash.ok());
+  CHECK_THAT(bash.error().message(), Catch::Contains("no warm interpreter for runtime 'bash'"));
   auto bad_policy = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
                                      {{{"python", "no-such-policy", 1}}, {}});
   REQUIRE_FALSE(bad_policy.ok());
