@@ -132,6 +132,7 @@ Dispatch Api::post_execution(const HttpRequest& request, const Identity& identit
 std::variant<std::string, HttpResponse> Api::start(
     PendingExecution pending, std::shared_ptr<ExecutionObserver> observer) const {
   const WireFormat format = pending.format;
+  auto refused = std::move(pending.refused);
   auto submitted = context_.executions.submit(std::move(pending.job), std::move(observer));
   if (!submitted.rejection) return submitted.id;
   const std::string retry_after = std::to_string(context_.config.retry_after.count());
@@ -151,7 +152,7 @@ std::variant<std::string, HttpResponse> Api::start(
       response.headers.emplace_back("Retry-After", retry_after);
       break;
   }
-  return response;
+  return refused ? refused(response) : response;
 }
 
 HttpResponse Api::get_execution(const std::string& id, const Identity& identity,

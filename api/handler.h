@@ -36,6 +36,9 @@ struct PendingExecution {
   bool stream = false;                   // the client asked for server-sent events
   // When set (MCP), makes the answer from the final event instead of final_event_response.
   std::function<HttpResponse(const v1::Event& final_event)> respond;
+  // When set (MCP), makes the answer to a start the service refused (a full queue, shutdown)
+  // instead of the HTTP error response.
+  std::function<HttpResponse(const HttpResponse& refusal)> refused;
 };
 
 using Dispatch = std::variant<HttpResponse, PendingExecution>;

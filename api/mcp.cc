@@ -155,6 +155,18 @@ Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request) {
     pending.respond = [id = *id](const v1::Event& final_event) {
       return json_response(200, rpc_result(id, run_tool_result(final_event)));
     };
+    // A refused start (queue full, shutting down) is the tool's failure, said in words the model
+    // can act on, not an HTTP error the client library would turn into an exception.
+    pending.refused = [id = *id](const HttpResponse& refusal) {
+      std::string problem;
+      std::string message = "the service refused to start the run";
+      if (auto body = json::parse(refusal.body, problem)) {
+        if (const json::Value* error = json::field(*body, "error")) {
+          if (auto text = json::string_field(*error, "message")) message = *text;
+        }
+      }
+      return json_response(200, rpc_result(id, tool_error_result(message)));
+    };
     return pending;
   }
   return json_response(200, rpc_error(*id, kMethodNotFound, "no method \"" + *method + "\""));

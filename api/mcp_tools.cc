@@ -21,9 +21,6 @@ Value tool_result(std::vector<Value> content, bool is_error) {
       {{"content", json::array(std::move(content))}, {"isError", json::boolean(is_error)}});
 }
 
-Value tool_error(std::string message) {
-  return tool_result({text_block(std::move(message))}, true);
-}
 
 Value property(std::string type, std::string description) {
   return json::object({{"type", json::string(std::move(type))},
@@ -114,15 +111,15 @@ ToolCall run_code(const ApiContext& context, const Identity& identity, const Val
   }
   PendingExecution pending;
   if (session) {
-    if (context.sessions == nullptr) return tool_error("this service offers no sessions");
+    if (context.sessions == nullptr) return tool_error_result("this service offers no sessions");
     auto built = build_session_job(context, identity, *session, message);
     if (auto* refusal = std::get_if<SessionJobRefusal>(&built))
-      return tool_error(refusal->error.message());
+      return tool_error_result(refusal->error.message());
     pending.job = std::move(std::get<Job>(built));
   } else {
     auto built = build_job(context, identity, message);
     if (auto* refusal = std::get_if<JobRefusal>(&built))
-      return tool_error(refusal->error.message());
+      return tool_error_result(refusal->error.message());
     pending.job = std::move(std::get<Job>(built));
   }
   return pending;
@@ -136,7 +133,7 @@ ToolCall create_session(const ApiContext& context, const Identity& identity, con
   auto lifetime = string_arg(args, "max_lifetime", problem);
   if (!problem.empty()) return ToolProtocolError{kInvalidParams, problem};
   if (!runtime) return ToolProtocolError{kInvalidParams, "runtime: required"};
-  if (context.sessions == nullptr) return tool_error("this service offers no sessions");
+  if (context.sessions == nullptr) return tool_error_result("this service offers no sessions");
   v1::SessionRequest message;
   message.set_runtime(*runtime);
   message.set_policy(policy.value_or(""));
@@ -154,7 +151,7 @@ ToolCall create_session(const ApiContext& context, const Identity& identity, con
     v1::ErrorResponse error;
     std::string why =
         decode(response.body, WireFormat::json, error) ? response.body : error.error().message();
-    return tool_error("could not create a session: " + why);
+    return tool_error_result("could not create a session: " + why);
   }
   return tool_result(
       {text_block("created session " + created.id() + " (" + created.runtime() + ", policy " +
@@ -171,7 +168,7 @@ std::variant<std::string, ToolCall> session_arg(const ApiContext& context, const
   auto session = string_arg(args, "session_id", problem);
   if (!problem.empty()) return ToolProtocolError{kInvalidParams, problem};
   if (!session) return ToolProtocolError{kInvalidParams, "session_id: required"};
-  if (context.sessions == nullptr) return tool_error("this service offers no sessions");
+  if (context.sessions == nullptr) return tool_error_result("this service offers no sessions");
   return *session;
 }
 
@@ -180,7 +177,7 @@ ToolCall close_session(const ApiContext& context, const Identity& identity, cons
   if (auto* answer = std::get_if<ToolCall>(&id)) return std::move(*answer);
   const std::string& session = std::get<std::string>(id);
   if (!context.sessions->close(session, identity.key_name)) {
-    return tool_error("no session \"" + session + "\" (it may have been closed or have expired)");
+    return tool_error_result("no session \"" + session + "\" (it may have been closed or have expired)");
   }
   return tool_result(
       {text_block("closed session " + session + "; its interpreter and files are gone")}, false);
@@ -205,7 +202,7 @@ ToolCall list_files(const ApiContext& context, const Identity& identity, const V
   if (auto* answer = std::get_if<ToolCall>(&id)) return std::move(*answer);
   auto listed = context.sessions->list_files(std::get<std::string>(id), identity.key_name);
   if (auto* refusal = std::get_if<runner::SessionError>(&listed))
-    return tool_error(refusal->message);
+    return tool_error_result(refusal->message);
   std::string text;
   for (const auto& file : std::get<std::vector<runner::SessionFile>>(listed)) {
     text += to_valid_utf8(file.path) + " (" + std::to_string(file.size_bytes) + " bytes)\n";
@@ -223,7 +220,7 @@ ToolCall read_file(const ApiContext& context, const Identity& identity, const Va
   if (!path) return ToolProtocolError{kInvalidParams, "path: required"};
   auto read = context.sessions->read_file(std::get<std::string>(id), identity.key_name, *path,
                                           context.config.max_file_bytes);
-  if (auto* refusal = std::get_if<runner::SessionError>(&read)) return tool_error(refusal->message);
+  if (auto* refusal = std::get_if<runner::SessionError>(&read)) return tool_error_result(refusal->message);
   return tool_result({file_block(to_output_file(std::get<runner::OutputFile>(read)))}, false);
 }
 
@@ -239,15 +236,15 @@ ToolCall write_file(const ApiContext& context, const Identity& identity, const V
   std::string bytes = *content;
   if (encoding && *encoding == "base64") {
     auto decoded = base64_decode(*content);
-    if (!decoded) return tool_error("content is not valid base64");
+    if (!decoded) return tool_error_result("content is not valid base64");
     bytes = std::move(*decoded);
   } else if (encoding && *encoding != "utf-8") {
     return ToolProtocolError{kInvalidParams, "encoding must be \"utf-8\" or \"base64\""};
   }
-  if (bytes.size() > context.config.max_body_bytes) return tool_error("content is too large");
+  if (bytes.size() > context.config.max_body_bytes) return tool_error_result("content is too large");
   if (auto refusal = context.sessions->write_file(std::get<std::string>(id), identity.key_name,
                                                   *path, bytes)) {
-    return tool_error(refusal->message);
+    return tool_error_result(refusal->message);
   }
   return tool_result({text_block("wrote " + std::to_string(bytes.size()) + " bytes to " + *path)},
                      false);
@@ -353,9 +350,13 @@ ToolCall call_mcp_tool(const ApiContext& context, const Identity& identity, cons
   return ToolProtocolError{kInvalidParams, "unknown tool \"" + name + "\""};
 }
 
+json::Value tool_error_result(std::string message) {
+  return tool_result({text_block(std::move(message))}, true);
+}
+
 json::Value run_tool_result(const v1::Event& final_event) {
   if (!final_event.has_exit()) {
-    return tool_error("airlock could not run the code: " + final_event.error().message());
+    return tool_error_result("airlock could not run the code: " + final_event.error().message());
   }
   const v1::ExecutionResult& result = final_event.exit().result();
   std::vector<Value> content;

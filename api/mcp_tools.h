@@ -32,4 +32,7 @@ ToolCall call_mcp_tool(const ApiContext& context, const Identity& identity, cons
 // image files it returned; isError unless the program ended with status ok.
 json::Value run_tool_result(const v1::Event& final_event);
 
+// A CallToolResult with isError and one text block.
+json::Value tool_error_result(std::string message);
+
 }  // namespace airlock::api

@@ -229,6 +229,29 @@ TEST_CASE("a full queue is 429 with Retry-After") {
   blocker->wait();
 }
 
+TEST_CASE("an MCP run_code that finds the queue full is a tool error, not an HTTP one") {
+  Fixture f(std::vector<ApiKey>{}, 0);
+  auto blocker = std::make_shared<CollectingObserver>();
+  auto blocked =
+      f.api.handle(f.request("POST", "/v1/executions", R"({"language":"python","code":"wait"})"));
+  REQUIRE(std::holds_alternative<std::string>(
+      f.api.start(std::move(std::get<PendingExecution>(blocked)), blocker)));
+  f.executor.wait_started(1);
+  HttpRequest call = f.request(
+      "POST", "/mcp",
+      R"json({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_code",)json"
+      R"json("arguments":{"language":"python","code":"print(1)"}}})json");
+  call.headers.emplace_back("Content-Type", "application/json");
+  call.headers.emplace_back("Accept", "application/json, text/event-stream");
+  HttpResponse response = f.execute(call);
+  CHECK(response.status == 200);
+  CHECK(response.body.find("\"id\":7") != std::string::npos);
+  CHECK(response.body.find("\"isError\":true") != std::string::npos);
+  CHECK(response.body.find("queue are full") != std::string::npos);
+  f.executor.release();
+  blocker->wait();
+}
+
 TEST_CASE("DELETE cancels a running execution; unknown ids are 404") {
   Fixture f;
   auto observer = std::make_shared<CollectingObserver>();
