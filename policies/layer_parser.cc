@@ -217,9 +217,14 @@ PolicyLayer parse_layer(const std::string& path, const std::string& name, ErrorL
   if (!S_ISREG(info.st_mode)) return unreadable("not a regular file");
   std::ifstream in(path, std::ios::binary);
   if (!in) return unreadable("cannot read the policy file");
-  std::string text(static_cast<size_t>(kMaxPolicyBytes) + 1, '\0');
-  in.read(text.data(), kMaxPolicyBytes + 1);
-  text.resize(static_cast<size_t>(in.gcount()));
+  // Read as it comes, up to one byte over the limit: a buffer of the whole limit would be
+  // allocated and zeroed (1 MiB, page faults and all) for every layer of every policy loaded.
+  std::string text;
+  char chunk[16384];
+  while (in && text.size() <= static_cast<size_t>(kMaxPolicyBytes)) {
+    in.read(chunk, sizeof chunk);
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+  }
   if (text.size() > static_cast<size_t>(kMaxPolicyBytes)) {
     return unreadable("the policy file is larger than 1 MiB");
   }
