@@ -241,6 +241,14 @@ std::shared_ptr<SessionState> SessionManager::find(const std::string& id,
   return found->second;
 }
 
+std::shared_ptr<SessionState> SessionManager::touch(const std::string& id,
+                                                    const std::string& owner) {
+  std::lock_guard lock(mutex_);
+  auto state = find(id, owner);
+  if (state && !state->busy) state->last_used = Clock::now();
+  return state;
+}
+
 std::optional<SessionInfo> SessionManager::info(const std::string& id,
                                                 const std::string& owner) const {
   std::lock_guard lock(mutex_);
@@ -374,13 +382,8 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
 
 std::variant<std::vector<SessionFile>, SessionError> SessionManager::list_files(
     const std::string& id, const std::string& owner) {
-  std::shared_ptr<SessionState> state;
-  {
-    std::lock_guard lock(mutex_);
-    state = find(id, owner);
-    if (!state) return not_found(id);
-    if (!state->busy) state->last_used = Clock::now();
-  }
+  std::shared_ptr<SessionState> state = touch(id, owner);
+  if (!state) return not_found(id);
   std::vector<SessionFile> files;
   // fnmatch without FNM_PATHNAME: "*" matches across '/', so this is every regular file.
   for (const OutputFile& file : collect_output_files(state->workspace->path(), {"*"}, 0)) {
@@ -396,13 +399,8 @@ std::variant<OutputFile, SessionError> SessionManager::read_file(const std::stri
   if (auto problem = check_relative_path(path)) {
     return refuse(SessionRefusal::invalid, "path '" + path + "' " + *problem, "path");
   }
-  std::shared_ptr<SessionState> state;
-  {
-    std::lock_guard lock(mutex_);
-    state = find(id, owner);
-    if (!state) return not_found(id);
-    if (!state->busy) state->last_used = Clock::now();
-  }
+  std::shared_ptr<SessionState> state = touch(id, owner);
+  if (!state) return not_found(id);
   auto found = collect_output_files(state->workspace->path(), {escape_glob(path)}, max_bytes);
   if (found.empty() || found[0].path != path) {
     return refuse(SessionRefusal::not_found,
@@ -418,13 +416,8 @@ std::optional<SessionError> SessionManager::write_file(const std::string& id,
   if (auto problem = check_relative_path(path)) {
     return refuse(SessionRefusal::invalid, "path '" + path + "' " + *problem, "path");
   }
-  std::shared_ptr<SessionState> state;
-  {
-    std::lock_guard lock(mutex_);
-    state = find(id, owner);
-    if (!state) return not_found(id);
-    if (!state->busy) state->last_used = Clock::now();
-  }
+  std::shared_ptr<SessionState> state = touch(id, owner);
+  if (!state) return not_found(id);
   if (auto s = write_workspace_file(*state->workspace, path, content, false); !s) {
     // A full working directory, or a path through something that is not a directory.
     return refuse(SessionRefusal::invalid, s.error().message(), "path");

@@ -142,7 +142,9 @@ class SessionManager {
  private:
   friend class SessionLease;
   void release(SessionState& state);
-  std::shared_ptr<SessionState> find(const std::string& id, const std::string& owner) const;
+  std::shared_ptr<SessionState> find(const std::string& id, const std::string& owner) const;  // with mutex_ held
+  // find() under mutex_; an idle session's use counts as activity (its idle deadline moves).
+  std::shared_ptr<SessionState> touch(const std::string& id, const std::string& owner);
   SessionInfo info_of(const SessionState& state) const;  // with mutex_ held
   void reap();                                           // the expiry thread
   sandbox::Spec spec_for(const SessionState& state) const;
