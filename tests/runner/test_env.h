@@ -28,4 +28,12 @@ Env& env();
 // A shipped policy; fails the test when it does not load.
 std::shared_ptr<const policies::Policy> policy(const std::string& name);
 
+// A request to run code with the python runtime, everything else left to the policy.
+inline RunRequest python(std::string code) {
+  RunRequest request;
+  request.runtime = "python";
+  request.code = std::move(code);
+  return request;
+}
+
 }  // namespace airlock::runner::testing

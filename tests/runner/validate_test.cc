@@ -3,9 +3,12 @@
 
 #include "policies/loader.h"
 #include "runner/runner.h"
+#include "test_env.h"
 
 namespace airlock::runner {
 namespace {
+
+using testing::python;
 
 struct Fixture {
   Fixture() {
@@ -22,13 +25,6 @@ struct Fixture {
   RuntimeTable runtimes;
   std::shared_ptr<const policies::Policy> policy;
 };
-
-RunRequest python(std::string code) {
-  RunRequest request;
-  request.runtime = "python";
-  request.code = std::move(code);
-  return request;
-}
 
 }  // namespace
 

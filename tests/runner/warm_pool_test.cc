@@ -27,13 +27,6 @@ void wait_ready(const WarmPool& pool, size_t count) {
   REQUIRE(pool.stats().front().ready >= count);
 }
 
-RunRequest python(std::string code) {
-  RunRequest request;
-  request.runtime = "python";
-  request.code = std::move(code);
-  return request;
-}
-
 }  // namespace
 
 TEST_CASE("consecutive warm executions see nothing of each other", "[root]") {
