@@ -89,8 +89,8 @@ def _end_like_a_script():
     atexit._run_exitfuncs()
 
 
-def _run(code):
-    """Returns (status, exit_code, reason)."""
+def _run(code, warming_up=False):
+    """Returns (status, exit_code, reason). A warm-up leaves atexit handlers for the real end."""
     try:
         tree = ast.parse(code, _FILENAME, "exec")
         last = None
@@ -100,13 +100,14 @@ def _run(code):
         if last is not None:
             value = eval(compile(last, _FILENAME, "eval"), _namespace)
             sys.displayhook(value)
-        if _SCRIPT:
+        if _SCRIPT and not warming_up:
             _end_like_a_script()
         return "ok", 0, "exited normally" if _SCRIPT else ""
     except SystemExit as stop:
         code = stop.code
         if _SCRIPT:  # as the process `python3 main.py` would end
-            _end_like_a_script()
+            if not warming_up:
+                _end_like_a_script()
             if code is None or code == 0:
                 return "exit", 0, "exited normally"
             if not isinstance(code, int):
@@ -149,10 +150,10 @@ def main():
             return
 
 
-def _serve(marker, code, stdin, out, err, control):
+def _serve(marker, code, stdin, out, err, control, warming_up=False):
     """Runs one frame's code and reports its end; False when the report could not be sent."""
     sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8", errors="replace")
-    status, exit_code, reason = _run(code)
+    status, exit_code, reason = _run(code, warming_up)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -169,15 +170,13 @@ def _warm_up():
     """In a fresh child, before it says ready: serve one frame the way a request's is served
     (with its output thrown away), so that the pages that path writes are copied now rather than
     while a request waits. atexit handlers stay for the request's own end."""
-    global _end_like_a_script
-    saved = sys.stdout, sys.stderr, sys.stdin, _end_like_a_script
+    saved = sys.stdout, sys.stderr, sys.stdin
     sink = os.open(os.devnull, os.O_WRONLY)
     sys.stdout = sys.stderr = io.StringIO()
-    _end_like_a_script = lambda: None
     try:
-        _serve("\x02warm-up\x03", "print(1)", b"", sink, sink, sink)
+        _serve("\x02warm-up\x03", "print(1)", b"", sink, sink, sink, warming_up=True)
     finally:
-        sys.stdout, sys.stderr, sys.stdin, _end_like_a_script = saved
+        sys.stdout, sys.stderr, sys.stdin = saved
         os.close(sink)
 
 
