@@ -101,12 +101,16 @@ extern "C" int airlock_zygote_next(int fork_socket) {
     int received = 0;
     for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(&header, c)) {
       if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      int count = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-      int fds[ForkRequest::kFdCount];
-      std::memcpy(fds, CMSG_DATA(c), sizeof(int) * std::min(count, ForkRequest::kFdCount));
-      for (int i = 0; i < count; ++i) {
-        if (i < ForkRequest::kFdCount && received < ForkRequest::kFdCount) {
-          request_fds[received++] = fds[i];
+      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        // Beyond the five a request has: not kept, so closed (the count check below refuses it).
+        if (received < ForkRequest::kFdCount) {
+          request_fds[received++] = fd;
+        } else {
+          ::close(fd);
+          ++received;
         }
       }
     }
