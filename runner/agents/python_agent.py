@@ -59,15 +59,38 @@ if _SCRIPT:
 _MAX_REASON_BYTES = 2000
 
 
+_received = bytearray()  # read from the frames but not yet taken: one read serves a whole frame
+_READ_BYTES = 65536
+
+
+class _Closed(Exception):
+    """airlock closed the frames' pipe: the session is over."""
+
+
+def _read_more(wanted=0):
+    chunk = _frames.read(max(_READ_BYTES, wanted))
+    if not chunk:
+        raise _Closed
+    _received.extend(chunk)
+
+
 def _read_exact(n):
-    chunks = []
-    while n > 0:
-        chunk = _frames.read(n)
-        if not chunk:
-            sys.exit(0)  # airlock closed stdin: the session is over
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+    while len(_received) < n:
+        _read_more(n - len(_received))
+    taken = bytes(_received[:n])
+    del _received[:n]
+    return taken
+
+
+def _read_header():
+    """The frame's header line, or None for bytes that are not a frame airlock sent."""
+    while True:
+        end = _received.find(b"\n", 0, 201)
+        if end >= 0:
+            return _read_exact(end + 1)
+        if len(_received) > 200:
+            return None
+        _read_more()
 
 
 def _write_all(fd, data):
@@ -79,14 +102,16 @@ def _write_all(fd, data):
         return False
 
 
-def _end_like_a_script():
-    """What the interpreter does when a script ends: wait for its threads, run atexit handlers."""
+def _end_like_a_script(warming_up=False):
+    """What the interpreter does when a script ends: wait for its threads, run atexit handlers.
+    A warm-up goes the same way but leaves the handlers for the real end."""
     import atexit
     import threading
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
-    atexit._run_exitfuncs()
+    if not warming_up:
+        atexit._run_exitfuncs()
 
 
 def _run(code, warming_up=False):
@@ -100,14 +125,13 @@ def _run(code, warming_up=False):
         if last is not None:
             value = eval(compile(last, _FILENAME, "eval"), _namespace)
             sys.displayhook(value)
-        if _SCRIPT and not warming_up:
-            _end_like_a_script()
+        if _SCRIPT:
+            _end_like_a_script(warming_up)
         return "ok", 0, "exited normally" if _SCRIPT else ""
     except SystemExit as stop:
         code = stop.code
         if _SCRIPT:  # as the process `python3 main.py` would end
-            if not warming_up:
-                _end_like_a_script()
+            _end_like_a_script(warming_up)
             if code is None or code == 0:
                 return "exit", 0, "exited normally"
             if not isinstance(code, int):
@@ -134,20 +158,22 @@ def main():
     # Initialised (preloads imported): a warm pool hands this interpreter out only from now on.
     if not _write_all(_control, b"ready\n"):
         return
-    while True:
-        header = b""
-        while not header.endswith(b"\n"):
-            byte = _frames.read(1)
-            if not byte:
-                return
-            header += byte
-            if len(header) > 200:
-                return  # not a frame airlock sent
+    while _serve_next(_out, _err, _control):
+        pass
+
+
+def _serve_next(out, err, control, warming_up=False):
+    """Reads the next frame and serves it; False once the frames or the report channel end."""
+    try:
+        header = _read_header()
+        if header is None:
+            return False
         marker, code_bytes, stdin_bytes = header.decode("ascii").rstrip("\n").split(" ")
         code = _read_exact(int(code_bytes)).decode("utf-8", "replace")
         stdin = _read_exact(int(stdin_bytes)) if int(stdin_bytes) > 0 else b""
-        if not _serve(marker, code, stdin, _out, _err, _control):
-            return
+    except _Closed:
+        return False
+    return _serve(marker, code, stdin, out, err, control, warming_up)
 
 
 def _serve(marker, code, stdin, out, err, control, warming_up=False):
@@ -167,16 +193,21 @@ def _serve(marker, code, stdin, out, err, control, warming_up=False):
 
 
 def _warm_up():
-    """In a fresh child, before it says ready: serve one frame the way a request's is served
-    (with its output thrown away), so that the pages that path writes are copied now rather than
-    while a request waits. atexit handlers stay for the request's own end."""
-    saved = sys.stdout, sys.stderr, sys.stdin
+    """In a fresh child, before it says ready: serve one frame down the whole path a request's
+    takes, from its header to the end of the script, output and reports to /dev/null. The pages
+    that path writes (the objects it touches, copied on write from the zygote's) are then copied
+    now rather than while a request waits. atexit handlers stay for the request's own end."""
     sink = os.open(os.devnull, os.O_WRONLY)
-    sys.stdout = sys.stderr = io.StringIO()
+    saved_stdin = sys.stdin
+    _received.extend(b"\x02warm-up\x03 8 0\nprint(1)")
     try:
-        _serve("\x02warm-up\x03", "print(1)", b"", sink, sink, sink, warming_up=True)
+        os.dup2(sink, 1)  # sys.stdout and sys.stderr themselves are warmed, writing to nothing
+        os.dup2(sink, 2)
+        _serve_next(sink, sink, sink, warming_up=True)
     finally:
-        sys.stdout, sys.stderr, sys.stdin = saved
+        os.dup2(_out, 1)
+        os.dup2(_err, 2)
+        sys.stdin = saved_stdin
         os.close(sink)
 
 
