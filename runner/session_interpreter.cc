@@ -169,7 +169,7 @@ bool Interpreter::on_output(sandbox::Stream stream, std::string_view data) {
     if (active_ && control_.size() < kMaxControlBytes) {
       control_.append(data.substr(0, kMaxControlBytes - control_.size()));
       parse_control();
-      changed_.notify_all();
+      if (complete()) changed_.notify_all();  // the waiter has nothing to do before
     }
     return true;
   }
@@ -182,7 +182,7 @@ bool Interpreter::on_output(sandbox::Stream stream, std::string_view data) {
     deliver(index, std::string_view(held).substr(0, at));
     held.clear();
     marked_[index] = true;
-    changed_.notify_all();
+    if (complete()) changed_.notify_all();
   } else {
     size_t keep = partial_marker(held, marker_);
     deliver(index, std::string_view(held).substr(0, held.size() - keep));

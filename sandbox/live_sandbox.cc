@@ -46,6 +46,12 @@ class Live final : public LiveSandbox {
     {
       std::lock_guard lock(queue_.mutex);
       if (queue_.closed || queue_.close_requested) return false;
+      if (queue_.pending.empty() && queue_.direct_fd >= 0) {
+        // An error (EPIPE) is the monitor's to meet when it writes the rest: it closes stdin.
+        ssize_t written = ::write(queue_.direct_fd, data.data(), data.size());
+        if (written > 0) data.remove_prefix(static_cast<size_t>(written));
+        if (data.empty()) return true;
+      }
       queue_.pending.append(data);
     }
     wake(queue_.wake);

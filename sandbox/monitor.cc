@@ -41,6 +41,7 @@ class Monitor {
       timer_ = std::move(timer.value());
       loop();
     }
+    stdin_queue_closed();  // the fd is the launch's, closed after we return
     result_.wall = Clock::now() - start_;
     if (auto cpu = in_.cgroup.cpu_usage_ns()) result_.cpu_ns_at_end = cpu.value();
     return std::move(result_);
@@ -67,6 +68,7 @@ class Monitor {
     stdin_pending_ = in_.options.stdin_data;
     if (in_.stdin_queue != nullptr) {
       watch(in_.stdin_queue->wake.get(), EPOLLIN, kStdinWake);
+      take_queued_stdin();  // anything written before the loop began; opens the direct way
     } else if (in_.stdin_write.valid()) {
       if (stdin_pending_.empty()) {
         in_.stdin_write.reset();
@@ -168,11 +170,15 @@ class Monitor {
   void close_stdin() {
     if (!in_.stdin_write.valid()) return;
     unwatch(in_.stdin_write.get());
+    stdin_queue_closed();  // before the fd goes: no writer may still use its number
     in_.stdin_write.reset();  // EOF for the program (or it closed its end: EPIPE)
-    if (in_.stdin_queue != nullptr) {
-      std::lock_guard lock(in_.stdin_queue->mutex);
-      in_.stdin_queue->closed = true;
-    }
+  }
+
+  void stdin_queue_closed() {
+    if (in_.stdin_queue == nullptr) return;
+    std::lock_guard lock(in_.stdin_queue->mutex);
+    in_.stdin_queue->closed = true;
+    in_.stdin_queue->direct_fd = -1;
   }
 
   // A live sandbox's writer queued bytes (or asked to close): move them into our buffer.
@@ -186,6 +192,8 @@ class Monitor {
       std::lock_guard lock(in_.stdin_queue->mutex);
       live_stdin_.swap(in_.stdin_queue->pending);
       close_requested = in_.stdin_queue->close_requested;
+      // Writers queue behind bytes of ours still in flight; with none, they write themselves.
+      in_.stdin_queue->direct_fd = live_stdin_.empty() ? in_.stdin_write.get() : -1;
     }
     if (!live_stdin_.empty()) {
       stdin_pending_ = live_stdin_;
@@ -290,10 +298,7 @@ class Monitor {
     if (!in_.child.try_reap(&status)) return;
     reaped_ = true;
     result_.init_status = status;
-    if (in_.stdin_queue != nullptr) {
-      std::lock_guard lock(in_.stdin_queue->mutex);
-      in_.stdin_queue->closed = true;
-    }
+    stdin_queue_closed();
     drain_deadline_ = Clock::now() + kDrainAfterExit;
     unwatch(in_.child.pidfd());
     read_control();  // init reported the program's status before it exited

@@ -22,7 +22,11 @@ struct StdinQueue {
   std::string pending;
   bool close_requested = false;
   bool closed = false;  // set by the monitor: the program's stdin is gone
-  UniqueFd wake;        // eventfd the monitor watches
+  // The program's stdin (non-blocking) while the monitor has no bytes of its own in flight: a
+  // writer with nothing queued ahead writes there itself, sparing a wake-up of the monitor's
+  // thread on every frame. -1 otherwise; the monitor changes it only under the mutex.
+  int direct_fd = -1;
+  UniqueFd wake;  // eventfd the monitor watches
 };
 
 struct MonitorInputs {

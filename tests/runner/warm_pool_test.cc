@@ -97,6 +97,21 @@ TEST_CASE("a warm execution behaves like `python3 main.py`", "[root]") {
   CHECK(exiting->stdout_output.text == "thread\natexit\n");  // waited for, as at interpreter exit
 }
 
+TEST_CASE("code larger than a pipe's buffer reaches a warm sandbox whole", "[root]") {
+  if (!can_run()) return;
+  auto pool = make_pool(1);
+  wait_ready(*pool, 1);
+  auto policy = env().lookup("default");
+  // 300 KB: written partly at once and the rest by the sandbox's monitor, read in many chunks.
+  auto result = pool->try_run(
+      python("data = '" + std::string(300000, 'a') + "'\nprint(len(data), data.count('a'))"),
+      *policy, nullptr, -1);
+  REQUIRE(result.has_value());
+  INFO(result->stderr_output.text);
+  CHECK(result->status_name() == "ok");
+  CHECK(result->stdout_output.text == "300000 300000\n");
+}
+
 TEST_CASE("requests a warm sandbox cannot serve, or an empty pool, run cold", "[root]") {
   if (!can_run()) return;
   auto policy = env().lookup("default");
