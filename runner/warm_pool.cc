@@ -16,6 +16,10 @@ constexpr std::chrono::seconds kStartupCpu{30};
 // of every child (the children's own time is counted in their cgroups).
 constexpr std::chrono::hours kForkServerLifetime{24 * 365};
 constexpr std::chrono::seconds kForkServerRetry{30};
+// A used sandbox is ended this long after its result is handed back, not at once: ending a
+// process tree (its page tables, its namespaces) keeps a core busy for a millisecond or more,
+// which sending the result needs first. Its execution is over; nothing it still does is kept.
+constexpr std::chrono::milliseconds kEndDelay{5};
 constexpr const char* kForkLibrarySandboxPath = "/opt/airlock-lib/libairlock_fork.so";
 
 std::string join(const std::vector<std::string>& items, char separator) {
@@ -36,6 +40,7 @@ struct WarmPool::Setup {
 
 struct WarmPool::Ready {
   std::shared_ptr<const Setup> setup;
+  std::chrono::steady_clock::time_point end_after{};  // once retired
   // A forked sandbox lives in its server's pid namespace: the server must outlive it.
   std::shared_ptr<sandbox::ForkServer> server;
   std::unique_ptr<sandbox::Workspace> workspace;
@@ -124,6 +129,7 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
     pool->slots_.push_back(std::move(slot));
   }
   pool->refiller_ = std::thread([raw = pool.get()] { raw->refill_loop(); });
+  pool->ender_ = std::thread([raw = pool.get()] { raw->end_loop(); });
   return pool;
 }
 
@@ -137,7 +143,9 @@ WarmPool::~WarmPool() {
     stopping_ = true;
   }
   wanted_.notify_all();
+  retired_changed_.notify_all();
   if (refiller_.joinable()) refiller_.join();
+  if (ender_.joinable()) ender_.join();  // it ends what is retired, without waiting
   retired_.clear();
   slots_.clear();  // kills every ready sandbox and removes its working dir
 }
@@ -224,6 +232,7 @@ size_t WarmPool::refresh(const PolicyLookup& lookup) {
     slot->ready.clear();
     ++refreshed;
   }
+  retired_changed_.notify_all();
   wanted_.notify_all();
   return refreshed;
 }
@@ -231,14 +240,6 @@ size_t WarmPool::refresh(const PolicyLookup& lookup) {
 void WarmPool::refill_loop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    if (!retired_.empty()) {
-      auto done = std::move(retired_);
-      retired_.clear();
-      lock.unlock();
-      done.clear();
-      lock.lock();
-      continue;
-    }
     Slot* short_slot = nullptr;
     for (auto& slot : slots_) {
       // Ready sandboxes that died meanwhile (their lifetime ran out) are replaced.
@@ -256,6 +257,7 @@ void WarmPool::refill_loop() {
     --short_slot->starting;
     if (ready && ready->setup != short_slot->setup) {
       retired_.push_back(std::move(ready));  // made under a policy reloaded meanwhile
+      retired_changed_.notify_all();
     } else if (ready) {
       short_slot->ready.push_back(std::move(ready));
     } else {
@@ -263,6 +265,39 @@ void WarmPool::refill_loop() {
       // Do not spin on a failing start (a full disk, a broken policy): wait for a reason.
       wanted_.wait_for(lock, std::chrono::seconds(1));
     }
+  }
+}
+
+void WarmPool::end_loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    if (retired_.empty()) {
+      if (stopping_) return;
+      retired_changed_.wait(lock);
+      continue;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    auto first_due = std::chrono::steady_clock::time_point::max();
+    std::vector<std::unique_ptr<Ready>> due;
+    for (auto& ready : retired_) {
+      if (stopping_ || ready->end_after <= now) {
+        due.push_back(std::move(ready));
+      } else {
+        first_due = std::min(first_due, ready->end_after);
+      }
+    }
+    std::erase(retired_, nullptr);
+    if (due.empty()) {
+      retired_changed_.wait_until(lock, first_due);
+      continue;
+    }
+    lock.unlock();
+    for (auto& ready : due) {
+      if (ready->interpreter) ready->interpreter->kill();  // all at once, then wait for each
+    }
+    due.clear();  // each sandbox, then its working dir
+    lock.lock();
+    wanted_.notify_all();  // their places can be refilled now, with the cores free again
   }
 }
 
@@ -311,7 +346,7 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
     std::lock_guard lock(mutex_);
     ++used->forked_on_request;
   }
-  // The refill starts when this execution is done (below), not now: forking the next sandbox
+  // The refill starts once this sandbox has ended (end_loop), not now: forking the next one
   // would take one of the two cores the waiting request needs.
 
   InterpreterExecution execution(request, policy, request.runtime, sink, cancel_fd);
@@ -331,14 +366,14 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
     execution.result.files = collect_output_files(ready->workspace->path(), request.output_globs,
                                                   request.max_file_bytes);
   }
-  // Used once: its processes end now, whatever the code left behind; removing the sandbox and
-  // its files happens on the refiller's thread, out of this request's way.
-  ready->interpreter->kill();
+  // Used once: its processes end (whatever the code left behind), its files go, and a fresh one
+  // takes its place, all on other threads and after the result is on its way (kEndDelay).
+  ready->end_after = std::chrono::steady_clock::now() + kEndDelay;
   {
     std::lock_guard lock(mutex_);
     retired_.push_back(std::move(ready));
   }
-  wanted_.notify_all();
+  retired_changed_.notify_all();
   if (!written) return execution.fail("sandbox setup", written.error().message());
   return execution.finish();
 }

@@ -78,6 +78,7 @@ class WarmPool {
                                           std::shared_ptr<const policies::Policy> policy) const;
   WarmPool(sandbox::Sandbox& sandbox, const RuntimeTable& runtimes, WarmPoolSettings settings);
   void refill_loop();
+  void end_loop();
   std::unique_ptr<Ready> start_one(Slot& slot);
   std::unique_ptr<Ready> fork_one(Slot& slot, const std::shared_ptr<sandbox::ForkServer>& server,
                                   const std::shared_ptr<const Setup>& setup);
@@ -86,11 +87,12 @@ class WarmPool {
   const RuntimeTable& runtimes_;
   WarmPoolSettings settings_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<std::unique_ptr<Ready>> retired_;  // used once, torn down by the refiller
+  std::vector<std::unique_ptr<Ready>> retired_;  // used once or stale, ended by the ender
   mutable std::mutex mutex_;
-  std::condition_variable wanted_;  // a sandbox was taken, or the pool is stopping
+  std::condition_variable wanted_;   // a sandbox was ended or died, or the pool is stopping
+  std::condition_variable retired_changed_;  // one more to end, or the pool is stopping
   bool stopping_ = false;
-  std::thread refiller_;
+  std::thread refiller_, ender_;
 };
 
 }  // namespace airlock::runner

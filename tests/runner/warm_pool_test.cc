@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "test_env.h"
@@ -110,6 +112,33 @@ TEST_CASE("code larger than a pipe's buffer reaches a warm sandbox whole", "[roo
   INFO(result->stderr_output.text);
   CHECK(result->status_name() == "ok");
   CHECK(result->stdout_output.text == "300000 300000\n");
+}
+
+TEST_CASE("a used warm sandbox ends soon after its result, with what it left running", "[root]") {
+  if (!can_run()) return;
+  auto pool = make_pool(1);
+  wait_ready(*pool, 1);
+  auto policy = env().lookup("default");
+  auto result = pool->try_run(
+      python("import subprocess\n"
+             "print(subprocess.Popen(['/bin/sleep', '61.4242'], start_new_session=True).pid > 0)"),
+      *policy, nullptr, -1);
+  REQUIRE(result.has_value());
+  REQUIRE(result->stdout_output.text == "True\n");
+  auto left_running = [] {
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      std::ifstream cmdline(entry.path() / "cmdline");
+      std::string text((std::istreambuf_iterator<char>(cmdline)), {});
+      if (text.find("61.4242") != std::string::npos) return true;
+    }
+    return false;
+  };
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    gone = !left_running();
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(gone);
 }
 
 TEST_CASE("requests a warm sandbox cannot serve, or an empty pool, run cold", "[root]") {
