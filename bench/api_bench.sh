@@ -2,8 +2,9 @@
 # The execution API under load, side by side with the baselines, in one run (bench/latency.py):
 # /bin/true, python print(1), node console.log(1) and 50 ms of python CPU, at concurrency 1, 2
 # and 8; bare, bubblewrap (nsjail when on PATH), airlock with every run cold, and airlock with a
-# warm pool of python sandboxes forked from a fork server (docs/warm_pool.md). Then an agent's
-# pace: 100 python requests at 10 per second over one connection (bench/paced_latency.py).
+# warm pool (docs/warm_pool.md): python sandboxes forked from a fork server, node sandboxes
+# started fresh. Then an agent's pace: 100 requests at 10 per second over one connection
+# (bench/paced_latency.py), python and node.
 # Prints Markdown tables.
 # usage: bench/api_bench.sh [SECONDS per row, default 5] [WARM POOL SIZE, default 4]
 set -euo pipefail
@@ -31,20 +32,24 @@ start_server() {  # name, extra config lines -> sets $port
 }
 start_server cold ""
 cold=$port
-start_server warm "warm_pool: [{runtime: python, policy: default, size: $warm_size}]"
+start_server warm "warm_pool: [{runtime: python, policy: default, size: $warm_size}, {runtime: node, policy: default, size: 2}]"
 warm=$port
 sleep 2  # let the pool fill
 
 echo "## API: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)"
 /usr/bin/python3 bench/latency.py --cold-port "$cold" --warm-port "$warm" --seconds "$seconds"
 echo
-echo "| python print(1), one connection, 10 requests/s | p50 ms | p90 ms | p99 ms |"
+echo "| one connection, 10 requests/s | p50 ms | p90 ms | p99 ms |"
 echo "|---|---:|---:|---:|"
-for name in cold warm; do
-  port=$cold
-  [[ $name == warm ]] && port=$warm
-  line=$(/usr/bin/python3 bench/paced_latency.py "$port" python 'print(1)' --rate 10 --count 100)
-  echo "| $name | $(sed -E 's/.*p50 ([0-9.]+) ms, p90 ([0-9.]+) ms, p99 ([0-9.]+) ms.*/\1 | \2 | \3/' <<< "$line") |"
+for language in python node; do
+  code='print(1)'
+  [[ $language == node ]] && code='console.log(1)'
+  for name in cold warm; do
+    port=$cold
+    [[ $name == warm ]] && port=$warm
+    line=$(/usr/bin/python3 bench/paced_latency.py "$port" "$language" "$code" --rate 10 --count 100)
+    echo "| $language $code, $name | $(sed -E 's/.*p50 ([0-9.]+) ms, p90 ([0-9.]+) ms, p99 ([0-9.]+) ms.*/\1 | \2 | \3/' <<< "$line") |"
+  done
 done
 echo
 echo "Warm pool after the run:"

@@ -125,7 +125,7 @@ def main():
         if nsjail:
             variants.append(("nsjail", command_runner(nsjail + argv)))
         variants.append(("airlock cold", api_runner(args.cold_port, language, code)))
-        if language == "python":  # the runtime with a warm pool
+        if language in ("python", "node"):  # the runtimes with a warm pool
             variants.append(("airlock warm", api_runner(args.warm_port, language, code)))
         for concurrency in levels:
             for name, run in variants:

@@ -57,6 +57,16 @@ std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
   return std::nullopt;
 }
 
+std::optional<ScriptDriver> script_driver(const std::string& runtime,
+                                          const std::string& interpreter) {
+  const std::string dir = kAgentsSandboxDir;
+  if (runtime == "python") return ScriptDriver{*driver_argv(runtime, interpreter), true, false};
+  // Node cannot fork once started (its platform threads), and it cannot move its frame pipe off
+  // fd 0 (no dup2): each of its sandboxes starts fresh, runs the program and exits.
+  if (runtime == "node") return ScriptDriver{{interpreter, dir + "/node_agent.js"}, false, true};
+  return std::nullopt;
+}
+
 sandbox::Expected<std::unique_ptr<Interpreter>> Interpreter::start(sandbox::Sandbox& sandbox,
                                                                    const sandbox::Spec& spec) {
   std::unique_ptr<Interpreter> interpreter(new Interpreter());
@@ -251,12 +261,26 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
   std::string frame = marker + " " + std::to_string(request.code.size()) + " " +
                       std::to_string(request.stdin_data.size()) + "\n";
   bool sent = live_->write_stdin(frame + request.code + request.stdin_data);
+  if (request.ends_with_process) live_->close_stdin();
 
   enum class End { finished, died, cancelled, wall, cpu, overflow } end = End::died;
   std::unique_lock lock(mutex_);
   while (sent) {
-    if (changed_.wait_for(lock, kInterpreterPollInterval,
-                          [this] { return complete() || overflowed_; })) {
+    if (request.ends_with_process) {
+      // The end is the process's: wait on the sandbox instead of a record.
+      lock.unlock();
+      const bool ended = live_->wait_for(kInterpreterPollInterval);
+      lock.lock();
+      if (overflowed_) {
+        end = End::overflow;
+        break;
+      }
+      if (ended) {
+        end = End::died;
+        break;
+      }
+    } else if (changed_.wait_for(lock, kInterpreterPollInterval,
+                                 [this] { return complete() || overflowed_; })) {
       end = overflowed_ ? End::overflow : End::finished;
       break;
     }

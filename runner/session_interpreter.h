@@ -29,6 +29,19 @@ inline constexpr std::chrono::milliseconds kInterpreterPollInterval{50};
 std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
                                                     const std::string& interpreter);
 
+// A warm pool's driver for a runtime: started ahead (AIRLOCK_DRIVER_MODE=script), it runs the one
+// execution it is sent as `run` would run the source file.
+struct ScriptDriver {
+  std::vector<std::string> argv;
+  bool forks = false;  // it has a zygote mode: its sandboxes can come from a fork server
+  // Its execution is the whole program: the driver runs it and exits, and the execution ends
+  // (with its outcome) as the process does, as a cold run does; see InterpreterRequest.
+  bool ends_with_process = false;
+};
+// nullopt for a runtime without one. interpreter: the runtime's own program (run's argv[0]).
+std::optional<ScriptDriver> script_driver(const std::string& runtime,
+                                          const std::string& interpreter);
+
 // One execution's part of a request, with the limits already resolved.
 struct InterpreterRequest {
   std::string code;
@@ -41,6 +54,10 @@ struct InterpreterRequest {
   const EventSink* sink = nullptr;  // may be null
   uint64_t* sequence = nullptr;     // the execution's event counter
   int cancel_fd = -1;
+  // A ScriptDriver's ends_with_process: stdin is closed after the frame (the code then reads an
+  // empty stdin, not the driver's pipe), no end record is awaited, and the outcome is the
+  // sandbox's own, classified like a cold run's.
+  bool ends_with_process = false;
 };
 
 struct InterpreterResult {

@@ -53,8 +53,9 @@ struct WarmPool::Ready {
 };
 
 struct WarmPool::Slot {
-  WarmPoolEntry entry;
+  WarmPoolEntry entry;  // its refill resolved
   const Runtime* runtime = nullptr;
+  ScriptDriver driver;
   std::shared_ptr<const Setup> setup;
   std::shared_ptr<sandbox::ForkServer> fork_server;  // replaced by the refiller only
   std::shared_ptr<const Setup> fork_server_setup;    // what it was started from
@@ -69,7 +70,7 @@ std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
                                                            std::shared_ptr<const policies::Policy> policy) const {
   auto setup = std::make_shared<Setup>();
   sandbox::Spec& spec = setup->spec;
-  spec.argv = *driver_argv(slot.entry.runtime, slot.runtime->run[0]);
+  spec.argv = slot.driver.argv;
   for (const auto& [name, value] : policy->environment) spec.env.push_back(name + "=" + value);
   // Read (and removed from the environment) by the driver before any code runs.
   spec.env.push_back("AIRLOCK_DRIVER_MODE=script");
@@ -109,12 +110,22 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
   for (const WarmPoolEntry& entry : pool->settings_.entries) {
     const std::string where = "warm pool entry " + entry.runtime + "/" + entry.policy + ": ";
     auto runtime = runtimes.find(entry.runtime);
-    // A warm sandbox needs a driver with a script mode and a ready line (and, to fork, a zygote
-    // mode): python's. bash's session driver has neither, so its sandboxes would never be ready.
-    if (entry.runtime != "python" || runtime == runtimes.end() || runtime->second.run.empty() ||
-        !driver_argv(entry.runtime, runtime->second.run[0])) {
+    // A warm sandbox needs a driver with a script mode and a ready line: python's and node's.
+    // bash's session driver has neither, so its sandboxes would never be ready.
+    std::optional<ScriptDriver> driver;
+    if (runtime != runtimes.end() && !runtime->second.run.empty()) {
+      driver = script_driver(entry.runtime, runtime->second.run[0]);
+    }
+    if (!driver) {
       return sandbox::SetupError{where + "no warm interpreter for runtime '" + entry.runtime +
-                                     "' (python has one)",
+                                     "' (python and node have one)",
+                                 0};
+    }
+    const auto refill = entry.refill.value_or(driver->forks ? WarmPoolEntry::Refill::fork
+                                                            : WarmPoolEntry::Refill::fresh);
+    if (refill == WarmPoolEntry::Refill::fork && !driver->forks) {
+      return sandbox::SetupError{where + "refill: fork needs a fork server, and " +
+                                     entry.runtime + "'s driver has none (use refill: fresh)",
                                  0};
     }
     auto policy = lookup ? lookup(entry.policy) : nullptr;
@@ -124,7 +135,9 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
     }
     auto slot = std::make_unique<Slot>();
     slot->entry = entry;
+    slot->entry.refill = refill;
     slot->runtime = &runtime->second;
+    slot->driver = std::move(*driver);
     slot->setup = pool->make_setup(*slot, policy);
     pool->slots_.push_back(std::move(slot));
   }
@@ -362,7 +375,9 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
                                    false);
   }
   if (written) {
-    execution.take(ready->interpreter->execute(execution.interpreter_request()));
+    InterpreterRequest run = execution.interpreter_request();
+    run.ends_with_process = used->driver.ends_with_process;
+    execution.take(ready->interpreter->execute(run));
     execution.result.files = collect_output_files(ready->workspace->path(), request.output_globs,
                                                   request.max_file_bytes);
   }

@@ -21,12 +21,14 @@ namespace airlock::runner {
 class Interpreter;
 
 struct WarmPoolEntry {
-  std::string runtime;  // "python": a runtime with a session driver
+  std::string runtime;  // one with a script driver (script_driver): python, node
   std::string policy;   // the policy its sandboxes are set up under
   size_t size = 0;      // sandboxes kept ready
   // How ready sandboxes are made: forked from a fork server (an interpreter started once, its
   // imports done), or each started fresh. Fork falls back to fresh while no server runs.
-  enum class Refill { fork, fresh } refill = Refill::fork;
+  // Unset: fork where the runtime's driver can (python), fresh otherwise (node).
+  enum class Refill { fork, fresh };
+  std::optional<Refill> refill;
 };
 
 struct WarmPoolSettings {

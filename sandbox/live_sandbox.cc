@@ -79,6 +79,11 @@ class Live final : public LiveSandbox {
     return outcome_;
   }
 
+  bool wait_for(std::chrono::milliseconds timeout) override {
+    std::unique_lock lock(mutex_);
+    return ended_changed_.wait_for(lock, timeout, [this] { return ended_; });
+  }
+
   uint64_t cpu_usage_ns() override {
     std::lock_guard lock(mutex_);
     if (ended_ || cgroup_ == nullptr) {

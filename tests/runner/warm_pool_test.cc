@@ -141,6 +141,46 @@ TEST_CASE("a used warm sandbox ends soon after its result, with what it left run
   CHECK(gone);
 }
 
+TEST_CASE("a warm node execution behaves like `node main.js`", "[root]") {
+  if (!can_run()) return;
+  // No fork server for node: each ready sandbox is started fresh, runs one program and exits.
+  auto made = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
+                               {{{"node", "default", 1}}, {}});
+  REQUIRE(made.ok());
+  auto& pool = made.value();
+  CHECK_FALSE(pool->stats().front().forking);
+  auto policy = env().lookup("default");
+  auto node = [&](const std::string& code) {
+    wait_ready(*pool, 1);
+    RunRequest request = python(code);
+    request.runtime = "node";
+    auto result = pool->try_run(request, *policy, nullptr, -1);
+    REQUIRE(result.has_value());
+    return std::move(*result);
+  };
+  auto plain = node(
+      "console.log(1, require.main === module, process.argv.length, __filename,\n"
+      "  Object.keys(process.env).filter((name) => name.startsWith('AIRLOCK')).length)");
+  CHECK(plain.status_name() == "ok");
+  CHECK(plain.stdout_output.text == "1 true 2 /work/main.js 0\n");
+  auto thrown = node("throw new Error('boom')");
+  CHECK(thrown.status_name() == "nonzero_exit");
+  CHECK(thrown.outcome.exit_code == 1);
+  CHECK_THAT(thrown.stderr_output.text, Catch::Contains("Error: boom"));
+  CHECK_THAT(thrown.stderr_output.text, Catch::Contains("/work/main.js:1"));
+  // Pending work and exit handlers run, as at the end of a script; the exit code is its own.
+  auto later = node(
+      "process.on('exit', (code) => console.log('exit', code));\n"
+      "setTimeout(() => { console.log('later'); process.exitCode = 4; }, 50);");
+  CHECK(later.stdout_output.text == "later\nexit 4\n");
+  CHECK(later.outcome.exit_code == 4);
+  // The driver's frame pipe is closed: the program reads an empty stdin, as a cold run does.
+  auto input = node("process.stdin.on('data', (d) => console.log('data', d.length))"
+                    ".on('end', () => console.log('end'));");
+  CHECK(input.stdout_output.text == "end\n");
+  CHECK(pool->stats().front().hits == 4);
+}
+
 TEST_CASE("requests a warm sandbox cannot serve, or an empty pool, run cold", "[root]") {
   if (!can_run()) return;
   auto policy = env().lookup("default");
@@ -222,6 +262,10 @@ TEST_CASE("a warm pool entry must name a runtime with a driver and a known polic
                                {{{"bash", "bash", 1}}, {}});
   REQUIRE_FALSE(bash.ok());
   CHECK_THAT(bash.error().message(), Catch::Contains("no warm interpreter for runtime 'bash'"));
+  auto node_fork = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
+                                    {{{"node", "default", 1, WarmPoolEntry::Refill::fork}}, {}});
+  REQUIRE_FALSE(node_fork.ok());
+  CHECK_THAT(node_fork.error().message(), Catch::Contains("refill: fork needs a fork server"));
   auto bad_policy = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
                                      {{{"python", "no-such-policy", 1}}, {}});
   REQUIRE_FALSE(bad_policy.ok());

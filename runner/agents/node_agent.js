@@ -1,0 +1,82 @@
+// airlock's Node.js driver for warm sandboxes (AIRLOCK_DRIVER_MODE=script; docs/warm_pool.md).
+//
+// Started ahead of any request: it loads the modules AIRLOCK_PRELOAD lists (comma-separated),
+// writes "ready\n" to fd 3 and waits for one frame on fd 0, the header line
+// "MARKER CODE_BYTES STDIN_BYTES\n" then the code (and no stdin: a warm execution has none).
+// airlock has written the code to main.js in the working directory and closes the pipe after
+// the frame, so the program reads an empty stdin, as `node main.js` does in a cold run. The
+// driver then runs main.js as the main module, exactly as `node main.js` would, and ends with
+// it: the exit code, an uncaught exception's report, what is still pending on the event loop are
+// the program's own, and airlock takes the outcome from the process's end.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const Module = require('module');
+
+const SOURCE = 'main.js';
+const FRAMES = 0;
+const CONTROL = 3;
+const MAX_HEADER_BYTES = 200;
+
+const mode = process.env.AIRLOCK_DRIVER_MODE || '';
+const preload = (process.env.AIRLOCK_PRELOAD || '').split(',').filter(Boolean);
+delete process.env.AIRLOCK_DRIVER_MODE;
+delete process.env.AIRLOCK_PRELOAD;
+
+if (mode !== 'script') {
+  process.stderr.write(`node driver: unknown AIRLOCK_DRIVER_MODE "${mode}" (only script)\n`);
+  process.exit(2);
+}
+
+for (const name of preload) {
+  try {
+    require(name);
+  } catch (error) {
+    // A preload is an optimisation: the code's own require reports what is missing.
+  }
+}
+
+// The whole frame, read with blocking reads; null when the pipe ends first or the bytes are not
+// a frame airlock sent.
+function readFrame() {
+  const chunk = Buffer.alloc(65536);
+  let received = Buffer.alloc(0);
+  const more = () => {
+    const count = fs.readSync(FRAMES, chunk, 0, chunk.length, null);
+    if (count === 0) return false;
+    received = Buffer.concat([received, chunk.subarray(0, count)]);
+    return true;
+  };
+  let end;
+  while ((end = received.indexOf(10)) < 0) {
+    if (received.length > MAX_HEADER_BYTES || !more()) return null;
+  }
+  if (end > MAX_HEADER_BYTES) return null;
+  const fields = received.subarray(0, end).toString('latin1').split(' ');
+  const codeBytes = Number(fields[1]);
+  const stdinBytes = Number(fields[2]);
+  if (fields.length !== 3 || !Number.isSafeInteger(codeBytes) || !Number.isSafeInteger(stdinBytes)) {
+    return null;
+  }
+  while (received.length < end + 1 + codeBytes + stdinBytes) {
+    if (!more()) return null;
+  }
+  return fields[0];
+}
+
+// The first output of a fresh node loads and compiles the stream classes a pipe is written
+// through, and the console's formatting: ~6 ms, done here on the control pipe rather than on
+// fds 1 and 2, which stay as a cold start leaves them (process.stdout makes its fd non-blocking).
+require('util').formatWithOptions({}, '%s %d', 'warm', 1);
+const control = new (require('net').Socket)({ fd: CONTROL, readable: false, writable: true });
+try {
+  fs.writeSync(CONTROL, 'ready\n');
+} catch (error) {
+  process.exit(0); // airlock is gone
+}
+control.destroy(); // closes fd 3: the program gets no channel to airlock
+if (readFrame() === null) process.exit(0);
+
+process.argv[1] = path.resolve(SOURCE);
+Module.runMain();
