@@ -259,3 +259,11 @@ extern "C" int airlock_zygote_fork(void) {
   watch_program(program);
   ::_exit(0);
 }
+
+extern "C" int airlock_zygote_serve(int fork_socket) {
+  for (;;) {
+    const int loaded = airlock_zygote_next(fork_socket);
+    if (loaded == 0) return 1;
+    if (loaded > 0 && airlock_zygote_fork() == 0) return 0;
+  }
+}

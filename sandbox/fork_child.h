@@ -68,4 +68,10 @@ int airlock_zygote_next(int fork_socket);
 // interpreter's after-fork steps (PyOS_AfterFork_Child). A never returns: it waits for B,
 // reports B's status and exits. A failed step is reported to the supervisor and ends the child.
 int airlock_zygote_fork(void);
+// The two above in a loop, until a request has made this process a sandbox's B: returns 0 there
+// (as airlock_zygote_fork does in B), 1 in the zygote when the socket has closed. Bad requests and
+// failed forks are skipped (the supervisor's wait for them times out or is told). The zygote
+// stays in C between forks: each fork write-protects all its pages again, and the interpreter's
+// own writes between forks (refcounts, frames) would then copy dozens of them every time.
+int airlock_zygote_serve(int fork_socket);
 }

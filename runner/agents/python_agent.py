@@ -236,23 +236,18 @@ def _zygote():
         sys.stderr.write("fork server: writable shared mappings after the preloads: %s\n" % shared)
         os._exit(1)
     os.write(3, b"ready")
-    while True:
-        loaded = library.airlock_zygote_next(3)
-        if loaded == 0:
-            os._exit(0)  # airlock closed the socket: the server is stopping
-        if loaded < 0:
-            continue  # not a request airlock sent; the supervisor's wait for it times out
-        if library.airlock_zygote_fork() != 0:
-            continue  # the zygote; a failed fork is reported by the supervisor's wait
-        # B: a sandbox of its own now (fork_child.h). As os.fork() would in a child:
-        ctypes.pythonapi.PyOS_AfterFork_Child()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        _attach()
-        if not select.select([_frames], [], [], 0)[0]:
-            _warm_up()  # only while no request is waiting: otherwise it would only delay it
-        main()
-        sys.stdout.flush()
-        os._exit(0)
+    # The zygote stays in the library's loop from here on; it returns only in a child.
+    if library.airlock_zygote_serve(3) != 0:
+        os._exit(0)  # airlock closed the socket: the server is stopping
+    # B: a sandbox of its own now (fork_child.h). As os.fork() would in a child:
+    ctypes.pythonapi.PyOS_AfterFork_Child()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _attach()
+    if not select.select([_frames], [], [], 0)[0]:
+        _warm_up()  # only while no request is waiting: otherwise it would only delay it
+    main()
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if _MODE == "zygote":
