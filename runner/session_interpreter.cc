@@ -293,12 +293,15 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
       stop = End::cancelled;
     else if (Clock::now() >= deadline)
       stop = End::wall;
-    else if (live_->cpu_usage_ns() - cpu_before >= cpu_limit_ns)
+    else if (const uint64_t used = live_->cpu_usage_ns();
+             used > cpu_before && used - cpu_before >= cpu_limit_ns)
       stop = End::cpu;
     lock.lock();
     if (stop) {
-      // A record that arrived meanwhile still counts, unless the interpreter is gone.
-      end = complete() && *stop != End::died ? End::finished : *stop;
+      // A record that arrived meanwhile still counts, unless the interpreter is gone (and none
+      // is awaited from a driver whose end is its process's).
+      end = !request.ends_with_process && complete() && *stop != End::died ? End::finished
+                                                                            : *stop;
       break;
     }
   }
@@ -353,6 +356,9 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
   const uint64_t cpu_after = live_->cpu_usage_ns();  // 0 once an ended sandbox is cleaned up
   outcome.usage.cpu_user = std::chrono::duration_cast<milliseconds>(
       std::chrono::nanoseconds(cpu_after > cpu_before ? cpu_after - cpu_before : 0));
+  // An ended sandbox's outcome counts its whole life (the interpreter's start, its wait in a
+  // pool): none of that is this execution's.
+  outcome.usage.cpu_system = milliseconds{0};
 
   lock.lock();
   // Bytes held back as a possible marker start were output after all.
