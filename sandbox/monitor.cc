@@ -192,8 +192,10 @@ class Monitor {
       std::lock_guard lock(in_.stdin_queue->mutex);
       live_stdin_.swap(in_.stdin_queue->pending);
       close_requested = in_.stdin_queue->close_requested;
-      // Writers queue behind bytes of ours still in flight; with none, they write themselves.
-      in_.stdin_queue->direct_fd = live_stdin_.empty() ? in_.stdin_write.get() : -1;
+      // Writers queue behind bytes of ours still in flight; with none, they write themselves
+      // (never again once the program has ended).
+      in_.stdin_queue->direct_fd =
+          live_stdin_.empty() && !in_.stdin_queue->closed ? in_.stdin_write.get() : -1;
     }
     if (!live_stdin_.empty()) {
       stdin_pending_ = live_stdin_;

@@ -76,7 +76,11 @@ try {
   process.exit(0); // airlock is gone
 }
 control.destroy(); // closes fd 3: the program gets no channel to airlock
-if (readFrame() === null) process.exit(0);
+if (readFrame() === null) {
+  // Not the program's end but airlock's (or a frame it did not send): never an execution's "ok".
+  process.stderr.write('node driver: no whole frame arrived\n');
+  process.exit(125);
+}
 
 process.argv[1] = path.resolve(SOURCE);
 Module.runMain();
