@@ -62,7 +62,7 @@ std::optional<ScriptDriver> script_driver(const std::string& runtime,
   const std::string dir = kAgentsSandboxDir;
   if (runtime == "python") return ScriptDriver{*driver_argv(runtime, interpreter), true, false};
   // Node cannot fork once started (its platform threads), and it cannot move its frame pipe off
-  // fd 0 (no dup2): each of its sandboxes starts fresh, runs the program and exits.
+  // fd 0 (no dup2): each of its sandboxes starts fresh and reads its frame on the program's fd 0.
   if (runtime == "node") return ScriptDriver{{interpreter, dir + "/node_agent.js"}, false, true};
   return std::nullopt;
 }
@@ -171,6 +171,12 @@ void Interpreter::deliver(int stream, std::string_view data) {
   }
 }
 
+void Interpreter::on_ended() {
+  std::lock_guard lock(mutex_);
+  sandbox_ended_ = true;
+  changed_.notify_all();
+}
+
 bool Interpreter::on_output(sandbox::Stream stream, std::string_view data) {
   std::lock_guard lock(mutex_);
   if (stream == sandbox::Stream::control_stream) {
@@ -261,26 +267,16 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
   std::string frame = marker + " " + std::to_string(request.code.size()) + " " +
                       std::to_string(request.stdin_data.size()) + "\n";
   bool sent = live_->write_stdin(frame + request.code + request.stdin_data);
-  if (request.ends_with_process) live_->close_stdin();
+  if (request.close_stdin_after_frame) live_->close_stdin();
 
   enum class End { finished, died, cancelled, wall, cpu, overflow } end = End::died;
   std::unique_lock lock(mutex_);
   while (sent) {
-    if (request.ends_with_process) {
-      // The end is the process's: wait on the sandbox instead of a record.
-      lock.unlock();
-      const bool ended = live_->wait_for(kInterpreterPollInterval);
-      lock.lock();
-      if (overflowed_) {
-        end = End::overflow;
-        break;
-      }
-      if (ended) {
-        end = End::died;
-        break;
-      }
-    } else if (changed_.wait_for(lock, kInterpreterPollInterval,
-                                 [this] { return complete() || overflowed_; })) {
+    // The sandbox's end wakes this too (on_ended): a driver that ended without a record, as
+    // node's does after an uncaught exception, is seen at once rather than at the next poll.
+    if (changed_.wait_for(lock, kInterpreterPollInterval,
+                          [this] { return complete() || overflowed_ || sandbox_ended_; }) &&
+        (complete() || overflowed_)) {
       end = overflowed_ ? End::overflow : End::finished;
       break;
     }
@@ -298,10 +294,8 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
       stop = End::cpu;
     lock.lock();
     if (stop) {
-      // A record that arrived meanwhile still counts, unless the interpreter is gone (and none
-      // is awaited from a driver whose end is its process's).
-      end = !request.ends_with_process && complete() && *stop != End::died ? End::finished
-                                                                            : *stop;
+      // A record that arrived meanwhile still counts, unless the interpreter is gone.
+      end = complete() && *stop != End::died ? End::finished : *stop;
       break;
     }
   }

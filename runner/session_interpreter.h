@@ -34,9 +34,8 @@ std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
 struct ScriptDriver {
   std::vector<std::string> argv;
   bool forks = false;  // it has a zygote mode: its sandboxes can come from a fork server
-  // Its execution is the whole program: the driver runs it and exits, and the execution ends
-  // (with its outcome) as the process does, as a cold run does; see InterpreterRequest.
-  bool ends_with_process = false;
+  // It reads its frame from the program's own fd 0; see InterpreterRequest.
+  bool close_stdin_after_frame = false;
 };
 // nullopt for a runtime without one. interpreter: the runtime's own program (run's argv[0]).
 std::optional<ScriptDriver> script_driver(const std::string& runtime,
@@ -54,10 +53,9 @@ struct InterpreterRequest {
   const EventSink* sink = nullptr;  // may be null
   uint64_t* sequence = nullptr;     // the execution's event counter
   int cancel_fd = -1;
-  // A ScriptDriver's ends_with_process: stdin is closed after the frame (the code then reads an
-  // empty stdin, not the driver's pipe), no end record is awaited, and the outcome is the
-  // sandbox's own, classified like a cold run's.
-  bool ends_with_process = false;
+  // The driver's frame pipe is the program's stdin: closed after the frame, the code then reads
+  // an empty stdin, as in a cold run.
+  bool close_stdin_after_frame = false;
 };
 
 struct InterpreterResult {
@@ -119,6 +117,7 @@ class Interpreter final : public sandbox::OutputHandler {
   void kill();
 
   bool on_output(sandbox::Stream stream, std::string_view data) override;
+  void on_ended() override;
 
  private:
   Interpreter() = default;
@@ -145,6 +144,7 @@ class Interpreter final : public sandbox::OutputHandler {
   std::string control_;
   std::optional<Record> record_;
   bool overflowed_ = false;
+  bool sandbox_ended_ = false;  // on_ended was called
   const InterpreterRequest* request_ = nullptr;
 };
 

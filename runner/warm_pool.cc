@@ -376,7 +376,7 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   }
   if (written) {
     InterpreterRequest run = execution.interpreter_request();
-    run.ends_with_process = used->driver.ends_with_process;
+    run.close_stdin_after_frame = used->driver.close_stdin_after_frame;
     execution.take(ready->interpreter->execute(run));
     execution.result.files = collect_output_files(ready->workspace->path(), request.output_globs,
                                                   request.max_file_bytes);

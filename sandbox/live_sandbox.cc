@@ -79,11 +79,6 @@ class Live final : public LiveSandbox {
     return outcome_;
   }
 
-  bool wait_for(std::chrono::milliseconds timeout) override {
-    std::unique_lock lock(mutex_);
-    return ended_changed_.wait_for(lock, timeout, [this] { return ended_; });
-  }
-
   uint64_t cpu_usage_ns() override {
     std::lock_guard lock(mutex_);
     if (ended_ || cgroup_ == nullptr) {
@@ -133,6 +128,7 @@ class Live final : public LiveSandbox {
       ended_ = true;
     }
     ended_changed_.notify_all();
+    output_.on_ended();
   }
 
   Supervisor& supervisor_;

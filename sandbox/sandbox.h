@@ -26,6 +26,8 @@ class OutputHandler {
   virtual bool on_output(Stream stream, std::string_view data) = 0;
   // Called once, after the program's setup succeeded and just before it starts (`started` event).
   virtual void on_started() {}
+  // A live sandbox's handler: called once the tree has ended and its outcome is known.
+  virtual void on_ended() {}
 };
 
 struct RunOptions {
@@ -66,8 +68,6 @@ class LiveSandbox {
   virtual bool ended() const = 0;
   // Blocks until the tree has ended and returns its outcome.
   virtual const Outcome& wait() = 0;
-  // Blocks until the tree has ended or `timeout` has passed; true if it has ended.
-  virtual bool wait_for(std::chrono::milliseconds timeout) = 0;
   // CPU time the tree has used so far (the cgroup's count), in nanoseconds.
   virtual uint64_t cpu_usage_ns() = 0;
   // Memory charged to the sandbox's cgroup now (0 once it has ended).

@@ -7,7 +7,7 @@
 // the frame, so the program reads an empty stdin, as `node main.js` does in a cold run. The
 // driver then runs main.js as the main module, exactly as `node main.js` would, and ends with
 // it: the exit code, an uncaught exception's report, what is still pending on the event loop are
-// the program's own, and airlock takes the outcome from the process's end.
+// the program's own. Its end is reported on fd 3 as the python driver reports it (see below).
 'use strict';
 
 const fs = require('fs');
@@ -65,22 +65,66 @@ function readFrame() {
   return fields[0];
 }
 
-// The first output of a fresh node loads and compiles the stream classes a pipe is written
-// through, and the console's formatting: ~6 ms, done here on the control pipe rather than on
-// fds 1 and 2, which stay as a cold start leaves them (process.stdout makes its fd non-blocking).
-require('util').formatWithOptions({}, '%s %d', 'warm', 1);
-const control = new (require('net').Socket)({ fd: CONTROL, readable: false, writable: true });
-try {
-  fs.writeSync(CONTROL, 'ready\n');
-} catch (error) {
-  process.exit(0); // airlock is gone
+// Blocking writes, also to an fd node has made non-blocking (process.stdout does that to a pipe).
+function writeAll(fd, text) {
+  const data = Buffer.from(text);
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  try {
+    for (let done = 0, waits = 0; done < data.length;) {
+      try {
+        done += fs.writeSync(fd, data, done);
+      } catch (error) {
+        if (error.code !== 'EAGAIN' || ++waits > 5000) throw error;
+        Atomics.wait(pause, 0, 0, 1); // airlock is reading the pipe: room comes soon
+      }
+    }
+    return true;
+  } catch (error) {
+    return false; // the program closed or replaced the fd: the end is then the process's
+  }
 }
-control.destroy(); // closes fd 3: the program gets no channel to airlock
-if (readFrame() === null) {
+
+// The first output of a fresh node loads and compiles the stream classes a pipe is written
+// through, and the console's formatting: ~6 ms, done here on the control pipe (fd 3) rather than
+// on fds 1 and 2, which stay as a cold start leaves them (process.stdout makes its fd
+// non-blocking).
+require('util').formatWithOptions({}, '%s %d', 'warm', 1);
+if (!writeAll(CONTROL, 'ready\n')) process.exit(0); // airlock is gone
+const control = new (require('net').Socket)({ fd: CONTROL, readable: false, writable: true });
+const marker = readFrame();
+if (marker === null) {
   // Not the program's end but airlock's (or a frame it did not send): never an execution's "ok".
   process.stderr.write('node driver: no whole frame arrived\n');
   process.exit(125);
 }
+
+// The end is reported as the last thing of the 'exit' event, after the program's own listeners:
+// markers after the last output on stdout and stderr, then the record (as the python driver's),
+// so that airlock answers without waiting for node to tear itself down. Then this process waits
+// for airlock to end its sandbox. Not after an uncaught exception the program does not handle:
+// node prints that after the 'exit' event, so the end is then the process's own, as it is when
+// a signal or process.reallyExit ends it.
+let fatal = false;
+let reported = false;
+process.on('uncaughtExceptionMonitor', () => {
+  if (process.listenerCount('uncaughtException') === 0) fatal = true;
+});
+const emit = process.emit;
+process.emit = function emitThenReport(event, ...args) {
+  const result = emit.call(this, event, ...args);
+  if (event === 'exit' && !fatal && !reported) {
+    reported = true;
+    const code = typeof process.exitCode === 'number' ? process.exitCode : args[0];
+    const outMarked = writeAll(1, marker);
+    const errMarked = writeAll(2, marker);
+    const reason = code === 0 ? 'exited normally' : `exited with code ${code}`;
+    const record = `${marker} end ${code === 0 ? 'ok' : 'exit'} ${code} ${outMarked ? 1 : 0} ` +
+                   `${errMarked ? 1 : 0} ${Buffer.byteLength(reason)}\n${reason}`;
+    control.write(record); // a pipe with room: written at once, before this call returns
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000);
+  }
+  return result;
+};
 
 process.argv[1] = path.resolve(SOURCE);
 Module.runMain();

@@ -177,11 +177,19 @@ TEST_CASE("a warm node execution behaves like `node main.js`", "[root]") {
       "setTimeout(() => { console.log('later'); process.exitCode = 4; }, 50);");
   CHECK(later.stdout_output.text == "later\nexit 4\n");
   CHECK(later.outcome.exit_code == 4);
+  // An exception the program handles is not the end; one it does not handle is node's to report.
+  auto handled = node("process.on('uncaughtException', (e) => console.log('handled', e.message));\n"
+                      "throw new Error('x');");
+  CHECK(handled.status_name() == "ok");
+  CHECK(handled.stdout_output.text == "handled x\n");
+  auto rejected = node("Promise.reject(new Error('rejected'));");
+  CHECK(rejected.outcome.exit_code == 1);
+  CHECK_THAT(rejected.stderr_output.text, Catch::Contains("Error: rejected"));
   // The driver's frame pipe is closed: the program reads an empty stdin, as a cold run does.
   auto input = node("process.stdin.on('data', (d) => console.log('data', d.length))"
                     ".on('end', () => console.log('end'));");
   CHECK(input.stdout_output.text == "end\n");
-  CHECK(pool->stats().front().hits == 4);
+  CHECK(pool->stats().front().hits == 6);
 }
 
 TEST_CASE("requests a warm sandbox cannot serve, or an empty pool, run cold", "[root]") {
