@@ -65,22 +65,30 @@ function readFrame() {
   return fields[0];
 }
 
-// Blocking writes, also to an fd node has made non-blocking (process.stdout does that to a pipe).
+// What the end's report uses, taken now: the program may replace or delete any of these.
+const writeSync = fs.writeSync;
+const bufferFrom = Buffer.from;
+const byteLength = Buffer.byteLength;
+const atomicsWait = Atomics.wait;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+// Blocking writes, also to an fd node has made non-blocking (process.stdout does that to a
+// pipe); false when the fd is gone (the program closed it). EAGAIN means airlock has not read
+// yet: waited out, however long (the execution's wall limit bounds it).
 function writeAll(fd, text) {
-  const data = Buffer.from(text);
-  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const data = bufferFrom(text);
   try {
-    for (let done = 0, waits = 0; done < data.length;) {
+    for (let done = 0; done < data.length;) {
       try {
-        done += fs.writeSync(fd, data, done);
+        done += writeSync(fd, data, done);
       } catch (error) {
-        if (error.code !== 'EAGAIN' || ++waits > 5000) throw error;
-        Atomics.wait(pause, 0, 0, 1); // airlock is reading the pipe: room comes soon
+        if (error.code !== 'EAGAIN') throw error;
+        atomicsWait(pause, 0, 0, 1);
       }
     }
     return true;
   } catch (error) {
-    return false; // the program closed or replaced the fd: the end is then the process's
+    return false;
   }
 }
 
@@ -90,7 +98,9 @@ function writeAll(fd, text) {
 // non-blocking).
 require('util').formatWithOptions({}, '%s %d', 'warm', 1);
 if (!writeAll(CONTROL, 'ready\n')) process.exit(0); // airlock is gone
-const control = new (require('net').Socket)({ fd: CONTROL, readable: false, writable: true });
+// Kept, never destroyed: that would close fd 3, which the end's record goes out on.
+const warmedOnControl =
+    new (require('net').Socket)({ fd: CONTROL, readable: false, writable: true });
 const marker = readFrame();
 if (marker === null) {
   // Not the program's end but airlock's (or a frame it did not send): never an execution's "ok".
@@ -107,22 +117,30 @@ if (marker === null) {
 let fatal = false;
 let reported = false;
 process.on('uncaughtExceptionMonitor', () => {
-  if (process.listenerCount('uncaughtException') === 0) fatal = true;
+  if (process.listenerCount('uncaughtException') === 0 &&
+      !process.hasUncaughtExceptionCaptureCallback()) {
+    fatal = true;
+  }
 });
 const emit = process.emit;
 process.emit = function emitThenReport(event, ...args) {
   const result = emit.call(this, event, ...args);
-  if (event === 'exit' && !fatal && !reported) {
-    reported = true;
-    const code = typeof process.exitCode === 'number' ? process.exitCode : args[0];
-    const outMarked = writeAll(1, marker);
-    const errMarked = writeAll(2, marker);
-    const reason = code === 0 ? 'exited normally' : `exited with code ${code}`;
-    const record = `${marker} end ${code === 0 ? 'ok' : 'exit'} ${code} ${outMarked ? 1 : 0} ` +
-                   `${errMarked ? 1 : 0} ${Buffer.byteLength(reason)}\n${reason}`;
-    control.write(record); // a pipe with room: written at once, before this call returns
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000);
+  // Only node's own exit (process._exiting), not an 'exit' the program emits itself; and not
+  // when the program has wrapped process.emit (as signal-exit does): its wrapper runs after this.
+  if (event !== 'exit' || fatal || reported || process._exiting !== true ||
+      process.emit !== emitThenReport) {
+    return result;
   }
+  reported = true;
+  // The status the process ends with: the OS keeps the low 8 bits.
+  const code = (typeof process.exitCode === 'number' ? process.exitCode : args[0]) & 0xff;
+  const outMarked = writeAll(1, marker);
+  const errMarked = writeAll(2, marker);
+  const reason = code === 0 ? 'exited normally' : `exited with code ${code}`;
+  const record = `${marker} end ${code === 0 ? 'ok' : 'exit'} ${code} ${outMarked ? 1 : 0} ` +
+                 `${errMarked ? 1 : 0} ${byteLength(reason)}\n${reason}`;
+  // Then wait to be ended; if the record could not be sent, the end is the process's own.
+  if (writeAll(CONTROL, record)) atomicsWait(pause, 0, 0, 30000);
   return result;
 };
 

@@ -185,11 +185,24 @@ TEST_CASE("a warm node execution behaves like `node main.js`", "[root]") {
   auto rejected = node("Promise.reject(new Error('rejected'));");
   CHECK(rejected.outcome.exit_code == 1);
   CHECK_THAT(rejected.stderr_output.text, Catch::Contains("Error: rejected"));
+  // The end is node's own exit, with the status the OS keeps: not an 'exit' the program emits
+  // itself, and not before a wrapper of process.emit (as signal-exit installs) has run.
+  auto wrapped = node("process.exitCode = 256;\n"
+                      "process.emit('exit', 0);\n"
+                      "const emit = process.emit;\n"
+                      "process.emit = function (event, ...args) {\n"
+                      "  const result = emit.call(this, event, ...args);\n"
+                      "  if (event === 'exit') console.log('after the wrapped emit');\n"
+                      "  return result;\n"
+                      "};\n"
+                      "setTimeout(() => console.log('still running'), 20);");
+  CHECK(wrapped.status_name() == "ok");
+  CHECK(wrapped.stdout_output.text == "still running\nafter the wrapped emit\n");
   // The driver's frame pipe is closed: the program reads an empty stdin, as a cold run does.
   auto input = node("process.stdin.on('data', (d) => console.log('data', d.length))"
                     ".on('end', () => console.log('end'));");
   CHECK(input.stdout_output.text == "end\n");
-  CHECK(pool->stats().front().hits == 6);
+  CHECK(pool->stats().front().hits == 7);
 }
 
 TEST_CASE("requests a warm sandbox cannot serve, or an empty pool, run cold", "[root]") {
