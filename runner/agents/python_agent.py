@@ -132,6 +132,8 @@ def _run(code, warming_up=False):
         code = stop.code
         if _SCRIPT:  # as the process `python3 main.py` would end
             _end_like_a_script(warming_up)
+            if isinstance(code, int):
+                code &= 0xFF  # the status the process would end with: the OS keeps 8 bits
             if code is None or code == 0:
                 return "exit", 0, "exited normally"
             if not isinstance(code, int):

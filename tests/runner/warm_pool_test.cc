@@ -97,6 +97,9 @@ TEST_CASE("a warm execution behaves like `python3 main.py`", "[root]") {
   CHECK(exiting->status_name() == "nonzero_exit");
   CHECK(exiting->outcome.exit_code == 3);
   CHECK(exiting->stdout_output.text == "thread\natexit\n");  // waited for, as at interpreter exit
+  auto wrapped = pool->try_run(python("import sys\nsys.exit(257)"), *policy, nullptr, -1);
+  REQUIRE(wrapped.has_value());
+  CHECK(wrapped->outcome.exit_code == 1);  // as `python3 main.py` exits: the OS keeps 8 bits
 }
 
 TEST_CASE("code larger than a pipe's buffer reaches a warm sandbox whole", "[root]") {
