@@ -106,3 +106,35 @@ TEST_CASE("listen addresses are host:port") {
   CHECK_FALSE(split_host_port("host:65536"));
   CHECK_FALSE(split_host_port("host:"));
 }
+
+TEST_CASE("warm pool entries: runtime, policy, size and an optional refill") {
+  auto result = parse_config(R"(
+warm_pool:
+  - {runtime: python, policy: default, size: 4}
+  - {runtime: node, policy: strict, size: 2, refill: fresh}
+)",
+                             "warm.yaml");
+  INFO(result.error);
+  REQUIRE(result.config);
+  const auto& pool = result.config->warm_pool;
+  REQUIRE(pool.size() == 2);
+  CHECK(pool[0].runtime == "python");
+  CHECK(pool[0].size == 4);
+  CHECK_FALSE(pool[0].refill.has_value());  // the runtime's default: fork for python
+  CHECK(pool[1].policy == "strict");
+  CHECK(pool[1].refill == airlock::runner::WarmPoolEntry::Refill::fresh);
+
+  auto bad = parse_config("warm_pool:\n  - {runtime: node, policy: default, size: 1, refill: forked}\n",
+                          "bad.yaml");
+  REQUIRE_FALSE(bad.config);
+  CHECK_THAT(bad.error, Catch::StartsWith("bad.yaml:2:"));
+  CHECK_THAT(bad.error, Catch::Contains("expected fork or fresh, got \"forked\""));
+}
+
+TEST_CASE("the example warm-pool config loads") {
+  auto result = load_config_file(AIRLOCK_SOURCE_DIR "/examples/warm_pool.yaml");
+  INFO(result.error);
+  REQUIRE(result.config);
+  REQUIRE(result.config->warm_pool.size() == 2);
+  CHECK(result.config->warm_pool[1].runtime == "node");
+}
