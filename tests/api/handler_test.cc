@@ -53,6 +53,18 @@ struct Fixture {
     return final_event_response(observer->wait().back(), format);
   }
 
+  // Starts an execution that runs until executor.release(): with one worker and no queue,
+  // every later one is refused. Wait on the returned observer after the release.
+  std::shared_ptr<CollectingObserver> occupy_the_worker() {
+    auto blocker = std::make_shared<CollectingObserver>();
+    auto blocked =
+        api.handle(request("POST", "/v1/executions", R"({"language":"python","code":"wait"})"));
+    REQUIRE(std::holds_alternative<std::string>(
+        api.start(std::move(std::get<PendingExecution>(blocked)), blocker)));
+    executor.wait_started(1);
+    return blocker;
+  }
+
   ServeConfig config;
   FakeExecutor executor;
   StaticPolicySource policies;
@@ -212,12 +224,7 @@ TEST_CASE("an event-stream request becomes a streaming execution") {
 
 TEST_CASE("a full queue is 429 with Retry-After") {
   Fixture f(std::vector<ApiKey>{}, 0);
-  auto blocker = std::make_shared<CollectingObserver>();
-  auto blocked =
-      f.api.handle(f.request("POST", "/v1/executions", R"({"language":"python","code":"wait"})"));
-  REQUIRE(std::holds_alternative<std::string>(
-      f.api.start(std::move(std::get<PendingExecution>(blocked)), blocker)));
-  f.executor.wait_started(1);
+  auto blocker = f.occupy_the_worker();
   HttpResponse response =
       f.execute(f.request("POST", "/v1/executions", R"({"language":"python"})"));
   CHECK(response.status == 429);
@@ -231,12 +238,7 @@ TEST_CASE("a full queue is 429 with Retry-After") {
 
 TEST_CASE("an MCP run_code that finds the queue full is a tool error, not an HTTP one") {
   Fixture f(std::vector<ApiKey>{}, 0);
-  auto blocker = std::make_shared<CollectingObserver>();
-  auto blocked =
-      f.api.handle(f.request("POST", "/v1/executions", R"({"language":"python","code":"wait"})"));
-  REQUIRE(std::holds_alternative<std::string>(
-      f.api.start(std::move(std::get<PendingExecution>(blocked)), blocker)));
-  f.executor.wait_started(1);
+  auto blocker = f.occupy_the_worker();
   HttpRequest call = f.request(
       "POST", "/mcp",
       R"json({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_code",)json"

@@ -31,6 +31,11 @@ Spec zygote_spec() {
   return spec;
 }
 
+// One frame of the driver's protocol: "MARKER CODE_BYTES STDIN_BYTES\n" then the code.
+std::string frame(const std::string& code) {
+  return "M " + std::to_string(code.size()) + " 0\n" + code;
+}
+
 Spec child_spec() {
   Spec spec = zygote_spec();
   spec.fork_server = false;
@@ -63,7 +68,7 @@ struct Driver : OutputHandler {
       out.clear();
       control.clear();
     }
-    REQUIRE(live.write_stdin("M " + std::to_string(code.size()) + " 0\n" + code));
+    REQUIRE(live.write_stdin(frame(code)));
     std::unique_lock lock(mutex);
     bool ended = changed.wait_for(lock, std::chrono::seconds(20), [&] {
       return control.find("M end") != std::string::npos;
@@ -137,7 +142,7 @@ TEST_CASE("a forked sandbox runs under its own seccomp policy and cgroup limits"
     auto forked = shared_sandbox().fork(*server, spec, driver);
     REQUIRE(forked.ok());
     const std::string code = "import os; os.uname()";
-    REQUIRE(forked->live->write_stdin("M " + std::to_string(code.size()) + " 0\n" + code));
+    REQUIRE(forked->live->write_stdin(frame(code)));
     const Outcome& outcome = forked->live->wait();
     CHECK(outcome.status == RunStatus::violation);
     CHECK_THAT(outcome.reason, Catch::Contains("uname"));
@@ -149,7 +154,7 @@ TEST_CASE("a forked sandbox runs under its own seccomp policy and cgroup limits"
     auto forked = shared_sandbox().fork(*server, spec, driver);
     REQUIRE(forked.ok());
     const std::string code = "x = bytearray(200 << 20)";
-    REQUIRE(forked->live->write_stdin("M " + std::to_string(code.size()) + " 0\n" + code));
+    REQUIRE(forked->live->write_stdin(frame(code)));
     const Outcome& outcome = forked->live->wait();
     CHECK(outcome.status == RunStatus::memory_limit);
   }
