@@ -274,9 +274,9 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
   while (sent) {
     // The sandbox's end wakes this too (on_ended): a driver that ended without a record, as
     // node's does after an uncaught exception, is seen at once rather than at the next poll.
-    if (changed_.wait_for(lock, kInterpreterPollInterval,
-                          [this] { return complete() || overflowed_ || sandbox_ended_; }) &&
-        (complete() || overflowed_)) {
+    changed_.wait_for(lock, kInterpreterPollInterval,
+                      [this] { return complete() || overflowed_ || sandbox_ended_; });
+    if (complete() || overflowed_) {
       end = overflowed_ ? End::overflow : End::finished;
       break;
     }
