@@ -136,23 +136,29 @@ std::variant<std::string, HttpResponse> Api::start(
   auto submitted = context_.executions.submit(std::move(pending.job), std::move(observer));
   if (!submitted.rejection) return submitted.id;
   const std::string retry_after = std::to_string(context_.config.retry_after.count());
-  HttpResponse response;
+  int status = 503;
+  std::string code, message;
+  bool retry = true;
   switch (*submitted.rejection) {
     case ExecutionService::Rejection::queue_full:
-      response = error(
-          429, "queue_full",
-          "all execution slots and the queue are full; retry after " + retry_after + " s", format);
-      response.headers.emplace_back("Retry-After", retry_after);
+      status = 429;
+      code = "queue_full";
+      message = "all execution slots and the queue are full; retry after " + retry_after + " s";
       break;
     case ExecutionService::Rejection::shutting_down:
-      response = error(503, "shutting_down", "the service is shutting down", format);
+      code = "shutting_down";
+      message = "the service is shutting down";
+      retry = false;
       break;
     case ExecutionService::Rejection::no_resources:
-      response = error(503, "no_resources", "the service is out of file descriptors", format);
-      response.headers.emplace_back("Retry-After", retry_after);
+      code = "no_resources";
+      message = "the service is out of file descriptors";
       break;
   }
-  return refused ? refused(response) : response;
+  if (refused) return refused(message);
+  HttpResponse response = error(status, std::move(code), std::move(message), format);
+  if (retry) response.headers.emplace_back("Retry-After", retry_after);
+  return response;
 }
 
 HttpResponse Api::get_execution(const std::string& id, const Identity& identity,

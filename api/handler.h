@@ -37,8 +37,8 @@ struct PendingExecution {
   // When set (MCP), makes the answer from the final event instead of final_event_response.
   std::function<HttpResponse(const v1::Event& final_event)> respond;
   // When set (MCP), makes the answer to a start the service refused (a full queue, shutdown)
-  // instead of the HTTP error response.
-  std::function<HttpResponse(const HttpResponse& refusal)> refused;
+  // from the refusal's message, instead of the HTTP error response.
+  std::function<HttpResponse(const std::string& message)> refused;
 };
 
 using Dispatch = std::variant<HttpResponse, PendingExecution>;

@@ -157,14 +157,7 @@ Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request) {
     };
     // A refused start (queue full, shutting down) is the tool's failure, said in words the model
     // can act on, not an HTTP error the client library would turn into an exception.
-    pending.refused = [id = *id](const HttpResponse& refusal) {
-      std::string problem;
-      std::string message = "the service refused to start the run";
-      if (auto body = json::parse(refusal.body, problem)) {
-        if (const json::Value* error = json::field(*body, "error")) {
-          if (auto text = json::string_field(*error, "message")) message = *text;
-        }
-      }
+    pending.refused = [id = *id](const std::string& message) {
       return json_response(200, rpc_result(id, tool_error_result(message)));
     };
     return pending;
