@@ -57,6 +57,19 @@ std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
   return std::nullopt;
 }
 
+sandbox::Spec driver_spec(const policies::Policy& policy, std::vector<std::string> argv,
+                          const std::string& agents_dir) {
+  sandbox::Spec spec;
+  spec.argv = std::move(argv);
+  for (const auto& [name, value] : policy.environment) spec.env.push_back(name + "=" + value);
+  spec.limits = policy.limits;
+  spec.filesystem = policy.filesystem;
+  spec.filesystem.binds.push_back({agents_dir, kAgentsSandboxDir, false, false});
+  spec.seccomp = policy.syscalls;
+  spec.control_channel = true;
+  return spec;
+}
+
 std::optional<ScriptDriver> script_driver(const std::string& runtime,
                                           const std::string& interpreter) {
   const std::string dir = kAgentsSandboxDir;

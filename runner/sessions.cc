@@ -113,19 +113,13 @@ std::vector<std::string> SessionManager::runtimes() const {
 }
 
 sandbox::Spec SessionManager::spec_for(const SessionState& state) const {
-  const policies::Policy& policy = *state.policy;
-  sandbox::Spec spec;
-  spec.argv = *driver_argv(state.runtime, runtimes_.at(state.runtime).run[0]);
-  for (const auto& [name, value] : policy.environment) spec.env.push_back(name + "=" + value);
-  spec.limits = policy.limits;
+  sandbox::Spec spec =
+      driver_spec(*state.policy, *driver_argv(state.runtime, runtimes_.at(state.runtime).run[0]),
+                  settings_.agents_dir);
   // The policy's time limits apply to each execution (enforced by the interpreter); the sandbox
   // as a whole lives as long as the session may.
   spec.limits.wall_time = state.max_lifetime + std::chrono::minutes(1);
   spec.limits.cpu_time = state.max_lifetime;
-  spec.filesystem = policy.filesystem;
-  spec.filesystem.binds.push_back({settings_.agents_dir, kAgentsSandboxDir, false, false});
-  spec.seccomp = policy.syscalls;
-  spec.control_channel = true;
   spec.host_workdir = state.workspace->path();
   return spec;
 }

@@ -70,18 +70,11 @@ std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
                                                            std::shared_ptr<const policies::Policy> policy) const {
   auto setup = std::make_shared<Setup>();
   sandbox::Spec& spec = setup->spec;
-  spec.argv = slot.driver.argv;
-  for (const auto& [name, value] : policy->environment) spec.env.push_back(name + "=" + value);
-  // Read (and removed from the environment) by the driver before any code runs.
-  spec.env.push_back("AIRLOCK_DRIVER_MODE=script");
+  spec = driver_spec(*policy, slot.driver.argv, settings_.agents_dir);
+  // Read (and removed from the environment) by the driver before any code runs, as is its mode.
   spec.env.push_back("AIRLOCK_PRELOAD=" + join(slot.runtime->preload, ','));
-  spec.limits = policy->limits;
   spec.limits.wall_time = kReadyLifetime + policy->limits.wall_time;
   spec.limits.cpu_time = kStartupCpu + policy->limits.cpu_time;
-  spec.filesystem = policy->filesystem;
-  spec.filesystem.binds.push_back({settings_.agents_dir, kAgentsSandboxDir, false, false});
-  spec.seccomp = policy->syscalls;
-  spec.control_channel = true;
   if (slot.entry.refill == WarmPoolEntry::Refill::fork) {
     sandbox::Spec& zygote = setup->fork_server_spec;
     zygote = spec;
@@ -91,11 +84,11 @@ std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
     zygote.limits.cpu_time = kForkServerLifetime;
     // Each child keeps its control socket at its own fd limit, which must be open to it.
     zygote.limits.max_open_files += 16;
-    std::replace(zygote.env.begin(), zygote.env.end(), std::string("AIRLOCK_DRIVER_MODE=script"),
-                 std::string("AIRLOCK_DRIVER_MODE=zygote"));
+    zygote.env.push_back("AIRLOCK_DRIVER_MODE=zygote");
     zygote.env.push_back(std::string("AIRLOCK_FORK_LIBRARY=") + kForkLibrarySandboxPath);
     zygote.filesystem.binds.push_back({settings_.fork_library, kForkLibrarySandboxPath, false, false});
   }
+  spec.env.push_back("AIRLOCK_DRIVER_MODE=script");
   setup->policy = std::move(policy);
   return setup;
 }
@@ -335,8 +328,6 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
         continue;
       }
       used = slot.get();
-      setup = slot->setup;
-      if (slot->fork_server_setup == setup) server = slot->fork_server;
       // The first whose interpreter has finished starting; those still starting stay.
       for (auto it = slot->ready.begin(); it != slot->ready.end(); ++it) {
         if ((*it)->interpreter->ready()) {
@@ -346,6 +337,12 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
         }
       }
       ready ? ++slot->hits : ++slot->misses;
+      // Only a miss forks. Taken on a hit, the server could be the last reference to one the
+      // refiller has replaced, and stopping it would then fall to this request.
+      if (!ready) {
+        setup = slot->setup;
+        if (slot->fork_server_setup == setup) server = slot->fork_server;
+      }
       break;
     }
   }
