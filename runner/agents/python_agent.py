@@ -61,6 +61,7 @@ _MAX_REASON_BYTES = 2000
 
 _received = bytearray()  # read from the frames but not yet taken: one read serves a whole frame
 _READ_BYTES = 65536
+_MAX_HEADER_BYTES = 200  # a longer first line is not a frame airlock sent
 
 
 class _Closed(Exception):
@@ -85,10 +86,10 @@ def _read_exact(n):
 def _read_header():
     """The frame's header line, or None for bytes that are not a frame airlock sent."""
     while True:
-        end = _received.find(b"\n", 0, 201)
+        end = _received.find(b"\n", 0, _MAX_HEADER_BYTES + 1)
         if end >= 0:
             return _read_exact(end + 1)
-        if len(_received) > 200:
+        if len(_received) > _MAX_HEADER_BYTES:
             return None
         _read_more()
 
