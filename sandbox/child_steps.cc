@@ -13,8 +13,6 @@
 namespace airlock::sandbox {
 namespace {
 
-constexpr int kSetupFailedExit = 125;
-
 void append(char* buffer, size_t size, const char* text) {
   size_t used = std::strlen(buffer);
   while (*text != '\0' && used + 1 < size) buffer[used++] = *text++;

@@ -13,7 +13,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -184,7 +183,7 @@ void enter_sandbox() {
   hello(control, "program", workdir);
   ::close(workdir);
   char go = 0;
-  if (::recv(control, &go, 1, 0) != 1 || go != 'g') ::_exit(125);
+  if (::recv(control, &go, 1, 0) != 1 || go != 'g') ::_exit(kSetupFailedExit);
   if (::unshare(CLONE_NEWCGROUP) != 0) fail(control, "unshare(CLONE_NEWCGROUP)", nullptr, errno);
   if (::setsid() < 0) fail(control, "setsid", nullptr, errno);
   // 4. Privileges: no capabilities, no_new_privs (inherited, and set again).
@@ -235,7 +234,7 @@ void watch_program(pid_t pid) {
   } while (waited < 0 && errno == EINTR);
   ControlMessage message;
   message.kind = ControlMessage::program_status;
-  message.wait_status = waited == pid ? status : W_EXITCODE(125, 0);
+  message.wait_status = waited == pid ? status : W_EXITCODE(kSetupFailedExit, 0);
   send_message(control, message, nullptr, 0);
 }
 

@@ -19,7 +19,6 @@
 namespace airlock::sandbox {
 namespace {
 
-constexpr int kSetupFailedExit = 125;
 constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
 constexpr uint64_t kClonePidfd = 0x00001000ULL;
 

@@ -60,9 +60,13 @@ struct ControlMessage {
   char text[244] = {};       // with setup_failed: the step that failed
 };
 
+// How a sandbox's own processes exit when its setup fails (the supervisor reports the step).
+inline constexpr int kSetupFailedExit = 125;
+
 // Child side (no allocation). Sends a message with up to two fds; false if it was not sent.
 bool send_message(int socket, const ControlMessage& message, const int* fds, int fd_count);
-// Reports the failed step ("mount tmpfs", with detail "/tmp") to the supervisor and exits 125.
+// Reports the failed step ("mount tmpfs", with detail "/tmp") to the supervisor and exits with
+// kSetupFailedExit.
 // sendmsg is the one call the policy filter lets through on the control socket, so this works
 // after the filters are in place.
 [[noreturn]] void fail(int socket, const char* step, const char* detail, int error_number);
