@@ -1,7 +1,6 @@
 // Fork servers, supervisor side: start a zygote, and fork sandboxes from it (fork_child.h has the
 // children's steps). A forked sandbox is watched like any live sandbox: the same monitor, cgroup,
 // listener and outcome; only its launch differs.
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -247,20 +246,16 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
     return error;
   };
 
-  auto stdin_pipe = make_pipe();
-  auto stdout_pipe = make_pipe();
-  auto stderr_pipe = make_pipe();
-  auto channel = make_pipe();
+  auto stdin_pipe = make_pipe_nonblocking_end(false);
+  auto stdout_pipe = make_pipe_nonblocking_end(true);
+  auto stderr_pipe = make_pipe_nonblocking_end(true);
+  auto channel = make_pipe_nonblocking_end(true);
   auto control = make_socketpair();
   for (const SetupError* error :
        {stdin_pipe ? nullptr : &stdin_pipe.error(), stdout_pipe ? nullptr : &stdout_pipe.error(),
         stderr_pipe ? nullptr : &stderr_pipe.error(), channel ? nullptr : &channel.error(),
         control ? nullptr : &control.error()}) {
     if (error) return fail(*error);
-  }
-  for (int fd : {stdin_pipe->write_end.get(), stdout_pipe->read_end.get(),
-                 stderr_pipe->read_end.get(), channel->read_end.get()}) {
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
 
   {

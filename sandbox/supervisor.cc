@@ -109,15 +109,6 @@ std::string policy_key(const SeccompPolicy& policy, int control_fd) {
   return key.str();
 }
 
-// The supervisor keeps its end non-blocking; the program's end stays blocking, as it expects.
-Expected<Pipe> make_pipe_nonblocking_end(bool read_end_nonblocking) {
-  auto pipe = make_pipe();
-  if (!pipe) return pipe;
-  int fd = read_end_nonblocking ? pipe->read_end.get() : pipe->write_end.get();
-  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) return errno_error("fcntl");
-  return pipe;
-}
-
 // The CLI's stdin goes to the program on a thread of its own, with blocking I/O: simple, and a
 // terminal read that never returns cannot hold up the run.
 void start_stdin_copier(int source, UniqueFd destination) {

@@ -26,6 +26,14 @@ Expected<Pipe> make_pipe(int extra_flags) {
   return Pipe{UniqueFd::adopt(fds[0]), UniqueFd::adopt(fds[1])};
 }
 
+Expected<Pipe> make_pipe_nonblocking_end(bool read_end_nonblocking) {
+  auto pipe = make_pipe();
+  if (!pipe) return pipe;
+  int fd = read_end_nonblocking ? pipe->read_end.get() : pipe->write_end.get();
+  if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) return errno_error("fcntl");
+  return pipe;
+}
+
 Expected<std::pair<UniqueFd, UniqueFd>> make_socketpair() {
   int fds[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {

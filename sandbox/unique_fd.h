@@ -45,6 +45,9 @@ struct Pipe {
 Expected<UniqueFd> open_fd(const std::string& path, int flags, int mode = 0);
 // pipe2(2) with O_CLOEXEC plus `extra_flags` (e.g. O_NONBLOCK) on both ends.
 Expected<Pipe> make_pipe(int extra_flags = 0);
+// A pipe between the supervisor and a sandboxed program: the supervisor's end (the read end
+// when read_end_nonblocking) non-blocking, the program's blocking, as it expects.
+Expected<Pipe> make_pipe_nonblocking_end(bool read_end_nonblocking);
 // A close-on-exec seqpacket socket pair, for passing fds and small messages.
 Expected<std::pair<UniqueFd, UniqueFd>> make_socketpair();
 Expected<UniqueFd> make_eventfd();
