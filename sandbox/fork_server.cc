@@ -191,9 +191,12 @@ Expected<std::unique_ptr<ForkServer>> Supervisor::start_fork_server(const Spec& 
   if (!spec.fork_server) return SetupError{"a fork server's spec must set fork_server", 0};
   auto zygote = std::make_unique<Zygote>();
   UniqueFd socket;
-  auto live = start_live(
-      *this, spec, *zygote, [this](const Spec& running) { return launch(running, false); },
-      [&socket](Launch& launched) { socket = std::move(launched.fork_socket); });
+  // The launcher runs on the sandbox's thread, before start_live returns.
+  auto live = start_live(*this, spec, *zygote, [this, &socket](const Spec& running) {
+    auto launched = launch(running, false);
+    if (launched) socket = std::move(launched.value()->fork_socket);
+    return launched;
+  });
   if (!live) return live.error();
   zygote->live = std::move(live.value());
   zygote->socket = std::move(socket);
@@ -219,9 +222,11 @@ Expected<ForkedSandbox> Supervisor::fork(ForkServer& server, const Spec& spec,
                                          OutputHandler& output) {
   Zygote& zygote = static_cast<Zygote&>(server);  // the only kind there is
   std::unique_ptr<Workspace> workspace;
-  auto live = start_live(
-      *this, spec, output, [this, &zygote](const Spec& running) { return fork_launch(zygote, running); },
-      [&workspace](Launch& launched) { workspace = std::move(launched.forked_workspace); });
+  auto live = start_live(*this, spec, output, [this, &zygote, &workspace](const Spec& running) {
+    auto launched = fork_launch(zygote, running);
+    if (launched) workspace = std::move(launched.value()->forked_workspace);
+    return launched;
+  });
   if (!live) return live.error();
   return ForkedSandbox{std::move(live.value()), std::move(workspace)};
 }

@@ -19,13 +19,12 @@ void wake(const UniqueFd& eventfd) {
 class Live final : public LiveSandbox {
  public:
   Live(Supervisor& supervisor, Spec spec, OutputHandler& output, UniqueFd stdin_wake,
-       UniqueFd cancel, Launcher launcher, OnLaunched on_launched)
+       UniqueFd cancel, Launcher launcher)
       : supervisor_(supervisor),
         spec_(std::move(spec)),
         output_(output),
         cancel_(std::move(cancel)),
-        launcher_(std::move(launcher)),
-        on_launched_(std::move(on_launched)) {
+        launcher_(std::move(launcher)) {
     queue_.wake = std::move(stdin_wake);
     options_.cancel_fd = cancel_.get();
   }
@@ -109,7 +108,6 @@ class Live final : public LiveSandbox {
       std::lock_guard lock(mutex_);
       cgroup_ = running.cgroup.get();
     }
-    if (on_launched_) on_launched_(running);
     launched_.set_value(Status{});
     MonitorInputs inputs = monitor_inputs(running, output_, spec_.limits, options_, &queue_);
     MonitorResult result = monitor(inputs);
@@ -136,7 +134,6 @@ class Live final : public LiveSandbox {
   OutputHandler& output_;
   UniqueFd cancel_;
   const Launcher launcher_;
-  const OnLaunched on_launched_;
   RunOptions options_;
   StdinQueue queue_;
   std::promise<Status> launched_;  // a member: set_value may still run as begin() returns
@@ -151,22 +148,20 @@ class Live final : public LiveSandbox {
 }  // namespace
 
 Expected<std::unique_ptr<LiveSandbox>> start_live(Supervisor& supervisor, const Spec& spec,
-                                                  OutputHandler& output, Launcher launcher,
-                                                  OnLaunched on_launched) {
+                                                  OutputHandler& output, Launcher launcher) {
   auto stdin_wake = make_eventfd();
   if (!stdin_wake) return stdin_wake.error();
   auto cancel = make_eventfd();
   if (!cancel) return cancel.error();
   auto live = std::make_unique<Live>(supervisor, spec, output, std::move(stdin_wake.value()),
-                                     std::move(cancel.value()), std::move(launcher),
-                                     std::move(on_launched));
+                                     std::move(cancel.value()), std::move(launcher));
   if (Status s = live->begin(); !s) return s.error();
   return std::unique_ptr<LiveSandbox>(std::move(live));
 }
 
 Expected<std::unique_ptr<LiveSandbox>> Supervisor::start(const Spec& spec, OutputHandler& output) {
   return start_live(*this, spec, output,
-                    [this](const Spec& running) { return launch(running, false); }, nullptr);
+                    [this](const Spec& running) { return launch(running, false); });
 }
 
 }  // namespace airlock::sandbox

@@ -32,12 +32,10 @@ class Zygote;
 class Supervisor;
 
 // Sandbox::start and fork: a live sandbox whose launch is `launcher`, run on the sandbox's own
-// thread; on_launched (may be empty) sees the launch before its monitor starts.
+// thread before start_live returns (so it may hand parts of the launch to the caller).
 using Launcher = std::function<Expected<std::unique_ptr<Launch>>(const Spec&)>;
-using OnLaunched = std::function<void(Launch&)>;
 Expected<std::unique_ptr<LiveSandbox>> start_live(Supervisor& supervisor, const Spec& spec,
-                                                  OutputHandler& output, Launcher launcher,
-                                                  OnLaunched on_launched);
+                                                  OutputHandler& output, Launcher launcher);
 
 // What the monitor of a launched sandbox watches; the launch's fds move into it.
 MonitorInputs monitor_inputs(Launch& launch, OutputHandler& output, const Limits& limits,
