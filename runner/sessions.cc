@@ -62,15 +62,6 @@ SessionError not_found(const std::string& id) {
                 "no session \"" + id + "\" (it may have been closed or have expired)");
 }
 
-std::string escape_glob(const std::string& path) {
-  std::string out;
-  for (char c : path) {
-    if (c == '*' || c == '?' || c == '[' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 }  // namespace
 
 SessionLease::SessionLease(SessionManager& manager, std::shared_ptr<SessionState> state)
@@ -395,12 +386,12 @@ std::variant<OutputFile, SessionError> SessionManager::read_file(const std::stri
   }
   std::shared_ptr<SessionState> state = touch(id, owner);
   if (!state) return not_found(id);
-  auto found = collect_output_files(state->workspace->path(), {escape_glob(path)}, max_bytes);
-  if (found.empty() || found[0].path != path) {
+  auto found = read_workspace_file(state->workspace->path(), path, max_bytes);
+  if (!found) {
     return refuse(SessionRefusal::not_found,
                   "no regular file '" + path + "' in the session's working directory");
   }
-  return std::move(found[0]);
+  return std::move(*found);
 }
 
 std::optional<SessionError> SessionManager::write_file(const std::string& id,

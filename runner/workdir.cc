@@ -75,15 +75,62 @@ sandbox::Status write_workspace_file(const sandbox::Workspace& workspace, const 
     start = slash + 1;
   }
   const std::string name = path.substr(start);
-  int fd = open_beneath(dir.get(), name, O_WRONLY | O_CREAT | O_TRUNC, executable ? 0755 : 0644);
+  // Non-blocking: opening a FIFO the sandbox made here would wait for a reader forever (ENXIO
+  // instead, when none is there). Not truncated before it is known to be a regular file.
+  int fd = open_beneath(dir.get(), name, O_WRONLY | O_CREAT | O_NONBLOCK, executable ? 0755 : 0644);
+  if (fd < 0 && errno == ENXIO) {
+    return sandbox::SetupError{"'" + path + "' exists and is not a regular file", ENXIO};
+  }
   if (fd < 0) return sandbox::errno_error("open(\"" + path + "\")");
   UniqueFd file = UniqueFd::adopt(fd);
+  struct stat st {};
+  if (::fstat(file.get(), &st) != 0) return sandbox::errno_error("fstat(\"" + path + "\")");
+  if (!S_ISREG(st.st_mode)) {
+    return sandbox::SetupError{"'" + path + "' exists and is not a regular file", EINVAL};
+  }
+  if (::ftruncate(file.get(), 0) != 0) return sandbox::errno_error("truncate(\"" + path + "\")");
   return sandbox::write_all(file.get(), content, path.c_str());
 }
 
+namespace {
+
+// Reads the regular file `relative` beneath root_fd, keeping at most max_bytes of its content.
+// Non-blocking: a process the run left behind may have put a FIFO where the file was, and opening
+// that for reading would wait for a writer forever. Regular files ignore the flag.
+std::optional<OutputFile> read_regular_file(int root_fd, const std::string& relative,
+                                            uint64_t max_bytes) {
+  int fd = open_beneath(root_fd, relative, O_RDONLY | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  UniqueFd file = UniqueFd::adopt(fd);
+  struct stat st {};
+  if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  OutputFile out;
+  out.path = relative;
+  out.size_bytes = static_cast<uint64_t>(st.st_size);
+  std::string content(std::min<uint64_t>(out.size_bytes, max_bytes), '\0');
+  size_t filled = 0;
+  while (filled < content.size()) {
+    ssize_t n = ::pread(file.get(), content.data() + filled, content.size() - filled,
+                        static_cast<off_t>(filled));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    filled += static_cast<size_t>(n);
+  }
+  content.resize(filled);
+  out.truncated = content.size() < out.size_bytes;
+  // NUL bytes are valid UTF-8, but each would cost six bytes as a JSON escape: such a file goes
+  // out as base64, a third larger than its bytes, like any other binary file.
+  out.binary = content.find('\0') != std::string::npos || !is_valid_utf8(content);
+  out.media_type = media_type_for(relative, out.binary);
+  out.content = std::move(content);
+  return out;
+}
+
+}  // namespace
+
 std::vector<OutputFile> collect_output_files(const std::string& workdir,
                                              const std::vector<std::string>& globs,
-                                             uint64_t max_file_bytes) {
+                                             uint64_t max_file_bytes, uint64_t max_total_bytes) {
   std::vector<OutputFile> files;
   if (globs.empty()) return files;
   int root = ::open(workdir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
@@ -128,27 +175,23 @@ std::vector<OutputFile> collect_output_files(const std::string& workdir,
   };
   walk("", 0);
 
+  uint64_t budget = max_total_bytes;
   for (const auto& [relative, unused] : found) {
-    // Non-blocking: a process the run left behind may have put a FIFO where the file was, and
-    // opening that for reading would wait for a writer forever. Regular files ignore the flag.
-    int fd = open_beneath(root_fd.get(), relative, O_RDONLY | O_NONBLOCK);
-    if (fd < 0) continue;
-    UniqueFd file = UniqueFd::adopt(fd);
-    struct stat st {};
-    if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    OutputFile out;
-    out.path = relative;
-    out.size_bytes = static_cast<uint64_t>(st.st_size);
-    std::string content(std::min<uint64_t>(out.size_bytes, max_file_bytes), '\0');
-    ssize_t n = ::pread(file.get(), content.data(), content.size(), 0);
-    content.resize(n > 0 ? static_cast<size_t>(n) : 0);
-    out.truncated = content.size() < out.size_bytes;
-    out.binary = !is_valid_utf8(content);
-    out.media_type = media_type_for(relative, out.binary);
-    out.content = std::move(content);
-    files.push_back(std::move(out));
+    auto file = read_regular_file(root_fd.get(), relative, std::min(max_file_bytes, budget));
+    if (!file) continue;
+    budget -= file->content.size();
+    files.push_back(std::move(*file));
   }
   return files;
+}
+
+std::optional<OutputFile> read_workspace_file(const std::string& workdir, const std::string& path,
+                                              uint64_t max_file_bytes) {
+  if (check_relative_path(path)) return std::nullopt;
+  int root = ::open(workdir.c_str(), O_DIRECTORY | O_PATH | O_CLOEXEC);
+  if (root < 0) return std::nullopt;
+  UniqueFd root_fd = UniqueFd::adopt(root);
+  return read_regular_file(root_fd.get(), path, max_file_bytes);
 }
 
 std::string media_type_for(const std::string& path, bool binary) {

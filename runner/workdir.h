@@ -12,19 +12,31 @@
 namespace airlock::runner {
 
 inline constexpr size_t kMaxOutputFiles = 100;
+// What one result's returned files may hold in all. Past it, files are listed with their size but
+// no content (truncated): 100 sparse files cost a few KB on disk but 100 MiB to return.
+inline constexpr uint64_t kMaxOutputFilesTotalBytes = 16 * 1024 * 1024;
 
 // Why `path` is not an acceptable relative path inside the working dir, or nullopt if it is.
 std::optional<std::string> check_relative_path(const std::string& path);
 
-// Writes one file (creating parent directories), owned by the sandbox's uid.
+// Writes one file (creating parent directories), owned by the sandbox's uid. Only a regular
+// file is written: a FIFO or device the sandbox planted at `path` is refused without blocking.
 sandbox::Status write_workspace_file(const sandbox::Workspace& workspace, const std::string& path,
                                      std::string_view content, bool executable);
 
 // Regular files below workdir whose relative path matches one of the globs (fnmatch), in path
-// order, at most kMaxOutputFiles; symlinks and special files are skipped, never followed.
+// order, at most kMaxOutputFiles; symlinks and special files are skipped, never followed. Each
+// file's content holds at most max_file_bytes, and all of them together at most max_total_bytes.
 std::vector<OutputFile> collect_output_files(const std::string& workdir,
                                              const std::vector<std::string>& globs,
-                                             uint64_t max_file_bytes);
+                                             uint64_t max_file_bytes,
+                                             uint64_t max_total_bytes = kMaxOutputFilesTotalBytes);
+
+// The regular file at `path` (relative, checked by check_relative_path) below workdir, with at
+// most max_file_bytes of its content; nullopt when there is no regular file there. Opens that one
+// path beneath workdir: no walk of the tree, no symlink followed, no FIFO waited on.
+std::optional<OutputFile> read_workspace_file(const std::string& workdir, const std::string& path,
+                                              uint64_t max_file_bytes);
 
 // "image/png", "text/csv", ... from the file name; binary files default to
 // application/octet-stream, text to text/plain.

@@ -1,5 +1,6 @@
 #include "runner/workdir.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -51,6 +52,86 @@ TEST_CASE("a collected file is cut at the size cap and says so") {
   CHECK(files[0].content.size() == 100);
   CHECK(files[0].size_bytes == 5000);
   CHECK(files[0].truncated);
+}
+
+namespace {
+
+// A working directory the test made itself, owned by the test's own ids.
+class TempWorkspace final : public sandbox::Workspace {
+ public:
+  explicit TempWorkspace(std::string path) : path_(std::move(path)) {}
+  const std::string& path() const override { return path_; }
+  sandbox::Status give_to_sandbox(const std::string&) const override { return {}; }
+  uint32_t owner_uid() const override { return ::getuid(); }
+  uint32_t owner_gid() const override { return ::getgid(); }
+
+ private:
+  std::string path_;
+};
+
+std::string make_temp_dir() {
+  char pattern[] = "/tmp/airlock-workdir-XXXXXX";
+  return ::mkdtemp(pattern);
+}
+
+}  // namespace
+
+TEST_CASE("writing over a FIFO the sandbox made is refused without blocking") {
+  const std::string dir = make_temp_dir();
+  REQUIRE(::mkfifo((dir + "/f").c_str(), 0644) == 0);
+  TempWorkspace workspace(dir);
+  // Before the fix this open(2) waited for a reader forever.
+  auto written = write_workspace_file(workspace, "f", "data", false);
+  REQUIRE_FALSE(written);
+  CHECK(written.error().message().find("not a regular file") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("reading a FIFO, by name or by glob, returns nothing without blocking") {
+  const std::string dir = make_temp_dir();
+  REQUIRE(::mkfifo((dir + "/f").c_str(), 0644) == 0);
+  CHECK_FALSE(read_workspace_file(dir, "f", 100).has_value());
+  CHECK(collect_output_files(dir, {"*"}, 100).empty());
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("one file is read by its path, and a symlink to it is not followed") {
+  const std::string dir = make_temp_dir();
+  std::filesystem::create_directories(dir + "/a/b");
+  std::ofstream(dir + "/a/b/c.txt") << "hello";
+  std::filesystem::create_symlink("/etc/hostname", dir + "/link");
+  auto file = read_workspace_file(dir, "a/b/c.txt", 100);
+  REQUIRE(file);
+  CHECK(file->content == "hello");
+  CHECK_FALSE(read_workspace_file(dir, "link", 100).has_value());
+  CHECK_FALSE(read_workspace_file(dir, "missing.txt", 100).has_value());
+  CHECK_FALSE(read_workspace_file(dir, "../etc/passwd", 100).has_value());
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("returned files share one byte budget, and NUL-filled files go out as binary") {
+  const std::string dir = make_temp_dir();
+  for (int i = 0; i < 10; ++i) {
+    // Sparse: a hole of 1000 bytes, nothing on disk; read back as NULs.
+    const std::string path = dir + "/sparse" + std::to_string(i) + ".txt";
+    std::ofstream(path).close();
+    std::filesystem::resize_file(path, 1000);
+  }
+  auto files = collect_output_files(dir, {"*.txt"}, 1000, 2500);
+  std::filesystem::remove_all(dir);
+  REQUIRE(files.size() == 10);
+  uint64_t total = 0;
+  for (const auto& file : files) {
+    total += file.content.size();
+    CHECK(file.size_bytes == 1000);
+    if (!file.content.empty()) CHECK(file.binary);
+  }
+  CHECK(total == 2500);
+  CHECK_FALSE(files[0].truncated);
+  CHECK(files[2].content.size() == 500);
+  CHECK(files[2].truncated);
+  CHECK(files[9].content.empty());
+  CHECK(files[9].truncated);
 }
 
 }  // namespace airlock::runner
