@@ -1,5 +1,7 @@
 #include "api/wire.h"
 
+#include "api/json.h"
+
 #include <catch2/catch.hpp>
 
 using namespace airlock::api;
@@ -61,4 +63,26 @@ TEST_CASE("JSON output keeps field names and default values") {
   CHECK(json.find("\"exit_code\":0") != std::string::npos);
   CHECK(json.find("\"stdout_dropped_bytes\":\"0\"") != std::string::npos);
   CHECK(json.find('\n') == std::string::npos);
+}
+
+TEST_CASE("a request nested 100,000 deep is refused before it is parsed") {
+  // Before the depth check, protobuf's parser spent minutes on this ~200 KB body.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  v1::ExecutionRequest request;
+  auto error = decode(R"({"language":"python","code":"1","args":)" + deep + "}",
+                      WireFormat::json, request);
+  REQUIRE(error);
+  CHECK(error->message().find("nest deeper than 64 levels") != std::string::npos);
+
+  std::string problem;
+  CHECK_FALSE(json::parse(R"({"jsonrpc":"2.0","id":1,"params":)" + deep + "}", problem));
+  CHECK(problem.find("nest deeper") != std::string::npos);
+}
+
+TEST_CASE("nesting depth ignores brackets inside strings and allows ordinary documents") {
+  CHECK_FALSE(json::nests_deeper_than(R"({"code":"[[[[[[[[[[[[[[[[[[[[\"[[[["})", 2));
+  CHECK_FALSE(json::nests_deeper_than(R"({"a":[{"b":[1]}]})", 4));
+  CHECK(json::nests_deeper_than(R"({"a":[{"b":[1]}]})", 3));
+  std::string value;
+  CHECK(json::parse(R"({"a":[{"b":[1,"]]]]"]}]})", value));
 }
