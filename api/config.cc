@@ -65,6 +65,7 @@ ApiKey api_key(const YAML::Node& node) {
     std::string field = entry.first.as<std::string>();
     if (field == "name") {
       key.name = scalar(entry.second, "api_keys.name");
+      if (key.name.empty()) fail(entry.second, "api_keys.name: must not be empty");
     } else if (field == "sha256") {
       key.sha256 = scalar(entry.second, "api_keys.sha256");
       if (key.sha256.size() != 64 ||
@@ -133,7 +134,34 @@ ServeConfig parse_root(const YAML::Node& root) {
       config.listen_port = parts->second;
     } else if (key == "api_keys") {
       if (!value.IsSequence()) fail(value, "api_keys: expected a list");
-      for (const auto& item : value) config.api_keys.push_back(api_key(item));
+      for (const auto& item : value) {
+        ApiKey key = api_key(item);
+        // Ownership of sessions and results goes by key name: two keys must never share one.
+        for (const ApiKey& other : config.api_keys) {
+          if (other.name == key.name) {
+            fail(item, "api_keys: the name \"" + key.name +
+                           "\" is given to two keys; each key needs its own name");
+          }
+          if (other.sha256 == key.sha256) {
+            fail(item, "api_keys: keys \"" + other.name + "\" and \"" + key.name +
+                           "\" have the same sha256");
+          }
+        }
+        config.api_keys.push_back(std::move(key));
+      }
+    } else if (key == "allowed_hosts") {
+      config.allowed_hosts = string_list(value, key);
+    } else if (key == "allowed_origins") {
+      config.allowed_origins = string_list(value, key);
+      for (const auto& origin : config.allowed_origins) {
+        if (!origin.starts_with("http://") && !origin.starts_with("https://")) {
+          fail(value, "allowed_origins: \"" + origin +
+                          "\" is not an origin; expected scheme://host[:port], e.g. "
+                          "https://console.example.com");
+        }
+      }
+    } else if (key == "memory_budget") {
+      config.memory_budget_bytes = size(value, key);
     } else if (key == "max_concurrent") {
       config.max_concurrent = whole_number(value, key, 4096);
     } else if (key == "max_queued") {
@@ -180,7 +208,7 @@ ServeConfig parse_root(const YAML::Node& root) {
     } else {
       fail(entry.first,
            "unknown setting \"" + key +
-               "\" (expected listen, api_keys, max_concurrent, max_queued, max_body_size, "
+               "\" (expected listen, api_keys, allowed_hosts, allowed_origins, memory_budget, max_concurrent, max_queued, max_body_size, "
                "header_timeout, idle_timeout, heartbeat_interval, shutdown_grace, retry_after, "
                "recent_results, max_file_size, default_policy, policy_dirs, runtimes_file, "
                "audit_log, state_dir, max_sessions, max_sessions_per_key, session_idle_timeout, "
@@ -205,6 +233,14 @@ std::string located(const std::string& origin, const YAML::Mark& mark, const std
 }
 
 }  // namespace
+
+std::vector<std::string> ServeConfig::effective_allowed_hosts() const {
+  if (!allowed_hosts.empty()) return allowed_hosts;
+  const bool loopback = listen_address == "localhost" || listen_address == "::1" ||
+                        listen_address == "[::1]" || listen_address.starts_with("127.");
+  if (loopback) return {"localhost", "127.0.0.1", "[::1]"};
+  return {"*"};
+}
 
 size_t ServeConfig::effective_max_concurrent() const {
   if (max_concurrent > 0) return max_concurrent;

@@ -28,6 +28,9 @@ inline constexpr size_t kDefaultMaxSessions = 16;
 inline constexpr size_t kDefaultMaxSessionsPerKey = 4;
 inline constexpr std::chrono::milliseconds kDefaultSessionIdleTimeout{10 * 60'000};
 inline constexpr std::chrono::milliseconds kDefaultSessionMaxLifetime{60 * 60'000};
+// What the service holds on behalf of clients (request bodies being read, results kept with their
+// files) before it answers 503 with Retry-After instead of taking more.
+inline constexpr uint64_t kDefaultMemoryBudgetBytes = 512ULL * 1024 * 1024;
 
 // An API key as the config stores it: its sha256, never the key itself.
 struct ApiKey {
@@ -42,6 +45,13 @@ struct ServeConfig {
   // Sandboxes kept ready per runtime and policy (docs/warm_pool.md); empty: every run is cold.
   std::vector<runner::WarmPoolEntry> warm_pool;
   std::vector<ApiKey> api_keys;               // empty: no authentication (logged loudly)
+  // Host header names the service answers to (DNS rebinding); "*" for any. Empty: the loopback
+  // names when listening on a loopback address, any name otherwise.
+  std::vector<std::string> allowed_hosts;
+  // Browser origins (e.g. "https://console.example.com") whose requests are accepted, besides
+  // pages served from a loopback host. Requests without an Origin header (agents, curl) pass.
+  std::vector<std::string> allowed_origins;
+  uint64_t memory_budget_bytes = kDefaultMemoryBudgetBytes;
   size_t max_concurrent = 0;                  // 0: the number of cores
   size_t max_queued = kDefaultMaxQueued;      // waiting beyond max_concurrent; beyond: 429
   uint64_t max_body_bytes = kDefaultMaxBodyBytes;
@@ -64,6 +74,8 @@ struct ServeConfig {
 
   // max_concurrent with 0 resolved to the number of cores.
   size_t effective_max_concurrent() const;
+  // allowed_hosts with its default resolved from the listen address.
+  std::vector<std::string> effective_allowed_hosts() const;
 };
 
 struct ConfigResult {

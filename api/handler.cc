@@ -36,18 +36,40 @@ WireFormat answer_format(const HttpRequest& request) {
                                                             : WireFormat::json;
 }
 
+HttpResponse refusal_response(const Refusal& refusal, const HttpRequest& request) {
+  HttpResponse response = request.path() == "/mcp"
+                              ? mcp_error_response(refusal.status, refusal.message)
+                              : error(refusal.status, refusal.code, refusal.message,
+                                      answer_format(request));
+  for (const auto& header : refusal.headers) response.headers.push_back(header);
+  return response;
+}
+
 }  // namespace
+
+std::optional<HttpResponse> Api::refuse_head(const HttpRequest& head) const {
+  try {
+    auto admitted = admit(context_.config, context_.auth, head);
+    if (auto* refusal = std::get_if<Refusal>(&admitted)) return refusal_response(*refusal, head);
+    return std::nullopt;
+  } catch (const std::exception& exception) {
+    return error(500, "internal", std::string("internal error: ") + exception.what(),
+                 answer_format(head));
+  }
+}
 
 Dispatch Api::handle(const HttpRequest& request) const {
   try {
-    return route(request);
+    auto admitted = admit(context_.config, context_.auth, request);
+    if (auto* refusal = std::get_if<Refusal>(&admitted)) return refusal_response(*refusal, request);
+    return route(request, std::get<Identity>(admitted));
   } catch (const std::exception& exception) {
     return error(500, "internal", std::string("internal error: ") + exception.what(),
                  answer_format(request));
   }
 }
 
-Dispatch Api::route(const HttpRequest& request) const {
+Dispatch Api::route(const HttpRequest& request, const Identity& identity) const {
   const WireFormat format = answer_format(request);
   const std::string_view path = request.path();
   const std::string& method = request.method;
@@ -60,21 +82,9 @@ Dispatch Api::route(const HttpRequest& request) const {
     if (method != "GET") return method_not_allowed("GET", format);
     return HttpResponse{200, "text/plain; version=0.0.4", {}, context_.metrics.render()};
   }
-  if (path == "/mcp") return handle_mcp(context_, request);
+  if (path == "/mcp") return handle_mcp(context_, request, identity);
   if (!path.starts_with("/v1/")) {
     return error(404, "not_found", "no such path: " + std::string(path), format);
-  }
-
-  Identity identity;
-  if (auto failure = context_.auth.authenticate(request.header("Authorization"), identity)) {
-    HttpResponse response =
-        error(401, "unauthorized",
-              *failure == AuthFailure::missing
-                  ? "an API key is required: send the header `Authorization: Bearer <key>`"
-                  : "the API key is not valid",
-              format);
-    response.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return response;
   }
 
   if (path == "/v1/sessions" || path.starts_with("/v1/sessions/")) {

@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "api/admission.h"
 #include "api/auth.h"
 #include "api/config.h"
 #include "api/execution_service.h"
@@ -50,6 +51,12 @@ class Api {
   // Routes one request. Never throws for any input; a bug inside becomes a 500.
   Dispatch handle(const HttpRequest& request) const;
 
+  // The answer to a request whose head (method, target, headers) is refused: a wrong Host or
+  // Origin, a missing API key, a body type the API does not read. nullopt: read its body and
+  // handle it. handle() checks the same again; the transport asks first so that a refused
+  // request's body is never read.
+  std::optional<HttpResponse> refuse_head(const HttpRequest& head) const;
+
   // Submits an execution; on success the observer gets its events and the id comes back, else
   // the response that refuses it (429 with Retry-After when the queue is full, 503 on shutdown).
   std::variant<std::string, HttpResponse> start(PendingExecution pending,
@@ -59,7 +66,7 @@ class Api {
   bool ready(std::vector<std::string>& problems) const;
 
  private:
-  Dispatch route(const HttpRequest& request) const;
+  Dispatch route(const HttpRequest& request, const Identity& identity) const;
   Dispatch post_execution(const HttpRequest& request, const Identity& identity) const;
   HttpResponse get_execution(const std::string& id, const Identity& identity,
                              WireFormat format) const;

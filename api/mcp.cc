@@ -36,19 +36,6 @@ bool supported_version(std::string_view version) {
          kMcpProtocolVersions.end();
 }
 
-// Browsers send Origin; a page on another site must not reach a local airlock through DNS
-// rebinding. Agents (no Origin) and pages served from the loopback host are let through.
-bool origin_allowed(std::optional<std::string_view> origin) {
-  if (!origin) return true;
-  std::string_view rest = *origin;
-  size_t scheme = rest.find("://");
-  if (scheme == std::string_view::npos) return false;
-  rest = rest.substr(scheme + 3);
-  std::string_view host =
-      rest.starts_with("[") ? rest.substr(0, rest.find(']') + 1) : rest.substr(0, rest.find(':'));
-  return host == "localhost" || host == "127.0.0.1" || host == "[::1]";
-}
-
 json::Value initialize_result(const json::Value& params) {
   std::string asked = json::string_field(params, "protocolVersion").value_or("");
   std::string version = supported_version(asked) ? asked : std::string(kMcpProtocolVersions[0]);
@@ -63,26 +50,16 @@ json::Value initialize_result(const json::Value& params) {
 
 }  // namespace
 
-Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request) {
-  if (!origin_allowed(request.header("Origin"))) {
-    return json_response(403, rpc_error(json::null(), kInvalidRequest,
-                                        "requests from this Origin are not accepted"));
-  }
+HttpResponse mcp_error_response(int status, std::string message) {
+  return json_response(status, rpc_error(json::null(), kInvalidRequest, std::move(message)));
+}
+
+Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request,
+                    const Identity& identity) {
   if (request.method != "POST") {
     // No server-initiated stream and no MCP session to delete: every answer comes with its POST.
-    HttpResponse response = json_response(
-        405, rpc_error(json::null(), kInvalidRequest, "/mcp takes POST with a JSON-RPC message"));
+    HttpResponse response = mcp_error_response(405, "/mcp takes POST with a JSON-RPC message");
     response.headers.emplace_back("Allow", "POST");
-    return response;
-  }
-  Identity identity;
-  if (auto failure = context.auth.authenticate(request.header("Authorization"), identity)) {
-    HttpResponse response = json_response(
-        401, rpc_error(json::null(), kInvalidRequest,
-                       *failure == AuthFailure::missing
-                           ? "an API key is required: send `Authorization: Bearer <key>`"
-                           : "the API key is not valid"));
-    response.headers.emplace_back("WWW-Authenticate", "Bearer");
     return response;
   }
   if (auto version = request.header("MCP-Protocol-Version");

@@ -22,9 +22,13 @@ inline constexpr int kInvalidRequest = -32600;
 inline constexpr int kMethodNotFound = -32601;
 inline constexpr int kInvalidParams = -32602;
 
-// Handles a request to /mcp: authentication, the Origin check against DNS rebinding, and the
-// JSON-RPC framing. A tools/call that runs code comes back as a PendingExecution whose `respond`
-// turns the run's final event into the JSON-RPC answer.
-Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request);
+// Handles a request to /mcp from a caller already admitted (api/admission.h: Host, Origin, API
+// key): the JSON-RPC framing. A tools/call that runs code comes back as a PendingExecution whose
+// `respond` turns the run's final event into the JSON-RPC answer.
+Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request,
+                    const Identity& identity);
+
+// An HTTP error in JSON-RPC's shape (no id): what /mcp answers to a request it refuses.
+HttpResponse mcp_error_response(int status, std::string message);
 
 }  // namespace airlock::api

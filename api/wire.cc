@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "api/json.h"
+
 namespace airlock::api {
 namespace {
 
@@ -72,6 +74,10 @@ std::optional<v1::Error> decode(std::string_view body, WireFormat format,
     return std::nullopt;
   }
   if (body.empty()) return make_error("invalid_json", "the body is empty; expected a JSON object");
+  if (json::nests_deeper_than(body, json::kMaxJsonDepth)) {
+    return make_error("invalid_json", "malformed JSON: arrays and objects nest deeper than " +
+                                          std::to_string(json::kMaxJsonDepth) + " levels");
+  }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;  // a misspelled field must not be silently ignored
   auto status = google::protobuf::util::JsonStringToMessage(
@@ -93,12 +99,13 @@ std::optional<v1::Error> decode_request_body(const HttpRequest& request, uint64_
   if (auto type = request.header("Content-Type")) {
     if (lists_media_type(*type, kProtobufType)) {
       body_format = WireFormat::protobuf;
-    } else if (!lists_media_type(*type, kJsonType) &&
-               // What `curl -d` sends unless told otherwise; the body is still read as JSON.
-               !lists_media_type(*type, "application/x-www-form-urlencoded")) {
+    } else if (!lists_media_type(*type, kJsonType)) {
+      // Not even the form type `curl -d` sends: a page on another site may post a form without
+      // asking, and its body must never be read as a request.
       status = 415;
       return make_error("unsupported_media_type",
-                        "Content-Type must be application/json or application/x-protobuf");
+                        "Content-Type must be application/json or application/x-protobuf "
+                        "(with curl: -H 'Content-Type: application/json')");
     }
   }
   if (request.body.empty() && empty == EmptyBody::all_defaults) return std::nullopt;

@@ -24,7 +24,7 @@ std::optional<v1::Error> decode(std::string_view body, WireFormat format,
 // What an empty request body means for an endpoint.
 enum class EmptyBody { invalid, all_defaults };
 
-// Checks a request's body (size, Content-Type: JSON, protobuf, or what `curl -d` sends) and
+// Checks a request's body (size, Content-Type: JSON or protobuf) and
 // decodes it into message. On a problem, `status` is the HTTP status to answer with.
 std::optional<v1::Error> decode_request_body(const HttpRequest& request, uint64_t max_body_bytes,
                                              google::protobuf::Message& message, int& status,

@@ -138,3 +138,41 @@ TEST_CASE("the example warm-pool config loads") {
   REQUIRE(result.config->warm_pool.size() == 2);
   CHECK(result.config->warm_pool[1].runtime == "node");
 }
+
+TEST_CASE("two keys with one name, or an empty name, are refused: ownership goes by name") {
+  const std::string digest_a = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+  const std::string digest_b = "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef";
+  auto same_name = parse_config("api_keys:\n  - {name: agent, sha256: " + digest_a +
+                                    ", policies: ['*']}\n  - {name: agent, sha256: " + digest_b +
+                                    ", policies: [default]}\n",
+                                "keys.yaml");
+  REQUIRE_FALSE(same_name.config);
+  CHECK(same_name.error.find("the name \"agent\" is given to two keys") != std::string::npos);
+  CHECK(same_name.error.starts_with("keys.yaml:3:"));
+
+  auto empty_name = parse_config(
+      "api_keys:\n  - {name: '', sha256: " + digest_a + ", policies: ['*']}\n", "keys.yaml");
+  REQUIRE_FALSE(empty_name.config);
+  CHECK(empty_name.error.find("api_keys.name: must not be empty") != std::string::npos);
+
+  auto same_key = parse_config("api_keys:\n  - {name: a, sha256: " + digest_a +
+                                   ", policies: ['*']}\n  - {name: b, sha256: " + digest_a +
+                                   ", policies: [default]}\n",
+                               "keys.yaml");
+  REQUIRE_FALSE(same_key.config);
+  CHECK(same_key.error.find("have the same sha256") != std::string::npos);
+}
+
+TEST_CASE("allowed hosts default to the loopback names only when listening on loopback") {
+  auto local = parse_config("listen: 127.0.0.1:8080\n", "c.yaml");
+  REQUIRE(local.config);
+  CHECK(local.config->effective_allowed_hosts() ==
+        std::vector<std::string>{"localhost", "127.0.0.1", "[::1]"});
+  auto wide = parse_config("listen: 0.0.0.0:8080\nallowed_origins: [https://console.example]\n",
+                           "c.yaml");
+  REQUIRE(wide.config);
+  CHECK(wide.config->effective_allowed_hosts() == std::vector<std::string>{"*"});
+  auto bad = parse_config("allowed_origins: [console.example]\n", "c.yaml");
+  REQUIRE_FALSE(bad.config);
+  CHECK(bad.error.find("is not an origin") != std::string::npos);
+}

@@ -46,12 +46,14 @@ body=$(curl -sS "${auth[@]}" -H 'Content-Type: application/json' \
 check "JSON execution status" '"ok"' "$(grep -o '"status":"[a-z_]*"' <<<"$body" | head -1 | cut -d: -f2)"
 check "JSON execution stdout" '"hello from bash\n"' "$(grep -o '"stdout":"[^"]*"' <<<"$body" | cut -d: -f2-)"
 
-stream=$(curl -sS -N "${auth[@]}" -H 'Accept: text/event-stream' \
+stream=$(curl -sS -N "${auth[@]}" -H 'Accept: text/event-stream' -H 'Content-Type: application/json' \
   -d '{"language":"python","code":"print(1)\nprint(2)"}' "$url/v1/executions")
 check "SSE opens with started" "event: started" "$(grep '^event:' <<<"$stream" | head -1)"
 check "SSE ends with exit" "event: exit" "$(grep '^event:' <<<"$stream" | tail -1)"
 check "SSE has one final event" 1 "$(grep -c '^event: \(exit\|error\)$' <<<"$stream")"
 
+check "a form post (curl -d's default type) is 415" 415 "$(curl -s -o /dev/null -w '%{http_code}' \
+  "${auth[@]}" -d '{"language":"bash","code":"echo hi"}' "$url/v1/executions")"
 check "no key is 401" 401 "$(curl -s -o /dev/null -w '%{http_code}' -d '{}' "$url/v1/executions")"
 check "healthz is open" 200 "$(curl -s -o /dev/null -w '%{http_code}' "$url/healthz")"
 big=$(head -c 20000000 /dev/zero | tr '\0' 'x')

@@ -32,6 +32,14 @@ struct Fixture {
   HttpRequest request(std::string method, std::string target, std::string body = {}) {
     HttpRequest r{std::move(method), std::move(target), {}, std::move(body), "test"};
     r.headers.emplace_back("Authorization", "Bearer test-key");
+    if (!r.body.empty()) r.headers.emplace_back("Content-Type", "application/json");
+    return r;
+  }
+
+  // The request with its Content-Type replaced.
+  static HttpRequest typed(HttpRequest r, std::string type) {
+    std::erase_if(r.headers, [](const auto& header) { return header.first == "Content-Type"; });
+    r.headers.emplace_back("Content-Type", std::move(type));
     return r;
   }
 
@@ -154,17 +162,20 @@ TEST_CASE("malformed bodies are 400 naming the field; other media types 415") {
   CHECK(response.status == 400);
   CHECK(error_of(response).error().field() == "timeout");
   CHECK(f.respond(f.request("POST", "/v1/executions", "{nope")).status == 400);
-  HttpRequest xml = f.request("POST", "/v1/executions", "<x/>");
-  xml.headers.emplace_back("Content-Type", "application/xml");
+  HttpRequest xml = Fixture::typed(f.request("POST", "/v1/executions", "<x/>"), "application/xml");
   CHECK(f.respond(xml).status == 415);
 }
 
-TEST_CASE("curl -d's default form content type is read as JSON") {
-  Fixture f;
-  HttpRequest request =
-      f.request("POST", "/v1/executions", R"({"language":"python","code":"out form"})");
-  request.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-  CHECK(result_of(f.execute(request)).stdout() == "form");
+TEST_CASE("a form post, which a page on another site may send unasked, is never read") {
+  Fixture f(std::vector<ApiKey>{});  // no keys: what a page could reach on a developer's machine
+  for (const char* type : {"application/x-www-form-urlencoded", "text/plain", "multipart/form-data"}) {
+    HttpRequest request{"POST", "/v1/executions", {}, R"({"language":"python","code":"out form"})",
+                        "test"};
+    request.headers.emplace_back("Content-Type", type);
+    HttpResponse response = f.respond(request);
+    CHECK(response.status == 415);
+    CHECK(error_of(response).error().code() == "unsupported_media_type");
+  }
 }
 
 TEST_CASE("a request the runner finds invalid is 400 with the runner's words") {
@@ -202,8 +213,9 @@ TEST_CASE("binary protobuf in and out") {
   v1::ExecutionRequest message;
   message.set_language("python");
   message.set_code("out bin");
-  HttpRequest request = f.request("POST", "/v1/executions", encode(message, WireFormat::protobuf));
-  request.headers.emplace_back("Content-Type", "application/x-protobuf");
+  HttpRequest request = Fixture::typed(
+      f.request("POST", "/v1/executions", encode(message, WireFormat::protobuf)),
+      "application/x-protobuf");
   request.headers.emplace_back("Accept", "application/x-protobuf");
   HttpResponse response = f.execute(request);
   CHECK(response.status == 200);
@@ -305,4 +317,54 @@ TEST_CASE("metrics count executions by status and runtime") {
   CHECK(metrics.body.find("airlock_executions_total{status=\"ok\",runtime=\"python\"} 1") !=
         std::string::npos);
   CHECK(metrics.body.find("airlock_execution_duration_seconds_count 1") != std::string::npos);
+}
+
+TEST_CASE("a request for another host name, as DNS rebinding sends, is refused") {
+  Fixture f(std::vector<ApiKey>{});
+  f.config.listen_address = "127.0.0.1";
+  HttpRequest rebound = f.request("GET", "/v1/runtimes");
+  rebound.headers.emplace_back("Host", "attacker.example:8080");
+  HttpResponse response = f.respond(rebound);
+  CHECK(response.status == 421);
+  CHECK(error_of(response).error().code() == "misdirected_request");
+
+  for (const char* host : {"127.0.0.1:8080", "localhost:8080", "[::1]:8080", "LOCALHOST"}) {
+    HttpRequest local = f.request("GET", "/v1/runtimes");
+    local.headers.emplace_back("Host", host);
+    CHECK(f.respond(local).status == 200);
+  }
+  f.config.allowed_hosts = {"airlock.internal"};
+  HttpRequest named = f.request("GET", "/v1/runtimes");
+  named.headers.emplace_back("Host", "airlock.internal:8080");
+  CHECK(f.respond(named).status == 200);
+}
+
+TEST_CASE("a page from another origin is refused on every path, MCP's too") {
+  Fixture f(std::vector<ApiKey>{});
+  for (const char* path : {"/v1/runtimes", "/v1/sessions/se_0123/files/secret.txt", "/mcp"}) {
+    HttpRequest request = f.request("GET", path);
+    request.headers.emplace_back("Origin", "https://evil.example");
+    HttpResponse response = f.respond(request);
+    CHECK(response.status == 403);
+    CHECK(response.body.find("not accepted") != std::string::npos);
+  }
+  HttpRequest local = f.request("GET", "/v1/runtimes");
+  local.headers.emplace_back("Origin", "http://127.0.0.1:3000");
+  CHECK(f.respond(local).status == 200);
+  f.config.allowed_origins = {"https://console.example.com"};
+  HttpRequest listed = f.request("GET", "/v1/runtimes");
+  listed.headers.emplace_back("Origin", "https://console.example.com");
+  CHECK(f.respond(listed).status == 200);
+}
+
+TEST_CASE("a refused head is answered without its body") {
+  Fixture f;
+  HttpRequest head{"POST", "/v1/executions", {}, {}, "test"};
+  head.headers.emplace_back("Content-Length", "16000000");
+  head.headers.emplace_back("Content-Type", "application/json");
+  auto refused = f.api.refuse_head(head);
+  REQUIRE(refused);
+  CHECK(refused->status == 401);
+  head.headers.emplace_back("Authorization", "Bearer test-key");
+  CHECK_FALSE(f.api.refuse_head(head));
 }

@@ -31,7 +31,7 @@ class DisconnectTest(unittest.TestCase):
         try:
             body = json.dumps(python(PRINT_THEN_BLOCK)).encode()
             request = (
-                b"POST /v1/executions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"POST /v1/executions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 + f"Authorization: Bearer {TEST_KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
@@ -66,7 +66,7 @@ class ConnectionLimitsTest(unittest.TestCase):
             return sock.recv(4096) == b""
 
     def test_a_header_that_never_ends_is_cut_off(self):
-        self.assertTrue(self.closed_by_server(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"))
+        self.assertTrue(self.closed_by_server(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"))
 
     def test_an_idle_connection_is_closed(self):
         self.assertTrue(self.closed_by_server(b""))
