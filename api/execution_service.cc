@@ -271,8 +271,31 @@ void ExecutionService::record(Entry& entry, const v1::ExecutionResult& result) {
     recent_.erase(recent_order_.front());
     recent_order_.pop_front();
   }
-  recent_[entry.id] = Stored{entry.job.owner, result};
+  auto share = room_for_result(result.ByteSizeLong());
+  if (share) {
+    recent_[entry.id] = Stored{entry.job.owner, result, std::move(*share)};
+  } else {
+    // Kept without the files' content, which is what makes a result large; the listing stays.
+    v1::ExecutionResult slim = result;
+    for (auto& file : *slim.mutable_files()) {
+      file.clear_content();
+      file.set_truncated(true);
+    }
+    share = room_for_result(slim.ByteSizeLong());
+    if (!share) return;
+    recent_[entry.id] = Stored{entry.job.owner, std::move(slim), std::move(*share)};
+  }
   recent_order_.push_back(entry.id);
+}
+
+std::optional<BudgetShare> ExecutionService::room_for_result(uint64_t bytes) {
+  if (options_.memory_budget == nullptr) return BudgetShare();
+  while (!options_.memory_budget->try_take(bytes)) {
+    if (recent_order_.empty()) return std::nullopt;
+    recent_.erase(recent_order_.front());
+    recent_order_.pop_front();
+  }
+  return BudgetShare(*options_.memory_budget, bytes);
 }
 
 }  // namespace airlock::api

@@ -18,6 +18,7 @@
 #include "api/airlock.pb.h"
 #include "api/executor.h"
 #include "api/log.h"
+#include "api/memory_budget.h"
 #include "api/metrics.h"
 #include "policies/policy.h"
 #include "runner/runner.h"
@@ -49,6 +50,9 @@ struct ServiceOptions {
   size_t max_concurrent = 1;
   size_t max_queued = 0;
   size_t recent_results = 256;
+  // Results kept for lookups take their size from this budget (when set); past it, the oldest
+  // are let go first, and a result too large for what is left is kept without its files.
+  MemoryBudget* memory_budget = nullptr;
 };
 
 // Called once per run that reached the runner, for the audit log.
@@ -116,7 +120,11 @@ class ExecutionService {
   struct Stored {
     std::string owner;
     v1::ExecutionResult result;
+    BudgetShare share;
   };
+  // Takes room for `bytes` of a kept result from the budget, letting the oldest results go;
+  // with mutex_ held. An empty share when there is no budget; nullopt when it does not fit.
+  std::optional<BudgetShare> room_for_result(uint64_t bytes);
   std::unordered_map<std::string, Stored> recent_;
   std::deque<std::string> recent_order_;  // oldest first, for eviction
   std::vector<std::thread> workers_;

@@ -23,7 +23,8 @@ struct Server::Impl {
       : executions(executions),
         log(log),
         metrics(metrics),
-        shared(std::make_shared<SessionShared>(api, executions, metrics, log, options)) {}
+        shared(std::make_shared<SessionShared>(api, executions, metrics, log, std::move(options),
+                                               handlers.get_executor())) {}
 
   void accept() {
     acceptor.async_accept(net::make_strand(ioc),
@@ -72,6 +73,7 @@ struct Server::Impl {
   tcp::acceptor acceptor{ioc};
   net::steady_timer retry_timer{ioc};
   net::signal_set signals{ioc, SIGTERM, SIGINT, SIGHUP};
+  net::thread_pool handlers{kHandlerThreads};
   std::shared_ptr<SessionShared> shared;
 
   std::mutex mutex;
@@ -146,6 +148,9 @@ void Server::run(const std::function<void()>& on_reload) {
   work.reset();
   impl.ioc.stop();
   for (auto& thread : threads) thread.join();
+  // Requests still waiting for a handler are dropped with their connections.
+  impl.handlers.stop();
+  impl.handlers.join();
   impl.log.info("stopped");
 }
 

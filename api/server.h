@@ -29,6 +29,10 @@ inline constexpr std::chrono::seconds kWriteTimeout{30};
 inline constexpr std::chrono::seconds kShutdownFlushTimeout{5};
 // Bytes a connection may pipeline while its execution runs, before the server stops reading it.
 inline constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+// Threads that handle requests off the I/O threads, and how many requests may wait for them or
+// run on them at once before more are answered 503.
+inline constexpr size_t kHandlerThreads = 8;
+inline constexpr size_t kMaxHandledRequests = 512;
 
 struct ServerOptions {
   std::string address;
@@ -38,6 +42,8 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{0};
   std::chrono::milliseconds heartbeat_interval{0};
   std::chrono::milliseconds shutdown_grace{0};
+  // What the bodies of requests being read or handled may hold in all.
+  uint64_t body_budget_bytes = 256ULL * 1024 * 1024;
 };
 
 class Server {

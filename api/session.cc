@@ -26,6 +26,19 @@ constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
 
 class Session;
 
+// The method, target, headers and peer of a request, without its body.
+template <class Body>
+HttpRequest request_head(const http::request<Body>& message, const std::string& peer) {
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  for (const auto& field : message) {
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  request.peer = peer;
+  return request;
+}
+
 // Carries events from a worker thread onto the session's strand; never keeps a session alive.
 class SessionObserver final : public ExecutionObserver {
  public:
@@ -74,8 +87,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(beast::error_code ec);
   void read_body();
   void on_request(beast::error_code ec);
+  void handle(HttpRequest request);
+  void on_dispatch(Dispatch dispatch);
   void send(const HttpResponse& response);
   void reply_and_close(int status, std::string code, std::string message);
+  void reply_and_close(const HttpResponse& response);
   void start_execution(PendingExecution pending);
   void enqueue(Item item, std::string data);
   void write_next();
@@ -98,6 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;
   bool closed_ = false;
   size_t drained_bytes_ = 0;
+  BudgetShare body_share_;  // the announced size of the body being read, until it is handled
 
   // The execution this connection waits for, if any.
   std::string execution_id_;
@@ -173,6 +190,23 @@ void Session::on_header(beast::error_code ec) {
         "the body is larger than " + std::to_string(shared_->options.max_body_bytes) + " bytes");
   }
   if (ec) return reply_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
+  // Host, Origin, API key and body type are checked before a byte of the body is read, so a
+  // stranger cannot make the service hold bodies.
+  if (auto refused = shared_->api.refuse_head(request_head(parser_->get(), peer_))) {
+    return reply_and_close(*refused);
+  }
+  const bool chunked = parser_->get().chunked();
+  const uint64_t announced = chunked ? shared_->options.max_body_bytes : length.value_or(0);
+  if (announced > 0) {
+    if (!shared_->body_budget.try_take(announced)) {
+      shared_->metrics.rejected("memory_budget");
+      HttpResponse busy = error(503, "busy", "the service holds as many request bodies as it "
+                                                 "may; retry shortly", WireFormat::json);
+      busy.headers.emplace_back("Retry-After", "1");
+      return reply_and_close(busy);
+    }
+    body_share_ = BudgetShare(shared_->body_budget, announced);
+  }
   auto expect = parser_->get()[http::field::expect];
   if (beast::iequals(expect, "100-continue")) {
     // curl waits for this before sending a large body.
@@ -208,16 +242,43 @@ void Session::on_request(beast::error_code ec) {
 
   http::request<http::string_body> message = parser_->release();
   keep_alive_ = message.keep_alive();
-  HttpRequest request;
-  request.method = std::string(message.method_string());
-  request.target = std::string(message.target());
-  for (const auto& field : message) {
-    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
+  HttpRequest request = request_head(message, peer_);
   request.body = std::move(message.body());
-  request.peer = peer_;
   set_busy(true);
-  Dispatch dispatch = shared_->api.handle(request);
+  handle(std::move(request));
+}
+
+void Session::handle(HttpRequest request) {
+  const std::string_view path = request.path();
+  if (path == "/healthz" || path == "/readyz") {
+    // Cheap and answered here, so that health checks pass while every handler thread is busy.
+    body_share_.reset();
+    return on_dispatch(shared_->api.handle(request));
+  }
+  if (shared_->handled_requests.fetch_add(1) >= kMaxHandledRequests) {
+    --shared_->handled_requests;
+    body_share_.reset();
+    HttpResponse busy =
+        error(503, "busy", "too many requests are being handled; retry shortly", WireFormat::json);
+    busy.headers.emplace_back("Retry-After", "1");
+    return send(busy);
+  }
+  // Nothing runs on this connection until the handler is done: no read deadline meanwhile.
+  stream_.expires_never();
+  net::post(shared_->blocking, [self = shared_from_this(), request = std::move(request),
+                                share = std::move(body_share_)]() mutable {
+    auto dispatch = std::make_shared<Dispatch>(self->shared_->api.handle(request));
+    share.reset();
+    --self->shared_->handled_requests;
+    auto executor = self->stream_.get_executor();
+    net::post(executor, [self = std::move(self), dispatch] {
+      self->on_dispatch(std::move(*dispatch));
+    });
+  });
+}
+
+void Session::on_dispatch(Dispatch dispatch) {
+  if (closed_) return set_busy(false);
   if (auto* response = std::get_if<HttpResponse>(&dispatch)) return send(*response);
   start_execution(std::move(std::get<PendingExecution>(dispatch)));
 }
@@ -241,9 +302,15 @@ void Session::send(const HttpResponse& response) {
 }
 
 void Session::reply_and_close(int status, std::string code, std::string message) {
+  reply_and_close(
+      error_response(status, make_error(std::move(code), std::move(message)), WireFormat::json));
+}
+
+void Session::reply_and_close(const HttpResponse& response) {
   keep_alive_ = false;
+  body_share_.reset();
   set_busy(true);
-  send(error_response(status, make_error(std::move(code), std::move(message)), WireFormat::json));
+  send(response);
 }
 
 void Session::start_execution(PendingExecution pending) {
@@ -293,10 +360,12 @@ void Session::on_event(const v1::Event& event) {
     }
     return enqueue(Item::last_chunk, "");
   }
-  if ((event.has_stdout() || event.has_stderr()) && outbox_bytes_ > kMaxPendingStreamBytes) {
+  if ((event.has_stdout() || event.has_stderr() || event.has_file()) &&
+      outbox_bytes_ > kMaxPendingStreamBytes) {
     // The client reads more slowly than the program writes; the result keeps what matters.
-    stream_dropped_bytes_ +=
-        event.has_stdout() ? event.stdout().data().size() : event.stderr().data().size();
+    stream_dropped_bytes_ += event.has_stdout()   ? event.stdout().data().size()
+                             : event.has_stderr() ? event.stderr().data().size()
+                                                  : event.file().content().size();
     return;
   }
   enqueue(Item::chunk, sse_frame(event));

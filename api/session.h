@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -13,6 +14,7 @@
 #include "api/execution_service.h"
 #include "api/handler.h"
 #include "api/log.h"
+#include "api/memory_budget.h"
 #include "api/metrics.h"
 #include "api/server.h"
 
@@ -21,8 +23,14 @@ namespace airlock::api {
 // What all sessions share with the server.
 struct SessionShared {
   SessionShared(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,
-                ServerOptions options)
-      : api(api), executions(executions), metrics(metrics), log(log), options(std::move(options)) {}
+                ServerOptions options, boost::asio::thread_pool::executor_type blocking)
+      : api(api),
+        executions(executions),
+        metrics(metrics),
+        log(log),
+        options(std::move(options)),
+        body_budget(this->options.body_budget_bytes),
+        blocking(std::move(blocking)) {}
 
   const Api& api;
   ExecutionService& executions;
@@ -30,6 +38,12 @@ struct SessionShared {
   Logger& log;
   const ServerOptions options;
   std::atomic<size_t> connections{0};
+  // Request bodies being read or handled count against this; past it, 503 with Retry-After.
+  MemoryBudget body_budget;
+  // Where requests are handled: anything that may block (files, sandboxes, cgroup reads, parsing
+  // a large body) stays off the I/O threads. At most kMaxHandledRequests wait or run there.
+  boost::asio::thread_pool::executor_type blocking;
+  std::atomic<size_t> handled_requests{0};
 
   // Requests being answered: shutdown waits for these to be sent.
   void acquire_busy();

@@ -170,14 +170,19 @@ int serve_command(int argc, char** argv) {
   session_settings.max_lifetime_ceiling =
       std::max(session_settings.max_lifetime_ceiling, config.session_max_lifetime);
   runner::SessionManager sessions(**sandbox, runner.runtimes(), session_settings);
-  api::ExecutionService executions(
-      executor, {config.effective_max_concurrent(), config.max_queued, config.recent_results},
-      metrics, log, audit_hook);
+  // The memory budget is split: half for results kept for lookups, half for request bodies, so
+  // that neither can starve the other.
+  api::MemoryBudget results_budget(config.memory_budget_bytes / 2);
+  api::ExecutionService executions(executor,
+                                   {config.effective_max_concurrent(), config.max_queued,
+                                    config.recent_results, &results_budget},
+                                   metrics, log, audit_hook);
   api::Api api({config, executor, policy_source, executions, auth, metrics, &sessions});
   api::Server server(
       api, executions, metrics, log,
       {config.listen_address, config.listen_port, config.max_body_bytes, config.header_timeout,
-       config.idle_timeout, config.heartbeat_interval, config.shutdown_grace});
+       config.idle_timeout, config.heartbeat_interval, config.shutdown_grace,
+       config.memory_budget_bytes / 2});
   if (!server.listen()) return kStartFailed;
   log.info("serving", {{"max_concurrent", static_cast<uint64_t>(config.effective_max_concurrent())},
                        {"max_queued", static_cast<uint64_t>(config.max_queued)},
