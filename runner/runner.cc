@@ -210,6 +210,26 @@ std::optional<RequestError> validate_request(const RunRequest& request,
   return std::nullopt;
 }
 
+namespace {
+
+// Each limit the smaller of the two.
+sandbox::Limits at_most(const sandbox::Limits& a, const sandbox::Limits& b) {
+  sandbox::Limits out;
+  out.wall_time = std::min(a.wall_time, b.wall_time);
+  out.cpu_time = std::min(a.cpu_time, b.cpu_time);
+  out.memory_max_bytes = std::min(a.memory_max_bytes, b.memory_max_bytes);
+  out.max_processes = std::min(a.max_processes, b.max_processes);
+  out.max_open_files = std::min(a.max_open_files, b.max_open_files);
+  out.file_size_max_bytes = std::min(a.file_size_max_bytes, b.file_size_max_bytes);
+  out.tmp_size_bytes = std::min(a.tmp_size_bytes, b.tmp_size_bytes);
+  out.shm_size_bytes = std::min(a.shm_size_bytes, b.shm_size_bytes);
+  out.workdir_size_bytes = std::min(a.workdir_size_bytes, b.workdir_size_bytes);
+  out.cpu_millicores = std::min(a.cpu_millicores, b.cpu_millicores);
+  return out;
+}
+
+}  // namespace
+
 RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
                       const EventSink& sink, int cancel_fd) {
   RunResult result;
@@ -257,8 +277,11 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
       Collector compile_output(compiler.output.kept_bytes, false, false, nullptr, ignored);
       sandbox::RunOptions options;
       options.cancel_fd = cancel_fd;
+      // The compiler's own rules (it must exec cc1, as, ld), but never more room than the run
+      // itself may have: the key's policy and the request's limits bound the compile step too.
       sandbox::Outcome compiled = sandbox_.run(
-          make_spec(compiler, compiler.limits, runtime.compile, (*workspace)->path()),
+          make_spec(compiler, at_most(compiler.limits, limits), runtime.compile,
+                    (*workspace)->path()),
           compile_output, options);
       if (compiled.status != sandbox::RunStatus::ok) {
         result.outcome = compiled;

@@ -74,6 +74,18 @@ TEST_CASE("a compile error comes back as compile_error with the compiler's words
   CHECK_THAT(result.summary, Catch::Contains("fix the compile errors"));
 }
 
+TEST_CASE("the compile step gets no more room than the request allows", "[root]") {
+  if (!can_run()) return;
+  // Two processes: the sandbox's init and gcc, which cannot start cc1. Before the fix the compile step ran with the compile
+  // policy's 128 processes and 1 GiB whatever the request said, and this compiled.
+  RunRequest request;
+  request.limits.max_processes = 2;
+  RunResult result = run("c", "int main(void) { return 0; }", "default", nullptr, request);
+  INFO(result.summary << result.stderr_output.text);
+  CHECK(result.compile_error);
+  CHECK(result.status_name() == "compile_error");
+}
+
 TEST_CASE("input files arrive in the working dir and requested outputs come back", "[root]") {
   if (!can_run()) return;
   RunRequest request;
