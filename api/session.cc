@@ -51,7 +51,7 @@ class SessionObserver final : public ExecutionObserver {
   net::any_io_executor executor_;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public WaitingConnection, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<SessionShared> shared)
       : stream_(std::move(socket)), shared_(std::move(shared)), heartbeat_(stream_.get_executor()) {
@@ -61,7 +61,8 @@ class Session : public std::enable_shared_from_this<Session> {
     ++shared_->connections;
   }
 
-  ~Session() {
+  ~Session() override {
+    set_waiting(false);
     cancel_execution();
     set_busy(false);
     --shared_->connections;
@@ -74,6 +75,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // On the strand: one event of this session's execution.
   void on_event(const v1::Event& event);
+
+  void evict() override {
+    net::post(stream_.get_executor(), [weak = weak_from_this()] {
+      auto self = weak.lock();
+      if (!self || !self->waiting_) return;
+      self->shared_->metrics.rejected("evicted_waiting_connection");
+      self->close();
+    });
+  }
 
  private:
   enum class Item { header, chunk, last_chunk };
@@ -104,6 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void drain_some();
   void close();
   void set_busy(bool busy);
+  void set_waiting(bool waiting);
 
   beast::tcp_stream stream_;
   std::shared_ptr<SessionShared> shared_;
@@ -112,6 +123,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   bool keep_alive_ = true;
   bool busy_ = false;
+  bool waiting_ = false;
+  SessionShared::WaitingList::iterator waiting_position_;
   bool closed_ = false;
   size_t drained_bytes_ = 0;
   BudgetShare body_share_;  // the announced size of the body being read, until it is handled
@@ -149,7 +162,18 @@ void Session::set_busy(bool busy) {
   busy ? shared_->acquire_busy() : shared_->release_busy();
 }
 
+void Session::set_waiting(bool waiting) {
+  if (waiting == waiting_) return;
+  waiting_ = waiting;
+  if (waiting) {
+    waiting_position_ = shared_->add_waiting(weak_from_this());
+  } else {
+    shared_->remove_waiting(waiting_position_);
+  }
+}
+
 void Session::wait_for_request() {
+  set_waiting(true);
   if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
   // Idle between requests: the idle timeout applies until the first byte.
   stream_.expires_after(shared_->options.idle_timeout);
@@ -242,6 +266,7 @@ void Session::on_request(beast::error_code ec) {
 
   http::request<http::string_body> message = parser_->release();
   keep_alive_ = message.keep_alive();
+  set_waiting(false);
   HttpRequest request = request_head(message, peer_);
   request.body = std::move(message.body());
   set_busy(true);
@@ -491,6 +516,7 @@ void Session::drain_some() {
 void Session::close() {
   if (closed_) return;
   closed_ = true;
+  set_waiting(false);
   cancel_execution();
   set_busy(false);
   heartbeat_.cancel();
@@ -500,6 +526,36 @@ void Session::close() {
 }
 
 }  // namespace
+
+SessionShared::WaitingList::iterator SessionShared::add_waiting(
+    std::weak_ptr<WaitingConnection> connection) {
+  std::lock_guard lock(waiting_mutex_);
+  return waiting_.insert(waiting_.end(), Waiting{std::move(connection)});
+}
+
+void SessionShared::remove_waiting(WaitingList::iterator position) {
+  std::lock_guard lock(waiting_mutex_);
+  waiting_.erase(position);
+}
+
+bool SessionShared::evict_oldest_waiting() {
+  std::shared_ptr<WaitingConnection> oldest;
+  {
+    // Entries leave the list only through remove_waiting, so each connection's iterator stays
+    // valid; an evicted one is skipped until it is gone.
+    std::lock_guard lock(waiting_mutex_);
+    for (Waiting& entry : waiting_) {
+      if (entry.evicted) continue;
+      oldest = entry.connection.lock();
+      if (!oldest) continue;
+      entry.evicted = true;
+      break;
+    }
+  }
+  if (!oldest) return false;
+  oldest->evict();
+  return true;
+}
 
 void SessionShared::acquire_busy() {
   std::lock_guard lock(busy_mutex_);

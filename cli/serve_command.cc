@@ -2,6 +2,8 @@
 // policies, audit log, execution service, HTTP server) and runs until SIGTERM.
 #include <google/protobuf/stubs/logging.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
@@ -55,6 +57,9 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
 
 }  // namespace
 
+// Descriptors serve asks for: connections, their sandboxes' pipes, pidfds and cgroup dirs.
+constexpr rlim_t kWantedOpenFiles = 65536;
+
 int serve_command(int argc, char** argv) {
   std::string config_path;
   for (int i = 1; i < argc; ++i) {
@@ -72,6 +77,12 @@ int serve_command(int argc, char** argv) {
 
   // A client that goes away must not kill the service through a write to its socket or pipe.
   std::signal(SIGPIPE, SIG_IGN);
+  // Room for the connection limit and the sandboxes' pipes: systemd's default soft limit of
+  // 1024 descriptors would run out before api::kMaxConnections does.
+  if (struct rlimit files {}; ::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = std::min<rlim_t>(files.rlim_max, kWantedOpenFiles);
+    (void)::setrlimit(RLIMIT_NOFILE, &files);
+  }
   api::Logger log(std::cerr);
   protobuf_log_target = &log;
   google::protobuf::SetLogHandler(&protobuf_log);

@@ -109,6 +109,21 @@ class HardeningTest(unittest.TestCase):
                 sock.close()
         self.assertTrue(self.healthy())
 
+    def test_idle_connections_at_the_limit_make_room_for_a_real_client(self):
+        # 1024 is the service's connection limit (api/server.h kMaxConnections). Before the fix
+        # every further connection was closed at once until the idle ones timed out.
+        socks = []
+        try:
+            for _ in range(1030):
+                socks.append(socket.create_connection(("127.0.0.1", self.server.port),
+                                                      timeout=REQUEST_LIMIT_S))
+            status, _, body = self.server.request("GET", "/v1/runtimes")
+            self.assertEqual(status, 200, body)
+            self.assertTrue(self.healthy())
+        finally:
+            for sock in socks:
+                sock.close()
+
     def test_a_cross_site_form_post_is_never_read(self):
         for content_type in ("application/x-www-form-urlencoded", "text/plain",
                              "multipart/form-data; boundary=x"):
