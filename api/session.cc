@@ -138,6 +138,10 @@ class Session : public WaitingConnection, public std::enable_shared_from_this<Se
   std::function<HttpResponse(const v1::Event&)> respond_;
   bool watching_ = false;
   bool exchange_done_ = false;
+  // Keeps this session alive while its execution runs, also when nothing is being read (the
+  // client pipelined as much as it may): the observer holds it only weakly. Let go when the
+  // exchange ends or the connection closes.
+  std::shared_ptr<Session> running_hold_;
 
   // The event stream.
   std::optional<http::response<http::empty_body>> stream_header_;
@@ -349,6 +353,7 @@ void Session::start_execution(PendingExecution pending) {
   auto started = shared_->api.start(std::move(pending), observer);
   if (auto* refusal = std::get_if<HttpResponse>(&started)) return send(*refusal);
   execution_id_ = std::get<std::string>(started);
+  running_hold_ = shared_from_this();
   // Until the result is ready, writes set their own deadline; nothing is read but the watch.
   stream_.expires_never();
   if (streaming_) {
@@ -466,6 +471,7 @@ void Session::watch_disconnect() {
 }
 
 void Session::exchange_done() {
+  running_hold_.reset();
   set_busy(false);
   if (!keep_alive_) return linger_close();
   exchange_done_ = true;
@@ -517,6 +523,8 @@ void Session::close() {
   if (closed_) return;
   closed_ = true;
   set_waiting(false);
+  // The hold may be what keeps this session alive: release it once this handler is done.
+  net::post(stream_.get_executor(), [hold = std::move(running_hold_)] {});
   cancel_execution();
   set_busy(false);
   heartbeat_.cancel();
