@@ -162,9 +162,9 @@ int serve_command(int argc, char** argv) {
   if (warm_pool) metrics.set_warm_pool([pool = warm_pool.get()] { return pool->stats(); });
   api::AuditHook audit_hook;
   if (audit) {
-    audit_hook = [&audit, &log](const std::string& id, const policies::Policy& policy,
-                                const sandbox::Outcome& outcome) {
-      if (auto status = audit->record_run(id, policy, outcome); !status) {
+    audit_hook = [&audit, &log](const std::string& id, const std::string& key,
+                                const policies::Policy& policy, const sandbox::Outcome& outcome) {
+      if (auto status = audit->record_run(id, key, policy, outcome); !status) {
         log.error("audit log write failed",
                   {{"execution_id", id}, {"error", status.error().message()}});
       }
