@@ -28,6 +28,7 @@ inline constexpr size_t kDefaultMaxSessions = 16;
 inline constexpr size_t kDefaultMaxSessionsPerKey = 4;
 inline constexpr std::chrono::milliseconds kDefaultSessionIdleTimeout{10 * 60'000};
 inline constexpr std::chrono::milliseconds kDefaultSessionMaxLifetime{60 * 60'000};
+inline constexpr std::chrono::milliseconds kDefaultSessionCpuTime{10 * 60'000};
 // What the service holds on behalf of clients (request bodies being read, results kept with their
 // files) before it answers 503 with Retry-After instead of taking more.
 inline constexpr uint64_t kDefaultMemoryBudgetBytes = 512ULL * 1024 * 1024;
@@ -71,6 +72,7 @@ struct ServeConfig {
   size_t max_sessions_per_key = kDefaultMaxSessionsPerKey;  // per API key; beyond: 429
   std::chrono::milliseconds session_idle_timeout = kDefaultSessionIdleTimeout;  // when not asked
   std::chrono::milliseconds session_max_lifetime = kDefaultSessionMaxLifetime;  // when not asked
+  std::chrono::milliseconds session_cpu_time = kDefaultSessionCpuTime;  // a session's whole life
 
   // max_concurrent with 0 resolved to the number of cores.
   size_t effective_max_concurrent() const;

@@ -176,3 +176,10 @@ TEST_CASE("allowed hosts default to the loopback names only when listening on lo
   REQUIRE_FALSE(bad.config);
   CHECK(bad.error.find("is not an origin") != std::string::npos);
 }
+
+TEST_CASE("a session's CPU over its whole life has a setting of its own") {
+  auto result = parse_config("session_cpu_time: 2m\n", "c.yaml");
+  REQUIRE(result.config);
+  CHECK(result.config->session_cpu_time == std::chrono::minutes(2));
+  CHECK(parse_config("", "c.yaml").config->session_cpu_time == kDefaultSessionCpuTime);
+}
