@@ -42,13 +42,16 @@ HttpRequest request_head(const http::request<Body>& message, const std::string& 
 // Carries events from a worker thread onto the session's strand; never keeps a session alive.
 class SessionObserver final : public ExecutionObserver {
  public:
-  SessionObserver(std::weak_ptr<Session> session, net::any_io_executor executor)
-      : session_(std::move(session)), executor_(std::move(executor)) {}
+  SessionObserver(std::weak_ptr<Session> session, net::any_io_executor executor, bool streaming)
+      : session_(std::move(session)), executor_(std::move(executor)), streaming_(streaming) {}
   void on_event(const v1::Event& event) override;
 
  private:
   std::weak_ptr<Session> session_;
   net::any_io_executor executor_;
+  // A client waiting for the plain result needs only the final event: the others (a file event
+  // may hold megabytes) are not copied onto its strand at all.
+  const bool streaming_;
 };
 
 class Session : public WaitingConnection, public std::enable_shared_from_this<Session> {
@@ -99,7 +102,7 @@ class Session : public WaitingConnection, public std::enable_shared_from_this<Se
   void on_request(beast::error_code ec);
   void handle(HttpRequest request);
   void on_dispatch(Dispatch dispatch);
-  void send(const HttpResponse& response);
+  void send(HttpResponse response);
   void reply_and_close(int status, std::string code, std::string message);
   void reply_and_close(const HttpResponse& response);
   void start_execution(PendingExecution pending);
@@ -155,6 +158,7 @@ class Session : public WaitingConnection, public std::enable_shared_from_this<Se
 };
 
 void SessionObserver::on_event(const v1::Event& event) {
+  if (!streaming_ && !is_final(event)) return;
   auto session = session_.lock();
   if (!session) return;  // the client is gone; the execution was cancelled
   net::post(executor_, [session, event] { session->on_event(event); });
@@ -308,17 +312,17 @@ void Session::handle(HttpRequest request) {
 
 void Session::on_dispatch(Dispatch dispatch) {
   if (closed_) return set_busy(false);
-  if (auto* response = std::get_if<HttpResponse>(&dispatch)) return send(*response);
+  if (auto* response = std::get_if<HttpResponse>(&dispatch)) return send(std::move(*response));
   start_execution(std::move(std::get<PendingExecution>(dispatch)));
 }
 
-void Session::send(const HttpResponse& response) {
+void Session::send(HttpResponse response) {
   auto message = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(response.status), 11);
   message->set(http::field::server, "airlock");
   message->set(http::field::content_type, response.content_type);
   for (const auto& [name, value] : response.headers) message->set(name, value);
-  message->body() = response.body;
+  message->body() = std::move(response.body);
   message->keep_alive(keep_alive_);
   message->prepare_payload();
   shared_->metrics.http_response(response.status);
@@ -349,7 +353,8 @@ void Session::start_execution(PendingExecution pending) {
   owner_ = pending.job.owner;
   final_received_ = false;
   stream_dropped_bytes_ = 0;
-  auto observer = std::make_shared<SessionObserver>(weak_from_this(), stream_.get_executor());
+  auto observer =
+      std::make_shared<SessionObserver>(weak_from_this(), stream_.get_executor(), streaming_);
   auto started = shared_->api.start(std::move(pending), observer);
   if (auto* refusal = std::get_if<HttpResponse>(&started)) return send(*refusal);
   execution_id_ = std::get<std::string>(started);

@@ -178,8 +178,8 @@ class HardeningTest(unittest.TestCase):
         self.assertEqual(status, 200, body[:300])
         result = json.loads(body)
         self.assertEqual(len(result["files"]), 100)
-        # 16 MiB of content in all, base64: about 22 MB, against 629 MB before.
-        self.assertLess(len(body), 24 * 1024 * 1024)
+        # 8 MiB of content in all, base64: about 11 MB, against 629 MB before.
+        self.assertLess(len(body), 12 * 1024 * 1024)
         self.assertEqual(result["files"][0]["encoding"], "base64")
         self.assertTrue(result["files"][-1]["truncated"])
 
