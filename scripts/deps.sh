@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libseccomp-dev libboost1.81-dev libyaml-cpp-dev libprotobuf-dev zlib1g-dev protobuf-compiler catch2
+  libsystemd-dev
   curl bubblewrap sqlite3 python3
 )
 if (($#)); then packages=("$@"); fi
