@@ -147,9 +147,9 @@ class CleanupTest(unittest.TestCase):
     def test_sigterm_and_sigkill_then_restart_leave_nothing(self):
         config = s.base_config(max_sessions=2) + (
             "warm_pool:\n  - runtime: python\n    policy: default\n    size: 1\n")
+        baseline = Leftovers([], [])  # the service's state dir does not exist yet
         first = s.Server(AIRLOCK, config)
         state_dir = os.path.join(first.dir.name, "state")
-        baseline = Leftovers([state_dir], [])
         try:
             result = first.json("POST", "/v1/executions", {"language": "python", "code": "print(2)"})
             self.assertEqual(result["status"], "ok", result)
