@@ -22,6 +22,28 @@ $bb ip link set lo up
 $bb hostname airlock-v2-vm
 $bb cut -d' ' -f1 /proc/uptime >/airlock-vm-job/boot_seconds
 echo "cgroup2-vm: booted in $($bb cat /airlock-vm-job/boot_seconds)s, kernel $($bb uname -r), cgroup controllers: $($bb cat /sys/fs/cgroup/cgroup.controllers)"
+if [ -f /airlock-vm-job/systemd ]; then
+  # --systemd: systemd becomes PID 1 and runs the command as a service (in a cgroup it shares
+  # with the shell that runs it, as a login session does), then powers off.
+  $bb mkdir -p /etc/systemd/system
+  $bb cat >/etc/systemd/system/airlock-vm-job.service <<'UNIT'
+[Unit]
+Description=scripts/cgroup2-vm.sh job
+DefaultDependencies=no
+SuccessAction=poweroff-force
+FailureAction=poweroff-force
+[Service]
+Type=oneshot
+ExecStart=/bin/bash /airlock-vm-job/command
+ExecStopPost=/bin/sh -c 'echo $${EXIT_STATUS:-125} >/airlock-vm-job/rc; sync'
+StandardInput=null
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/console
+TimeoutStartSec=infinity
+UNIT
+  exec /lib/systemd/systemd --unit=airlock-vm-job.service --log-level=warning --show-status=false
+fi
 /bin/bash /airlock-vm-job/command </dev/null
 echo $? >/airlock-vm-job/rc
 $bb sync

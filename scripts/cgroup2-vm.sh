@@ -6,10 +6,12 @@
 # a small initramfs. The VM sees this host's / read-only over virtio-9p with a tmpfs overlay on top,
 # so the build tree is there at the same path and writable (writes vanish with the VM).
 #
-#   scripts/cgroup2-vm.sh [--timeout SECONDS] [--memory MIB] [--cpus N] -- COMMAND [ARG...]
+#   scripts/cgroup2-vm.sh [--timeout SECONDS] [--memory MIB] [--cpus N] [--systemd] -- COMMAND...
 #
 # COMMAND runs in the current directory (same path in the VM) with /sys/fs/cgroup a cgroup2 mount
 # whose root enables the cpu, memory and pids controllers, loopback up, fresh /tmp and /run.
+# With --systemd, the host's systemd boots as PID 1 and runs COMMAND as a service; otherwise COMMAND
+# runs in the root cgroup under a plain init.
 # Exit status: COMMAND's; 124 when the VM hit the timeout; 125 when the VM could not run it.
 # AIRLOCK_VM_CACHE names the cache directory (default /var/cache/airlock-vm).
 set -euo pipefail
@@ -17,17 +19,19 @@ set -euo pipefail
 timeout_seconds=1800
 memory_mib=4096
 cpus=2
+systemd=0
 while (($#)); do
   case "$1" in
     --timeout) timeout_seconds="$2"; shift 2 ;;
     --memory) memory_mib="$2"; shift 2 ;;
     --cpus) cpus="$2"; shift 2 ;;
+    --systemd) systemd=1; shift ;;
     --) shift; break ;;
     *) break ;;
   esac
 done
 if ((!$#)); then
-  echo "usage: $0 [--timeout SECONDS] [--memory MIB] [--cpus N] -- COMMAND [ARG...]" >&2
+  echo "usage: $0 [--timeout SECONDS] [--memory MIB] [--cpus N] [--systemd] -- COMMAND..." >&2
   exit 2
 fi
 
@@ -114,7 +118,7 @@ cleanup() {
 trap cleanup EXIT
 {
   echo '# Written by scripts/cgroup2-vm.sh: the command to run in the VM.'
-  for var in CI AIRLOCK_SKIP_V2_VM CTEST_OUTPUT_ON_FAILURE; do
+  for var in CI AIRLOCK_TEST_EXCLUSIVE CTEST_OUTPUT_ON_FAILURE; do
     [[ -n ${!var:-} ]] && printf 'export %s=%q\n' "$var" "${!var}"
   done
   printf 'cd %q || exit 125\n' "$PWD"
@@ -123,6 +127,7 @@ trap cleanup EXIT
   printf '\n'
 } >"$job/command"
 install -m 0755 "$here/cgroup2-vm-stage2.sh" "$job/stage2"
+((systemd)) && touch "$job/systemd"
 
 # --- Boot. ------------------------------------------------------------------------------------------
 started=$(date +%s)
