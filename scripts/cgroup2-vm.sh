@@ -140,7 +140,7 @@ qemu-system-x86_64 \
   -device virtio-9p-pci,fsdev=root,mount_tag=root \
   -fsdev local,id=job,path="$job",security_model=none,multidevs=remap \
   -device virtio-9p-pci,fsdev=job,mount_tag=job \
-  </dev/null > >(tr -d '\r') 2>&1 &
+  </dev/null > >(stdbuf -oL tr -d '\r') 2>&1 &
 qemu_pid=$!
 deadline=$((started + timeout_seconds))
 while kill -0 "$qemu_pid" 2>/dev/null; do
