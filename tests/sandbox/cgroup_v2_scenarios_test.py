@@ -1,6 +1,7 @@
 """Where airlock may find itself on a cgroup-v2 host, tried for real (in the cgroup-v2 VM stage of
 scripts/test.sh): alone in a delegated cgroup, in the root cgroup, in a cgroup shared with other
-processes, and as a container's only process in a cgroup namespace of its own. Each scenario checks
+processes (without systemd, and in a service under a real systemd, which gives it a scope), and
+as a container's only process in a cgroup namespace of its own. Each scenario checks
 the verdicts and that nothing is left in the cgroups it used. Skips with a reason on a v1 host.
 
 Usage: cgroup_v2_scenarios_test.py AIRLOCK_BINARY [unittest args]"""
@@ -90,6 +91,15 @@ class ScenarioTest(unittest.TestCase):
         finally:
             other.kill()
             other.wait()
+
+    def test_from_a_systemd_service_it_shares(self):
+        # As from a login shell: airlock's cgroup holds this test too. systemd (the VM stage's
+        # --systemd run) gives it a delegated scope of its own, gone when airlock exits.
+        if not os.path.isdir("/run/systemd/system"):
+            self.skipTest("no systemd here (scripts/test.sh boots one with cgroup2-vm.sh --systemd)")
+        self.check_verdicts(lambda argv: argv)
+        left = [c for c in children(ROOT) if "airlock" in c]
+        self.assertEqual(left, [])
 
     def test_a_container_with_its_own_cgroup_namespace(self):
         cgroup = self.make_cgroup("container")
