@@ -6,8 +6,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "api/auth.h"
 #include "api/config.h"
@@ -19,6 +22,7 @@
 #include "api/policy_source.h"
 #include "api/server.h"
 #include "cli/commands.h"
+#include "cli/layout.h"
 #include "policies/audit_log.h"
 #include "policies/loader.h"
 #include "policies/registry.h"
@@ -38,6 +42,8 @@ constexpr const char* kServeUsage =
     "\n"
     "Serves the execution API over HTTP (see docs/api.md). Every setting has a default, so the\n"
     "config file is optional; without API keys every client may use every policy (logged).\n"
+    "Policies, runtimes and drivers default to the ones installed beside the binary\n"
+    "(<prefix>/etc/airlock, <prefix>/lib/airlock; man airlock).\n"
     "Logs go to stderr, one JSON object a line. SIGTERM or SIGINT: stop accepting, let running\n"
     "executions finish within shutdown_grace, then cancel them. SIGHUP: reload policies.\n";
 
@@ -86,16 +92,45 @@ int serve_command(int argc, char** argv) {
     config = std::move(*loaded.config);
   }
 
-  const std::string runtimes_path =
-      config.runtimes_file.empty() ? runner::default_runtimes_path() : config.runtimes_file;
-  auto runtimes = runner::load_runtimes(runtimes_path);
+  // Unset paths are airlock's own files, found beside the binary; a missing one stops the start.
+  if (config.runtimes_file.empty()) config.runtimes_file = default_runtimes_file();
+  if (config.policy_dirs.empty()) config.policy_dirs = default_policy_dirs();
+  if (config.drivers_dir.empty()) config.drivers_dir = own_layout().drivers_dir();
+  if (config.fork_library.empty()) config.fork_library = own_layout().fork_library();
+  std::vector<std::tuple<std::string, const char*, const char*>> needed = {
+      {config.runtimes_file, "runtimes file", "set runtimes_file in the config"},
+      {config.drivers_dir, "drivers directory", "set drivers_dir in the config"}};
+  for (const std::string& dir : config.policy_dirs) {
+    needed.emplace_back(dir, "policy directory", "set policy_dirs in the config");
+  }
+  for (const auto& [path, what, setting] : needed) {
+    if (std::string problem = missing(path, what, setting); !problem.empty()) {
+      log.error("missing file", {{"error", problem}});
+      return kStartFailed;
+    }
+  }
+  // Bound into sandboxes, where a symlink would be recreated as one pointing outside.
+  auto resolved = [](const std::string& path) {
+    std::error_code error;
+    const auto real = std::filesystem::canonical(path, error);
+    return error ? path : real.string();
+  };
+  config.drivers_dir = resolved(config.drivers_dir);
+  config.fork_library = resolved(config.fork_library);
+  std::string policy_dirs;
+  for (const std::string& dir : config.policy_dirs)
+    policy_dirs += (policy_dirs.empty() ? "" : ":") + dir;
+  log.info("files", {{"runtimes_file", config.runtimes_file},
+                     {"policy_dirs", policy_dirs},
+                     {"drivers_dir", config.drivers_dir},
+                     {"fork_library", config.fork_library}});
+  auto runtimes = runner::load_runtimes(config.runtimes_file);
   if (!runtimes) {
     log.error("cannot load runtimes", {{"error", runtimes.error().message()}});
     return kStartFailed;
   }
 
-  policies::PolicyRegistry registry(config.policy_dirs.empty() ? policies::default_policy_dirs()
-                                                               : config.policy_dirs);
+  policies::PolicyRegistry registry(config.policy_dirs);
   std::vector<policies::PolicyError> policy_errors = registry.reload();
   for (const auto& error : policy_errors) log.error("policy error", {{"error", error.format()}});
   log.info("policies loaded", {{"count", static_cast<uint64_t>(registry.names().size())}});
@@ -129,7 +164,8 @@ int serve_command(int argc, char** argv) {
   if (!config.warm_pool.empty()) {
     auto pool = runner::WarmPool::create(
         **sandbox, runner.runtimes(),
-        [&registry](const std::string& name) { return registry.get(name); }, {config.warm_pool, {}});
+        [&registry](const std::string& name) { return registry.get(name); },
+        {config.warm_pool, config.drivers_dir, config.fork_library});
     if (!pool) {
       log.error("cannot set up the warm pool", {{"error", pool.error().message()}});
       return kStartFailed;
@@ -165,6 +201,7 @@ int serve_command(int argc, char** argv) {
   session_settings.max_sessions_per_owner = config.max_sessions_per_key;
   session_settings.default_idle_timeout = config.session_idle_timeout;
   session_settings.default_max_lifetime = config.session_max_lifetime;
+  session_settings.agents_dir = config.drivers_dir;
   session_settings.max_idle_timeout =
       std::max(session_settings.max_idle_timeout, config.session_idle_timeout);
   session_settings.max_lifetime_ceiling =

@@ -31,7 +31,7 @@ struct SessionSettings {
   std::chrono::milliseconds max_idle_timeout{std::chrono::hours(1)};
   std::chrono::milliseconds default_max_lifetime{std::chrono::hours(1)};
   std::chrono::milliseconds max_lifetime_ceiling{std::chrono::hours(12)};
-  std::string agents_dir;  // host directory of the drivers; empty: the shipped runner/agents
+  std::string agents_dir;  // host directory of the drivers (runner/agents/); required
 };
 
 struct SessionRequest {
