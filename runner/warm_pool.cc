@@ -98,6 +98,9 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
                                                                const RuntimeTable& runtimes,
                                                                const PolicyLookup& lookup,
                                                                WarmPoolSettings settings) {
+  if (settings.agents_dir.empty() && !settings.entries.empty()) {
+    return sandbox::SetupError{"warm pool: no drivers directory given (agents_dir)", EINVAL};
+  }
   std::unique_ptr<WarmPool> pool(new WarmPool(sandbox, runtimes, settings));
   for (const WarmPoolEntry& entry : pool->settings_.entries) {
     const std::string where = "warm pool entry " + entry.runtime + "/" + entry.policy + ": ";

@@ -216,7 +216,8 @@ TEST_CASE("requests a warm sandbox cannot serve, or an empty pool, run cold", "[
   if (!can_run()) return;
   auto policy = env().lookup("default");
   WarmPoolEntry entry{"python", "default", 1, WarmPoolEntry::Refill::fresh};
-  auto made = WarmPool::create(*env().sandbox, env().runtimes, env().lookup, {{entry}, {}});
+  auto made = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
+                               {{entry}, kDrivers, kForkLibrary});
   REQUIRE(made.ok());
   auto& pool = made.value();
   // Asked before any interpreter could have started, and no fork server to fork from: cold.
