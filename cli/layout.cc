@@ -70,11 +70,22 @@ std::vector<std::string> default_policy_dirs() {
 }
 
 std::string missing(const std::string& path, const std::string& what,
-                    const std::string& override_hint) {
+                    const std::string& override_hint, bool installed) {
   std::error_code error;
   if (std::filesystem::exists(path, error)) return "";
-  return what + " " + path + " not found (looked for beside " + own_layout().executable + "; " +
-         override_hint + ")";
+  const std::string where = installed ? "installed beside " + own_layout().executable + "; " : "";
+  return what + " " + path + " not found (" + where + override_hint + ")";
+}
+
+std::string missing_all(const std::vector<std::string>& dirs, const std::string& what,
+                        const std::string& override_hint) {
+  std::string names;
+  for (const std::string& dir : dirs) {
+    std::error_code error;
+    if (std::filesystem::exists(dir, error)) return "";
+    names += (names.empty() ? "" : ", ") + dir;
+  }
+  return "no " + what + " found: " + names + " (" + override_hint + ")";
 }
 
 }  // namespace airlock::cli

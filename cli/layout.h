@@ -43,9 +43,14 @@ std::string default_runtimes_file();
 // The policy search path: $AIRLOCK_POLICY_DIR (colon-separated), then the layout's policies.
 std::vector<std::string> default_policy_dirs();
 
-// "" when `path` exists; else one line naming it, what it is for and how to point elsewhere,
-// e.g. "runtimes file /opt/x/etc/airlock/runtimes.yaml not found (...; set runtimes_file)".
+// "" when `path` exists; else one line naming it and how to point elsewhere, e.g. "runtimes file
+// /opt/x/etc/airlock/runtimes.yaml not found (installed beside /opt/x/bin/airlock; set
+// runtimes_file)". `installed`: the path is the layout's, not one the user gave.
 std::string missing(const std::string& path, const std::string& what,
-                    const std::string& override_hint);
+                    const std::string& override_hint, bool installed);
+
+// As missing(), when none of `dirs` exists (one is enough: the others may be optional).
+std::string missing_all(const std::vector<std::string>& dirs, const std::string& what,
+                        const std::string& override_hint);
 
 }  // namespace airlock::cli

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -54,6 +55,7 @@ struct Options {
   runner::RunRequest request;
   std::string policy;
   std::string runtimes_file = default_runtimes_file();
+  bool runtimes_installed = !std::getenv("AIRLOCK_RUNTIMES");  // until --runtimes
   bool json = false;
   bool code_from_stdin = false;
 };
@@ -116,7 +118,10 @@ std::string parse(int argc, char** argv, Options& options) {
       std::string text = v;
       if (arg == "--lang") request.runtime = text;
       if (arg == "--policy") options.policy = text;
-      if (arg == "--runtimes") options.runtimes_file = text;
+      if (arg == "--runtimes") {
+        options.runtimes_file = text;
+        options.runtimes_installed = false;
+      }
       if (arg == "--collect") request.output_globs.push_back(text);
       std::chrono::milliseconds duration{};
       uint64_t number = 0;
@@ -209,8 +214,9 @@ int run_command(int argc, char** argv) {
     request.stdin_fd = STDIN_FILENO;
   }
 
-  if (std::string problem = missing(options.runtimes_file, "runtimes file",
-                                    "give --runtimes FILE or set AIRLOCK_RUNTIMES");
+  if (std::string problem =
+          missing(options.runtimes_file, "runtimes file",
+                  "give --runtimes FILE or set AIRLOCK_RUNTIMES", options.runtimes_installed);
       !problem.empty()) {
     std::fprintf(stderr, "airlock run: %s\n", problem.c_str());
     return kSetupFailed;
@@ -221,7 +227,7 @@ int run_command(int argc, char** argv) {
     return kSetupFailed;
   }
   const std::vector<std::string> dirs = default_policy_dirs();
-  if (std::string problem = missing(dirs.back(), "policy directory", "set AIRLOCK_POLICY_DIR");
+  if (std::string problem = missing_all(dirs, "policy directory", "set AIRLOCK_POLICY_DIR");
       !problem.empty()) {
     std::fprintf(stderr, "airlock run: %s\n", problem.c_str());
     return kSetupFailed;

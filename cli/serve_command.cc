@@ -4,12 +4,12 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "api/auth.h"
@@ -59,6 +59,35 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
       "protobuf: " + message, {{"file", file}, {"line", static_cast<int64_t>(line)}});
 }
 
+// Fills the paths the config leaves unset with airlock's own files (cli/layout.h) and checks
+// them; returns one line naming what is missing, or "". The fork library is checked by the warm
+// pool, its only user, for the entries that fork.
+std::string resolve_files(api::ServeConfig& config) {
+  const bool runtimes_installed = config.runtimes_file.empty() && !std::getenv("AIRLOCK_RUNTIMES");
+  const bool drivers_installed = config.drivers_dir.empty();
+  if (config.runtimes_file.empty()) config.runtimes_file = default_runtimes_file();
+  if (config.policy_dirs.empty()) config.policy_dirs = default_policy_dirs();
+  if (config.drivers_dir.empty()) config.drivers_dir = own_layout().drivers_dir();
+  if (config.fork_library.empty()) config.fork_library = own_layout().fork_library();
+  for (const std::string& problem :
+       {missing(config.runtimes_file, "runtimes file", "set runtimes_file in the config",
+                runtimes_installed),
+        missing(config.drivers_dir, "drivers directory", "set drivers_dir in the config",
+                drivers_installed),
+        missing_all(config.policy_dirs, "policy directory", "set policy_dirs in the config")}) {
+    if (!problem.empty()) return problem;
+  }
+  // Bound into sandboxes, where a symlink would be recreated as one pointing outside.
+  auto resolved = [](const std::string& path) {
+    std::error_code error;
+    const auto real = std::filesystem::canonical(path, error);
+    return error ? path : real.string();
+  };
+  config.drivers_dir = resolved(config.drivers_dir);
+  config.fork_library = resolved(config.fork_library);
+  return "";
+}
+
 }  // namespace
 
 int serve_command(int argc, char** argv) {
@@ -92,34 +121,14 @@ int serve_command(int argc, char** argv) {
     config = std::move(*loaded.config);
   }
 
-  // Unset paths are airlock's own files, found beside the binary; a missing one stops the start.
-  if (config.runtimes_file.empty()) config.runtimes_file = default_runtimes_file();
-  if (config.policy_dirs.empty()) config.policy_dirs = default_policy_dirs();
-  if (config.drivers_dir.empty()) config.drivers_dir = own_layout().drivers_dir();
-  if (config.fork_library.empty()) config.fork_library = own_layout().fork_library();
-  std::vector<std::tuple<std::string, const char*, const char*>> needed = {
-      {config.runtimes_file, "runtimes file", "set runtimes_file in the config"},
-      {config.drivers_dir, "drivers directory", "set drivers_dir in the config"}};
-  for (const std::string& dir : config.policy_dirs) {
-    needed.emplace_back(dir, "policy directory", "set policy_dirs in the config");
+  if (std::string problem = resolve_files(config); !problem.empty()) {
+    log.error("missing file", {{"error", problem}});
+    return kStartFailed;
   }
-  for (const auto& [path, what, setting] : needed) {
-    if (std::string problem = missing(path, what, setting); !problem.empty()) {
-      log.error("missing file", {{"error", problem}});
-      return kStartFailed;
-    }
-  }
-  // Bound into sandboxes, where a symlink would be recreated as one pointing outside.
-  auto resolved = [](const std::string& path) {
-    std::error_code error;
-    const auto real = std::filesystem::canonical(path, error);
-    return error ? path : real.string();
-  };
-  config.drivers_dir = resolved(config.drivers_dir);
-  config.fork_library = resolved(config.fork_library);
   std::string policy_dirs;
-  for (const std::string& dir : config.policy_dirs)
+  for (const std::string& dir : config.policy_dirs) {
     policy_dirs += (policy_dirs.empty() ? "" : ":") + dir;
+  }
   log.info("files", {{"runtimes_file", config.runtimes_file},
                      {"policy_dirs", policy_dirs},
                      {"drivers_dir", config.drivers_dir},

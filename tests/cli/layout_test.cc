@@ -76,11 +76,20 @@ TEST_CASE("AIRLOCK_RUNTIMES replaces the installed runtimes file") {
 }
 
 TEST_CASE("a missing file is named with the setting that overrides it") {
-  CHECK(missing("/", "root", "no hint").empty());
-  const std::string problem =
-      missing("/no/such/runtimes.yaml", "runtimes file", "set runtimes_file");
-  CHECK(problem.starts_with("runtimes file /no/such/runtimes.yaml not found (looked for beside "));
-  CHECK(problem.ends_with("; set runtimes_file)"));
+  CHECK(missing("/", "root", "no hint", true).empty());
+  const std::string installed =
+      missing("/no/such/runtimes.yaml", "runtimes file", "set runtimes_file", true);
+  CHECK(installed == "runtimes file /no/such/runtimes.yaml not found (installed beside " +
+                         own_layout().executable + "; set runtimes_file)");
+  const std::string given =
+      missing("/no/such/runtimes.yaml", "runtimes file", "set runtimes_file", false);
+  CHECK(given == "runtimes file /no/such/runtimes.yaml not found (set runtimes_file)");
+}
+
+TEST_CASE("one existing directory of several is enough; none is named in full") {
+  CHECK(missing_all({"/no/such/a", "/"}, "policy directory", "hint").empty());
+  CHECK(missing_all({"/no/such/a", "/no/such/b"}, "policy directory", "hint") ==
+        "no policy directory found: /no/such/a, /no/such/b (hint)");
 }
 
 }  // namespace

@@ -60,6 +60,18 @@ class Run(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn("OK default ", done.stdout)
 
+    def test_a_missing_installed_file_is_named_with_where_it_was_looked_for(self):
+        installed = os.path.join(PREFIX, "etc", "airlock", "runtimes.yaml")
+        os.rename(installed, installed + ".away")
+        try:
+            done = run("run", "--lang", "python", "-c", "print(1)")
+        finally:
+            os.rename(installed + ".away", installed)
+        self.assertEqual(done.returncode, 125)
+        self.assertIn(f"runtimes file {installed} not found (installed beside "
+                      f"{os.path.realpath(AIRLOCK)}; give --runtimes FILE or set AIRLOCK_RUNTIMES)",
+                      done.stderr)
+
     def test_a_missing_runtimes_file_is_named(self):
         env = dict(os.environ, AIRLOCK_RUNTIMES="/nonexistent/runtimes.yaml")
         done = run("run", "--lang", "python", "-c", "print(1)", env=env)
