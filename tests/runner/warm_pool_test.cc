@@ -303,8 +303,9 @@ TEST_CASE("a warm pool entry must name a runtime with a driver and a known polic
                                      {{{"python", "no-such-policy", 1}}, kDrivers, kForkLibrary});
   REQUIRE_FALSE(bad_policy.ok());
   CHECK_THAT(bad_policy.error().message(), Catch::Contains("no policy named 'no-such-policy'"));
-  auto no_library = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
-                                     {{{"python", "default", 1}}, kDrivers, "/nonexistent/fork.so"});
+  auto no_library =
+      WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
+                       {{{"python", "default", 1}}, kDrivers, "/nonexistent/fork.so"});
   REQUIRE_FALSE(no_library.ok());
   CHECK_THAT(no_library.error().message(),
              Catch::Contains("the fork server's library /nonexistent/fork.so is missing"));
