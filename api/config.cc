@@ -190,6 +190,10 @@ ServeConfig parse_root(const YAML::Node& root) {
       config.policy_dirs = string_list(value, key);
     } else if (key == "runtimes_file") {
       config.runtimes_file = scalar(value, key);
+    } else if (key == "drivers_dir") {
+      config.drivers_dir = scalar(value, key);
+    } else if (key == "fork_library") {
+      config.fork_library = scalar(value, key);
     } else if (key == "audit_log") {
       config.audit_log = scalar(value, key);
     } else if (key == "state_dir") {
@@ -213,7 +217,8 @@ ServeConfig parse_root(const YAML::Node& root) {
                "\" (expected listen, api_keys, allowed_hosts, allowed_origins, memory_budget, max_concurrent, max_queued, max_body_size, "
                "header_timeout, idle_timeout, heartbeat_interval, shutdown_grace, retry_after, "
                "recent_results, max_file_size, default_policy, policy_dirs, runtimes_file, "
-               "audit_log, state_dir, max_sessions, max_sessions_per_key, session_idle_timeout, "
+               "drivers_dir, fork_library, audit_log, state_dir, max_sessions, "
+               "max_sessions_per_key, session_idle_timeout, "
                "session_max_lifetime, session_cpu_time, warm_pool)");
     }
   }

@@ -64,8 +64,11 @@ struct ServeConfig {
   size_t recent_results = kDefaultRecentResults;
   uint64_t max_file_bytes = kDefaultMaxFileBytes;  // per returned output file
   std::string default_policy = "default";
-  std::vector<std::string> policy_dirs;  // empty: the policies shipped with airlock
-  std::string runtimes_file;             // empty: the runtimes file shipped with airlock
+  // Empty: airlock's own files, found beside its executable (cli/layout.h).
+  std::vector<std::string> policy_dirs;  // empty: $AIRLOCK_POLICY_DIR, then the shipped policies
+  std::string runtimes_file;             // empty: $AIRLOCK_RUNTIMES, else the shipped file
+  std::string drivers_dir;               // empty: the shipped drivers (sessions, warm pool)
+  std::string fork_library;              // empty: the shipped libairlock_fork.so (warm pool)
   std::string audit_log;                 // empty: no audit log
   std::string state_dir = "/run/airlock";
   size_t max_sessions = kDefaultMaxSessions;                // in the whole service; beyond: 429

@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "api/auth.h"
 #include "api/config.h"
@@ -22,6 +25,7 @@
 #include "api/policy_source.h"
 #include "api/server.h"
 #include "cli/commands.h"
+#include "cli/layout.h"
 #include "policies/audit_log.h"
 #include "policies/loader.h"
 #include "policies/registry.h"
@@ -41,6 +45,8 @@ constexpr const char* kServeUsage =
     "\n"
     "Serves the execution API over HTTP (see docs/api.md). Every setting has a default, so the\n"
     "config file is optional; without API keys every client may use every policy (logged).\n"
+    "Policies, runtimes and drivers default to the ones installed beside the binary\n"
+    "(<prefix>/etc/airlock, <prefix>/lib/airlock; man airlock).\n"
     "Logs go to stderr, one JSON object a line. SIGTERM or SIGINT: stop accepting, let running\n"
     "executions finish within shutdown_grace, then cancel them. SIGHUP: reload policies.\n";
 
@@ -54,6 +60,35 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
   protobuf_log_target->log(
       level >= google::protobuf::LOGLEVEL_ERROR ? api::LogLevel::error : api::LogLevel::warning,
       "protobuf: " + message, {{"file", file}, {"line", static_cast<int64_t>(line)}});
+}
+
+// Fills the paths the config leaves unset with airlock's own files (cli/layout.h) and checks
+// them; returns one line naming what is missing, or "". The fork library is checked by the warm
+// pool, its only user, for the entries that fork.
+std::string resolve_files(api::ServeConfig& config) {
+  const bool runtimes_installed = config.runtimes_file.empty() && !std::getenv("AIRLOCK_RUNTIMES");
+  const bool drivers_installed = config.drivers_dir.empty();
+  if (config.runtimes_file.empty()) config.runtimes_file = default_runtimes_file();
+  if (config.policy_dirs.empty()) config.policy_dirs = default_policy_dirs();
+  if (config.drivers_dir.empty()) config.drivers_dir = own_layout().drivers_dir();
+  if (config.fork_library.empty()) config.fork_library = own_layout().fork_library();
+  for (const std::string& problem :
+       {missing(config.runtimes_file, "runtimes file", "set runtimes_file in the config",
+                runtimes_installed),
+        missing(config.drivers_dir, "drivers directory", "set drivers_dir in the config",
+                drivers_installed),
+        missing_all(config.policy_dirs, "policy directory", "set policy_dirs in the config")}) {
+    if (!problem.empty()) return problem;
+  }
+  // Bound into sandboxes, where a symlink would be recreated as one pointing outside.
+  auto resolved = [](const std::string& path) {
+    std::error_code error;
+    const auto real = std::filesystem::canonical(path, error);
+    return error ? path : real.string();
+  };
+  config.drivers_dir = resolved(config.drivers_dir);
+  config.fork_library = resolved(config.fork_library);
+  return "";
 }
 
 }  // namespace
@@ -103,16 +138,25 @@ int serve_command(int argc, char** argv) {
     config = std::move(*loaded.config);
   }
 
-  const std::string runtimes_path =
-      config.runtimes_file.empty() ? runner::default_runtimes_path() : config.runtimes_file;
-  auto runtimes = runner::load_runtimes(runtimes_path);
+  if (std::string problem = resolve_files(config); !problem.empty()) {
+    log.error("missing file", {{"error", problem}});
+    return kStartFailed;
+  }
+  std::string policy_dirs;
+  for (const std::string& dir : config.policy_dirs) {
+    policy_dirs += (policy_dirs.empty() ? "" : ":") + dir;
+  }
+  log.info("files", {{"runtimes_file", config.runtimes_file},
+                     {"policy_dirs", policy_dirs},
+                     {"drivers_dir", config.drivers_dir},
+                     {"fork_library", config.fork_library}});
+  auto runtimes = runner::load_runtimes(config.runtimes_file);
   if (!runtimes) {
     log.error("cannot load runtimes", {{"error", runtimes.error().message()}});
     return kStartFailed;
   }
 
-  policies::PolicyRegistry registry(config.policy_dirs.empty() ? policies::default_policy_dirs()
-                                                               : config.policy_dirs);
+  policies::PolicyRegistry registry(config.policy_dirs);
   std::vector<policies::PolicyError> policy_errors = registry.reload();
   for (const auto& error : policy_errors) log.error("policy error", {{"error", error.format()}});
   log.info("policies loaded", {{"count", static_cast<uint64_t>(registry.names().size())}});
@@ -146,7 +190,8 @@ int serve_command(int argc, char** argv) {
   if (!config.warm_pool.empty()) {
     auto pool = runner::WarmPool::create(
         **sandbox, runner.runtimes(),
-        [&registry](const std::string& name) { return registry.get(name); }, {config.warm_pool, {}});
+        [&registry](const std::string& name) { return registry.get(name); },
+        {config.warm_pool, config.drivers_dir, config.fork_library});
     if (!pool) {
       log.error("cannot set up the warm pool", {{"error", pool.error().message()}});
       return kStartFailed;
@@ -183,6 +228,7 @@ int serve_command(int argc, char** argv) {
   session_settings.default_idle_timeout = config.session_idle_timeout;
   session_settings.default_max_lifetime = config.session_max_lifetime;
   session_settings.cpu_time_budget = config.session_cpu_time;
+  session_settings.agents_dir = config.drivers_dir;
   session_settings.max_idle_timeout =
       std::max(session_settings.max_idle_timeout, config.session_idle_timeout);
   session_settings.max_lifetime_ceiling =

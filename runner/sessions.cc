@@ -49,10 +49,6 @@ std::string new_session_id() {
   return "se_" + new_execution_id().substr(3);
 }
 
-std::string default_agents_dir() {
-  return std::string(AIRLOCK_SOURCE_DIR) + "/runner/agents";
-}
-
 SessionError refuse(SessionRefusal refusal, std::string message, std::string field = {}) {
   return SessionError{refusal, std::move(field), std::move(message)};
 }
@@ -78,7 +74,6 @@ const std::string& SessionLease::session_id() const {
 SessionManager::SessionManager(sandbox::Sandbox& sandbox, const RuntimeTable& runtimes,
                                SessionSettings settings)
     : sandbox_(sandbox), runtimes_(runtimes), settings_(std::move(settings)) {
-  if (settings_.agents_dir.empty()) settings_.agents_dir = default_agents_dir();
   reaper_ = std::thread([this] { reap(); });
 }
 
