@@ -28,6 +28,24 @@ void require_violation(const std::vector<std::string>& args, const std::string& 
   CHECK(outcome.violation->syscall == syscall);
   CHECK(outcome.violation->origin == origin);
   CHECK(captured.out.empty());  // the call never returned to the program
+  // Reported as the kernel reports a seccomp kill, not as the SIGKILL that read as "out of memory".
+  CHECK(outcome.signal == SIGSYS);
+  CHECK(cli_exit_code(outcome) == 159);
+}
+
+// The program survives the call, which fails with `error`, and the call is reported as blocked.
+void require_refused(const std::vector<std::string>& args, const std::string& syscall,
+                     const std::string& error, const std::string& origin) {
+  std::vector<std::string> survive = args;
+  survive.insert(survive.begin(), "survive");
+  Captured captured;
+  Outcome outcome = probe(captured, survive);
+  INFO(captured.out << captured.err << outcome.reason);
+  CHECK(outcome.status == RunStatus::ok);
+  CHECK(captured.out == error + "\nsurvived\n");
+  REQUIRE(outcome.blocked.size() == 1);
+  CHECK(outcome.blocked[0].syscall == syscall);
+  CHECK(outcome.blocked[0].origin == origin);
 }
 
 }  // namespace
@@ -91,12 +109,30 @@ TEST_CASE("floor calls are violations that name the syscall and the rule", "[roo
   if (!can_sandbox()) return;
   require_violation({"ptrace"}, "ptrace", "floor (@debug)");
   require_violation({"mount"}, "mount", "floor (@mount)");
-  require_violation({"unshare-user"}, "unshare", "floor (@namespaces)");
-  require_violation({"clone-newuser"}, "clone", "floor (@namespaces)");
   require_violation({"bpf"}, "bpf", "floor (@bpf)");
-  require_violation({"keyctl"}, "keyctl", "floor (@keyring)");
   require_violation({"tiocsti"}, "ioctl", "floor (@tty-injection)");
   require_violation({"seccomp-listener"}, "seccomp", "floor (@seccomp-listener)");
+}
+
+TEST_CASE("floor calls that common software probes are refused and reported, not fatal",
+          "[root]") {
+  if (!can_sandbox()) return;
+  require_refused({"unshare-user"}, "unshare", "EPERM", "floor (@namespaces)");
+  require_refused({"clone-newuser"}, "clone", "EPERM", "floor (@namespaces)");
+  require_refused({"io-uring"}, "io_uring_setup", "ENOSYS", "floor (@io_uring)");
+  require_refused({"perf"}, "perf_event_open", "EPERM", "floor (@perf)");
+  require_refused({"keyctl"}, "keyctl", "EPERM", "floor (@keyring)");
+}
+
+TEST_CASE("a policy may still end the run on a call the floor only refuses", "[root]") {
+  if (!can_sandbox()) return;
+  Spec spec = probe_spec({kProbe, "survive", "io-uring"});
+  spec.seccomp.rules.push_back({"io_uring_setup", {}, SyscallAction::kill, 0, "policy \"t\" (deny)"});
+  Captured captured;
+  Outcome outcome = run(spec, captured);
+  CHECK(outcome.status == RunStatus::violation);
+  CHECK(outcome.signal == SIGSYS);
+  CHECK(captured.out.empty());
 }
 
 // Whether this kernel serves int 0x80 at all: run the probe outside any sandbox.
@@ -133,9 +169,6 @@ TEST_CASE("harmless relatives of floor calls still work", "[root]") {
   Captured clone3;
   probe(clone3, {"clone3"});
   CHECK(clone3.out == "ENOSYS\n");  // so glibc falls back to clone(2)
-  Captured uring;
-  probe(uring, {"io-uring"});
-  CHECK(uring.out == "ENOSYS\n");
 }
 
 TEST_CASE("threads, stdin and exit codes behave as without a sandbox", "[root]") {
