@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
 
+#include "sandbox/mounts.h"
 #include "test_support.h"
 
 namespace airlock::sandbox {
@@ -67,6 +70,55 @@ TEST_CASE("host files are not visible and host paths are not writable", "[root]"
   CHECK(probe(tmp, {"write", "/tmp/ok"}).status == RunStatus::ok);
   Captured work;
   CHECK(probe(work, {"write", "/work/ok"}).status == RunStatus::ok);
+}
+
+// What a file reads as inside a cold sandbox ("ENOENT\n" and the like when it cannot be read).
+std::string read_inside(const char* path) {
+  Captured captured;
+  probe(captured, {"cat", path});
+  return captured.out;
+}
+
+double host_uptime_seconds() {
+  std::ifstream uptime("/proc/uptime");
+  double seconds = 0;
+  uptime >> seconds;
+  return seconds;
+}
+
+TEST_CASE("pid 1 shows airlock's init, not the command line of the service it was cloned from",
+          "[root]") {
+  if (!can_sandbox()) return;
+  CHECK(read_inside("/proc/1/cmdline") == std::string("airlock-init\0", 13));
+  CHECK(read_inside("/proc/1/comm") == "airlock-init\n");
+  CHECK(read_inside("/proc/1/environ") == "EACCES\n");
+}
+
+TEST_CASE("/proc shows the sandbox, not the host's kernel, timers, devices or uptime", "[root]") {
+  if (!can_sandbox()) return;
+  for (const char* path : kMaskedProcFiles) {
+    INFO(path);
+    // Empty; or missing inside because this kernel does not have it (this VM has no modules).
+    const std::string seen = read_inside(path);
+    CHECK((seen == "" || (seen == "ENOENT\n" && ::access(path, F_OK) != 0)));
+  }
+  for (const char* path : {"/proc/kallsyms", "/proc/timer_list", "/proc/interrupts"}) {
+    INFO(path << " has content on the host: the check above proves something");
+    CHECK(::access(path, R_OK) == 0);
+  }
+  const std::string mounts = read_inside("/proc/self/mountinfo");
+  INFO(mounts);
+  CHECK_THAT(mounts, Catch::Contains(" /proc/sys ro,"));
+  // Nothing of the service's own state: the working dir is a tmpfs of its own, seen from its root.
+  CHECK_THAT(mounts, !Catch::Contains(SandboxConfig{}.state_dir));
+  CHECK_THAT(mounts, Catch::Contains(" / /work rw,"));
+  // The clocks start with the sandbox: the host's uptime is not readable.
+  const double host = host_uptime_seconds();
+  double inside = -1;
+  std::istringstream(read_inside("/proc/uptime")) >> inside;
+  CHECK(inside >= 0);
+  CHECK(inside < 5);
+  if (host < 30) WARN("the host is up " << host << " s only: the uptime check proves little");
 }
 
 TEST_CASE("the only network interface is loopback", "[root]") {
