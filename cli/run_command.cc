@@ -21,7 +21,7 @@ namespace airlock::cli {
 namespace {
 
 constexpr int kUsageError = 2;
-constexpr int kSetupFailed = 125;
+constexpr int kSetupFailed = sandbox::kExitSetupError;
 
 constexpr const char* kRunUsage =
     "usage: airlock run [OPTIONS] -- PROGRAM [ARGS...]\n"
@@ -29,8 +29,9 @@ constexpr const char* kRunUsage =
     "\n"
     "Runs PROGRAM, or a snippet in LANG, in a fresh sandbox. stdin is forwarded; stdout and\n"
     "stderr stream as the program writes them; a one-line summary goes to stderr at the end.\n"
-    "Exit code: the program's own; 128+N when killed by signal N; 125 when the sandbox could\n"
-    "not be set up; 2 for a usage error.\n"
+    "Exit code: the program's own; 128+N when killed by signal N; 124 time limit; 125 the\n"
+    "sandbox could not be set up; 126 compile error; 137 memory limit; 153 output limit;\n"
+    "159 a syscall the policy kills for (SIGSYS); 2 for a usage error.\n"
     "\n"
     "options:\n"
     "  --lang LANG         python, node, bash, sh, perl, c, cpp, java (see runtimes.yaml)\n"
@@ -274,7 +275,7 @@ int run_command(int argc, char** argv) {
   } else {
     std::fprintf(stderr, "%s\n", summary_line(result).c_str());
   }
-  return sandbox::cli_exit_code(result.outcome);
+  return result.compile_error ? sandbox::kExitCompileError : sandbox::cli_exit_code(result.outcome);
 }
 
 }  // namespace airlock::cli
