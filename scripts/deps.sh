@@ -5,6 +5,7 @@ packages=(
   build-essential cmake pkg-config
   libseccomp-dev libboost1.81-dev libyaml-cpp-dev libprotobuf-dev zlib1g-dev protobuf-compiler catch2
   curl bubblewrap sqlite3 python3
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer harnesses
 )
 missing=()
 for p in "${packages[@]}"; do
