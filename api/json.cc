@@ -39,7 +39,10 @@ std::optional<Value> parse(std::string_view text, std::string& error) {
   auto status = google::protobuf::util::JsonStringToMessage(
       google::protobuf::StringPiece(text.data(), text.size()), &value, options);
   if (!status.ok()) {
-    error = std::string(status.message());
+    // Only the first line, which says what is wrong: protobuf follows it with the input around
+    // the error, raw bytes cut anywhere, and an answer that quoted them would not be utf-8.
+    const std::string message(status.message());
+    error = message.substr(0, message.find('\n'));
     return std::nullopt;
   }
   return value;

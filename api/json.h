@@ -26,7 +26,8 @@ inline constexpr size_t kMaxJsonDepth = 64;
 bool nests_deeper_than(std::string_view text, size_t max_depth);
 
 // Parses one JSON text (object, array, string, number, true, false or null). On failure returns
-// nullopt and sets error to what protobuf's parser said, or that it nests too deeply.
+// nullopt and sets error to what protobuf's parser said (one line, without the input it
+// quotes), or that it nests too deeply.
 std::optional<Value> parse(std::string_view text, std::string& error);
 
 // Compact JSON text of a value. Numbers that are whole print without a fraction.

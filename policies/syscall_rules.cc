@@ -215,7 +215,11 @@ sandbox::SeccompPolicy build_syscall_rules(const std::vector<const PolicyLayer*>
 
   apply_network(network, policy_name, deny_action, effective, seccomp.rules, errors);
 
-  for (const auto& [syscall, decisions] : effective) {
+  for (const auto& entry : effective) {
+    // Not a structured binding: make_rule below captures it, which clang 14 (the fuzz build's
+    // compiler) does not allow.
+    const std::string& syscall = entry.first;
+    const auto& decisions = entry.second;
     // A policy may name syscalls of other architectures (groups do); there is nothing to filter.
     if (!is_native_syscall(syscall)) continue;
     const sandbox::FloorRule* floor = unconditional_floor_rule(syscall);

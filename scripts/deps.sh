@@ -7,6 +7,7 @@ packages=(
   libseccomp-dev libboost1.81-dev libyaml-cpp-dev libprotobuf-dev zlib1g-dev protobuf-compiler catch2
   libsystemd-dev
   curl bubblewrap sqlite3 python3
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer harnesses
 )
 if (($#)); then packages=("$@"); fi
 missing=()

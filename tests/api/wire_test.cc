@@ -1,6 +1,7 @@
 #include "api/wire.h"
 
 #include "api/json.h"
+#include "api/text.h"
 
 #include <catch2/catch.hpp>
 
@@ -77,6 +78,16 @@ TEST_CASE("a request nested 100,000 deep is refused before it is parsed") {
   std::string problem;
   CHECK_FALSE(json::parse(R"({"jsonrpc":"2.0","id":1,"params":)" + deep + "}", problem));
   CHECK(problem.find("nest deeper") != std::string::npos);
+}
+
+TEST_CASE("a JSON syntax error is one line that quotes none of the input") {
+  // Found by tests/fuzz/mcp_fuzzer: protobuf quotes the bytes around the error on further lines,
+  // cut anywhere, and /mcp put them into its answer, which was then not utf-8 (not JSON).
+  std::string problem;
+  CHECK_FALSE(json::parse("{\"a\":\"b\"\xc1\xb4\xff\x02``}", problem));
+  CHECK_FALSE(problem.empty());
+  CHECK(problem.find('\n') == std::string::npos);
+  CHECK(is_valid_utf8(problem));
 }
 
 TEST_CASE("nesting depth ignores brackets inside strings and allows ordinary documents") {

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses of tests/fuzz with clang in a build directory of their own and
+# runs them.
+#
+#   scripts/fuzz.sh [--time SECONDS] [--build-dir DIR] [HARNESS...]   fuzz by hand (default 600 s each)
+#   scripts/fuzz.sh --ci [--build-dir DIR]      what CI runs: replay, then FUZZ_SECONDS (25) each
+#   scripts/fuzz.sh --replay [--build-dir DIR]  only replay tests/fuzz/regressions/
+#
+# HARNESS is http_request, request_body, mcp or policy (default: all). Each harness starts from its
+# checked-in seeds (tests/fuzz/corpus/HARNESS) and grows a working corpus in the build directory.
+# An input that crashes, leaks, trips a sanitizer or runs longer than FUZZ_TIMEOUT seconds fails
+# the run and is saved under BUILD_DIR/artifacts/HARNESS/. Once it is fixed, keep it as a
+# regression input: tests/fuzz/regressions/HARNESS/<what-it-was>, which every run replays.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source_dir=$PWD
+
+mode=long
+seconds=600
+build_dir=$source_dir/build-fuzz
+harnesses=()
+while (($#)); do
+  case $1 in
+    --ci) mode=ci ;;
+    --replay) mode=replay ;;
+    --time) seconds=$2; shift ;;
+    --build-dir) build_dir=$2; shift ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
+    *) harnesses+=("$1") ;;
+  esac
+  shift
+done
+[[ $mode == ci ]] && seconds=${FUZZ_SECONDS:-25}
+((${#harnesses[@]})) || harnesses=(http_request request_body mcp policy)
+# An input that takes longer than this is a finding: a request must not pin a thread.
+timeout_seconds=${FUZZ_TIMEOUT:-10}
+
+# Largest input per harness: above the header limit for HTTP, room for deeply nested JSON.
+max_len() {
+  case $1 in
+    http_request) echo 65536 ;;
+    request_body|mcp) echo 262144 ;;
+    policy) echo 16384 ;;
+  esac
+}
+
+command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ is missing (scripts/deps.sh installs it)" >&2; exit 1; }
+started=$(date +%s)
+# CMAKE_ARGS may carry a compiler launcher (ccache); clang's warnings are not the point here.
+CC=clang CXX=clang++ cmake -S "$source_dir" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  ${CMAKE_ARGS:-} -DAIRLOCK_WERROR=OFF -DAIRLOCK_FUZZ=ON >/dev/null
+cmake --build "$build_dir" --target airlock_fuzzers -j"$(nproc)"
+echo "fuzz.sh: harnesses built in $(($(date +%s) - started)) s" >&2
+
+status=0
+for harness in "${harnesses[@]}"; do
+  fuzzer=$build_dir/tests/fuzz/${harness}_fuzzer
+  [[ -x $fuzzer ]] || { echo "fuzz.sh: no harness $harness" >&2; exit 2; }
+  common=(-timeout="$timeout_seconds" -rss_limit_mb=2048 -malloc_limit_mb=1024
+          -max_len="$(max_len "$harness")" -dict="$source_dir/tests/fuzz/$harness.dict")
+
+  regressions=("$source_dir/tests/fuzz/regressions/$harness"/*)
+  if [[ -e ${regressions[0]} ]]; then
+    echo "fuzz.sh: $harness: replaying ${#regressions[@]} regression inputs" >&2
+    if ! "$fuzzer" "${common[@]}" "${regressions[@]}" >"$build_dir/$harness-replay.log" 2>&1; then
+      tail -n 40 "$build_dir/$harness-replay.log" >&2
+      echo "fuzz.sh: $harness: a regression input fails again (log: $build_dir/$harness-replay.log)" >&2
+      status=1
+      continue
+    fi
+  fi
+  [[ $mode == replay ]] && continue
+
+  corpus=$build_dir/corpus/$harness
+  artifacts=$build_dir/artifacts/$harness/
+  mkdir -p "$corpus" "$artifacts"
+  echo "fuzz.sh: $harness: fuzzing for $seconds s" >&2
+  if ! "$fuzzer" "${common[@]}" -max_total_time="$seconds" -print_final_stats=1 \
+      -artifact_prefix="$artifacts" "$corpus" "$source_dir/tests/fuzz/corpus/$harness" \
+      >"$build_dir/$harness.log" 2>&1; then
+    tail -n 60 "$build_dir/$harness.log" >&2
+    echo "fuzz.sh: $harness: found a failing input (in $artifacts; log: $build_dir/$harness.log)" >&2
+    status=1
+    continue
+  fi
+  grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \
+    "$build_dir/$harness.log" | sed "s/^/fuzz.sh: $harness: /" >&2
+done
+exit $status

@@ -1,0 +1,63 @@
+// Fuzzes the policy loader with YAML text: the input is written as a policy file and loaded the
+// way `airlock policy check` and the service load one (its `extends` resolved against the shipped
+// policies), then a loaded policy is rendered and compared with its parent as reviewers see it.
+// A policy that loads must lift no floor syscall without a justified `unsafe` entry.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "policies/diff.h"
+#include "policies/loader.h"
+#include "policies/render.h"
+
+namespace {
+
+// A directory of this process's own, so that parallel fuzzing jobs do not share the file.
+const std::string& policy_path() {
+  static const std::string path = [] {
+    char dir[] = "/tmp/airlock-policy-fuzz.XXXXXX";
+    if (::mkdtemp(dir) == nullptr) std::abort();
+    return std::string(dir) + "/fuzzed.yaml";
+  }();
+  return path;
+}
+
+const std::vector<std::string>& shipped_dirs() {
+  static const auto* dirs = new std::vector<std::string>(airlock::policies::default_policy_dirs());
+  return *dirs;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  {
+    std::ofstream file(policy_path(), std::ios::binary | std::ios::trunc);
+    file.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  airlock::policies::LoadResult result = airlock::policies::load_policy(policy_path(), shipped_dirs());
+  for (const auto& error : result.errors) (void)error.format();
+  if (!result.ok()) return 0;
+  const auto& policy = *result.policy;
+  for (const auto& lifted : policy.syscalls.floor_exemptions) {
+    bool justified = std::any_of(policy.unsafe.begin(), policy.unsafe.end(), [&](const auto& entry) {
+      return entry.what == "syscall " + lifted && !entry.justification.empty();
+    });
+    if (!justified) {
+      std::cerr << "floor syscall " << lifted << " lifted without a justified unsafe entry\n";
+      std::abort();
+    }
+  }
+  (void)airlock::policies::render_effective(policy);
+  (void)airlock::policies::render_unsafe(policy);
+  static const auto* shipped_default =
+      new airlock::policies::LoadResult(airlock::policies::load_policy("default", shipped_dirs()));
+  if (!shipped_default->ok()) std::abort();
+  (void)airlock::policies::diff_policies(*shipped_default->policy, policy);
+  return 0;
+}
