@@ -64,7 +64,8 @@ sandbox::Spec driver_spec(const policies::Policy& policy, std::vector<std::strin
   for (const auto& [name, value] : policy.environment) spec.env.push_back(name + "=" + value);
   spec.limits = policy.limits;
   spec.filesystem = policy.filesystem;
-  spec.filesystem.binds.push_back({agents_dir, kAgentsSandboxDir, false, false});
+  // Copied, not bound: a bind would show the drivers' host path in the sandbox's mountinfo.
+  spec.filesystem.binds.push_back({agents_dir, kAgentsSandboxDir, false, false, true});
   spec.seccomp = policy.syscalls;
   spec.control_channel = true;
   return spec;
