@@ -281,14 +281,14 @@ bool apply_op(const MountOp& op) {
 
 bool mask_proc(const char** failed_path) {
   constexpr unsigned long kHidden = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  constexpr const char* kEmpty = "size=4k,nr_inodes=1,mode=0555";
   for (const char* path : kMaskedProcFiles) {
     *failed_path = path;
     if (::mount("/dev/null", path, nullptr, MS_BIND, nullptr) != 0 && errno != ENOENT) return false;
   }
   for (const char* path : kMaskedProcDirs) {
     *failed_path = path;
-    if (::mount("tmpfs", path, "tmpfs", MS_RDONLY | kHidden, "size=4k,nr_inodes=1,mode=0555") != 0 &&
-        errno != ENOENT) {
+    if (::mount("tmpfs", path, "tmpfs", MS_RDONLY | kHidden, kEmpty) != 0 && errno != ENOENT) {
       return false;
     }
   }

@@ -54,7 +54,9 @@ namespace {
 
 constexpr int64_t kNanosPerSecond = 1'000'000'000;
 
-int64_t nanos(const timespec& time) { return time.tv_sec * kNanosPerSecond + time.tv_nsec; }
+int64_t nanos(const timespec& time) {
+  return time.tv_sec * kNanosPerSecond + time.tv_nsec;
+}
 
 // Parses "monotonic   S   N\nboottime   S   N\n" (the offsets of the namespace we are in, against
 // the host's clocks) into nanoseconds.
