@@ -64,7 +64,8 @@ sandbox::Spec driver_spec(const policies::Policy& policy, std::vector<std::strin
   for (const auto& [name, value] : policy.environment) spec.env.push_back(name + "=" + value);
   spec.limits = policy.limits;
   spec.filesystem = policy.filesystem;
-  spec.filesystem.binds.push_back({agents_dir, kAgentsSandboxDir, false, false});
+  // Copied, not bound: a bind would show the drivers' host path in the sandbox's mountinfo.
+  spec.filesystem.binds.push_back({agents_dir, kAgentsSandboxDir, false, false, true});
   spec.seccomp = policy.syscalls;
   spec.control_channel = true;
   return spec;
@@ -190,6 +191,16 @@ void Interpreter::on_ended() {
   changed_.notify_all();
 }
 
+void Interpreter::on_blocked(const sandbox::SyscallEvent& event) {
+  std::lock_guard lock(mutex_);
+  if (!active_) return;  // between executions (a background process of an earlier one): none's
+  if (blocked_.size() < sandbox::kMaxBlockedListed) {
+    blocked_.push_back(event);
+  } else {
+    ++blocked_dropped_;
+  }
+}
+
 bool Interpreter::on_output(sandbox::Stream stream, std::string_view data) {
   std::lock_guard lock(mutex_);
   if (stream == sandbox::Stream::control_stream) {
@@ -266,6 +277,8 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
     control_.clear();
     record_.reset();
     overflowed_ = false;
+    blocked_.clear();
+    blocked_dropped_ = 0;
     request_ = &request;
   }
   if (request.sink && *request.sink) {
@@ -376,6 +389,11 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
                           buffers_[kStdout]->dropped_bytes()};
   result.stderr_output = {buffers_[kStderr]->text(), buffers_[kStderr]->total_bytes(),
                           buffers_[kStderr]->dropped_bytes()};
+  // This execution's refused calls, even when the sandbox ended with it (its outcome would list
+  // those of the whole session).
+  outcome.blocked = std::move(blocked_);
+  outcome.blocked_dropped = blocked_dropped_;
+  blocked_.clear();
   active_ = false;
   request_ = nullptr;
   return result;

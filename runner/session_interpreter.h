@@ -124,6 +124,7 @@ class Interpreter final : public sandbox::OutputHandler {
 
   bool on_output(sandbox::Stream stream, std::string_view data) override;
   void on_ended() override;
+  void on_blocked(const sandbox::SyscallEvent& event) override;
 
  private:
   Interpreter() = default;
@@ -150,6 +151,10 @@ class Interpreter final : public sandbox::OutputHandler {
   std::string control_;
   std::optional<Record> record_;
   bool overflowed_ = false;
+  // Calls refused (or logged) during the running execution: its result reports them, not the
+  // sandbox's outcome, which a session's interpreter reaches only at its end.
+  std::vector<sandbox::SyscallEvent> blocked_;
+  uint64_t blocked_dropped_ = 0;
   bool sandbox_ended_ = false;  // on_ended was called
   const InterpreterRequest* request_ = nullptr;
 };

@@ -87,7 +87,7 @@ std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
     zygote.limits.max_open_files += 16;
     zygote.env.push_back("AIRLOCK_DRIVER_MODE=zygote");
     zygote.env.push_back(std::string("AIRLOCK_FORK_LIBRARY=") + kForkLibrarySandboxPath);
-    zygote.filesystem.binds.push_back({settings_.fork_library, kForkLibrarySandboxPath, false, false});
+    zygote.filesystem.binds.push_back({settings_.fork_library, kForkLibrarySandboxPath, false, false, true});
   }
   spec.env.push_back("AIRLOCK_DRIVER_MODE=script");
   setup->policy = std::move(policy);

@@ -15,7 +15,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kReadChunk = 64 * 1024;
-constexpr size_t kMaxBlockedListed = 64;  // blocked calls listed in an outcome; the rest counted
 constexpr auto kMinCpuCheck = std::chrono::milliseconds(5);
 constexpr auto kDrainAfterExit = std::chrono::seconds(2);
 
@@ -288,6 +287,7 @@ class Monitor {
   }
 
   void record_blocked(SyscallEvent event) {
+    in_.output.on_blocked(event);
     if (result_.blocked.size() < kMaxBlockedListed) {
       result_.blocked.push_back(std::move(event));
     } else {

@@ -7,7 +7,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <set>
+
+#include "sandbox/unique_fd.h"
 
 namespace airlock::sandbox {
 namespace {
@@ -50,7 +54,54 @@ std::string parent_of(const std::string& path) {
   return path.substr(0, std::max<size_t>(path.rfind('/'), 1));
 }
 
-Status plan_bind(PlanBuilder& builder, const BindMount& bind) {
+// The host symlink at `host`, recreated at `inside` with the same link text.
+Status plan_symlink(PlanBuilder& builder, const std::string& host, const std::string& inside) {
+  char link[4096];
+  ssize_t n = ::readlink(host.c_str(), link, sizeof link - 1);
+  if (n < 0) return errno_error("readlink(\"" + host + "\")");
+  builder.add({MountOp::Kind::symlink, std::string(link, static_cast<size_t>(n)),
+               builder.under_root(inside)});
+  return {};
+}
+
+// A host file or directory tree recreated under the new root: directories, regular files (with
+// their permission bits) and symlinks; anything else (sockets, devices) is left out.
+Status plan_copy(PlanBuilder& builder, const std::string& host, const std::string& inside,
+                 uint64_t& copied_bytes) {
+  struct stat st {};
+  if (::lstat(host.c_str(), &st) != 0) return errno_error("lstat(\"" + host + "\")");
+  if (S_ISLNK(st.st_mode)) return plan_symlink(builder, host, inside);
+  if (S_ISDIR(st.st_mode)) {
+    builder.make_dirs(inside);
+    std::vector<std::string> names;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(host, error)) {
+      names.push_back(entry.path().filename().string());
+    }
+    if (error) return SetupError{"list \"" + host + "\"", error.value()};
+    std::sort(names.begin(), names.end());  // the same plan every time
+    for (const std::string& name : names) {
+      if (Status s = plan_copy(builder, host + "/" + name, inside + "/" + name, copied_bytes); !s) {
+        return s;
+      }
+    }
+    return {};
+  }
+  if (!S_ISREG(st.st_mode)) return {};
+  copied_bytes += static_cast<uint64_t>(st.st_size);
+  if (copied_bytes > kMaxCopiedBytes) {
+    return SetupError{"copy \"" + host + "\": more than " + std::to_string(kMaxCopiedBytes) +
+                          " bytes copied in all; bind it instead",
+                      EFBIG};
+  }
+  auto content = read_file(host);
+  if (!content) return content.error();
+  builder.add({MountOp::Kind::write_file, "", builder.under_root(inside), 0,
+               std::move(content.value()), static_cast<unsigned>(st.st_mode & 0755)});
+  return {};
+}
+
+Status plan_bind(PlanBuilder& builder, const BindMount& bind, uint64_t& copied_bytes) {
   const std::string& inside = bind.sandbox_path.empty() ? bind.host_path : bind.sandbox_path;
   if (!is_clean_absolute_path(bind.host_path) || !is_clean_absolute_path(inside)) {
     return SetupError{"bind \"" + bind.host_path + "\" -> \"" + inside +
@@ -63,15 +114,9 @@ Status plan_bind(PlanBuilder& builder, const BindMount& bind) {
     return errno_error("lstat(\"" + bind.host_path + "\")");
   }
   builder.make_dirs(parent_of(inside));
-  if (S_ISLNK(st.st_mode)) {
-    // Debian's /bin, /lib, /lib64 point into /usr: recreate the link rather than bind its target.
-    char link[4096];
-    ssize_t n = ::readlink(bind.host_path.c_str(), link, sizeof link - 1);
-    if (n < 0) return errno_error("readlink(\"" + bind.host_path + "\")");
-    builder.add({MountOp::Kind::symlink, std::string(link, static_cast<size_t>(n)),
-                 builder.under_root(inside)});
-    return {};
-  }
+  if (bind.copy) return plan_copy(builder, bind.host_path, inside, copied_bytes);
+  // Debian's /bin, /lib, /lib64 point into /usr: recreate the link rather than bind its target.
+  if (S_ISLNK(st.st_mode)) return plan_symlink(builder, bind.host_path, inside);
   if (S_ISDIR(st.st_mode)) {
     builder.make_dirs(inside);
   } else {
@@ -116,9 +161,12 @@ Expected<MountPlan> plan_mounts(const Spec& spec, const std::string& staging_roo
   PlanBuilder builder(plan);
   builder.mark_made("/");
 
+  uint64_t copied_bytes = 0;
   for (const BindMount& bind : spec.filesystem.binds) {
-    if (Status status = plan_bind(builder, bind); !status) return status.error();
+    if (Status status = plan_bind(builder, bind, copied_bytes); !status) return status.error();
   }
+  // 1 MiB for directories and the identity files, plus what is copied in.
+  plan.root_options = "size=" + std::to_string(kMiB + copied_bytes) + ",nr_inodes=4096,mode=0755";
 
   // A fresh /proc for the sandbox's own pid namespace.
   plan.mask_proc = !spec.fork_server;
@@ -233,14 +281,14 @@ bool apply_op(const MountOp& op) {
 
 bool mask_proc(const char** failed_path) {
   constexpr unsigned long kHidden = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  constexpr const char* kEmpty = "size=4k,nr_inodes=1,mode=0555";
   for (const char* path : kMaskedProcFiles) {
     *failed_path = path;
     if (::mount("/dev/null", path, nullptr, MS_BIND, nullptr) != 0 && errno != ENOENT) return false;
   }
   for (const char* path : kMaskedProcDirs) {
     *failed_path = path;
-    if (::mount("tmpfs", path, "tmpfs", MS_RDONLY | kHidden, "size=4k,nr_inodes=1,mode=0555") != 0 &&
-        errno != ENOENT) {
+    if (::mount("tmpfs", path, "tmpfs", MS_RDONLY | kHidden, kEmpty) != 0 && errno != ENOENT) {
       return false;
     }
   }
@@ -269,7 +317,7 @@ bool apply_mount_plan(const MountPlan& plan, const MountOp** failed_op) {
   // Nothing done here may propagate back to the host's mount namespace.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return false;
   if (::mount("tmpfs", plan.staging_root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV,
-              "size=1048576,nr_inodes=4096,mode=0755") != 0) {
+              plan.root_options.c_str()) != 0) {
     return false;
   }
   for (const MountOp& op : plan.ops) {

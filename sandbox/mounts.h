@@ -18,7 +18,7 @@ struct MountOp {
     tmpfs,       // mount a tmpfs at target with `data` ("size=...,mode=...")
     proc,        // mount a fresh proc at target
     symlink,     // symlink target -> source
-    write_file,  // write `data` into a new file at target (mode)
+    write_file,  // write `data` into a new file at target (mode): identity files, copied binds
   };
   Kind kind;
   std::string source;  // host path (bind) or link text (symlink)
@@ -32,6 +32,8 @@ struct MountPlan {
   std::string staging_root;  // host dir the new root tmpfs is mounted on, inside the child's ns
   std::vector<MountOp> ops;  // in order
   std::string workdir;       // absolute path inside the sandbox, for chdir after pivot_root
+  // The new root tmpfs's mount data: room for the files written into it.
+  std::string root_options = "size=1048576,nr_inodes=4096,mode=0755";
   // mask_proc() once the root is in place. Off for a fork server's zygote, which runs only
   // airlock's driver: the kernel lets its children mount a /proc of their own only while every
   // /proc they can see is fully visible, and they mask theirs themselves.

@@ -34,7 +34,7 @@ bool bring_up_loopback();
 // boot-time clocks starting at 0, so a program cannot read how long the host has been up (or
 // asleep). The kernel moves a process into it at fork, or at exec after a vfork. Needs
 // CAP_SYS_ADMIN and CAP_SYS_TIME in the caller's user namespace; false with errno set and
-// `step` naming the call that failed.
+// `step` naming the call that failed. True, doing nothing, on a kernel without time namespaces.
 bool enter_time_namespace(const char** step);
 
 }  // namespace airlock::sandbox

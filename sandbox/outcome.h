@@ -28,6 +28,9 @@ std::string_view to_string(RunStatus status);
 
 enum class TimeoutKind { none, wall, cpu };
 
+// Blocked calls an outcome lists; the rest are only counted (blocked_dropped).
+inline constexpr size_t kMaxBlockedListed = 64;
+
 // One syscall that a rule stopped (or logged).
 struct SyscallEvent {
   std::string syscall;  // name, or "syscall N" when unknown

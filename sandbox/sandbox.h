@@ -28,6 +28,10 @@ class OutputHandler {
   virtual void on_started() {}
   // A live sandbox's handler: called once the tree has ended and its outcome is known.
   virtual void on_ended() {}
+  // A call refused with an errno, or logged, as it happens (the outcome lists them too, but only
+  // once the tree has ended): for a live sandbox's handler to report them with the execution
+  // that made them. On the monitor's thread, like on_output.
+  virtual void on_blocked(const SyscallEvent& /*event*/) {}
 };
 
 struct RunOptions {

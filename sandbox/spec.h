@@ -34,7 +34,13 @@ struct BindMount {
   std::string sandbox_path;  // absolute path inside; empty means the same as host_path
   bool writable = false;     // read-only unless named otherwise
   bool optional = false;     // skip silently when the host path does not exist
+  // Copied into the sandbox's root at each start instead of bound, so that nothing inside (a
+  // bind's source path shows in /proc/self/mountinfo) names where it lives on the host. For
+  // airlock's own small files (drivers, the fork library): at most kMaxCopiedBytes in all.
+  bool copy = false;
 };
+
+inline constexpr uint64_t kMaxCopiedBytes = 16 * kMiB;
 
 // A sized, writable tmpfs inside the sandbox.
 struct Tmpfs {

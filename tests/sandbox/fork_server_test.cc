@@ -19,8 +19,9 @@ namespace {
 
 Spec zygote_spec() {
   Spec spec = probe_spec({"/usr/bin/python3", "-u", "/opt/airlock/python_agent.py"});
-  spec.filesystem.binds.push_back({AGENTS_DIR, "/opt/airlock", false, false});
-  spec.filesystem.binds.push_back({FORK_LIBRARY, "/opt/airlock-lib/libairlock_fork.so", false, false});
+  // Copied in, as the runner does (no host path in mountinfo).
+  spec.filesystem.binds.push_back({AGENTS_DIR, "/opt/airlock", false, false, true});
+  spec.filesystem.binds.push_back({FORK_LIBRARY, "/opt/airlock-lib/libairlock_fork.so", false, false, true});
   spec.env.push_back("AIRLOCK_DRIVER_MODE=zygote");
   spec.env.push_back("AIRLOCK_FORK_LIBRARY=/opt/airlock-lib/libairlock_fork.so");
   spec.fork_server = true;
@@ -138,13 +139,15 @@ TEST_CASE("a forked sandbox hides host state in /proc and has clocks of its own,
   auto server = start_server();
   // Long enough for the zygote's clocks to have moved on from zero: the child's must start again.
   ::usleep(1'500'000);
-  const char* probe = R"py(
+  const std::string probe = std::string("host_paths = ('") + AGENTS_DIR + "', '" + FORK_LIBRARY +
+                            "')\n" + R"py(
 import os
 masked = [p for p in ("/proc/kallsyms", "/proc/timer_list", "/proc/modules", "/proc/interrupts")
           if os.path.exists(p) and open(p, "rb").read()]
 mounts = open("/proc/self/mountinfo").read()
 uptime = float(open("/proc/uptime").read().split()[0])
-print(open("/proc/1/cmdline").read().split("\0"), masked, " /proc/sys ro," in mounts, uptime < 1)
+print(open("/proc/1/cmdline").read().split("\0"), masked, " /proc/sys ro," in mounts, uptime < 1,
+      [p for p in host_paths if p in mounts], sorted(os.listdir("/opt/airlock"))[:1])
 )py";
   Driver driver;
   auto forked = shared_sandbox().fork(*server, child_spec(), driver);
@@ -152,7 +155,9 @@ print(open("/proc/1/cmdline").read().split("\0"), masked, " /proc/sys ro," in mo
   // pid 1 is the program itself here: the interpreter, named by its sandbox paths.
   const std::string seen = driver.execute(*forked->live, probe);
   INFO(driver.err);
-  CHECK(seen == "['/usr/bin/python3', '-u', '/opt/airlock/python_agent.py', ''] [] True True\n");
+  // The drivers and the fork library are there, copied: no mount names their host paths.
+  CHECK(seen == "['/usr/bin/python3', '-u', '/opt/airlock/python_agent.py', ''] [] True True "
+                "[] ['bash_agent.sh']\n");
   forked->live->kill();
   forked->live->wait();
 }

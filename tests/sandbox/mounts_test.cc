@@ -1,9 +1,13 @@
 #include "sandbox/mounts.h"
 
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
 
 #include "sandbox/rlimits.h"
 
@@ -48,6 +52,34 @@ TEST_CASE("a host symlink such as /bin is recreated as a symlink, not bound") {
   REQUIRE(link != nullptr);
   CHECK(link->source == target);
   CHECK(find_op(*plan, MountOp::Kind::bind, "/stage/bin") == nullptr);
+}
+
+TEST_CASE("a copied bind becomes files written into the root, and room for them") {
+  char dir[] = "/tmp/airlock-copy-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string host = dir;
+  ::mkdir((host + "/sub").c_str(), 0755);
+  { std::ofstream(host + "/driver.py") << "print(1)\n"; }
+  { std::ofstream(host + "/sub/tool.sh") << "#!/bin/sh\n"; }
+  ::chmod((host + "/sub/tool.sh").c_str(), 0755);
+  ::symlink("driver.py", (host + "/link.py").c_str());
+  auto plan = plan_mounts(spec_with({{host, "/opt/airlock", false, false, true}}), "/s", "/w", {});
+  std::filesystem::remove_all(host);
+  REQUIRE(plan.ok());
+  CHECK(find_op(*plan, MountOp::Kind::bind, "/s/opt/airlock") == nullptr);
+  CHECK(find_op(*plan, MountOp::Kind::make_dir, "/s/opt/airlock/sub") != nullptr);
+  const MountOp* driver = find_op(*plan, MountOp::Kind::write_file, "/s/opt/airlock/driver.py");
+  REQUIRE(driver != nullptr);
+  CHECK(driver->data == "print(1)\n");
+  CHECK(driver->mode == 0644);
+  const MountOp* tool = find_op(*plan, MountOp::Kind::write_file, "/s/opt/airlock/sub/tool.sh");
+  REQUIRE(tool != nullptr);
+  CHECK(tool->mode == 0755);
+  const MountOp* link = find_op(*plan, MountOp::Kind::symlink, "/s/opt/airlock/link.py");
+  REQUIRE(link != nullptr);
+  CHECK(link->source == "driver.py");
+  // The new root's tmpfs: its usual 1 MiB plus the 19 bytes copied.
+  CHECK_THAT(plan->root_options, Catch::StartsWith("size=1048595,"));
 }
 
 TEST_CASE("a missing optional bind is skipped and a missing required one is an error") {

@@ -107,6 +107,33 @@ class Sessions(unittest.TestCase):
         self.assertIn("ZeroDivisionError", failed["stderr"])
         self.assertEqual(self.run_in(session, "print(y)")["stdout"], "kept\n")
 
+    def test_a_probed_call_is_refused_and_the_session_lives_on(self):
+        # What Chromium and bubblewrap, libuv, profilers and Kerberos libraries try before falling
+        # back (issue 12): each fails with an errno and is reported; nothing is lost.
+        session = self.create("python")
+        self.run_in(session, "kept = 'yes'")
+        probed = self.run_in(session, (
+            "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+            "for number, args in [(272, [0x10000000]), (425, [4, 0]), (298, [0, 0, -1, -1, 0]),"
+            " (250, [0, -1, 0])]:\n"
+            "    print(libc.syscall(number, *args), ctypes.get_errno())"))
+        self.assertEqual(probed["status"], "ok", probed["summary"])
+        self.assertEqual(probed["stdout"], "-1 1\n-1 38\n-1 1\n-1 1\n")  # EPERM, ENOSYS
+        self.assertEqual([b["syscall"] for b in probed["blocked"]],
+                         ["unshare", "io_uring_setup", "perf_event_open", "keyctl"])
+        self.assertEqual(self.run_in(session, "print(kept)")["stdout"], "yes\n")
+
+    def test_the_sandbox_names_no_host_path_or_command_line(self):
+        session = self.create("python")
+        seen = self.run_in(session, (
+            "print(open('/proc/1/cmdline').read())\n"
+            "print(open('/proc/self/mountinfo').read())"))
+        self.assertEqual(seen["status"], "ok", seen["summary"])
+        self.assertTrue(seen["stdout"].startswith("airlock-init\0\n"), seen["stdout"][:200])
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        for host_path in (repo, "/run/airlock", "airlock serve"):
+            self.assertNotIn(host_path, seen["stdout"])
+
     def test_bash_state_persists(self):
         session = self.create("bash")
         self.run_in(session, "mkdir -p sub && cd sub && NAME=airlock && greet() { echo \"hi $1\"; }")
