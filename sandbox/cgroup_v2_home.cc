@@ -186,6 +186,13 @@ Expected<std::shared_ptr<SupervisorHome>> SupervisorHome::claim(const std::strin
                           0};
       }
       dir = own_dir();
+      if (dir.find("/../") != std::string::npos) {
+        // The scope is where systemd keeps it: outside this (a container's) cgroup namespace.
+        return SetupError{"cgroup v2: airlock cannot use its cgroup: " + reason +
+                              "; systemd's scope " + unit +
+                              " lies outside this cgroup namespace; " + kHowToDelegate,
+                          0};
+      }
       reason = unusable_home_reason(*fs, dir);
       if (!reason.empty()) {
         return SetupError{"cgroup v2: in systemd's scope " + unit + ", " + reason, 0};

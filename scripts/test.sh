@@ -19,9 +19,15 @@ fi
 # g++ alone outlasts the runtimes' time limits. They ran above.
 integration='^(sandbox|runner)[: _]|^(api_serve_test|api_curl_test|api_serve_ops_test|sessions_test|mcp_client_test)$'
 every_language='hello world runs in every shipped language'
+# After them, no cgroup airlock made may be left anywhere in the VM.
+in_vm='ctest --test-dir build --output-on-failure --timeout 600 -j1 -R "$1" -E "$2"; rc=$?
+left=$(find /sys/fs/cgroup -mindepth 1 -type d -name "airlock*")
+echo "test.sh: airlock cgroups left after the tests: $(echo -n "$left" | grep -c . || true)"
+[ -z "$left" ] || { echo "$left"; rc=1; }
+exit $rc'
 echo "test.sh: the integration tests under a cgroup-v2 kernel (scripts/cgroup2-vm.sh)" >&2
 AIRLOCK_TEST_EXCLUSIVE=1 scripts/cgroup2-vm.sh --timeout 2700 -- \
-  ctest --test-dir build --output-on-failure --timeout 600 -j1 -R "$integration" -E "$every_language"
+  bash -c "$in_vm" in-vm "$integration" "$every_language"
 # Once more under a real systemd as the VM's PID 1, where airlock started from a cgroup it shares
 # asks systemd for a delegated scope over D-Bus.
 echo "test.sh: the cgroup-v2 scenarios under systemd (scripts/cgroup2-vm.sh --systemd)" >&2

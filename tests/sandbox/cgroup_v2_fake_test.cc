@@ -249,6 +249,19 @@ TEST_CASE("v2: a cgroup shared with other processes asks systemd for a delegated
   CHECK(tree.service_children().empty());
 }
 
+TEST_CASE("v2: a scope outside the cgroup namespace (a container's) is a clear error") {
+  FakeTree tree;
+  std::ofstream(tree.root + "/service/cgroup.procs") << "1\n" << ::getpid() << "\n";
+  tree.scope = [&](const std::string& unit) -> Status {
+    tree.fake->self_cgroup = "0::/../system.slice/" + unit + "\n";
+    return {};
+  };
+  auto backend = tree.backend();
+  REQUIRE_FALSE(backend.ok());
+  CHECK_THAT(backend.error().message(), Catch::Contains("outside this cgroup namespace"));
+  CHECK(tree.service_children().empty());
+}
+
 TEST_CASE("v2: a shared cgroup without systemd is one clear error and leaves nothing") {
   FakeTree tree;
   std::ofstream(tree.root + "/service/cgroup.procs") << "1\n" << ::getpid() << "\n";
