@@ -190,6 +190,10 @@ ServeConfig parse_root(const YAML::Node& root) {
       config.policy_dirs = string_list(value, key);
     } else if (key == "runtimes_file") {
       config.runtimes_file = scalar(value, key);
+    } else if (key == "drivers_dir") {
+      config.drivers_dir = scalar(value, key);
+    } else if (key == "fork_library") {
+      config.fork_library = scalar(value, key);
     } else if (key == "audit_log") {
       config.audit_log = scalar(value, key);
     } else if (key == "state_dir") {
@@ -202,6 +206,8 @@ ServeConfig parse_root(const YAML::Node& root) {
       config.session_idle_timeout = duration(value, key);
     } else if (key == "session_max_lifetime") {
       config.session_max_lifetime = duration(value, key);
+    } else if (key == "session_cpu_time") {
+      config.session_cpu_time = duration(value, key);
     } else if (key == "warm_pool") {
       if (!value.IsSequence()) fail(value, "warm_pool: expected a list of {runtime, policy, size}");
       for (const auto& item : value) config.warm_pool.push_back(warm_pool_entry(item));
@@ -211,15 +217,17 @@ ServeConfig parse_root(const YAML::Node& root) {
                "\" (expected listen, api_keys, allowed_hosts, allowed_origins, memory_budget, max_concurrent, max_queued, max_body_size, "
                "header_timeout, idle_timeout, heartbeat_interval, shutdown_grace, retry_after, "
                "recent_results, max_file_size, default_policy, policy_dirs, runtimes_file, "
-               "audit_log, state_dir, max_sessions, max_sessions_per_key, session_idle_timeout, "
-               "session_max_lifetime, warm_pool)");
+               "drivers_dir, fork_library, audit_log, state_dir, max_sessions, "
+               "max_sessions_per_key, session_idle_timeout, "
+               "session_max_lifetime, session_cpu_time, warm_pool)");
     }
   }
   for (auto [timeout, name] : {std::pair{config.header_timeout, "header_timeout"},
                                std::pair{config.idle_timeout, "idle_timeout"},
                                std::pair{config.heartbeat_interval, "heartbeat_interval"},
                                std::pair{config.session_idle_timeout, "session_idle_timeout"},
-                               std::pair{config.session_max_lifetime, "session_max_lifetime"}}) {
+                               std::pair{config.session_max_lifetime, "session_max_lifetime"},
+                               std::pair{config.session_cpu_time, "session_cpu_time"}}) {
     if (timeout.count() <= 0) fail(root, std::string(name) + ": must be more than 0");
   }
   if (config.max_body_bytes == 0) fail(root, "max_body_size: must be more than 0");

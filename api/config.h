@@ -28,6 +28,7 @@ inline constexpr size_t kDefaultMaxSessions = 16;
 inline constexpr size_t kDefaultMaxSessionsPerKey = 4;
 inline constexpr std::chrono::milliseconds kDefaultSessionIdleTimeout{10 * 60'000};
 inline constexpr std::chrono::milliseconds kDefaultSessionMaxLifetime{60 * 60'000};
+inline constexpr std::chrono::milliseconds kDefaultSessionCpuTime{10 * 60'000};
 // What the service holds on behalf of clients (request bodies being read, results kept with their
 // files) before it answers 503 with Retry-After instead of taking more.
 inline constexpr uint64_t kDefaultMemoryBudgetBytes = 512ULL * 1024 * 1024;
@@ -63,14 +64,18 @@ struct ServeConfig {
   size_t recent_results = kDefaultRecentResults;
   uint64_t max_file_bytes = kDefaultMaxFileBytes;  // per returned output file
   std::string default_policy = "default";
-  std::vector<std::string> policy_dirs;  // empty: the policies shipped with airlock
-  std::string runtimes_file;             // empty: the runtimes file shipped with airlock
+  // Empty: airlock's own files, found beside its executable (cli/layout.h).
+  std::vector<std::string> policy_dirs;  // empty: $AIRLOCK_POLICY_DIR, then the shipped policies
+  std::string runtimes_file;             // empty: $AIRLOCK_RUNTIMES, else the shipped file
+  std::string drivers_dir;               // empty: the shipped drivers (sessions, warm pool)
+  std::string fork_library;              // empty: the shipped libairlock_fork.so (warm pool)
   std::string audit_log;                 // empty: no audit log
   std::string state_dir = "/run/airlock";
   size_t max_sessions = kDefaultMaxSessions;                // in the whole service; beyond: 429
   size_t max_sessions_per_key = kDefaultMaxSessionsPerKey;  // per API key; beyond: 429
   std::chrono::milliseconds session_idle_timeout = kDefaultSessionIdleTimeout;  // when not asked
   std::chrono::milliseconds session_max_lifetime = kDefaultSessionMaxLifetime;  // when not asked
+  std::chrono::milliseconds session_cpu_time = kDefaultSessionCpuTime;  // a session's whole life
 
   // max_concurrent with 0 resolved to the number of cores.
   size_t effective_max_concurrent() const;

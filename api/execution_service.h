@@ -56,7 +56,8 @@ struct ServiceOptions {
 };
 
 // Called once per run that reached the runner, for the audit log.
-using AuditHook = std::function<void(const std::string& execution_id, const policies::Policy&,
+using AuditHook = std::function<void(const std::string& execution_id, const std::string& key,
+                                     const policies::Policy&,
                                      const sandbox::Outcome&)>;
 
 class ExecutionService {

@@ -32,13 +32,18 @@ struct Server::Impl {
                             if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
                             if (ec) {
                               log.warning("accept failed", {{"error", ec.message()}});
+                              // Out of descriptors: a waiting connection gives its up.
+                              if (ec == net::error::no_descriptors) shared->evict_oldest_waiting();
                               retry_timer.expires_after(kAcceptRetryDelay);
                               retry_timer.async_wait([this](boost::system::error_code wait_ec) {
                                 if (!wait_ec && acceptor.is_open()) accept();
                               });
                               return;
                             }
-                            if (shared->connections.load() >= kMaxConnections) {
+                            // At the limit, a connection with no request being handled
+                            // makes room; only when every one is busy is the new one refused.
+                            if (shared->connections.load() >= kMaxConnections &&
+                                !shared->evict_oldest_waiting()) {
                               metrics.rejected("too_many_connections");
                               boost::system::error_code ignored;
                               socket.close(ignored);

@@ -42,16 +42,19 @@ HttpRequest request_head(const http::request<Body>& message, const std::string& 
 // Carries events from a worker thread onto the session's strand; never keeps a session alive.
 class SessionObserver final : public ExecutionObserver {
  public:
-  SessionObserver(std::weak_ptr<Session> session, net::any_io_executor executor)
-      : session_(std::move(session)), executor_(std::move(executor)) {}
+  SessionObserver(std::weak_ptr<Session> session, net::any_io_executor executor, bool streaming)
+      : session_(std::move(session)), executor_(std::move(executor)), streaming_(streaming) {}
   void on_event(const v1::Event& event) override;
 
  private:
   std::weak_ptr<Session> session_;
   net::any_io_executor executor_;
+  // A client waiting for the plain result needs only the final event: the others (a file event
+  // may hold megabytes) are not copied onto its strand at all.
+  const bool streaming_;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public WaitingConnection, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<SessionShared> shared)
       : stream_(std::move(socket)), shared_(std::move(shared)), heartbeat_(stream_.get_executor()) {
@@ -61,7 +64,8 @@ class Session : public std::enable_shared_from_this<Session> {
     ++shared_->connections;
   }
 
-  ~Session() {
+  ~Session() override {
+    set_waiting(false);
     cancel_execution();
     set_busy(false);
     --shared_->connections;
@@ -74,6 +78,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // On the strand: one event of this session's execution.
   void on_event(const v1::Event& event);
+
+  void evict() override {
+    net::post(stream_.get_executor(), [weak = weak_from_this()] {
+      auto self = weak.lock();
+      if (!self || !self->waiting_) return;
+      self->shared_->metrics.rejected("evicted_waiting_connection");
+      self->close();
+    });
+  }
 
  private:
   enum class Item { header, chunk, last_chunk };
@@ -89,7 +102,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_request(beast::error_code ec);
   void handle(HttpRequest request);
   void on_dispatch(Dispatch dispatch);
-  void send(const HttpResponse& response);
+  void send(HttpResponse response);
   void reply_and_close(int status, std::string code, std::string message);
   void reply_and_close(const HttpResponse& response);
   void start_execution(PendingExecution pending);
@@ -104,6 +117,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void drain_some();
   void close();
   void set_busy(bool busy);
+  void set_waiting(bool waiting);
 
   beast::tcp_stream stream_;
   std::shared_ptr<SessionShared> shared_;
@@ -112,6 +126,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   bool keep_alive_ = true;
   bool busy_ = false;
+  bool waiting_ = false;
+  SessionShared::WaitingList::iterator waiting_position_;
   bool closed_ = false;
   size_t drained_bytes_ = 0;
   BudgetShare body_share_;  // the announced size of the body being read, until it is handled
@@ -125,6 +141,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::function<HttpResponse(const v1::Event&)> respond_;
   bool watching_ = false;
   bool exchange_done_ = false;
+  // Keeps this session alive while its execution runs, also when nothing is being read (the
+  // client pipelined as much as it may): the observer holds it only weakly. Let go when the
+  // exchange ends or the connection closes.
+  std::shared_ptr<Session> running_hold_;
 
   // The event stream.
   std::optional<http::response<http::empty_body>> stream_header_;
@@ -138,6 +158,7 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void SessionObserver::on_event(const v1::Event& event) {
+  if (!streaming_ && !is_final(event)) return;
   auto session = session_.lock();
   if (!session) return;  // the client is gone; the execution was cancelled
   net::post(executor_, [session, event] { session->on_event(event); });
@@ -149,7 +170,18 @@ void Session::set_busy(bool busy) {
   busy ? shared_->acquire_busy() : shared_->release_busy();
 }
 
+void Session::set_waiting(bool waiting) {
+  if (waiting == waiting_) return;
+  waiting_ = waiting;
+  if (waiting) {
+    waiting_position_ = shared_->add_waiting(weak_from_this());
+  } else {
+    shared_->remove_waiting(waiting_position_);
+  }
+}
+
 void Session::wait_for_request() {
+  set_waiting(true);
   if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
   // Idle between requests: the idle timeout applies until the first byte.
   stream_.expires_after(shared_->options.idle_timeout);
@@ -242,6 +274,7 @@ void Session::on_request(beast::error_code ec) {
 
   http::request<http::string_body> message = parser_->release();
   keep_alive_ = message.keep_alive();
+  set_waiting(false);
   HttpRequest request = request_head(message, peer_);
   request.body = std::move(message.body());
   set_busy(true);
@@ -279,17 +312,17 @@ void Session::handle(HttpRequest request) {
 
 void Session::on_dispatch(Dispatch dispatch) {
   if (closed_) return set_busy(false);
-  if (auto* response = std::get_if<HttpResponse>(&dispatch)) return send(*response);
+  if (auto* response = std::get_if<HttpResponse>(&dispatch)) return send(std::move(*response));
   start_execution(std::move(std::get<PendingExecution>(dispatch)));
 }
 
-void Session::send(const HttpResponse& response) {
+void Session::send(HttpResponse response) {
   auto message = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(response.status), 11);
   message->set(http::field::server, "airlock");
   message->set(http::field::content_type, response.content_type);
   for (const auto& [name, value] : response.headers) message->set(name, value);
-  message->body() = response.body;
+  message->body() = std::move(response.body);
   message->keep_alive(keep_alive_);
   message->prepare_payload();
   shared_->metrics.http_response(response.status);
@@ -320,10 +353,12 @@ void Session::start_execution(PendingExecution pending) {
   owner_ = pending.job.owner;
   final_received_ = false;
   stream_dropped_bytes_ = 0;
-  auto observer = std::make_shared<SessionObserver>(weak_from_this(), stream_.get_executor());
+  auto observer =
+      std::make_shared<SessionObserver>(weak_from_this(), stream_.get_executor(), streaming_);
   auto started = shared_->api.start(std::move(pending), observer);
   if (auto* refusal = std::get_if<HttpResponse>(&started)) return send(*refusal);
   execution_id_ = std::get<std::string>(started);
+  running_hold_ = shared_from_this();
   // Until the result is ready, writes set their own deadline; nothing is read but the watch.
   stream_.expires_never();
   if (streaming_) {
@@ -441,6 +476,7 @@ void Session::watch_disconnect() {
 }
 
 void Session::exchange_done() {
+  running_hold_.reset();
   set_busy(false);
   if (!keep_alive_) return linger_close();
   exchange_done_ = true;
@@ -491,6 +527,9 @@ void Session::drain_some() {
 void Session::close() {
   if (closed_) return;
   closed_ = true;
+  set_waiting(false);
+  // The hold may be what keeps this session alive: release it once this handler is done.
+  net::post(stream_.get_executor(), [hold = std::move(running_hold_)] {});
   cancel_execution();
   set_busy(false);
   heartbeat_.cancel();
@@ -500,6 +539,36 @@ void Session::close() {
 }
 
 }  // namespace
+
+SessionShared::WaitingList::iterator SessionShared::add_waiting(
+    std::weak_ptr<WaitingConnection> connection) {
+  std::lock_guard lock(waiting_mutex_);
+  return waiting_.insert(waiting_.end(), Waiting{std::move(connection)});
+}
+
+void SessionShared::remove_waiting(WaitingList::iterator position) {
+  std::lock_guard lock(waiting_mutex_);
+  waiting_.erase(position);
+}
+
+bool SessionShared::evict_oldest_waiting() {
+  std::shared_ptr<WaitingConnection> oldest;
+  {
+    // Entries leave the list only through remove_waiting, so each connection's iterator stays
+    // valid; an evicted one is skipped until it is gone.
+    std::lock_guard lock(waiting_mutex_);
+    for (Waiting& entry : waiting_) {
+      if (entry.evicted) continue;
+      oldest = entry.connection.lock();
+      if (!oldest) continue;
+      entry.evicted = true;
+      break;
+    }
+  }
+  if (!oldest) return false;
+  oldest->evict();
+  return true;
+}
 
 void SessionShared::acquire_busy() {
   std::lock_guard lock(busy_mutex_);

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <list>
 #include <memory>
 #include <mutex>
 
@@ -19,6 +20,14 @@
 #include "api/server.h"
 
 namespace airlock::api {
+
+// A connection that has no request being handled: waiting for one, or for the rest of one.
+class WaitingConnection {
+ public:
+  virtual ~WaitingConnection() = default;
+  // Closes the connection (on its own strand) if it is still waiting; any thread.
+  virtual void evict() = 0;
+};
 
 // What all sessions share with the server.
 struct SessionShared {
@@ -45,6 +54,18 @@ struct SessionShared {
   boost::asio::thread_pool::executor_type blocking;
   std::atomic<size_t> handled_requests{0};
 
+  // Connections without a request being handled, oldest first. At the connection limit the
+  // oldest is closed to make room, so idle or trickling connections cannot lock clients out.
+  struct Waiting {
+    std::weak_ptr<WaitingConnection> connection;
+    bool evicted = false;  // asked to close; not asked again
+  };
+  using WaitingList = std::list<Waiting>;
+  WaitingList::iterator add_waiting(std::weak_ptr<WaitingConnection> connection);
+  void remove_waiting(WaitingList::iterator position);
+  // Evicts the oldest waiting connection; false when there is none.
+  bool evict_oldest_waiting();
+
   // Requests being answered: shutdown waits for these to be sent.
   void acquire_busy();
   void release_busy();
@@ -52,6 +73,8 @@ struct SessionShared {
   bool wait_idle(std::chrono::milliseconds timeout);
 
  private:
+  std::mutex waiting_mutex_;
+  WaitingList waiting_;
   std::mutex busy_mutex_;
   std::condition_variable busy_done_;
   size_t busy_ = 0;

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fork_bench: %s\n", sandbox.error().message().c_str());
     return 1;
   }
-  auto loaded = airlock::policies::load_policy("default", airlock::policies::default_policy_dirs());
+  auto loaded = airlock::policies::load_policy("default", {POLICY_DIR});
   if (!loaded.ok()) {
     std::fprintf(stderr, "fork_bench: policy default did not load\n");
     return 1;

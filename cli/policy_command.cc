@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/layout.h"
 #include "policies/diff.h"
 #include "policies/loader.h"
 #include "policies/render.h"
@@ -30,8 +31,9 @@ constexpr const char* kUsage =
     "       airlock policy diff A B\n"
     "       airlock policy groups\n"
     "\n"
-    "NAME is looked up as NAME.yaml in $AIRLOCK_POLICY_DIR (or the shipped policies/ directory),\n"
-    "then /etc/airlock/policies. Exit status: 0 valid, 1 invalid, 2 usage error.\n";
+    "NAME is looked up as NAME.yaml in $AIRLOCK_POLICY_DIR (dirs separated by ':'), then in the\n"
+    "installed <prefix>/etc/airlock/policies (/etc/airlock/policies for /usr).\n"
+    "Exit status: 0 valid, 1 invalid, 2 usage error.\n";
 
 int usage_error(const std::string& message) {
   std::cerr << "airlock policy: " << message << "\n" << kUsage;
@@ -45,7 +47,7 @@ void print_errors(const LoadResult& result) {
 int check(const std::vector<std::string>& targets) {
   int status = kExitValid;
   for (const auto& target : targets) {
-    const LoadResult result = policies::load_policy(target, policies::default_policy_dirs());
+    const LoadResult result = policies::load_policy(target, default_policy_dirs());
     if (!result.ok()) {
       print_errors(result);
       std::cout << "INVALID " << target << " (" << result.errors.size()
@@ -67,7 +69,7 @@ std::string read_text(const std::string& path) {
 }
 
 int show(const std::string& target, bool effective) {
-  const LoadResult result = policies::load_policy(target, policies::default_policy_dirs());
+  const LoadResult result = policies::load_policy(target, default_policy_dirs());
   if (!result.ok()) {
     print_errors(result);
     return kExitInvalid;
@@ -92,7 +94,7 @@ int show(const std::string& target, bool effective) {
 }
 
 int diff(const std::string& before_name, const std::string& after_name) {
-  const auto dirs = policies::default_policy_dirs();
+  const auto dirs = default_policy_dirs();
   const LoadResult before = policies::load_policy(before_name, dirs);
   const LoadResult after = policies::load_policy(after_name, dirs);
   if (!before.ok() || !after.ok()) {

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "api/translate.h"
 #include "api/wire.h"
 #include "cli/commands.h"
+#include "cli/layout.h"
 #include "policies/loader.h"
 #include "policies/units.h"
 #include "runner/runner.h"
@@ -19,7 +21,7 @@ namespace airlock::cli {
 namespace {
 
 constexpr int kUsageError = 2;
-constexpr int kSetupFailed = 125;
+constexpr int kSetupFailed = sandbox::kExitSetupError;
 
 constexpr const char* kRunUsage =
     "usage: airlock run [OPTIONS] -- PROGRAM [ARGS...]\n"
@@ -27,11 +29,12 @@ constexpr const char* kRunUsage =
     "\n"
     "Runs PROGRAM, or a snippet in LANG, in a fresh sandbox. stdin is forwarded; stdout and\n"
     "stderr stream as the program writes them; a one-line summary goes to stderr at the end.\n"
-    "Exit code: the program's own; 128+N when killed by signal N; 125 when the sandbox could\n"
-    "not be set up; 2 for a usage error.\n"
+    "Exit code: the program's own; 128+N when killed by signal N; 124 time limit; 125 the\n"
+    "sandbox could not be set up; 126 compile error; 137 memory limit; 153 output limit;\n"
+    "159 a syscall the policy kills for (SIGSYS); 2 for a usage error.\n"
     "\n"
     "options:\n"
-    "  --lang LANG         python, node, bash, sh, perl, c, cpp, java (see runner/runtimes.yaml)\n"
+    "  --lang LANG         python, node, bash, sh, perl, c, cpp, java (see runtimes.yaml)\n"
     "  -c CODE             the snippet itself; FILE reads it from a file, - from stdin\n"
     "  --policy NAME|FILE  policy to run under (default: the language's own, else \"default\")\n"
     "  --timeout DURATION  wall time limit, e.g. 5s, 500ms (at most the policy's)\n"
@@ -43,12 +46,17 @@ constexpr const char* kRunUsage =
     "  --collect GLOB      return matching files from the working dir (with --json)\n"
     "  --json              print the result as one JSON object (the API's result) instead of\n"
     "                      streaming the program's output\n"
-    "  --runtimes FILE     runtimes file (default: runner/runtimes.yaml)\n";
+    "  --runtimes FILE     runtimes file (default: $AIRLOCK_RUNTIMES, else the installed\n"
+    "                      <prefix>/etc/airlock/runtimes.yaml; man airlock)\n"
+    "\n"
+    "Policies are looked up in $AIRLOCK_POLICY_DIR (dirs separated by ':'), then the installed\n"
+    "<prefix>/etc/airlock/policies (/etc/airlock/policies for /usr).\n";
 
 struct Options {
   runner::RunRequest request;
   std::string policy;
-  std::string runtimes_file = runner::default_runtimes_path();
+  std::string runtimes_file = default_runtimes_file();
+  bool runtimes_installed = !std::getenv("AIRLOCK_RUNTIMES");  // until --runtimes
   bool json = false;
   bool code_from_stdin = false;
 };
@@ -111,7 +119,10 @@ std::string parse(int argc, char** argv, Options& options) {
       std::string text = v;
       if (arg == "--lang") request.runtime = text;
       if (arg == "--policy") options.policy = text;
-      if (arg == "--runtimes") options.runtimes_file = text;
+      if (arg == "--runtimes") {
+        options.runtimes_file = text;
+        options.runtimes_installed = false;
+      }
       if (arg == "--collect") request.output_globs.push_back(text);
       std::chrono::milliseconds duration{};
       uint64_t number = 0;
@@ -204,12 +215,24 @@ int run_command(int argc, char** argv) {
     request.stdin_fd = STDIN_FILENO;
   }
 
+  if (std::string problem =
+          missing(options.runtimes_file, "runtimes file",
+                  "give --runtimes FILE or set AIRLOCK_RUNTIMES", options.runtimes_installed);
+      !problem.empty()) {
+    std::fprintf(stderr, "airlock run: %s\n", problem.c_str());
+    return kSetupFailed;
+  }
   auto runtimes = runner::load_runtimes(options.runtimes_file);
   if (!runtimes) {
     std::fprintf(stderr, "airlock run: %s\n", runtimes.error().message().c_str());
     return kSetupFailed;
   }
-  const std::vector<std::string> dirs = policies::default_policy_dirs();
+  const std::vector<std::string> dirs = default_policy_dirs();
+  if (std::string problem = missing_all(dirs, "policy directory", "set AIRLOCK_POLICY_DIR");
+      !problem.empty()) {
+    std::fprintf(stderr, "airlock run: %s\n", problem.c_str());
+    return kSetupFailed;
+  }
   std::string policy_name = options.policy;
   if (policy_name.empty()) {
     bool has_own = !request.runtime.empty() &&
@@ -252,7 +275,7 @@ int run_command(int argc, char** argv) {
   } else {
     std::fprintf(stderr, "%s\n", summary_line(result).c_str());
   }
-  return sandbox::cli_exit_code(result.outcome);
+  return result.compile_error ? sandbox::kExitCompileError : sandbox::cli_exit_code(result.outcome);
 }
 
 }  // namespace airlock::cli

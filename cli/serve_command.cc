@@ -2,12 +2,18 @@
 // policies, audit log, execution service, HTTP server) and runs until SIGTERM.
 #include <google/protobuf/stubs/logging.h>
 
+#include <malloc.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "api/auth.h"
 #include "api/config.h"
@@ -19,6 +25,7 @@
 #include "api/policy_source.h"
 #include "api/server.h"
 #include "cli/commands.h"
+#include "cli/layout.h"
 #include "policies/audit_log.h"
 #include "policies/loader.h"
 #include "policies/registry.h"
@@ -38,6 +45,8 @@ constexpr const char* kServeUsage =
     "\n"
     "Serves the execution API over HTTP (see docs/api.md). Every setting has a default, so the\n"
     "config file is optional; without API keys every client may use every policy (logged).\n"
+    "Policies, runtimes and drivers default to the ones installed beside the binary\n"
+    "(<prefix>/etc/airlock, <prefix>/lib/airlock; man airlock).\n"
     "Logs go to stderr, one JSON object a line. SIGTERM or SIGINT: stop accepting, let running\n"
     "executions finish within shutdown_grace, then cancel them. SIGHUP: reload policies.\n";
 
@@ -53,7 +62,40 @@ void protobuf_log(google::protobuf::LogLevel level, const char* file, int line,
       "protobuf: " + message, {{"file", file}, {"line", static_cast<int64_t>(line)}});
 }
 
+// Fills the paths the config leaves unset with airlock's own files (cli/layout.h) and checks
+// them; returns one line naming what is missing, or "". The fork library is checked by the warm
+// pool, its only user, for the entries that fork.
+std::string resolve_files(api::ServeConfig& config) {
+  const bool runtimes_installed = config.runtimes_file.empty() && !std::getenv("AIRLOCK_RUNTIMES");
+  const bool drivers_installed = config.drivers_dir.empty();
+  if (config.runtimes_file.empty()) config.runtimes_file = default_runtimes_file();
+  if (config.policy_dirs.empty()) config.policy_dirs = default_policy_dirs();
+  if (config.drivers_dir.empty()) config.drivers_dir = own_layout().drivers_dir();
+  if (config.fork_library.empty()) config.fork_library = own_layout().fork_library();
+  for (const std::string& problem :
+       {missing(config.runtimes_file, "runtimes file", "set runtimes_file in the config",
+                runtimes_installed),
+        missing(config.drivers_dir, "drivers directory", "set drivers_dir in the config",
+                drivers_installed),
+        missing_all(config.policy_dirs, "policy directory", "set policy_dirs in the config")}) {
+    if (!problem.empty()) return problem;
+  }
+  // Bound into sandboxes, where a symlink would be recreated as one pointing outside.
+  auto resolved = [](const std::string& path) {
+    std::error_code error;
+    const auto real = std::filesystem::canonical(path, error);
+    return error ? path : real.string();
+  };
+  config.drivers_dir = resolved(config.drivers_dir);
+  config.fork_library = resolved(config.fork_library);
+  return "";
+}
+
 }  // namespace
+
+// Descriptors serve asks for: connections, their sandboxes' pipes, pidfds and cgroup dirs.
+constexpr rlim_t kWantedOpenFiles = 65536;
+constexpr int kLargeBufferBytes = 1024 * 1024;
 
 int serve_command(int argc, char** argv) {
   std::string config_path;
@@ -72,6 +114,16 @@ int serve_command(int argc, char** argv) {
 
   // A client that goes away must not kill the service through a write to its socket or pipe.
   std::signal(SIGPIPE, SIG_IGN);
+  // Room for the connection limit and the sandboxes' pipes: systemd's default soft limit of
+  // 1024 descriptors would run out before api::kMaxConnections does.
+  if (struct rlimit files {}; ::getrlimit(RLIMIT_NOFILE, &files) == 0) {
+    files.rlim_cur = std::min<rlim_t>(files.rlim_max, kWantedOpenFiles);
+    (void)::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  // Buffers of a MiB or more (bodies, results with files, their JSON) get pages of their own,
+  // given back when freed. Left to glibc, the threshold rises after the first such free and the
+  // next ones stay in the heaps of the handler threads: 4 results with files kept 460 MiB.
+  (void)::mallopt(M_MMAP_THRESHOLD, kLargeBufferBytes);
   api::Logger log(std::cerr);
   protobuf_log_target = &log;
   google::protobuf::SetLogHandler(&protobuf_log);
@@ -86,16 +138,25 @@ int serve_command(int argc, char** argv) {
     config = std::move(*loaded.config);
   }
 
-  const std::string runtimes_path =
-      config.runtimes_file.empty() ? runner::default_runtimes_path() : config.runtimes_file;
-  auto runtimes = runner::load_runtimes(runtimes_path);
+  if (std::string problem = resolve_files(config); !problem.empty()) {
+    log.error("missing file", {{"error", problem}});
+    return kStartFailed;
+  }
+  std::string policy_dirs;
+  for (const std::string& dir : config.policy_dirs) {
+    policy_dirs += (policy_dirs.empty() ? "" : ":") + dir;
+  }
+  log.info("files", {{"runtimes_file", config.runtimes_file},
+                     {"policy_dirs", policy_dirs},
+                     {"drivers_dir", config.drivers_dir},
+                     {"fork_library", config.fork_library}});
+  auto runtimes = runner::load_runtimes(config.runtimes_file);
   if (!runtimes) {
     log.error("cannot load runtimes", {{"error", runtimes.error().message()}});
     return kStartFailed;
   }
 
-  policies::PolicyRegistry registry(config.policy_dirs.empty() ? policies::default_policy_dirs()
-                                                               : config.policy_dirs);
+  policies::PolicyRegistry registry(config.policy_dirs);
   std::vector<policies::PolicyError> policy_errors = registry.reload();
   for (const auto& error : policy_errors) log.error("policy error", {{"error", error.format()}});
   log.info("policies loaded", {{"count", static_cast<uint64_t>(registry.names().size())}});
@@ -129,7 +190,8 @@ int serve_command(int argc, char** argv) {
   if (!config.warm_pool.empty()) {
     auto pool = runner::WarmPool::create(
         **sandbox, runner.runtimes(),
-        [&registry](const std::string& name) { return registry.get(name); }, {config.warm_pool, {}});
+        [&registry](const std::string& name) { return registry.get(name); },
+        {config.warm_pool, config.drivers_dir, config.fork_library});
     if (!pool) {
       log.error("cannot set up the warm pool", {{"error", pool.error().message()}});
       return kStartFailed;
@@ -151,9 +213,9 @@ int serve_command(int argc, char** argv) {
   if (warm_pool) metrics.set_warm_pool([pool = warm_pool.get()] { return pool->stats(); });
   api::AuditHook audit_hook;
   if (audit) {
-    audit_hook = [&audit, &log](const std::string& id, const policies::Policy& policy,
-                                const sandbox::Outcome& outcome) {
-      if (auto status = audit->record_run(id, policy, outcome); !status) {
+    audit_hook = [&audit, &log](const std::string& id, const std::string& key,
+                                const policies::Policy& policy, const sandbox::Outcome& outcome) {
+      if (auto status = audit->record_run(id, key, policy, outcome); !status) {
         log.error("audit log write failed",
                   {{"execution_id", id}, {"error", status.error().message()}});
       }
@@ -165,6 +227,8 @@ int serve_command(int argc, char** argv) {
   session_settings.max_sessions_per_owner = config.max_sessions_per_key;
   session_settings.default_idle_timeout = config.session_idle_timeout;
   session_settings.default_max_lifetime = config.session_max_lifetime;
+  session_settings.cpu_time_budget = config.session_cpu_time;
+  session_settings.agents_dir = config.drivers_dir;
   session_settings.max_idle_timeout =
       std::max(session_settings.max_idle_timeout, config.session_idle_timeout);
   session_settings.max_lifetime_ceiling =

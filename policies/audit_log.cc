@@ -143,11 +143,11 @@ sandbox::Status AuditLog::append(const std::string& lines) {
   return sandbox::write_all(fd_.get(), lines, "write(audit log)");
 }
 
-sandbox::Status AuditLog::record_run(const std::string& run_id, const Policy& policy,
-                                     const sandbox::Outcome& outcome) {
+sandbox::Status AuditLog::record_run(const std::string& run_id, const std::string& key,
+                                     const Policy& policy, const sandbox::Outcome& outcome) {
   const std::string head =
       "{\"time\":" + json_string(now_text()) + field("run_id", json_string(run_id)) +
-      field("policy", json_string(policy.name)) + field("policy_hash", json_string(policy.hash));
+      field("key", json_string(key)) + field("policy", json_string(policy.name)) + field("policy_hash", json_string(policy.hash));
   std::string lines = head + field("event", json_string("run")) +
                       field("status", json_string(sandbox::to_string(outcome.status))) +
                       field("exit_code", std::to_string(outcome.exit_code)) +

@@ -27,11 +27,12 @@ class AuditLog {
   static sandbox::Expected<std::unique_ptr<AuditLog>> open(const std::string& path,
                                                            Clock clock = nullptr);
 
-  // One "run" line (time, run id, policy, hash, status, exit code, signal, reason), then one
-  // "violation" line for the call that ended the run and one "blocked" line per refused or logged
-  // call. The run line also counts the blocked calls, and those the outcome had to drop.
-  sandbox::Status record_run(const std::string& run_id, const Policy& policy,
-                             const sandbox::Outcome& outcome);
+  // One "run" line (time, run id, the API key's name, policy, hash, status, exit code, signal,
+  // reason), then one "violation" line for the call that ended the run and one "blocked" line per
+  // refused or logged call, each naming the run and the key. The run line also counts the blocked
+  // calls, and those the outcome had to drop.
+  sandbox::Status record_run(const std::string& run_id, const std::string& key,
+                             const Policy& policy, const sandbox::Outcome& outcome);
 
   // One "policy_error" line per error, e.g. when a reload kept an old version in force.
   sandbox::Status record_policy_errors(const std::vector<PolicyError>& errors);

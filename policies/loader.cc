@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <tuple>
 
@@ -90,24 +89,6 @@ std::string find_policy_file(const std::string& name, const std::vector<std::str
     if (is_regular_file(candidate)) return candidate;
   }
   return "";
-}
-
-std::vector<std::string> default_policy_dirs() {
-  std::vector<std::string> dirs;
-  if (const char* configured = std::getenv("AIRLOCK_POLICY_DIR");
-      configured != nullptr && *configured != '\0') {
-    std::string value = configured;
-    size_t start = 0;
-    while (start <= value.size()) {
-      const size_t end = std::min(value.find(':', start), value.size());
-      if (end > start) dirs.push_back(value.substr(start, end - start));
-      start = end + 1;
-    }
-  } else {
-    dirs.push_back(AIRLOCK_SOURCE_DIR "/policies");
-  }
-  dirs.push_back("/etc/airlock/policies");
-  return dirs;
 }
 
 LoadResult load_policy(const std::string& name_or_path,

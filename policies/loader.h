@@ -24,10 +24,6 @@ struct LoadResult {
 LoadResult load_policy(const std::string& name_or_path,
                        const std::vector<std::string>& search_dirs);
 
-// $AIRLOCK_POLICY_DIR when set (several dirs separated by ':'), else the source tree's policies/
-// directory; then /etc/airlock/policies.
-std::vector<std::string> default_policy_dirs();
-
 // The file that holds policy `name`: the first `dir/NAME.yaml` that exists; empty when none does.
 std::string find_policy_file(const std::string& name, const std::vector<std::string>& dirs);
 

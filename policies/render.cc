@@ -73,7 +73,7 @@ std::string render_effective(const Policy& policy) {
   for (const auto& rule : seccomp.rules) {
     line("    - " + rule_match_text(rule) + " -> " + action_of(rule) + "  # " + rule.origin);
   }
-  line("  floor:  # under every policy; applied before the rules above");
+  line("  floor:  # under every policy: a stricter rule above wins, a looser one needs unsafe");
   for (const auto& floor : sandbox::floor_rules()) {
     const auto& rule = floor.rule;
     const bool lifted = std::find(seccomp.floor_exemptions.begin(), seccomp.floor_exemptions.end(),

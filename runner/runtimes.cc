@@ -2,7 +2,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <filesystem>
 #include <set>
 
 namespace airlock::runner {
@@ -87,13 +86,6 @@ sandbox::Expected<RuntimeTable> load_runtimes(const std::string& path) {
     table.emplace(runtime.name, std::move(runtime));
   }
   return table;
-}
-
-std::string default_runtimes_path() {
-  if (const char* configured = std::getenv("AIRLOCK_RUNTIMES")) return configured;
-  const std::string installed = "/etc/airlock/runtimes.yaml";
-  const std::string source = std::string(AIRLOCK_SOURCE_DIR) + "/runner/runtimes.yaml";
-  return std::filesystem::exists(source) ? source : installed;
 }
 
 }  // namespace airlock::runner

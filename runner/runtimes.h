@@ -25,7 +25,4 @@ using RuntimeTable = std::map<std::string, Runtime>;
 // Loads runtimes from a YAML file; errors name file:line:column.
 sandbox::Expected<RuntimeTable> load_runtimes(const std::string& path);
 
-// The runtimes file shipped with airlock (next to the binary's source tree, or installed).
-std::string default_runtimes_path();
-
 }  // namespace airlock::runner

@@ -49,10 +49,6 @@ std::string new_session_id() {
   return "se_" + new_execution_id().substr(3);
 }
 
-std::string default_agents_dir() {
-  return std::string(AIRLOCK_SOURCE_DIR) + "/runner/agents";
-}
-
 SessionError refuse(SessionRefusal refusal, std::string message, std::string field = {}) {
   return SessionError{refusal, std::move(field), std::move(message)};
 }
@@ -78,7 +74,6 @@ const std::string& SessionLease::session_id() const {
 SessionManager::SessionManager(sandbox::Sandbox& sandbox, const RuntimeTable& runtimes,
                                SessionSettings settings)
     : sandbox_(sandbox), runtimes_(runtimes), settings_(std::move(settings)) {
-  if (settings_.agents_dir.empty()) settings_.agents_dir = default_agents_dir();
   reaper_ = std::thread([this] { reap(); });
 }
 
@@ -108,9 +103,10 @@ sandbox::Spec SessionManager::spec_for(const SessionState& state) const {
       driver_spec(*state.policy, *driver_argv(state.runtime, runtimes_.at(state.runtime).run[0]),
                   settings_.agents_dir);
   // The policy's time limits apply to each execution (enforced by the interpreter); the sandbox
-  // as a whole lives as long as the session may.
+  // as a whole lives as long as the session may, and uses at most the session CPU budget (not
+  // its lifetime, which the client chooses: up to 12 h of CPU).
   spec.limits.wall_time = state.max_lifetime + std::chrono::minutes(1);
-  spec.limits.cpu_time = state.max_lifetime;
+  spec.limits.cpu_time = std::min(state.max_lifetime, settings_.cpu_time_budget);
   spec.host_workdir = state.workspace->path();
   return spec;
 }

@@ -31,7 +31,10 @@ struct SessionSettings {
   std::chrono::milliseconds max_idle_timeout{std::chrono::hours(1)};
   std::chrono::milliseconds default_max_lifetime{std::chrono::hours(1)};
   std::chrono::milliseconds max_lifetime_ceiling{std::chrono::hours(12)};
-  std::string agents_dir;  // host directory of the drivers; empty: the shipped runner/agents
+  // CPU a session may use over its whole life, all executions together; each execution is
+  // bounded by its policy's cpu_time as well.
+  std::chrono::milliseconds cpu_time_budget{std::chrono::minutes(10)};
+  std::string agents_dir;  // host directory of the drivers (runner/agents/); required
 };
 
 struct SessionRequest {

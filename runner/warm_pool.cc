@@ -1,6 +1,7 @@
 #include "runner/warm_pool.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "runner/session_interpreter.h"
 #include "runner/workdir.h"
@@ -97,8 +98,9 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
                                                                const RuntimeTable& runtimes,
                                                                const PolicyLookup& lookup,
                                                                WarmPoolSettings settings) {
-  if (settings.agents_dir.empty()) settings.agents_dir = std::string(AIRLOCK_SOURCE_DIR) + "/runner/agents";
-  if (settings.fork_library.empty()) settings.fork_library = AIRLOCK_FORK_LIBRARY;
+  if (settings.agents_dir.empty() && !settings.entries.empty()) {
+    return sandbox::SetupError{"warm pool: no drivers directory given (agents_dir)", EINVAL};
+  }
   std::unique_ptr<WarmPool> pool(new WarmPool(sandbox, runtimes, settings));
   for (const WarmPoolEntry& entry : pool->settings_.entries) {
     const std::string where = "warm pool entry " + entry.runtime + "/" + entry.policy + ": ";
@@ -120,6 +122,12 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
       return sandbox::SetupError{where + "refill: fork needs a fork server, and " +
                                      entry.runtime + "'s driver has none (use refill: fresh)",
                                  0};
+    }
+    if (refill == WarmPoolEntry::Refill::fork &&
+        !std::filesystem::is_regular_file(settings.fork_library)) {
+      return sandbox::SetupError{where + "the fork server's library " + settings.fork_library +
+                                     " is missing (set fork_library, or use refill: fresh)",
+                                 ENOENT};
     }
     auto policy = lookup ? lookup(entry.policy) : nullptr;
     if (!policy) return sandbox::SetupError{where + "no policy named '" + entry.policy + "'", 0};

@@ -33,8 +33,8 @@ struct WarmPoolEntry {
 
 struct WarmPoolSettings {
   std::vector<WarmPoolEntry> entries;
-  std::string agents_dir;    // host directory of runner/agents, bound read-only into sandboxes
-  std::string fork_library;  // host path of libairlock_fork.so (default: the build's)
+  std::string agents_dir;    // host directory of the drivers (runner/agents/), bound read-only
+  std::string fork_library;  // host path of libairlock_fork.so; needed by refill: fork only
 };
 
 struct WarmPoolStats {

@@ -14,7 +14,7 @@ namespace airlock::runner {
 inline constexpr size_t kMaxOutputFiles = 100;
 // What one result's returned files may hold in all. Past it, files are listed with their size but
 // no content (truncated): 100 sparse files cost a few KB on disk but 100 MiB to return.
-inline constexpr uint64_t kMaxOutputFilesTotalBytes = 16 * 1024 * 1024;
+inline constexpr uint64_t kMaxOutputFilesTotalBytes = 8 * 1024 * 1024;
 
 // Why `path` is not an acceptable relative path inside the working dir, or nullopt if it is.
 std::optional<std::string> check_relative_path(const std::string& path);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "sandbox/sandbox.h"
+#include "sandbox/systemd_scope.h"
 #include "sandbox/unique_fd.h"
 
 namespace airlock::sandbox {
@@ -171,7 +172,7 @@ Expected<std::unique_ptr<CgroupBackend>> make_cgroup_backend(CgroupVersion versi
     version = fs->exists(fs_root + "/cgroup.controllers") ? CgroupVersion::v2 : CgroupVersion::v1;
   }
   if (version == CgroupVersion::v2) {
-    return make_cgroup_v2_backend(fs_root, std::move(fs), instance_name);
+    return make_cgroup_v2_backend(fs_root, std::move(fs), instance_name, move_into_systemd_scope);
   }
   return make_cgroup_v1_backend(fs_root, std::move(fs), instance_name);
 }

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -97,9 +98,11 @@ uint64_t parse_keyed_value(std::string_view text, std::string_view key);
 Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v1_backend(const std::string& fs_root,
                                                                 std::shared_ptr<CgroupFs> fs,
                                                                 const std::string& instance_name);
-Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v2_backend(const std::string& fs_root,
-                                                                std::shared_ptr<CgroupFs> fs,
-                                                                const std::string& instance_name);
+// `request_scope` moves the process into a delegated systemd scope when its own cgroup cannot
+// be used (move_into_systemd_scope; tests pass a stand-in).
+Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v2_backend(
+    const std::string& fs_root, std::shared_ptr<CgroupFs> fs, const std::string& instance_name,
+    const std::function<Status(const std::string& unit)>& request_scope);
 
 // The cgroup path of this process for a v1 controller ("memory") or v2 (controller ""), from the
 // text of /proc/self/cgroup.

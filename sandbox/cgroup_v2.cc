@@ -1,34 +1,22 @@
-// The cgroup v2 backend: one unified tree. Controllers must be delegated to airlock's own cgroup;
-// the supervisor moves itself into a leaf so that its cgroup may enable them for its children
-// (v2 lets only cgroups without processes of their own distribute controllers).
+// The cgroup v2 backend: one unified tree. Runs live in <home>/airlock/<instance>/run-<n>, where
+// home is the supervisor's delegated cgroup (cgroup_v2_home.h says how it is found and left).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <thread>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/cgroup_v2_home.h"
 #include "sandbox/unique_fd.h"
 
 namespace airlock::sandbox {
 namespace {
 
-constexpr const char* kNeeded[] = {"cpu", "memory", "pids"};
-constexpr const char* kEnable = "+cpu +memory +pids";
 constexpr int kEmptyAttempts = 200;  // x 5 ms: how long destroy waits for killed tasks to go
-
-bool has_word(const std::string& text, std::string_view word) {
-  size_t pos = 0;
-  while ((pos = text.find(word, pos)) != std::string::npos) {
-    bool starts = pos == 0 || text[pos - 1] == ' ' || text[pos - 1] == '\n';
-    size_t end = pos + word.size();
-    bool ends = end == text.size() || text[end] == ' ' || text[end] == '\n';
-    if (starts && ends) return true;
-    pos = end;
-  }
-  return false;
-}
 
 // Kills every process in `dir` with cgroup.kill, waits until it is empty, removes it.
 Status kill_and_remove(CgroupFs& fs, const std::string& dir) {
@@ -65,7 +53,11 @@ class CgroupV2 final : public Cgroup {
   Expected<uint64_t> memory_usage_bytes() override {
     auto usage = fs_->read(dir_ + "/memory.current");
     if (!usage) return usage.error();
-    return std::strtoull(usage.value().c_str(), nullptr, 10);
+    uint64_t bytes = std::strtoull(usage.value().c_str(), nullptr, 10);
+    uint64_t seen = sampled_peak_.load();
+    while (bytes > seen && !sampled_peak_.compare_exchange_weak(seen, bytes)) {
+    }
+    return bytes;
   }
 
   Expected<CgroupStats> stats() override {
@@ -80,9 +72,13 @@ class CgroupV2 final : public Cgroup {
     stats.cpu_system_ns = parse_keyed_value(cpu.value(), "system_usec") * 1000;
     stats.oom_kills = parse_keyed_value(memory.value(), "oom_kill");
     stats.pids_max_hits = parse_keyed_value(pids.value(), "max");
-    // memory.peak and pids.peak are newer than the rest (5.19, 6.1): optional.
+    // memory.peak and pids.peak are newer than the rest (5.19, 6.1): optional. Without
+    // memory.peak (kernels before 5.19), the highest memory.current read stands in: a live
+    // sandbox's readings, and at least the charge left at the end. A lower bound, not the peak.
     if (auto peak = fs_->read(dir_ + "/memory.peak")) {
       stats.peak_memory_bytes = std::strtoull(peak.value().c_str(), nullptr, 10);
+    } else if (auto now = memory_usage_bytes()) {
+      stats.peak_memory_bytes = std::max(sampled_peak_.load(), now.value());
     }
     if (auto peak = fs_->read(dir_ + "/pids.peak")) {
       stats.peak_processes = std::strtoull(peak.value().c_str(), nullptr, 10);
@@ -102,12 +98,15 @@ class CgroupV2 final : public Cgroup {
   std::shared_ptr<CgroupFs> fs_;
   std::string dir_;
   UniqueFd dir_fd_;
+  std::atomic<uint64_t> sampled_peak_{0};  // highest memory.current read
 };
 
 class CgroupV2Backend final : public CgroupBackend {
  public:
-  CgroupV2Backend(std::shared_ptr<CgroupFs> fs, std::string instance_dir)
-      : fs_(std::move(fs)), instance_dir_(std::move(instance_dir)) {}
+  CgroupV2Backend(std::shared_ptr<CgroupFs> fs, std::shared_ptr<SupervisorHome> home,
+                  std::string instance_dir)
+      : fs_(std::move(fs)), home_(std::move(home)), instance_dir_(std::move(instance_dir)) {}
+  // The instance dir goes first; then, with the last backend of the process, the home's leaf.
   ~CgroupV2Backend() override { (void)fs_->remove_dir(instance_dir_); }
 
   std::string_view name() const override { return "v2"; }
@@ -126,58 +125,21 @@ class CgroupV2Backend final : public CgroupBackend {
 
  private:
   std::shared_ptr<CgroupFs> fs_;
+  std::shared_ptr<SupervisorHome> home_;
   std::string instance_dir_;
 };
-
-Status enable_controllers(CgroupFs& fs, const std::string& dir) {
-  auto enabled = fs.read(dir + "/cgroup.subtree_control");
-  if (enabled) {
-    bool all = true;
-    for (const char* controller : kNeeded) all = all && has_word(enabled.value(), controller);
-    if (all) return {};
-  }
-  return fs.write(dir + "/cgroup.subtree_control", kEnable);
-}
 
 }  // namespace
 
 Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v2_backend(const std::string& fs_root,
                                                                 std::shared_ptr<CgroupFs> fs,
-                                                                const std::string& instance_name) {
-  const std::string own = own_cgroup_path(fs->read_self_file("/proc/self/cgroup"), "");
-  if (own.empty()) return SetupError{"cgroup v2: no '0::' line in /proc/self/cgroup", 0};
-  const std::string own_dir = fs_root + (own == "/" ? "" : own);
-  auto available = fs->read(own_dir + "/cgroup.controllers");
-  if (!available) return available.error();
-  for (const char* controller : kNeeded) {
-    if (!has_word(available.value(), controller)) {
-      return SetupError{
-          std::string("cgroup v2: controller '") + controller + "' is not delegated to " + own_dir +
-              " (run airlock with Delegate=yes, e.g. under systemd-run -p Delegate=yes)",
-          0};
-    }
-  }
-  // Only a cgroup without processes may hand controllers to children: move this supervisor into
-  // a leaf of its own first, unless it already lives in one.
-  const std::string self_pid = std::to_string(::getpid());
-  const std::string leaf = own_dir + "/airlock-supervisor-" + self_pid;
-  bool in_own_leaf = own.size() > 19 && own.find("/airlock-supervisor-") != std::string::npos;
-  std::string parent = own_dir;
-  if (in_own_leaf) {
-    parent = own_dir.substr(0, own_dir.rfind('/'));
-  } else {
-    if (Status s = fs->make_dir(leaf); !s) return s.error();
-    if (Status s = fs->write(leaf + "/cgroup.procs", self_pid); !s) return s.error();
-  }
-  if (Status s = enable_controllers(*fs, parent); !s) {
-    return SetupError{"cgroup v2: enabling controllers in " + parent +
-                          " failed; other processes may share airlock's cgroup (" +
-                          s.error().message() + ")",
-                      0};
-  }
-  const std::string base = parent + "/airlock";
+                                                                const std::string& instance_name,
+                                                                const ScopeRequest& request_scope) {
+  auto home = SupervisorHome::claim(fs_root, fs, request_scope);
+  if (!home) return home.error();
+  const std::string base = (*home)->dir() + "/airlock";
   if (Status s = fs->make_dir(base); !s) return s.error();
-  if (Status s = enable_controllers(*fs, base); !s) return s.error();
+  if (Status s = enable_v2_controllers(*fs, base); !s) return s.error();
   for (const std::string& stale : fs->list_dirs(base)) {
     if (instance_is_alive(stale)) continue;
     for (const std::string& run : fs->list_dirs(base + "/" + stale)) {
@@ -187,8 +149,12 @@ Expected<std::unique_ptr<CgroupBackend>> make_cgroup_v2_backend(const std::strin
   }
   const std::string instance = base + "/" + instance_name;
   if (Status s = fs->make_dir(instance); !s) return s.error();
-  if (Status s = enable_controllers(*fs, instance); !s) return s.error();
-  return std::unique_ptr<CgroupBackend>(new CgroupV2Backend(std::move(fs), instance));
+  if (Status s = enable_v2_controllers(*fs, instance); !s) {
+    (void)fs->remove_dir(instance);
+    return s.error();
+  }
+  return std::unique_ptr<CgroupBackend>(
+      new CgroupV2Backend(std::move(fs), std::move(home.value()), instance));
 }
 
 }  // namespace airlock::sandbox

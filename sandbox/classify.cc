@@ -98,7 +98,9 @@ Outcome classify(const MonitorResult& result, const CgroupStats& stats, const Li
       outcome.status = RunStatus::violation;
       outcome.violation = result.violation;
       outcome.exit_code = -1;
-      outcome.signal = SIGKILL;
+      // The tree ends by SIGKILL, but a seccomp kill is reported as the kernel's own is
+      // (SECCOMP_RET_KILL_PROCESS): SIGSYS. SIGKILL reads as "out of memory" to operators.
+      outcome.signal = SIGSYS;
       if (result.violation) {
         outcome.reason = result.violation->detail + " denied by " + result.violation->origin;
       }

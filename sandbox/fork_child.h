@@ -3,8 +3,9 @@
 // interpreter loads. The zygote runs only airlock's own driver; the code a request brings runs
 // only in a child, after every step below.
 //
-//   zygote --fork()--> A: hello (with a pidfd of itself); unshare(user, mount, pid, net, ipc, uts); own uid/gid maps
-//   A --fork--> B (pid 1 of the new pid namespace): fresh /proc, /tmp, /dev/shm, working dir and
+//   zygote --fork()--> A: hello (with a pidfd of itself); unshare(user, mount, pid, net, ipc, uts); own uid/gid maps;
+//     a time namespace, which B enters at its fork
+//   A --fork--> B (pid 1 of the new pid namespace): fresh /proc (masked), /tmp, /dev/shm, working dir and
 //     loopback; hello with the working dir's fd; waits while the supervisor moves it into the
 //     run's cgroup; cgroup namespace; privileges dropped; rlimits; stdio; both seccomp filters
 //     (the listener goes to the supervisor); then the interpreter takes the request's code.

@@ -121,6 +121,7 @@ Expected<MountPlan> plan_mounts(const Spec& spec, const std::string& staging_roo
   }
 
   // A fresh /proc for the sandbox's own pid namespace.
+  plan.mask_proc = !spec.fork_server;
   builder.make_dirs("/proc");
   builder.add({MountOp::Kind::proc, "proc", builder.under_root("/proc"),
                MS_NOSUID | MS_NODEV | MS_NOEXEC});
@@ -230,12 +231,40 @@ bool apply_op(const MountOp& op) {
 
 }  // namespace
 
+bool mask_proc(const char** failed_path) {
+  constexpr unsigned long kHidden = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  for (const char* path : kMaskedProcFiles) {
+    *failed_path = path;
+    if (::mount("/dev/null", path, nullptr, MS_BIND, nullptr) != 0 && errno != ENOENT) return false;
+  }
+  for (const char* path : kMaskedProcDirs) {
+    *failed_path = path;
+    if (::mount("tmpfs", path, "tmpfs", MS_RDONLY | kHidden, "size=4k,nr_inodes=1,mode=0555") != 0 &&
+        errno != ENOENT) {
+      return false;
+    }
+  }
+  for (const char* path : kReadOnlyProcPaths) {
+    *failed_path = path;
+    if (::mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      if (errno == ENOENT) continue;
+      return false;
+    }
+    if (::mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | kHidden, nullptr) != 0) {
+      return false;
+    }
+  }
+  *failed_path = nullptr;
+  return true;
+}
+
 bool apply_mount_plan(const MountPlan& plan, const MountOp** failed_op) {
   static const MountOp kRoot{MountOp::Kind::tmpfs, "", "new root"};
   static const MountOp kPivot{MountOp::Kind::bind, "", "pivot_root"};
   static const MountOp kReadOnlyRoot{MountOp::Kind::bind, "", "remount / read-only"};
   static const MountOp kReadOnlyDev{MountOp::Kind::bind, "", "remount /dev read-only"};
   static const MountOp kChdir{MountOp::Kind::make_dir, "", "chdir(workdir)"};
+  static const MountOp kMaskProc{MountOp::Kind::bind, "", "mask /proc"};
   *failed_op = &kRoot;
   // Nothing done here may propagate back to the host's mount namespace.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return false;
@@ -264,6 +293,9 @@ bool apply_mount_plan(const MountPlan& plan, const MountOp** failed_op) {
               nullptr) != 0) {
     return false;
   }
+  *failed_op = &kMaskProc;
+  const char* masked = nullptr;
+  if (plan.mask_proc && !mask_proc(&masked)) return false;
   *failed_op = &kChdir;
   if (::chdir(plan.workdir.c_str()) != 0) return false;
   *failed_op = nullptr;

@@ -32,7 +32,37 @@ struct MountPlan {
   std::string staging_root;  // host dir the new root tmpfs is mounted on, inside the child's ns
   std::vector<MountOp> ops;  // in order
   std::string workdir;       // absolute path inside the sandbox, for chdir after pivot_root
+  // mask_proc() once the root is in place. Off for a fork server's zygote, which runs only
+  // airlock's driver: the kernel lets its children mount a /proc of their own only while every
+  // /proc they can see is fully visible, and they mask theirs themselves.
+  bool mask_proc = true;
 };
+
+// /proc entries that show the host rather than the sandbox, hidden as container runtimes (runc)
+// hide them: files get /dev/null bound over them, directories an empty read-only tmpfs. Entries
+// this kernel does not have are skipped.
+inline constexpr const char* kMaskedProcFiles[] = {
+    "/proc/kcore",         // the host's physical memory, as an ELF core
+    "/proc/keys",          // keys of the shared sandbox uid, host-wide
+    "/proc/key-users",     // key counts of every uid on the host
+    "/proc/timer_list",    // every timer on the host, with the names of the processes owning them
+    "/proc/timer_stats",   // (older kernels) the same
+    "/proc/sched_debug",   // (older kernels) every task on the host by name and pid
+    "/proc/latency_stats", // kernel call sites of the host's latencies
+    "/proc/kallsyms",      // the kernel's symbols: its build and modules, aid to kernel exploits
+    "/proc/modules",       // the host's loaded modules
+    "/proc/interrupts",    // the host's devices and their interrupt counts (a side channel)
+};
+inline constexpr const char* kMaskedProcDirs[] = {"/proc/acpi", "/proc/asound", "/proc/scsi"};
+// Read-only binds: kernel and device tunables, which the sandbox's uid cannot write anyway;
+// read-only also to any capability a future bug might leave.
+inline constexpr const char* kReadOnlyProcPaths[] = {"/proc/sys", "/proc/sysrq-trigger",
+                                                      "/proc/bus", "/proc/fs", "/proc/irq"};
+
+// Child side (no allocation): applies the three lists above to the /proc mounted at /proc, using
+// /dev/null of the current root. On failure returns false with `failed_path` set and errno set.
+// Shared by a cold sandbox (apply_mount_plan) and a forked one (fork_child.cc).
+bool mask_proc(const char** failed_path);
 
 struct SandboxIdentity {
   uint32_t uid = 1000;  // inside the sandbox

@@ -30,4 +30,11 @@ Status write_id_maps(pid_t child, const IdMap& map);
 // Child side (no allocation): brings the loopback interface of the new net namespace up.
 bool bring_up_loopback();
 
+// Child side (no allocation): a new time namespace for the caller's children, its monotonic and
+// boot-time clocks starting at 0, so a program cannot read how long the host has been up (or
+// asleep). The kernel moves a process into it at fork, or at exec after a vfork. Needs
+// CAP_SYS_ADMIN and CAP_SYS_TIME in the caller's user namespace; false with errno set and
+// `step` naming the call that failed.
+bool enter_time_namespace(const char** step);
+
 }  // namespace airlock::sandbox

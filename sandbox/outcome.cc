@@ -19,10 +19,25 @@ std::string_view to_string(RunStatus status) {
 }
 
 int cli_exit_code(const Outcome& outcome) {
-  if (outcome.status == RunStatus::setup_error) return 125;
-  if (outcome.exit_code >= 0) return outcome.exit_code;
-  if (outcome.signal > 0) return 128 + outcome.signal;
-  return 125;
+  switch (outcome.status) {
+    case RunStatus::ok:
+    case RunStatus::nonzero_exit: return outcome.exit_code;
+    case RunStatus::setup_error: return kExitSetupError;
+    case RunStatus::timeout: return kExitTimeout;
+    case RunStatus::memory_limit: return kExitMemoryLimit;
+    case RunStatus::output_limit: return kExitOutputLimit;
+    case RunStatus::violation: return kExitViolation;
+    case RunStatus::cancelled: return kExitCancelled;
+    case RunStatus::signaled:
+    case RunStatus::process_limit:
+      // process_limit: a refused fork does not end a program; how it then ended does (its own
+      // code, its signal, or the time limit when the tree kept trying until then).
+      if (outcome.timeout != TimeoutKind::none) return kExitTimeout;
+      if (outcome.exit_code >= 0) return outcome.exit_code;
+      if (outcome.signal > 0) return 128 + outcome.signal;
+      return kExitSetupError;
+  }
+  return kExitSetupError;
 }
 
 }  // namespace airlock::sandbox

@@ -50,7 +50,8 @@ struct Usage {
 struct Outcome {
   RunStatus status = RunStatus::setup_error;
   int exit_code = -1;  // with ok / nonzero_exit
-  int signal = 0;      // with signaled, and with limits enforced by a signal (SIGKILL, SIGXCPU...)
+  int signal = 0;      // with signaled; SIGKILL with the limits airlock or the OOM killer enforce
+                       // by killing (SIGXCPU, SIGXFSZ when an rlimit did); SIGSYS with violation
   TimeoutKind timeout = TimeoutKind::none;
   Usage usage;
   std::optional<SyscallEvent> violation;  // the call that ended the run (status violation)
@@ -61,8 +62,18 @@ struct Outcome {
   std::string reason;                     // one sentence a model can act on
 };
 
-// The process exit code airlock's CLI uses for an outcome: the program's own code, 128+N for
-// signal N, 125 when the sandbox could not be set up.
+// The exit codes of `airlock run` (docs/sandbox.md has the table). The program's own code when it
+// exited, 128+N when a signal N it did not get from airlock ended it, else one code per limit,
+// chosen as the tools operators know choose them:
+inline constexpr int kExitTimeout = 124;      // wall or cpu time limit, as timeout(1)
+inline constexpr int kExitSetupError = 125;   // the sandbox could not be set up, as timeout(1)
+inline constexpr int kExitCompileError = 126; // the program could not be built to run (runner)
+inline constexpr int kExitCancelled = 130;    // 128+SIGINT: stopped by its caller
+inline constexpr int kExitMemoryLimit = 137;  // 128+SIGKILL: the OOM killer's signal
+inline constexpr int kExitOutputLimit = 153;  // 128+SIGXFSZ: the kernel's own output-size limit
+inline constexpr int kExitViolation = 159;    // 128+SIGSYS: a seccomp kill, as the kernel's own
+
+// The exit code `airlock run` uses for an outcome (see above).
 int cli_exit_code(const Outcome& outcome);
 
 }  // namespace airlock::sandbox

@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -130,6 +132,18 @@ int lift_fd(int fd, int floor, int socket) {
   }
 }
 
+// What a program sees of its init: airlock's name, not a copy of the service's command line (a
+// cold init is a clone of the service) or its environment. As setproctitle(3) does: a non-zero
+// last byte tells the kernel to show the arguments up to their first NUL.
+void show_as_init(const ProcessStrings& strings) {
+  ::prctl(PR_SET_NAME, kInitName);
+  if (strings.env != nullptr) std::memset(strings.env, 0, strings.env_size);
+  if (strings.args == nullptr || strings.args_size < 2) return;
+  std::memset(strings.args, 0, strings.args_size);
+  std::memcpy(strings.args, kInitName, std::min(std::strlen(kInitName), strings.args_size - 2));
+  strings.args[strings.args_size - 1] = ' ';
+}
+
 [[noreturn]] void child_main(const ChildPlan& plan, const ChildFds& fds) {
   const int socket = fds.control;
   // The clone copied all of the supervisor's fds: other runs' pipes and the service's sockets
@@ -144,6 +158,8 @@ int lift_fd(int fd, int floor, int socket) {
   ::close(fds.sync_read);
   // 2. A cgroup namespace rooted at our own cgroup, now that we are in it.
   if (::syscall(SYS_unshare, CLONE_NEWCGROUP) != 0) fail(socket, "unshare(CLONE_NEWCGROUP)", nullptr, errno);
+  // A time namespace whose clocks start now, which the program enters at its exec.
+  if (const char* step = nullptr; !enter_time_namespace(&step)) fail(socket, step, nullptr, errno);
   // Files we create in the new root must have an owner that exists in our user namespace; host
   // root does not. Capabilities stay: uid 0 is not mapped here, so this is no drop from root.
   ::setfsgid(plan.gid);
@@ -171,7 +187,9 @@ int lift_fd(int fd, int floor, int socket) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(socket, "prctl(PR_SET_PDEATHSIG)", nullptr, errno);
   char peek;
   if (::recv(socket, &peek, 1, MSG_DONTWAIT | MSG_PEEK) == 0) ::_exit(kSetupFailedExit);
-  // 8. The program runs as pid 2; we stay as its init. vfork: no page tables to copy and no
+  // 8. pid 1 shows airlock's init, not the service it was cloned from.
+  show_as_init(plan.host_strings);
+  // 9. The program runs as pid 2; we stay as its init. vfork: no page tables to copy and no
   // atfork handlers (which could wait on locks copied from the supervisor's other threads); we
   // sleep until the program has exec'd. Its steps only make syscalls and write its own stack
   // below ours, which is what vfork permits, and its signal and fd tables are its own.
@@ -182,6 +200,42 @@ int lift_fd(int fd, int floor, int socket) {
 }
 
 }  // namespace
+
+const ProcessStrings& own_process_strings() {
+  static const ProcessStrings strings = [] {
+    ProcessStrings found;
+    auto read = read_file("/proc/self/stat");
+    if (!read) return found;
+    const std::string& stat = read.value();
+    // After "pid (comm) ", whose comm may hold spaces: fields 3 onwards; 48-51 are arg_start,
+    // arg_end, env_start, env_end.
+    size_t at = stat.rfind(')');
+    if (at == std::string::npos) return found;
+    std::vector<unsigned long long> fields;
+    const char* cursor = stat.c_str() + at + 1;
+    char* end = nullptr;
+    while (fields.size() < 49) {
+      while (*cursor == ' ') ++cursor;
+      if (*cursor == '\0' || *cursor == '\n') break;
+      // Field 3 is a letter (the state); strtoull makes it 0 and we skip to the next space.
+      fields.push_back(std::strtoull(cursor, &end, 10));
+      cursor = end;
+      while (*cursor != ' ' && *cursor != '\0') ++cursor;
+    }
+    if (fields.size() < 49) return found;
+    auto field = [&](size_t number) { return fields[number - 3]; };
+    if (field(49) > field(48)) {
+      found.args = reinterpret_cast<char*>(field(48));
+      found.args_size = field(49) - field(48);
+    }
+    if (field(51) > field(50)) {
+      found.env = reinterpret_cast<char*>(field(50));
+      found.env_size = field(51) - field(50);
+    }
+    return found;
+  }();
+  return strings;
+}
 
 void ChildPlan::finalize() {
   argv.clear();

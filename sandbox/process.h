@@ -17,6 +17,19 @@
 
 namespace airlock::sandbox {
 
+// Where this process's argv and environment strings live (from /proc/self/stat), which a
+// clone of it shares at the same addresses. Empty when they could not be read.
+struct ProcessStrings {
+  char* args = nullptr;
+  size_t args_size = 0;
+  char* env = nullptr;
+  size_t env_size = 0;
+};
+const ProcessStrings& own_process_strings();
+
+// The name the sandbox's pid 1 shows: /proc/1/comm and /proc/1/cmdline.
+inline constexpr const char* kInitName = "airlock-init";
+
 // Everything the child needs, computed by the supervisor before clone. After clone the child only
 // reads it: no allocation happens there, because the supervisor may have had other threads
 // holding allocator locks at the moment of the clone.
@@ -34,6 +47,9 @@ struct ChildPlan {
   uint32_t gid = 1000;
   int control_fd_number = 256;  // where the program-to-be keeps the control socket: >= NOFILE
   bool zygote = false;          // Spec::fork_server: the floor filter only, no listener
+  // The supervisor's command line and environment, as the clone copied them: init overwrites
+  // them, so that /proc/1/cmdline names airlock's init rather than the service's invocation.
+  ProcessStrings host_strings;
 
   // Fills argv/envp/program_paths from the storage vectors and the PATH in the environment.
   void finalize();

@@ -247,14 +247,18 @@ Decision decide(const SeccompFilters& filters, uint32_t arch, int number,
     }
     return best;
   };
-  if (const SyscallRule* rule = strongest(filters.floor)) {
-    return {rule->action, rule->errno_value, rule->origin};
-  }
-  if (const SyscallRule* rule = strongest(filters.policy)) {
-    return {rule->action, rule->errno_value, rule->origin};
-  }
   const SeccompPolicy& source = filters.source;
-  return {source.default_action, source.default_errno, source.default_origin};
+  Decision policy{source.default_action, source.default_errno, source.default_origin};
+  if (const SyscallRule* rule = strongest(filters.policy)) {
+    policy = {rule->action, rule->errno_value, rule->origin};
+  }
+  const SyscallRule* floor = strongest(filters.floor);
+  if (floor == nullptr) return policy;
+  // The floor is a minimum: the policy's answer stands where it is stricter (kill where the floor
+  // refuses with an errno), never where it is looser. A quiet floor rule is answered by the
+  // filter itself, so that answer is final.
+  if (!floor->quiet && severity(policy.action) > severity(floor->action)) return policy;
+  return {floor->action, floor->errno_value, floor->origin};
 }
 
 std::string syscall_name(int number) {

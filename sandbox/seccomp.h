@@ -52,8 +52,9 @@ struct Decision {
 Expected<std::shared_ptr<const SeccompFilters>> compile_seccomp(const SeccompPolicy& policy,
                                                                 int control_fd);
 
-// The verdict for a call, by evaluating the rules in user space the way the filters do: the floor
-// first, the most severe matching rule wins, then the policy's rules, then its default action.
+// The verdict for a call, by evaluating the rules in user space the way the filters do: the
+// policy's most severe matching rule (else its default action), unless a floor rule matches and
+// is at least as severe: the floor can be tightened by a policy, never loosened.
 Decision decide(const SeccompFilters& filters, uint32_t arch, int number,
                 const std::array<uint64_t, 6>& args);
 

@@ -13,7 +13,18 @@ FloorRule deny(const char* group, const char* syscall) {
   return {group, {syscall, {}, SyscallAction::kill, 0, std::string("floor (") + group + ")"}};
 }
 
-// Denies `syscall` when argument `index` has any of the namespace bits: one rule per bit, because
+// Calls that common software merely probes for, falling back when refused (Chromium and
+// bubblewrap try user namespaces, profilers perf_event_open, Kerberos libraries the keyring):
+// refused with the errno a container or an old kernel gives, and reported, so that the probe
+// does not cost the run. A policy that wants them to end the run says `kill` for them.
+FloorRule refuse(const char* group, const char* syscall, int errno_value) {
+  FloorRule rule = deny(group, syscall);
+  rule.rule.action = SyscallAction::errno_code;
+  rule.rule.errno_value = errno_value;
+  return rule;
+}
+
+// Refuses `syscall` (EPERM) when argument `index` has any of the namespace bits: one rule per bit, because
 // a seccomp comparison can test "all of these bits" but not "any of them".
 void deny_namespace_flags(std::vector<FloorRule>& rules, const char* syscall, unsigned index,
                           bool with_time) {
@@ -22,7 +33,7 @@ void deny_namespace_flags(std::vector<FloorRule>& rules, const char* syscall, un
   // For clone(2) bit 0x80 is part of the exit signal; only unshare(2) reads it as CLONE_NEWTIME.
   if (with_time) bits.push_back(CLONE_NEWTIME);
   for (uint64_t bit : bits) {
-    FloorRule rule = deny("@namespaces", syscall);
+    FloorRule rule = refuse("@namespaces", syscall, EPERM);
     rule.rule.conditions.push_back({index, ArgCondition::Op::masked_eq, bit, bit});
     rules.push_back(rule);
   }
@@ -34,9 +45,11 @@ std::vector<FloorRule> build_floor() {
     rules.push_back(deny("@debug", name));
   }
   rules.push_back(deny("@bpf", "bpf"));
-  rules.push_back(deny("@perf", "perf_event_open"));
+  rules.push_back(refuse("@perf", "perf_event_open", EPERM));
   rules.push_back(deny("@userfaultfd", "userfaultfd"));
-  for (const char* name : {"keyctl", "add_key", "request_key"}) rules.push_back(deny("@keyring", name));
+  for (const char* name : {"keyctl", "add_key", "request_key"}) {
+    rules.push_back(refuse("@keyring", name, EPERM));
+  }
   for (const char* name : {"kexec_load", "kexec_file_load"}) rules.push_back(deny("@kexec", name));
   for (const char* name : {"init_module", "finit_module", "delete_module"}) {
     rules.push_back(deny("@module", name));
@@ -45,7 +58,7 @@ std::vector<FloorRule> build_floor() {
                            "fsconfig", "fsmount", "fspick", "mount_setattr"}) {
     rules.push_back(deny("@mount", name));
   }
-  rules.push_back(deny("@namespaces", "setns"));
+  rules.push_back(refuse("@namespaces", "setns", EPERM));
   deny_namespace_flags(rules, "unshare", 0, true);
   deny_namespace_flags(rules, "clone", 0, false);
   rules.push_back(deny("@handles", "open_by_handle_at"));
@@ -67,13 +80,9 @@ std::vector<FloorRule> build_floor() {
   rules.push_back(tiocsti);
 
   // io_uring bypasses the syscall filter for the operations it performs. Answering ENOSYS (as an
-  // old kernel would) lets runtimes that probe for it (libuv in node) fall back quietly.
+  // old kernel would) lets runtimes that probe for it (libuv in node) fall back.
   for (const char* name : {"io_uring_setup", "io_uring_enter", "io_uring_register"}) {
-    FloorRule rule = deny("@io_uring", name);
-    rule.rule.action = SyscallAction::errno_code;
-    rule.rule.errno_value = ENOSYS;
-    rule.rule.quiet = true;
-    rules.push_back(rule);
+    rules.push_back(refuse("@io_uring", name, ENOSYS));
   }
   // clone3 passes its flags in memory, where a filter cannot read them. ENOSYS makes glibc fall
   // back to clone(2), whose flags the rules above can check.

@@ -263,6 +263,7 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
   plan.argv_storage = spec.argv;
   plan.env_storage = spec.env;
   plan.hostname = spec.hostname;
+  plan.host_strings = own_process_strings();
   plan.uid = identity.uid;
   plan.gid = identity.gid;
   plan.finalize();

@@ -30,6 +30,9 @@ while __airlock_read_frame; do
   # A brace group runs in this shell (not a subshell), so what the code changes persists.
   { eval "$__airlock_code"; } <"$__airlock_stdin_file"
   __airlock_status=$?
+  # A session's processes end with the execution that started them: kill(-1) reaches every
+  # process of the sandbox but this shell and its init, so nothing burns CPU between executions.
+  builtin kill -KILL -1 2>/dev/null
   __airlock_reason=
   __airlock_kind=ok
   if ((__airlock_status != 0)); then

@@ -24,6 +24,10 @@ _MODE = os.environ.pop("AIRLOCK_DRIVER_MODE", "")
 _SCRIPT = _MODE in ("script", "zygote")
 _FORK_LIBRARY = os.environ.pop("AIRLOCK_FORK_LIBRARY", "")
 _frames = _control = _out = _err = None
+# Taken now, before any code runs and could replace them.
+_kill_all_others = os.kill
+_reap = os.waitpid
+_SIGKILL = 9
 
 
 def _attach():
@@ -188,11 +192,31 @@ def _serve(marker, code, stdin, out, err, control, warming_up=False):
             stream.flush()
         except Exception:
             pass
+    if not _SCRIPT:
+        _end_leftovers()
     out_marked = _write_all(out, marker.encode())
     err_marked = _write_all(err, marker.encode())
     reason_bytes = reason.encode("utf-8", "replace")[:_MAX_REASON_BYTES]
     record = f"{marker} end {status} {exit_code} {int(out_marked)} {int(err_marked)} {len(reason_bytes)}\n"
     return _write_all(control, record.encode() + reason_bytes)
+
+
+def _end_leftovers():
+    """A session's processes end with the execution that started them: kill(-1) reaches every
+    process of the sandbox but this one and its init, so nothing burns CPU between executions.
+    The session's CPU limit bounds whatever might dodge this."""
+    try:
+        _kill_all_others(-1, _SIGKILL)
+    except OSError:
+        return  # ESRCH: nothing was left
+    # Reap the children among them, so no zombie stays behind either.
+    while True:
+        try:
+            _reap(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
 
 
 def _warm_up():

@@ -37,6 +37,8 @@ max_file_size: 2MiB
 default_policy: strict
 policy_dirs: [/etc/airlock/policies]
 runtimes_file: /etc/airlock/runtimes.yaml
+drivers_dir: /usr/lib/airlock/drivers
+fork_library: /usr/lib/airlock/libairlock_fork.so
 audit_log: /var/log/airlock/audit.log
 state_dir: /tmp/airlock
 )",
@@ -61,6 +63,9 @@ state_dir: /tmp/airlock
   CHECK(config.max_file_bytes == 2 * 1024 * 1024);
   CHECK(config.default_policy == "strict");
   CHECK(config.policy_dirs == std::vector<std::string>{"/etc/airlock/policies"});
+  CHECK(config.runtimes_file == "/etc/airlock/runtimes.yaml");
+  CHECK(config.drivers_dir == "/usr/lib/airlock/drivers");
+  CHECK(config.fork_library == "/usr/lib/airlock/libairlock_fork.so");
   CHECK(config.audit_log == "/var/log/airlock/audit.log");
 }
 
@@ -175,4 +180,11 @@ TEST_CASE("allowed hosts default to the loopback names only when listening on lo
   auto bad = parse_config("allowed_origins: [console.example]\n", "c.yaml");
   REQUIRE_FALSE(bad.config);
   CHECK(bad.error.find("is not an origin") != std::string::npos);
+}
+
+TEST_CASE("a session's CPU over its whole life has a setting of its own") {
+  auto result = parse_config("session_cpu_time: 2m\n", "c.yaml");
+  REQUIRE(result.config);
+  CHECK(result.config->session_cpu_time == std::chrono::minutes(2));
+  CHECK(parse_config("", "c.yaml").config->session_cpu_time == kDefaultSessionCpuTime);
 }

@@ -16,9 +16,10 @@ namespace {
 struct Fixture {
   explicit Fixture(ServiceOptions options = {1, 1, 8})
       : service(executor, options, metrics, log,
-                [this](const std::string& id, const policies::Policy&, const sandbox::Outcome&) {
+                [this](const std::string& id, const std::string& key, const policies::Policy&,
+                       const sandbox::Outcome&) {
                   std::lock_guard lock(audit_mutex);
-                  audited.push_back(id);
+                  audited.push_back(id + " by " + key);
                 }) {}
 
   Job job(const std::string& code, const std::string& owner = "alice") {
@@ -60,7 +61,7 @@ TEST_CASE("an execution streams its events and its result is kept") {
   auto stored = f.service.find(submitted.id, "alice");
   REQUIRE(stored);
   CHECK(stored->status() == "nonzero_exit");
-  CHECK(f.audited == std::vector<std::string>{submitted.id});
+  CHECK(f.audited == std::vector<std::string>{submitted.id + " by alice"});
   CHECK(f.log_text.str().find("\"execution_id\":\"" + submitted.id + "\"") != std::string::npos);
 }
 

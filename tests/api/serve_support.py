@@ -58,11 +58,20 @@ class Server:
         self.config_path = os.path.join(self.dir.name, "serve.yaml")
         with open(self.config_path, "w") as f:
             f.write(config_text + f"state_dir: {json.dumps(state_dir)}\n")
+        self.airlock = airlock
+        self.start()
+
+    def start(self):
+        """Starts the service (again, once the last process has ended: same config, same state
+        dir, as a service manager restarts it)."""
+        if getattr(self, "_reader", None) is not None:
+            self._reader.join(5)  # the last process's log reader, which ends with its stderr
+            self.process.stderr.close()
         self.logs = []
         self._port_known = threading.Event()
         self.port = None
         self.process = subprocess.Popen(
-            [airlock, "serve", "--config", self.config_path],
+            [self.airlock, "serve", "--config", self.config_path],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

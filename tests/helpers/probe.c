@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/io_uring.h>
+#include <linux/perf_event.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
@@ -40,9 +41,22 @@ static void* thread_main(void* arg) { return arg; }
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
   const char* mode = argv[1];
+  if (!strcmp(mode, "survive")) {  // survive MODE [ARG]: does MODE, then says it is still here
+    main(argc - 1, argv + 1);
+    printf("survived\n");
+    return 0;
+  }
   const char* arg = argc > 2 ? argv[2] : "";
   if (!strcmp(mode, "read")) return report(open(arg, O_RDONLY));
   if (!strcmp(mode, "write")) return report(open(arg, O_WRONLY | O_CREAT, 0644));
+  if (!strcmp(mode, "cat")) {  // copies file ARG to stdout, byte for byte
+    int fd = open(arg, O_RDONLY);
+    if (fd < 0) return report(-1);
+    char buffer[4096];
+    ssize_t n;
+    while ((n = read(fd, buffer, sizeof buffer)) > 0) fwrite(buffer, 1, (size_t)n, stdout);
+    return n < 0 ? report(-1) : 0;
+  }
   if (!strcmp(mode, "interfaces")) {
     struct if_nameindex* names = if_nameindex();
     for (struct if_nameindex* n = names; n && n->if_index; ++n) printf("%s\n", n->if_name);
@@ -77,6 +91,14 @@ int main(int argc, char** argv) {
     union bpf_attr attr;
     memset(&attr, 0, sizeof attr);
     return report(syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof attr));
+  }
+  if (!strcmp(mode, "perf")) {
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.size = sizeof attr;
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_CPU_CLOCK;
+    return report(syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
   }
   if (!strcmp(mode, "keyctl")) return report(syscall(SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -1, 0));
   if (!strcmp(mode, "tiocsti")) {

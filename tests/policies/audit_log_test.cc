@@ -58,12 +58,12 @@ TEST_CASE("a run writes one run line and one line per stopped syscall") {
   event.origin = "floor (@mount)";
   outcome.blocked.push_back(event);
   outcome.blocked_dropped = 3;
-  REQUIRE((*log)->record_run("run-1", sample_policy(), outcome).ok());
+  REQUIRE((*log)->record_run("run-1", "ci-agent", sample_policy(), outcome).ok());
 
   const auto lines = lines_of(dir.path() + "/audit.jsonl");
   REQUIRE(lines.size() == 3);
   const std::string head =
-      R"j({"time":"2026-01-02T03:04:05.678Z","run_id":"run-1","policy":"default",)j"
+      R"j({"time":"2026-01-02T03:04:05.678Z","run_id":"run-1","key":"ci-agent","policy":"default",)j"
       R"j("policy_hash":"sha256:abc",)j";
   CHECK(lines[0] == head + R"j("event":"run","status":"violation","exit_code":-1,"signal":31,)j"
                            R"j("reason":"socket(AF_INET) denied","blocked":1,)j"
@@ -111,7 +111,7 @@ TEST_CASE("lines from many threads never interleave") {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
-        (void)(*log)->record_run("r" + std::to_string(t), sample_policy(), outcome);
+        (void)(*log)->record_run("r" + std::to_string(t), "key", sample_policy(), outcome);
       }
     });
   }

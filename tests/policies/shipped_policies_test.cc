@@ -139,17 +139,6 @@ TEST_CASE("an unknown policy name is an error with a suggestion") {
                                            testing::shipped_dir() + " — did you mean 'python'?\n");
 }
 
-TEST_CASE("default_policy_dirs honours AIRLOCK_POLICY_DIR, then /etc/airlock/policies") {
-  const char* saved = std::getenv("AIRLOCK_POLICY_DIR");
-  const std::string saved_value = saved ? saved : "";
-  ::setenv("AIRLOCK_POLICY_DIR", "/a:/b", 1);
-  CHECK(default_policy_dirs() == std::vector<std::string>{"/a", "/b", "/etc/airlock/policies"});
-  ::unsetenv("AIRLOCK_POLICY_DIR");
-  CHECK(default_policy_dirs() ==
-        std::vector<std::string>{AIRLOCK_SOURCE_DIR "/policies", "/etc/airlock/policies"});
-  if (saved) ::setenv("AIRLOCK_POLICY_DIR", saved_value.c_str(), 1);
-}
-
 }  // namespace airlock::policies
 
 namespace airlock::policies {

@@ -139,6 +139,34 @@ TEST_CASE("a blocked network call is recorded with the rule that blocked it", "[
   CHECK_THAT(blocked.origin, Catch::Contains("(network: none)"));
 }
 
+TEST_CASE("calls common software probes fail with an errno under the shipped policies", "[root]") {
+  if (!can_run()) return;
+  // What Chromium and bubblewrap (namespaces), libuv (io_uring), profilers (perf_event_open) and
+  // Kerberos libraries (keyctl) try before falling back: each must fail and the run go on.
+  const char* code = R"py(
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+for name, number, args in [("unshare", 272, [0x10000000]), ("io_uring_setup", 425, [4, 0]),
+                           ("perf_event_open", 298, [0, 0, -1, -1, 0]),
+                           ("keyctl", 250, [0, -1, 0])]:
+    rc = libc.syscall(number, *args)
+    print(name, rc, errno.errorcode.get(ctypes.get_errno()))
+)py";
+  for (const char* policy_name : {"python", "default"}) {
+    INFO(policy_name);
+    RunResult result = run("python", code, policy_name);
+    INFO(result.summary << result.stderr_output.text);
+    CHECK(result.status_name() == "ok");
+    CHECK(result.stdout_output.text ==
+          "unshare -1 EPERM\nio_uring_setup -1 ENOSYS\nperf_event_open -1 EPERM\n"
+          "keyctl -1 EPERM\n");
+    std::vector<std::string> blocked;
+    for (const auto& event : result.outcome.blocked) blocked.push_back(event.syscall);
+    CHECK(blocked ==
+          std::vector<std::string>{"unshare", "io_uring_setup", "perf_event_open", "keyctl"});
+  }
+}
+
 TEST_CASE("events come in order: started, output as written, exit last", "[root]") {
   if (!can_run()) return;
   std::vector<Event> events;

@@ -18,7 +18,7 @@ Env& env() {
     auto created = sandbox::Sandbox::create({});
     if (!created) FAIL(created.error().message());
     e.sandbox = std::move(created.value());
-    auto table = load_runtimes(default_runtimes_path());
+    auto table = load_runtimes(AIRLOCK_SOURCE_DIR "/runner/runtimes.yaml");
     if (!table) FAIL(table.error().message());
     e.runtimes = table.value();
     e.lookup = [dirs = e.dirs](const std::string& name) {

@@ -14,7 +14,7 @@ namespace airlock::runner::testing {
 struct Env {
   std::unique_ptr<sandbox::Sandbox> sandbox;
   RuntimeTable runtimes;
-  std::vector<std::string> dirs = policies::default_policy_dirs();
+  std::vector<std::string> dirs = {AIRLOCK_SOURCE_DIR "/policies"};
   PolicyLookup lookup;  // shipped policies by name
   std::unique_ptr<Runner> runner;
 };

@@ -12,10 +12,10 @@ using testing::python;
 
 struct Fixture {
   Fixture() {
-    auto table = load_runtimes(default_runtimes_path());
+    auto table = load_runtimes(AIRLOCK_SOURCE_DIR "/runner/runtimes.yaml");
     REQUIRE(table.ok());
     runtimes = table.value();
-    auto loaded = policies::load_policy("python", policies::default_policy_dirs());
+    auto loaded = policies::load_policy("python", {AIRLOCK_SOURCE_DIR "/policies"});
     REQUIRE(loaded.ok());
     policy = loaded.policy;
   }

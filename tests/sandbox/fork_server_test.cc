@@ -132,6 +132,31 @@ subprocess.Popen(["sleep", "60"], start_new_session=True)
   CHECK(server->alive());
 }
 
+TEST_CASE("a forked sandbox hides host state in /proc and has clocks of its own, as a cold one",
+          "[root]") {
+  if (!can_sandbox()) return;
+  auto server = start_server();
+  // Long enough for the zygote's clocks to have moved on from zero: the child's must start again.
+  ::usleep(1'500'000);
+  const char* probe = R"py(
+import os
+masked = [p for p in ("/proc/kallsyms", "/proc/timer_list", "/proc/modules", "/proc/interrupts")
+          if os.path.exists(p) and open(p, "rb").read()]
+mounts = open("/proc/self/mountinfo").read()
+uptime = float(open("/proc/uptime").read().split()[0])
+print(open("/proc/1/cmdline").read().split("\0"), masked, " /proc/sys ro," in mounts, uptime < 1)
+)py";
+  Driver driver;
+  auto forked = shared_sandbox().fork(*server, child_spec(), driver);
+  REQUIRE(forked.ok());
+  // pid 1 is the program itself here: the interpreter, named by its sandbox paths.
+  const std::string seen = driver.execute(*forked->live, probe);
+  INFO(driver.err);
+  CHECK(seen == "['/usr/bin/python3', '-u', '/opt/airlock/python_agent.py', ''] [] True True\n");
+  forked->live->kill();
+  forked->live->wait();
+}
+
 TEST_CASE("a forked sandbox runs under its own seccomp policy and cgroup limits", "[root]") {
   if (!can_sandbox()) return;
   auto server = start_server();

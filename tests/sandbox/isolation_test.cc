@@ -5,7 +5,10 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
 
+#include "sandbox/mounts.h"
 #include "test_support.h"
 
 namespace airlock::sandbox {
@@ -28,6 +31,24 @@ void require_violation(const std::vector<std::string>& args, const std::string& 
   CHECK(outcome.violation->syscall == syscall);
   CHECK(outcome.violation->origin == origin);
   CHECK(captured.out.empty());  // the call never returned to the program
+  // Reported as the kernel reports a seccomp kill, not as the SIGKILL that read as "out of memory".
+  CHECK(outcome.signal == SIGSYS);
+  CHECK(cli_exit_code(outcome) == 159);
+}
+
+// The program survives the call, which fails with `error`, and the call is reported as blocked.
+void require_refused(const std::vector<std::string>& args, const std::string& syscall,
+                     const std::string& error, const std::string& origin) {
+  std::vector<std::string> survive = args;
+  survive.insert(survive.begin(), "survive");
+  Captured captured;
+  Outcome outcome = probe(captured, survive);
+  INFO(captured.out << captured.err << outcome.reason);
+  CHECK(outcome.status == RunStatus::ok);
+  CHECK(captured.out == error + "\nsurvived\n");
+  REQUIRE(outcome.blocked.size() == 1);
+  CHECK(outcome.blocked[0].syscall == syscall);
+  CHECK(outcome.blocked[0].origin == origin);
 }
 
 }  // namespace
@@ -49,6 +70,55 @@ TEST_CASE("host files are not visible and host paths are not writable", "[root]"
   CHECK(probe(tmp, {"write", "/tmp/ok"}).status == RunStatus::ok);
   Captured work;
   CHECK(probe(work, {"write", "/work/ok"}).status == RunStatus::ok);
+}
+
+// What a file reads as inside a cold sandbox ("ENOENT\n" and the like when it cannot be read).
+std::string read_inside(const char* path) {
+  Captured captured;
+  probe(captured, {"cat", path});
+  return captured.out;
+}
+
+double host_uptime_seconds() {
+  std::ifstream uptime("/proc/uptime");
+  double seconds = 0;
+  uptime >> seconds;
+  return seconds;
+}
+
+TEST_CASE("pid 1 shows airlock's init, not the command line of the service it was cloned from",
+          "[root]") {
+  if (!can_sandbox()) return;
+  CHECK(read_inside("/proc/1/cmdline") == std::string("airlock-init\0", 13));
+  CHECK(read_inside("/proc/1/comm") == "airlock-init\n");
+  CHECK(read_inside("/proc/1/environ") == "EACCES\n");
+}
+
+TEST_CASE("/proc shows the sandbox, not the host's kernel, timers, devices or uptime", "[root]") {
+  if (!can_sandbox()) return;
+  for (const char* path : kMaskedProcFiles) {
+    INFO(path);
+    // Empty; or missing inside because this kernel does not have it (this VM has no modules).
+    const std::string seen = read_inside(path);
+    CHECK((seen == "" || (seen == "ENOENT\n" && ::access(path, F_OK) != 0)));
+  }
+  for (const char* path : {"/proc/kallsyms", "/proc/timer_list", "/proc/interrupts"}) {
+    INFO(path << " has content on the host: the check above proves something");
+    CHECK(::access(path, R_OK) == 0);
+  }
+  const std::string mounts = read_inside("/proc/self/mountinfo");
+  INFO(mounts);
+  CHECK_THAT(mounts, Catch::Contains(" /proc/sys ro,"));
+  // Nothing of the service's own state: the working dir is a tmpfs of its own, seen from its root.
+  CHECK_THAT(mounts, !Catch::Contains(SandboxConfig{}.state_dir));
+  CHECK_THAT(mounts, Catch::Contains(" / /work rw,"));
+  // The clocks start with the sandbox: the host's uptime is not readable.
+  const double host = host_uptime_seconds();
+  double inside = -1;
+  std::istringstream(read_inside("/proc/uptime")) >> inside;
+  CHECK(inside >= 0);
+  CHECK(inside < 5);
+  if (host < 30) WARN("the host is up " << host << " s only: the uptime check proves little");
 }
 
 TEST_CASE("the only network interface is loopback", "[root]") {
@@ -91,12 +161,30 @@ TEST_CASE("floor calls are violations that name the syscall and the rule", "[roo
   if (!can_sandbox()) return;
   require_violation({"ptrace"}, "ptrace", "floor (@debug)");
   require_violation({"mount"}, "mount", "floor (@mount)");
-  require_violation({"unshare-user"}, "unshare", "floor (@namespaces)");
-  require_violation({"clone-newuser"}, "clone", "floor (@namespaces)");
   require_violation({"bpf"}, "bpf", "floor (@bpf)");
-  require_violation({"keyctl"}, "keyctl", "floor (@keyring)");
   require_violation({"tiocsti"}, "ioctl", "floor (@tty-injection)");
   require_violation({"seccomp-listener"}, "seccomp", "floor (@seccomp-listener)");
+}
+
+TEST_CASE("floor calls that common software probes are refused and reported, not fatal",
+          "[root]") {
+  if (!can_sandbox()) return;
+  require_refused({"unshare-user"}, "unshare", "EPERM", "floor (@namespaces)");
+  require_refused({"clone-newuser"}, "clone", "EPERM", "floor (@namespaces)");
+  require_refused({"io-uring"}, "io_uring_setup", "ENOSYS", "floor (@io_uring)");
+  require_refused({"perf"}, "perf_event_open", "EPERM", "floor (@perf)");
+  require_refused({"keyctl"}, "keyctl", "EPERM", "floor (@keyring)");
+}
+
+TEST_CASE("a policy may still end the run on a call the floor only refuses", "[root]") {
+  if (!can_sandbox()) return;
+  Spec spec = probe_spec({kProbe, "survive", "io-uring"});
+  spec.seccomp.rules.push_back({"io_uring_setup", {}, SyscallAction::kill, 0, "policy \"t\" (deny)"});
+  Captured captured;
+  Outcome outcome = run(spec, captured);
+  CHECK(outcome.status == RunStatus::violation);
+  CHECK(outcome.signal == SIGSYS);
+  CHECK(captured.out.empty());
 }
 
 // Whether this kernel serves int 0x80 at all: run the probe outside any sandbox.
@@ -133,9 +221,6 @@ TEST_CASE("harmless relatives of floor calls still work", "[root]") {
   Captured clone3;
   probe(clone3, {"clone3"});
   CHECK(clone3.out == "ENOSYS\n");  // so glibc falls back to clone(2)
-  Captured uring;
-  probe(uring, {"io-uring"});
-  CHECK(uring.out == "ENOSYS\n");
 }
 
 TEST_CASE("threads, stdin and exit codes behave as without a sandbox", "[root]") {

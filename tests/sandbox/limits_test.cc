@@ -41,6 +41,7 @@ TEST_CASE("a memory bomb ends as memory_limit", "[root]") {
   CHECK(outcome.reason == "memory limit 64 MiB reached");
   CHECK(outcome.usage.peak_memory_bytes >= 60 * kMiB);
   CHECK(outcome.usage.peak_memory_bytes <= 64 * kMiB);
+  CHECK(cli_exit_code(outcome) == 137);
 }
 
 TEST_CASE("a busy loop ends as a wall or cpu timeout", "[root]") {
@@ -70,6 +71,7 @@ TEST_CASE("a sleeping program ends at the wall time limit", "[root]") {
   Outcome outcome = run(spec, captured);
   CHECK(outcome.status == RunStatus::timeout);
   CHECK(outcome.timeout == TimeoutKind::wall);
+  CHECK(cli_exit_code(outcome) == 124);  // as timeout(1), not the 137 of the SIGKILL it took
 }
 
 TEST_CASE("a fork bomb is bounded by the process limit", "[root]") {

@@ -42,12 +42,14 @@ TEST_CASE("the floor names every call the design lists") {
   CHECK_FALSE(is_floor_syscall("read"));
 }
 
-TEST_CASE("namespace flags in clone and unshare are refused; plain clone is allowed") {
+TEST_CASE("namespace flags in clone and unshare are refused with EPERM; plain clone is allowed") {
   auto filters = compile(SeccompPolicy{});
-  CHECK(verdict(*filters, SYS_unshare, {CLONE_NEWUSER}).action == SyscallAction::kill);
-  CHECK(verdict(*filters, SYS_unshare, {CLONE_NEWNET | CLONE_FILES}).action == SyscallAction::kill);
+  Decision newuser = verdict(*filters, SYS_unshare, {CLONE_NEWUSER});
+  CHECK(newuser.action == SyscallAction::errno_code);
+  CHECK(newuser.errno_value == EPERM);
+  CHECK(verdict(*filters, SYS_unshare, {CLONE_NEWNET | CLONE_FILES}).errno_value == EPERM);
   CHECK(verdict(*filters, SYS_unshare, {CLONE_FILES}).action == SyscallAction::allow);
-  CHECK(verdict(*filters, SYS_clone, {CLONE_NEWPID | SIGCHLD}).action == SyscallAction::kill);
+  CHECK(verdict(*filters, SYS_clone, {CLONE_NEWPID | SIGCHLD}).errno_value == EPERM);
   CHECK(verdict(*filters, SYS_clone, {SIGCHLD}).action == SyscallAction::allow);
   CHECK(verdict(*filters, SYS_unshare, {CLONE_NEWUSER}).origin == "floor (@namespaces)");
 }
@@ -59,12 +61,51 @@ TEST_CASE("TIOCSTI is matched on the low 32 bits of the command") {
   CHECK(verdict(*filters, SYS_ioctl, {0, TIOCGWINSZ}).action == SyscallAction::allow);
 }
 
-TEST_CASE("clone3 and io_uring answer ENOSYS quietly") {
+TEST_CASE("clone3 answers ENOSYS quietly; io_uring answers ENOSYS and is reported") {
   auto filters = compile(SeccompPolicy{});
   Decision clone3 = verdict(*filters, SYS_clone3);
   CHECK(clone3.action == SyscallAction::errno_code);
   CHECK(clone3.errno_value == ENOSYS);
   CHECK(verdict(*filters, SYS_io_uring_setup).errno_value == ENOSYS);
+  auto rule_for = [](const char* name) {
+    for (const FloorRule& floor : floor_rules()) {
+      if (floor.rule.syscall == name) return floor.rule;
+    }
+    FAIL(name);
+    return SyscallRule{};
+  };
+  CHECK(rule_for("clone3").quiet);
+  CHECK_FALSE(rule_for("io_uring_setup").quiet);  // reported, so a caller sees why it failed
+}
+
+TEST_CASE("calls common software probes are refused with an errno; the rest of the floor kills") {
+  auto filters = compile(SeccompPolicy{});
+  for (int number : {SYS_perf_event_open, SYS_keyctl, SYS_add_key, SYS_request_key, SYS_setns}) {
+    INFO(syscall_name(number));
+    Decision decision = verdict(*filters, number);
+    CHECK(decision.action == SyscallAction::errno_code);
+    CHECK(decision.errno_value == EPERM);
+  }
+  for (int number : {SYS_ptrace, SYS_bpf, SYS_mount, SYS_kexec_load, SYS_init_module}) {
+    INFO(syscall_name(number));
+    CHECK(verdict(*filters, number).action == SyscallAction::kill);
+  }
+}
+
+TEST_CASE("a policy can make a refused floor call end the run, but not let it through") {
+  SeccompPolicy policy;
+  policy.rules.push_back({"perf_event_open", {}, SyscallAction::kill, 0, "policy \"p\" (deny)"});
+  policy.rules.push_back({"keyctl", {}, SyscallAction::allow, 0, "policy \"p\" (allow)"});
+  policy.rules.push_back({"add_key", {}, SyscallAction::errno_code, EACCES, "policy \"p\" (deny)"});
+  auto filters = compile(policy);
+  Decision perf = verdict(*filters, SYS_perf_event_open);
+  CHECK(perf.action == SyscallAction::kill);
+  CHECK(perf.origin == "policy \"p\" (deny)");
+  Decision keyctl = verdict(*filters, SYS_keyctl);
+  CHECK(keyctl.action == SyscallAction::errno_code);
+  CHECK(keyctl.origin == "floor (@keyring)");
+  // As strict as the floor: the floor's own answer stands.
+  CHECK(verdict(*filters, SYS_add_key).errno_value == EPERM);
 }
 
 TEST_CASE("calls through a non-native ABI are a violation") {
@@ -119,7 +160,11 @@ TEST_CASE("an allowlist policy that allows clone still refuses namespace flags")
   }
   auto filters = compile(policy);
   CHECK(verdict(*filters, SYS_clone, {SIGCHLD}).action == SyscallAction::allow);
-  CHECK(verdict(*filters, SYS_clone, {CLONE_NEWUSER}).action == SyscallAction::kill);
+  // The policy's own rule (allow) is looser than the floor, whose refusal stands.
+  CHECK(verdict(*filters, SYS_clone, {CLONE_NEWUSER}).errno_value == EPERM);
+  CHECK(verdict(*filters, SYS_clone, {CLONE_NEWUSER}).origin == "floor (@namespaces)");
+  // A floor call the allowlist does not name gets its default, which is stricter: kill.
+  CHECK(verdict(*filters, SYS_perf_event_open).action == SyscallAction::kill);
   Decision other = verdict(*filters, SYS_getpid);
   CHECK(other.action == SyscallAction::kill);
   CHECK(other.origin == "policy \"minimal\" (default action)");

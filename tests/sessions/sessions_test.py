@@ -15,6 +15,19 @@ import serve_support as s  # noqa: E402
 AIRLOCK = None
 
 
+def descends_from(pid, ancestor):
+    """True when ancestor is pid or one of its parents."""
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
+
+
 def processes_with(token):
     """Host pids whose command line contains token."""
     found = []
@@ -101,6 +114,21 @@ class Sessions(unittest.TestCase):
         self.assertEqual(again["status"], "ok", again["summary"])
         self.assertEqual(again["stdout"], "/work/sub\nhi airlock\n")
 
+    def test_processes_an_execution_leaves_behind_end_with_it(self):
+        # Before the fix a forked busy loop kept burning CPU between executions.
+        for runtime, start in (
+                ("python", "import subprocess\n"
+                           "p = subprocess.Popen(['sh', '-c', 'while :; do :; done'])\n"
+                           "open('pid', 'w').write(str(p.pid))"),
+                ("bash", "sh -c 'while :; do :; done' &\necho $! > pid")):
+            session = self.create(runtime)
+            self.assertEqual(self.run_in(session, start)["status"], "ok")
+            check = ("import os\nprint(os.path.exists('/proc/' + open('pid').read().strip()))"
+                     if runtime == "python" else
+                     "test -e /proc/$(cat pid) && echo True || echo False")
+            result = self.run_in(session, check)
+            self.assertEqual(result["stdout"], "False\n", (runtime, result))
+
     def test_files_persist_and_move_in_and_out(self):
         session = self.create("python")
         status, _, body = self.call("PUT", f"/v1/sessions/{session['id']}/files/data/in.txt",
@@ -152,15 +180,23 @@ class Sessions(unittest.TestCase):
         a = self.create("bash")
         b = self.create("bash")
         token = "isolation-" + a["id"]
-        self.run_in(a, f"echo secret > secret.txt; (exec -a {token} sleep 600 &)")
-        # The background subshell execs `sleep` under its new name after the execution returns.
-        self.assertTrue(wait_until(lambda: processes_with(token)))
+        self.run_in(a, "echo secret > secret.txt")
         # The code reaches the shell on stdin, so no command line here holds the token but sleep's.
         look = "ls; for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done"
-        self.assertIn(token, self.run_in(a, look)["stdout"])  # the probe can see its own
+        # A session's processes end with their execution, so this one holds its named process
+        # (and says what it sees itself) while b looks.
+        holder = threading.Thread(target=self.call, args=(
+            "POST", f"/v1/sessions/{a['id']}/executions",
+            {"code": f"(exec -a {token} sleep 600 &)\nsleep 0.5\n{{ {look}; }} > seen.txt\nsleep 4"}))
+        holder.start()
+        self.assertTrue(wait_until(lambda: processes_with(token)))
         seen = self.run_in(b, look)
+        holder.join()
         self.assertNotIn("secret.txt", seen["stdout"])
         self.assertNotIn(token, seen["stdout"])
+        status, _, own = self.call("GET", f"/v1/sessions/{a['id']}/files/seen.txt")
+        self.assertEqual(status, 200)
+        self.assertIn(token.encode(), own)  # the probe could see its own
         status, _, _ = self.call("GET", f"/v1/sessions/{a['id']}", key=s.ADMIN_KEY)
         self.assertEqual(status, 404)  # another key does not even see it
 
@@ -177,14 +213,14 @@ class Expiry(unittest.TestCase):
         self.server = s.Server(AIRLOCK, s.base_config())
         self.addCleanup(self.server.close)
 
-    def expect_removed(self, session, token, ends_key):
-        # The background subshell execs `sleep` under its new name after the execution returns.
-        self.assertTrue(wait_until(lambda: processes_with(token)))
-        pids = processes_with(token)
+    def expect_removed(self, session, ends_key):
+        # This server's only session: its driver is the one bash_agent.sh below the server.
+        pids = [pid for pid in processes_with("bash_agent.sh")
+                if descends_from(pid, self.server.process.pid)]
         self.assertTrue(pids)
         cgroups = [d for d in cgroup_dirs(pids[0]) if os.path.isdir(d)]
         self.assertTrue(cgroups)
-        self.assertTrue(wait_until(lambda: not processes_with(token)))
+        self.assertTrue(wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids)))
         for cgroup in cgroups:
             self.assertTrue(wait_until(lambda: not os.path.isdir(cgroup)), cgroup)
         status, _, _ = self.server.request("GET", "/v1/sessions/" + session["id"], key=s.TEST_KEY)
@@ -195,22 +231,21 @@ class Expiry(unittest.TestCase):
             "POST", "/v1/sessions", {"runtime": "bash", **timeouts}, key=s.TEST_KEY)
         self.assertEqual(status, 201, body)
         session = json.loads(body)
-        token = "expiry-" + session["id"]
         status, _, body = self.server.request(
-            "POST", f"/v1/sessions/{session['id']}/executions",
-            {"code": f"(exec -a {token} sleep 600 &)"}, key=s.TEST_KEY)
+            "POST", f"/v1/sessions/{session['id']}/executions", {"code": "echo used"},
+            key=s.TEST_KEY)
         self.assertEqual(status, 200, body)
-        return session, token
+        return session
 
     def test_idle_expiry_removes_the_sandbox(self):
-        session, token = self.start(idle_timeout="1s", max_lifetime="10m")
+        session = self.start(idle_timeout="1s", max_lifetime="10m")
         self.assertEqual(session["idle_timeout"], "1 s")
-        self.expect_removed(session, token, "idle_expires_at")
+        self.expect_removed(session, "idle_expires_at")
 
     def test_lifetime_expiry_removes_the_sandbox_although_it_was_used(self):
-        session, token = self.start(idle_timeout="10m", max_lifetime="5s")
+        session = self.start(idle_timeout="10m", max_lifetime="5s")
         self.assertEqual(session["max_lifetime"], "5 s")
-        self.expect_removed(session, token, "lifetime_ends_at")
+        self.expect_removed(session, "lifetime_ends_at")
 
 
 if __name__ == "__main__":
