@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "api/json.h"
+#include "api/text.h"
 
 namespace airlock::api {
 namespace {
@@ -38,8 +39,10 @@ v1::Error make_error(std::string code, std::string message, std::string field,
                      const std::vector<std::string>& valid) {
   v1::Error error;
   error.set_code(std::move(code));
-  error.set_message(std::move(message));
-  error.set_field(std::move(field));
+  // Messages and field names quote what the client sent (a path, an Origin, a JSON key), which
+  // may be any bytes; proto3 strings must be utf-8, or the answer cannot be encoded at all.
+  error.set_message(to_valid_utf8(message));
+  error.set_field(to_valid_utf8(field));
   for (const auto& name : valid) error.add_valid(name);
   return error;
 }

@@ -299,8 +299,10 @@ def run_json(service, body, path="/v1/executions"):
 
 def expect_status(result, wanted, what):
     if result.get("status") not in wanted:
-        raise AssertionError(f"{what}: status {result.get('status')}, wanted {wanted}: "
-                             f"{result.get('summary', '')[:200]}")
+        # The id (for the service's log) and the usage tell a hang from a starved machine.
+        raise AssertionError(f"{what}: {result.get('id')} status {result.get('status')}, wanted "
+                             f"{wanted}; usage {json.dumps(result.get('usage'))}: "
+                             f"{result.get('summary', '').splitlines()[0][:200]}")
     return result["status"]
 
 

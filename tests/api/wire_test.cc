@@ -90,6 +90,22 @@ TEST_CASE("a JSON syntax error is one line that quotes none of the input") {
   CHECK(is_valid_utf8(problem));
 }
 
+TEST_CASE("an error that quotes bytes that are not utf-8 is repaired and still encoded") {
+  // Found by tests/fuzz/http_request_fuzzer: an Origin or a path with a stray byte went into
+  // the message, JSON encoding failed (a 4xx answer said "internal") and binary protobuf
+  // carried a string that clients refuse to parse.
+  v1::ErrorResponse response;
+  *response.mutable_error() =
+      make_error("origin_forbidden", "the origin \"http://\xff\" is not accepted", "a\xfe");
+  CHECK(is_valid_utf8(response.error().message()));
+  CHECK(is_valid_utf8(response.error().field()));
+  const std::string json = encode(response, WireFormat::json);
+  CHECK(json.find("origin_forbidden") != std::string::npos);
+  v1::ErrorResponse decoded;
+  CHECK_FALSE(decode(encode(response, WireFormat::protobuf), WireFormat::protobuf, decoded));
+  CHECK(decoded.error().code() == "origin_forbidden");
+}
+
 TEST_CASE("nesting depth ignores brackets inside strings and allows ordinary documents") {
   CHECK_FALSE(json::nests_deeper_than(R"({"code":"[[[[[[[[[[[[[[[[[[[[\"[[[["})", 2));
   CHECK_FALSE(json::nests_deeper_than(R"({"a":[{"b":[1]}]})", 4));

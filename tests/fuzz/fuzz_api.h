@@ -15,9 +15,11 @@
 #include "api/execution_service.h"
 #include "api/executor.h"
 #include "api/handler.h"
+#include "api/json.h"
 #include "api/log.h"
 #include "api/metrics.h"
 #include "api/policy_source.h"
+#include "api/wire.h"
 #include "policies/loader.h"
 #include "runner/runner.h"
 #include "runner/runtimes.h"
@@ -25,12 +27,16 @@
 
 namespace airlock::fuzz {
 
+// What airlock ships, read from the source tree (the harnesses are not installed).
+inline const std::string kPolicyDir = AIRLOCK_SOURCE_DIR "/policies";
+inline const std::string kRuntimesFile = AIRLOCK_SOURCE_DIR "/runner/runtimes.yaml";
+
 // The runtimes file shipped with airlock, and Runner::validate's checks; run() is never reached
 // because the harnesses do not start executions.
 class ValidatingExecutor final : public api::Executor {
  public:
   ValidatingExecutor() {
-    auto table = runner::load_runtimes(runner::default_runtimes_path());
+    auto table = runner::load_runtimes(kRuntimesFile);
     if (!table) {
       std::cerr << "fuzz: cannot load runtimes: " << table.error().message() << "\n";
       std::abort();
@@ -54,7 +60,7 @@ class ValidatingExecutor final : public api::Executor {
 // The shipped policies, as the service loads them.
 inline void add_shipped_policies(api::testing::StaticPolicySource& source) {
   for (const char* name : {"default", "minimal", "python", "node", "bash", "compile"}) {
-    auto loaded = policies::load_policy(name, policies::default_policy_dirs());
+    auto loaded = policies::load_policy(name, {kPolicyDir});
     if (!loaded.ok()) {
       std::cerr << "fuzz: cannot load the shipped policy " << name << "\n";
       std::abort();
@@ -87,5 +93,32 @@ struct FuzzApi {
   api::ExecutionService service;
   api::Api api;
 };
+
+// What every answer of the API must be: JSON that parses (an error as an ErrorResponse, whose
+// code says "internal" only for a 500), or binary protobuf that parses. Aborts otherwise.
+inline void check_answer(const api::HttpResponse& response) {
+  if (response.status < 100 || response.status > 599) std::abort();
+  const bool json = response.content_type == api::kJsonType;
+  if (!json && response.content_type != api::kProtobufType) return;
+  if (response.status < 400) {
+    std::string problem;
+    if (json && !response.body.empty() && !api::json::parse(response.body, problem)) {
+      std::cerr << "a JSON answer is not JSON (" << problem << "):\n" << response.body << "\n";
+      std::abort();
+    }
+    return;
+  }
+  api::v1::ErrorResponse error;
+  if (auto problem = api::decode(response.body, json ? api::WireFormat::json
+                                                     : api::WireFormat::protobuf, error)) {
+    std::cerr << "an error answer does not decode (" << problem->message() << "):\n"
+              << response.body << "\n";
+    std::abort();
+  }
+  if (error.error().code() == "internal" && response.status != 500) {
+    std::cerr << "a " << response.status << " answer says internal: " << response.body << "\n";
+    std::abort();
+  }
+}
 
 }  // namespace airlock::fuzz

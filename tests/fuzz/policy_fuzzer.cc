@@ -29,7 +29,7 @@ const std::string& policy_path() {
 }
 
 const std::vector<std::string>& shipped_dirs() {
-  static const auto* dirs = new std::vector<std::string>(airlock::policies::default_policy_dirs());
+  static const auto* dirs = new std::vector<std::string>{AIRLOCK_SOURCE_DIR "/policies"};
   return *dirs;
 }
 
