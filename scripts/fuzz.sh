@@ -65,12 +65,20 @@ for harness in "${harnesses[@]}"; do
   regressions=("$source_dir/tests/fuzz/regressions/$harness"/*)
   if [[ -e ${regressions[0]} ]]; then
     echo "fuzz.sh: $harness: replaying ${#regressions[@]} regression inputs" >&2
-    if ! "$fuzzer" "${common[@]}" "${regressions[@]}" >"$build_dir/$harness-replay.log" 2>&1; then
-      tail -n 40 "$build_dir/$harness-replay.log" >&2
-      echo "fuzz.sh: $harness: a regression input fails again (log: $build_dir/$harness-replay.log)" >&2
-      status=1
-      continue
-    fi
+    replay_failed=0
+    for input in "${regressions[@]}"; do
+      # One at a time under `timeout`: libFuzzer enforces -timeout only while fuzzing, not
+      # when it runs inputs given as files.
+      if ! timeout "$timeout_seconds" "$fuzzer" "${common[@]}" "$input" \
+          >"$build_dir/$harness-replay.log" 2>&1; then
+        tail -n 40 "$build_dir/$harness-replay.log" >&2
+        echo "fuzz.sh: $harness: $(basename "$input") fails again or takes over" \
+          "$timeout_seconds s (log: $build_dir/$harness-replay.log)" >&2
+        replay_failed=1
+        status=1
+      fi
+    done
+    ((replay_failed == 0)) || continue
   fi
   [[ $mode == replay ]] && continue
 

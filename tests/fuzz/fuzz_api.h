@@ -95,12 +95,13 @@ struct FuzzApi {
 };
 
 // What every answer of the API must be: JSON that parses (an error as an ErrorResponse, whose
-// code says "internal" only for a 500), or binary protobuf that parses. Aborts otherwise.
-inline void check_answer(const api::HttpResponse& response) {
+// code says "internal" only for a 500; /mcp answers errors in JSON-RPC's shape instead), or
+// binary protobuf that parses. Aborts otherwise.
+inline void check_answer(const api::HttpResponse& response, std::string_view path) {
   if (response.status < 100 || response.status > 599) std::abort();
   const bool json = response.content_type == api::kJsonType;
   if (!json && response.content_type != api::kProtobufType) return;
-  if (response.status < 400) {
+  if (response.status < 400 || path == "/mcp") {
     std::string problem;
     if (json && !response.body.empty() && !api::json::parse(response.body, problem)) {
       std::cerr << "a JSON answer is not JSON (" << problem << "):\n" << response.body << "\n";

@@ -62,8 +62,8 @@ airlock::api::HttpRequest request_head(const http::request<http::string_body>& m
 }
 
 // What Session::send does with an answer, up to the bytes on the wire.
-void send(const airlock::api::HttpResponse& response, bool keep_alive) {
-  airlock::fuzz::check_answer(response);
+void send(const airlock::api::HttpResponse& response, std::string_view path, bool keep_alive) {
+  airlock::fuzz::check_answer(response, path);
   http::response<http::string_body> message(static_cast<http::status>(response.status), 11);
   message.set(http::field::server, "airlock");
   message.set(http::field::content_type, response.content_type);
@@ -90,8 +90,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (auto length = parser.content_length(); length && *length > fuzz.config.max_body_bytes) {
       return 0;  // 413 before the body
     }
-    if (auto refused = fuzz.api.refuse_head(request_head(parser.get()))) {
-      send(*refused, false);
+    airlock::api::HttpRequest head = request_head(parser.get());
+    if (auto refused = fuzz.api.refuse_head(head)) {
+      send(*refused, head.path(), false);
       return 0;
     }
     // async_read reads the rest of the message.
@@ -104,7 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     airlock::api::Dispatch dispatch = fuzz.api.handle(request);
     // An execution would be started here; the harness only checks it was accepted whole.
     if (auto* response = std::get_if<airlock::api::HttpResponse>(&dispatch)) {
-      send(*response, message.keep_alive());
+      send(*response, request.path(), message.keep_alive());
     }
     if (!message.keep_alive()) break;
   }

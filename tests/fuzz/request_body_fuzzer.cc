@@ -79,7 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (session_request) return 0;
   airlock::api::Dispatch dispatch = fuzz.api.handle(request);
   if (auto* response = std::get_if<airlock::api::HttpResponse>(&dispatch)) {
-    airlock::fuzz::check_answer(*response);
+    airlock::fuzz::check_answer(*response, request.path());
   }
   return 0;
 }
