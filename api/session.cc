@@ -464,7 +464,14 @@ void Session::watch_disconnect() {
       [self = shared_from_this()](beast::error_code ec, size_t n) {
         self->watching_ = false;
         self->buffer_.commit(n);
-        if (self->exchange_done_) return self->next_request();
+        if (self->exchange_done_) {
+          // The client went away as its answer was sent: this read met the end and nothing
+          // will wake the next one (epoll is edge-triggered), so close now, not at idle timeout.
+          if (ec && ec != net::error::operation_aborted && self->buffer_.size() == 0) {
+            return self->close();
+          }
+          return self->next_request();
+        }
         if (self->closed_ || ec == net::error::operation_aborted) return;
         if (ec) {
           self->shared_->log.info("client disconnected; cancelling its execution",
