@@ -14,8 +14,19 @@ $bb mount -t devtmpfs devtmpfs /dev
 $bb mkdir -p /dev/pts /dev/shm
 $bb mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
 $bb mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+# The checkout may live below /tmp or /run (a CI clone): hold it aside, cover both with fresh
+# tmpfs as a booted system has, then put it back at its own path.
+workdir=$($bb cat /airlock-vm-job/workdir 2>/dev/null)
+$bb mkdir -p /airlock-vm-workdir
+[ -n "$workdir" ] && [ -d "$workdir" ] && $bb mount -o bind "$workdir" /airlock-vm-workdir
 $bb mount -t tmpfs -o mode=1777 tmpfs /tmp
 $bb mount -t tmpfs -o mode=0755 tmpfs /run
+case "$workdir" in
+  /tmp/* | /run/*)
+    $bb mkdir -p "$workdir"
+    $bb mount -o bind /airlock-vm-workdir "$workdir"
+    ;;
+esac
 # nsdelegate as systemd mounts it: a cgroup namespace's root is a delegation boundary.
 $bb mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 # The root cgroup hands cpu, memory and pids to its children, as systemd does at boot.

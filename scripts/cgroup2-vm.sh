@@ -126,6 +126,8 @@ trap cleanup EXIT
   printf ' %q' "$@"
   printf '\n'
 } >"$job/command"
+# Where the command runs: kept visible in the VM even below /tmp or /run, which get fresh tmpfs.
+printf '%s\n' "$PWD" >"$job/workdir"
 install -m 0755 "$here/cgroup2-vm-stage2.sh" "$job/stage2"
 ((systemd)) && touch "$job/systemd"
 
