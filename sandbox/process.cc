@@ -194,7 +194,10 @@ void show_as_init(const ProcessStrings& strings) {
   // sleep until the program has exec'd. Its steps only make syscalls and write its own stack
   // below ours, which is what vfork permits, and its signal and fd tables are its own.
   pid_t program = ::vfork();
-  if (program < 0) fail(socket, "vfork(program)", nullptr, errno);
+  // Kernels before 6.3 (Debian 12's 6.1) refuse CLONE_VM into the new time namespace of step 7
+  // with EINVAL: then a plain fork, by its syscall, so that still no atfork handler runs.
+  if (program < 0 && errno == EINVAL) program = static_cast<pid_t>(::syscall(SYS_fork));
+  if (program < 0) fail(socket, "fork(program)", nullptr, errno);
   if (program == 0) run_program(plan, fds);
   run_init(fds, program);
 }
