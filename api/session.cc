@@ -26,6 +26,13 @@ constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
 
 class Session;
 
+// 503 with Retry-After: a limit of the service itself, not of the request, was reached.
+HttpResponse busy(std::string message) {
+  HttpResponse response = error(503, "busy", std::move(message), WireFormat::json);
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
 // The method, target, headers and peer of a request, without its body.
 template <class Body>
 HttpRequest request_head(const http::request<Body>& message, const std::string& peer) {
@@ -232,10 +239,8 @@ void Session::on_header(beast::error_code ec) {
   if (announced > 0) {
     if (!shared_->body_budget.try_take(announced)) {
       shared_->metrics.rejected("memory_budget");
-      HttpResponse busy = error(503, "busy", "the service holds as many request bodies as it "
-                                                 "may; retry shortly", WireFormat::json);
-      busy.headers.emplace_back("Retry-After", "1");
-      return reply_and_close(busy);
+      return reply_and_close(
+          busy("the service holds as many request bodies as it may; retry shortly"));
     }
     body_share_ = BudgetShare(shared_->body_budget, announced);
   }
@@ -291,10 +296,7 @@ void Session::handle(HttpRequest request) {
   if (shared_->handled_requests.fetch_add(1) >= kMaxHandledRequests) {
     --shared_->handled_requests;
     body_share_.reset();
-    HttpResponse busy =
-        error(503, "busy", "too many requests are being handled; retry shortly", WireFormat::json);
-    busy.headers.emplace_back("Retry-After", "1");
-    return send(busy);
+    return send(busy("too many requests are being handled; retry shortly"));
   }
   // Nothing runs on this connection until the handler is done: no read deadline meanwhile.
   stream_.expires_never();
