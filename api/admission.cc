@@ -13,10 +13,6 @@ std::string lowercase(std::string_view text) {
   return out;
 }
 
-bool is_loopback_host(std::string_view host) {
-  return host == "localhost" || host == "[::1]" || host.starts_with("127.");
-}
-
 bool needs_key(std::string_view path) {
   return path == "/mcp" || path.starts_with("/v1/");
 }
@@ -52,7 +48,7 @@ std::optional<Refusal> check_origin(const ServeConfig& config, const HttpRequest
     if (listed == text) return std::nullopt;
   }
   const size_t scheme = text.find("://");
-  if (scheme != std::string::npos && is_loopback_host(host_of(text.substr(scheme + 3)))) {
+  if (scheme != std::string::npos && is_loopback_name(host_of(text.substr(scheme + 3)))) {
     return std::nullopt;
   }
   return Refusal{403, "origin_forbidden",

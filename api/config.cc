@@ -242,11 +242,13 @@ std::string located(const std::string& origin, const YAML::Mark& mark, const std
 
 }  // namespace
 
+bool is_loopback_name(std::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
+}
+
 std::vector<std::string> ServeConfig::effective_allowed_hosts() const {
   if (!allowed_hosts.empty()) return allowed_hosts;
-  const bool loopback = listen_address == "localhost" || listen_address == "::1" ||
-                        listen_address == "[::1]" || listen_address.starts_with("127.");
-  if (loopback) return {"localhost", "127.0.0.1", "[::1]"};
+  if (is_loopback_name(listen_address)) return {"localhost", "127.0.0.1", "[::1]"};
   return {"*"};
 }
 

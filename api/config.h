@@ -91,6 +91,9 @@ struct ConfigResult {
 // Reads a config file; a missing file is an error (the caller decides whether a file is needed).
 ConfigResult load_config_file(const std::string& path);
 
+// True for a loopback host name or address: localhost, 127.x.y.z, ::1 (bracketed or not).
+bool is_loopback_name(std::string_view host);
+
 // Parses config text; `origin` names it in errors.
 ConfigResult parse_config(const std::string& yaml_text, const std::string& origin);
 
