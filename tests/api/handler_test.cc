@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "api/json.h"
 #include "api/responses.h"
 #include "api/wire.h"
 #include "fakes.h"
@@ -355,6 +356,22 @@ TEST_CASE("a page from another origin is refused on every path, MCP's too") {
   HttpRequest listed = f.request("GET", "/v1/runtimes");
   listed.headers.emplace_back("Origin", "https://console.example.com");
   CHECK(f.respond(listed).status == 200);
+}
+
+TEST_CASE("a refusal that quotes bytes that are not utf-8 is still answered in JSON") {
+  // Found by the http_request fuzzer: MCP's refusal printed as `null`, the body unreadable.
+  Fixture f(std::vector<ApiKey>{});
+  for (const char* path : {"/mcp", "/v1/runtimes"}) {
+    HttpRequest request = f.request("GET", path);
+    request.headers.emplace_back("Origin", "htt\xc1\xba/1");
+    HttpResponse response = f.respond(request);
+    CHECK(response.status == 403);
+    std::string error;
+    auto body = json::parse(response.body, error);
+    REQUIRE(body);
+    CHECK(body->has_struct_value());
+    CHECK(response.body.find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD for the bad bytes
+  }
 }
 
 TEST_CASE("a refused head is answered without its body") {
