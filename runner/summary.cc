@@ -29,8 +29,10 @@ std::string hint_for(const RunResult& result, const sandbox::Limits& limits) {
              std::to_string(limits.max_processes) + " may run at once";
     case RunStatus::output_limit: return "print less: summarize instead of dumping data";
     case RunStatus::violation:
-      return "the program made a system call its policy forbids; remove that call (there is no "
-             "network access, and no mounting, tracing or namespaces)";
+      // Calls that software merely probes (new namespaces, io_uring, perf_event_open, keyctl)
+      // fail with an errno and do not end the run, so they are not named here.
+      return "the program made a system call its policy forbids (named above); remove that "
+             "call: there is no network access, and no mounting or tracing";
     case RunStatus::setup_error: return "airlock could not start the program; see the reason";
     case RunStatus::cancelled: return "the run was cancelled before it finished";
   }
