@@ -243,12 +243,12 @@ std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context
                                                               "\" (it may have been closed or "
                                                               "have expired)")};
   }
-  if (!message.language().empty() && message.language() != info->runtime) {
+  if (!message.runtime().empty() && message.runtime() != info->runtime) {
     return SessionJobRefusal{
         400, make_error("invalid_request",
-                        "language: this session runs " + info->runtime + ", not " +
-                            message.language() + "; leave language out or create another session",
-                        "language")};
+                        "runtime: this session runs " + info->runtime + ", not " +
+                            message.runtime() + "; leave runtime out or create another session",
+                        "runtime")};
   }
   if (!message.policy().empty() && message.policy() != info->policy_name) {
     return SessionJobRefusal{
@@ -264,7 +264,7 @@ std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context
                         "arguments; put values in the code",
                         "args")};
   }
-  message.set_language(info->runtime);
+  message.set_runtime(info->runtime);
   message.set_policy(info->policy_name);
   auto built = build_job(context, identity, message);
   if (auto* refusal = std::get_if<JobRefusal>(&built)) {
@@ -337,7 +337,7 @@ Dispatch handle_sessions(const ApiContext& context, const HttpRequest& request,
     PendingExecution pending;
     pending.format = format;
     auto accept = request.header("Accept");
-    pending.stream = accept && lists_media_type(*accept, kEventStreamType);
+    pending.stream = accept && prefers_event_stream(*accept);
     auto built = build_session_job(context, identity, id, std::move(message));
     if (auto* refusal = std::get_if<SessionJobRefusal>(&built)) {
       return error_response(refusal->status, refusal->error, format);
