@@ -277,12 +277,14 @@ std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context
                              make_error(code_for(refusal->refusal), refusal->message)};
   }
   auto lease = std::get<std::shared_ptr<runner::SessionLease>>(acquired);
-  auto request = std::make_shared<const runner::RunRequest>(job.request);
   // The lease lives in job.hold, which is let go just before the final event goes out, so that
   // a client that reads it may use the session at once. A copy held by `run` would keep the
   // session busy until the job itself is gone, after the client could have sent its next request.
-  job.run = [&sessions, held = lease.get(), request](const runner::EventSink& sink, int cancel_fd) {
-    return sessions.execute(*held, *request, sink, cancel_fd);
+  // The request comes from the job when it runs: only then does it carry the execution id the
+  // client sees, which a state-lost note names.
+  job.run = [&sessions, held = lease.get()](const runner::RunRequest& request,
+                                            const runner::EventSink& sink, int cancel_fd) {
+    return sessions.execute(*held, request, sink, cancel_fd);
   };
   job.hold = lease;
   return job;

@@ -205,7 +205,7 @@ class Sessions(unittest.TestCase):
         status, _, body = self.call("GET", f"/v1/sessions/{session['id']}")
         self.assertEqual(json.loads(body)["interpreter_restarts"], 1)
 
-    def test_a_session_execution_reports_its_own_usage_and_error_line(self):
+    def test_a_session_execution_reports_its_own_usage(self):
         session = self.create("python")
         busy = self.run_in(session, "b = b'x' * (64 * 1024 ** 2)\nsum(range(3 * 10 ** 6))")
         self.assertEqual(busy["status"], "ok", busy["summary"])
@@ -213,10 +213,6 @@ class Sessions(unittest.TestCase):
         self.assertIsInstance(usage["wall_time_ms"], int)
         self.assertGreater(usage["peak_memory_bytes"], 64 * 1024 ** 2)
         self.assertGreater(usage["cpu_user_ms"] + usage["cpu_system_ms"], 0)
-        bash = self.create("bash")
-        failed = self.run_in(bash, "ls /no/such/dir")
-        self.assertEqual(failed["status"], "nonzero_exit", failed["summary"])
-        self.assertIn("No such file or directory", failed["reason"])
 
     def test_two_sessions_cannot_see_each_others_files_or_processes(self):
         a = self.create("bash")
