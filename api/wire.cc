@@ -13,6 +13,34 @@
 namespace airlock::api {
 namespace {
 
+// What a value of the wrong JSON type should have been, with an example that is valid input.
+std::string expected_value(std::string_view field, std::string_view proto_type) {
+  if (field == "limits.wall_time" || field == "limits.cpu_time" || field == "idle_timeout" ||
+      field == "max_lifetime") {
+    return "a duration with a unit, as a string, e.g. \"10 s\" or \"500ms\"";
+  }
+  if (field == "limits.memory") return "a size with a unit, as a string, e.g. \"256 MiB\"";
+  if (proto_type == "TYPE_STRING") return "a string";
+  if (proto_type == "TYPE_BOOL") return "true or false";
+  if (proto_type.find("INT") != std::string_view::npos) {
+    return field.ends_with("_bytes") ? "a whole number of bytes, e.g. 65536" : "a whole number";
+  }
+  return "a value of type " + std::string(proto_type);
+}
+
+// "invalid value 5 for type TYPE_STRING" becomes "got 5; expected a duration ...".
+std::string explain_invalid_value(std::string_view field, std::string_view problem) {
+  constexpr std::string_view kPrefix = "invalid value ";
+  constexpr std::string_view kType = " for type ";
+  size_t type_at = problem.rfind(kType);
+  if (!problem.starts_with(kPrefix) || type_at == std::string_view::npos) {
+    return std::string(problem);
+  }
+  std::string_view value = problem.substr(kPrefix.size(), type_at - kPrefix.size());
+  return "invalid value " + std::string(value) + "; expected " +
+         expected_value(field, problem.substr(type_at + kType.size()));
+}
+
 // protobuf reports "(limits.processes): invalid value ..." or "cod: Cannot find field.", sometimes
 // followed by the input and a caret on further lines; this keeps the first line and finds the
 // field.
@@ -24,7 +52,7 @@ v1::Error describe_json_error(std::string_view status_message) {
     size_t close = line.find("): ");
     if (close != std::string_view::npos) {
       field = std::string(line.substr(1, close - 1));
-      problem = std::string(line.substr(close + 3));
+      problem = explain_invalid_value(field, line.substr(close + 3));
     }
   } else if (size_t colon = line.find(": Cannot find field"); colon != std::string_view::npos) {
     field = std::string(line.substr(0, colon));

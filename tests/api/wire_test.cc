@@ -36,6 +36,25 @@ TEST_CASE("a value of the wrong type names its field path") {
   CHECK(error->message().starts_with("files[0].path: invalid value 1"));
 }
 
+TEST_CASE("a value of the wrong type says what would be valid") {
+  v1::ExecutionRequest request;
+  auto error = decode(R"({"limits":{"wall_time":5}})", WireFormat::json, request);
+  REQUIRE(error);
+  CHECK(error->field() == "limits.wall_time");
+  CHECK(error->message() ==
+        "limits.wall_time: invalid value 5; expected a duration with a unit, as a string, e.g. "
+        "\"10 s\" or \"500ms\"");
+  error = decode(R"({"limits":{"memory":268435456}})", WireFormat::json, request);
+  REQUIRE(error);
+  CHECK(error->message() ==
+        "limits.memory: invalid value 268435456; expected a size with a unit, as a string, e.g. "
+        "\"256 MiB\"");
+  error = decode(R"({"output":{"max_bytes":"1 MiB"}})", WireFormat::json, request);
+  REQUIRE(error);
+  CHECK(error->message() ==
+        "output.max_bytes: invalid value \"1 MiB\"; expected a whole number of bytes, e.g. 65536");
+}
+
 TEST_CASE("malformed JSON says what is wrong on one line") {
   v1::ExecutionRequest request;
   for (const char* body : {R"({"language": "py",)", "[1]", "", "{\"stdin\":\"\\ud800\"}"}) {
