@@ -84,6 +84,23 @@ class ExecutionApiTest(unittest.TestCase):
                                                      "JSONDecodeError: Expecting property name"),
                         result["summary"])
 
+    def test_compiler_errors_stream_as_stderr_events(self):
+        stream = self.server.stream({"runtime": "c", "code": "int main(void) { return nope; }"})
+        self.assertEqual(stream.status, 200)
+        events = []
+        while (event := stream.next_event()) is not None:
+            events.append(event)
+        names = [name for name, _, _ in events]
+        self.assertEqual(names[0], "started")
+        self.assertEqual(names[-1], "exit")
+        self.assertEqual([seq for _, seq, _ in events], list(range(1, len(events) + 1)))
+        streamed = "".join(data["stderr"]["data"] for name, _, data in events if name == "stderr")
+        self.assertIn(": error: ", streamed)
+        result = events[-1][2]["exit"]["result"]
+        self.assertEqual(result["status"], "compile_error")
+        self.assertIn("nope", result["reason"])
+        self.assertIsInstance(events[-1][2]["sequence"], int)
+
     def test_a_failing_program_is_still_200_with_its_status(self):
         result = self.server.json(
             "POST", "/v1/executions", python("import sys\nprint('bad', file=sys.stderr)\nsys.exit(3)")
