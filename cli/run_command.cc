@@ -207,7 +207,8 @@ std::string summary_line(const runner::RunResult& result) {
               (kept == &result.stdout_output ? "stdout" : "stderr") + " not kept";
     }
   }
-  if (!outcome.blocked.empty() && outcome.status != sandbox::RunStatus::ok) {
+  if (!outcome.blocked.empty() && outcome.status != sandbox::RunStatus::ok &&
+      !result.compile_error) {
     const sandbox::SyscallEvent& first = outcome.blocked.front();
     line += "; blocked " + first.detail + " -> " + first.action + " by " + first.origin;
     size_t more = outcome.blocked.size() - 1 + outcome.blocked_dropped;

@@ -150,8 +150,9 @@ std::string summarize(const RunResult& result, const sandbox::Limits& limits) {
   text += "output: " + describe("stdout", result.stdout_output) + ", " +
           describe("stderr", result.stderr_output) + "\n";
   // Refused calls in a run that succeeded did not change its outcome (a JVM probes sockets at
-  // every start): they stay in `blocked`, out of the lines a model reads.
-  if (outcome.status != RunStatus::ok) {
+  // every start), nor in one the compiler rejected (its diagnostics say why): they stay in
+  // `blocked`, out of the lines a model reads.
+  if (outcome.status != RunStatus::ok && !result.compile_error) {
     for (const sandbox::SyscallEvent& blocked : outcome.blocked) {
       text += "blocked: " + blocked.detail + " -> " + blocked.action + " by " + blocked.origin +
               "\n";
