@@ -10,6 +10,7 @@
 #include "api/json.h"
 #include "api/translate.h"
 #include "api/wire.h"
+#include "fakes.h"
 
 using namespace airlock;
 using namespace airlock::api;
@@ -179,6 +180,9 @@ TEST_CASE("the OpenAPI schemas list exactly the fields of the wire messages, wit
       {"SessionInfo", v1::SessionInfo::descriptor()},
       {"SessionFile", v1::SessionFile::descriptor()},
       {"SessionFileList", v1::SessionFileList::descriptor()},
+      {"SessionList", v1::SessionList::descriptor()},
+      {"RuntimeList", v1::RuntimeList::descriptor()},
+      {"PolicyList", v1::PolicyList::descriptor()},
   };
   for (const auto& [name, descriptor] : documented) {
     REQUIRE(spec()["components"]["schemas"][name]);
@@ -219,4 +223,17 @@ TEST_CASE("what the service sends matches the OpenAPI description") {
   runtime.compile = {"gcc"};
   runtime.run = {"./main"};
   check_sent(to_runtime_info(runtime), "RuntimeInfo");
+  v1::RuntimeList runtimes;
+  *runtimes.add_runtimes() = to_runtime_info(runtime);
+  check_sent(runtimes, "RuntimeList");
+
+  auto policy = testing::make_policy("default", {"python"});
+  v1::PolicyList policies;
+  *policies.add_policies() = to_policy_info(*policy, false);
+  check_sent(policies, "PolicyList");
+  check_sent(to_policy_info(*policy, true), "PolicyInfo");
+
+  v1::SessionList sessions;
+  *sessions.add_sessions() = session;
+  check_sent(sessions, "SessionList");
 }
