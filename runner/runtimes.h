@@ -18,6 +18,9 @@ struct Runtime {
   std::vector<std::string> run;           // argv, e.g. /usr/bin/python3 main.py
   std::string compile_policy;             // policy for the compile step; empty: the run's policy
   std::vector<std::string> preload;       // modules a warm interpreter imports ahead (issue 6)
+  // For runtimes that compile as they start (java's single-file launch): the last line of stderr
+  // that means the compiler rejected the program, so the run reports compile_error.
+  std::string compile_error_line;
 };
 
 using RuntimeTable = std::map<std::string, Runtime>;
