@@ -24,6 +24,7 @@ import http.client
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -287,7 +288,7 @@ class Outcome:
     def problem(self, text):
         with self.lock:
             if len(self.problems) < 50:
-                self.problems.append(text)
+                self.problems.append(time.strftime("%H:%M:%S ") + text)
 
 
 def run_json(service, body, path="/v1/executions"):
@@ -409,8 +410,11 @@ def op_cancel(service, rng):
         execution_id = response.getheader("X-Execution-Id")
         while (event := next_event(response)) is not None and event[0] != "stdout":
             pass
+        asked = time.monotonic()
         status, _, data = service.request("DELETE", f"/v1/executions/{execution_id}")
         if status != 202:
+            # 409 is right if the run ended first; say how long the cancel took to be answered.
+            data += f" (answered after {time.monotonic() - asked:.1f} s)".encode()
             raise AssertionError(f"cancel: DELETE answered {status} {data[:200]!r}")
         final = None
         while (event := next_event(response)) is not None:
@@ -582,6 +586,12 @@ def main():
             failures.append(f"state dir not empty after exit: {os.listdir(service.state_dir)}")
         if failures:
             print("\n".join(["soak: service log tail:"] + service.logs[-20:]), file=sys.stderr)
+            # What the service said about each execution a problem names: a hang shows where
+            # it stopped, a starved machine shows late but complete steps.
+            for execution_id in sorted(set(re.findall(r"ex_[0-9a-f]+", " ".join(failures)))):
+                lines = [line for line in service.logs if execution_id in line]
+                print("\n".join([f"soak: the service's log of {execution_id}:"] + lines),
+                      file=sys.stderr)
         service.close()
     for failure in failures:
         print(f"soak: FAIL: {failure}", file=sys.stderr)
