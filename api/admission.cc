@@ -101,6 +101,7 @@ std::variant<Identity, Refusal> admit(const ServeConfig& config, const Authentic
     }
   }
   if (auto refusal = check_body_type(head)) return *refusal;
+  identity.client = head.peer;
   return identity;
 }
 

@@ -16,6 +16,7 @@ struct Identity {
   std::string key_name;  // "anonymous" when the service has no keys
   std::vector<std::string> policies;
   bool all_policies = false;
+  std::string client;  // "address:port" of the connection, for the audit log
 
   bool may_use(const std::string& policy) const;
 };

@@ -12,6 +12,9 @@
 namespace airlock::api {
 namespace {
 
+// Below this a rotation would come every few runs.
+constexpr uint64_t kMinAuditLogBytes = 64 * 1024;
+
 // Carries a message and the node it is about out of the parsing code below.
 struct ConfigError {
   YAML::Mark mark;
@@ -196,8 +199,22 @@ ServeConfig parse_root(const YAML::Node& root) {
       config.fork_library = scalar(value, key);
     } else if (key == "audit_log") {
       config.audit_log = scalar(value, key);
+      if (config.audit_log != kAuditLogOff && !config.audit_log.starts_with("/")) {
+        fail(value, "audit_log: expected an absolute path or off, got \"" + config.audit_log +
+                        "\"");
+      }
+    } else if (key == "audit_log_max_size") {
+      config.audit_log_max_bytes = size(value, key);
+      if (config.audit_log_max_bytes < kMinAuditLogBytes) {
+        fail(value, "audit_log_max_size: at least 64KiB");
+      }
+    } else if (key == "audit_log_keep") {
+      config.audit_log_keep = whole_number(value, key, 1000);
     } else if (key == "state_dir") {
       config.state_dir = scalar(value, key);
+      if (!config.state_dir.starts_with("/")) {
+        fail(value, "state_dir: expected an absolute path, got \"" + config.state_dir + "\"");
+      }
     } else if (key == "max_sessions") {
       config.max_sessions = whole_number(value, key, 100'000);
     } else if (key == "max_sessions_per_key") {
@@ -217,8 +234,8 @@ ServeConfig parse_root(const YAML::Node& root) {
                "\" (expected listen, api_keys, allowed_hosts, allowed_origins, memory_budget, max_concurrent, max_queued, max_body_size, "
                "header_timeout, idle_timeout, heartbeat_interval, shutdown_grace, retry_after, "
                "recent_results, max_file_size, default_policy, policy_dirs, runtimes_file, "
-               "drivers_dir, fork_library, audit_log, state_dir, max_sessions, "
-               "max_sessions_per_key, session_idle_timeout, "
+               "drivers_dir, fork_library, audit_log, audit_log_max_size, audit_log_keep, state_dir, "
+               "max_sessions, max_sessions_per_key, session_idle_timeout, "
                "session_max_lifetime, session_cpu_time, warm_pool)");
     }
   }
@@ -244,6 +261,14 @@ std::string located(const std::string& origin, const YAML::Mark& mark, const std
 
 bool is_loopback_name(std::string_view host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
+}
+
+std::string ServeConfig::effective_audit_log() const {
+  if (audit_log == kAuditLogOff) return "";
+  if (!audit_log.empty()) return audit_log;
+  std::string dir = state_dir;
+  while (dir.size() > 1 && dir.ends_with("/")) dir.pop_back();
+  return (dir == "/" ? "" : dir) + "/" + kAuditLogFileName;
 }
 
 std::vector<std::string> ServeConfig::effective_allowed_hosts() const {

@@ -2,6 +2,7 @@
 // also starts with no file at all; unknown keys are errors, so a typo never silently does nothing.
 #pragma once
 
+#include "policies/audit_file.h"
 #include "runner/warm_pool.h"
 
 #include <chrono>
@@ -32,6 +33,8 @@ inline constexpr std::chrono::milliseconds kDefaultSessionCpuTime{10 * 60'000};
 // What the service holds on behalf of clients (request bodies being read, results kept with their
 // files) before it answers 503 with Retry-After instead of taking more.
 inline constexpr uint64_t kDefaultMemoryBudgetBytes = 512ULL * 1024 * 1024;
+inline constexpr const char* kAuditLogFileName = "audit.jsonl";  // in state_dir by default
+inline constexpr const char* kAuditLogOff = "off";
 
 // An API key as the config stores it: its sha256, never the key itself.
 struct ApiKey {
@@ -69,7 +72,10 @@ struct ServeConfig {
   std::string runtimes_file;             // empty: $AIRLOCK_RUNTIMES, else the shipped file
   std::string drivers_dir;               // empty: the shipped drivers (sessions, warm pool)
   std::string fork_library;              // empty: the shipped libairlock_fork.so (warm pool)
-  std::string audit_log;                 // empty: no audit log
+  // The audit log (docs/api.md "Audit log"): empty means <state_dir>/audit.jsonl; "off" none.
+  std::string audit_log;
+  uint64_t audit_log_max_bytes = policies::kDefaultAuditMaxBytes;  // then it is rotated
+  size_t audit_log_keep = policies::kDefaultAuditKeep;             // rotated files kept
   std::string state_dir = "/run/airlock";
   size_t max_sessions = kDefaultMaxSessions;                // in the whole service; beyond: 429
   size_t max_sessions_per_key = kDefaultMaxSessionsPerKey;  // per API key; beyond: 429
@@ -79,6 +85,8 @@ struct ServeConfig {
 
   // max_concurrent with 0 resolved to the number of cores.
   size_t effective_max_concurrent() const;
+  // The audit log's path: audit_log, or its default under state_dir; "" when it is off.
+  std::string effective_audit_log() const;
   // allowed_hosts with its default resolved from the listen address.
   std::vector<std::string> effective_allowed_hosts() const;
 };

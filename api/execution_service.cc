@@ -212,7 +212,7 @@ void ExecutionService::execute(Entry& entry) {
     if (result.runtime().empty()) result.set_runtime(job.request.runtime);
     if (audit_) {
       try {
-        audit_(entry.id, job.owner, *job.policy, run.outcome);
+        audit_(entry.id, job, run.outcome);
       } catch (const std::exception& error) {
         log_.error("audit log write failed", {{"execution_id", entry.id}, {"error", error.what()}});
       }

@@ -31,6 +31,8 @@ struct Job {
   runner::RunRequest request;
   std::shared_ptr<const policies::Policy> policy;
   std::string owner;  // the API key's name; only the owner may look it up or cancel it
+  std::string client;      // "address:port" of the connection that asked, for the audit log
+  std::string session_id;  // the session it runs in, if any
   // When set, runs the job instead of the executor: an execution inside a session, which has its
   // own sandbox. Same contract as Executor::run; the policy above still names the result. It
   // gets `request` as submitted, with the execution id the client sees.
@@ -58,9 +60,8 @@ struct ServiceOptions {
   MemoryBudget* memory_budget = nullptr;
 };
 
-// Called once per run that reached the runner, for the audit log.
-using AuditHook = std::function<void(const std::string& execution_id, const std::string& key,
-                                     const policies::Policy&,
+// Called once per run that reached the runner, on its worker thread, for the audit log.
+using AuditHook = std::function<void(const std::string& execution_id, const Job& job,
                                      const sandbox::Outcome&)>;
 
 class ExecutionService {

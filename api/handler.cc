@@ -47,10 +47,27 @@ HttpResponse refusal_response(const Refusal& refusal, const HttpRequest& request
 
 }  // namespace
 
+void Api::note_refusal(const HttpRequest& request, const HttpResponse& response,
+                       const std::string& key) const {
+  if (!context_.on_refused || (response.status != 401 && response.status != 403)) return;
+  // The code is in the body the caller gets (an /mcp answer is JSON-RPC: none there).
+  v1::ErrorResponse body;
+  const WireFormat format =
+      response.content_type == kProtobufType ? WireFormat::protobuf : WireFormat::json;
+  std::string code = decode(response.body, format, body) ? "" : body.error().code();
+  if (code.empty()) code = response.status == 401 ? "unauthorized" : "forbidden";
+  context_.on_refused({response.status, std::move(code), key, request.peer, request.method,
+                       std::string(request.path())});
+}
+
 std::optional<HttpResponse> Api::refuse_head(const HttpRequest& head) const {
   try {
     auto admitted = admit(context_.config, context_.auth, head);
-    if (auto* refusal = std::get_if<Refusal>(&admitted)) return refusal_response(*refusal, head);
+    if (auto* refusal = std::get_if<Refusal>(&admitted)) {
+      HttpResponse response = refusal_response(*refusal, head);
+      note_refusal(head, response, "");
+      return response;
+    }
     return std::nullopt;
   } catch (const std::exception& exception) {
     return error(500, "internal", std::string("internal error: ") + exception.what(),
@@ -61,8 +78,17 @@ std::optional<HttpResponse> Api::refuse_head(const HttpRequest& head) const {
 Dispatch Api::handle(const HttpRequest& request) const {
   try {
     auto admitted = admit(context_.config, context_.auth, request);
-    if (auto* refusal = std::get_if<Refusal>(&admitted)) return refusal_response(*refusal, request);
-    return route(request, std::get<Identity>(admitted));
+    if (auto* refusal = std::get_if<Refusal>(&admitted)) {
+      HttpResponse response = refusal_response(*refusal, request);
+      note_refusal(request, response, "");
+      return response;
+    }
+    const Identity& identity = std::get<Identity>(admitted);
+    Dispatch dispatch = route(request, identity);
+    if (auto* response = std::get_if<HttpResponse>(&dispatch)) {
+      note_refusal(request, *response, identity.key_name);
+    }
+    return dispatch;
   } catch (const std::exception& exception) {
     return error(500, "internal", std::string("internal error: ") + exception.what(),
                  answer_format(request));

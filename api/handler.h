@@ -16,6 +16,7 @@
 #include "api/http_types.h"
 #include "api/metrics.h"
 #include "api/policy_source.h"
+#include "policies/audit_log.h"
 #include "runner/sessions.h"
 
 namespace airlock::api {
@@ -28,6 +29,9 @@ struct ApiContext {
   const Authenticator& auth;
   Metrics& metrics;
   runner::SessionManager* sessions = nullptr;  // null: the service offers no sessions
+  // Told of every request answered 401 or 403 (for the audit log), on the thread that handled
+  // it, which may be an I/O thread: it must not block.
+  std::function<void(const policies::RefusalRecord&)> on_refused = {};
 };
 
 // A validated, authorized execution request, ready to submit.
@@ -80,6 +84,9 @@ class Api {
                           WireFormat format) const;
   HttpResponse health(bool readiness) const;
   std::vector<std::string> usable_policies(const Identity& identity) const;
+  // Passes a 401 or 403 answer to context_.on_refused; `key` is the caller's, when known.
+  void note_refusal(const HttpRequest& request, const HttpResponse& response,
+                    const std::string& key) const;
 
   ApiContext context_;
 };

@@ -66,6 +66,7 @@ std::variant<Job, JobRefusal> build_job(const ApiContext& context, const Identit
                                  problem->field)};
   }
   job.owner = identity.key_name;
+  job.client = identity.client;
   return job;
 }
 

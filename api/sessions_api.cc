@@ -287,6 +287,7 @@ std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context
     return sessions.execute(*held, request, sink, cancel_fd);
   };
   job.hold = lease;
+  job.session_id = session_id;
   return job;
 }
 

@@ -6,5 +6,6 @@ namespace airlock::cli {
 int run_command(int argc, char** argv);
 int policy_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
+int audit_command(int argc, char** argv);
 
 }  // namespace airlock::cli

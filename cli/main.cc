@@ -14,6 +14,7 @@ constexpr const char* kUsage =
     "  run      run a program or a snippet in a sandbox      (airlock run --help)\n"
     "  serve    serve the execution API over HTTP             (airlock serve --help)\n"
     "  policy   check, show and compare policies              (airlock policy --help)\n"
+    "  audit    find a run, blocked calls, refused requests   (airlock audit --help)\n"
     "  version  print the version\n";
 
 }  // namespace
@@ -27,7 +28,12 @@ int main(int argc, char** argv) {
   if (command == "run") return airlock::cli::run_command(argc - 1, argv + 1);
   if (command == "serve") return airlock::cli::serve_command(argc - 1, argv + 1);
   if (command == "policy") return airlock::cli::policy_command(argc - 1, argv + 1);
+  if (command == "audit") return airlock::cli::audit_command(argc - 1, argv + 1);
   if (command == "version" || command == "--version") {
+    if (argc > 2 && (std::strcmp(argv[2], "--help") == 0 || std::strcmp(argv[2], "-h") == 0)) {
+      std::puts("usage: airlock version\n\nPrints airlock's version (GET /version asks a service).");
+      return 0;
+    }
     std::puts("airlock " AIRLOCK_VERSION);
     return 0;
   }

@@ -1,6 +1,9 @@
 // `airlock policy`: the security team's tools. `check` validates files, `show` prints a policy
 // with its layers or its effective rules and hash, `diff` says what a change loosens or tightens,
 // `groups` lists the syscall groups.
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -14,6 +17,7 @@
 #include "policies/diff.h"
 #include "policies/loader.h"
 #include "policies/render.h"
+#include "policies/review.h"
 #include "policies/syscall_groups.h"
 
 namespace airlock::cli {
@@ -24,20 +28,64 @@ using policies::LoadResult;
 constexpr int kExitValid = 0;
 constexpr int kExitInvalid = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitLoosens = 3;
 
 constexpr const char* kUsage =
     "usage: airlock policy check FILE|NAME...\n"
     "       airlock policy show NAME|FILE [--effective]\n"
-    "       airlock policy diff A B\n"
+    "       airlock policy diff A B [--fail-on-loosen]\n"
     "       airlock policy groups\n"
+    "       airlock policy SUBCOMMAND --help\n"
     "\n"
     "NAME is looked up as NAME.yaml in $AIRLOCK_POLICY_DIR (dirs separated by ':'), then in the\n"
     "installed <prefix>/etc/airlock/policies (/etc/airlock/policies for /usr).\n"
-    "Exit status: 0 valid, 1 invalid, 2 usage error.\n";
+    "Exit status: 0 valid, 1 invalid, 2 usage error, 3 diff --fail-on-loosen found a loosening.\n";
+
+// What each subcommand's --help prints.
+constexpr const char* kCheckHelp =
+    "usage: airlock policy check FILE|NAME...\n"
+    "\n"
+    "Loads each policy with its extends chain and reports every error as file:line:column.\n"
+    "For a valid one prints OK, its effective hash and one UNSAFE line per unsafe entry, then\n"
+    "review notes: WARNING for a bind that exposes a sensitive host path (/etc/shadow, /root,\n"
+    "the Docker socket, ...) or is writable, ERROR for a required bind of a host path that does\n"
+    "not exist on this machine (every run would fail to start; mark it optional: true).\n"
+    "Exit status: 0 all valid, 1 any invalid or with an ERROR note, 2 usage error.\n";
+constexpr const char* kShowHelp =
+    "usage: airlock policy show NAME|FILE [--effective]\n"
+    "\n"
+    "Prints the policy's layers as written, root ancestor first, and its effective hash.\n"
+    "--effective: the policy as enforced instead: values resolved, syscall groups expanded,\n"
+    "the floor listed with its group names (as `airlock policy groups` lists them), every rule\n"
+    "with its origin.\n"
+    "Exit status: 0 shown, 1 invalid, 2 usage error.\n";
+constexpr const char* kDiffHelp =
+    "usage: airlock policy diff A B [--fail-on-loosen]\n"
+    "\n"
+    "Says what changing policy A (before) into B (after) does, one line a difference, each\n"
+    "marked (loosens), (tightens) or (changes); \"no difference in effect\" when the hashes\n"
+    "match. --fail-on-loosen: exit 3 when any line loosens, for a CI gate on policy changes.\n"
+    "Exit status: 0 compared, 1 either is invalid, 2 usage error, 3 loosens (with the flag).\n";
+constexpr const char* kGroupsHelp =
+    "usage: airlock policy groups\n"
+    "\n"
+    "Lists the syscall groups a policy can name (@mount, @network, ...) with their members,\n"
+    "then the mandatory floor's groups under the names `show --effective` gives them.\n";
 
 int usage_error(const std::string& message) {
   std::cerr << "airlock policy: " << message << "\n" << kUsage;
   return kExitUsage;
+}
+
+bool wants_help(const std::vector<std::string>& args) {
+  return std::find_if(args.begin(), args.end(), [](const std::string& arg) {
+           return arg == "--help" || arg == "-h";
+         }) != args.end();
+}
+
+bool host_path_exists(const std::string& path) {
+  struct stat status {};
+  return ::stat(path.c_str(), &status) == 0;
 }
 
 void print_errors(const LoadResult& result) {
@@ -55,8 +103,18 @@ int check(const std::vector<std::string>& targets) {
       status = kExitInvalid;
       continue;
     }
-    std::cout << "OK " << target << " " << result.policy->hash << "\n";
+    const auto notes = policies::review_policy(*result.policy, host_path_exists);
+    const bool failed = std::any_of(notes.begin(), notes.end(), [](const auto& note) {
+      return note.severity == policies::ReviewNote::Severity::error;
+    });
+    std::cout << (failed ? "INVALID " : "OK ") << target << " " << result.policy->hash << "\n";
     std::cout << policies::render_unsafe(*result.policy);
+    for (const auto& note : notes) {
+      const bool error = note.severity == policies::ReviewNote::Severity::error;
+      std::cout << (error ? "ERROR" : "WARNING") << " policy \"" << result.policy->name
+                << "\": " << note.message << "\n";
+    }
+    if (failed) status = kExitInvalid;
   }
   return status;
 }
@@ -93,7 +151,7 @@ int show(const std::string& target, bool effective) {
   return kExitValid;
 }
 
-int diff(const std::string& before_name, const std::string& after_name) {
+int diff(const std::string& before_name, const std::string& after_name, bool fail_on_loosen) {
   const auto dirs = default_policy_dirs();
   const LoadResult before = policies::load_policy(before_name, dirs);
   const LoadResult after = policies::load_policy(after_name, dirs);
@@ -107,15 +165,31 @@ int diff(const std::string& before_name, const std::string& after_name) {
   const auto changes = policies::diff_policies(*before.policy, *after.policy);
   if (changes.empty()) std::cout << "no difference in effect\n";
   for (const auto& change : changes) std::cout << change.text() << "\n";
+  const bool loosens = std::any_of(changes.begin(), changes.end(), [](const auto& change) {
+    return change.effect == policies::Effect::loosens;
+  });
+  if (fail_on_loosen && loosens) {
+    std::cerr << "airlock policy diff: " << after_name << " loosens " << before_name << "\n";
+    return kExitLoosens;
+  }
   return kExitValid;
 }
 
-int groups() {
-  for (const auto& group : policies::syscall_groups()) {
+void print_groups(const std::vector<policies::SyscallGroup>& groups) {
+  for (const auto& group : groups) {
     std::cout << group.name << " — " << group.description << "\n ";
     for (const auto& member : group.members) std::cout << " " << member;
     std::cout << "\n";
   }
+}
+
+int groups() {
+  print_groups(policies::syscall_groups());
+  // The names `show --effective` gives the floor's rules ("floor (@mount)"), so that every name a
+  // reviewer meets there is explained here.
+  std::cout << "\nThe floor, under every policy (as `show --effective` names its rules; lifting "
+               "a call needs unsafe):\n";
+  print_groups(policies::floor_groups());
   return kExitValid;
 }
 
@@ -129,30 +203,43 @@ int policy_command(int argc, char** argv) {
   }
   const std::string verb = args[0];
   args.erase(args.begin());
+  if (wants_help(args)) {
+    if (verb == "check") return std::cout << kCheckHelp, kExitValid;
+    if (verb == "show") return std::cout << kShowHelp, kExitValid;
+    if (verb == "diff") return std::cout << kDiffHelp, kExitValid;
+    if (verb == "groups") return std::cout << kGroupsHelp, kExitValid;
+  }
+  // The policies named, and whether the subcommand's one flag (if it has one) was given.
+  const std::string flag = verb == "show" ? "--effective" : verb == "diff" ? "--fail-on-loosen" : "";
+  bool flagged = false;
+  std::vector<std::string> targets;
+  for (const auto& arg : args) {
+    if (!flag.empty() && arg == flag) {
+      flagged = true;
+    } else if (arg.starts_with("--")) {
+      return usage_error("unknown option '" + arg + "'");
+    } else {
+      targets.push_back(arg);
+    }
+  }
   if (verb == "check") {
-    if (args.empty()) return usage_error("check needs at least one policy file or name");
-    return check(args);
+    if (targets.empty()) return usage_error("check needs at least one policy file or name");
+    return check(targets);
   }
   if (verb == "show") {
-    bool effective = false;
-    std::vector<std::string> targets;
-    for (const auto& arg : args) {
-      if (arg == "--effective") {
-        effective = true;
-      } else if (arg.starts_with("--")) {
-        return usage_error("unknown option '" + arg + "'");
-      } else {
-        targets.push_back(arg);
-      }
-    }
     if (targets.size() != 1) return usage_error("show needs exactly one policy");
-    return show(targets[0], effective);
+    return show(targets[0], flagged);
   }
   if (verb == "diff") {
-    if (args.size() != 2) return usage_error("diff needs two policies: A (before) and B (after)");
-    return diff(args[0], args[1]);
+    if (targets.size() != 2) {
+      return usage_error("diff needs two policies: A (before) and B (after)");
+    }
+    return diff(targets[0], targets[1], flagged);
   }
-  if (verb == "groups") return groups();
+  if (verb == "groups") {
+    if (!targets.empty()) return usage_error("groups takes no arguments");
+    return groups();
+  }
   return usage_error("unknown subcommand '" + verb + "'");
 }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,9 @@ constexpr const char* kServeUsage =
     "Policies, runtimes and drivers default to the ones installed beside the binary\n"
     "(<prefix>/etc/airlock, <prefix>/lib/airlock; man airlock).\n"
     "Logs go to stderr, one JSON object a line. SIGTERM or SIGINT: stop accepting, let running\n"
-    "executions finish within shutdown_grace, then cancel them. SIGHUP: reload policies.\n";
+    "executions finish within shutdown_grace, then cancel them. SIGHUP: reload policies.\n"
+    "An audit log is written to <state_dir>/audit.jsonl unless audit_log says otherwise\n"
+    "(airlock audit --help).\n";
 
 api::Logger* protobuf_log_target = nullptr;
 
@@ -89,6 +92,33 @@ std::string resolve_files(api::ServeConfig& config) {
   config.drivers_dir = resolved(config.drivers_dir);
   config.fork_library = resolved(config.fork_library);
   return "";
+}
+
+// Every policy in force with its hash (as new_hash).
+std::vector<policies::PolicyChange> policy_hashes(const policies::PolicyRegistry& registry) {
+  std::vector<policies::PolicyChange> out;
+  for (const std::string& name : registry.names()) {
+    if (auto policy = registry.get(name)) out.push_back({name, "", policy->hash});
+  }
+  return out;
+}
+
+// The policies whose hash differs between two policy_hashes() lists (both sorted by name):
+// changed, added (no old hash) and removed (no new hash).
+std::vector<policies::PolicyChange> changed_policies(
+    const std::vector<policies::PolicyChange>& before,
+    const std::vector<policies::PolicyChange>& after) {
+  std::map<std::string, policies::PolicyChange> merged;
+  for (const auto& policy : before) merged[policy.name] = {policy.name, policy.new_hash, ""};
+  for (const auto& policy : after) {
+    merged.try_emplace(policy.name, policies::PolicyChange{policy.name, "", ""});
+    merged[policy.name].new_hash = policy.new_hash;
+  }
+  std::vector<policies::PolicyChange> out;
+  for (auto& [name, change] : merged) {
+    if (change.old_hash != change.new_hash) out.push_back(std::move(change));
+  }
+  return out;
 }
 
 }  // namespace
@@ -165,23 +195,35 @@ int serve_command(int argc, char** argv) {
                 {{"default_policy", config.default_policy}});
   }
 
-  std::unique_ptr<policies::AuditLog> audit;
-  if (!config.audit_log.empty()) {
-    auto opened = policies::AuditLog::open(config.audit_log);
-    if (!opened) {
-      log.error("cannot open the audit log", {{"error", opened.error().message()}});
-      return kStartFailed;
-    }
-    audit = std::move(opened.value());
-    if (!policy_errors.empty()) (void)audit->record_policy_errors(policy_errors);
-  }
-
   sandbox::SandboxConfig sandbox_config;
   sandbox_config.state_dir = config.state_dir;
   auto sandbox = sandbox::Sandbox::create(sandbox_config);
   if (!sandbox) {
     log.error("cannot set up the sandbox", {{"error", sandbox.error().message()}});
     return kStartFailed;
+  }
+
+  // Opened once the sandbox has made state_dir, where it lives by default.
+  std::unique_ptr<policies::AuditLog> audit;
+  if (const std::string path = config.effective_audit_log(); !path.empty()) {
+    policies::AuditFileOptions options;
+    options.max_bytes = config.audit_log_max_bytes;
+    options.keep = config.audit_log_keep;
+    options.on_error = [&log](const std::string& problem) {
+      log.error("audit log write failed", {{"error", problem}});
+    };
+    auto opened = policies::AuditLog::open(path, std::move(options));
+    if (!opened) {
+      log.error("cannot open the audit log (set audit_log to another path, or to off)",
+                {{"error", opened.error().message()}});
+      return kStartFailed;
+    }
+    audit = std::move(opened.value());
+    log.info("audit log", {{"path", path}});
+    audit->record_start(AIRLOCK_VERSION, policy_hashes(registry));
+    audit->record_policy_errors(policy_errors);
+  } else {
+    log.warning("the audit log is off (audit_log: off)");
   }
   runner::Runner runner(**sandbox, std::move(runtimes.value()),
                         [&registry](const std::string& name) { return registry.get(name); });
@@ -213,12 +255,10 @@ int serve_command(int argc, char** argv) {
   if (warm_pool) metrics.set_warm_pool([pool = warm_pool.get()] { return pool->stats(); });
   api::AuditHook audit_hook;
   if (audit) {
-    audit_hook = [&audit, &log](const std::string& id, const std::string& key,
-                                const policies::Policy& policy, const sandbox::Outcome& outcome) {
-      if (auto status = audit->record_run(id, key, policy, outcome); !status) {
-        log.error("audit log write failed",
-                  {{"execution_id", id}, {"error", status.error().message()}});
-      }
+    audit_hook = [&audit](const std::string& id, const api::Job& job,
+                          const sandbox::Outcome& outcome) {
+      audit->record_run({id, job.owner, job.request.runtime, job.session_id, job.client},
+                        *job.policy, outcome);
     };
   }
   // Before the execution service, so it outlives the session leases queued jobs hold.
@@ -241,7 +281,13 @@ int serve_command(int argc, char** argv) {
                                    {config.effective_max_concurrent(), config.max_queued,
                                     config.recent_results, &results_budget},
                                    metrics, log, audit_hook);
-  api::Api api({config, executor, policy_source, executions, auth, metrics, &sessions});
+  api::ApiContext context{config, executor, policy_source, executions, auth, metrics, &sessions};
+  if (audit) {
+    context.on_refused = [&audit](const policies::RefusalRecord& refusal) {
+      audit->record_refusal(refusal);
+    };
+  }
+  api::Api api(context);
   api::Server server(
       api, executions, metrics, log,
       {config.listen_address, config.listen_port, config.max_body_bytes, config.header_timeout,
@@ -253,12 +299,17 @@ int serve_command(int argc, char** argv) {
                        {"cgroup", std::string((*sandbox)->cgroup_backend_name())}});
 
   server.run([&] {
+    const std::vector<policies::PolicyChange> before = policy_hashes(registry);
     std::vector<policies::PolicyError> errors = registry.reload();
     for (const auto& error : errors) {
       log.error("policy reload error; the previous version stays in force",
                 {{"error", error.format()}});
     }
-    if (audit && !errors.empty()) (void)audit->record_policy_errors(errors);
+    if (audit) {
+      audit->record_policy_errors(errors);
+      audit->record_reload(changed_policies(before, policy_hashes(registry)),
+                           registry.names().size(), errors.size());
+    }
     log.info("policies reloaded", {{"count", static_cast<uint64_t>(registry.names().size())},
                                    {"errors", static_cast<uint64_t>(errors.size())}});
     if (warm_pool) {

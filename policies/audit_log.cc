@@ -1,7 +1,5 @@
 #include "policies/audit_log.h"
 
-#include <fcntl.h>
-
 #include <cstdio>
 #include <ctime>
 
@@ -49,6 +47,11 @@ std::string hex(uint64_t value) {
 
 std::string field(const char* name, const std::string& json_value) {
   return std::string(",\"") + name + "\":" + json_value;
+}
+
+// A JSON string, or null for an empty one (no session, no key).
+std::string optional_string(const std::string& text) {
+  return text.empty() ? "null" : json_string(text);
 }
 
 std::string event_line(const std::string& head, const char* kind,
@@ -114,20 +117,27 @@ std::string json_string(std::string_view bytes) {
   return out + "\"";
 }
 
-AuditLog::AuditLog(std::string path, sandbox::UniqueFd fd, Clock clock)
-    : path_(std::move(path)), fd_(std::move(fd)), clock_(std::move(clock)) {
+AuditLog::AuditLog(std::unique_ptr<AuditFile> file, Clock clock)
+    : file_(std::move(file)), clock_(std::move(clock)) {
   if (!clock_) clock_ = [] { return std::chrono::system_clock::now(); };
+  file_->dropped_line = [this](uint64_t count) {
+    return "{\"time\":" + json_string(now_text()) + field("event", json_string("dropped")) +
+           field("records", std::to_string(count)) + "}\n";
+  };
 }
 
-sandbox::Expected<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& path, Clock clock) {
-  auto fd = sandbox::open_fd(path, O_WRONLY | O_APPEND | O_CREAT, 0600);
-  if (!fd) return fd.error();
-  return std::unique_ptr<AuditLog>(new AuditLog(path, std::move(fd.value()), std::move(clock)));
+sandbox::Expected<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& path,
+                                                            AuditFileOptions options,
+                                                            Clock clock) {
+  auto file = AuditFile::open(path, std::move(options));
+  if (!file) return file.error();
+  return std::unique_ptr<AuditLog>(new AuditLog(std::move(file.value()), std::move(clock)));
 }
 
-std::string AuditLog::now_text() const {
-  const auto now = clock_();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+std::string AuditLog::now_text() const { return audit_time(clock_()); }
+
+std::string audit_time(std::chrono::system_clock::time_point time) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch());
   const std::time_t seconds = static_cast<std::time_t>(ms.count() / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
@@ -138,16 +148,14 @@ std::string AuditLog::now_text() const {
   return text;
 }
 
-sandbox::Status AuditLog::append(const std::string& lines) {
-  std::lock_guard lock(mutex_);
-  return sandbox::write_all(fd_.get(), lines, "write(audit log)");
-}
-
-sandbox::Status AuditLog::record_run(const std::string& run_id, const std::string& key,
-                                     const Policy& policy, const sandbox::Outcome& outcome) {
+void AuditLog::record_run(const RunRecord& run, const Policy& policy,
+                          const sandbox::Outcome& outcome) {
   const std::string head =
-      "{\"time\":" + json_string(now_text()) + field("run_id", json_string(run_id)) +
-      field("key", json_string(key)) + field("policy", json_string(policy.name)) + field("policy_hash", json_string(policy.hash));
+      "{\"time\":" + json_string(now_text()) + field("run_id", json_string(run.run_id)) +
+      field("key", json_string(run.key)) + field("runtime", json_string(run.runtime)) +
+      field("session_id", optional_string(run.session_id)) +
+      field("client", json_string(run.client)) + field("policy", json_string(policy.name)) +
+      field("policy_hash", json_string(policy.hash));
   std::string lines = head + field("event", json_string("run")) +
                       field("status", json_string(sandbox::to_string(outcome.status))) +
                       field("exit_code", std::to_string(outcome.exit_code)) +
@@ -157,10 +165,60 @@ sandbox::Status AuditLog::record_run(const std::string& run_id, const std::strin
                       field("blocked_dropped", std::to_string(outcome.blocked_dropped)) + "}\n";
   if (outcome.violation) lines += event_line(head, "violation", *outcome.violation);
   for (const auto& event : outcome.blocked) lines += event_line(head, "blocked", event);
-  return append(lines);
+  file_->append(std::move(lines));
 }
 
-sandbox::Status AuditLog::record_policy_errors(const std::vector<PolicyError>& errors) {
+void AuditLog::record_refusal(const RefusalRecord& refusal) {
+  file_->append("{\"time\":" + json_string(now_text()) + field("event", json_string("refused")) +
+                field("status", std::to_string(refusal.status)) +
+                field("code", json_string(refusal.code)) +
+                field("key", optional_string(refusal.key)) +
+                field("client", json_string(refusal.client)) +
+                field("method", json_string(refusal.method)) +
+                field("path", json_string(refusal.path)) + "}\n");
+}
+
+void AuditLog::record_reload(const std::vector<PolicyChange>& changes, size_t policies,
+                             size_t errors) {
+  const std::string time = json_string(now_text());
+  std::string lines;
+  for (const PolicyChange& change : changes) {
+    lines += "{\"time\":" + time + field("event", json_string("policy_reload")) +
+             field("policy", json_string(change.name)) +
+             field("old_hash", optional_string(change.old_hash)) +
+             field("new_hash", optional_string(change.new_hash)) + "}\n";
+  }
+  lines += "{\"time\":" + time + field("event", json_string("reload")) +
+           field("policies", std::to_string(policies)) +
+           field("changed", std::to_string(changes.size())) +
+           field("errors", std::to_string(errors)) + "}\n";
+  file_->append(std::move(lines));
+}
+
+void AuditLog::record_keys_reload(const std::vector<std::string>& before,
+                                  const std::vector<std::string>& after,
+                                  const std::string& problem) {
+  auto list = [](const std::vector<std::string>& names) {
+    std::string out = "[";
+    for (size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + json_string(names[i]);
+    return out + "]";
+  };
+  file_->append("{\"time\":" + json_string(now_text()) +
+                field("event", json_string("api_keys_reload")) + field("before", list(before)) +
+                field("after", list(after)) + field("error", optional_string(problem)) + "}\n");
+}
+
+void AuditLog::record_start(const std::string& version, const std::vector<PolicyChange>& policies) {
+  std::string list = "{";
+  for (size_t i = 0; i < policies.size(); ++i) {
+    list += (i ? "," : "") + json_string(policies[i].name) + ":" +
+            json_string(policies[i].new_hash);
+  }
+  file_->append("{\"time\":" + json_string(now_text()) + field("event", json_string("start")) +
+                field("version", json_string(version)) + field("policies", list + "}") + "}\n");
+}
+
+void AuditLog::record_policy_errors(const std::vector<PolicyError>& errors) {
   std::string lines;
   for (const auto& error : errors) {
     lines += "{\"time\":" + json_string(now_text()) + field("event", json_string("policy_error")) +
@@ -168,8 +226,7 @@ sandbox::Status AuditLog::record_policy_errors(const std::vector<PolicyError>& e
              field("column", std::to_string(error.column)) +
              field("message", json_string(error.message)) + "}\n";
   }
-  if (lines.empty()) return {};
-  return append(lines);
+  file_->append(std::move(lines));
 }
 
 }  // namespace airlock::policies

@@ -1,7 +1,10 @@
 #include "policies/syscall_groups.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
+
+#include "sandbox/seccomp_floor.h"
 
 namespace airlock::policies {
 
@@ -48,6 +51,36 @@ const std::vector<SyscallGroup>& syscall_groups() {
         "vhangup"}},
   };
   return groups;
+}
+
+std::vector<SyscallGroup> floor_groups() {
+  std::vector<SyscallGroup> out;
+  for (const auto& floor : sandbox::floor_rules()) {
+    auto group = std::find_if(out.begin(), out.end(),
+                              [&](const SyscallGroup& g) { return g.name == floor.group; });
+    if (group == out.end()) {
+      // Floor-only names: calls a policy group cannot express (by argument) or names alone.
+      static const std::map<std::string, std::string> kFloorOnly = {
+          {"@bpf", "load programs into the kernel"},
+          {"@perf", "performance counters of other processes and the kernel"},
+          {"@userfaultfd", "handle page faults in user space"},
+          {"@handles", "open files by handle, around the mount namespace"},
+          {"@seccomp-listener", "install a filter whose questions user space answers"},
+          {"@tty-injection", "push input into a terminal (TIOCSTI)"}};
+      const SyscallGroup* named = find_group(floor.group);
+      const auto only = kFloorOnly.find(floor.group);
+      out.push_back({floor.group,
+                     named ? named->description : only != kFloorOnly.end() ? only->second : "",
+                     {}});
+      group = out.end() - 1;
+    }
+    const std::string member = floor.rule.syscall +
+                               (floor.rule.conditions.empty() ? "" : " (some arguments)");
+    if (std::find(group->members.begin(), group->members.end(), member) == group->members.end()) {
+      group->members.push_back(member);
+    }
+  }
+  return out;
 }
 
 const SyscallGroup* find_group(const std::string& name) {

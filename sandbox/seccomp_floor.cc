@@ -50,7 +50,8 @@ std::vector<FloorRule> build_floor() {
   for (const char* name : {"keyctl", "add_key", "request_key"}) {
     rules.push_back(refuse("@keyring", name, EPERM));
   }
-  for (const char* name : {"kexec_load", "kexec_file_load"}) rules.push_back(deny("@kexec", name));
+  // Group names are those `policy groups` lists where one fits (kexec is in @reboot there).
+  for (const char* name : {"kexec_load", "kexec_file_load"}) rules.push_back(deny("@reboot", name));
   for (const char* name : {"init_module", "finit_module", "delete_module"}) {
     rules.push_back(deny("@module", name));
   }
@@ -82,7 +83,7 @@ std::vector<FloorRule> build_floor() {
   // io_uring bypasses the syscall filter for the operations it performs. Answering ENOSYS (as an
   // old kernel would) lets runtimes that probe for it (libuv in node) fall back.
   for (const char* name : {"io_uring_setup", "io_uring_enter", "io_uring_register"}) {
-    rules.push_back(refuse("@io_uring", name, ENOSYS));
+    rules.push_back(refuse("@io-uring", name, ENOSYS));
   }
   // clone3 passes its flags in memory, where a filter cannot read them. ENOSYS makes glibc fall
   // back to clone(2), whose flags the rules above can check.

@@ -75,6 +75,25 @@ TEST_CASE("an unknown setting is an error that points at it") {
   CHECK(result.error.starts_with("typo.yaml:2:1: unknown setting \"max_concurent\""));
 }
 
+TEST_CASE("the audit log: under state_dir by default, an absolute path, or off") {
+  CHECK(parse_config("", "c.yaml").config->effective_audit_log() == "/run/airlock/audit.jsonl");
+  CHECK(parse_config("state_dir: /srv/state/\n", "c.yaml").config->effective_audit_log() ==
+        "/srv/state/audit.jsonl");
+  CHECK(parse_config("audit_log: /var/log/a.jsonl\n", "c.yaml").config->effective_audit_log() ==
+        "/var/log/a.jsonl");
+  CHECK(parse_config("audit_log: off\n", "c.yaml").config->effective_audit_log().empty());
+  auto sized = parse_config("audit_log_max_size: 1MiB\naudit_log_keep: 0\n", "c.yaml");
+  REQUIRE(sized.config);
+  CHECK(sized.config->audit_log_max_bytes == 1024 * 1024);
+  CHECK(sized.config->audit_log_keep == 0);
+  CHECK(parse_config("audit_log: logs/audit.jsonl\n", "c.yaml").error ==
+        "c.yaml:1:12: audit_log: expected an absolute path or off, got \"logs/audit.jsonl\"");
+  CHECK(parse_config("audit_log_max_size: 1KiB\n", "c.yaml").error ==
+        "c.yaml:1:21: audit_log_max_size: at least 64KiB");
+  CHECK(parse_config("state_dir: run/airlock\n", "c.yaml").error ==
+        "c.yaml:1:12: state_dir: expected an absolute path, got \"run/airlock\"");
+}
+
 TEST_CASE("a number without its unit is rejected") {
   auto result = parse_config("idle_timeout: 30\n", "c.yaml");
   CHECK_FALSE(result.config);

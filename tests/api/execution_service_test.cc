@@ -16,10 +16,9 @@ namespace {
 struct Fixture {
   explicit Fixture(ServiceOptions options = {1, 1, 8})
       : service(executor, options, metrics, log,
-                [this](const std::string& id, const std::string& key, const policies::Policy&,
-                       const sandbox::Outcome&) {
+                [this](const std::string& id, const Job& job, const sandbox::Outcome&) {
                   std::lock_guard lock(audit_mutex);
-                  audited.push_back(id + " by " + key);
+                  audited.push_back(id + " by " + job.owner);
                 }) {}
 
   Job job(const std::string& code, const std::string& owner = "alice") {

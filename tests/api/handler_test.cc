@@ -395,6 +395,34 @@ TEST_CASE("metrics count executions by status and runtime") {
   CHECK(metrics.body.find("airlock_execution_duration_seconds_count 1") != std::string::npos);
 }
 
+TEST_CASE("requests refused for who sent them are reported with the key and the client") {
+  Fixture f;
+  std::vector<policies::RefusalRecord> refused;
+  ApiContext context{f.config, f.executor, f.policies, f.service, f.auth, f.metrics};
+  context.on_refused = [&](const policies::RefusalRecord& record) { refused.push_back(record); };
+  Api api(context);
+  HttpRequest no_key{"POST", "/v1/executions", {}, R"({"language":"python"})", "10.1.2.3:4567"};
+  CHECK(std::get<HttpResponse>(api.handle(no_key)).status == 401);
+  HttpRequest forbidden = f.request("GET", "/v1/policies/strict");
+  forbidden.peer = "10.1.2.3:4568";
+  CHECK(std::get<HttpResponse>(api.handle(forbidden)).status == 403);
+  CHECK(std::get<HttpResponse>(api.handle(f.request("GET", "/v1/runtimes"))).status == 200);
+  HttpRequest head_only{"GET", "/v1/runtimes", {}, {}, "10.1.2.3:4569"};
+  CHECK(api.refuse_head(head_only)->status == 401);
+  REQUIRE(refused.size() == 3);
+  CHECK(refused[0].status == 401);
+  CHECK(refused[0].code == "unauthorized");
+  CHECK(refused[0].key.empty());
+  CHECK(refused[0].client == "10.1.2.3:4567");
+  CHECK(refused[0].method == "POST");
+  CHECK(refused[0].path == "/v1/executions");
+  CHECK(refused[1].status == 403);
+  CHECK(refused[1].code == "policy_forbidden");
+  CHECK(refused[1].key == "test");
+  CHECK(refused[1].path == "/v1/policies/strict");
+  CHECK(refused[2].client == "10.1.2.3:4569");
+}
+
 TEST_CASE("a request for another host name, as DNS rebinding sends, is refused") {
   Fixture f(std::vector<ApiKey>{});
   f.config.listen_address = "127.0.0.1";

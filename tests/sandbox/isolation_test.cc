@@ -171,7 +171,7 @@ TEST_CASE("floor calls that common software probes are refused and reported, not
   if (!can_sandbox()) return;
   require_refused({"unshare-user"}, "unshare", "EPERM", "floor (@namespaces)");
   require_refused({"clone-newuser"}, "clone", "EPERM", "floor (@namespaces)");
-  require_refused({"io-uring"}, "io_uring_setup", "ENOSYS", "floor (@io_uring)");
+  require_refused({"io-uring"}, "io_uring_setup", "ENOSYS", "floor (@io-uring)");
   require_refused({"perf"}, "perf_event_open", "EPERM", "floor (@perf)");
   require_refused({"keyctl"}, "keyctl", "EPERM", "floor (@keyring)");
 }
