@@ -24,7 +24,8 @@ bool Identity::may_use(const std::string& policy) const {
 
 std::optional<AuthFailure> Authenticator::authenticate(
     std::optional<std::string_view> authorization, Identity& identity) const {
-  if (open()) {
+  const auto keys = this->keys();
+  if (keys->empty()) {
     identity = Identity{"anonymous", {}, true};
     return std::nullopt;
   }
@@ -37,7 +38,7 @@ std::optional<AuthFailure> Authenticator::authenticate(
   std::string digest = policies::sha256_hex(authorization->substr(kScheme.size()));
   // Every key is compared, so the time taken does not say which key came close.
   const ApiKey* match = nullptr;
-  for (const ApiKey& key : keys_) {
+  for (const ApiKey& key : *keys) {
     if (constant_time_equals(digest, key.sha256)) match = &key;
   }
   if (!match) return AuthFailure::invalid;
@@ -46,6 +47,22 @@ std::optional<AuthFailure> Authenticator::authenticate(
   identity.all_policies =
       std::find(match->policies.begin(), match->policies.end(), "*") != match->policies.end();
   return std::nullopt;
+}
+
+std::optional<std::string> Authenticator::replace(std::vector<ApiKey> keys) {
+  std::lock_guard lock(mutex_);
+  if (keys.empty() && !keys_->empty()) {
+    return "the new config has no api_keys, which would let every client in; the keys in force "
+           "stay (restart the service to run without keys)";
+  }
+  keys_ = std::make_shared<const std::vector<ApiKey>>(std::move(keys));
+  return std::nullopt;
+}
+
+std::vector<std::string> Authenticator::names() const {
+  std::vector<std::string> out;
+  for (const ApiKey& key : *keys()) out.push_back(key.name);
+  return out;
 }
 
 }  // namespace airlock::api

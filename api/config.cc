@@ -7,10 +7,33 @@
 #include <sstream>
 #include <thread>
 
+#include "policies/errors.h"
 #include "policies/units.h"
 
 namespace airlock::api {
 namespace {
+
+// Every top-level setting, for the error that names an unknown one.
+const std::vector<std::string> kSettings = {
+    "listen", "api_keys", "allowed_hosts", "allowed_origins", "memory_budget", "max_concurrent",
+    "max_queued", "max_body_size", "header_timeout", "idle_timeout", "heartbeat_interval",
+    "shutdown_grace", "retry_after", "recent_results", "max_file_size", "default_policy",
+    "policy_dirs", "runtimes_file", "drivers_dir", "fork_library", "audit_log",
+    "audit_log_max_size", "audit_log_keep", "state_dir", "max_sessions", "max_sessions_per_key",
+    "session_idle_timeout", "session_max_lifetime", "session_cpu_time", "warm_pool"};
+
+// 'unknown setting "max_concurent" — did you mean 'max_concurrent'?', or with the whole list
+// when nothing is near.
+std::string unknown(const std::string& what, const std::string& name,
+                    const std::vector<std::string>& valid) {
+  std::string message = "unknown " + what + " \"" + name + "\"";
+  if (const std::string near = policies::nearest(name, valid); !near.empty()) {
+    return message + " — did you mean '" + near + "'?";
+  }
+  std::string list;
+  for (const std::string& item : valid) list += (list.empty() ? "" : ", ") + item;
+  return message + " (expected " + list + ")";
+}
 
 // Below this a rotation would come every few runs.
 constexpr uint64_t kMinAuditLogBytes = 64 * 1024;
@@ -80,8 +103,7 @@ ApiKey api_key(const YAML::Node& node) {
     } else if (field == "policies") {
       key.policies = string_list(entry.second, "api_keys.policies");
     } else {
-      fail(entry.first,
-           "api_keys: unknown field \"" + field + "\" (expected name, sha256, policies)");
+      fail(entry.first, "api_keys: " + unknown("field", field, {"name", "sha256", "policies"}));
     }
   }
   if (key.sha256.empty()) fail(node, "api_keys item: sha256 is required");
@@ -112,7 +134,7 @@ runner::WarmPoolEntry warm_pool_entry(const YAML::Node& node) {
       }
     } else {
       fail(field.first,
-           "warm_pool: unknown field \"" + name + "\" (expected runtime, policy, size, refill)");
+           "warm_pool: " + unknown("field", name, {"runtime", "policy", "size", "refill"}));
     }
   }
   if (entry.runtime.empty()) fail(node, "warm_pool item: runtime is required");
@@ -229,14 +251,7 @@ ServeConfig parse_root(const YAML::Node& root) {
       if (!value.IsSequence()) fail(value, "warm_pool: expected a list of {runtime, policy, size}");
       for (const auto& item : value) config.warm_pool.push_back(warm_pool_entry(item));
     } else {
-      fail(entry.first,
-           "unknown setting \"" + key +
-               "\" (expected listen, api_keys, allowed_hosts, allowed_origins, memory_budget, max_concurrent, max_queued, max_body_size, "
-               "header_timeout, idle_timeout, heartbeat_interval, shutdown_grace, retry_after, "
-               "recent_results, max_file_size, default_policy, policy_dirs, runtimes_file, "
-               "drivers_dir, fork_library, audit_log, audit_log_max_size, audit_log_keep, state_dir, "
-               "max_sessions, max_sessions_per_key, session_idle_timeout, "
-               "session_max_lifetime, session_cpu_time, warm_pool)");
+      fail(entry.first, unknown("setting", key, kSettings));
     }
   }
   for (auto [timeout, name] : {std::pair{config.header_timeout, "header_timeout"},

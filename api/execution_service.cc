@@ -210,6 +210,7 @@ void ExecutionService::execute(Entry& entry) {
     // The runner names policy and runtime; fall back to what the API chose if it did not.
     if (result.policy().name().empty()) *result.mutable_policy() = entry.policy_ref();
     if (result.runtime().empty()) result.set_runtime(job.request.runtime);
+    metrics_.syscalls_stopped(job.policy->name, run.outcome);
     if (audit_) {
       try {
         audit_(entry.id, job, run.outcome);

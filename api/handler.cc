@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "api/job_builder.h"
+#include "api/json.h"
 #include "api/mcp.h"
 #include "api/responses.h"
 #include "api/sessions_api.h"
@@ -107,6 +108,10 @@ Dispatch Api::route(const HttpRequest& request, const Identity& identity) const 
   if (path == "/metrics") {
     if (method != "GET") return method_not_allowed("GET", format);
     return HttpResponse{200, "text/plain; version=0.0.4", {}, context_.metrics.render()};
+  }
+  if (path == "/version") {
+    if (method != "GET") return method_not_allowed("GET", format);
+    return version(format);
   }
   if (path == "/mcp") return handle_mcp(context_, request, identity);
   if (!path.starts_with("/v1/")) {
@@ -276,6 +281,18 @@ bool Api::ready(std::vector<std::string>& problems) const {
   }
   if (context_.executor.runtimes().empty()) problems.push_back("no runtimes are configured");
   return problems.empty();
+}
+
+HttpResponse Api::version(WireFormat format) const {
+  // No schema of its own: a google.protobuf.Struct, so it needs no change to the API's messages.
+  std::vector<json::Value> mcp_versions;
+  for (std::string_view version : kMcpProtocolVersions) {
+    mcp_versions.push_back(json::string(std::string(version)));
+  }
+  json::Value info = json::object({{"version", json::string(AIRLOCK_VERSION)},
+                                   {"api", json::string("v1")},
+                                   {"mcp_protocol_versions", json::array(mcp_versions)}});
+  return message_response(200, info.struct_value(), format);
 }
 
 HttpResponse Api::health(bool readiness) const {

@@ -83,6 +83,7 @@ class Api {
   HttpResponse get_policy(const std::string& name, const Identity& identity,
                           WireFormat format) const;
   HttpResponse health(bool readiness) const;
+  HttpResponse version(WireFormat format) const;
   std::vector<std::string> usable_policies(const Identity& identity) const;
   // Passes a 401 or 403 answer to context_.on_refused; `key` is the caller's, when known.
   void note_refusal(const HttpRequest& request, const HttpResponse& response,

@@ -31,15 +31,28 @@ void Metrics::execution_finished(const std::string& runtime, const std::string& 
                                  std::chrono::duration<double> latency) {
   std::lock_guard lock(mutex_);
   ++executions_[{status, runtime}];
+  Latency& histogram = latency_[runtime];
   double seconds = latency.count();
   for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
     if (seconds <= kLatencyBuckets[i]) {
-      ++latency_buckets_[i];
+      ++histogram.buckets[i];
       break;
     }
   }
-  ++latency_count_;
-  latency_sum_seconds_ += seconds;
+  ++histogram.count;
+  histogram.sum_seconds += seconds;
+}
+
+void Metrics::syscalls_stopped(const std::string& policy, const sandbox::Outcome& outcome) {
+  std::lock_guard lock(mutex_);
+  if (outcome.violation) ++violations_[{policy, outcome.violation->syscall}];
+  for (const auto& event : outcome.blocked) ++blocked_[{policy, event.syscall}];
+}
+
+void Metrics::policies_reloaded(size_t errors) {
+  std::lock_guard lock(mutex_);
+  ++reloads_;
+  if (errors > 0) ++reloads_with_errors_;
 }
 
 void Metrics::rejected(const std::string& reason) {
@@ -55,24 +68,55 @@ void Metrics::http_response(int status) {
 std::string Metrics::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
+  out += "# HELP airlock_build_info The running airlock's version; always 1.\n";
+  out += "# TYPE airlock_build_info gauge\n";
+  out += "airlock_build_info{version=\"" + label(AIRLOCK_VERSION) + "\"} 1\n";
   out += "# HELP airlock_executions_total Executions finished, by status and runtime.\n";
   out += "# TYPE airlock_executions_total counter\n";
   for (const auto& [key, count] : executions_) {
     out += "airlock_executions_total{status=\"" + label(key.first) + "\",runtime=\"" +
            label(key.second) + "\"} " + std::to_string(count) + "\n";
   }
-  out += "# HELP airlock_execution_duration_seconds Time from submission to result.\n";
+  out += "# HELP airlock_execution_duration_seconds Time from submission to result, by runtime.\n";
   out += "# TYPE airlock_execution_duration_seconds histogram\n";
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
-    cumulative += latency_buckets_[i];
-    out += "airlock_execution_duration_seconds_bucket{le=\"" + number(kLatencyBuckets[i]) + "\"} " +
-           std::to_string(cumulative) + "\n";
+  for (const auto& [runtime, histogram] : latency_) {
+    const std::string runtime_label = "runtime=\"" + label(runtime) + "\"";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      cumulative += histogram.buckets[i];
+      out += "airlock_execution_duration_seconds_bucket{" + runtime_label + ",le=\"" +
+             number(kLatencyBuckets[i]) + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    out += "airlock_execution_duration_seconds_bucket{" + runtime_label + ",le=\"+Inf\"} " +
+           std::to_string(histogram.count) + "\n";
+    out += "airlock_execution_duration_seconds_sum{" + runtime_label + "} " +
+           number(histogram.sum_seconds) + "\n";
+    out += "airlock_execution_duration_seconds_count{" + runtime_label + "} " +
+           std::to_string(histogram.count) + "\n";
   }
-  out += "airlock_execution_duration_seconds_bucket{le=\"+Inf\"} " +
-         std::to_string(latency_count_) + "\n";
-  out += "airlock_execution_duration_seconds_sum " + number(latency_sum_seconds_) + "\n";
-  out += "airlock_execution_duration_seconds_count " + std::to_string(latency_count_) + "\n";
+  auto by_policy_and_syscall = [&](const char* name, const char* help, const auto& counts) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+    for (const auto& [key, count] : counts) {
+      out += std::string(name) + "{policy=\"" + label(key.first) + "\",syscall=\"" +
+             label(key.second) + "\"} " + std::to_string(count) + "\n";
+    }
+  };
+  by_policy_and_syscall("airlock_violations_total",
+                        "Runs ended by a forbidden syscall, by policy and syscall.", violations_);
+  by_policy_and_syscall("airlock_blocked_calls_total",
+                        "Syscalls refused (or logged) without ending the run, by policy and syscall.",
+                        blocked_);
+  out += "# HELP airlock_policy_reloads_total Policy reloads (SIGHUP), by result.\n";
+  out += "# TYPE airlock_policy_reloads_total counter\n";
+  out += "airlock_policy_reloads_total{result=\"ok\"} " +
+         std::to_string(reloads_ - reloads_with_errors_) + "\n";
+  out += "airlock_policy_reloads_total{result=\"errors\"} " +
+         std::to_string(reloads_with_errors_) + "\n";
+  if (sessions_) {
+    out += "# HELP airlock_sessions_active Interpreter sessions open now.\n";
+    out += "# TYPE airlock_sessions_active gauge\n";
+    out += "airlock_sessions_active " + std::to_string(sessions_()) + "\n";
+  }
   out += "# HELP airlock_executions_in_flight Executions running now.\n";
   out += "# TYPE airlock_executions_in_flight gauge\n";
   out += "airlock_executions_in_flight " + std::to_string(in_flight_.load()) + "\n";

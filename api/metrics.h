@@ -1,5 +1,6 @@
-// The service's counters in Prometheus text format: executions by status and runtime, a latency
-// histogram, executions in flight and queued, requests rejected, and HTTP responses by code.
+// The service's counters in Prometheus text format: build info, executions by status and runtime,
+// a latency histogram per runtime, executions in flight and queued, violations and blocked calls
+// by policy and syscall, policy reloads, live sessions, requests rejected, HTTP responses by code.
 #pragma once
 
 #include <array>
@@ -11,9 +12,11 @@
 #include <mutex>
 #include <vector>
 
-#include "runner/warm_pool.h"
 #include <string>
 #include <utility>
+
+#include "runner/warm_pool.h"
+#include "sandbox/outcome.h"
 
 namespace airlock::api {
 
@@ -29,6 +32,17 @@ class Metrics {
   // A request was refused before it could run, e.g. "queue_full", "shutting_down".
   void rejected(const std::string& reason);
   void http_response(int status);
+  // What a run's outcome says the program tried: the call that ended it (a violation) and the
+  // calls refused or logged on the way.
+  void syscalls_stopped(const std::string& policy, const sandbox::Outcome& outcome);
+  // A SIGHUP reload: `errors` policy files kept their old version (or stayed out).
+  void policies_reloaded(size_t errors);
+
+  // Where the number of live sessions comes from, when the service offers them.
+  void set_sessions(std::function<size_t()> source) {
+    std::lock_guard lock(mutex_);
+    sessions_ = std::move(source);
+  }
 
   // Where the warm pool's figures come from, when the service has one.
   void set_warm_pool(std::function<std::vector<runner::WarmPoolStats>()> source) {
@@ -44,10 +58,18 @@ class Metrics {
 
  private:
   mutable std::mutex mutex_;
+  struct Latency {
+    std::array<uint64_t, kLatencyBuckets.size()> buckets{};  // not cumulative
+    uint64_t count = 0;
+    double sum_seconds = 0;
+  };
   std::map<std::pair<std::string, std::string>, uint64_t> executions_;  // (status, runtime)
-  std::array<uint64_t, kLatencyBuckets.size()> latency_buckets_{};      // not cumulative
-  uint64_t latency_count_ = 0;
-  double latency_sum_seconds_ = 0;
+  std::map<std::string, Latency> latency_;                              // by runtime
+  std::map<std::pair<std::string, std::string>, uint64_t> violations_;  // (policy, syscall)
+  std::map<std::pair<std::string, std::string>, uint64_t> blocked_;     // (policy, syscall)
+  uint64_t reloads_ = 0;
+  uint64_t reloads_with_errors_ = 0;
+  std::function<size_t()> sessions_;
   std::map<std::string, uint64_t> rejected_;
   std::map<int, uint64_t> responses_;
   std::atomic<size_t> in_flight_{0};

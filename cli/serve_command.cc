@@ -2,7 +2,9 @@
 // policies, audit log, execution service, HTTP server) and runs until SIGTERM.
 #include <google/protobuf/stubs/logging.h>
 
+#include <arpa/inet.h>
 #include <malloc.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -28,6 +30,7 @@
 #include "cli/commands.h"
 #include "cli/layout.h"
 #include "policies/audit_log.h"
+#include "policies/errors.h"
 #include "policies/loader.h"
 #include "policies/registry.h"
 #include "runner/runner.h"
@@ -42,16 +45,19 @@ constexpr int kUsageError = 2;
 constexpr int kStartFailed = 1;
 
 constexpr const char* kServeUsage =
-    "usage: airlock serve [--config FILE]\n"
+    "usage: airlock serve [--config FILE] [--check-config]\n"
     "\n"
     "Serves the execution API over HTTP (see docs/api.md). Every setting has a default, so the\n"
     "config file is optional; without API keys every client may use every policy (logged).\n"
     "Policies, runtimes and drivers default to the ones installed beside the binary\n"
     "(<prefix>/etc/airlock, <prefix>/lib/airlock; man airlock).\n"
     "Logs go to stderr, one JSON object a line. SIGTERM or SIGINT: stop accepting, let running\n"
-    "executions finish within shutdown_grace, then cancel them. SIGHUP: reload policies.\n"
+    "executions finish within shutdown_grace, then cancel them. SIGHUP: reload policies and\n"
+    "the config's api_keys (other settings take a restart).\n"
     "An audit log is written to <state_dir>/audit.jsonl unless audit_log says otherwise\n"
-    "(airlock audit --help).\n";
+    "(airlock audit --help).\n"
+    "--check-config: check the config, the files it names, the policies and the warm pool's\n"
+    "entries without starting anything; exit 0 when the service would start, else 1.\n";
 
 api::Logger* protobuf_log_target = nullptr;
 
@@ -94,6 +100,88 @@ std::string resolve_files(api::ServeConfig& config) {
   return "";
 }
 
+// `serve --check-config`: every check serve makes before it starts work, without starting any
+// (no sandbox, no socket, no audit log). Prints each problem and a verdict; 0 when it would start.
+int check_config(const std::string& config_path) {
+  const std::string name = config_path.empty() ? "(no config: all defaults)" : config_path;
+  api::ServeConfig config;
+  if (!config_path.empty()) {
+    api::ConfigResult loaded = api::load_config_file(config_path);
+    if (!loaded.config) {
+      std::fprintf(stderr, "%s\nINVALID %s\n", loaded.error.c_str(), name.c_str());
+      return kStartFailed;
+    }
+    config = std::move(*loaded.config);
+  }
+  std::vector<std::string> problems;
+  const std::string missing_file = resolve_files(config);
+  if (!missing_file.empty()) problems.push_back(missing_file);
+  struct in6_addr address {};
+  if (::inet_pton(AF_INET, config.listen_address.c_str(), &address) != 1 &&
+      ::inet_pton(AF_INET6, config.listen_address.c_str(), &address) != 1) {
+    problems.push_back("listen: \"" + config.listen_address +
+                       "\" is not an IP address (e.g. 127.0.0.1 or [::1])");
+  }
+  runner::RuntimeTable runtimes;
+  if (missing_file.empty()) {
+    if (auto loaded = runner::load_runtimes(config.runtimes_file); loaded) {
+      runtimes = std::move(loaded.value());
+    } else {
+      problems.push_back("runtimes: " + loaded.error().message());
+    }
+    policies::PolicyRegistry registry(config.policy_dirs);
+    for (const auto& error : registry.reload()) problems.push_back(error.format());
+    if (!registry.get(config.default_policy)) {
+      problems.push_back("default_policy: \"" + config.default_policy +
+                         "\" is not among the policies loaded" +
+                         policies::did_you_mean(config.default_policy, registry.names()));
+    }
+    for (const auto& entry : config.warm_pool) {
+      if (!runtimes.empty() && !runtimes.contains(entry.runtime)) {
+        problems.push_back("warm_pool: no runtime \"" + entry.runtime + "\"");
+      }
+      if (!registry.get(entry.policy)) {
+        problems.push_back("warm_pool: no policy \"" + entry.policy + "\"" +
+                           policies::did_you_mean(entry.policy, registry.names()));
+      }
+    }
+  }
+  if (const std::string audit = config.effective_audit_log(); !audit.empty()) {
+    const std::string dir = audit.substr(0, audit.rfind('/'));
+    // The state dir is made at start; any other directory must be there already.
+    if (dir != config.state_dir && ::access(dir.empty() ? "/" : dir.c_str(), W_OK) != 0) {
+      problems.push_back("audit_log: the directory " + dir + " does not exist or is not writable");
+    }
+  }
+  for (const auto& problem : problems) std::fprintf(stderr, "%s\n", problem.c_str());
+  if (!problems.empty()) {
+    std::fprintf(stdout, "INVALID %s (%zu %s)\n", name.c_str(), problems.size(),
+                 problems.size() == 1 ? "problem" : "problems");
+    return kStartFailed;
+  }
+  std::fprintf(stdout, "OK %s\n", name.c_str());
+  return 0;
+}
+
+// SIGHUP's second half: the config's api_keys, re-read and put in force (a key added, revoked or
+// rotated without a restart). An invalid config, or one with no keys where keys were, leaves
+// the keys in force as they were. The other settings are not re-read: they take a restart.
+void reload_api_keys(const std::string& config_path, api::Authenticator& auth,
+                     policies::AuditLog* audit, api::Logger& log) {
+  api::ConfigResult loaded = api::load_config_file(config_path);
+  const std::vector<std::string> before = auth.names();
+  std::string problem = loaded.config ? "" : loaded.error;
+  if (loaded.config) {
+    if (auto refused = auth.replace(loaded.config->api_keys)) problem = *refused;
+  }
+  if (!problem.empty()) {
+    log.error("api keys not reloaded; the keys in force stay", {{"error", problem}});
+  } else {
+    log.info("api keys reloaded", {{"count", static_cast<uint64_t>(auth.names().size())}});
+  }
+  if (audit) audit->record_keys_reload(before, auth.names(), problem);
+}
+
 // Every policy in force with its hash (as new_hash).
 std::vector<policies::PolicyChange> policy_hashes(const policies::PolicyRegistry& registry) {
   std::vector<policies::PolicyChange> out;
@@ -129,10 +217,15 @@ constexpr int kLargeBufferBytes = 1024 * 1024;
 
 int serve_command(int argc, char** argv) {
   std::string config_path;
+  bool only_check = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
       std::fputs(kServeUsage, stdout);
       return 0;
+    }
+    if (std::strcmp(argv[i], "--check-config") == 0) {
+      only_check = true;
+      continue;
     }
     if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
       config_path = argv[++i];
@@ -141,6 +234,7 @@ int serve_command(int argc, char** argv) {
     std::fprintf(stderr, "airlock serve: unexpected argument '%s'\n\n%s", argv[i], kServeUsage);
     return kUsageError;
   }
+  if (only_check) return check_config(config_path);
 
   // A client that goes away must not kill the service through a write to its socket or pipe.
   std::signal(SIGPIPE, SIG_IGN);
@@ -274,6 +368,7 @@ int serve_command(int argc, char** argv) {
   session_settings.max_lifetime_ceiling =
       std::max(session_settings.max_lifetime_ceiling, config.session_max_lifetime);
   runner::SessionManager sessions(**sandbox, runner.runtimes(), session_settings);
+  metrics.set_sessions([&sessions] { return sessions.size(); });
   // The memory budget is split: half for results kept for lookups, half for request bodies, so
   // that neither can starve the other.
   api::MemoryBudget results_budget(config.memory_budget_bytes / 2);
@@ -305,11 +400,13 @@ int serve_command(int argc, char** argv) {
       log.error("policy reload error; the previous version stays in force",
                 {{"error", error.format()}});
     }
+    metrics.policies_reloaded(errors.size());
     if (audit) {
       audit->record_policy_errors(errors);
       audit->record_reload(changed_policies(before, policy_hashes(registry)),
                            registry.names().size(), errors.size());
     }
+    if (!config_path.empty()) reload_api_keys(config_path, auth, audit.get(), log);
     log.info("policies reloaded", {{"count", static_cast<uint64_t>(registry.names().size())},
                                    {"errors", static_cast<uint64_t>(errors.size())}});
     if (warm_pool) {

@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "policies/sha256.h"
+
 using namespace airlock::api;
 
 namespace {
@@ -57,4 +59,28 @@ TEST_CASE("a key allowed \"*\" may use every policy") {
   REQUIRE_FALSE(auth.authenticate("Bearer admin-key", identity));
   CHECK(identity.key_name == "admin");
   CHECK(identity.may_use("unsafe"));
+}
+
+TEST_CASE("replacing the keys lets the new ones in and the old ones no longer") {
+  Authenticator auth = two_keys();
+  Identity identity;
+  REQUIRE_FALSE(auth.replace({{"rotated", airlock::policies::sha256_hex("new-key"), {"default"}}}));
+  CHECK(auth.authenticate("Bearer test-key", identity) == AuthFailure::invalid);
+  REQUIRE_FALSE(auth.authenticate("Bearer new-key", identity));
+  CHECK(identity.key_name == "rotated");
+  CHECK(auth.names() == std::vector<std::string>{"rotated"});
+}
+
+TEST_CASE("a reload may not take away every key, which would let everyone in") {
+  Authenticator auth = two_keys();
+  const auto refused = auth.replace({});
+  REQUIRE(refused);
+  CHECK(refused->find("would let every client in") != std::string::npos);
+  CHECK_FALSE(auth.open());
+  Identity identity;
+  CHECK_FALSE(auth.authenticate("Bearer admin-key", identity));
+  // A service that started without keys may get some.
+  Authenticator open_auth({});
+  CHECK_FALSE(open_auth.replace({{"first", kTestKeyDigest, {"default"}}}));
+  CHECK_FALSE(open_auth.open());
 }

@@ -75,6 +75,20 @@ TEST_CASE("an unknown setting is an error that points at it") {
   CHECK(result.error.starts_with("typo.yaml:2:1: unknown setting \"max_concurent\""));
 }
 
+TEST_CASE("a misspelled setting or field suggests the one meant") {
+  CHECK(parse_config("max_concurent: 3\n", "t.yaml").error ==
+        "t.yaml:1:1: unknown setting \"max_concurent\" — did you mean 'max_concurrent'?");
+  CHECK(parse_config("audit_logs: off\n", "t.yaml").error ==
+        "t.yaml:1:1: unknown setting \"audit_logs\" — did you mean 'audit_log'?");
+  CHECK(parse_config("warm_pool:\n  - {runtime: python, policy: default, sise: 2}\n", "t.yaml")
+            .error == "t.yaml:2:40: warm_pool: unknown field \"sise\" — did you mean 'size'?");
+  CHECK(parse_config("api_keys:\n  - {nmae: a}\n", "t.yaml").error ==
+        "t.yaml:2:6: api_keys: unknown field \"nmae\" — did you mean 'name'?");
+  // Nothing near: the whole list, so the reader sees what there is.
+  const std::string far = parse_config("zzzzzzzz: 1\n", "t.yaml").error;
+  CHECK(far.starts_with("t.yaml:1:1: unknown setting \"zzzzzzzz\" (expected listen, api_keys,"));
+}
+
 TEST_CASE("the audit log: under state_dir by default, an absolute path, or off") {
   CHECK(parse_config("", "c.yaml").config->effective_audit_log() == "/run/airlock/audit.jsonl");
   CHECK(parse_config("state_dir: /srv/state/\n", "c.yaml").config->effective_audit_log() ==

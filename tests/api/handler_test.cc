@@ -392,7 +392,19 @@ TEST_CASE("metrics count executions by status and runtime") {
   CHECK(metrics.status == 200);
   CHECK(metrics.body.find("airlock_executions_total{status=\"ok\",runtime=\"python\"} 1") !=
         std::string::npos);
-  CHECK(metrics.body.find("airlock_execution_duration_seconds_count 1") != std::string::npos);
+  CHECK(metrics.body.find("airlock_execution_duration_seconds_count{runtime=\"python\"} 1") !=
+        std::string::npos);
+  CHECK(metrics.body.find("airlock_build_info{version=\"" AIRLOCK_VERSION "\"} 1") !=
+        std::string::npos);
+}
+
+TEST_CASE("GET /version needs no key and names the version and the API") {
+  Fixture f;
+  HttpResponse response = f.respond(HttpRequest{"GET", "/version", {}, {}, ""});
+  CHECK(response.status == 200);
+  CHECK(response.body.find("\"version\":\"" AIRLOCK_VERSION "\"") != std::string::npos);
+  CHECK(response.body.find("\"api\":\"v1\"") != std::string::npos);
+  CHECK(f.respond(HttpRequest{"DELETE", "/version", {}, {}, ""}).status == 405);
 }
 
 TEST_CASE("requests refused for who sent them are reported with the key and the client") {
