@@ -2,6 +2,9 @@
 """An agent loop that gives a model airlock as a tool, in the JSON-schema function-calling format
 that model APIs use ("tools": [{"type": "function", "function": {..., "parameters": SCHEMA}}]).
 
+The tool's definition and the mapping of results are in tool_formats.py, which also has the
+Anthropic form (a `tool_result` block with the run's images) for a loop written against that API.
+
 The model side is pluggable: anything with `respond(messages, tools) -> reply` works, where a reply
 is {"content": str, "tool_calls": [{"id", "name", "arguments": JSON string}]}. This file ships a
 scripted stand-in (no network calls to any model API), which makes a mistake, reads the sandbox's
@@ -20,77 +23,40 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from airlock_client import AirlockClient, AirlockError  # noqa: E402
-
-# What a model reads about the tool. Kept short and concrete: models act on the description.
-RUN_CODE_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "run_code",
-        "description": (
-            "Run a program in an isolated sandbox with no network and return its result: a "
-            "summary line (status, exit code, reason and hint), then stdout and stderr. Each call "
-            "starts fresh; nothing persists between calls. Print what you need to see."
-        ),
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "language": {
-                    "type": "string",
-                    "description": "The runtime to use.",
-                    "enum": ["python", "bash"],
-                },
-                "code": {"type": "string", "description": "The complete program to run."},
-                "stdin": {"type": "string", "description": "Text given to the program's stdin."},
-            },
-            "required": ["language", "code"],
-            "additionalProperties": False,
-        },
-    },
-}
-
-# What the model is shown of a result: bounded, so one noisy run cannot flood its context.
-MAX_TOOL_OUTPUT_CHARS = 4000
+import tool_formats  # noqa: E402
 
 
-def tool_result_text(result):
-    parts = [result["summary"].strip()]
-    for stream in ("stdout", "stderr"):
-        text = result.get(stream, "")
-        if text:
-            if len(text) > MAX_TOOL_OUTPUT_CHARS:
-                text = text[:MAX_TOOL_OUTPUT_CHARS] + f"\n[... {len(text) - MAX_TOOL_OUTPUT_CHARS} more characters]"
-            parts.append(f"{stream}:\n{text}")
-    return "\n\n".join(parts)
-
-
-def run_tool(client, call):
+def run_tool(client, call, runtimes):
     """Runs one tool call; returns the text for the model. Errors are told, not raised."""
-    if call["name"] != "run_code":
-        return f"error: no tool named {call['name']}"
+    if call["name"] != tool_formats.TOOL_NAME:
+        return tool_formats.error_text(f"no tool named {call['name']}")
     try:
-        arguments = json.loads(call["arguments"])
-        result = client.run(arguments["language"], arguments["code"], stdin=arguments.get("stdin", ""))
-    except (ValueError, KeyError) as error:
-        return f"error: the arguments are not valid: {error}"
+        arguments = tool_formats.run_arguments(call["arguments"], runtimes)
+        result = client.run(**arguments)
+    except ValueError as error:
+        return tool_formats.error_text(f"the arguments are not valid: {error}")
     except AirlockError as error:
-        return f"error: the sandbox refused the request: {error}"
-    return tool_result_text(result)
+        return tool_formats.error_text(f"the sandbox refused the request: {error}")
+    return tool_formats.openai_tool_message(call["id"], result)["content"]
 
 
 def agent_loop(model, client, task, max_turns=8):
-    """Runs the conversation until the model answers without calling a tool."""
+    """Runs the conversation until the model answers without calling a tool. The tool offers the
+    runtimes the service has (GET /v1/runtimes), not a list written here."""
+    runtimes = client.runtimes()
+    tools = [tool_formats.openai_tool(runtimes)]
     messages = [
         {"role": "system", "content": "You solve tasks by running code with the run_code tool."},
         {"role": "user", "content": task},
     ]
     for _ in range(max_turns):
-        reply = model.respond(messages, [RUN_CODE_TOOL])
+        reply = model.respond(messages, tools)
         messages.append({"role": "assistant", "content": reply.get("content", ""), "tool_calls": reply.get("tool_calls", [])})
         if not reply.get("tool_calls"):
             return reply["content"], messages
         for call in reply["tool_calls"]:
             print(f"[tool call] {call['name']}({call['arguments']})", file=sys.stderr)
-            output = run_tool(client, call)
+            output = run_tool(client, call, runtimes)
             print(f"[tool result]\n{output}\n", file=sys.stderr)
             messages.append({"role": "tool", "tool_call_id": call["id"], "content": output})
     return "I could not finish within the turn limit.", messages
@@ -104,6 +70,7 @@ class ScriptedModel:
 
     def respond(self, messages, tools):
         assert tools[0]["function"]["name"] == "run_code"
+        assert "python" in tools[0]["function"]["parameters"]["properties"]["language"]["enum"]
         self.turn += 1
         last = messages[-1]
         if self.turn == 1:
