@@ -13,6 +13,13 @@ std::string joined(const std::vector<std::string>& names) {
   return out.empty() ? "(none)" : out;
 }
 
+void report_forbidden(const ApiContext& context, const Identity& identity, const std::string& code,
+                      const std::string& path) {
+  if (context.on_refused) {
+    context.on_refused({403, code, identity.key_name, identity.client, "POST", path});
+  }
+}
+
 std::vector<std::string> usable_policies(const ApiContext& context, const Identity& identity) {
   std::vector<std::string> names = context.policies.names();
   std::erase_if(names, [&](const std::string& name) { return !identity.may_use(name); });

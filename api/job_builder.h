@@ -24,6 +24,11 @@ std::variant<Job, JobRefusal> build_job(const ApiContext& context, const Identit
 // The policies this key may use, of those loaded.
 std::vector<std::string> usable_policies(const ApiContext& context, const Identity& identity);
 
+// Tells context.on_refused of a 403 answered inside another protocol (an MCP tool result, sent
+// with HTTP 200), so that the audit log sees it as it sees the API's own 403s.
+void report_forbidden(const ApiContext& context, const Identity& identity, const std::string& code,
+                      const std::string& path);
+
 // "a, b, c", or "(none)".
 std::string joined(const std::vector<std::string>& names);
 

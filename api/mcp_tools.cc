@@ -185,13 +185,17 @@ ToolCall run_code(const ApiContext& context, const Identity& identity, const Val
   if (session) {
     if (context.sessions == nullptr) return tool_error_result("this service offers no sessions");
     auto built = build_session_job(context, identity, *session, message);
-    if (auto* refusal = std::get_if<SessionJobRefusal>(&built))
+    if (auto* refusal = std::get_if<SessionJobRefusal>(&built)) {
+      if (refusal->status == 403) report_forbidden(context, identity, refusal->error.code(), "/mcp");
       return tool_error_result(as_tool_message(refusal->error));
+    }
     pending.job = std::move(std::get<Job>(built));
   } else {
     auto built = build_job(context, identity, message);
-    if (auto* refusal = std::get_if<JobRefusal>(&built))
+    if (auto* refusal = std::get_if<JobRefusal>(&built)) {
+      if (refusal->status == 403) report_forbidden(context, identity, refusal->error.code(), "/mcp");
       return tool_error_result(as_tool_message(refusal->error));
+    }
     pending.job = std::move(std::get<Job>(built));
   }
   return pending;
@@ -226,6 +230,7 @@ ToolCall create_session(const ApiContext& context, const Identity& identity, con
     v1::ErrorResponse error;
     std::string why =
         decode(response.body, WireFormat::json, error) ? response.body : error.error().message();
+    if (response.status == 403) report_forbidden(context, identity, error.error().code(), "/mcp");
     return tool_error_result("could not create a session: " + why);
   }
   return tool_result(

@@ -421,6 +421,20 @@ TEST_CASE("requests refused for who sent them are reported with the key and the 
   CHECK(std::get<HttpResponse>(api.handle(f.request("GET", "/v1/runtimes"))).status == 200);
   HttpRequest head_only{"GET", "/v1/runtimes", {}, {}, "10.1.2.3:4569"};
   CHECK(api.refuse_head(head_only)->status == 401);
+  // MCP answers a forbidden policy inside a 200; it is a refusal all the same.
+  HttpRequest mcp = f.request(
+      "POST", "/mcp",
+      R"json({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run_code",)json"
+      R"json("arguments":{"language":"python","code":"1","policy":"strict"}}})json");
+  mcp.peer = "10.1.2.3:4570";
+  CHECK(std::get<HttpResponse>(api.handle(mcp)).status == 200);
+  REQUIRE(refused.size() == 4);
+  CHECK(refused[3].status == 403);
+  CHECK(refused[3].code == "policy_forbidden");
+  CHECK(refused[3].key == "test");
+  CHECK(refused[3].client == "10.1.2.3:4570");
+  CHECK(refused[3].path == "/mcp");
+  refused.pop_back();
   REQUIRE(refused.size() == 3);
   CHECK(refused[0].status == 401);
   CHECK(refused[0].code == "unauthorized");
