@@ -88,7 +88,7 @@ void AuditFile::run() {
     pending_bytes_ = 0;
     lock.unlock();
 
-    if (dropped > 0 && dropped_line) write(dropped_line(dropped));
+    if (dropped > 0 && options_.dropped_line) write(options_.dropped_line(dropped));
     for (const std::string& lines : batch) write(lines);
 
     lock.lock();

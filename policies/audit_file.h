@@ -31,6 +31,9 @@ struct AuditFileOptions {
   uint64_t max_pending_bytes = kMaxAuditPendingBytes;
   // Told (on the writer thread) when a write, rotation or reopen fails; the record is lost.
   std::function<void(const std::string& problem)> on_error;
+  // Makes the line that reports `count` records dropped while the queue was full (on the
+  // writer thread); none is written when unset.
+  std::function<std::string(uint64_t count)> dropped_line;
 };
 
 class AuditFile {
@@ -44,8 +47,7 @@ class AuditFile {
   AuditFile& operator=(const AuditFile&) = delete;
 
   // Queues whole lines (each ending in '\n'); they reach the file together, never interleaved
-  // with another append and never split across a rotation. Never blocks on I/O. `dropped_line`
-  // makes the line that reports records dropped while the queue was full.
+  // with another append and never split across a rotation. Never blocks on I/O.
   void append(std::string lines);
 
   // Waits until everything appended before the call has been written (or failed).
@@ -55,9 +57,6 @@ class AuditFile {
 
   // The files of a log at `path`, oldest first: PATH.keep .. PATH.1, PATH (those that exist).
   static std::vector<std::string> files_of(const std::string& path, size_t keep);
-
-  // Set by the owner: the line to write when `count` records were dropped.
-  std::function<std::string(uint64_t count)> dropped_line;
 
  private:
   AuditFile(std::string path, sandbox::UniqueFd fd, uint64_t size, AuditFileOptions options);

@@ -118,17 +118,16 @@ std::string json_string(std::string_view bytes) {
 }
 
 AuditLog::AuditLog(std::unique_ptr<AuditFile> file, Clock clock)
-    : file_(std::move(file)), clock_(std::move(clock)) {
-  if (!clock_) clock_ = [] { return std::chrono::system_clock::now(); };
-  file_->dropped_line = [this](uint64_t count) {
-    return "{\"time\":" + json_string(now_text()) + field("event", json_string("dropped")) +
-           field("records", std::to_string(count)) + "}\n";
-  };
-}
+    : file_(std::move(file)), clock_(std::move(clock)) {}
 
 sandbox::Expected<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& path,
                                                             AuditFileOptions options,
                                                             Clock clock) {
+  if (!clock) clock = [] { return std::chrono::system_clock::now(); };
+  options.dropped_line = [clock](uint64_t count) {
+    return "{\"time\":" + json_string(audit_time(clock())) + field("event", json_string("dropped")) +
+           field("records", std::to_string(count)) + "}\n";
+  };
   auto file = AuditFile::open(path, std::move(options));
   if (!file) return file.error();
   return std::unique_ptr<AuditLog>(new AuditLog(std::move(file.value()), std::move(clock)));
