@@ -9,8 +9,10 @@
 namespace airlock::policies {
 namespace {
 
+// Never through a symlink: whoever could plant one in the log's directory would choose which
+// file the service, as root, appends to.
 sandbox::Expected<sandbox::UniqueFd> open_append(const std::string& path) {
-  return sandbox::open_fd(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  return sandbox::open_fd(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 }
 
 }  // namespace

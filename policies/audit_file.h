@@ -38,7 +38,8 @@ struct AuditFileOptions {
 
 class AuditFile {
  public:
-  // Opens (creating with mode 0600) `path` for appending, and starts the writer thread.
+  // Opens (creating with mode 0600; never through a symlink) `path` for appending, and starts
+  // the writer thread.
   static sandbox::Expected<std::unique_ptr<AuditFile>> open(const std::string& path,
                                                             AuditFileOptions options);
   // Writes what is queued, then stops the writer.

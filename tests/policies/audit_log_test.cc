@@ -222,6 +222,16 @@ TEST_CASE("a rotated log is listed oldest first, skipping numbers that do not ex
   CHECK(AuditFile::files_of(path, 5) == std::vector<std::string>{path + ".3", path + ".1", path});
 }
 
+TEST_CASE("an audit log path that is a symlink is refused, not followed") {
+  testing::TempDir dir;
+  const std::string target = dir.write("elsewhere", "");
+  const std::string path = dir.path() + "/audit.jsonl";
+  REQUIRE(::symlink(target.c_str(), path.c_str()) == 0);
+  auto log = AuditLog::open(path);
+  REQUIRE_FALSE(log.ok());
+  CHECK(log.error().message().find("ELOOP") != std::string::npos);
+}
+
 TEST_CASE("opening an audit log where it cannot be created is a setup error") {
   auto log = AuditLog::open("/nonexistent-dir/audit.jsonl");
   REQUIRE_FALSE(log.ok());
