@@ -32,6 +32,8 @@ done
 dpkg-deb -x "$deb" "$work/root"
 grep -q '^ExecStart=/usr/bin/airlock serve --config /etc/airlock/airlock.yaml$' \
   "$work/root/usr/lib/systemd/system/airlock.service" || fail "the unit's ExecStart"
+grep -q '^ExecReload=/usr/bin/airlock serve --config /etc/airlock/airlock.yaml --check-config$' \
+  "$work/root/usr/lib/systemd/system/airlock.service" || fail "the unit checks a config before a reload"
 source_dir=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$build/CMakeCache.txt")
 for binary in usr/bin/airlock usr/lib/airlock/libairlock_fork.so; do
   for path in "$build" "$source_dir"; do
