@@ -292,7 +292,9 @@ HttpResponse Api::version(WireFormat format) const {
   json::Value info = json::object({{"version", json::string(AIRLOCK_VERSION)},
                                    {"api", json::string("v1")},
                                    {"mcp_protocol_versions", json::array(mcp_versions)}});
-  return message_response(200, info.struct_value(), format);
+  if (format == WireFormat::protobuf) return message_response(200, info.struct_value(), format);
+  // The API's own printer writes a Struct as a message ({"fields": ...}); this is plain JSON.
+  return HttpResponse{200, std::string(kJsonType), {}, json::print(info)};
 }
 
 HttpResponse Api::health(bool readiness) const {

@@ -7,6 +7,7 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include "api/handler.h"
 #include "api/json.h"
 #include "api/translate.h"
 #include "api/wire.h"
@@ -236,4 +237,27 @@ TEST_CASE("what the service sends matches the OpenAPI description") {
   v1::SessionList sessions;
   *sessions.add_sessions() = session;
   check_sent(sessions, "SessionList");
+}
+
+TEST_CASE("GET /version matches the OpenAPI description") {
+  ServeConfig config;
+  testing::FakeExecutor executor;
+  testing::StaticPolicySource policies;
+  Metrics metrics;
+  std::ostringstream log_text;
+  Logger log{log_text};
+  Authenticator auth({});
+  ExecutionService service(executor, {1, 0, 1}, metrics, log);
+  Api api({config, executor, policies, service, auth, metrics});
+  const auto dispatch = api.handle(HttpRequest{"GET", "/version", {}, {}, ""});
+  const HttpResponse& response = std::get<HttpResponse>(dispatch);
+  REQUIRE(response.status == 200);
+  std::string problem;
+  auto value = json::parse(response.body, problem);
+  REQUIRE(value);
+  const YAML::Node schema = spec()["components"]["schemas"]["Version"];
+  check_sent(*value, schema, "Version");
+  for (const auto& required : schema["required"]) {
+    CHECK(json::field(*value, required.as<std::string>()) != nullptr);
+  }
 }
