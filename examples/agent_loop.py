@@ -70,7 +70,7 @@ class ScriptedModel:
 
     def respond(self, messages, tools):
         assert tools[0]["function"]["name"] == "run_code"
-        assert "python" in tools[0]["function"]["parameters"]["properties"]["language"]["enum"]
+        assert "python" in tools[0]["function"]["parameters"]["properties"]["runtime"]["enum"]
         self.turn += 1
         last = messages[-1]
         if self.turn == 1:
@@ -86,7 +86,7 @@ class ScriptedModel:
         return {"content": "The sandbox did not give me an answer.", "tool_calls": []}
 
     def _call(self, code):
-        arguments = json.dumps({"language": "python", "code": code})
+        arguments = json.dumps({"runtime": "python", "code": code})
         return {"content": "", "tool_calls": [{"id": f"call_{self.turn}", "name": "run_code", "arguments": arguments}]}
 
 

@@ -94,9 +94,9 @@ class AirlockClient:
         return json.loads(self._send(method, path, data)[1] or b"{}")
 
     @staticmethod
-    def request_body(language, code, stdin="", files=None, policy="", limits=None, output=None):
+    def request_body(runtime, code, stdin="", files=None, policy="", limits=None, output=None):
         """An ExecutionRequest. files: {path: str or bytes}; bytes are sent as base64."""
-        body = {"language": language, "code": code, "stdin": stdin, "policy": policy}
+        body = {"runtime": runtime, "code": code, "stdin": stdin, "policy": policy}
         body["files"] = []
         for path, content in (files or {}).items():
             if isinstance(content, bytes):
@@ -110,15 +110,15 @@ class AirlockClient:
             body["output"] = output  # e.g. {"max_bytes": 4096, "files": ["*.png"]}
         return body
 
-    def run(self, language, code, **options):
+    def run(self, runtime, code, **options):
         """Runs code and returns the result (a dict: status, exit_code, stdout, summary, ...)."""
-        return self._call("POST", "/v1/executions", self.request_body(language, code, **options))
+        return self._call("POST", "/v1/executions", self.request_body(runtime, code, **options))
 
-    def stream(self, language, code, **options):
+    def stream(self, runtime, code, **options):
         """Yields (event name, event dict) as the program runs; the last is exit or error."""
         conn = self._connect()
         try:
-            body = json.dumps(self.request_body(language, code, **options)).encode()
+            body = json.dumps(self.request_body(runtime, code, **options)).encode()
             conn.request("POST", self.prefix + "/v1/executions", body=body,
                          headers=self._headers("text/event-stream"))
             response = conn.getresponse()
@@ -172,7 +172,7 @@ class AirlockClient:
     def run_in(self, session_id, code, **options):
         """Runs code in the session's interpreter; the same result as run()."""
         body = self.request_body("", code, **options)
-        del body["language"]  # the session's own
+        del body["runtime"]  # the session's own
         return self._call("POST", f"/v1/sessions/{_quoted(session_id)}/executions", body)
 
     def session(self, session_id):

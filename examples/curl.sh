@@ -12,7 +12,7 @@ curl -sS "${auth[@]}" "$url/v1/policies"; echo
 
 echo "# Run code; the answer is the result (status, exit_code, stdout, stderr, summary, ...)"
 curl -sS "${auth[@]}" -H 'Content-Type: application/json' "$url/v1/executions" -d '{
-  "language": "python",
+  "runtime": "python",
   "code": "import sys\nprint(sum(range(10)))\nprint(\"to stderr\", file=sys.stderr)",
   "limits": {"wall_time": "5s", "memory": "128MiB"},
   "output": {"max_bytes": 4096}
@@ -20,11 +20,11 @@ curl -sS "${auth[@]}" -H 'Content-Type: application/json' "$url/v1/executions" -
 
 echo "# Stream output as it is written (server-sent events: started, stdout, stderr, file, exit)"
 curl -sS -N "${auth[@]}" -H 'Content-Type: application/json' -H 'Accept: text/event-stream' \
-  "$url/v1/executions" -d '{"language":"bash","code":"for i in 1 2 3; do echo tick $i; sleep 1; done"}'
+  "$url/v1/executions" -d '{"runtime":"bash","code":"for i in 1 2 3; do echo tick $i; sleep 1; done"}'
 
 echo "# Files in (utf-8 or base64) and out (by glob)"
 curl -sS "${auth[@]}" -H 'Content-Type: application/json' "$url/v1/executions" -d '{
-  "language": "bash",
+  "runtime": "bash",
   "code": "sort data.txt > sorted.txt",
   "files": [{"path": "data.txt", "content": "pear\napple\nfig\n"}],
   "output": {"files": ["*.txt"]}

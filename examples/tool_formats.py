@@ -19,7 +19,7 @@ model's context. Images the run returned (output.files, e.g. a chart) become ima
 Anthropic; OpenAI's tool messages take text only, so they are named in the text and
 openai_image_message() makes the user message that shows them.
 
-The arguments a model sends back are the same in both formats: {"language", "code", "stdin"?};
+The arguments a model sends back are the same in both formats: {"runtime", "code", "stdin"?};
 run_arguments() checks them before they reach the service.
 
     python3 examples/tool_formats.py --url http://127.0.0.1:8080 --key KEY   # prints both
@@ -55,15 +55,15 @@ def input_schema(runtimes):
     return {
         "type": "object",
         "properties": {
-            "language": {
+            "runtime": {
                 "type": "string",
-                "description": "The runtime to use.",
+                "description": "The language runtime to run the code with.",
                 "enum": runtime_names(runtimes),
             },
             "code": {"type": "string", "description": "The complete program to run."},
             "stdin": {"type": "string", "description": "Text given to the program's stdin."},
         },
-        "required": ["language", "code"],
+        "required": ["runtime", "code"],
         "additionalProperties": False,
     }
 
@@ -86,18 +86,18 @@ def run_arguments(arguments, runtimes):
         arguments = json.loads(arguments)
     if not isinstance(arguments, dict):
         raise ValueError("the arguments must be an object")
-    unknown = set(arguments) - {"language", "code", "stdin"}
+    unknown = set(arguments) - {"runtime", "code", "stdin"}
     if unknown:
         raise ValueError(f"unknown arguments: {', '.join(sorted(unknown))}")
-    language, code = arguments.get("language"), arguments.get("code")
-    if language not in runtime_names(runtimes):
-        raise ValueError(f"language must be one of {', '.join(runtime_names(runtimes))}")
+    runtime, code = arguments.get("runtime"), arguments.get("code")
+    if runtime not in runtime_names(runtimes):
+        raise ValueError(f"runtime must be one of {', '.join(runtime_names(runtimes))}")
     if not isinstance(code, str):
         raise ValueError("code must be a string")
     stdin = arguments.get("stdin", "")
     if not isinstance(stdin, str):
         raise ValueError("stdin must be a string")
-    return {"language": language, "code": code, "stdin": stdin, "output": {"files": ["*.png"]}}
+    return {"runtime": runtime, "code": code, "stdin": stdin, "output": {"files": ["*.png"]}}
 
 
 def cut(text, budget=MAX_STREAM_CHARS):

@@ -131,16 +131,16 @@ class ExamplesTest(unittest.TestCase):
         names = sorted(r["name"] for r in runtimes)
         openai = tool_formats.openai_tool(runtimes)
         anthropic = tool_formats.anthropic_tool(runtimes)
-        self.assertEqual(openai["function"]["parameters"]["properties"]["language"]["enum"], names)
+        self.assertEqual(openai["function"]["parameters"]["properties"]["runtime"]["enum"], names)
         self.assertEqual(anthropic["input_schema"], openai["function"]["parameters"])
         self.assertEqual(anthropic["name"], "run_code")
         # Arguments as each API sends them: a JSON string (OpenAI), an object (Anthropic).
-        self.assertEqual(tool_formats.run_arguments('{"language":"python","code":"1"}', runtimes)["code"], "1")
-        self.assertEqual(tool_formats.run_arguments({"language": "python", "code": "1"}, runtimes)["language"],
+        self.assertEqual(tool_formats.run_arguments('{"runtime":"python","code":"1"}', runtimes)["code"], "1")
+        self.assertEqual(tool_formats.run_arguments({"runtime": "python", "code": "1"}, runtimes)["runtime"],
                          "python")
-        for bad, why in [({"language": "cobol", "code": "1"}, "language must be one of"),
-                         ({"language": "python"}, "code must be a string"),
-                         ({"language": "python", "code": "1", "shell": True}, "unknown arguments: shell"),
+        for bad, why in [({"runtime": "cobol", "code": "1"}, "runtime must be one of"),
+                         ({"runtime": "python"}, "code must be a string"),
+                         ({"runtime": "python", "code": "1", "shell": True}, "unknown arguments: shell"),
                          ("[1]", "must be an object")]:
             with self.subTest(bad=bad):
                 with self.assertRaisesRegex(ValueError, why):
@@ -148,7 +148,7 @@ class ExamplesTest(unittest.TestCase):
 
     def test_results_map_into_both_formats_with_images(self):
         runtimes = self.client.runtimes()
-        arguments = tool_formats.run_arguments({"language": "python", "code": WRITE_PNG}, runtimes)
+        arguments = tool_formats.run_arguments({"runtime": "python", "code": WRITE_PNG}, runtimes)
         result = self.client.run(**arguments)
         self.assertEqual(result["status"], "ok", result["summary"])
         message = tool_formats.openai_tool_message("call_1", result)
@@ -193,7 +193,7 @@ class StdioBridgeTest(unittest.TestCase):
             {"jsonrpc": "2.0", "method": "notifications/initialized"},
             {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
             {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
-             "params": {"name": "run_code", "arguments": {"language": "python", "code": "print(6*7)"}}},
+             "params": {"name": "run_code", "arguments": {"runtime": "python", "code": "print(6*7)"}}},
         ])
         self.assertEqual([a["id"] for a in answers], [1, 2, 3])  # the notification has no answer
         self.assertEqual(answers[0]["result"]["serverInfo"]["name"], "airlock")
