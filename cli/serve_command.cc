@@ -184,7 +184,8 @@ int serve_command(int argc, char** argv) {
     return kStartFailed;
   }
   runner::Runner runner(**sandbox, std::move(runtimes.value()),
-                        [&registry](const std::string& name) { return registry.get(name); });
+                        [&registry](const std::string& name) { return registry.get(name); },
+                        config.drivers_dir);
   // Declared before the executor and the execution service: it outlives every run using it.
   std::unique_ptr<runner::WarmPool> warm_pool;
   if (!config.warm_pool.empty()) {
