@@ -221,6 +221,10 @@ print("pandas" in listed.stdout)
   INFO(result.summary << result.stderr_output.text);
   REQUIRE(result.status_name() == "ok");
   CHECK(result.stdout_output.text == "1 True False\n1 True False\nTrue\n");
+
+  RunResult shell = run("bash", "pip install requests", "bash");  // as an agent's shell step
+  CHECK(shell.status_name() == "nonzero_exit");
+  CHECK_THAT(shell.stderr_output.text, Catch::StartsWith("ERROR: pip: no network access"));
 }
 
 TEST_CASE("events come in order: started, output as written, exit last", "[root]") {
