@@ -204,7 +204,7 @@ void ExecutionService::execute(Entry& entry) {
       events.on_runner_event(event);
     };
     runner::RunResult run =
-        job.run ? job.run(sink, entry.cancel_fd.get())
+        job.run ? job.run(job.request, sink, entry.cancel_fd.get())
                 : executor_.run(job.request, *job.policy, sink, entry.cancel_fd.get());
     v1::ExecutionResult result = to_result(run, entry.id);
     // The runner names policy and runtime; fall back to what the API chose if it did not.

@@ -32,8 +32,11 @@ struct Job {
   std::shared_ptr<const policies::Policy> policy;
   std::string owner;  // the API key's name; only the owner may look it up or cancel it
   // When set, runs the job instead of the executor: an execution inside a session, which has its
-  // own sandbox. Same contract as Executor::run; the policy above still names the result.
-  std::function<runner::RunResult(const runner::EventSink&, int cancel_fd)> run;
+  // own sandbox. Same contract as Executor::run; the policy above still names the result. It
+  // gets `request` as submitted, with the execution id the client sees.
+  std::function<runner::RunResult(const runner::RunRequest&, const runner::EventSink&,
+                                  int cancel_fd)>
+      run;
   // Released when the job is done with (run or never run): a session's one-at-a-time lease.
   std::shared_ptr<void> hold;
 };

@@ -130,7 +130,7 @@ Dispatch Api::post_execution(const HttpRequest& request, const Identity& identit
   PendingExecution pending;
   pending.format = format;
   auto accept = request.header("Accept");
-  pending.stream = accept && lists_media_type(*accept, kEventStreamType);
+  pending.stream = accept && prefers_event_stream(*accept);
   auto built = build_job(context_, identity, message);
   if (auto* refusal = std::get_if<JobRefusal>(&built)) {
     return error_response(refusal->status, refusal->error, format);

@@ -40,6 +40,8 @@ struct PendingExecution {
   // When set (MCP), makes the answer to a start the service refused (a full queue, shutdown)
   // from the refusal's message, instead of the HTTP error response.
   std::function<HttpResponse(const std::string& message)> refused;
+  // MCP: how much of stdout and stderr together the tool result holds (head and tail).
+  uint64_t tool_output_budget = 0;
 };
 
 using Dispatch = std::variant<HttpResponse, PendingExecution>;

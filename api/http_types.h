@@ -40,4 +40,10 @@ inline constexpr std::string_view kEventStreamType = "text/event-stream";
 // True when a header value (e.g. Accept: "text/html, application/json;q=0.9") names media_type.
 bool lists_media_type(std::string_view header_value, std::string_view media_type);
 
+// True when an Accept header prefers server-sent events to JSON: text/event-stream named with a
+// higher q than application/json (or application/*, */*), or the same q and named first, or JSON
+// not acceptable at all. "application/json, text/event-stream", which many clients send, gets
+// JSON; "text/event-stream" alone gets the stream.
+bool prefers_event_stream(std::string_view accept);
+
 }  // namespace airlock::api

@@ -56,7 +56,7 @@ std::variant<Job, JobRefusal> build_job(const ApiContext& context, const Identit
             : "no runtime named \"" + runtime + "\"";
     return JobRefusal{
         400, make_error("unknown_runtime", why + "; valid with this policy: " + joined(valid),
-                        "language", valid)};
+                        "runtime", valid)};
   }
   if (auto problem = context.executor.validate(job.request, policy)) {
     return JobRefusal{400,

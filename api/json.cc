@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include "api/text.h"
+
 namespace airlock::api::json {
 
 bool nests_deeper_than(std::string_view text, size_t max_depth) {
@@ -64,7 +66,9 @@ Value null() {
 
 Value string(std::string text) {
   Value value;
-  value.set_string_value(std::move(text));
+  // Strings often quote what a client sent (a header, a name), which may be any bytes; JSON
+  // text must be utf-8, or print() could not encode the value at all.
+  value.set_string_value(is_valid_utf8(text) ? std::move(text) : to_valid_utf8(text));
   return value;
 }
 
@@ -95,7 +99,7 @@ Value object(std::initializer_list<std::pair<std::string, Value>> fields) {
 }
 
 void set(Value& object, const std::string& name, Value value) {
-  (*object.mutable_struct_value()->mutable_fields())[name] = std::move(value);
+  (*object.mutable_struct_value()->mutable_fields())[to_valid_utf8(name)] = std::move(value);
 }
 
 const Value* field(const Value& value, std::string_view name) {

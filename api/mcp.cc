@@ -129,8 +129,8 @@ Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request,
     }
     PendingExecution pending = std::move(std::get<PendingExecution>(call));
     pending.stream = false;
-    pending.respond = [id = *id](const v1::Event& final_event) {
-      return json_response(200, rpc_result(id, run_tool_result(final_event)));
+    pending.respond = [id = *id, budget = pending.tool_output_budget](const v1::Event& final_event) {
+      return json_response(200, rpc_result(id, run_tool_result(final_event, budget)));
     };
     // A refused start (queue full, shutting down) is the tool's failure, said in words the model
     // can act on, not an HTTP error the client library would turn into an exception.

@@ -28,9 +28,16 @@ using ToolCall = std::variant<json::Value, PendingExecution, ToolProtocolError>;
 ToolCall call_mcp_tool(const ApiContext& context, const Identity& identity, const std::string& name,
                        const json::Value& arguments);
 
-// The CallToolResult for a run's final event: summary, stdout and stderr as text, images for the
-// image files it returned; isError unless the program ended with status ok.
-json::Value run_tool_result(const v1::Event& final_event);
+// What a run_code result holds of stdout and stderr together unless the call's max_output says
+// otherwise: enough for a model to read, little enough to fit its context many times over.
+inline constexpr uint64_t kDefaultToolOutputBudget = 16 * 1024;
+inline constexpr uint64_t kMinToolOutputBudget = 256;
+
+// The CallToolResult for a run's final event: summary, stdout and stderr as text (head and tail
+// within output_budget bytes), images for the image files it returned, a one-line note for a file
+// too large to return; isError unless the program ended with status ok.
+json::Value run_tool_result(const v1::Event& final_event,
+                            uint64_t output_budget = kDefaultToolOutputBudget);
 
 // A CallToolResult with isError and one text block.
 json::Value tool_error_result(std::string message);

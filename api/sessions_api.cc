@@ -243,12 +243,12 @@ std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context
                                                               "\" (it may have been closed or "
                                                               "have expired)")};
   }
-  if (!message.language().empty() && message.language() != info->runtime) {
+  if (!message.runtime().empty() && message.runtime() != info->runtime) {
     return SessionJobRefusal{
         400, make_error("invalid_request",
-                        "language: this session runs " + info->runtime + ", not " +
-                            message.language() + "; leave language out or create another session",
-                        "language")};
+                        "runtime: this session runs " + info->runtime + ", not " +
+                            message.runtime() + "; leave runtime out or create another session",
+                        "runtime")};
   }
   if (!message.policy().empty() && message.policy() != info->policy_name) {
     return SessionJobRefusal{
@@ -264,7 +264,7 @@ std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context
                         "arguments; put values in the code",
                         "args")};
   }
-  message.set_language(info->runtime);
+  message.set_runtime(info->runtime);
   message.set_policy(info->policy_name);
   auto built = build_job(context, identity, message);
   if (auto* refusal = std::get_if<JobRefusal>(&built)) {
@@ -277,12 +277,14 @@ std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context
                              make_error(code_for(refusal->refusal), refusal->message)};
   }
   auto lease = std::get<std::shared_ptr<runner::SessionLease>>(acquired);
-  auto request = std::make_shared<const runner::RunRequest>(job.request);
   // The lease lives in job.hold, which is let go just before the final event goes out, so that
   // a client that reads it may use the session at once. A copy held by `run` would keep the
   // session busy until the job itself is gone, after the client could have sent its next request.
-  job.run = [&sessions, held = lease.get(), request](const runner::EventSink& sink, int cancel_fd) {
-    return sessions.execute(*held, *request, sink, cancel_fd);
+  // The request comes from the job when it runs: only then does it carry the execution id the
+  // client sees, which a state-lost note names.
+  job.run = [&sessions, held = lease.get()](const runner::RunRequest& request,
+                                            const runner::EventSink& sink, int cancel_fd) {
+    return sessions.execute(*held, request, sink, cancel_fd);
   };
   job.hold = lease;
   return job;
@@ -337,7 +339,7 @@ Dispatch handle_sessions(const ApiContext& context, const HttpRequest& request,
     PendingExecution pending;
     pending.format = format;
     auto accept = request.header("Accept");
-    pending.stream = accept && lists_media_type(*accept, kEventStreamType);
+    pending.stream = accept && prefers_event_stream(*accept);
     auto built = build_session_job(context, identity, id, std::move(message));
     if (auto* refusal = std::get_if<SessionJobRefusal>(&built)) {
       return error_response(refusal->status, refusal->error, format);

@@ -70,10 +70,10 @@ v1::SyscallReport to_report(const sandbox::SyscallEvent& event) {
 
 std::optional<v1::Error> to_run_request(const v1::ExecutionRequest& in,
                                         uint64_t max_file_bytes_ceiling, runner::RunRequest& out) {
-  if (in.language().empty()) {
-    return make_error("invalid_request", "language: required (see GET /v1/runtimes)", "language");
+  if (in.runtime().empty()) {
+    return make_error("invalid_request", "runtime: required (see GET /v1/runtimes)", "runtime");
   }
-  out.runtime = in.language();
+  out.runtime = in.runtime();
   out.code = in.code();
   out.stdin_data = in.stdin();
   if (static_cast<size_t>(in.args_size()) > kMaxArgs) {

@@ -76,7 +76,7 @@ class Service:
         return response.read().decode()
 
     def chart(self):
-        body = json.dumps({"language": "python", "code": CHART, "output": {"files": ["*.png"]}})
+        body = json.dumps({"runtime": "python", "code": CHART, "output": {"files": ["*.png"]}})
         self.connection.request("POST", "/v1/executions", body=body,
                                 headers={"Content-Type": "application/json",
                                          "Accept": "application/json"})

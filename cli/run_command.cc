@@ -26,7 +26,7 @@ constexpr int kSetupFailed = sandbox::kExitSetupError;
 
 constexpr const char* kRunUsage =
     "usage: airlock run [OPTIONS] -- PROGRAM [ARGS...]\n"
-    "       airlock run [OPTIONS] --lang LANG (FILE | -c CODE | -) [-- ARGS...]\n"
+    "       airlock run [OPTIONS] --runtime LANG (FILE | -c CODE | -) [-- ARGS...]\n"
     "\n"
     "Runs PROGRAM, or a snippet in LANG, in a fresh sandbox. stdin is forwarded; stdout and\n"
     "stderr stream as the program writes them; a one-line summary goes to stderr at the end.\n"
@@ -35,10 +35,12 @@ constexpr const char* kRunUsage =
     "159 a syscall the policy kills for (SIGSYS); 2 for a usage error.\n"
     "\n"
     "options:\n"
-    "  --lang LANG         python, node, bash, sh, perl, c, cpp, java (see runtimes.yaml)\n"
+    "  --runtime LANG      python, node, bash, sh, perl, c, cpp, java (see runtimes.yaml);\n"
+    "                      --lang is the same option\n"
     "  -c CODE             the snippet itself; FILE reads it from a file, - from stdin\n"
-    "  --policy NAME|FILE  policy to run under (default: the language's own, else \"default\")\n"
-    "  --timeout DURATION  wall time limit, e.g. 5s, 500ms (at most the policy's)\n"
+    "  --policy NAME|FILE  policy to run under (default: \"default\", as the API without\n"
+    "                      default_policy; e.g. --policy python for its larger limits)\n"
+    "  --timeout DURATION  wall time limit, e.g. 5s, \"2 min\", 500ms (at most the policy's)\n"
     "  --cpu-time DURATION cpu time limit of the whole process tree\n"
     "  --memory SIZE       memory limit, e.g. 128MiB\n"
     "  --processes N       process and thread limit\n"
@@ -112,13 +114,13 @@ std::string parse(int argc, char** argv, Options& options) {
       if (!(v = value("-c"))) return "-c needs the code";
       request.code = v;
       have_code = true;
-    } else if (arg == "--lang" || arg == "--policy" || arg == "--timeout" ||
+    } else if (arg == "--lang" || arg == "--runtime" || arg == "--policy" || arg == "--timeout" ||
                arg == "--cpu-time" || arg == "--memory" || arg == "--processes" ||
                arg == "--output" || arg == "--file" || arg == "--collect" ||
                arg == "--runtimes") {
       if (!(v = value(arg.c_str()))) return arg + " needs a value";
       std::string text = v;
-      if (arg == "--lang") request.runtime = text;
+      if (arg == "--lang" || arg == "--runtime") request.runtime = text;
       if (arg == "--policy") options.policy = text;
       if (arg == "--runtimes") {
         options.runtimes_file = text;
@@ -166,17 +168,30 @@ std::string parse(int argc, char** argv, Options& options) {
   }
   std::vector<std::string> rest(argv + i, argv + argc);
   if (request.runtime.empty()) {
-    if (have_code) return "-c and FILE need --lang";
-    if (rest.empty()) return "nothing to run: give -- PROGRAM [ARGS...] or --lang LANG";
+    if (have_code) return "-c and FILE need --runtime";
+    if (rest.empty()) return "nothing to run: give -- PROGRAM [ARGS...] or --runtime LANG";
     request.argv = rest;
   } else {
-    if (!have_code) return "--lang " + request.runtime + " needs FILE, -c CODE or -";
+    if (!have_code) return "--runtime " + request.runtime + " needs FILE, -c CODE or -";
     if (!source_file.empty() && !read_host_file(source_file, request.code)) {
       return "cannot read '" + source_file + "'";
     }
     request.argv = rest;
   }
   return "";
+}
+
+// A request field as the option that sets it, so an error names what the user typed.
+std::string option_for(const std::string& field) {
+  static const std::pair<std::string_view, std::string_view> kOptions[] = {
+      {"runtime", "--runtime"},         {"limits.wall_time", "--timeout"},
+      {"limits.cpu_time", "--cpu-time"}, {"limits.memory", "--memory"},
+      {"limits.processes", "--processes"}, {"output.max_bytes", "--output"},
+      {"output.files", "--collect"},     {"files", "--file"}};
+  for (const auto& [name, option] : kOptions) {
+    if (field == name || field.starts_with(std::string(name) + "[")) return std::string(option);
+  }
+  return field;
 }
 
 // One line for the terminal at the end: what happened, and a hint when it went wrong.
@@ -193,7 +208,8 @@ std::string summary_line(const runner::RunResult& result) {
               (kept == &result.stdout_output ? "stdout" : "stderr") + " not kept";
     }
   }
-  if (!outcome.blocked.empty()) {
+  if (!outcome.blocked.empty() && outcome.status != sandbox::RunStatus::ok &&
+      !result.compile_error) {
     const sandbox::SyscallEvent& first = outcome.blocked.front();
     line += "; blocked " + first.detail + " -> " + first.action + " by " + first.origin;
     size_t more = outcome.blocked.size() - 1 + outcome.blocked_dropped;
@@ -234,12 +250,9 @@ int run_command(int argc, char** argv) {
     std::fprintf(stderr, "airlock run: %s\n", problem.c_str());
     return kSetupFailed;
   }
-  std::string policy_name = options.policy;
-  if (policy_name.empty()) {
-    bool has_own = !request.runtime.empty() &&
-                   !policies::find_policy_file(request.runtime, dirs).empty();
-    policy_name = has_own ? request.runtime : "default";
-  }
+  // The API's rule (default_policy, "default" unless configured), so that a snippet behaves here
+  // as it will behind the service; a runtime's own policy is chosen by name.
+  const std::string policy_name = options.policy.empty() ? "default" : options.policy;
   policies::LoadResult loaded = policies::load_policy(policy_name, dirs);
   if (!loaded.ok()) {
     std::fprintf(stderr, "airlock run: policy '%s' did not load:\n", policy_name.c_str());
@@ -260,7 +273,7 @@ int run_command(int argc, char** argv) {
   if (!std::filesystem::is_directory(drivers_dir)) drivers_dir.clear();
   runner::Runner runner(**sandbox, std::move(runtimes.value()), lookup, drivers_dir);
   if (auto problem = runner.validate(request, *loaded.policy)) {
-    return usage_error(problem->field + ": " + problem->message);
+    return usage_error(option_for(problem->field) + ": " + problem->message);
   }
   request.stream_everything = true;
   runner::EventSink sink;

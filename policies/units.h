@@ -8,6 +8,8 @@
 #include <string_view>
 #include <variant>
 
+#include "sandbox/readable.h"
+
 namespace airlock::policies {
 
 // Either the parsed value or a sentence saying what was expected.
@@ -26,9 +28,10 @@ Parsed<uint64_t> parse_count(std::string_view text, uint64_t max);
 // CPU bandwidth in millicores: "500m" is half a core, "2000m" two cores.
 Parsed<uint32_t> parse_millicores(std::string_view text);
 
-// Readable forms used by `policy show` and `policy diff`: "256 MiB", "1.5 GiB", "10 s", "500 ms".
-std::string format_bytes(uint64_t bytes);
-std::string format_duration(std::chrono::milliseconds duration);
+// Readable forms used by `policy show` and `policy diff`, the results and the errors: "256 MiB",
+// "1.5 GiB", "10 s", "2 min". One formatter for all of airlock; parse_* accept what it prints.
+using sandbox::format_bytes;
+using sandbox::format_duration;
 
 // The policy-file spelling, which parses back to the same value: "256MiB", "10s", "1500ms".
 std::string spell_bytes(uint64_t bytes);

@@ -31,15 +31,79 @@ void OutputBuffer::append(std::string_view data) {
   }
 }
 
+namespace {
+
+// How far back from a cut we look for a line break: a line boundary is worth dropping up to a
+// quarter of the kept text, never more than 1 KiB.
+size_t line_window(size_t size) {
+  return std::min<size_t>(size / 4, 1024);
+}
+
+bool is_continuation(char byte) {
+  return (static_cast<unsigned char>(byte) & 0xC0) == 0x80;
+}
+
+}  // namespace
+
+size_t head_cut(std::string_view head) {
+  if (size_t newline = head.rfind('\n');
+      newline != std::string_view::npos && head.size() - (newline + 1) <= line_window(head.size())) {
+    return newline + 1;
+  }
+  // Back over the continuation bytes of the last character; keep it only when it is complete.
+  size_t i = head.size();
+  size_t back = 0;
+  while (i > 0 && back < 3 && is_continuation(head[i - 1])) {
+    --i;
+    ++back;
+  }
+  if (i == 0) return head.size();  // no lead byte at all: binary, repaired to U+FFFD later
+  const unsigned char lead = static_cast<unsigned char>(head[i - 1]);
+  const size_t length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+  return back + 1 >= length ? head.size() : i - 1;
+}
+
+size_t tail_start(std::string_view tail) {
+  if (size_t newline = tail.find('\n');
+      newline != std::string_view::npos && newline < line_window(tail.size())) {
+    return newline + 1;
+  }
+  size_t start = 0;
+  while (start < tail.size() && start < 3 && is_continuation(tail[start])) ++start;
+  return start;
+}
+
+std::string keep_head_and_tail(std::string_view text, uint64_t budget, std::string_view why) {
+  if (text.size() <= budget) return std::string(text);
+  std::string_view head = text.substr(0, budget / 2);
+  std::string_view tail = text.substr(text.size() - (budget - budget / 2));
+  head = head.substr(0, head_cut(head));
+  tail = tail.substr(tail_start(tail));
+  const uint64_t dropped = text.size() - head.size() - tail.size();
+  return std::string(head) + (head.ends_with('\n') ? "" : "\n") + "[... " +
+         std::to_string(dropped) + " bytes dropped: " +
+         std::string(why) + " ...]\n" + std::string(tail);
+}
+
+std::pair<std::string_view, std::string> OutputBuffer::shown() const {
+  std::string tail = tail_.substr(tail_start_) + tail_.substr(0, tail_start_);
+  if (total_ == head_.size() + tail_.size()) return {head_, std::move(tail)};  // nothing cut
+  std::string_view head(head_);
+  head = head.substr(0, head_cut(head));
+  return {head, tail.substr(tail_start(tail))};
+}
+
 uint64_t OutputBuffer::dropped_bytes() const {
-  return total_ - head_.size() - tail_.size();
+  auto [head, tail] = shown();
+  return total_ - head.size() - tail.size();
 }
 
 std::string OutputBuffer::text() const {
-  std::string tail = tail_.substr(tail_start_) + tail_.substr(0, tail_start_);
-  uint64_t dropped = dropped_bytes();
-  if (dropped == 0) return to_valid_utf8(head_ + tail);
-  return to_valid_utf8(head_) + "\n[... " + std::to_string(dropped) +
+  auto [head, tail] = shown();
+  uint64_t dropped = total_ - head.size() - tail.size();
+  if (dropped == 0) return to_valid_utf8(std::string(head) + tail);
+  return to_valid_utf8(head) + (head.ends_with('\n') ? "" : "\n") + "[... " +
+         std::to_string(dropped) +
          " bytes dropped: output is capped at " + std::to_string(kept_) +
          " bytes; the first and last halves are kept ...]\n" + to_valid_utf8(tail);
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace airlock::runner {
 
@@ -18,11 +19,15 @@ class OutputBuffer {
   uint64_t dropped_bytes() const;
   bool overflowed() const { return total_ > kept_; }
 
-  // head + "\n[... N bytes dropped ...]\n" + tail (or everything), as valid UTF-8: bytes that are
-  // not (a cut sequence at an edge, binary output) become U+FFFD.
+  // head + "\n[... N bytes dropped ...]\n" + tail (or everything), as valid UTF-8. The cuts fall
+  // between characters, at a line break when one is near; bytes that are not UTF-8 (binary
+  // output) become U+FFFD. dropped_bytes() counts what the text does not show.
   std::string text() const;
 
  private:
+  // The head and tail as shown, after moving the cuts to character or line boundaries.
+  std::pair<std::string_view, std::string> shown() const;
+
   uint64_t kept_;
   uint64_t head_capacity_;
   uint64_t tail_capacity_;
@@ -31,6 +36,15 @@ class OutputBuffer {
   size_t tail_start_ = 0;  // oldest byte of the ring
   uint64_t total_ = 0;
 };
+
+// Where a kept head ends / a kept tail starts so that no UTF-8 character is split and, when a line
+// break is near the cut, whole lines are kept.
+size_t head_cut(std::string_view head);
+size_t tail_start(std::string_view tail);
+
+// text itself when it fits budget bytes; else its head and tail (cut as above) around a marker
+// "[... N bytes dropped: WHY ...]".
+std::string keep_head_and_tail(std::string_view text, uint64_t budget, std::string_view why);
 
 // Replaces every byte that is not part of a valid UTF-8 sequence with U+FFFD.
 std::string to_valid_utf8(std::string_view bytes);

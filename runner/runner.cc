@@ -23,13 +23,14 @@ constexpr size_t kMaxInputFiles = 1000;
 class Collector final : public sandbox::OutputHandler {
  public:
   Collector(uint64_t kept_bytes, bool kill_on_overflow, bool stream_everything,
-            const EventSink* sink, uint64_t& sequence)
+            const EventSink* sink, uint64_t& sequence, bool announce_start = true)
       : stdout_(kept_bytes),
         stderr_(kept_bytes),
         stream_limit_(stream_everything ? UINT64_MAX : kept_bytes / 2),
         kill_on_overflow_(kill_on_overflow),
         sink_(sink),
-        sequence_(sequence) {}
+        sequence_(sequence),
+        announce_start_(announce_start) {}
 
   bool on_output(sandbox::Stream stream, std::string_view data) override {
     const bool is_stdout = stream == sandbox::Stream::stdout_stream;
@@ -45,7 +46,7 @@ class Collector final : public sandbox::OutputHandler {
   }
 
   void on_started() override {
-    if (sink_ && *sink_) (*sink_)(Event{EventKind::started, ++sequence_, {}});
+    if (announce_start_ && sink_ && *sink_) (*sink_)(Event{EventKind::started, ++sequence_, {}});
   }
 
   KeptOutput kept(const OutputBuffer& buffer) const {
@@ -60,6 +61,7 @@ class Collector final : public sandbox::OutputHandler {
   bool kill_on_overflow_;
   const EventSink* sink_;
   uint64_t& sequence_;
+  bool announce_start_;  // false for the run after a compile step, which announced the start
 };
 
 sandbox::Limits effective_limits(const policies::Policy& policy, const LimitOverrides& overrides) {
@@ -96,14 +98,25 @@ std::optional<RequestError> above_policy(const char* field, const std::optional<
                                          const std::string& allowed_text,
                                          const policies::Policy& policy) {
   if (!asked) return std::nullopt;
-  if (*asked <= T{}) return RequestError{field, std::string(field) + " must be greater than 0"};
+  // The message does not repeat the field: each entry point puts the field first as its caller
+  // spelled it ("limits.wall_time", MCP's "timeout", the CLI's "--timeout").
+  if (*asked <= T{}) return RequestError{field, "must be greater than 0"};
   if (*asked > allowed) {
-    return RequestError{field, std::string(field) + " " + asked_text + " is above the limit of " +
+    return RequestError{field, asked_text + " is above the limit of " +
                                    "policy \"" + policy.name + "\" (" + allowed_text +
                                    "); a request may only tighten its policy: ask for at most " +
                                    allowed_text + " or use a policy that allows more"};
   }
   return std::nullopt;
+}
+
+// True when stderr ends with the runtime's compile_error_line (java's launcher compiles first).
+bool compiler_rejected(const Runtime& runtime, const KeptOutput& stderr_output) {
+  if (runtime.compile_error_line.empty()) return false;
+  std::string_view text = stderr_output.text;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  std::string_view last = text.substr(text.rfind('\n') + 1);
+  return last == runtime.compile_error_line;
 }
 
 }  // namespace
@@ -149,18 +162,18 @@ std::optional<RequestError> validate_request(const RunRequest& request,
                                              const policies::Policy& policy,
                                              const RuntimeTable& runtimes) {
   if (request.runtime.empty()) {
-    if (request.argv.empty()) return RequestError{"language", "give a language and code, or a program to run"};
+    if (request.argv.empty()) return RequestError{"runtime", "give a runtime and code, or a program to run"};
   } else {
     auto it = runtimes.find(request.runtime);
     if (it == runtimes.end()) {
       std::string names;
       for (const auto& [name, runtime] : runtimes) names += (names.empty() ? "" : ", ") + name;
-      return RequestError{"language", "unknown language '" + request.runtime + "'; available: " + names};
+      return RequestError{"runtime", "unknown runtime '" + request.runtime + "'; available: " + names};
     }
     if (!policy.allows_runtime(request.runtime)) {
       std::string names;
       for (const std::string& name : policy.runtimes) names += (names.empty() ? "" : ", ") + name;
-      return RequestError{"language", "policy \"" + policy.name + "\" does not allow language '" +
+      return RequestError{"runtime", "policy \"" + policy.name + "\" does not allow runtime '" +
                                           request.runtime + "' (it allows: " + names + ")"};
     }
   }
@@ -244,6 +257,8 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
   uint64_t sequence = 0;
   const sandbox::Limits limits = effective_limits(policy, request.limits);
   auto finish = [&](RunResult done) {
+    // What a session's interpreter reports itself (the exception line), found in stderr here.
+    quote_error_line(done);
     done.summary = summarize(done, limits);
     if (sink) {
       for (const OutputFile& file : done.files) {
@@ -269,6 +284,7 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
 
   std::vector<std::string> argv = request.argv;
   sandbox::Spec spec = make_spec(policy, limits, {}, (*workspace)->path());
+  std::optional<KeptOutput> compile_warnings;  // set when a compile step ran and succeeded
   if (!request.runtime.empty()) {
     const Runtime& runtime = runtimes_.at(request.runtime);
     add_runtime_setup(spec, runtime, drivers_dir_);
@@ -279,8 +295,10 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
       std::shared_ptr<const policies::Policy> compile_policy;
       if (!runtime.compile_policy.empty() && lookup_) compile_policy = lookup_(runtime.compile_policy);
       const policies::Policy& compiler = compile_policy ? *compile_policy : policy;
-      uint64_t ignored = 0;
-      Collector compile_output(compiler.output.kept_bytes, false, false, nullptr, ignored);
+      // The compiler's diagnostics stream as stderr events like the program's own output, so
+      // the CLI prints gcc's errors and warnings and an SSE client sees them as they come.
+      Collector compile_output(compiler.output.kept_bytes, false, request.stream_everything,
+                               &sink, sequence);
       sandbox::RunOptions options;
       options.cancel_fd = cancel_fd;
       // The compiler's own rules (it must exec cc1, as, ld), but never more room than the run
@@ -297,13 +315,14 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
         result.stderr_output = compile_output.kept_stderr();
         return finish(result);
       }
+      compile_warnings = compile_output.kept_stderr();
     }
     argv.insert(argv.begin(), runtime.run.begin(), runtime.run.end());
   }
 
   const uint64_t kept = request.limits.output_kept_bytes.value_or(policy.output.kept_bytes);
   Collector output(kept, policy.output.on_overflow == policies::OverflowAction::kill,
-                   request.stream_everything, &sink, sequence);
+                   request.stream_everything, &sink, sequence, !compile_warnings.has_value());
   sandbox::RunOptions options;
   options.stdin_data = request.stdin_data;
   options.stdin_fd = request.stdin_fd;
@@ -312,6 +331,16 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
   result.outcome = sandbox_.run(spec, output, options);
   result.stdout_output = output.kept_stdout();
   result.stderr_output = output.kept_stderr();
+  if (!request.runtime.empty() && result.outcome.status == sandbox::RunStatus::nonzero_exit) {
+    result.compile_error = compiler_rejected(runtimes_.at(request.runtime), result.stderr_output);
+  }
+  if (compile_warnings && compile_warnings->total_bytes > 0) {
+    // The compiler's warnings come first in stderr, as they did on the stream.
+    KeptOutput& err = result.stderr_output;
+    err.text = compile_warnings->text + err.text;
+    err.total_bytes += compile_warnings->total_bytes;
+    err.dropped_bytes += compile_warnings->dropped_bytes;
+  }
   result.files = collect_output_files((*workspace)->path(), request.output_globs,
                                       request.max_file_bytes);
   return finish(std::move(result));

@@ -46,9 +46,9 @@ sandbox::Expected<RuntimeTable> load_runtimes(const std::string& path) {
                                0};
   }
   if (!root.IsMap()) return error_at(path, root, "expected a map of runtime names");
-  static const std::set<std::string> kKeys = {"description", "source",  "compile",
-                                              "run",         "compile_policy", "preload",
-                                              "warm_up",     "environment",    "support"};
+  static const std::set<std::string> kKeys = {
+      "description",        "source",  "compile",     "run",    "compile_policy", "preload",
+      "compile_error_line", "warm_up", "environment", "support"};
   RuntimeTable table;
   for (const auto& entry : root) {
     Runtime runtime;
@@ -59,8 +59,8 @@ sandbox::Expected<RuntimeTable> load_runtimes(const std::string& path) {
       if (!kKeys.count(field.first.Scalar())) {
         return error_at(path, field.first, "unknown key '" + field.first.Scalar() +
                                                "' (expected description, source, compile, run, "
-                                               "compile_policy, preload, warm_up, environment "
-                                               "or support)");
+                                               "compile_policy, compile_error_line, preload, "
+                                               "warm_up, environment or support)");
       }
     }
     if (!fields["source"] || !fields["source"].IsScalar()) {
@@ -81,6 +81,9 @@ sandbox::Expected<RuntimeTable> load_runtimes(const std::string& path) {
       runtime.compile = compile.value();
     }
     if (fields["compile_policy"]) runtime.compile_policy = fields["compile_policy"].Scalar();
+    if (fields["compile_error_line"]) {
+      runtime.compile_error_line = fields["compile_error_line"].Scalar();
+    }
     if (fields["preload"]) {
       auto preload = string_list(path, fields["preload"], "preload");
       if (!preload) return preload.error();

@@ -19,6 +19,9 @@ struct Runtime {
   std::vector<std::string> run;           // argv, e.g. /usr/bin/python3 main.py
   std::string compile_policy;             // policy for the compile step; empty: the run's policy
   std::vector<std::string> preload;       // modules a warm interpreter imports ahead (issue 6)
+  // For runtimes that compile as they start (java's single-file launch): the last line of stderr
+  // that means the compiler rejected the program, so the run reports compile_error.
+  std::string compile_error_line;
   // Code a warm interpreter runs once after its preloads, before it is forked or handed out
   // (a first chart, so that an execution's costs only its own plotting); its output is dropped.
   std::string warm_up;

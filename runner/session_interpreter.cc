@@ -145,6 +145,9 @@ void InterpreterExecution::take(InterpreterResult ran) {
 }
 
 RunResult InterpreterExecution::finish(const std::string& note) {
+  // Drivers that report no exception line (bash's, node's after an uncaught error) get the one
+  // in stderr, as one-shot runs do.
+  quote_error_line(result);
   result.summary = (note.empty() ? "" : note + "\n") + summarize(result, limits);
   if (sink) {
     for (const OutputFile& file : result.files) sink(Event{EventKind::file, ++sequence, {}, &file});
@@ -287,6 +290,10 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
   }
   const Clock::time_point started = Clock::now();
   const uint64_t cpu_before = live_->cpu_usage_ns();
+  // The cgroup's counters cover the interpreter's whole life; this execution's share is the
+  // difference, and its peak the cgroup's when that rose now, else the highest reading seen.
+  const sandbox::Usage usage_before = live_->usage_so_far();
+  uint64_t memory_seen = live_->memory_usage_bytes();
   const Clock::time_point deadline = started + request.wall_time;
   const uint64_t cpu_limit_ns =
       static_cast<uint64_t>(std::chrono::nanoseconds(request.cpu_time).count());
@@ -319,6 +326,7 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
     else if (const uint64_t used = live_->cpu_usage_ns();
              used > cpu_before && used - cpu_before >= cpu_limit_ns)
       stop = End::cpu;
+    memory_seen = std::max(memory_seen, live_->memory_usage_bytes());
     lock.lock();
     if (stop) {
       // A record that arrived meanwhile still counts, unless the interpreter is gone.
@@ -373,13 +381,21 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
     outcome.usage.peak_processes = ended.usage.peak_processes;
   }
   outcome.usage.wall = wall;
-  // The cgroup counts user and system time together; a session reports the sum as user time.
-  const uint64_t cpu_after = live_->cpu_usage_ns();  // 0 once an ended sandbox is cleaned up
-  outcome.usage.cpu_user = std::chrono::duration_cast<milliseconds>(
-      std::chrono::nanoseconds(cpu_after > cpu_before ? cpu_after - cpu_before : 0));
   // An ended sandbox's outcome counts its whole life (the interpreter's start, its wait in a
-  // pool): none of that is this execution's.
-  outcome.usage.cpu_system = milliseconds{0};
+  // pool), as do the live cgroup's counters: this execution's share is what they grew by.
+  memory_seen = std::max(memory_seen, live_->memory_usage_bytes());
+  const sandbox::Usage usage_after = live_->usage_so_far();
+  auto grown = [](milliseconds after, milliseconds before) {
+    return after > before ? after - before : milliseconds{0};
+  };
+  outcome.usage.cpu_user = grown(usage_after.cpu_user, usage_before.cpu_user);
+  outcome.usage.cpu_system = grown(usage_after.cpu_system, usage_before.cpu_system);
+  if (end == End::finished) {
+    outcome.usage.peak_memory_bytes = usage_after.peak_memory_bytes > usage_before.peak_memory_bytes
+                                          ? usage_after.peak_memory_bytes
+                                          : memory_seen;
+    outcome.usage.peak_processes = usage_after.peak_processes;
+  }
 
   lock.lock();
   // Bytes held back as a possible marker start were output after all.

@@ -1,5 +1,8 @@
 #include "runner/summary.h"
 
+#include <cctype>
+#include <vector>
+
 #include "sandbox/monitor.h"
 
 namespace airlock::runner {
@@ -29,12 +32,89 @@ std::string hint_for(const RunResult& result, const sandbox::Limits& limits) {
              std::to_string(limits.max_processes) + " may run at once";
     case RunStatus::output_limit: return "print less: summarize instead of dumping data";
     case RunStatus::violation:
-      return "the program made a system call its policy forbids; remove that call (there is no "
-             "network access, and no mounting, tracing or namespaces)";
+      // Calls that software merely probes (new namespaces, io_uring, perf_event_open, keyctl)
+      // fail with an errno and do not end the run, so they are not named here.
+      return "the program made a system call its policy forbids (named above); remove that "
+             "call: there is no network access, and no mounting or tracing";
     case RunStatus::setup_error: return "airlock could not start the program; see the reason";
     case RunStatus::cancelled: return "the run was cancelled before it finished";
   }
   return "";
+}
+
+namespace {
+
+constexpr size_t kMaxErrorLine = 200;
+
+std::string_view trim(std::string_view line) {
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
+  return line;
+}
+
+// "ValueError: ...", "java.lang.IllegalStateException: ...", "Exception in thread ...": a
+// name ending in Error or Exception, at the start of the line.
+bool is_exception_line(std::string_view line) {
+  if (line.starts_with("Exception in thread ")) return true;
+  size_t end = 0;
+  while (end < line.size() && (std::isalnum(static_cast<unsigned char>(line[end])) ||
+                               line[end] == '_' || line[end] == '.' || line[end] == '$')) {
+    ++end;
+  }
+  std::string_view name = line.substr(0, end);
+  if (name.empty() || (end < line.size() && line[end] != ':')) return false;
+  return name.ends_with("Error") || name.ends_with("Exception") || name.ends_with("Interrupt") ||
+         name.ends_with("Exit");
+}
+
+bool is_stack_frame(std::string_view line) {
+  return line.starts_with("at ") || line.starts_with("File \"") || line.starts_with("^") ||
+         line.starts_with("Traceback ") || line.starts_with("Node.js v") ||
+         line.starts_with("[...") || line == "}";
+}
+
+// Cut at a character boundary, never inside a UTF-8 sequence.
+std::string shortened(std::string_view line) {
+  if (line.size() <= kMaxErrorLine) return std::string(line);
+  size_t cut = kMaxErrorLine;
+  while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(line.substr(0, cut)) + "…";
+}
+
+}  // namespace
+
+std::string error_line(std::string_view stderr_text) {
+  std::vector<std::string_view> lines;
+  for (size_t start = 0; start < stderr_text.size();) {
+    size_t end = stderr_text.find('\n', start);
+    if (end == std::string_view::npos) end = stderr_text.size();
+    std::string_view line = trim(stderr_text.substr(start, end - start));
+    if (!line.empty()) lines.push_back(line);
+    start = end + 1;
+  }
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    if (is_exception_line(*it)) return shortened(*it);
+  }
+  for (std::string_view line : lines) {
+    if (line.find(": error:") != std::string_view::npos ||
+        line.find(": fatal error:") != std::string_view::npos) {
+      return shortened(line);
+    }
+  }
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    if (!is_stack_frame(*it)) return shortened(*it);
+  }
+  return "";
+}
+
+void quote_error_line(RunResult& result) {
+  sandbox::Outcome& outcome = result.outcome;
+  if (!result.compile_error && outcome.status != RunStatus::nonzero_exit) return;
+  // The sandbox's own words for a nonzero exit; the exit code is in the summary anyway.
+  if (!outcome.reason.empty() && !outcome.reason.starts_with("exited with code ")) return;
+  if (std::string line = error_line(result.stderr_output.text); !line.empty()) {
+    outcome.reason = std::move(line);
+  }
 }
 
 std::string summarize(const RunResult& result, const sandbox::Limits& limits) {
@@ -42,6 +122,7 @@ std::string summarize(const RunResult& result, const sandbox::Limits& limits) {
   std::string text = "status: " + result.status_name();
   if (result.compile_error) {
     text += " — the compiler rejected the program";
+    if (!outcome.reason.empty()) text += ": " + outcome.reason;
   } else if (outcome.status == RunStatus::memory_limit || outcome.status == RunStatus::timeout ||
              outcome.status == RunStatus::process_limit ||
              outcome.status == RunStatus::output_limit || outcome.status == RunStatus::violation) {
@@ -68,11 +149,17 @@ std::string summarize(const RunResult& result, const sandbox::Limits& limits) {
   };
   text += "output: " + describe("stdout", result.stdout_output) + ", " +
           describe("stderr", result.stderr_output) + "\n";
-  for (const sandbox::SyscallEvent& blocked : outcome.blocked) {
-    text += "blocked: " + blocked.detail + " -> " + blocked.action + " by " + blocked.origin + "\n";
-  }
-  if (outcome.blocked_dropped > 0) {
-    text += "blocked: " + std::to_string(outcome.blocked_dropped) + " more calls not listed\n";
+  // Refused calls in a run that succeeded did not change its outcome (a JVM probes sockets at
+  // every start), nor in one the compiler rejected (its diagnostics say why): they stay in
+  // `blocked`, out of the lines a model reads.
+  if (outcome.status != RunStatus::ok && !result.compile_error) {
+    for (const sandbox::SyscallEvent& blocked : outcome.blocked) {
+      text += "blocked: " + blocked.detail + " -> " + blocked.action + " by " + blocked.origin +
+              "\n";
+    }
+    if (outcome.blocked_dropped > 0) {
+      text += "blocked: " + std::to_string(outcome.blocked_dropped) + " more calls not listed\n";
+    }
   }
   if (!result.files.empty()) {
     text += "files:";

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <map>
 
@@ -24,12 +25,57 @@ using sandbox::UniqueFd;
 constexpr uint64_t kResolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
 constexpr int kMaxDepth = 16;
 
+// Set once openat2 has answered ENOSYS: a kernel before 5.6, or a seccomp filter that refuses it
+// because it cannot inspect the mode inside struct open_how (systemd's RestrictSUIDSGID=, which
+// airlock.service sets, and older container profiles).
+std::atomic<bool> openat2_unavailable{false};
+
+bool is_plain_name(std::string_view name) {
+  return !name.empty() && name != "." && name != "..";
+}
+
+// What openat2 with kResolve does, by hand: each component opened beneath the last with
+// O_NOFOLLOW, so no symlink is ever followed (a directory component that is one fails with
+// ENOTDIR, the last with ELOOP) and '..' is refused as openat2 refuses an escape.
+int open_by_components(int dir_fd, std::string_view path, int flags, mode_t mode) {
+  UniqueFd dir;
+  int current = dir_fd;
+  size_t start = 0, slash = 0;
+  while ((slash = path.find('/', start)) != std::string_view::npos) {
+    const std::string name(path.substr(start, slash - start));
+    if (!is_plain_name(name)) {
+      errno = EXDEV;
+      return -1;
+    }
+    int fd = ::openat(current, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    dir = UniqueFd::adopt(fd);
+    current = dir.get();
+    start = slash + 1;
+  }
+  const std::string name(path.substr(start));
+  if (!is_plain_name(name)) {
+    errno = EXDEV;
+    return -1;
+  }
+  int fd = ::openat(current, name.c_str(), flags | O_CLOEXEC | O_NOFOLLOW, mode);
+  const int saved = errno;
+  dir.reset();
+  errno = saved;
+  return fd;
+}
+
 int open_beneath(int dir_fd, const std::string& path, uint64_t flags, mode_t mode = 0) {
-  struct open_how how {};
-  how.flags = flags | O_CLOEXEC | O_NOFOLLOW;
-  how.mode = (flags & O_CREAT) ? mode : 0;
-  how.resolve = kResolve;
-  return static_cast<int>(::syscall(SYS_openat2, dir_fd, path.c_str(), &how, sizeof how));
+  if (!openat2_unavailable.load(std::memory_order_relaxed)) {
+    struct open_how how {};
+    how.flags = flags | O_CLOEXEC | O_NOFOLLOW;
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = kResolve;
+    int fd = static_cast<int>(::syscall(SYS_openat2, dir_fd, path.c_str(), &how, sizeof how));
+    if (fd >= 0 || errno != ENOSYS) return fd;
+    openat2_unavailable.store(true, std::memory_order_relaxed);
+  }
+  return open_by_components(dir_fd, path, static_cast<int>(flags), (flags & O_CREAT) ? mode : 0);
 }
 
 }  // namespace

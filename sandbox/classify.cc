@@ -9,36 +9,6 @@
 
 namespace airlock::sandbox {
 
-std::string format_bytes(uint64_t bytes) {
-  struct Unit {
-    uint64_t size;
-    const char* name;
-  };
-  for (Unit unit : {Unit{kGiB, "GiB"}, Unit{kMiB, "MiB"}, Unit{kKiB, "KiB"}}) {
-    if (bytes >= unit.size) {
-      char text[32];
-      double value = static_cast<double>(bytes) / static_cast<double>(unit.size);
-      if (bytes % unit.size == 0) {
-        std::snprintf(text, sizeof text, "%llu %s",
-                      static_cast<unsigned long long>(bytes / unit.size), unit.name);
-      } else {
-        std::snprintf(text, sizeof text, "%.1f %s", value, unit.name);
-      }
-      return text;
-    }
-  }
-  return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
-}
-
-std::string format_duration(std::chrono::milliseconds duration) {
-  auto ms = duration.count();
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
-  if (ms < 1000) return std::to_string(ms) + " ms";
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f s", static_cast<double>(ms) / 1000.0);
-  return text;
-}
-
 std::string signal_name(int signal) {
   const char* abbrev = sigabbrev_np(signal);
   return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(signal);

@@ -88,6 +88,22 @@ class Live final : public LiveSandbox {
     return used ? used.value() : 0;
   }
 
+  Usage usage_so_far() override {
+    std::lock_guard lock(mutex_);
+    if (ended_ || cgroup_ == nullptr) return outcome_.usage;
+    Usage usage;
+    if (auto stats = cgroup_->stats()) {
+      using std::chrono::duration_cast;
+      using std::chrono::milliseconds;
+      using std::chrono::nanoseconds;
+      usage.cpu_user = duration_cast<milliseconds>(nanoseconds(stats.value().cpu_user_ns));
+      usage.cpu_system = duration_cast<milliseconds>(nanoseconds(stats.value().cpu_system_ns));
+      usage.peak_memory_bytes = stats.value().peak_memory_bytes;
+      usage.peak_processes = static_cast<uint32_t>(stats.value().peak_processes);
+    }
+    return usage;
+  }
+
   uint64_t memory_usage_bytes() override {
     std::lock_guard lock(mutex_);
     if (ended_ || cgroup_ == nullptr) return 0;

@@ -11,6 +11,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/outcome.h"
 #include "sandbox/process.h"
+#include "sandbox/readable.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
 
@@ -65,10 +66,6 @@ MonitorResult monitor(MonitorInputs& inputs);
 // The outcome of a run from what the monitor saw and the cgroup's counters.
 Outcome classify(const MonitorResult& result, const CgroupStats& stats, const Limits& limits);
 
-// "256 MiB", "1.5 GiB", "512 KiB", "100 bytes".
-std::string format_bytes(uint64_t bytes);
-// "10 s", "500 ms", "1.5 s".
-std::string format_duration(std::chrono::milliseconds duration);
 // "SIGSEGV".
 std::string signal_name(int signal);
 

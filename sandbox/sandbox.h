@@ -76,6 +76,10 @@ class LiveSandbox {
   virtual uint64_t cpu_usage_ns() = 0;
   // Memory charged to the sandbox's cgroup now (0 once it has ended).
   virtual uint64_t memory_usage_bytes() = 0;
+  // The tree's usage over its whole life so far: CPU split into user and system time, and the
+  // cgroup's peak memory (its highest reading, for kernels without memory.peak). Once ended, the
+  // outcome's usage. No wall time.
+  virtual Usage usage_so_far() = 0;
 };
 
 // A run's working directory on the host: a sized tmpfs owned by the sandbox's uid. The runner

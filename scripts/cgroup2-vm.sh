@@ -118,9 +118,12 @@ cleanup() {
 trap cleanup EXIT
 {
   echo '# Written by scripts/cgroup2-vm.sh: the command to run in the VM.'
-  for var in CI AIRLOCK_TEST_EXCLUSIVE CTEST_OUTPUT_ON_FAILURE; do
+  for var in CI AIRLOCK_TEST_EXCLUSIVE AIRLOCK_TEST_DEB CTEST_OUTPUT_ON_FAILURE; do
     [[ -n ${!var:-} ]] && printf 'export %s=%q\n' "$var" "${!var}"
   done
+  # The VM's root is a tmpfs overlay on the host's read-only one, gone at power-off: tests that
+  # install into / (tests/install/service_test.sh) run only where this is set.
+  echo 'export AIRLOCK_THROWAWAY_ROOT=1'
   printf 'cd %q || exit 125\n' "$PWD"
   printf 'exec'
   printf ' %q' "$@"

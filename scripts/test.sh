@@ -30,7 +30,11 @@ echo "test.sh: the integration tests under a cgroup-v2 kernel (scripts/cgroup2-v
 AIRLOCK_TEST_EXCLUSIVE=1 scripts/cgroup2-vm.sh --timeout 2700 -- \
   bash -c "$in_vm" in-vm "$integration" "$every_language"
 # Once more under a real systemd as the VM's PID 1, where airlock started from a cgroup it shares
-# asks systemd for a delegated scope over D-Bus.
-echo "test.sh: the cgroup-v2 scenarios under systemd (scripts/cgroup2-vm.sh --systemd)" >&2
-AIRLOCK_TEST_EXCLUSIVE=1 scripts/cgroup2-vm.sh --systemd --timeout 1200 -- \
-  ctest --test-dir build --output-on-failure --timeout 600 -j1 -R '^sandbox_cgroup_v2_scenarios_test$'
+# asks systemd for a delegated scope over D-Bus, and where the .deb is installed and its unit
+# started, reloaded, upgraded, stopped and removed.
+echo "test.sh: the cgroup-v2 scenarios and the packaged service under systemd (scripts/cgroup2-vm.sh --systemd)" >&2
+rm -rf build/vm-package
+(cd build && cpack -G DEB -B vm-package > /dev/null)
+AIRLOCK_TEST_DEB=$(ls "$PWD"/build/vm-package/airlock_*.deb) AIRLOCK_TEST_EXCLUSIVE=1 scripts/cgroup2-vm.sh --systemd --timeout 1800 -- \
+  ctest --test-dir build --output-on-failure --timeout 900 -j1 \
+  -R '^(sandbox_cgroup_v2_scenarios_test|package_service_test)$'

@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "api/json.h"
 #include "api/responses.h"
 #include "api/wire.h"
 #include "fakes.h"
@@ -137,7 +138,7 @@ TEST_CASE("an unknown runtime is 400 and lists the runtimes the policy allows") 
   CHECK(response.status == 400);
   auto error = error_of(response).error();
   CHECK(error.code() == "unknown_runtime");
-  CHECK(error.field() == "language");
+  CHECK(error.field() == "runtime");
   CHECK(std::vector<std::string>(error.valid().begin(), error.valid().end()) ==
         std::vector<std::string>{"python"});
   // bash exists, but policy "default" does not allow it.
@@ -211,7 +212,7 @@ TEST_CASE("a JSON execution answers 200 with the result, whatever the program di
 TEST_CASE("binary protobuf in and out") {
   Fixture f;
   v1::ExecutionRequest message;
-  message.set_language("python");
+  message.set_runtime("python");
   message.set_code("out bin");
   HttpRequest request = Fixture::typed(
       f.request("POST", "/v1/executions", encode(message, WireFormat::protobuf)),
@@ -232,6 +233,36 @@ TEST_CASE("an event-stream request becomes a streaming execution") {
   Dispatch dispatch = f.api.handle(request);
   REQUIRE(std::holds_alternative<PendingExecution>(dispatch));
   CHECK(std::get<PendingExecution>(dispatch).stream);
+}
+
+TEST_CASE("JSON unless the client prefers the event stream") {
+  Fixture f;
+  auto streams = [&](std::string accept) {
+    HttpRequest request = f.request("POST", "/v1/executions", R"({"runtime":"python"})");
+    request.headers.emplace_back("Accept", std::move(accept));
+    Dispatch dispatch = f.api.handle(request);
+    REQUIRE(std::holds_alternative<PendingExecution>(dispatch));
+    return std::get<PendingExecution>(dispatch).stream;
+  };
+  // What many HTTP clients (and MCP's streamable HTTP) send: JSON first, so JSON.
+  CHECK_FALSE(streams("application/json, text/event-stream"));
+  CHECK_FALSE(streams("text/event-stream;q=0.5, application/json"));
+  CHECK_FALSE(streams("*/*"));
+  CHECK_FALSE(streams("text/event-stream;q=0, */*"));
+  CHECK(streams("text/event-stream, application/json"));
+  CHECK(streams("application/json;q=0.9, text/event-stream"));
+  CHECK(streams("text/event-stream, */*;q=0.1"));
+  CHECK(streams("TEXT/EVENT-STREAM"));
+}
+
+TEST_CASE("a request may name the runtime \"language\", its old name") {
+  Fixture f;
+  for (const char* body : {R"({"runtime":"python","code":"exit 0"})",
+                           R"({"language":"python","code":"exit 0"})"}) {
+    HttpResponse response = f.execute(f.request("POST", "/v1/executions", body));
+    CHECK(response.status == 200);
+    CHECK(result_of(response).runtime() == "python");
+  }
 }
 
 TEST_CASE("a full queue is 429 with Retry-After") {
@@ -264,6 +295,51 @@ TEST_CASE("an MCP run_code that finds the queue full is a tool error, not an HTT
   CHECK(response.body.find("queue are full") != std::string::npos);
   f.executor.release();
   blocker->wait();
+}
+
+namespace {
+
+HttpRequest mcp_call(Fixture& f, const std::string& tool, const std::string& arguments) {
+  HttpRequest call = f.request("POST", "/mcp",
+                               R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":")" +
+                                   tool + R"(","arguments":)" + arguments + "}}");
+  call.headers.emplace_back("Accept", "application/json, text/event-stream");
+  return call;
+}
+
+}  // namespace
+
+TEST_CASE("an MCP tool names an argument it does not take") {
+  Fixture f;
+  HttpResponse response =
+      f.execute(mcp_call(f, "run_code", R"({"runtime":"python","code":"1","timout":"5s"})"));
+  CHECK(response.status == 200);
+  CHECK(response.body.find(R"(unknown argument \"timout\"; this tool takes: runtime,)") !=
+        std::string::npos);
+  response = f.execute(mcp_call(f, "list_runtimes", R"({"verbose":true})"));
+  CHECK(response.body.find(R"(unknown argument \"verbose\"; this tool takes: no arguments)") !=
+        std::string::npos);
+}
+
+TEST_CASE("an MCP limit error names the argument as the model wrote it") {
+  Fixture f;
+  HttpResponse response =
+      f.execute(mcp_call(f, "run_code", R"({"runtime":"python","code":"1","timeout":"5"})"));
+  CHECK(response.body.find("\"isError\":true") != std::string::npos);
+  CHECK(response.body.find("timeout: duration '5' has no unit") != std::string::npos);
+  CHECK(response.body.find("limits.wall_time") == std::string::npos);
+}
+
+TEST_CASE("an MCP run_code takes runtime, and language as its old name") {
+  Fixture f;
+  for (const char* arguments : {R"({"runtime":"python","code":"exit 0"})",
+                                R"({"language":"python","code":"exit 0"})"}) {
+    HttpResponse response = f.execute(mcp_call(f, "run_code", arguments));
+    CHECK(response.status == 200);
+    // The fixture answers with the run's result (the MCP answer is made by the transport).
+    CHECK(result_of(response).status() == "ok");
+    CHECK(result_of(response).runtime() == "python");
+  }
 }
 
 TEST_CASE("DELETE cancels a running execution; unknown ids are 404") {
@@ -355,6 +431,22 @@ TEST_CASE("a page from another origin is refused on every path, MCP's too") {
   HttpRequest listed = f.request("GET", "/v1/runtimes");
   listed.headers.emplace_back("Origin", "https://console.example.com");
   CHECK(f.respond(listed).status == 200);
+}
+
+TEST_CASE("a refusal that quotes bytes that are not utf-8 is still answered in JSON") {
+  // Found by the http_request fuzzer: MCP's refusal printed as `null`, the body unreadable.
+  Fixture f(std::vector<ApiKey>{});
+  for (const char* path : {"/mcp", "/v1/runtimes"}) {
+    HttpRequest request = f.request("GET", path);
+    request.headers.emplace_back("Origin", "htt\xc1\xba/1");
+    HttpResponse response = f.respond(request);
+    CHECK(response.status == 403);
+    std::string error;
+    auto body = json::parse(response.body, error);
+    REQUIRE(body);
+    CHECK(body->has_struct_value());
+    CHECK(response.body.find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD for the bad bytes
+  }
 }
 
 TEST_CASE("a refused head is answered without its body") {

@@ -26,7 +26,7 @@ CHART_SUM = "242\n"
 
 
 def chart_request(**extra):
-    return {"language": "python", "code": CHART, "output": {"files": ["*.png"]}, **extra}
+    return {"runtime": "python", "code": CHART, "output": {"files": ["*.png"]}, **extra}
 
 
 def metrics_of(server):
@@ -90,7 +90,7 @@ class ChartTest(unittest.TestCase):
 
     def test_a_chart_is_an_image_block_over_mcp(self):
         body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
-                "params": {"name": "run_code", "arguments": {"language": "python", "code": CHART}}}
+                "params": {"name": "run_code", "arguments": {"runtime": "python", "code": CHART}}}
         status, _, answer = self.server.request(
             "POST", "/mcp", body, headers={"Accept": "application/json, text/event-stream"})
         self.assertEqual(status, 200, answer[:300])

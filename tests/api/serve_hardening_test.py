@@ -6,6 +6,7 @@ import json
 import socket
 import sys
 import threading
+import time
 import unittest
 
 from serve_support import REQUEST_LIMIT_S, Server, TEST_KEY, base_config
@@ -24,6 +25,20 @@ def raw_exchange(port, head, timeout=REQUEST_LIMIT_S):
                 break
             data += chunk
         return data.split(b"\r\n", 1)[0].decode(), data
+
+
+def close_wait_count(port):
+    """Connections of the service on `port` that the client closed and the service did not."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "08":  # 08: CLOSE_WAIT
+                    count += 1
+    return count
 
 
 class HardeningTest(unittest.TestCase):
@@ -182,6 +197,34 @@ class HardeningTest(unittest.TestCase):
         self.assertLess(len(body), 12 * 1024 * 1024)
         self.assertEqual(result["files"][0]["encoding"], "base64")
         self.assertTrue(result["files"][-1]["truncated"])
+
+    def test_a_client_that_closes_after_its_answer_leaves_no_connection_behind(self):
+        # The client closes as its answer arrives, while the service's disconnect watch is
+        # still reading. Before the fix that read's end of stream was dropped and the
+        # connection sat in CLOSE_WAIT until the idle timeout (60 s), holding a slot.
+        for index in range(40):
+            accept = b"Accept: text/event-stream\r\n" if index % 2 else b""
+            body = json.dumps({"language": "bash", "code": f"echo {index}"}).encode()
+            head = (b"POST /v1/executions HTTP/1.1\r\nHost: 127.0.0.1\r\n" + accept +
+                    b"Content-Type: application/json\r\n" +
+                    f"Authorization: Bearer {TEST_KEY}\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n".encode())
+            with socket.create_connection(("127.0.0.1", self.server.port),
+                                          timeout=REQUEST_LIMIT_S) as sock:
+                sock.sendall(head + body)
+                data = b""
+                # The end of a JSON answer or of the event stream's last chunk.
+                while not (data.endswith(b"}") or data.endswith(b"0\r\n\r\n")):
+                    chunk = sock.recv(65536)
+                    self.assertTrue(chunk, data)
+                    data += chunk
+                self.assertIn(b" 200 ", data.split(b"\r\n", 1)[0])
+        # The service closes its side as soon as it reads the end; give it a moment, far less
+        # than the idle timeout, before counting what is left.
+        deadline = time.monotonic() + 10
+        while close_wait_count(self.server.port) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(close_wait_count(self.server.port), 0)
 
     def test_healthz_answers_while_slow_requests_are_in_flight(self):
         failures = []

@@ -52,6 +52,55 @@ class ExecutionApiTest(unittest.TestCase):
         again = self.server.json("GET", f"/v1/executions/{result['id']}")
         self.assertEqual(again["stdout"], "42\n")
 
+    def test_the_contract_clients_code_against(self):
+        # What many clients send gets JSON, not an event stream.
+        status, headers, data = self.server.request(
+            "POST", "/v1/executions", {"runtime": "python", "code": "print(1)"},
+            headers={"Accept": "application/json, text/event-stream"})
+        self.assertEqual(status, 200, data)
+        self.assertTrue(headers["content-type"].startswith("application/json"), headers)
+        result = json.loads(data)
+        self.assertEqual(result["runtime"], "python")
+        # Counters and times are numbers, like exit_code.
+        for value in (result["stdout_bytes"], result["usage"]["wall_time_ms"],
+                      result["usage"]["peak_memory_bytes"], result["exit_code"]):
+            self.assertIsInstance(value, int)
+        # A limit as airlock prints it is accepted back; one over the policy names the field
+        # and suggests what would be valid, which is accepted too.
+        status, _, data = self.server.request(
+            "POST", "/v1/executions", python("print(1)", limits={"wall_time": "2 min"}))
+        self.assertEqual(status, 400, data)
+        error = json.loads(data)["error"]
+        self.assertEqual(error["field"], "limits.wall_time")
+        self.assertIn("2 min is above the limit of policy \"default\" (10 s)", error["message"])
+        self.assertIn("ask for at most 10 s", error["message"])
+        result = self.server.json("POST", "/v1/executions",
+                                  python("print(1)", limits={"wall_time": "10 s", "memory": "64 MiB"}))
+        self.assertEqual(result["status"], "ok", result)
+        # A failed run's summary quotes the error line.
+        result = self.server.json("POST", "/v1/executions", python("import json\njson.loads('{')"))
+        self.assertEqual(result["status"], "nonzero_exit")
+        self.assertTrue(result["summary"].startswith("status: nonzero_exit — json.decoder."
+                                                     "JSONDecodeError: Expecting property name"),
+                        result["summary"])
+
+    def test_compiler_errors_stream_as_stderr_events(self):
+        stream = self.server.stream({"runtime": "c", "code": "int main(void) { return nope; }"})
+        self.assertEqual(stream.status, 200)
+        events = []
+        while (event := stream.next_event()) is not None:
+            events.append(event)
+        names = [name for name, _, _ in events]
+        self.assertEqual(names[0], "started")
+        self.assertEqual(names[-1], "exit")
+        self.assertEqual([seq for _, seq, _ in events], list(range(1, len(events) + 1)))
+        streamed = "".join(data["stderr"]["data"] for name, _, data in events if name == "stderr")
+        self.assertIn(": error: ", streamed)
+        result = events[-1][2]["exit"]["result"]
+        self.assertEqual(result["status"], "compile_error")
+        self.assertIn("nope", result["reason"])
+        self.assertIsInstance(events[-1][2]["sequence"], int)
+
     def test_a_failing_program_is_still_200_with_its_status(self):
         result = self.server.json(
             "POST", "/v1/executions", python("import sys\nprint('bad', file=sys.stderr)\nsys.exit(3)")

@@ -13,7 +13,7 @@ namespace {
 
 v1::ExecutionRequest python(const std::string& code) {
   v1::ExecutionRequest request;
-  request.set_language("python");
+  request.set_runtime("python");
   request.set_code(code);
   return request;
 }
@@ -54,11 +54,24 @@ TEST_CASE("a limit without a unit names the field") {
   CHECK(error->code() == "invalid_request");
 }
 
-TEST_CASE("language is required") {
+TEST_CASE("runtime is required") {
   runner::RunRequest out;
   auto error = to_run_request(v1::ExecutionRequest(), 1024, out);
   REQUIRE(error);
-  CHECK(error->field() == "language");
+  CHECK(error->field() == "runtime");
+  CHECK(error->message() == "runtime: required (see GET /v1/runtimes)");
+}
+
+TEST_CASE("limits take durations and sizes as airlock prints them") {
+  v1::ExecutionRequest request = python("print(1)");
+  request.mutable_limits()->set_wall_time("2 min");
+  request.mutable_limits()->set_cpu_time("1.5 s");
+  request.mutable_limits()->set_memory("256 MiB");
+  runner::RunRequest out;
+  REQUIRE_FALSE(to_run_request(request, 1024, out));
+  CHECK(out.limits.wall_time == 120s);
+  CHECK(out.limits.cpu_time == 1500ms);
+  CHECK(out.limits.memory_max_bytes == 256 * sandbox::kMiB);
 }
 
 TEST_CASE("input files are decoded from utf-8 or base64") {

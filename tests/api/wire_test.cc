@@ -13,7 +13,7 @@ TEST_CASE("a JSON request is read with snake_case names") {
                           "output":{"max_bytes":100,"files":["*.png"]}})J",
                       WireFormat::json, request);
   REQUIRE_FALSE(error);
-  CHECK(request.language() == "python");
+  CHECK(request.runtime() == "python");
   CHECK(request.limits().wall_time() == "5s");
   CHECK(request.output().max_bytes() == 100);
   CHECK(request.output().files(0) == "*.png");
@@ -36,6 +36,25 @@ TEST_CASE("a value of the wrong type names its field path") {
   CHECK(error->message().starts_with("files[0].path: invalid value 1"));
 }
 
+TEST_CASE("a value of the wrong type says what would be valid") {
+  v1::ExecutionRequest request;
+  auto error = decode(R"({"limits":{"wall_time":5}})", WireFormat::json, request);
+  REQUIRE(error);
+  CHECK(error->field() == "limits.wall_time");
+  CHECK(error->message() ==
+        "limits.wall_time: invalid value 5; expected a duration with a unit, as a string, e.g. "
+        "\"10 s\" or \"500ms\"");
+  error = decode(R"({"limits":{"memory":268435456}})", WireFormat::json, request);
+  REQUIRE(error);
+  CHECK(error->message() ==
+        "limits.memory: invalid value 268435456; expected a size with a unit, as a string, e.g. "
+        "\"256 MiB\"");
+  error = decode(R"({"output":{"max_bytes":"1 MiB"}})", WireFormat::json, request);
+  REQUIRE(error);
+  CHECK(error->message() ==
+        "output.max_bytes: invalid value \"1 MiB\"; expected a whole number of bytes, e.g. 65536");
+}
+
 TEST_CASE("malformed JSON says what is wrong on one line") {
   v1::ExecutionRequest request;
   for (const char* body : {R"({"language": "py",)", "[1]", "", "{\"stdin\":\"\\ud800\"}"}) {
@@ -48,7 +67,7 @@ TEST_CASE("malformed JSON says what is wrong on one line") {
 
 TEST_CASE("binary protobuf round-trips and garbage is refused") {
   v1::ExecutionRequest request;
-  request.set_language("bash");
+  request.set_runtime("bash");
   request.set_code("echo hi");
   std::string bytes = encode(request, WireFormat::protobuf);
   v1::ExecutionRequest back;
@@ -62,8 +81,57 @@ TEST_CASE("JSON output keeps field names and default values") {
   result.set_status("ok");
   std::string json = encode(result, WireFormat::json);
   CHECK(json.find("\"exit_code\":0") != std::string::npos);
-  CHECK(json.find("\"stdout_dropped_bytes\":\"0\"") != std::string::npos);
+  CHECK(json.find("\"stdout_dropped_bytes\":0") != std::string::npos);
   CHECK(json.find('\n') == std::string::npos);
+}
+
+TEST_CASE("counters and times are JSON numbers, not strings") {
+  v1::Event event;
+  event.set_sequence(7);
+  v1::ExecutionResult* result = event.mutable_exit()->mutable_result();
+  result->set_stdout_bytes(12345678901ULL);
+  result->mutable_usage()->set_wall_time_ms(1500);
+  result->mutable_usage()->set_peak_memory_bytes(5ULL << 30);
+  result->set_exit_code(-1);
+  std::string json = encode(event, WireFormat::json);
+  CHECK(json.find("\"sequence\":7,") != std::string::npos);
+  CHECK(json.find("\"stdout_bytes\":12345678901,") != std::string::npos);
+  CHECK(json.find("\"wall_time_ms\":1500,") != std::string::npos);
+  CHECK(json.find("\"peak_memory_bytes\":5368709120,") != std::string::npos);
+  CHECK(json.find("\"exit_code\":-1,") != std::string::npos);
+  // Only the set member of a oneof, and no unset message (no "violation" without one).
+  CHECK(json.find("\"stdout\":{") == std::string::npos);
+  CHECK(json.find("\"violation\"") == std::string::npos);
+  CHECK(json.find("\"blocked\":[]") != std::string::npos);
+  v1::SessionInfo session;
+  session.set_executions(3);
+  CHECK(encode(session, WireFormat::json).find("\"executions\":3,") != std::string::npos);
+
+  // What a client sends back parses to the same message.
+  v1::Event back;
+  REQUIRE_FALSE(decode(json, WireFormat::json, back));
+  CHECK(back.SerializeAsString() == event.SerializeAsString());
+}
+
+TEST_CASE("strings are escaped so the JSON stays one valid line") {
+  v1::ExecutionResult result;
+  result.set_stdout(std::string("a\"b\\c\nd\te\x01" "f\xc3\xa9", 13));
+  result.set_stderr(std::string("bad \xff byte"));
+  std::string json = encode(result, WireFormat::json);
+  CHECK(json.find('\n') == std::string::npos);
+  v1::ExecutionResult back;
+  REQUIRE_FALSE(decode(json, WireFormat::json, back));
+  CHECK(back.stdout() == result.stdout());
+  CHECK(back.stderr() == "bad \xef\xbf\xbd byte");
+}
+
+TEST_CASE("a request names the runtime as runtime or, as before, language") {
+  v1::ExecutionRequest request;
+  REQUIRE_FALSE(decode(R"({"runtime":"python"})", WireFormat::json, request));
+  CHECK(request.runtime() == "python");
+  REQUIRE_FALSE(decode(R"({"language":"bash"})", WireFormat::json, request));
+  CHECK(request.runtime() == "bash");
+  CHECK(encode(request, WireFormat::json).find("\"runtime\":\"bash\"") != std::string::npos);
 }
 
 TEST_CASE("a request nested 100,000 deep is refused before it is parsed") {

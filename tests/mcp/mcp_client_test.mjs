@@ -71,7 +71,7 @@ async function main() {
     assert.ok(runCode.inputSchema.properties.code.description.length > 0);
     assert.deepEqual(runCode.inputSchema.required, ["code"]);
 
-    const once = await client.callTool({ name: "run_code", arguments: { language: "python", code: "print(6 * 7)" } });
+    const once = await client.callTool({ name: "run_code", arguments: { runtime: "python", code: "print(6 * 7)" } });
     assert.equal(once.isError, false, text(once));
     assert.match(text(once), /stdout:\n42\n/);
 

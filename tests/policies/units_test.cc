@@ -31,7 +31,9 @@ TEST_CASE("durations are read with their unit") {
 TEST_CASE("a duration without a unit, with an unknown unit or not positive is refused") {
   CHECK(error_of(parse_duration("10")) ==
         "duration '10' has no unit: expected duration with a unit (ms, s, m or h), e.g. '10s'");
-  CHECK(error_of(parse_duration("10 s")).starts_with("unknown unit ' s' in '10 s'"));
+  CHECK(error_of(parse_duration("10 sec")).starts_with("unknown unit 'sec' in '10 sec'"));
+  CHECK(error_of(parse_duration("0.1ms")) == "duration must be greater than zero, got '0.1ms'");
+  CHECK(error_of(parse_duration("1.s")).starts_with("invalid duration '1.s'"));
   CHECK(error_of(parse_duration("0s")) == "duration must be greater than zero, got '0s'");
   CHECK(error_of(parse_duration("-1s")).starts_with("invalid duration '-1s'"));
   CHECK(error_of(parse_duration("")).starts_with("invalid duration ''"));
@@ -69,11 +71,12 @@ TEST_CASE("CPU shares are millicores") {
 TEST_CASE("readable and policy spellings of values") {
   CHECK(format_bytes(256ULL << 20) == "256 MiB");
   CHECK(format_bytes(1ULL << 30) == "1 GiB");
-  CHECK(format_bytes(1536ULL << 20) == "1.50 GiB");
+  CHECK(format_bytes(1536ULL << 20) == "1.5 GiB");
   CHECK(format_bytes(100) == "100 B");
   CHECK(format_duration(10s) == "10 s");
-  CHECK(format_duration(1500ms) == "1500 ms");
+  CHECK(format_duration(1500ms) == "1.5 s");
   CHECK(format_duration(120s) == "2 min");
+  CHECK(format_duration(3600s) == "1 h");
   CHECK(spell_bytes(64ULL << 20) == "64MiB");
   CHECK(spell_bytes(1536ULL << 20) == "1536MiB");
   CHECK(spell_duration(1500ms) == "1500ms");
@@ -87,6 +90,33 @@ TEST_CASE("a spelled value parses back to itself") {
   for (std::chrono::milliseconds duration : {1ms, 999ms, 1000ms, 61000ms, 60000ms, 3600000ms}) {
     CHECK(value_of(parse_duration(spell_duration(duration))) == duration);
   }
+}
+
+TEST_CASE("what airlock prints is accepted back as input") {
+  CHECK(value_of(parse_duration("10 s")) == 10s);
+  CHECK(value_of(parse_duration("2 min")) == 120s);
+  CHECK(value_of(parse_duration("2min")) == 120s);
+  CHECK(value_of(parse_duration("1 h")) == 3600s);
+  CHECK(value_of(parse_duration("1.5 s")) == 1500ms);
+  CHECK(value_of(parse_duration(" 500 ms ")) == 500ms);
+  CHECK(value_of(parse_bytes("256 MiB")) == 256ULL << 20);
+  CHECK(value_of(parse_bytes("1.5 GiB")) == 1536ULL << 20);
+  CHECK(value_of(parse_bytes("100 B")) == 100);
+  CHECK(value_of(parse_bytes("100 bytes")) == 100);
+  CHECK(error_of(parse_bytes("1 GB")) ==
+        "unknown unit 'GB' in '1 GB': sizes are 1024-based, write 'GiB'");
+  for (std::chrono::milliseconds duration :
+       {1ms, 999ms, 1000ms, 1234ms, 1500ms, 61000ms, 60000ms, 3600000ms, 5400000ms}) {
+    CHECK(value_of(parse_duration(format_duration(duration))) == duration);
+  }
+  for (uint64_t bytes : {1ULL, 1023ULL, 4096ULL, 3ULL << 20, 5ULL << 30, 1536ULL << 20}) {
+    CHECK(value_of(parse_bytes(format_bytes(bytes))) == bytes);
+  }
+  // A measured size prints with two decimals and reads back to within the rounding.
+  const uint64_t measured = 123'456'789;
+  const uint64_t back = value_of(parse_bytes(format_bytes(measured)));
+  CHECK(back > measured - (1ULL << 20) / 100);
+  CHECK(back < measured + (1ULL << 20) / 100);
 }
 
 }  // namespace airlock::policies

@@ -32,6 +32,43 @@ TEST_CASE("a large chunk fills the head and leaves its own end in the tail") {
   CHECK(buffer.text().substr(buffer.text().size() - 5) == "FGHIJ");
 }
 
+TEST_CASE("a cut never splits a UTF-8 character") {
+  // "é" is two bytes: a 7-byte head would end inside the fourth one.
+  OutputBuffer buffer(14);
+  buffer.append("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9" + std::string(40, '-') +
+                "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+  const std::string text = buffer.text();
+  CHECK(is_valid_utf8(text));
+  CHECK(text.find("\xef\xbf\xbd") == std::string::npos);  // no U+FFFD from a cut character
+  CHECK(text.starts_with("\xc3\xa9\xc3\xa9\xc3\xa9\n[... "));
+  CHECK(text.ends_with("...]\n\xc3\xa9\xc3\xa9\xc3\xa9"));
+  CHECK(buffer.dropped_bytes() == buffer.total_bytes() - 12);
+}
+
+TEST_CASE("a cut near a line break keeps whole lines") {
+  OutputBuffer buffer(400);
+  for (int i = 0; i < 100; ++i) buffer.append("line " + std::to_string(i) + "\n");
+  const std::string text = buffer.text();
+  // The head's cap falls inside "line 26"; the tail's cap inside or at the start of a line.
+  CHECK(text.starts_with("line 0\nline 1\n"));
+  CHECK(text.find("line 25\n[... ") != std::string::npos);
+  CHECK(text.find("...]\nline ") != std::string::npos);
+  CHECK(text.ends_with("line 98\nline 99\n"));
+}
+
+TEST_CASE("keep_head_and_tail fits a text into a budget at line and character boundaries") {
+  CHECK(keep_head_and_tail("short", 100, "why") == "short");
+  std::string lines;
+  for (int i = 0; i < 1000; ++i) lines += "row " + std::to_string(i) + " \xe2\x9c\x93\n";
+  const std::string kept = keep_head_and_tail(lines, 200, "over the budget");
+  CHECK(kept.size() < 300);
+  CHECK(is_valid_utf8(kept));
+  CHECK(kept.starts_with("row 0 \xe2\x9c\x93\n"));
+  CHECK(kept.find("\n\n[... ") == std::string::npos);  // no blank line before the marker
+  CHECK(kept.find(" bytes dropped: over the budget ...]\nrow ") != std::string::npos);
+  CHECK(kept.ends_with("row 999 \xe2\x9c\x93\n"));
+}
+
 TEST_CASE("invalid UTF-8 becomes U+FFFD and valid text is untouched") {
   CHECK(to_valid_utf8("caf\xc3\xa9") == "caf\xc3\xa9");
   CHECK(to_valid_utf8("a\xff" "b") == "a\xef\xbf\xbd" "b");

@@ -1,6 +1,8 @@
 // Real runtimes under the shipped policies, through the runner, as the service runs them.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include "test_env.h"
 
 namespace airlock::runner {
@@ -72,6 +74,76 @@ TEST_CASE("a compile error comes back as compile_error with the compiler's words
   CHECK(result.status_name() == "compile_error");
   CHECK_THAT(result.stderr_output.text, Catch::Contains("undefined_name"));
   CHECK_THAT(result.summary, Catch::Contains("fix the compile errors"));
+}
+
+TEST_CASE("compiler diagnostics stream as stderr events and the error line is the reason",
+          "[root]") {
+  if (!can_run()) return;
+  std::vector<Event> events;
+  RunResult result =
+      run("c", "int main(void) { return undefined_name; }", "default", &events);
+  CHECK(result.status_name() == "compile_error");
+  CHECK_THAT(result.outcome.reason, Catch::StartsWith("main.c:1:"));
+  CHECK_THAT(result.outcome.reason, Catch::Contains(": error: "));
+  CHECK_THAT(result.outcome.reason, Catch::Contains("undefined_name"));
+  CHECK_THAT(result.summary, Catch::StartsWith("status: compile_error — the compiler rejected "
+                                               "the program: main.c:1:"));
+  std::string streamed;
+  for (const Event& event : events) {
+    if (event.kind == EventKind::stderr_data) streamed += event.data;
+  }
+  CHECK_THAT(streamed, Catch::Contains("undefined_name"));
+  REQUIRE_FALSE(events.empty());
+  CHECK(events.front().kind == EventKind::started);
+  for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].sequence == i + 1);
+}
+
+TEST_CASE("a compiler's warnings come before the program's own stderr", "[root]") {
+  if (!can_run()) return;
+  std::vector<Event> events;
+  RunResult result = run("c",
+                         "#include <stdio.h>\n#warning look here\n"
+                         "int main(void) { fputs(\"ran\\n\", stderr); return 0; }",
+                         "default", &events);
+  CHECK(result.status_name() == "ok");
+  CHECK_THAT(result.stderr_output.text, Catch::Contains("warning: #warning look here"));
+  CHECK_THAT(result.stderr_output.text, Catch::EndsWith("ran\n"));
+  size_t started = 0;
+  for (const Event& event : events) started += event.kind == EventKind::started;
+  CHECK(started == 1);
+}
+
+TEST_CASE("java's compile errors are compile_error", "[root]") {
+  if (!can_run() || ::access("/usr/bin/java", X_OK) != 0) return;
+  RunResult result =
+      run("java", "public class Main { public static void main(String[] a) { int x = ; } }",
+          "default");
+  INFO(result.summary << result.stderr_output.text);
+  CHECK(result.status_name() == "compile_error");
+  CHECK_THAT(result.outcome.reason, Catch::StartsWith("Main.java:1: error:"));
+  // The JVM's socket probes at start-up did not make it fail: not in the summary.
+  CHECK_THAT(result.summary, !Catch::Contains("blocked:"));
+}
+
+TEST_CASE("a failed one-shot run's summary quotes its error line", "[root]") {
+  if (!can_run()) return;
+  RunResult python = run("python", "def f():\n    return 1 / 0\nf()", "default");
+  CHECK(python.status_name() == "nonzero_exit");
+  CHECK(python.outcome.reason == "ZeroDivisionError: division by zero");
+  CHECK_THAT(python.summary,
+             Catch::StartsWith("status: nonzero_exit — ZeroDivisionError: division by zero\n"));
+  RunResult bash = run("bash", "echo fine\nls /no/such/dir", "default");
+  CHECK_THAT(bash.outcome.reason, Catch::Contains("No such file or directory"));
+}
+
+TEST_CASE("refused calls of a run that succeeded stay out of its summary", "[root]") {
+  if (!can_run()) return;
+  RunResult result = run(
+      "python", "import socket\ntry:\n  socket.socket(socket.AF_INET)\nexcept OSError:\n  pass",
+      "default");
+  CHECK(result.status_name() == "ok");
+  CHECK_FALSE(result.outcome.blocked.empty());
+  CHECK_THAT(result.summary, !Catch::Contains("blocked:"));
 }
 
 TEST_CASE("the compile step gets no more room than the request allows", "[root]") {

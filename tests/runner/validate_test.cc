@@ -56,14 +56,14 @@ TEST_CASE("a longer wall time than the policy's is refused") {
   CHECK(error->field == "limits.wall_time");
 }
 
-TEST_CASE("an unknown language lists the available ones") {
+TEST_CASE("an unknown runtime lists the available ones") {
   Fixture fixture;
   RunRequest request = python("print(1)");
   request.runtime = "cobol";
   auto error = fixture.check(request);
   REQUIRE(error.has_value());
-  CHECK(error->field == "language");
-  CHECK_THAT(error->message, Catch::Contains("unknown language 'cobol'; available: "));
+  CHECK(error->field == "runtime");
+  CHECK_THAT(error->message, Catch::Contains("unknown runtime 'cobol'; available: "));
   CHECK_THAT(error->message, Catch::Contains("python"));
 }
 

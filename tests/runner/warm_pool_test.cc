@@ -203,9 +203,8 @@ TEST_CASE("a warm node execution behaves like `node main.js`", "[root]") {
       "  Object.keys(process.env).filter((name) => name.startsWith('AIRLOCK')).length)");
   CHECK(plain.status_name() == "ok");
   CHECK(plain.stdout_output.text == "1 true 2 /work/main.js 0\n");
-  // The execution's own CPU is reported as one sum (all of it as user time). How small it is
-  // depends on the machine: that is a benchmark's to measure, not a test's to assert.
-  CHECK(plain.outcome.usage.cpu_system.count() == 0);
+  // The execution's own CPU is split into user and system time. How small it is depends on the
+  // machine: that is a benchmark's to measure, not a test's to assert.
   auto thrown = node("throw new Error('boom')");
   CHECK(thrown.status_name() == "nonzero_exit");
   CHECK(thrown.outcome.exit_code == 1);

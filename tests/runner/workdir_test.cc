@@ -1,11 +1,17 @@
 #include "runner/workdir.h"
 
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <seccomp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 namespace airlock::runner {
 
@@ -132,6 +138,53 @@ TEST_CASE("returned files share one byte budget, and NUL-filled files go out as 
   CHECK(files[2].truncated);
   CHECK(files[9].content.empty());
   CHECK(files[9].truncated);
+}
+
+
+TEST_CASE("where openat2 answers ENOSYS, files are still opened only beneath the directory") {
+  // As under systemd's RestrictSUIDSGID= (airlock.service sets it): the packaged service failed
+  // every run with `open("main.py"): ENOSYS` before the fallback.
+  const std::string dir = make_temp_dir();
+  std::filesystem::create_directories(dir + "/a");
+  std::ofstream(dir + "/a/in.txt") << "hello";
+  std::filesystem::create_directory_symlink("/etc", dir + "/etc");
+  std::filesystem::create_symlink("/etc/hostname", dir + "/host");
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // Only async-signal-safe habits from here: report through the exit code, one bit a check.
+    scmp_filter_ctx filter = seccomp_init(SCMP_ACT_ALLOW);
+    if (!filter || seccomp_rule_add(filter, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0) != 0 ||
+        seccomp_load(filter) != 0) {
+      ::_exit(255);
+    }
+    int failed = 0;
+    struct open_how how {};
+    how.flags = O_RDONLY;
+    if (::syscall(SYS_openat2, AT_FDCWD, dir.c_str(), &how, sizeof how) >= 0 || errno != ENOSYS) {
+      failed |= 1;  // the filter is not what this test is about
+    }
+    TempWorkspace workspace(dir);
+    if (!write_workspace_file(workspace, "b/c/out.txt", "data", false)) failed |= 2;
+    if (write_workspace_file(workspace, "etc/airlock-escape", "x", false)) failed |= 4;
+    if (write_workspace_file(workspace, "host", "x", false)) failed |= 8;
+    auto file = read_workspace_file(dir, "a/in.txt", 100);
+    if (!file || file->content != "hello") failed |= 16;
+    if (read_workspace_file(dir, "host", 100) || read_workspace_file(dir, "etc/hostname", 100)) {
+      failed |= 32;
+    }
+    if (collect_output_files(dir, {"a/*", "etc/*"}, 100).size() != 1) failed |= 64;
+    ::_exit(failed);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  std::ifstream written(dir + "/b/c/out.txt");
+  std::string content((std::istreambuf_iterator<char>(written)), std::istreambuf_iterator<char>());
+  CHECK(content == "data");
+  CHECK_FALSE(std::filesystem::exists("/etc/airlock-escape"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace airlock::runner

@@ -200,8 +200,19 @@ class Sessions(unittest.TestCase):
         self.assertEqual(after["stdout"], "yes\nFalse\n")
         self.assertIn("state", after["summary"])
         self.assertIn("fresh interpreter", after["summary"])
+        # The note names the execution the caller saw end the interpreter.
+        self.assertIn(f"ended by execution {oom['id']} (memory_limit)", after["summary"])
         status, _, body = self.call("GET", f"/v1/sessions/{session['id']}")
-        self.assertEqual(json.loads(body)["interpreter_restarts"], "1")
+        self.assertEqual(json.loads(body)["interpreter_restarts"], 1)
+
+    def test_a_session_execution_reports_its_own_usage(self):
+        session = self.create("python")
+        busy = self.run_in(session, "b = b'x' * (64 * 1024 ** 2)\nsum(range(3 * 10 ** 6))")
+        self.assertEqual(busy["status"], "ok", busy["summary"])
+        usage = busy["usage"]
+        self.assertIsInstance(usage["wall_time_ms"], int)
+        self.assertGreater(usage["peak_memory_bytes"], 64 * 1024 ** 2)
+        self.assertGreater(usage["cpu_user_ms"] + usage["cpu_system_ms"], 0)
 
     def test_two_sessions_cannot_see_each_others_files_or_processes(self):
         a = self.create("bash")
