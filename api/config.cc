@@ -249,6 +249,8 @@ ServeConfig parse_root(const YAML::Node& root) {
       config.session_cpu_time = duration(value, key);
     } else if (key == "warm_pool") {
       if (!value.IsSequence()) fail(value, "warm_pool: expected a list of {runtime, policy, size}");
+      config.warm_pool.clear();
+      config.warm_pool_is_default = false;
       for (const auto& item : value) config.warm_pool.push_back(warm_pool_entry(item));
     } else {
       fail(entry.first, unknown("setting", key, kSettings));

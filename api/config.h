@@ -35,6 +35,10 @@ inline constexpr std::chrono::milliseconds kDefaultSessionCpuTime{10 * 60'000};
 inline constexpr uint64_t kDefaultMemoryBudgetBytes = 512ULL * 1024 * 1024;
 inline constexpr const char* kAuditLogFileName = "audit.jsonl";  // in state_dir by default
 inline constexpr const char* kAuditLogOff = "off";
+// Without a warm_pool setting the service keeps this many python sandboxes ready, forked from
+// a fork server that has the data stack imported (docs/warm_pool.md): the first request of an
+// agent is warm. `warm_pool: []` turns it off.
+inline constexpr size_t kDefaultWarmPythonSandboxes = 2;
 
 // An API key as the config stores it: its sha256, never the key itself.
 struct ApiKey {
@@ -47,7 +51,11 @@ struct ServeConfig {
   std::string listen_address = kDefaultListenAddress;
   uint16_t listen_port = kDefaultListenPort;  // 0: any free port (tests); the log says which
   // Sandboxes kept ready per runtime and policy (docs/warm_pool.md); empty: every run is cold.
-  std::vector<runner::WarmPoolEntry> warm_pool;
+  // The built-in default (warm_pool_is_default) names no policy: it takes default_policy, and a
+  // failure to set it up is logged, not fatal (a configured pool's is).
+  std::vector<runner::WarmPoolEntry> warm_pool = {
+      {"python", "", kDefaultWarmPythonSandboxes, std::nullopt}};
+  bool warm_pool_is_default = true;
   std::vector<ApiKey> api_keys;               // empty: no authentication (logged loudly)
   // Host header names the service answers to (DNS rebinding); "*" for any. Empty: the loopback
   // names when listening on a loopback address, any name otherwise.

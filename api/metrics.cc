@@ -165,6 +165,9 @@ std::string Metrics::render() const {
     gauge("airlock_warm_pool_memory_per_sandbox_bytes",
           "Memory charged to a ready sandbox's own cgroup, on average: what each one adds.",
           "gauge", [](const auto& p) { return p.ready == 0 ? 0 : p.ready_memory_bytes / p.ready; });
+    gauge("airlock_warm_pool_memory_bytes",
+          "Memory the pool holds: its fork server's and every ready sandbox's cgroup together.",
+          "gauge", [](const auto& p) { return p.fork_server_memory_bytes + p.ready_memory_bytes; });
     gauge("airlock_warm_pool_start_failures_total", "Ready sandboxes that failed to start.",
           "counter", [](const auto& p) { return p.start_failures; });
   }

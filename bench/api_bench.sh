@@ -30,7 +30,7 @@ start_server() {  # name, extra config lines -> sets $port
   cat "$work/$1.log" >&2
   exit 1
 }
-start_server cold ""
+start_server cold "warm_pool: []"
 cold=$port
 start_server warm "warm_pool: [{runtime: python, policy: default, size: $warm_size}, {runtime: node, policy: default, size: 2}]"
 warm=$port

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -266,7 +267,11 @@ int run_command(int argc, char** argv) {
   auto lookup = [&dirs](const std::string& name) {
     return policies::load_policy(name, dirs).policy;
   };
-  runner::Runner runner(**sandbox, std::move(runtimes.value()), lookup);
+  // The runtimes' support folders (python's sitecustomize.py) come from the drivers directory;
+  // without one, runs go without them.
+  std::string drivers_dir = own_layout().drivers_dir();
+  if (!std::filesystem::is_directory(drivers_dir)) drivers_dir.clear();
+  runner::Runner runner(**sandbox, std::move(runtimes.value()), lookup, drivers_dir);
   if (auto problem = runner.validate(request, *loaded.policy)) {
     return usage_error(option_for(problem->field) + ": " + problem->message);
   }

@@ -320,19 +320,28 @@ int serve_command(int argc, char** argv) {
     log.warning("the audit log is off (audit_log: off)");
   }
   runner::Runner runner(**sandbox, std::move(runtimes.value()),
-                        [&registry](const std::string& name) { return registry.get(name); });
+                        [&registry](const std::string& name) { return registry.get(name); },
+                        config.drivers_dir);
   // Declared before the executor and the execution service: it outlives every run using it.
   std::unique_ptr<runner::WarmPool> warm_pool;
+  for (runner::WarmPoolEntry& entry : config.warm_pool) {
+    if (entry.policy.empty()) entry.policy = config.default_policy;  // the built-in default's
+  }
   if (!config.warm_pool.empty()) {
     auto pool = runner::WarmPool::create(
         **sandbox, runner.runtimes(),
         [&registry](const std::string& name) { return registry.get(name); },
         {config.warm_pool, config.drivers_dir, config.fork_library});
-    if (!pool) {
+    if (pool) {
+      warm_pool = std::move(pool.value());
+    } else if (config.warm_pool_is_default) {
+      // Not asked for: the service still serves, every run cold.
+      log.warning("no default warm pool; every run starts cold",
+                  {{"error", pool.error().message()}});
+    } else {
       log.error("cannot set up the warm pool", {{"error", pool.error().message()}});
       return kStartFailed;
     }
-    warm_pool = std::move(pool.value());
   }
   api::RunnerExecutor executor(runner, warm_pool.get());
   api::RegistryPolicySource policy_source(registry);

@@ -146,8 +146,12 @@ std::string new_execution_id() {
   return text;
 }
 
-Runner::Runner(sandbox::Sandbox& sandbox, RuntimeTable runtimes, PolicyLookup lookup)
-    : sandbox_(sandbox), runtimes_(std::move(runtimes)), lookup_(std::move(lookup)) {}
+Runner::Runner(sandbox::Sandbox& sandbox, RuntimeTable runtimes, PolicyLookup lookup,
+               std::string drivers_dir)
+    : sandbox_(sandbox),
+      runtimes_(std::move(runtimes)),
+      lookup_(std::move(lookup)),
+      drivers_dir_(std::move(drivers_dir)) {}
 
 std::optional<RequestError> Runner::validate(const RunRequest& request,
                                              const policies::Policy& policy) const {
@@ -279,9 +283,11 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
   }
 
   std::vector<std::string> argv = request.argv;
+  sandbox::Spec spec = make_spec(policy, limits, {}, (*workspace)->path());
   std::optional<KeptOutput> compile_warnings;  // set when a compile step ran and succeeded
   if (!request.runtime.empty()) {
     const Runtime& runtime = runtimes_.at(request.runtime);
+    add_runtime_setup(spec, runtime, drivers_dir_);
     if (auto s = write_workspace_file(**workspace, runtime.source_file, request.code, false); !s) {
       return finish(setup_error_result(result, s.error().message()));
     }
@@ -321,7 +327,8 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
   options.stdin_data = request.stdin_data;
   options.stdin_fd = request.stdin_fd;
   options.cancel_fd = cancel_fd;
-  result.outcome = sandbox_.run(make_spec(policy, limits, argv, (*workspace)->path()), output, options);
+  spec.argv = std::move(argv);
+  result.outcome = sandbox_.run(spec, output, options);
   result.stdout_output = output.kept_stdout();
   result.stderr_output = output.kept_stderr();
   if (!request.runtime.empty() && result.outcome.status == sandbox::RunStatus::nonzero_exit) {

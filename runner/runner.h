@@ -116,7 +116,10 @@ using PolicyLookup = std::function<std::shared_ptr<const policies::Policy>(const
 
 class Runner {
  public:
-  Runner(sandbox::Sandbox& sandbox, RuntimeTable runtimes, PolicyLookup lookup = nullptr);
+  // drivers_dir: runner/agents/ (installed: <prefix>/lib/airlock/drivers), where the runtimes'
+  // support folders are; empty: runs go without them.
+  Runner(sandbox::Sandbox& sandbox, RuntimeTable runtimes, PolicyLookup lookup = nullptr,
+         std::string drivers_dir = {});
 
   // Validates the request against the policy; returns the first problem, if any.
   std::optional<RequestError> validate(const RunRequest& request,
@@ -133,6 +136,7 @@ class Runner {
   sandbox::Sandbox& sandbox_;
   RuntimeTable runtimes_;
   PolicyLookup lookup_;
+  std::string drivers_dir_;
 };
 
 }  // namespace airlock::runner

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <set>
 
 namespace airlock::runner {
@@ -45,9 +46,9 @@ sandbox::Expected<RuntimeTable> load_runtimes(const std::string& path) {
                                0};
   }
   if (!root.IsMap()) return error_at(path, root, "expected a map of runtime names");
-  static const std::set<std::string> kKeys = {"description",    "source",  "compile",
-                                              "run",            "compile_policy", "preload",
-                                              "compile_error_line"};
+  static const std::set<std::string> kKeys = {
+      "description",        "source",  "compile",     "run",    "compile_policy", "preload",
+      "compile_error_line", "warm_up", "environment", "support"};
   RuntimeTable table;
   for (const auto& entry : root) {
     Runtime runtime;
@@ -58,7 +59,8 @@ sandbox::Expected<RuntimeTable> load_runtimes(const std::string& path) {
       if (!kKeys.count(field.first.Scalar())) {
         return error_at(path, field.first, "unknown key '" + field.first.Scalar() +
                                                "' (expected description, source, compile, run, "
-                                               "compile_policy, compile_error_line or preload)");
+                                               "compile_policy, compile_error_line, preload, "
+                                               "warm_up, environment or support)");
       }
     }
     if (!fields["source"] || !fields["source"].IsScalar()) {
@@ -87,9 +89,52 @@ sandbox::Expected<RuntimeTable> load_runtimes(const std::string& path) {
       if (!preload) return preload.error();
       runtime.preload = preload.value();
     }
+    if (fields["warm_up"]) {
+      if (!fields["warm_up"].IsScalar()) {
+        return error_at(path, fields["warm_up"], "'warm_up' must be code (a string)");
+      }
+      runtime.warm_up = fields["warm_up"].Scalar();
+    }
+    if (const YAML::Node& environment = fields["environment"]) {
+      if (!environment.IsMap()) {
+        return error_at(path, environment, "'environment' must be a map of NAME: value");
+      }
+      for (const auto& variable : environment) {
+        if (!variable.second.IsScalar()) {
+          return error_at(path, variable.second, "environment values must be strings");
+        }
+        runtime.environment[variable.first.Scalar()] = variable.second.Scalar();
+      }
+    }
+    if (const YAML::Node& support = fields["support"]) {
+      if (!support.IsScalar() || support.Scalar().empty() ||
+          support.Scalar().find('/') != std::string::npos || support.Scalar()[0] == '.') {
+        return error_at(path, support, "'support' must name a folder of the drivers directory");
+      }
+      runtime.support = support.Scalar();
+    }
     table.emplace(runtime.name, std::move(runtime));
   }
   return table;
+}
+
+void add_runtime_setup(sandbox::Spec& spec, const Runtime& runtime,
+                       const std::string& drivers_dir) {
+  for (const auto& [name, value] : runtime.environment) {
+    const std::string prefix = name + "=";
+    const bool set_by_policy =
+        std::any_of(spec.env.begin(), spec.env.end(),
+                    [&](const std::string& e) { return e.starts_with(prefix); });
+    if (!set_by_policy) spec.env.push_back(prefix + value);
+  }
+  if (runtime.support.empty() || drivers_dir.empty()) return;
+  const std::string inside = std::string(kSupportSandboxDir) + "/" + runtime.support;
+  for (const sandbox::BindMount& bind : spec.filesystem.binds) {
+    if (bind.sandbox_path == kSupportSandboxDir || bind.sandbox_path == inside) return;
+  }
+  // Copied, not bound, as the drivers are: no host path shows in the sandbox's mountinfo.
+  spec.filesystem.binds.push_back(
+      {drivers_dir + "/" + runtime.support, inside, false, false, true});
 }
 
 }  // namespace airlock::runner

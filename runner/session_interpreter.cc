@@ -57,8 +57,8 @@ std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
   return std::nullopt;
 }
 
-sandbox::Spec driver_spec(const policies::Policy& policy, std::vector<std::string> argv,
-                          const std::string& agents_dir) {
+sandbox::Spec driver_spec(const policies::Policy& policy, const Runtime& runtime,
+                          std::vector<std::string> argv, const std::string& agents_dir) {
   sandbox::Spec spec;
   spec.argv = std::move(argv);
   for (const auto& [name, value] : policy.environment) spec.env.push_back(name + "=" + value);
@@ -68,6 +68,7 @@ sandbox::Spec driver_spec(const policies::Policy& policy, std::vector<std::strin
   spec.filesystem.binds.push_back({agents_dir, kAgentsSandboxDir, false, false, true});
   spec.seccomp = policy.syscalls;
   spec.control_channel = true;
+  add_runtime_setup(spec, runtime, agents_dir);
   return spec;
 }
 

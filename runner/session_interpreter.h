@@ -31,9 +31,10 @@ std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
 
 // What every driver's sandbox (a session's, a warm pool's) takes from its policy: its
 // environment, limits, file system with the drivers (agents_dir) bound read-only at
-// kAgentsSandboxDir, and syscalls; with the control channel. Callers set its lifetime limits.
-sandbox::Spec driver_spec(const policies::Policy& policy, std::vector<std::string> argv,
-                          const std::string& agents_dir);
+// kAgentsSandboxDir, and syscalls; with the control channel; and what its runtime adds
+// (add_runtime_setup). Callers set its lifetime limits.
+sandbox::Spec driver_spec(const policies::Policy& policy, const Runtime& runtime,
+                          std::vector<std::string> argv, const std::string& agents_dir);
 
 // A warm pool's driver for a runtime: started ahead (AIRLOCK_DRIVER_MODE=script), it runs the one
 // execution it is sent as `run` would run the source file.

@@ -100,7 +100,8 @@ std::vector<std::string> SessionManager::runtimes() const {
 
 sandbox::Spec SessionManager::spec_for(const SessionState& state) const {
   sandbox::Spec spec =
-      driver_spec(*state.policy, *driver_argv(state.runtime, runtimes_.at(state.runtime).run[0]),
+      driver_spec(*state.policy, runtimes_.at(state.runtime),
+                  *driver_argv(state.runtime, runtimes_.at(state.runtime).run[0]),
                   settings_.agents_dir);
   // The policy's time limits apply to each execution (enforced by the interpreter); the sandbox
   // as a whole lives as long as the session may, and uses at most the session CPU budget (not

@@ -71,9 +71,12 @@ std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
                                                            std::shared_ptr<const policies::Policy> policy) const {
   auto setup = std::make_shared<Setup>();
   sandbox::Spec& spec = setup->spec;
-  spec = driver_spec(*policy, slot.driver.argv, settings_.agents_dir);
+  spec = driver_spec(*policy, *slot.runtime, slot.driver.argv, settings_.agents_dir);
   // Read (and removed from the environment) by the driver before any code runs, as is its mode.
   spec.env.push_back("AIRLOCK_PRELOAD=" + join(slot.runtime->preload, ','));
+  if (!slot.runtime->warm_up.empty()) {
+    spec.env.push_back("AIRLOCK_WARM_UP=" + slot.runtime->warm_up);
+  }
   spec.limits.wall_time = kReadyLifetime + policy->limits.wall_time;
   spec.limits.cpu_time = kStartupCpu + policy->limits.cpu_time;
   if (slot.entry.refill == WarmPoolEntry::Refill::fork) {

@@ -169,6 +169,28 @@ warm_pool:
   CHECK_THAT(bad.error, Catch::Contains("expected fork or fresh, got \"forked\""));
 }
 
+TEST_CASE("without a warm_pool setting the service keeps a small python pool, [] none") {
+  auto none = parse_config("listen: 127.0.0.1:0\n", "none.yaml");
+  REQUIRE(none.config);
+  REQUIRE(none.config->warm_pool.size() == 1);
+  CHECK(none.config->warm_pool[0].runtime == "python");
+  CHECK(none.config->warm_pool[0].policy.empty());  // the service's default_policy
+  CHECK(none.config->warm_pool[0].size == airlock::api::kDefaultWarmPythonSandboxes);
+  CHECK(none.config->warm_pool_is_default);
+  CHECK(airlock::api::ServeConfig{}.warm_pool.size() == 1);  // no config file at all
+
+  auto off = parse_config("warm_pool: []\n", "off.yaml");
+  REQUIRE(off.config);
+  CHECK(off.config->warm_pool.empty());
+  CHECK_FALSE(off.config->warm_pool_is_default);
+
+  auto own =
+      parse_config("warm_pool:\n  - {runtime: node, policy: default, size: 1}\n", "own.yaml");
+  REQUIRE(own.config);
+  REQUIRE(own.config->warm_pool.size() == 1);  // replaces the default, not added to it
+  CHECK(own.config->warm_pool[0].runtime == "node");
+}
+
 TEST_CASE("the example warm-pool config loads") {
   auto result = load_config_file(AIRLOCK_SOURCE_DIR "/examples/warm_pool.yaml");
   INFO(result.error);

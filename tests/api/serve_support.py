@@ -31,6 +31,8 @@ def base_config(**overrides):
         "max_body_size": "64KiB",
         "heartbeat_interval": "200ms",
         "shutdown_grace": "10s",
+        # Cold unless a test asks: a warm pool's fork server imports the data stack at start.
+        "warm_pool": [],
     }
     settings.update(overrides)
     lines = [f"{key}: {json.dumps(value)}" for key, value in settings.items()]

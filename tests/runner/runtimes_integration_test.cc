@@ -239,6 +239,66 @@ for name, number, args in [("unshare", 272, [0x10000000]), ("io_uring_setup", 42
   }
 }
 
+TEST_CASE("python has the data stack: pandas in, a matplotlib chart out as a PNG file", "[root]") {
+  if (!can_run()) return;
+  const char* code = R"py(
+import os, matplotlib, numpy, scipy.special  # scipy.stats is heavier: 10 s on a busy machine
+import pandas as pd
+import matplotlib.pyplot as plt
+frame = pd.DataFrame({"day": range(10), "sales": numpy.arange(10) ** 2})
+frame.plot(x="day", y="sales", title="sales")
+plt.savefig("chart.png")
+print(matplotlib.get_backend(), round(float(scipy.special.ndtr(0)), 2))
+print(sorted(os.listdir("/tmp/matplotlib")))
+)py";
+  for (const char* policy_name : {"python", "default"}) {
+    INFO(policy_name);
+    RunRequest request;
+    request.output_globs = {"*.png"};
+    std::vector<Event> events;
+    RunResult result = run("python", code, policy_name, &events, request);
+    INFO(result.summary << result.stderr_output.text);
+    REQUIRE(result.status_name() == "ok");
+    // Headless, and the font list read from the one built ahead: none is built or written here.
+    CHECK(result.stdout_output.text == "agg 0.5\n[]\n");
+    CHECK(result.stderr_output.text.empty());
+    REQUIRE(result.files.size() == 1);
+    const OutputFile& chart = result.files.front();
+    CHECK(chart.path == "chart.png");
+    CHECK(chart.media_type == "image/png");
+    CHECK(chart.content.substr(0, 8) == "\x89PNG\r\n\x1a\n");
+    CHECK_FALSE(chart.truncated);
+    // The chart is also an event, before the exit.
+    std::vector<std::string> files;
+    for (const Event& e : events) {
+      if (e.kind == EventKind::file) files.push_back(e.file->path);
+    }
+    CHECK(files == std::vector<std::string>{"chart.png"});
+    CHECK(events.back().kind == EventKind::exit);
+  }
+}
+
+TEST_CASE("pip install says at once that the sandbox has no network", "[root]") {
+  if (!can_run()) return;
+  const char* code = R"py(
+import subprocess, sys
+for command in (["pip", "install", "requests"],
+                [sys.executable, "-m", "pip", "install", "-q", "requests"]):
+    done = subprocess.run(command, capture_output=True, text=True)
+    print(done.returncode, "no network access" in done.stderr, "externally-managed" in done.stderr)
+listed = subprocess.run([sys.executable, "-m", "pip", "list"], capture_output=True, text=True)
+print("pandas" in listed.stdout)
+)py";
+  RunResult result = run("python", code, "python");
+  INFO(result.summary << result.stderr_output.text);
+  REQUIRE(result.status_name() == "ok");
+  CHECK(result.stdout_output.text == "1 True False\n1 True False\nTrue\n");
+
+  RunResult shell = run("bash", "pip install requests", "bash");  // as an agent's shell step
+  CHECK(shell.status_name() == "nonzero_exit");
+  CHECK_THAT(shell.stderr_output.text, Catch::StartsWith("ERROR: pip: no network access"));
+}
+
 TEST_CASE("events come in order: started, output as written, exit last", "[root]") {
   if (!can_run()) return;
   std::vector<Event> events;

@@ -24,7 +24,8 @@ Env& env() {
     e.lookup = [dirs = e.dirs](const std::string& name) {
       return policies::load_policy(name, dirs).policy;
     };
-    e.runner = std::make_unique<Runner>(*e.sandbox, e.runtimes, e.lookup);
+    e.runner = std::make_unique<Runner>(*e.sandbox, e.runtimes, e.lookup,
+                                        AIRLOCK_SOURCE_DIR "/runner/agents");
     return e;
   }();
   return shared;

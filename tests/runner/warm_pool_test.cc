@@ -106,6 +106,39 @@ TEST_CASE("a warm execution behaves like `python3 main.py`", "[root]") {
   CHECK(wrapped->outcome.exit_code == 1);  // as `python3 main.py` exits: the OS keeps 8 bits
 }
 
+TEST_CASE("a warm python sandbox has the data stack imported and a first chart drawn", "[root]") {
+  if (!can_run()) return;
+  auto pool = make_pool(1);
+  wait_ready(*pool, 1);
+  REQUIRE(pool->stats().front().forking);
+  auto policy = env().lookup("default");
+  RunRequest request = python(R"py(
+import sys
+print(all(m in sys.modules for m in ("numpy", "pandas", "matplotlib.pyplot")))
+import matplotlib.pyplot as plt
+import pandas as pd
+print(plt.get_fignums(), plt.get_backend())  # the warm-up's figure is closed
+pd.DataFrame({"x": [1, 2, 3], "y": [3, 1, 2]}).plot(x="x", y="y")
+plt.savefig("chart.png")
+)py");
+  request.output_globs = {"*.png"};
+  std::vector<std::string> file_events;
+  EventSink sink = [&](const Event& event) {
+    if (event.kind == EventKind::file) file_events.push_back(event.file->path);
+  };
+  auto result = pool->try_run(request, *policy, sink, -1);
+  REQUIRE(result.has_value());
+  INFO(result->summary << result->stderr_output.text);
+  CHECK(result->status_name() == "ok");
+  CHECK(result->stdout_output.text == "True\n[] agg\n");  // nothing of the warm-up's output
+  CHECK(result->stderr_output.text.empty());
+  REQUIRE(result->files.size() == 1);
+  CHECK(result->files.front().media_type == "image/png");
+  CHECK(result->files.front().content.substr(0, 4) == "\x89PNG");
+  CHECK(file_events == std::vector<std::string>{"chart.png"});
+  CHECK(pool->stats().front().hits == 1);
+}
+
 TEST_CASE("code larger than a pipe's buffer reaches a warm sandbox whole", "[root]") {
   if (!can_run()) return;
   auto pool = make_pool(1);
