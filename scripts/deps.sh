@@ -8,6 +8,7 @@ packages=(
   libsystemd-dev
   curl bubblewrap sqlite3 python3
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer harnesses
+  podman mmdebstrap runc    # scripts/container.sh: the OCI image (runc: crun refuses hybrid cgroups)
 )
 if (($#)); then packages=("$@"); fi
 missing=()
