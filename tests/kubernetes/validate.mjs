@@ -11,9 +11,12 @@
 // probes on /readyz and /healthz, a preStop hook, a PodDisruptionBudget, and an autoscaler whose
 // metrics airlock exports (their names are looked up in --metrics, api/metrics.cc).
 // Where kubectl is installed, its own `kubectl kustomize` must render the same objects.
+// With --write-config OUT, what the pod's airlock reads is written under OUT for airlock itself to
+// check: airlock.yaml (the ConfigMap's, then the Secret's api_keys, as the container's command
+// joins them) and policies/ (the site's policies ConfigMap).
 // Exit 0 when every DIR passes; 1 with one line per problem otherwise.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
 
@@ -224,10 +227,27 @@ function compareWithKubectl(dir, objects) {
 
 const args = process.argv.slice(2);
 let metricsSource = null;
+let configOut = null;
 const dirs = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--metrics") metricsSource = readFileSync(args[++i], "utf8");
+  else if (args[i] === "--write-config") configOut = args[++i];
   else dirs.push(args[i]);
+}
+
+function writeConfig(objects, out) {
+  const find = (kind, name) => objects.find((o) => o.object.kind === kind && o.object.metadata?.name === name)?.object;
+  const config = find("ConfigMap", "airlock-config")?.data?.["airlock.yaml"];
+  const keys = find("Secret", "airlock-api-keys")?.stringData?.["api_keys.yaml"];
+  if (config === undefined || keys === undefined) {
+    problem(out, "no ConfigMap airlock-config with airlock.yaml or Secret airlock-api-keys with api_keys.yaml");
+    return;
+  }
+  mkdirSync(join(out, "policies"), { recursive: true });
+  writeFileSync(join(out, "airlock.yaml"), config + keys);
+  for (const [name, text] of Object.entries(find("ConfigMap", "airlock-policies")?.data ?? {})) {
+    writeFileSync(join(out, "policies", name), text);
+  }
 }
 if (!dirs.length) {
   console.error("usage: node validate.mjs [--metrics api/metrics.cc] KUSTOMIZATION_DIR...");
@@ -239,6 +259,7 @@ for (const dir of dirs) {
   for (const o of objects) await validateSchema(o);
   checkAirlock(dir, objects, metricsSource);
   const kubectl = compareWithKubectl(dir, objects);
+  if (configOut) writeConfig(objects, join(configOut, String(dirs.indexOf(dir))));
   const kinds = objects.map((o) => o.object.kind).join(", ");
   const verdict = problems.length === before ? "valid" : `${problems.length - before} problem(s)`;
   console.log(`${dir}: ${objects.length} objects (${kinds}): ${verdict}` +
