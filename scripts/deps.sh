@@ -9,6 +9,7 @@ packages=(
   curl bubblewrap sqlite3 python3
   python3-numpy python3-pandas python3-matplotlib python3-scipy  # the python runtime's data stack
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer harnesses
+  podman mmdebstrap runc    # scripts/container.sh: the OCI image (runc: crun refuses hybrid cgroups)
 )
 if (($#)); then packages=("$@"); fi
 missing=()
