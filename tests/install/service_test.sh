@@ -112,5 +112,7 @@ systemctl is-active --quiet airlock.service && fail "removing the package left t
 [[ -e /usr/bin/airlock ]] && fail "/usr/bin/airlock is left after remove"
 [[ -f /etc/airlock/airlock.yaml ]] || fail "remove (not purge) dropped the config"
 dpkg -P airlock > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -P"; }
-[[ -e /etc/airlock ]] && fail "purge left /etc/airlock: $(find /etc/airlock)"
-echo "ok: remove stopped the service; purge removed its config"
+for left in /etc/airlock /var/log/airlock /var/cache/airlock; do
+  [[ -e $left ]] && fail "purge left $left: $(find "$left" | head)"
+done
+echo "ok: remove stopped the service; purge removed its config, logs and cache"
