@@ -76,7 +76,8 @@ def config_text(max_concurrent):
         # Small, so that the warm-up fills the store of finished results: growth after it is a leak,
         # not results the service keeps on purpose.
         recent_results=16,
-    ) + "warm_pool:\n  - runtime: python\n    policy: default\n    size: 4\n"
+        warm_pool=[{"runtime": "python", "policy": "default", "size": 4}],
+    )
 
 
 class Service(serve_support.Server):

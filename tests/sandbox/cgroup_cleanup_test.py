@@ -145,8 +145,8 @@ class CleanupTest(unittest.TestCase):
         wait_clean(self, ["/run/airlock"], self.started, baseline)
 
     def test_sigterm_and_sigkill_then_restart_leave_nothing(self):
-        config = s.base_config(max_sessions=2) + (
-            "warm_pool:\n  - runtime: python\n    policy: default\n    size: 1\n")
+        config = s.base_config(
+            max_sessions=2, warm_pool=[{"runtime": "python", "policy": "default", "size": 1}])
         baseline = Leftovers([], [])  # the service's state dir does not exist yet
         first = s.Server(AIRLOCK, config)
         state_dir = os.path.join(first.dir.name, "state")
