@@ -33,6 +33,9 @@ while __airlock_read_frame; do
   # A session's processes end with the execution that started them: kill(-1) reaches every
   # process of the sandbox but this shell and its init, so nothing burns CPU between executions.
   builtin kill -KILL -1 2>/dev/null
+  # And reaped: a killed background job stays a zombie (still in /proc, still a pid) until its
+  # parent, this shell, waits for it, which bash otherwise does only when it next looks.
+  builtin wait 2>/dev/null
   __airlock_reason=
   __airlock_kind=ok
   if ((__airlock_status != 0)); then
