@@ -68,7 +68,10 @@ std::optional<std::string> string_arg(const Value& args, const char* name, std::
 std::optional<ToolProtocolError> unknown_argument(const Value& args,
                                                   std::initializer_list<const char*> known) {
   if (!args.has_struct_value()) return std::nullopt;
-  for (const auto& [name, unused] : args.struct_value().fields()) {
+  for (const auto& field : args.struct_value().fields()) {
+    // Not a structured binding: clang 14 (Debian 12's, which the fuzz build uses) cannot
+    // capture one in a lambda.
+    const std::string& name = field.first;
     if (std::find_if(known.begin(), known.end(), [&](const char* k) { return name == k; }) !=
         known.end()) {
       continue;
