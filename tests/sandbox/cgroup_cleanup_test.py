@@ -69,7 +69,10 @@ class Leftovers:
         self.states = []
         for d in state_dirs:
             if os.path.isdir(d):
-                self.states += [os.path.join(d, n) for n in os.listdir(d) if EXCLUSIVE or self.mine(n)]
+                # The audit log (audit.jsonl and its rotations) is kept there by default on
+                # purpose: the record of what ran outlives runs and restarts.
+                self.states += [os.path.join(d, n) for n in os.listdir(d)
+                                if (EXCLUSIVE or self.mine(n)) and not n.startswith("audit.jsonl")]
         self.processes = sandbox_processes() if EXCLUSIVE else []
 
     def mine(self, name):
