@@ -100,6 +100,14 @@ std::string resolve_files(api::ServeConfig& config) {
   return "";
 }
 
+// The built-in warm pool names no policy: it runs under default_policy. serve and
+// --check-config both read the pool after this.
+void give_default_pool_its_policy(api::ServeConfig& config) {
+  for (runner::WarmPoolEntry& entry : config.warm_pool) {
+    if (entry.policy.empty()) entry.policy = config.default_policy;
+  }
+}
+
 // `serve --check-config`: every check serve makes before it starts work, without starting any
 // (no sandbox, no socket, no audit log). Prints each problem and a verdict; 0 when it would start.
 int check_config(const std::string& config_path) {
@@ -136,6 +144,7 @@ int check_config(const std::string& config_path) {
                          "\" is not among the policies loaded" +
                          policies::did_you_mean(config.default_policy, registry.names()));
     }
+    give_default_pool_its_policy(config);
     for (const auto& entry : config.warm_pool) {
       if (!runtimes.empty() && !runtimes.contains(entry.runtime)) {
         problems.push_back("warm_pool: no runtime \"" + entry.runtime + "\"");
@@ -324,9 +333,7 @@ int serve_command(int argc, char** argv) {
                         config.drivers_dir);
   // Declared before the executor and the execution service: it outlives every run using it.
   std::unique_ptr<runner::WarmPool> warm_pool;
-  for (runner::WarmPoolEntry& entry : config.warm_pool) {
-    if (entry.policy.empty()) entry.policy = config.default_policy;  // the built-in default's
-  }
+  give_default_pool_its_policy(config);
   if (!config.warm_pool.empty()) {
     auto pool = runner::WarmPool::create(
         **sandbox, runner.runtimes(),

@@ -153,6 +153,16 @@ class CheckConfigTest(unittest.TestCase):
         done, path = self.check(base_config() + "state_dir: /nonexistent/airlock-check\n")
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(done.stdout, f"OK {path}\n")
+
+    def test_the_built_in_warm_pool_checks_out(self):
+        # No warm_pool setting: the default pool runs under default_policy. Before the fix the
+        # check read its policy as "" and called the shipped config INVALID, which made the
+        # packaged unit's reload (it runs --check-config first) fail.
+        config = base_config().replace("warm_pool: []\n", "")
+        self.assertNotIn("warm_pool", config)
+        done, path = self.check(config + "state_dir: /nonexistent/airlock-check\n")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(done.stdout, f"OK {path}\n")
         self.assertFalse(os.path.exists("/nonexistent/airlock-check"))
 
     def test_a_typo_is_named_with_a_suggestion(self):
