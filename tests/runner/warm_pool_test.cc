@@ -25,9 +25,10 @@ std::unique_ptr<WarmPool> make_pool(size_t size) {
   return std::move(pool.value());
 }
 
-// Waits (bounded, for a hung start) until `count` sandboxes are ready.
+// Waits (bounded, for a hung start) until `count` sandboxes are ready. Generous: under the
+// cgroup-v2 VM's emulated CPU the fork server's data stack and first chart take a minute.
 void wait_ready(const WarmPool& pool, size_t count) {
-  for (int i = 0; i < 3000 && pool.stats().front().ready < count; ++i) {
+  for (int i = 0; i < 30000 && pool.stats().front().ready < count; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   REQUIRE(pool.stats().front().ready >= count);
