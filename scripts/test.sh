@@ -19,9 +19,12 @@ fi
 # language's hello world (g++ alone outlasts the cpp limit), the multiprocessing python
 # program (10 s limit; 3.7 s there once, past 10 s on a busier host), gcc's and javac's
 # diagnostics (the compile step's 10 s), and the data stack (importing pandas and matplotlib
-# takes 9 s of emulated CPU; pip starts the same interpreter). They ran above.
+# takes 9 s of emulated CPU; pip starts the same interpreter), and the python warm pool's
+# tests: its fork server imports the data stack and draws a chart before it serves, minutes
+# per pool there (the node pool's test stays). They ran above.
 integration='^(sandbox|runner)[: _]|^(api_serve_test|api_curl_test|api_serve_ops_test|sessions_test|mcp_client_test)$'
 every_language='hello world runs in every shipped language|a realistic python program|warnings come before the program|compile errors are compile_error|python has the data stack|pip install says'
+every_language+='|warm execution[s ]|warm python sandbox|warm sandbox whole|used warm sandbox|warm sandbox cannot serve|finds the pool empty|pool serves the new version'
 # After them, no cgroup airlock made may be left anywhere in the VM.
 in_vm='ctest --test-dir build --output-on-failure --timeout 600 -j1 -R "$1" -E "$2"; rc=$?
 left=$(find /sys/fs/cgroup -mindepth 1 -type d -name "airlock*")
