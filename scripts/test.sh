@@ -40,6 +40,6 @@ AIRLOCK_TEST_EXCLUSIVE=1 scripts/cgroup2-vm.sh --timeout 2700 -- \
 echo "test.sh: the cgroup-v2 scenarios and the packaged service under systemd (scripts/cgroup2-vm.sh --systemd)" >&2
 rm -rf build/vm-package
 (cd build && cpack -G DEB -B vm-package > /dev/null)
-AIRLOCK_TEST_DEB=$(ls "$PWD"/build/vm-package/airlock_*.deb) AIRLOCK_TEST_EXCLUSIVE=1 scripts/cgroup2-vm.sh --systemd --timeout 1800 -- \
+AIRLOCK_TEST_DEB=$(ls "$PWD"/build/vm-package/airlock_*.deb) AIRLOCK_TEST_EXCLUSIVE=1 scripts/cgroup2-vm.sh --systemd --timeout 2400 -- \
   ctest --test-dir build --output-on-failure --timeout 900 -j1 \
   -R '^(sandbox_cgroup_v2_scenarios_test|package_service_test)$'
