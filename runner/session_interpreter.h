@@ -120,6 +120,8 @@ class Interpreter final : public sandbox::OutputHandler {
   bool ready() const;
   // Memory charged to its sandbox now.
   uint64_t memory_usage_bytes() const { return live_ ? live_->memory_usage_bytes() : 0; }
+  // Gives a sandbox started in the background (sandbox::Spec::background) its full CPU weight.
+  sandbox::Status to_foreground() { return live_ ? live_->to_foreground() : sandbox::Status{}; }
   // Ends the interpreter from any thread; a running execute() returns as cancelled.
   void kill();
 

@@ -169,8 +169,11 @@ WarmPool::~WarmPool() {
 
 std::unique_ptr<WarmPool::Ready> WarmPool::fork_one(Slot& slot,
                                                    const std::shared_ptr<sandbox::ForkServer>& server,
-                                                   const std::shared_ptr<const Setup>& setup) {
-  auto forked = Interpreter::fork(sandbox_, *server, setup->spec);
+                                                   const std::shared_ptr<const Setup>& setup,
+                                                   bool background) {
+  sandbox::Spec spec = setup->spec;
+  spec.background = background;
+  auto forked = Interpreter::fork(sandbox_, *server, spec);
   {
     std::lock_guard lock(mutex_);
     slot.forking = static_cast<bool>(forked);
@@ -212,7 +215,7 @@ std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
       replaced.reset();  // stopping it (if nothing else holds it) takes a while: not under mutex_
     }
     if (server) {
-      if (auto ready = fork_one(slot, server, setup)) return ready;
+      if (auto ready = fork_one(slot, server, setup, true)) return ready;
     }
     // No fork server (it failed to start, or to fork): this one starts fresh.
   }
@@ -223,6 +226,7 @@ std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
   ready->workspace = std::move(workspace.value());
   sandbox::Spec spec = setup->spec;
   spec.host_workdir = ready->workspace->path();
+  spec.background = true;
   auto interpreter = Interpreter::start(sandbox_, spec);
   if (!interpreter) return nullptr;
   ready->interpreter = std::move(interpreter.value());
@@ -362,7 +366,7 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
     wanted_.notify_all();
     // None ready: a fork costs a fraction of a cold start, when there is a server to fork from
     // (one started from the setup that matched this request's policy, never a newer one).
-    if (server && server->alive()) ready = fork_one(*used, server, setup);
+    if (server && server->alive()) ready = fork_one(*used, server, setup, false);
     if (!ready) return std::nullopt;
     std::lock_guard lock(mutex_);
     ++used->forked_on_request;
@@ -371,7 +375,9 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   // would take one of the two cores the waiting request needs.
 
   InterpreterExecution execution(request, policy, request.runtime, sink, cancel_fd);
-  sandbox::Status written;
+  // A refill warms up in the background (its cgroup at the lowest CPU weight), so that it never
+  // takes a core from a running request; serving one, it is a request's sandbox like any other.
+  sandbox::Status written = ready->interpreter->to_foreground();
   for (const InputFile& file : request.files) {
     if (written) {
       written = write_workspace_file(*ready->workspace, file.path, file.content, file.executable);

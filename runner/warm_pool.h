@@ -82,8 +82,9 @@ class WarmPool {
   void refill_loop();
   void end_loop();
   std::unique_ptr<Ready> start_one(Slot& slot);
+  // background: a refill (Spec::background) rather than a request's fork-on-miss.
   std::unique_ptr<Ready> fork_one(Slot& slot, const std::shared_ptr<sandbox::ForkServer>& server,
-                                  const std::shared_ptr<const Setup>& setup);
+                                  const std::shared_ptr<const Setup>& setup, bool background);
 
   sandbox::Sandbox& sandbox_;
   const RuntimeTable& runtimes_;

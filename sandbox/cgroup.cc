@@ -83,6 +83,14 @@ std::vector<CgroupWrite> plan_cgroup_v2(const Limits& limits) {
   };
 }
 
+CgroupWrite plan_cpu_share_v1(CpuShare share) {
+  return {"cpu", "cpu.shares", share == CpuShare::background ? "2" : "1024"};
+}
+
+CgroupWrite plan_cpu_share_v2(CpuShare share) {
+  return {"", "cpu.weight", share == CpuShare::background ? "1" : "100"};
+}
+
 std::string own_cgroup_path(std::string_view text, std::string_view controller) {
   std::istringstream lines{std::string(text)};
   std::string line;

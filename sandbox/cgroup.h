@@ -40,6 +40,11 @@ struct CgroupWrite {
 std::vector<CgroupWrite> plan_cgroup_v1(const Limits& limits, bool has_memsw);
 std::vector<CgroupWrite> plan_cgroup_v2(const Limits& limits);
 
+// A cgroup's CPU weight against its siblings (the other runs): the default, or the lowest.
+enum class CpuShare { normal, background };
+CgroupWrite plan_cpu_share_v1(CpuShare share);  // cpu.shares: 1024 or 2
+CgroupWrite plan_cpu_share_v2(CpuShare share);  // cpu.weight: 100 or 1
+
 struct CgroupStats {
   uint64_t cpu_user_ns = 0;
   uint64_t cpu_system_ns = 0;
@@ -60,6 +65,7 @@ class Cgroup {
   // Memory charged to the cgroup now (pages first touched by its processes).
   virtual Expected<uint64_t> memory_usage_bytes() = 0;
   virtual Expected<CgroupStats> stats() = 0;
+  virtual Status set_cpu_share(CpuShare share) = 0;
   // Kills every process in the cgroup and removes it. Safe to call more than once.
   virtual Status destroy() = 0;
 };

@@ -85,6 +85,11 @@ class CgroupV1 final : public Cgroup {
     return stats;
   }
 
+  Status set_cpu_share(CpuShare share) override {
+    const CgroupWrite write = plan_cpu_share_v1(share);
+    return fs_->write(dir(write.controller) + "/" + write.file, write.value);
+  }
+
   Status destroy() override {
     Status result;
     for (const auto& [hierarchy, dir] : unique_dirs()) {

@@ -86,6 +86,11 @@ class CgroupV2 final : public Cgroup {
     return stats;
   }
 
+  Status set_cpu_share(CpuShare share) override {
+    const CgroupWrite write = plan_cpu_share_v2(share);
+    return fs_->write(dir_ + "/" + write.file, write.value);
+  }
+
   Status destroy() override {
     if (dir_.empty()) return {};
     dir_fd_.reset();

@@ -247,6 +247,9 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
   auto cgroup = cgroups_->create("run-" + std::to_string(next_run_++), spec.limits);
   if (!cgroup) return cgroup.error();
   launch->cgroup = std::move(cgroup.value());
+  if (spec.background) {
+    if (Status s = launch->cgroup->set_cpu_share(CpuShare::background); !s) return s.error();
+  }
   auto fail = [&launch](SetupError error) -> Expected<std::unique_ptr<Launch>> {
     launch->child.reset();  // kills what was forked
     (void)launch->cgroup->destroy();

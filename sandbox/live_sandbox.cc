@@ -111,6 +111,12 @@ class Live final : public LiveSandbox {
     return used ? used.value() : 0;
   }
 
+  Status to_foreground() override {
+    std::lock_guard lock(mutex_);
+    if (ended_ || cgroup_ == nullptr) return {};
+    return cgroup_->set_cpu_share(CpuShare::normal);
+  }
+
  private:
   void body() {
     auto launch = launcher_(spec_);

@@ -80,6 +80,8 @@ class LiveSandbox {
   // cgroup's peak memory (its highest reading, for kernels without memory.peak). Once ended, the
   // outcome's usage. No wall time.
   virtual Usage usage_so_far() = 0;
+  // A sandbox started in the background (Spec::background) gets the default CPU weight.
+  virtual Status to_foreground() = 0;
 };
 
 // A run's working directory on the host: a sized tmpfs owned by the sandbox's uid. The runner

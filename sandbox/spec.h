@@ -110,6 +110,10 @@ struct Spec {
   // listener), and no listener of its own, since a process can have only one and each child
   // installs its own. It runs airlock's driver only; the children get both filters in full.
   bool fork_server = false;
+  // The sandbox starts with the lowest CPU weight its cgroup can have: it runs on cycles no
+  // other sandbox wants (a warm pool's refill warming up while requests run), until
+  // LiveSandbox::to_foreground gives it the default weight back.
+  bool background = false;
   // Host directory whose contents become the working directory (copied in before the program
   // starts, and the run's files are readable there afterwards). Empty: an empty working dir.
   std::string host_workdir;

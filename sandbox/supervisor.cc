@@ -271,6 +271,9 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
   auto cgroup = cgroups_->create("run-" + std::to_string(run_number), spec.limits);
   if (!cgroup) return cgroup.error();
   launch->cgroup = std::move(cgroup.value());
+  if (spec.background) {
+    if (Status s = launch->cgroup->set_cpu_share(CpuShare::background); !s) return s.error();
+  }
 
   auto stdin_pipe = make_pipe_nonblocking_end(false);
   if (stdin_pipe && blocking_stdin) ::fcntl(stdin_pipe->write_end.get(), F_SETFL, 0);

@@ -37,6 +37,14 @@ TEST_CASE("v2 settings forbid swap and make one OOM kill end the whole group") {
                                           "cpu.max=200000 100000"});
 }
 
+TEST_CASE("a background run has the lowest CPU weight each version allows; normal the default") {
+  auto line = [](const CgroupWrite& w) { return w.controller + "/" + w.file + "=" + w.value; };
+  CHECK(line(plan_cpu_share_v1(CpuShare::background)) == "cpu/cpu.shares=2");
+  CHECK(line(plan_cpu_share_v1(CpuShare::normal)) == "cpu/cpu.shares=1024");
+  CHECK(line(plan_cpu_share_v2(CpuShare::background)) == "/cpu.weight=1");
+  CHECK(line(plan_cpu_share_v2(CpuShare::normal)) == "/cpu.weight=100");
+}
+
 TEST_CASE("the own cgroup path is read per controller from /proc/self/cgroup") {
   const std::string v1 =
       "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/b17\n2:cpu,cpuacct:/svc\n0::/\n";

@@ -164,6 +164,10 @@ TEST_CASE("v2: a run's cgroup gets its limits, reports its counters and is remov
   CHECK(stats->pids_max_hits == 2);
   CHECK(stats->peak_memory_bytes == 1048576);
   CHECK((*cgroup)->cpu_usage_ns().value() == 1'500'000);
+  REQUIRE((*cgroup)->set_cpu_share(CpuShare::background));
+  CHECK(tree.wrote(dir + "/cpu.weight=1"));
+  REQUIRE((*cgroup)->set_cpu_share(CpuShare::normal));
+  CHECK(tree.wrote(dir + "/cpu.weight=100"));
 
   REQUIRE((*cgroup)->destroy());
   CHECK(tree.wrote(dir + "/cgroup.kill=1"));
