@@ -51,18 +51,47 @@ for _module in filter(None, os.environ.pop("AIRLOCK_PRELOAD", "").split(",")):
 _WARM_UP_CODE = os.environ.pop("AIRLOCK_WARM_UP", "")
 
 
-def _run_warm_up_code():
+class _FrameArrived(BaseException):
+    """A request's frame arrived while the child was still warming up: the warm-up stops."""
+
+
+_stoppable = False  # while True, SIGIO (a frame arrived) stops the warm-up
+
+
+def _on_frame_arrived(signum, frame):
+    global _stoppable
+    if _stoppable:  # raised once at most, and never once the warm-up code has ended
+        _stoppable = False
+        raise _FrameArrived
+
+
+def _run_warm_up_code(stoppable=False):
     """The runtime's warm-up (a first chart), in a namespace of its own. Run once at start, so
     that a zygote's children share what it imports and loads; and again in each forked child
-    before it says ready, so that the pages it writes (copied from the zygote's on first write,
-    ~70 us a page on this kind of VM) are copied then, not while a request waits. An
-    optimisation like the preloads: its output and its failure are dropped."""
+    while it waits for its request, so that the pages it writes (copied from the zygote's on
+    first write, ~70 us a page on this kind of VM) are copied then, not while a request waits
+    (_warm_up_until_a_frame_arrives). The code may define cleanup(): called after it, whether
+    it ended or was stopped, and never stopped itself. An optimisation like the preloads: its
+    output and its failure are dropped."""
+    global _stoppable
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = io.StringIO()
+    namespace = {"__name__": "__warm_up__"}
     try:
-        exec(compile(_WARM_UP_CODE, "<warm-up>", "exec"), {"__name__": "__warm_up__"})
-    except Exception:
-        pass
+        try:
+            try:
+                _stoppable = stoppable
+                exec(compile(_WARM_UP_CODE, "<warm-up>", "exec"), namespace)
+            finally:
+                _stoppable = False
+        except (Exception, _FrameArrived):
+            pass
+        cleanup = namespace.get("cleanup")
+        if callable(cleanup):
+            try:
+                cleanup()
+            except Exception:
+                pass
     finally:
         sys.stdout, sys.stderr = saved
 
@@ -183,10 +212,13 @@ def _run(code, warming_up=False):
         return "error", 1, (line[-1] if line else type(error).__name__)
 
 
-def main():
+def main(while_idle=None):
+    """Says ready, runs while_idle (if given) until the first frame arrives, then serves frames."""
     # Initialised (preloads imported): a warm pool hands this interpreter out only from now on.
     if not _write_all(_control, b"ready\n"):
         return
+    if while_idle is not None:
+        while_idle()
     while _serve_next(_out, _err, _control):
         pass
 
@@ -241,14 +273,11 @@ def _end_leftovers():
             continue
 
 
-def _warm_up():
+def _warm_up_frame_path():
     """In a fresh child, before it says ready: serve one frame down the whole path a request's
-    takes, from its header to the end of the script, output and reports to /dev/null. The pages
-    that path writes (the objects it touches, copied on write from the zygote's) are then copied
-    now rather than while a request waits; the runtime's warm-up code (a chart) goes first, for the
-    same reason. atexit handlers stay for the request's own end."""
-    if _WARM_UP_CODE:
-        _run_warm_up_code()
+    takes, from its header to the end of the script, output and reports to /dev/null, so that
+    the pages that path writes (copied on write from the zygote's) are copied now rather than
+    while a request waits. atexit handlers stay for the request's own end."""
     sink = os.open(os.devnull, os.O_WRONLY)
     saved_stdin = sys.stdin
     _received.extend(b"\x02warm-up\x03 8 0\nprint(1)")
@@ -261,6 +290,29 @@ def _warm_up():
         os.dup2(_err, 2)
         sys.stdin = saved_stdin
         os.close(sink)
+
+
+def _warm_up_until_a_frame_arrives():
+    """After the child has said ready, while it waits for its request: the runtime's warm-up
+    (a first chart), for the pages it writes, as _warm_up_frame_path does for the frame path.
+    It costs far more CPU than the rest of the child's start (~200 ms against ~30 here), so it
+    does not hold up the pool: the child is ready without it, its cgroup has the lowest CPU
+    weight until it serves (a warm pool's refill), and the frame's arrival stops it (SIGIO on the
+    frames pipe): a request waits at most for the C call in progress, never for the whole chart.
+    The warm-up code must leave nothing a request could see when stopped at any point (python's
+    closes its figures in its cleanup())."""
+    import fcntl
+    import select
+    import signal
+    fd = _frames.fileno()
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    previous = signal.signal(signal.SIGIO, _on_frame_arrived)
+    fcntl.fcntl(fd, fcntl.F_SETOWN, os.getpid())
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_ASYNC)
+    if not select.select([_frames], [], [], 0)[0]:  # one that came before O_ASYNC was set
+        _run_warm_up_code(stoppable=True)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags)
+    signal.signal(signal.SIGIO, previous)
 
 
 def _zygote():
@@ -303,8 +355,8 @@ def _zygote():
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     _attach()
     if not select.select([_frames], [], [], 0)[0]:
-        _warm_up()  # only while no request is waiting: otherwise it would only delay it
-    main()
+        _warm_up_frame_path()  # only while no request is waiting: otherwise it would delay it
+    main(while_idle=_warm_up_until_a_frame_arrives if _WARM_UP_CODE else None)
     sys.stdout.flush()
     os._exit(0)
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "sandbox/cgroup.h"
 #include "test_env.h"
 
 namespace airlock::runner {
@@ -34,7 +35,75 @@ void wait_ready(const WarmPool& pool, size_t count) {
   REQUIRE(pool.stats().front().ready >= count);
 }
 
+// The CPU weight (v1 cpu.shares, v2 cpu.weight) of each run cgroup this process has now,
+// found under the cgroup tree's `airlock` directories by this process's instance prefix.
+std::vector<std::string> run_cpu_shares() {
+  namespace fs = std::filesystem;
+  const bool v2 = fs::exists("/sys/fs/cgroup/cgroup.controllers");
+  const fs::path root = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/cpu";
+  const std::string file = v2 ? "cpu.weight" : "cpu.shares";
+  const std::string prefix =
+      sandbox::instance_prefix(::getpid(), sandbox::process_start_ticks(::getpid()));
+  std::vector<std::string> shares;
+  std::error_code error;
+  for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied,
+                                           error), end;
+       it != end; it.increment(error)) {
+    if (error) break;
+    const fs::path& path = it->path();
+    if (!it->is_directory(error) || path.filename().string().rfind("run-", 0) != 0) continue;
+    const std::string instance = path.parent_path().filename().string();
+    if (path.parent_path().parent_path().filename() != "airlock" ||
+        instance.rfind(prefix, 0) != 0) {
+      continue;
+    }
+    std::string value;
+    std::ifstream(path / file) >> value;
+    shares.push_back(value);
+    it.disable_recursion_pending();
+  }
+  return shares;
+}
+
 }  // namespace
+
+TEST_CASE("a refill warms up at the lowest CPU weight and serves at the default", "[root]") {
+  if (!can_run()) return;
+  // node's pool: its sandboxes start fresh (no fork server), so each is one run cgroup.
+  auto made = WarmPool::create(*env().sandbox, env().runtimes, env().lookup,
+                               {{{"node", "default", 1}}, kDrivers, kForkLibrary});
+  REQUIRE(made.ok());
+  auto& pool = made.value();
+  const bool v2 = std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers");
+  const std::string background = v2 ? "1" : "2", normal = v2 ? "100" : "1024";
+  wait_ready(*pool, 1);
+  CHECK(run_cpu_shares() == std::vector<std::string>{background});
+
+  auto policy = env().lookup("default");
+  RunRequest request = python("setTimeout(() => console.log('served'), 4000)");
+  request.runtime = "node";
+  std::optional<RunResult> result;
+  std::thread serving([&] { result = pool->try_run(request, *policy, nullptr, -1); });
+  // Only the sandbox serving the request is there (the refill follows its end), at full weight.
+  std::vector<std::string> while_serving;
+  for (int i = 0; i < 350 && while_serving != std::vector<std::string>{normal}; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    while_serving = run_cpu_shares();
+  }
+  serving.join();
+  CHECK(while_serving == std::vector<std::string>{normal});
+  REQUIRE(result.has_value());
+  CHECK(result->stdout_output.text == "served\n");
+  // Its replacement warms up in the background again (once the used one's cgroup is gone).
+  wait_ready(*pool, 1);
+  std::vector<std::string> after;
+  for (int i = 0; i < 1000 && after != std::vector<std::string>{background}; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    after = run_cpu_shares();
+  }
+  CHECK(after == std::vector<std::string>{background});
+  CHECK(pool->stats().front().hits == 1);
+}
 
 TEST_CASE("consecutive warm executions see nothing of each other", "[root]") {
   if (!can_run()) return;
@@ -137,6 +206,47 @@ plt.savefig("chart.png")
   CHECK(result->files.front().media_type == "image/png");
   CHECK(result->files.front().content.substr(0, 4) == "\x89PNG");
   CHECK(file_events == std::vector<std::string>{"chart.png"});
+  CHECK(pool->stats().front().hits == 1);
+}
+
+TEST_CASE("a request stops a forked child's warm-up and finds it cleaned up", "[root]") {
+  if (!can_run()) return;
+  // A warm-up that, in a forked child (which inherits the zygote's marker), would take far
+  // longer than the request's time limit: the request must stop it, after its cleanup() ran.
+  RuntimeTable runtimes = env().runtimes;
+  runtimes.at("python").warm_up = R"py(
+import sys, time
+import matplotlib.pyplot as plt
+def cleanup():
+    plt.close("all")
+    sys.warm_up_stage += ", cleaned up"
+plt.figure()
+if hasattr(sys, "warm_up_stage"):
+    sys.warm_up_stage = "stopped while drawing"
+    time.sleep(600)
+    sys.warm_up_stage = "ran to its end"
+else:
+    sys.warm_up_stage = "zygote"
+)py";
+  auto made = WarmPool::create(*env().sandbox, runtimes, env().lookup,
+                               {{{"python", "default", 1}}, kDrivers, kForkLibrary});
+  REQUIRE(made.ok());
+  auto& pool = made.value();
+  wait_ready(*pool, 1);  // ready before its warm-up: it says so first
+  // Most likely asleep by now; stopped earlier (before the branch), its stage still says
+  // "zygote". Either way it was stopped: run to its end, it would outlast the request's limit.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  auto policy = env().lookup("default");
+  auto result = pool->try_run(
+      python("import sys\nimport matplotlib.pyplot as plt\n"
+             "print(sys.warm_up_stage, plt.get_fignums(), sys.stdout is sys.__stdout__)"),
+      *policy, nullptr, -1);
+  REQUIRE(result.has_value());
+  INFO(result->summary << result->stderr_output.text);
+  CHECK(result->status_name() == "ok");
+  CHECK_THAT(result->stdout_output.text,
+             Catch::Equals("stopped while drawing, cleaned up [] True\n") ||
+                 Catch::Equals("zygote, cleaned up, cleaned up [] True\n"));
   CHECK(pool->stats().front().hits == 1);
 }
 
