@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <string_view>
 
 #include "runner/output_buffer.h"
 #include "runner/summary.h"
@@ -181,11 +183,35 @@ std::optional<RequestError> validate_request(const RunRequest& request,
     return RequestError{"files", "at most " + std::to_string(kMaxInputFiles) + " files"};
   }
   uint64_t total = request.code.size();
+  // Paths already taken, and by which file ("files[i]").
+  std::map<std::string_view, std::string> taken;
   for (size_t i = 0; i < request.files.size(); ++i) {
-    const std::string field = "files[" + std::to_string(i) + "].path";
-    if (auto problem = check_relative_path(request.files[i].path)) {
-      return RequestError{field, "'" + request.files[i].path + "' " + *problem};
+    const std::string item = "files[" + std::to_string(i) + "]";
+    const std::string field = item + ".path";
+    const std::string& path = request.files[i].path;
+    if (auto problem = check_relative_path(path)) {
+      return RequestError{field, "'" + path + "' " + *problem};
     }
+    // Two files at one path, or a file where another needs a directory, cannot both be
+    // written: refused before anything is (it would otherwise fail midway as a setup error, or
+    // keep only one of them). Paths are plain here (no '.', '..' or '//'): compared as text.
+    if (auto same = taken.find(path); same != taken.end()) {
+      return RequestError{field, "'" + path + "' is also the path of " + same->second};
+    }
+    for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+      if (auto file = taken.find(std::string_view(path).substr(0, slash)); file != taken.end()) {
+        return RequestError{field, "'" + path + "' would be inside '" + std::string(file->first) +
+                                       "', which is a file (" + file->second + ")"};
+      }
+    }
+    // Paths below this one sort together, from the first at or after "path/".
+    const std::string below = path + "/";
+    if (auto inside = taken.lower_bound(below);
+        inside != taken.end() && inside->first.starts_with(below)) {
+      return RequestError{field, "'" + path + "' is a file, but " + inside->second + " ('" +
+                                     std::string(inside->first) + "') needs it to be a directory"};
+    }
+    taken[path] = item;
     total += request.files[i].content.size();
   }
   if (total > policy.limits.workdir_size_bytes) {

@@ -76,4 +76,34 @@ TEST_CASE("an input file escaping the working dir is refused") {
   CHECK(error->field == "files[0].path");
 }
 
+TEST_CASE("two input files at one path are refused, naming the second and the first") {
+  Fixture fixture;
+  RunRequest request = python("print(1)");
+  request.files = {{"data.csv", "a"}, {"other.txt", "b"}, {"data.csv", "c"}};
+  auto error = fixture.check(request);
+  REQUIRE(error.has_value());
+  CHECK(error->field == "files[2].path");
+  CHECK(error->message == "'data.csv' is also the path of files[0]");
+}
+
+TEST_CASE("an input file where another needs a directory is refused, in either order") {
+  Fixture fixture;
+  RunRequest request = python("print(1)");
+  request.files = {{"a", "x"}, {"a-b", "x"}, {"a/b/c.txt", "y"}};
+  auto error = fixture.check(request);
+  REQUIRE(error.has_value());
+  CHECK(error->field == "files[2].path");
+  CHECK(error->message == "'a/b/c.txt' would be inside 'a', which is a file (files[0])");
+
+  // "a-b" sorts between "a" and "a/...": the check must still find "a/b/c.txt" below "a".
+  request.files = {{"a/b/c.txt", "y"}, {"a-b", "x"}, {"a", "x"}};
+  error = fixture.check(request);
+  REQUIRE(error.has_value());
+  CHECK(error->field == "files[2].path");
+  CHECK(error->message == "'a' is a file, but files[0] ('a/b/c.txt') needs it to be a directory");
+
+  request.files = {{"a/b.txt", "y"}, {"a/c.txt", "x"}, {"ab", "x"}};
+  CHECK_FALSE(fixture.check(request).has_value());  // siblings and look-alike names are fine
+}
+
 }  // namespace airlock::runner
