@@ -14,7 +14,7 @@
 namespace airlock::api {
 
 struct JobRefusal {
-  int status = 400;  // 400 or 403
+  int status = 400;  // 400 or 403; a session's job also 404 (no session), 409 or 429
   v1::Error error;
 };
 

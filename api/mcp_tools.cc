@@ -188,7 +188,7 @@ ToolCall run_code(const ApiContext& context, const Identity& identity, const Val
   if (session) {
     if (context.sessions == nullptr) return tool_error_result("this service offers no sessions");
     auto built = build_session_job(context, identity, *session, message);
-    if (auto* refusal = std::get_if<SessionJobRefusal>(&built)) {
+    if (auto* refusal = std::get_if<JobRefusal>(&built)) {
       if (refusal->status == 403) report_forbidden(context, identity, refusal->error.code(), "/mcp");
       return tool_error_result(as_tool_message(refusal->error));
     }

@@ -232,33 +232,33 @@ v1::SessionInfo to_session_info(const runner::SessionInfo& info) {
   return out;
 }
 
-std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context,
+std::variant<Job, JobRefusal> build_session_job(const ApiContext& context,
                                                        const Identity& identity,
                                                        const std::string& session_id,
                                                        v1::ExecutionRequest message) {
   runner::SessionManager& sessions = *context.sessions;
   auto info = sessions.info(session_id, identity.key_name);
   if (!info) {
-    return SessionJobRefusal{404, make_error("not_found", "no session \"" + session_id +
-                                                              "\" (it may have been closed or "
-                                                              "have expired)")};
+    return JobRefusal{404, make_error("not_found", "no session \"" + session_id +
+                                                       "\" (it may have been closed or "
+                                                       "have expired)")};
   }
   if (!message.runtime().empty() && message.runtime() != info->runtime) {
-    return SessionJobRefusal{
+    return JobRefusal{
         400, make_error("invalid_request",
                         "runtime: this session runs " + info->runtime + ", not " +
                             message.runtime() + "; leave runtime out or create another session",
                         "runtime")};
   }
   if (!message.policy().empty() && message.policy() != info->policy_name) {
-    return SessionJobRefusal{
+    return JobRefusal{
         400, make_error("invalid_request",
                         "policy: this session runs under policy \"" + info->policy_name +
                             "\"; leave policy out or create another session",
                         "policy")};
   }
   if (!message.args().empty()) {
-    return SessionJobRefusal{
+    return JobRefusal{
         400, make_error("invalid_request",
                         "args: a session's interpreter is already running, so it takes no "
                         "arguments; put values in the code",
@@ -267,14 +267,12 @@ std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context
   message.set_runtime(info->runtime);
   message.set_policy(info->policy_name);
   auto built = build_job(context, identity, message);
-  if (auto* refusal = std::get_if<JobRefusal>(&built)) {
-    return SessionJobRefusal{refusal->status, refusal->error};
-  }
+  if (auto* refusal = std::get_if<JobRefusal>(&built)) return std::move(*refusal);
   Job job = std::move(std::get<Job>(built));
   auto acquired = sessions.acquire(session_id, identity.key_name);
   if (auto* refusal = std::get_if<runner::SessionError>(&acquired)) {
-    return SessionJobRefusal{status_for(refusal->refusal),
-                             make_error(code_for(refusal->refusal), refusal->message)};
+    return JobRefusal{status_for(refusal->refusal),
+                      make_error(code_for(refusal->refusal), refusal->message)};
   }
   auto lease = std::get<std::shared_ptr<runner::SessionLease>>(acquired);
   // The lease lives in job.hold, which is let go just before the final event goes out, so that
@@ -342,7 +340,7 @@ Dispatch handle_sessions(const ApiContext& context, const HttpRequest& request,
     auto accept = request.header("Accept");
     pending.stream = accept && prefers_event_stream(*accept);
     auto built = build_session_job(context, identity, id, std::move(message));
-    if (auto* refusal = std::get_if<SessionJobRefusal>(&built)) {
+    if (auto* refusal = std::get_if<JobRefusal>(&built)) {
       return error_response(refusal->status, refusal->error, format);
     }
     pending.job = std::move(std::get<Job>(built));

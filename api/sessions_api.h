@@ -6,6 +6,7 @@
 #include "api/auth.h"
 #include "api/handler.h"
 #include "api/http_types.h"
+#include "api/job_builder.h"
 
 namespace airlock::api {
 
@@ -19,11 +20,7 @@ v1::SessionInfo to_session_info(const runner::SessionInfo& info);
 // Makes the job of an execution in a session: the session's runtime and policy, its lease (so a
 // second one is refused with 409 until this one is done) and the session's own runner. Fails with
 // the status and error to answer.
-struct SessionJobRefusal {
-  int status = 400;
-  v1::Error error;
-};
-std::variant<Job, SessionJobRefusal> build_session_job(const ApiContext& context,
+std::variant<Job, JobRefusal> build_session_job(const ApiContext& context,
                                                        const Identity& identity,
                                                        const std::string& session_id,
                                                        v1::ExecutionRequest message);
