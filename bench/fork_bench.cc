@@ -131,13 +131,13 @@ int main(int argc, char** argv) {
   }
   // As the warm pool sets them up (runner/warm_pool.cc), for python under the default policy.
   Spec fresh;
-  fresh.argv = {"/usr/bin/python3", "-u", "/opt/airlock/python_agent.py"};
+  fresh.argv = {"/usr/bin/python3", "-u", "/opt/airlock/python_driver.py"};
   for (const auto& [name, value] : loaded.policy->environment) fresh.env.push_back(name + "=" + value);
   fresh.env.push_back("AIRLOCK_DRIVER_MODE=script");
   fresh.env.push_back("AIRLOCK_PRELOAD=json,os,sys,math,re,collections");
   fresh.limits = loaded.policy->limits;
   fresh.filesystem = loaded.policy->filesystem;
-  fresh.filesystem.binds.push_back({AGENTS_DIR, "/opt/airlock", false, false});
+  fresh.filesystem.binds.push_back({DRIVERS_DIR, "/opt/airlock", false, false});
   fresh.seccomp = loaded.policy->syscalls;
   fresh.control_channel = true;
   Spec zygote = fresh;

@@ -378,7 +378,7 @@ int serve_command(int argc, char** argv) {
   session_settings.default_idle_timeout = config.session_idle_timeout;
   session_settings.default_max_lifetime = config.session_max_lifetime;
   session_settings.cpu_time_budget = config.session_cpu_time;
-  session_settings.agents_dir = config.drivers_dir;
+  session_settings.drivers_dir = config.drivers_dir;
   session_settings.max_idle_timeout =
       std::max(session_settings.max_idle_timeout, config.session_idle_timeout);
   session_settings.max_lifetime_ceiling =

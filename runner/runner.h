@@ -116,7 +116,7 @@ using PolicyLookup = std::function<std::shared_ptr<const policies::Policy>(const
 
 class Runner {
  public:
-  // drivers_dir: runner/agents/ (installed: <prefix>/lib/airlock/drivers), where the runtimes'
+  // drivers_dir: runner/drivers/ (installed: <prefix>/lib/airlock/drivers), where the runtimes'
   // support folders are; empty: runs go without them.
   Runner(sandbox::Sandbox& sandbox, RuntimeTable runtimes, PolicyLookup lookup = nullptr,
          std::string drivers_dir = {});

@@ -27,7 +27,7 @@ struct Runtime {
   std::string warm_up;
   // Variables every sandbox of the runtime gets, under the policy's: a policy's own value wins.
   std::map<std::string, std::string> environment;
-  // A folder of the drivers directory (runner/agents/) its sandboxes see read-only at
+  // A folder of the drivers directory (runner/drivers/) its sandboxes see read-only at
   // kSupportSandboxDir/<support>: python's sitecustomize.py, for one.
   std::string support;
 };

@@ -1,4 +1,4 @@
-// One interpreter of a session: a driver program (runner/agents/) running in a live sandbox that
+// One interpreter of a session: a driver program (runner/drivers/) running in a live sandbox that
 // runs one execution at a time and keeps its state in between. Each execution's end is known from
 // a record on the control channel (fd 3) and a marker on stdout and stderr, so that every byte of
 // output is attributed to the execution that wrote it.
@@ -20,7 +20,7 @@
 namespace airlock::runner {
 
 // Where the drivers are mounted inside a session's sandbox (read-only).
-inline constexpr const char* kAgentsSandboxDir = "/opt/airlock";
+inline constexpr const char* kDriversSandboxDir = "/opt/airlock";
 // How often a waiting execution looks at the interpreter, the cancel fd and its CPU time.
 inline constexpr std::chrono::milliseconds kInterpreterPollInterval{50};
 
@@ -30,11 +30,11 @@ std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
                                                     const std::string& interpreter);
 
 // What every driver's sandbox (a session's, a warm pool's) takes from its policy: its
-// environment, limits, file system with the drivers (agents_dir) bound read-only at
-// kAgentsSandboxDir, and syscalls; with the control channel; and what its runtime adds
+// environment, limits, file system with the drivers (drivers_dir) bound read-only at
+// kDriversSandboxDir, and syscalls; with the control channel; and what its runtime adds
 // (add_runtime_setup). Callers set its lifetime limits.
 sandbox::Spec driver_spec(const policies::Policy& policy, const Runtime& runtime,
-                          std::vector<std::string> argv, const std::string& agents_dir);
+                          std::vector<std::string> argv, const std::string& drivers_dir);
 
 // A warm pool's driver for a runtime: started ahead (AIRLOCK_DRIVER_MODE=script), it runs the one
 // execution it is sent as `run` would run the source file.

@@ -102,7 +102,7 @@ sandbox::Spec SessionManager::spec_for(const SessionState& state) const {
   sandbox::Spec spec =
       driver_spec(*state.policy, runtimes_.at(state.runtime),
                   *driver_argv(state.runtime, runtimes_.at(state.runtime).run[0]),
-                  settings_.agents_dir);
+                  settings_.drivers_dir);
   // The policy's time limits apply to each execution (enforced by the interpreter); the sandbox
   // as a whole lives as long as the session may, and uses at most the session CPU budget (not
   // its lifetime, which the client chooses: up to 12 h of CPU).

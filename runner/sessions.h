@@ -34,7 +34,7 @@ struct SessionSettings {
   // CPU a session may use over its whole life, all executions together; each execution is
   // bounded by its policy's cpu_time as well.
   std::chrono::milliseconds cpu_time_budget{std::chrono::minutes(10)};
-  std::string agents_dir;  // host directory of the drivers (runner/agents/); required
+  std::string drivers_dir;  // host directory of the drivers (runner/drivers/); required
 };
 
 struct SessionRequest {

@@ -71,7 +71,7 @@ std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
                                                            std::shared_ptr<const policies::Policy> policy) const {
   auto setup = std::make_shared<Setup>();
   sandbox::Spec& spec = setup->spec;
-  spec = driver_spec(*policy, *slot.runtime, slot.driver.argv, settings_.agents_dir);
+  spec = driver_spec(*policy, *slot.runtime, slot.driver.argv, settings_.drivers_dir);
   // Read (and removed from the environment) by the driver before any code runs, as is its mode.
   spec.env.push_back("AIRLOCK_PRELOAD=" + join(slot.runtime->preload, ','));
   if (!slot.runtime->warm_up.empty()) {
@@ -101,8 +101,8 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
                                                                const RuntimeTable& runtimes,
                                                                const PolicyLookup& lookup,
                                                                WarmPoolSettings settings) {
-  if (settings.agents_dir.empty() && !settings.entries.empty()) {
-    return sandbox::SetupError{"warm pool: no drivers directory given (agents_dir)", EINVAL};
+  if (settings.drivers_dir.empty() && !settings.entries.empty()) {
+    return sandbox::SetupError{"warm pool: no drivers directory given (drivers_dir)", EINVAL};
   }
   std::unique_ptr<WarmPool> pool(new WarmPool(sandbox, runtimes, settings));
   for (const WarmPoolEntry& entry : pool->settings_.entries) {

@@ -33,7 +33,7 @@ struct WarmPoolEntry {
 
 struct WarmPoolSettings {
   std::vector<WarmPoolEntry> entries;
-  std::string agents_dir;    // host directory of the drivers (runner/agents/), bound read-only
+  std::string drivers_dir;   // host directory of the drivers (runner/drivers/), bound read-only
   std::string fork_library;  // host path of libairlock_fork.so; needed by refill: fork only
 };
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds matplotlib's font list ahead, into the read-only directory the python runtime reads it
-# from (runner/agents/python/sitecustomize.py; policies/default.yaml binds it): without it, every
+# from (runner/drivers/python/sitecustomize.py; policies/default.yaml binds it): without it, every
 # sandboxed run that draws text spends about a second building the list again.
 # Usage: scripts/matplotlib-cache.sh [DIR]   (default /var/cache/airlock/matplotlib)
 set -euo pipefail

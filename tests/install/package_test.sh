@@ -14,7 +14,7 @@ deb=$(ls "$work"/out/airlock_*.deb)
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\.||' > "$work/files"
 for path in /usr/bin/airlock /etc/airlock/airlock.yaml /etc/airlock/runtimes.yaml \
             /etc/airlock/policies/default.yaml /usr/lib/airlock/libairlock_fork.so \
-            /usr/lib/airlock/drivers/python_agent.py /usr/lib/systemd/system/airlock.service \
+            /usr/lib/airlock/drivers/python_driver.py /usr/lib/systemd/system/airlock.service \
             /usr/share/man/man1/airlock.1.gz /usr/share/doc/airlock/README.md; do
   grep -qx "$path" "$work/files" || fail "$path is not in the package"
 done

@@ -25,7 +25,7 @@ Env& env() {
       return policies::load_policy(name, dirs).policy;
     };
     e.runner = std::make_unique<Runner>(*e.sandbox, e.runtimes, e.lookup,
-                                        AIRLOCK_SOURCE_DIR "/runner/agents");
+                                        AIRLOCK_SOURCE_DIR "/runner/drivers");
     return e;
   }();
   return shared;

@@ -16,7 +16,7 @@ namespace {
 using namespace testing;
 
 // The sources' drivers and the build's fork library: what an install lays out under lib/airlock.
-constexpr const char* kDrivers = AIRLOCK_SOURCE_DIR "/runner/agents";
+constexpr const char* kDrivers = AIRLOCK_SOURCE_DIR "/runner/drivers";
 constexpr const char* kForkLibrary = FORK_LIBRARY;
 
 std::unique_ptr<WarmPool> make_pool(size_t size) {

@@ -18,9 +18,9 @@ using namespace testing;
 namespace {
 
 Spec zygote_spec() {
-  Spec spec = probe_spec({"/usr/bin/python3", "-u", "/opt/airlock/python_agent.py"});
+  Spec spec = probe_spec({"/usr/bin/python3", "-u", "/opt/airlock/python_driver.py"});
   // Copied in, as the runner does (no host path in mountinfo).
-  spec.filesystem.binds.push_back({AGENTS_DIR, "/opt/airlock", false, false, true});
+  spec.filesystem.binds.push_back({DRIVERS_DIR, "/opt/airlock", false, false, true});
   spec.filesystem.binds.push_back({FORK_LIBRARY, "/opt/airlock-lib/libairlock_fork.so", false, false, true});
   spec.env.push_back("AIRLOCK_DRIVER_MODE=zygote");
   spec.env.push_back("AIRLOCK_FORK_LIBRARY=/opt/airlock-lib/libairlock_fork.so");
@@ -139,7 +139,7 @@ TEST_CASE("a forked sandbox hides host state in /proc and has clocks of its own,
   auto server = start_server();
   // Long enough for the zygote's clocks to have moved on from zero: the child's must start again.
   ::usleep(1'500'000);
-  const std::string probe = std::string("host_paths = ('") + AGENTS_DIR + "', '" + FORK_LIBRARY +
+  const std::string probe = std::string("host_paths = ('") + DRIVERS_DIR + "', '" + FORK_LIBRARY +
                             "')\n" + R"py(
 import os
 masked = [p for p in ("/proc/kallsyms", "/proc/timer_list", "/proc/modules", "/proc/interrupts")
@@ -156,8 +156,8 @@ print(open("/proc/1/cmdline").read().split("\0"), masked, " /proc/sys ro," in mo
   const std::string seen = driver.execute(*forked->live, probe);
   INFO(driver.err);
   // The drivers and the fork library are there, copied: no mount names their host paths.
-  CHECK(seen == "['/usr/bin/python3', '-u', '/opt/airlock/python_agent.py', ''] [] True True "
-                "[] ['bash_agent.sh']\n");
+  CHECK(seen == "['/usr/bin/python3', '-u', '/opt/airlock/python_driver.py', ''] [] True True "
+                "[] ['bash_driver.sh']\n");
   forked->live->kill();
   forked->live->wait();
 }

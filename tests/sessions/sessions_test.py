@@ -252,8 +252,8 @@ class Expiry(unittest.TestCase):
         self.addCleanup(self.server.close)
 
     def expect_removed(self, session, ends_key):
-        # This server's only session: its driver is the one bash_agent.sh below the server.
-        pids = [pid for pid in processes_with("bash_agent.sh")
+        # This server's only session: its driver is the one bash_driver.sh below the server.
+        pids = [pid for pid in processes_with("bash_driver.sh")
                 if descends_from(pid, self.server.process.pid)]
         self.assertTrue(pids)
         cgroups = [d for d in cgroup_dirs(pids[0]) if os.path.isdir(d)]

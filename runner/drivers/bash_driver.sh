@@ -1,6 +1,6 @@
 # airlock's bash session driver: runs each execution it is sent in this one shell, so the working
 # directory, variables, functions and aliases persist. The frame and record formats are those of
-# python_agent.py: "MARKER CODE_BYTES STDIN_BYTES\n", code, stdin; afterwards MARKER on stdout and
+# python_driver.py: "MARKER CODE_BYTES STDIN_BYTES\n", code, stdin; afterwards MARKER on stdout and
 # stderr, and "MARKER end STATUS EXIT_CODE OUT_MARKED ERR_MARKED REASON_BYTES\n" then the reason
 # on fd 3. STATUS is ok or error (a nonzero status of the last command); `exit` ends the shell.
 
