@@ -1,6 +1,6 @@
 #include "api/event_stream.h"
 
-#include "api/translate.h"
+#include "api/wire/translate.h"
 
 namespace airlock::api {
 

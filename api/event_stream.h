@@ -9,7 +9,7 @@
 #include <string>
 
 #include "api/airlock.pb.h"
-#include "api/text.h"
+#include "api/wire/text.h"
 #include "runner/runner.h"
 
 namespace airlock::api {

@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "api/event_stream.h"
-#include "api/translate.h"
-#include "api/wire.h"
+#include "api/wire/translate.h"
+#include "api/wire/wire.h"
 #include "sandbox/unique_fd.h"
 
 namespace airlock::api {

@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include "api/job_builder.h"
-#include "api/json.h"
-#include "api/mcp.h"
-#include "api/responses.h"
-#include "api/sessions_api.h"
-#include "api/translate.h"
-#include "api/wire.h"
+#include "api/wire/json.h"
+#include "api/mcp/endpoint.h"
+#include "api/rest/responses.h"
+#include "api/rest/sessions.h"
+#include "api/wire/translate.h"
+#include "api/wire/wire.h"
 
 namespace airlock::api {
 namespace {

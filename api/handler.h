@@ -8,12 +8,12 @@
 #include <variant>
 #include <vector>
 
-#include "api/admission.h"
+#include "api/transport/admission.h"
 #include "api/auth.h"
 #include "api/config.h"
 #include "api/execution_service.h"
 #include "api/executor.h"
-#include "api/http_types.h"
+#include "api/transport/http_types.h"
 #include "api/metrics.h"
 #include "api/policy_source.h"
 #include "policies/audit_log.h"

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "api/translate.h"
-#include "api/wire.h"
+#include "api/wire/translate.h"
+#include "api/wire/wire.h"
 
 namespace airlock::api {
 

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
-#include "api/json.h"
+#include "api/wire/json.h"
 #include "policies/audit_log.h"
 #include "policies/units.h"
 

@@ -9,8 +9,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "api/translate.h"
-#include "api/wire.h"
+#include "api/wire/translate.h"
+#include "api/wire/wire.h"
 #include "cli/commands.h"
 #include "cli/layout.h"
 #include "policies/loader.h"

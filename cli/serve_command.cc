@@ -26,7 +26,7 @@
 #include "api/log.h"
 #include "api/metrics.h"
 #include "api/policy_source.h"
-#include "api/server.h"
+#include "api/transport/server.h"
 #include "cli/commands.h"
 #include "cli/layout.h"
 #include "policies/audit_log.h"

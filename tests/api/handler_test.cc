@@ -4,9 +4,9 @@
 
 #include <sstream>
 
-#include "api/json.h"
-#include "api/responses.h"
-#include "api/wire.h"
+#include "api/wire/json.h"
+#include "api/rest/responses.h"
+#include "api/wire/wire.h"
 #include "fakes.h"
 
 using namespace airlock;

@@ -1,8 +1,8 @@
-#include "api/mcp_tools.h"
+#include "api/mcp/tools.h"
 
 #include <catch2/catch.hpp>
 
-#include "api/json.h"
+#include "api/wire/json.h"
 
 using namespace airlock::api;
 

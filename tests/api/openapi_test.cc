@@ -8,9 +8,9 @@
 #include <google/protobuf/descriptor.h>
 
 #include "api/handler.h"
-#include "api/json.h"
-#include "api/translate.h"
-#include "api/wire.h"
+#include "api/wire/json.h"
+#include "api/wire/translate.h"
+#include "api/wire/wire.h"
 #include "fakes.h"
 
 using namespace airlock;
@@ -45,7 +45,7 @@ std::string json_type(const FieldDescriptor& field) {
     case FieldDescriptor::CPPTYPE_INT64:
     case FieldDescriptor::CPPTYPE_UINT32:
     case FieldDescriptor::CPPTYPE_UINT64:
-      return "integer";  // 64-bit ones too: airlock prints them as numbers (api/wire.cc)
+      return "integer";  // 64-bit ones too: airlock prints them as numbers (api/wire/wire.cc)
     case FieldDescriptor::CPPTYPE_DOUBLE:
     case FieldDescriptor::CPPTYPE_FLOAT:
       return "number";

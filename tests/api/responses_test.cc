@@ -1,4 +1,4 @@
-#include "api/responses.h"
+#include "api/rest/responses.h"
 
 #include <catch2/catch.hpp>
 

@@ -125,7 +125,7 @@ class HardeningTest(unittest.TestCase):
         self.assertTrue(self.healthy())
 
     def test_idle_connections_at_the_limit_make_room_for_a_real_client(self):
-        # 1024 is the service's connection limit (api/server.h kMaxConnections). Before the fix
+        # 1024 is the service's connection limit (api/transport/server.h kMaxConnections). Before the fix
         # every further connection was closed at once until the idle ones timed out.
         socks = []
         try:

@@ -1,8 +1,8 @@
-#include "api/translate.h"
+#include "api/wire/translate.h"
 
 #include <catch2/catch.hpp>
 
-#include "api/text.h"
+#include "api/wire/text.h"
 #include "fakes.h"
 
 using namespace airlock;

@@ -1,7 +1,7 @@
-#include "api/wire.h"
+#include "api/wire/wire.h"
 
-#include "api/json.h"
-#include "api/text.h"
+#include "api/wire/json.h"
+#include "api/wire/text.h"
 
 #include <catch2/catch.hpp>
 

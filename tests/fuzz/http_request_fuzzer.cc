@@ -1,4 +1,4 @@
-// Fuzzes the bytes a client sends on a connection, through the steps api/session.cc takes: Beast's
+// Fuzzes the bytes a client sends on a connection, through the steps api/transport/connection.cc takes: Beast's
 // request parser with the transport's limits reads a header, the Api admits or refuses the head
 // before any body is read, the parser reads the body, the pure Api handles the whole request, and
 // its answer is serialized as the transport writes it. Pipelined requests in one input are read
@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "api/server.h"
+#include "api/transport/server.h"
 #include "fuzz_api.h"
 
 namespace {

@@ -5,9 +5,9 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "api/admission.h"
-#include "api/json.h"
-#include "api/mcp.h"
+#include "api/transport/admission.h"
+#include "api/wire/json.h"
+#include "api/mcp/endpoint.h"
 #include "fuzz_api.h"
 
 namespace {

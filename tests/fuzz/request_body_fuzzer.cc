@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "api/wire.h"
+#include "api/wire/wire.h"
 #include "fuzz_api.h"
 
 namespace {

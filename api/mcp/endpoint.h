@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "api/handler.h"
-#include "api/http_types.h"
+#include "api/transport/http_types.h"
 
 namespace airlock::api {
 
@@ -22,7 +22,7 @@ inline constexpr int kInvalidRequest = -32600;
 inline constexpr int kMethodNotFound = -32601;
 inline constexpr int kInvalidParams = -32602;
 
-// Handles a request to /mcp from a caller already admitted (api/admission.h: Host, Origin, API
+// Handles a request to /mcp from a caller already admitted (api/transport/admission.h: Host, Origin, API
 // key): the JSON-RPC framing. A tools/call that runs code comes back as a PendingExecution whose
 // `respond` turns the run's final event into the JSON-RPC answer.
 Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request,

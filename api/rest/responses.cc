@@ -1,6 +1,6 @@
-#include "api/responses.h"
+#include "api/rest/responses.h"
 
-#include "api/wire.h"
+#include "api/wire/wire.h"
 
 namespace airlock::api {
 

@@ -1,7 +1,7 @@
-#include "api/translate.h"
+#include "api/wire/translate.h"
 
-#include "api/text.h"
-#include "api/wire.h"
+#include "api/wire/text.h"
+#include "api/wire/wire.h"
 #include "policies/units.h"
 
 namespace airlock::api {

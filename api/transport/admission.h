@@ -12,7 +12,7 @@
 
 #include "api/auth.h"
 #include "api/config.h"
-#include "api/http_types.h"
+#include "api/transport/http_types.h"
 
 namespace airlock::api {
 

@@ -1,11 +1,11 @@
-#include "api/sessions_api.h"
+#include "api/rest/sessions.h"
 
 #include <ctime>
 
 #include "api/job_builder.h"
-#include "api/responses.h"
-#include "api/text.h"
-#include "api/wire.h"
+#include "api/rest/responses.h"
+#include "api/wire/text.h"
+#include "api/wire/wire.h"
 #include "policies/units.h"
 #include "runner/workdir.h"
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "api/airlock.pb.h"
-#include "api/http_types.h"
+#include "api/transport/http_types.h"
 
 namespace airlock::api {
 

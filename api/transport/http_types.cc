@@ -1,4 +1,4 @@
-#include "api/http_types.h"
+#include "api/transport/http_types.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "api/session.h"
+#include "api/transport/connection.h"
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -7,8 +7,8 @@
 #include <deque>
 #include <optional>
 
-#include "api/responses.h"
-#include "api/wire.h"
+#include "api/rest/responses.h"
+#include "api/wire/wire.h"
 
 namespace airlock::api {
 namespace {
@@ -24,7 +24,7 @@ constexpr size_t kReadChunkBytes = 4096;
 constexpr std::chrono::seconds kDrainTimeout{2};
 constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
 
-class Session;
+class Connection;
 
 // 503 with Retry-After: a limit of the service itself, not of the request, was reached.
 HttpResponse busy(std::string message) {
@@ -46,24 +46,25 @@ HttpRequest request_head(const http::request<Body>& message, const std::string& 
   return request;
 }
 
-// Carries events from a worker thread onto the session's strand; never keeps a session alive.
-class SessionObserver final : public ExecutionObserver {
+// Carries events from a worker thread onto the connection's strand; never keeps a connection alive.
+class ConnectionObserver final : public ExecutionObserver {
  public:
-  SessionObserver(std::weak_ptr<Session> session, net::any_io_executor executor, bool streaming)
-      : session_(std::move(session)), executor_(std::move(executor)), streaming_(streaming) {}
+  ConnectionObserver(std::weak_ptr<Connection> connection, net::any_io_executor executor,
+                     bool streaming)
+      : connection_(std::move(connection)), executor_(std::move(executor)), streaming_(streaming) {}
   void on_event(const v1::Event& event) override;
 
  private:
-  std::weak_ptr<Session> session_;
+  std::weak_ptr<Connection> connection_;
   net::any_io_executor executor_;
   // A client waiting for the plain result needs only the final event: the others (a file event
   // may hold megabytes) are not copied onto its strand at all.
   const bool streaming_;
 };
 
-class Session : public WaitingConnection, public std::enable_shared_from_this<Session> {
+class Connection : public WaitingConnection, public std::enable_shared_from_this<Connection> {
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<SessionShared> shared)
+  Connection(tcp::socket&& socket, std::shared_ptr<ConnectionShared> shared)
       : stream_(std::move(socket)), shared_(std::move(shared)), heartbeat_(stream_.get_executor()) {
     beast::error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
@@ -71,7 +72,7 @@ class Session : public WaitingConnection, public std::enable_shared_from_this<Se
     ++shared_->connections;
   }
 
-  ~Session() override {
+  ~Connection() override {
     set_waiting(false);
     cancel_execution();
     set_busy(false);
@@ -83,7 +84,7 @@ class Session : public WaitingConnection, public std::enable_shared_from_this<Se
                   [self = shared_from_this()] { self->wait_for_request(); });
   }
 
-  // On the strand: one event of this session's execution.
+  // On the strand: one event of this connection's execution.
   void on_event(const v1::Event& event);
 
   void evict() override {
@@ -127,14 +128,14 @@ class Session : public WaitingConnection, public std::enable_shared_from_this<Se
   void set_waiting(bool waiting);
 
   beast::tcp_stream stream_;
-  std::shared_ptr<SessionShared> shared_;
+  std::shared_ptr<ConnectionShared> shared_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string peer_;
   bool keep_alive_ = true;
   bool busy_ = false;
   bool waiting_ = false;
-  SessionShared::WaitingList::iterator waiting_position_;
+  ConnectionShared::WaitingList::iterator waiting_position_;
   bool closed_ = false;
   size_t drained_bytes_ = 0;
   BudgetShare body_share_;  // the announced size of the body being read, until it is handled
@@ -148,10 +149,10 @@ class Session : public WaitingConnection, public std::enable_shared_from_this<Se
   std::function<HttpResponse(const v1::Event&)> respond_;
   bool watching_ = false;
   bool exchange_done_ = false;
-  // Keeps this session alive while its execution runs, also when nothing is being read (the
+  // Keeps this connection alive while its execution runs, also when nothing is being read (the
   // client pipelined as much as it may): the observer holds it only weakly. Let go when the
   // exchange ends or the connection closes.
-  std::shared_ptr<Session> running_hold_;
+  std::shared_ptr<Connection> running_hold_;
 
   // The event stream.
   std::optional<http::response<http::empty_body>> stream_header_;
@@ -164,20 +165,20 @@ class Session : public WaitingConnection, public std::enable_shared_from_this<Se
   net::steady_timer heartbeat_;
 };
 
-void SessionObserver::on_event(const v1::Event& event) {
+void ConnectionObserver::on_event(const v1::Event& event) {
   if (!streaming_ && !is_final(event)) return;
-  auto session = session_.lock();
-  if (!session) return;  // the client is gone; the execution was cancelled
-  net::post(executor_, [session, event] { session->on_event(event); });
+  auto connection = connection_.lock();
+  if (!connection) return;  // the client is gone; the execution was cancelled
+  net::post(executor_, [connection, event] { connection->on_event(event); });
 }
 
-void Session::set_busy(bool busy) {
+void Connection::set_busy(bool busy) {
   if (busy == busy_) return;
   busy_ = busy;
   busy ? shared_->acquire_busy() : shared_->release_busy();
 }
 
-void Session::set_waiting(bool waiting) {
+void Connection::set_waiting(bool waiting) {
   if (waiting == waiting_) return;
   waiting_ = waiting;
   if (waiting) {
@@ -187,7 +188,7 @@ void Session::set_waiting(bool waiting) {
   }
 }
 
-void Session::wait_for_request() {
+void Connection::wait_for_request() {
   set_waiting(true);
   if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
   // Idle between requests: the idle timeout applies until the first byte.
@@ -200,7 +201,7 @@ void Session::wait_for_request() {
                           });
 }
 
-void Session::read_header() {
+void Connection::read_header() {
   parser_.emplace();
   parser_->header_limit(kMaxHeaderBytes);
   parser_->body_limit(shared_->options.max_body_bytes);
@@ -211,7 +212,7 @@ void Session::read_header() {
       [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
 }
 
-void Session::on_header(beast::error_code ec) {
+void Connection::on_header(beast::error_code ec) {
   if (ec == http::error::header_limit) {
     return reply_and_close(
         431, "header_too_large",
@@ -258,14 +259,14 @@ void Session::on_header(beast::error_code ec) {
   read_body();
 }
 
-void Session::read_body() {
+void Connection::read_body() {
   stream_.expires_after(shared_->options.idle_timeout);
   http::async_read(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
 }
 
-void Session::on_request(beast::error_code ec) {
+void Connection::on_request(beast::error_code ec) {
   if (ec == http::error::body_limit) {
     return reply_and_close(
         413, "body_too_large",
@@ -286,7 +287,7 @@ void Session::on_request(beast::error_code ec) {
   handle(std::move(request));
 }
 
-void Session::handle(HttpRequest request) {
+void Connection::handle(HttpRequest request) {
   const std::string_view path = request.path();
   if (path == "/healthz" || path == "/readyz") {
     // Cheap and answered here, so that health checks pass while every handler thread is busy.
@@ -306,19 +307,18 @@ void Session::handle(HttpRequest request) {
     share.reset();
     --self->shared_->handled_requests;
     auto executor = self->stream_.get_executor();
-    net::post(executor, [self = std::move(self), dispatch] {
-      self->on_dispatch(std::move(*dispatch));
-    });
+    net::post(executor,
+              [self = std::move(self), dispatch] { self->on_dispatch(std::move(*dispatch)); });
   });
 }
 
-void Session::on_dispatch(Dispatch dispatch) {
+void Connection::on_dispatch(Dispatch dispatch) {
   if (closed_) return set_busy(false);
   if (auto* response = std::get_if<HttpResponse>(&dispatch)) return send(std::move(*response));
   start_execution(std::move(std::get<PendingExecution>(dispatch)));
 }
 
-void Session::send(HttpResponse response) {
+void Connection::send(HttpResponse response) {
   auto message = std::make_shared<http::response<http::string_body>>(
       static_cast<http::status>(response.status), 11);
   message->set(http::field::server, "airlock");
@@ -336,19 +336,19 @@ void Session::send(HttpResponse response) {
                     });
 }
 
-void Session::reply_and_close(int status, std::string code, std::string message) {
+void Connection::reply_and_close(int status, std::string code, std::string message) {
   reply_and_close(
       error_response(status, make_error(std::move(code), std::move(message)), WireFormat::json));
 }
 
-void Session::reply_and_close(const HttpResponse& response) {
+void Connection::reply_and_close(const HttpResponse& response) {
   keep_alive_ = false;
   body_share_.reset();
   set_busy(true);
   send(response);
 }
 
-void Session::start_execution(PendingExecution pending) {
+void Connection::start_execution(PendingExecution pending) {
   streaming_ = pending.stream;
   format_ = pending.format;
   respond_ = std::move(pending.respond);
@@ -356,7 +356,7 @@ void Session::start_execution(PendingExecution pending) {
   final_received_ = false;
   stream_dropped_bytes_ = 0;
   auto observer =
-      std::make_shared<SessionObserver>(weak_from_this(), stream_.get_executor(), streaming_);
+      std::make_shared<ConnectionObserver>(weak_from_this(), stream_.get_executor(), streaming_);
   auto started = shared_->api.start(std::move(pending), observer);
   if (auto* refusal = std::get_if<HttpResponse>(&started)) return send(*refusal);
   execution_id_ = std::get<std::string>(started);
@@ -378,7 +378,7 @@ void Session::start_execution(PendingExecution pending) {
   watch_disconnect();
 }
 
-void Session::on_event(const v1::Event& event) {
+void Connection::on_event(const v1::Event& event) {
   if (closed_ || final_received_ || event.execution_id() != execution_id_) return;
   const bool final_event = is_final(event);
   if (final_event) final_received_ = true;
@@ -408,13 +408,13 @@ void Session::on_event(const v1::Event& event) {
   enqueue(Item::chunk, sse_frame(event));
 }
 
-void Session::enqueue(Item item, std::string data) {
+void Connection::enqueue(Item item, std::string data) {
   outbox_bytes_ += data.size();
   outbox_.push_back({item, std::move(data)});
   if (!writing_) write_next();
 }
 
-void Session::write_next() {
+void Connection::write_next() {
   if (closed_ || outbox_.empty()) {
     writing_ = false;
     return;
@@ -444,7 +444,7 @@ void Session::write_next() {
   }
 }
 
-void Session::schedule_heartbeat() {
+void Connection::schedule_heartbeat() {
   heartbeat_.expires_after(shared_->options.heartbeat_interval);
   heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec || self->closed_ || self->final_received_) return;
@@ -456,7 +456,7 @@ void Session::schedule_heartbeat() {
   });
 }
 
-void Session::watch_disconnect() {
+void Connection::watch_disconnect() {
   // Reading is how a server learns that the client went away; bytes that arrive meanwhile are a
   // pipelined next request and are kept for it, up to a bound.
   if (watching_ || closed_ || buffer_.size() >= kMaxPipelinedBytes) return;
@@ -484,7 +484,7 @@ void Session::watch_disconnect() {
       });
 }
 
-void Session::exchange_done() {
+void Connection::exchange_done() {
   running_hold_.reset();
   set_busy(false);
   if (!keep_alive_) return linger_close();
@@ -498,7 +498,7 @@ void Session::exchange_done() {
   next_request();
 }
 
-void Session::next_request() {
+void Connection::next_request() {
   exchange_done_ = false;
   execution_id_.clear();
   streaming_ = false;
@@ -508,13 +508,13 @@ void Session::next_request() {
   wait_for_request();
 }
 
-void Session::cancel_execution() {
+void Connection::cancel_execution() {
   if (execution_id_.empty() || final_received_) return;
   shared_->executions.cancel(execution_id_, owner_);
   final_received_ = true;
 }
 
-void Session::linger_close() {
+void Connection::linger_close() {
   // Half-close, then read what the client still sends, so it reads our answer, not a reset.
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -523,7 +523,7 @@ void Session::linger_close() {
   drain_some();
 }
 
-void Session::drain_some() {
+void Connection::drain_some() {
   buffer_.clear();
   stream_.async_read_some(buffer_.prepare(kReadChunkBytes),
                           [self = shared_from_this()](beast::error_code ec, size_t bytes) {
@@ -533,11 +533,11 @@ void Session::drain_some() {
                           });
 }
 
-void Session::close() {
+void Connection::close() {
   if (closed_) return;
   closed_ = true;
   set_waiting(false);
-  // The hold may be what keeps this session alive: release it once this handler is done.
+  // The hold may be what keeps this connection alive: release it once this handler is done.
   net::post(stream_.get_executor(), [hold = std::move(running_hold_)] {});
   cancel_execution();
   set_busy(false);
@@ -549,18 +549,18 @@ void Session::close() {
 
 }  // namespace
 
-SessionShared::WaitingList::iterator SessionShared::add_waiting(
+ConnectionShared::WaitingList::iterator ConnectionShared::add_waiting(
     std::weak_ptr<WaitingConnection> connection) {
   std::lock_guard lock(waiting_mutex_);
   return waiting_.insert(waiting_.end(), Waiting{std::move(connection)});
 }
 
-void SessionShared::remove_waiting(WaitingList::iterator position) {
+void ConnectionShared::remove_waiting(WaitingList::iterator position) {
   std::lock_guard lock(waiting_mutex_);
   waiting_.erase(position);
 }
 
-bool SessionShared::evict_oldest_waiting() {
+bool ConnectionShared::evict_oldest_waiting() {
   std::shared_ptr<WaitingConnection> oldest;
   {
     // Entries leave the list only through remove_waiting, so each connection's iterator stays
@@ -579,23 +579,23 @@ bool SessionShared::evict_oldest_waiting() {
   return true;
 }
 
-void SessionShared::acquire_busy() {
+void ConnectionShared::acquire_busy() {
   std::lock_guard lock(busy_mutex_);
   ++busy_;
 }
 
-void SessionShared::release_busy() {
+void ConnectionShared::release_busy() {
   std::lock_guard lock(busy_mutex_);
   if (--busy_ == 0) busy_done_.notify_all();
 }
 
-bool SessionShared::wait_idle(std::chrono::milliseconds timeout) {
+bool ConnectionShared::wait_idle(std::chrono::milliseconds timeout) {
   std::unique_lock lock(busy_mutex_);
   return busy_done_.wait_for(lock, timeout, [this] { return busy_ == 0; });
 }
 
-void start_session(tcp::socket socket, std::shared_ptr<SessionShared> shared) {
-  std::make_shared<Session>(std::move(socket), std::move(shared))->start();
+void start_connection(tcp::socket socket, std::shared_ptr<ConnectionShared> shared) {
+  std::make_shared<Connection>(std::move(socket), std::move(shared))->start();
 }
 
 }  // namespace airlock::api

@@ -1,6 +1,6 @@
-// One HTTP connection of the execution API (internal to the transport; includes Beast). A session
-// reads requests, hands them to the pure Api, and writes what comes back: a response, or a
-// run's result or event stream as the execution service produces it on a worker thread.
+// One HTTP connection of the execution API (internal to the transport; includes Beast). A
+// connection reads requests, hands them to the pure Api, and writes what comes back: a response, or
+// a run's result or event stream as the execution service produces it on a worker thread.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -17,7 +17,7 @@
 #include "api/log.h"
 #include "api/memory_budget.h"
 #include "api/metrics.h"
-#include "api/server.h"
+#include "api/transport/server.h"
 
 namespace airlock::api {
 
@@ -29,10 +29,10 @@ class WaitingConnection {
   virtual void evict() = 0;
 };
 
-// What all sessions share with the server.
-struct SessionShared {
-  SessionShared(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,
-                ServerOptions options, boost::asio::thread_pool::executor_type blocking)
+// What all connections share with the server.
+struct ConnectionShared {
+  ConnectionShared(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,
+                   ServerOptions options, boost::asio::thread_pool::executor_type blocking)
       : api(api),
         executions(executions),
         metrics(metrics),
@@ -80,7 +80,8 @@ struct SessionShared {
   size_t busy_ = 0;
 };
 
-// Starts serving an accepted connection; the session keeps itself alive while it has work.
-void start_session(boost::asio::ip::tcp::socket socket, std::shared_ptr<SessionShared> shared);
+// Starts serving an accepted connection; the connection keeps itself alive while it has work.
+void start_connection(boost::asio::ip::tcp::socket socket,
+                      std::shared_ptr<ConnectionShared> shared);
 
 }  // namespace airlock::api

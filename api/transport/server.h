@@ -25,7 +25,7 @@ inline constexpr size_t kIoThreads = 2;
 inline constexpr size_t kMaxPendingStreamBytes = 4 * 1024 * 1024;
 // A client that takes longer than this to take one write is gone.
 inline constexpr std::chrono::seconds kWriteTimeout{30};
-// After shutdown, how long sessions may take to send the last results before the loop stops.
+// After shutdown, how long connections may take to send the last results before the loop stops.
 inline constexpr std::chrono::seconds kShutdownFlushTimeout{5};
 // Bytes a connection may pipeline while its execution runs, before the server stops reading it.
 inline constexpr size_t kMaxPipelinedBytes = 64 * 1024;

@@ -1,13 +1,13 @@
-#include "api/mcp_tools.h"
+#include "api/mcp/tools.h"
 
 #include <algorithm>
 
 #include "api/job_builder.h"
-#include "api/mcp.h"
-#include "api/sessions_api.h"
-#include "api/text.h"
-#include "api/translate.h"
-#include "api/wire.h"
+#include "api/mcp/endpoint.h"
+#include "api/rest/sessions.h"
+#include "api/wire/text.h"
+#include "api/wire/translate.h"
+#include "api/wire/wire.h"
 #include "policies/units.h"
 #include "runner/output_buffer.h"
 

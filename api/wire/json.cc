@@ -1,8 +1,8 @@
-#include "api/json.h"
+#include "api/wire/json.h"
 
 #include <google/protobuf/util/json_util.h>
 
-#include "api/text.h"
+#include "api/wire/text.h"
 
 namespace airlock::api::json {
 

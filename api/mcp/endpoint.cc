@@ -1,9 +1,9 @@
-#include "api/mcp.h"
+#include "api/mcp/endpoint.h"
 
 #include <algorithm>
 
-#include "api/json.h"
-#include "api/mcp_tools.h"
+#include "api/wire/json.h"
+#include "api/mcp/tools.h"
 
 namespace airlock::api {
 namespace {

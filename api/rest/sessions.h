@@ -5,7 +5,7 @@
 
 #include "api/auth.h"
 #include "api/handler.h"
-#include "api/http_types.h"
+#include "api/transport/http_types.h"
 #include "api/job_builder.h"
 
 namespace airlock::api {

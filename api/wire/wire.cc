@@ -1,4 +1,4 @@
-#include "api/wire.h"
+#include "api/wire/wire.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/reflection.h>
@@ -7,8 +7,8 @@
 #include <cstdio>
 #include <limits>
 
-#include "api/json.h"
-#include "api/text.h"
+#include "api/wire/json.h"
+#include "api/wire/text.h"
 
 namespace airlock::api {
 namespace {

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "api/airlock.pb.h"
-#include "api/http_types.h"
+#include "api/transport/http_types.h"
 
 namespace airlock::api {
 

@@ -1,4 +1,4 @@
-#include "api/admission.h"
+#include "api/transport/admission.h"
 
 #include <algorithm>
 #include <cctype>

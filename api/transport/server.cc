@@ -1,4 +1,4 @@
-#include "api/server.h"
+#include "api/transport/server.h"
 
 #include <boost/asio.hpp>
 
@@ -6,7 +6,7 @@
 #include <deque>
 #include <thread>
 
-#include "api/session.h"
+#include "api/transport/connection.h"
 
 namespace airlock::api {
 
@@ -23,35 +23,34 @@ struct Server::Impl {
       : executions(executions),
         log(log),
         metrics(metrics),
-        shared(std::make_shared<SessionShared>(api, executions, metrics, log, std::move(options),
-                                               handlers.get_executor())) {}
+        shared(std::make_shared<ConnectionShared>(api, executions, metrics, log, std::move(options),
+                                                  handlers.get_executor())) {}
 
   void accept() {
-    acceptor.async_accept(net::make_strand(ioc),
-                          [this](boost::system::error_code ec, tcp::socket socket) {
-                            if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-                            if (ec) {
-                              log.warning("accept failed", {{"error", ec.message()}});
-                              // Out of descriptors: a waiting connection gives its up.
-                              if (ec == net::error::no_descriptors) shared->evict_oldest_waiting();
-                              retry_timer.expires_after(kAcceptRetryDelay);
-                              retry_timer.async_wait([this](boost::system::error_code wait_ec) {
-                                if (!wait_ec && acceptor.is_open()) accept();
-                              });
-                              return;
-                            }
-                            // At the limit, a connection with no request being handled
-                            // makes room; only when every one is busy is the new one refused.
-                            if (shared->connections.load() >= kMaxConnections &&
-                                !shared->evict_oldest_waiting()) {
-                              metrics.rejected("too_many_connections");
-                              boost::system::error_code ignored;
-                              socket.close(ignored);
-                            } else {
-                              start_session(std::move(socket), shared);
-                            }
-                            accept();
-                          });
+    acceptor.async_accept(
+        net::make_strand(ioc), [this](boost::system::error_code ec, tcp::socket socket) {
+          if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+          if (ec) {
+            log.warning("accept failed", {{"error", ec.message()}});
+            // Out of descriptors: a waiting connection gives its up.
+            if (ec == net::error::no_descriptors) shared->evict_oldest_waiting();
+            retry_timer.expires_after(kAcceptRetryDelay);
+            retry_timer.async_wait([this](boost::system::error_code wait_ec) {
+              if (!wait_ec && acceptor.is_open()) accept();
+            });
+            return;
+          }
+          // At the limit, a connection with no request being handled
+          // makes room; only when every one is busy is the new one refused.
+          if (shared->connections.load() >= kMaxConnections && !shared->evict_oldest_waiting()) {
+            metrics.rejected("too_many_connections");
+            boost::system::error_code ignored;
+            socket.close(ignored);
+          } else {
+            start_connection(std::move(socket), shared);
+          }
+          accept();
+        });
   }
 
   void wait_for_signal() {
@@ -79,7 +78,7 @@ struct Server::Impl {
   net::steady_timer retry_timer{ioc};
   net::signal_set signals{ioc, SIGTERM, SIGINT, SIGHUP};
   net::thread_pool handlers{kHandlerThreads};
-  std::shared_ptr<SessionShared> shared;
+  std::shared_ptr<ConnectionShared> shared;
 
   std::mutex mutex;
   std::condition_variable signalled;

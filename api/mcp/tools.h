@@ -9,7 +9,7 @@
 
 #include "api/auth.h"
 #include "api/handler.h"
-#include "api/json.h"
+#include "api/wire/json.h"
 
 namespace airlock::api {
 
