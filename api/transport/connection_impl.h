@@ -1,0 +1,170 @@
+// The connection's class, shared by the files that define it (internal to api/transport/):
+// connection.cc reads requests and sends responses, connection_stream.cc carries an execution's
+// events to the client (the result, or the event stream with its outbox and heartbeat).
+#pragma once
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <deque>
+#include <optional>
+
+#include "api/rest/responses.h"
+#include "api/transport/connection.h"
+
+namespace airlock::api {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+constexpr size_t kReadChunkBytes = 4096;
+// After a response that ends the connection, unread request bytes are drained (so the client sees
+// the response instead of a reset) for at most this long and this much.
+constexpr std::chrono::seconds kDrainTimeout{2};
+constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
+
+class Connection;
+
+// 503 with Retry-After: a limit of the service itself, not of the request, was reached.
+inline HttpResponse busy(std::string message) {
+  HttpResponse response = error(503, "busy", std::move(message), WireFormat::json);
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
+// The method, target, headers and peer of a request, without its body.
+template <class Body>
+HttpRequest request_head(const http::request<Body>& message, const std::string& peer) {
+  HttpRequest request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  for (const auto& field : message) {
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  request.peer = peer;
+  return request;
+}
+
+// Carries events from a worker thread onto the connection's strand; never keeps a connection alive.
+class ConnectionObserver final : public ExecutionObserver {
+ public:
+  ConnectionObserver(std::weak_ptr<Connection> connection, net::any_io_executor executor,
+                     bool streaming)
+      : connection_(std::move(connection)), executor_(std::move(executor)), streaming_(streaming) {}
+  void on_event(const v1::Event& event) override;
+
+ private:
+  std::weak_ptr<Connection> connection_;
+  net::any_io_executor executor_;
+  // A client waiting for the plain result needs only the final event: the others (a file event
+  // may hold megabytes) are not copied onto its strand at all.
+  const bool streaming_;
+};
+
+class Connection : public WaitingConnection, public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket&& socket, std::shared_ptr<ConnectionShared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)), heartbeat_(stream_.get_executor()) {
+    beast::error_code ec;
+    auto endpoint = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    ++shared_->connections;
+  }
+
+  ~Connection() override {
+    set_waiting(false);
+    cancel_execution();
+    set_busy(false);
+    --shared_->connections;
+  }
+
+  void start() {
+    net::dispatch(stream_.get_executor(),
+                  [self = shared_from_this()] { self->wait_for_request(); });
+  }
+
+  // On the strand: one event of this connection's execution.
+  void on_event(const v1::Event& event);
+
+  void evict() override {
+    net::post(stream_.get_executor(), [weak = weak_from_this()] {
+      auto self = weak.lock();
+      if (!self || !self->waiting_) return;
+      self->shared_->metrics.rejected("evicted_waiting_connection");
+      self->close();
+    });
+  }
+
+ private:
+  enum class Item { header, chunk, last_chunk };
+  struct Outgoing {
+    Item item;
+    std::string data;
+  };
+
+  void wait_for_request();
+  void read_header();
+  void on_header(beast::error_code ec);
+  void read_body();
+  void on_request(beast::error_code ec);
+  void handle(HttpRequest request);
+  void on_dispatch(Dispatch dispatch);
+  void send(HttpResponse response);
+  void reply_and_close(int status, std::string code, std::string message);
+  void reply_and_close(const HttpResponse& response);
+  void start_execution(PendingExecution pending);
+  void enqueue(Item item, std::string data);
+  void write_next();
+  void schedule_heartbeat();
+  void watch_disconnect();
+  void exchange_done();
+  void next_request();
+  void cancel_execution();
+  void linger_close();
+  void drain_some();
+  void close();
+  void set_busy(bool busy);
+  void set_waiting(bool waiting);
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<ConnectionShared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string peer_;
+  bool keep_alive_ = true;
+  bool busy_ = false;
+  bool waiting_ = false;
+  ConnectionShared::WaitingList::iterator waiting_position_;
+  bool closed_ = false;
+  size_t drained_bytes_ = 0;
+  BudgetShare body_share_;  // the announced size of the body being read, until it is handled
+
+  // The execution this connection waits for, if any.
+  std::string execution_id_;
+  std::string owner_;
+  bool final_received_ = false;
+  bool streaming_ = false;
+  WireFormat format_ = WireFormat::json;
+  std::function<HttpResponse(const v1::Event&)> respond_;
+  bool watching_ = false;
+  bool exchange_done_ = false;
+  // Keeps this connection alive while its execution runs, also when nothing is being read (the
+  // client pipelined as much as it may): the observer holds it only weakly. Let go when the
+  // exchange ends or the connection closes.
+  std::shared_ptr<Connection> running_hold_;
+
+  // The event stream.
+  std::optional<http::response<http::empty_body>> stream_header_;
+  std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
+  std::deque<Outgoing> outbox_;
+  size_t outbox_bytes_ = 0;
+  bool writing_ = false;
+  uint64_t stream_dropped_bytes_ = 0;
+  std::chrono::steady_clock::time_point last_write_ = std::chrono::steady_clock::now();
+  net::steady_timer heartbeat_;
+};
+
+}  // namespace airlock::api
