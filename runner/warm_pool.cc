@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "runner/session_interpreter.h"
+#include "runner/warm_pool_parts.h"
 #include "runner/workdir.h"
 
 namespace airlock::runner {
@@ -16,7 +17,6 @@ constexpr std::chrono::seconds kStartupCpu{30};
 // A fork server lives until the pool ends; its cpu time is its own start and the first steps
 // of every child (the children's own time is counted in their cgroups).
 constexpr std::chrono::hours kForkServerLifetime{24 * 365};
-constexpr std::chrono::seconds kForkServerRetry{30};
 // A used sandbox is ended this long after its result is handed back, not at once: ending a
 // process tree (its page tables, its namespaces) keeps a core busy for a millisecond or more,
 // which sending the result needs first. Its execution is over; nothing it still does is kept.
@@ -30,42 +30,6 @@ std::string join(const std::vector<std::string>& items, char separator) {
 }
 
 }  // namespace
-
-// What a slot's sandboxes are made from. Replaced whole when its policy is reloaded; a sandbox
-// or fork server made from an older one is never handed out again.
-struct WarmPool::Setup {
-  std::shared_ptr<const policies::Policy> policy;
-  sandbox::Spec spec;              // without host_workdir
-  sandbox::Spec fork_server_spec;  // Refill::fork: the zygote's
-};
-
-struct WarmPool::Ready {
-  std::shared_ptr<const Setup> setup;
-  std::chrono::steady_clock::time_point end_after{};  // once retired
-  // A forked sandbox lives in its server's pid namespace: the server must outlive it.
-  std::shared_ptr<sandbox::ForkServer> server;
-  std::unique_ptr<sandbox::Workspace> workspace;
-  std::unique_ptr<Interpreter> interpreter;
-  ~Ready() {
-    interpreter.reset();  // the sandbox goes before the directory it works in
-    workspace.reset();
-    server.reset();  // and before its server, if it was the last one holding it
-  }
-};
-
-struct WarmPool::Slot {
-  WarmPoolEntry entry;  // its refill resolved
-  const Runtime* runtime = nullptr;
-  ScriptDriver driver;
-  std::shared_ptr<const Setup> setup;
-  std::shared_ptr<sandbox::ForkServer> fork_server;  // replaced by the refiller only
-  std::shared_ptr<const Setup> fork_server_setup;    // what it was started from
-  std::deque<std::unique_ptr<Ready>> ready;
-  size_t starting = 0;
-  uint64_t hits = 0, misses = 0, start_failures = 0, fork_server_starts = 0, forked_on_request = 0;
-  bool forking = false;
-  std::chrono::steady_clock::time_point fork_server_retry{};  // refiller only
-};
 
 std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
                                                            std::shared_ptr<const policies::Policy> policy) const {
@@ -165,161 +129,6 @@ WarmPool::~WarmPool() {
   if (ender_.joinable()) ender_.join();  // it ends what is retired, without waiting
   retired_.clear();
   slots_.clear();  // kills every ready sandbox and removes its working dir
-}
-
-std::unique_ptr<WarmPool::Ready> WarmPool::fork_one(Slot& slot,
-                                                   const std::shared_ptr<sandbox::ForkServer>& server,
-                                                   const std::shared_ptr<const Setup>& setup,
-                                                   bool background) {
-  sandbox::Spec spec = setup->spec;
-  spec.background = background;
-  auto forked = Interpreter::fork(sandbox_, *server, spec);
-  {
-    std::lock_guard lock(mutex_);
-    slot.forking = static_cast<bool>(forked);
-  }
-  if (!forked) return nullptr;
-  auto ready = std::make_unique<Ready>();
-  ready->setup = setup;
-  ready->server = server;
-  ready->workspace = std::move(forked->workspace);
-  ready->interpreter = std::move(forked->interpreter);
-  return ready;
-}
-
-std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
-  std::shared_ptr<const Setup> setup;
-  std::shared_ptr<sandbox::ForkServer> server;
-  {
-    std::lock_guard lock(mutex_);
-    setup = slot.setup;
-    if (slot.fork_server_setup == setup) server = slot.fork_server;
-  }
-  if (slot.entry.refill == WarmPoolEntry::Refill::fork) {
-    const bool may_start = std::chrono::steady_clock::now() >= slot.fork_server_retry;
-    if ((!server || !server->alive()) && may_start) {
-      // Only this thread replaces a server; executions forking from the old one keep it alive.
-      auto started = sandbox_.start_fork_server(setup->fork_server_spec);
-      // One that fails to start (a broken preload, say) is not tried again for a while: each try
-      // can take the whole start timeout, and fresh starts serve meanwhile.
-      if (!started) slot.fork_server_retry = std::chrono::steady_clock::now() + kForkServerRetry;
-      server = started ? std::shared_ptr<sandbox::ForkServer>(std::move(started.value())) : nullptr;
-      std::shared_ptr<sandbox::ForkServer> replaced;
-      {
-        std::lock_guard lock(mutex_);
-        replaced = std::move(slot.fork_server);
-        slot.fork_server = server;
-        slot.fork_server_setup = setup;
-        slot.fork_server_starts += server ? 1 : 0;
-      }
-      replaced.reset();  // stopping it (if nothing else holds it) takes a while: not under mutex_
-    }
-    if (server) {
-      if (auto ready = fork_one(slot, server, setup, true)) return ready;
-    }
-    // No fork server (it failed to start, or to fork): this one starts fresh.
-  }
-  auto ready = std::make_unique<Ready>();
-  ready->setup = setup;
-  auto workspace = sandbox_.create_workspace(setup->policy->limits.workdir_size_bytes);
-  if (!workspace) return nullptr;
-  ready->workspace = std::move(workspace.value());
-  sandbox::Spec spec = setup->spec;
-  spec.host_workdir = ready->workspace->path();
-  spec.background = true;
-  auto interpreter = Interpreter::start(sandbox_, spec);
-  if (!interpreter) return nullptr;
-  ready->interpreter = std::move(interpreter.value());
-  return ready;
-}
-
-size_t WarmPool::refresh(const PolicyLookup& lookup) {
-  size_t refreshed = 0;
-  for (auto& slot : slots_) {
-    auto policy = lookup ? lookup(slot->entry.policy) : nullptr;
-    {
-      std::lock_guard lock(mutex_);
-      // A policy that is gone or no longer allows the runtime: the pool keeps what it has,
-      // which requests under the new version (a different hash) no longer match.
-      if (!policy || policy->hash == slot->setup->policy->hash ||
-          !policy->allows_runtime(slot->entry.runtime)) {
-        continue;
-      }
-    }
-    auto setup = make_setup(*slot, policy);
-    std::lock_guard lock(mutex_);
-    slot->setup = setup;
-    for (auto& stale : slot->ready) retired_.push_back(std::move(stale));
-    slot->ready.clear();
-    ++refreshed;
-  }
-  retired_changed_.notify_all();
-  wanted_.notify_all();
-  return refreshed;
-}
-
-void WarmPool::refill_loop() {
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    Slot* short_slot = nullptr;
-    for (auto& slot : slots_) {
-      // Ready sandboxes that died meanwhile (their lifetime ran out) are replaced.
-      std::erase_if(slot->ready, [](const auto& r) { return !r->interpreter->alive(); });
-      if (slot->ready.size() + slot->starting < slot->entry.size) short_slot = slot.get();
-    }
-    if (short_slot == nullptr) {
-      wanted_.wait_for(lock, std::chrono::seconds(5));
-      continue;
-    }
-    ++short_slot->starting;
-    lock.unlock();
-    std::unique_ptr<Ready> ready = start_one(*short_slot);
-    lock.lock();
-    --short_slot->starting;
-    if (ready && ready->setup != short_slot->setup) {
-      retired_.push_back(std::move(ready));  // made under a policy reloaded meanwhile
-      retired_changed_.notify_all();
-    } else if (ready) {
-      short_slot->ready.push_back(std::move(ready));
-    } else {
-      ++short_slot->start_failures;
-      // Do not spin on a failing start (a full disk, a broken policy): wait for a reason.
-      wanted_.wait_for(lock, std::chrono::seconds(1));
-    }
-  }
-}
-
-void WarmPool::end_loop() {
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    if (retired_.empty()) {
-      if (stopping_) return;
-      retired_changed_.wait(lock);
-      continue;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    auto first_due = std::chrono::steady_clock::time_point::max();
-    std::vector<std::unique_ptr<Ready>> due;
-    for (auto& ready : retired_) {
-      if (stopping_ || ready->end_after <= now) {
-        due.push_back(std::move(ready));
-      } else {
-        first_due = std::min(first_due, ready->end_after);
-      }
-    }
-    std::erase(retired_, nullptr);
-    if (due.empty()) {
-      retired_changed_.wait_until(lock, first_due);
-      continue;
-    }
-    lock.unlock();
-    for (auto& ready : due) {
-      if (ready->interpreter) ready->interpreter->kill();  // all at once, then wait for each
-    }
-    due.clear();  // each sandbox, then its working dir
-    lock.lock();
-    wanted_.notify_all();  // their places can be refilled now, with the cores free again
-  }
 }
 
 std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
