@@ -39,24 +39,6 @@ void close_request_fds() {
   }
 }
 
-bool valid(const ForkRequest& r, size_t filter_bytes) {
-  if (r.magic != ForkRequest::kMagic || r.tmpfs_count < 1 ||
-      r.tmpfs_count > ForkRequest::kMaxTmpfs || r.rlimit_count > ForkRequest::kMaxRlimits ||
-      r.policy_length == 0 || r.floor_length == 0 || r.policy_length > kMaxForkFilterLength ||
-      r.floor_length > kMaxForkFilterLength || r.control_fd_number < 4 ||
-      filter_bytes != (r.policy_length + r.floor_length) * sizeof(sock_filter)) {
-    return false;
-  }
-  if (::memchr(r.hostname, '\0', sizeof r.hostname) == nullptr) return false;
-  for (uint32_t i = 0; i < r.tmpfs_count; ++i) {
-    if (::memchr(r.tmpfs[i].path, '\0', sizeof r.tmpfs[i].path) == nullptr ||
-        r.tmpfs[i].path[0] != '/') {
-      return false;
-    }
-  }
-  return true;
-}
-
 // Says hello with a pidfd of this very process (so the supervisor need not trust a pid number,
 // which could be reused) and, for B, the working directory's fd.
 void hello(int control, const char* role, int workdir) {
@@ -117,7 +99,7 @@ extern "C" int airlock_zygote_next(int fork_socket) {
     const bool whole = n >= static_cast<ssize_t>(sizeof request) &&
                        (header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0;
     if (!whole || received != ForkRequest::kFdCount ||
-        !valid(request, static_cast<size_t>(n) - sizeof request)) {
+        !fork_request_valid(request, static_cast<size_t>(n) - sizeof request)) {
       close_request_fds();
       return -1;
     }

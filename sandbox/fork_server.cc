@@ -10,8 +10,6 @@
 #include <cstring>
 
 #include "sandbox/fork_child.h"
-#include "sandbox/mounts.h"
-#include "sandbox/rlimits.h"
 #include "sandbox/supervisor.h"
 
 namespace airlock::sandbox {
@@ -39,52 +37,6 @@ int milliseconds_until(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   return static_cast<int>(std::max<int64_t>(0, left.count()));
-}
-
-bool copy_text(char* destination, size_t size, const std::string& text) {
-  if (text.size() >= size) return false;
-  std::memcpy(destination, text.c_str(), text.size() + 1);
-  return true;
-}
-
-// The request for spec: its ids, hostname, tmpfs mounts (working dir first), rlimits, filters.
-Expected<ForkRequest> make_request(const Spec& spec, const SeccompFilters& filters,
-                                   int control_fd_number) {
-  ForkRequest request;
-  const SandboxIdentity identity;
-  request.uid = identity.uid;
-  request.gid = identity.gid;
-  request.control_fd_number = control_fd_number;
-  if (!copy_text(request.hostname, sizeof request.hostname, spec.hostname)) {
-    return SetupError{"hostname too long for a forked sandbox", 0};
-  }
-  std::vector<std::pair<std::string, std::pair<uint64_t, uint32_t>>> tmpfs = {
-      {spec.filesystem.workdir, {spec.limits.workdir_size_bytes, 0700}},
-      {"/tmp", {spec.limits.tmp_size_bytes, 01777}},
-      {"/dev/shm", {spec.limits.shm_size_bytes, 01777}}};
-  for (const Tmpfs& extra : spec.filesystem.tmpfs) {
-    tmpfs.push_back({extra.sandbox_path, {extra.size_bytes, 01777}});
-  }
-  if (tmpfs.size() > ForkRequest::kMaxTmpfs) return SetupError{"too many tmpfs mounts to fork", 0};
-  for (const auto& [path, size_mode] : tmpfs) {
-    ForkTmpfs& entry = request.tmpfs[request.tmpfs_count++];
-    if (!is_clean_absolute_path(path) || !copy_text(entry.path, sizeof entry.path, path)) {
-      return SetupError{"tmpfs path \"" + path + "\" cannot be forked", 0};
-    }
-    entry.size_bytes = size_mode.first;
-    entry.mode = size_mode.second;
-  }
-  const std::vector<RlimitSetting> rlimits = plan_rlimits(spec.limits);
-  if (rlimits.size() > ForkRequest::kMaxRlimits) return SetupError{"too many rlimits to fork", 0};
-  for (const RlimitSetting& setting : rlimits) {
-    request.rlimits[request.rlimit_count++] = {setting.resource, setting.soft, setting.hard};
-  }
-  request.policy_length = static_cast<uint32_t>(filters.policy_program.size());
-  request.floor_length = static_cast<uint32_t>(filters.floor_program.size());
-  if (request.policy_length > kMaxForkFilterLength || request.floor_length > kMaxForkFilterLength) {
-    return SetupError{"seccomp filter too long to fork", 0};
-  }
-  return request;
 }
 
 // What A and B say once their first steps are done (fork_child.cc): each a pidfd of itself
@@ -241,7 +193,7 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
   auto filters = filters_for(spec.seccomp, control_fd_number);
   if (!filters) return filters.error();
   launch->plan.seccomp = filters.value();
-  auto request = make_request(spec, *filters.value(), control_fd_number);
+  auto request = plan_fork_request(spec, *filters.value(), control_fd_number);
   if (!request) return request.error();
 
   auto cgroup = cgroups_->create("run-" + std::to_string(next_run_++), spec.limits);
