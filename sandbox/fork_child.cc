@@ -189,11 +189,8 @@ void enter_sandbox() {
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (uint32_t i = 0; i < request.rlimit_count; ++i) {
-    struct rlimit value {request.rlimits[i].soft, request.rlimits[i].hard};
-    if (::setrlimit(request.rlimits[i].resource, &value) != 0) {
-      fail(socket, "setrlimit", nullptr, errno);
-    }
+  if (const RlimitSetting* failed = apply_rlimits(request.rlimits, request.rlimit_count)) {
+    fail(socket, "setrlimit", rlimit_name(failed->resource), errno);
   }
   // 6. The policy's filter (reporting to the supervisor) and the floor under it.
   const int listener = install_filter(filters, request.policy_length, true);

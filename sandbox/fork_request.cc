@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "sandbox/mounts.h"
-#include "sandbox/rlimits.h"
 
 namespace airlock::sandbox {
 namespace {
@@ -47,9 +46,7 @@ Expected<ForkRequest> plan_fork_request(const Spec& spec, const SeccompFilters& 
   }
   const std::vector<RlimitSetting> rlimits = plan_rlimits(spec.limits);
   if (rlimits.size() > ForkRequest::kMaxRlimits) return SetupError{"too many rlimits to fork", 0};
-  for (const RlimitSetting& setting : rlimits) {
-    request.rlimits[request.rlimit_count++] = {setting.resource, setting.soft, setting.hard};
-  }
+  for (const RlimitSetting& setting : rlimits) request.rlimits[request.rlimit_count++] = setting;
   request.policy_length = static_cast<uint32_t>(filters.policy_program.size());
   request.floor_length = static_cast<uint32_t>(filters.floor_program.size());
   if (request.policy_length > kMaxForkFilterLength || request.floor_length > kMaxForkFilterLength) {

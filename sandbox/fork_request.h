@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "sandbox/error.h"
+#include "sandbox/rlimits.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/spec.h"
 
@@ -17,11 +18,6 @@ struct ForkTmpfs {
   char path[128] = {};  // absolute, inside the sandbox
   uint64_t size_bytes = 0;
   uint32_t mode = 01777;
-};
-
-struct ForkRlimit {
-  int32_t resource = 0;
-  uint64_t soft = 0, hard = 0;
 };
 
 // The zygote's RLIMIT_NOFILE must be above control_fd_number (the children's own limit), so that
@@ -42,7 +38,7 @@ struct ForkRequest {
   uint32_t tmpfs_count = 0;
   ForkTmpfs tmpfs[kMaxTmpfs];  // tmpfs[0] is the working directory
   uint32_t rlimit_count = 0;
-  ForkRlimit rlimits[kMaxRlimits];
+  RlimitSetting rlimits[kMaxRlimits];
   uint32_t policy_length = 0;  // sock_filter instructions
   uint32_t floor_length = 0;
 };
