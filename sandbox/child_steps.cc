@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "sandbox/fd_passing.h"
 #include "sandbox/process.h"
 #include "sandbox/seccomp.h"
 
@@ -23,20 +24,8 @@ void append(char* buffer, size_t size, const char* text) {
 
 bool send_message(int socket, const ControlMessage& message, const int* fds, int fd_count) {
   struct iovec io {const_cast<ControlMessage*>(&message), sizeof message};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 2)] = {};
-  struct msghdr header {};
-  header.msg_iov = &io;
-  header.msg_iovlen = 1;
-  if (fd_count > 0) {
-    header.msg_control = control;
-    header.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
-    std::memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * fd_count);
-  }
-  return ::sendmsg(socket, &header, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof message);
+  return send_with_fds(socket, &io, 1, fds, fd_count, MSG_NOSIGNAL) ==
+         static_cast<ssize_t>(sizeof message);
 }
 
 [[noreturn]] void fail(int socket, const char* step, const char* detail, int error_number) {

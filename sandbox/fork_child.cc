@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "sandbox/capabilities.h"
+#include "sandbox/fd_passing.h"
 #include "sandbox/mounts.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/process.h"
@@ -69,42 +70,20 @@ using namespace airlock::sandbox;
 
 extern "C" int airlock_zygote_next(int fork_socket) {
   close_request_fds();
-  for (;;) {
-    struct iovec parts[2] = {{&request, sizeof request}, {filters, sizeof filters}};
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * ForkRequest::kFdCount)] = {};
-    struct msghdr header {};
-    header.msg_iov = parts;
-    header.msg_iovlen = 2;
-    header.msg_control = control;
-    header.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(fork_socket, &header, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 0;
-    int received = 0;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(&header, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        // Beyond the five a request has: not kept, so closed (the count check below refuses it).
-        if (received < ForkRequest::kFdCount) {
-          request_fds[received++] = fd;
-        } else {
-          ::close(fd);
-          ++received;
-        }
-      }
-    }
-    const bool whole = n >= static_cast<ssize_t>(sizeof request) &&
-                       (header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0;
-    if (!whole || received != ForkRequest::kFdCount ||
-        !fork_request_valid(request, static_cast<size_t>(n) - sizeof request)) {
-      close_request_fds();
-      return -1;
-    }
-    return 1;
+  struct iovec parts[2] = {{&request, sizeof request}, {filters, sizeof filters}};
+  const Received received =
+      receive_with_fds(fork_socket, parts, 2, request_fds, ForkRequest::kFdCount, 0);
+  if (received.bytes <= 0) return 0;
+  // Fds beyond the five a request has were closed; the request is refused.
+  const bool whole = received.bytes >= static_cast<ssize_t>(sizeof request) &&
+                     !received.truncated && received.fds_closed == 0 &&
+                     received.fd_count == ForkRequest::kFdCount;
+  if (!whole ||
+      !fork_request_valid(request, static_cast<size_t>(received.bytes) - sizeof request)) {
+    close_request_fds();
+    return -1;
   }
+  return 1;
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "sandbox/fd_passing.h"
 #include "sandbox/fork_child.h"
 #include "sandbox/supervisor.h"
 
@@ -71,29 +72,14 @@ Expected<Hellos> receive_hellos(int control) {
     if (polled == 0) return SetupError{"the fork server's child did not report within 5 s", 0};
     ControlMessage message;
     struct iovec io {&message, sizeof message};
-    alignas(struct cmsghdr) char control_data[CMSG_SPACE(sizeof(int) * 2)] = {};
-    struct msghdr header {};
-    header.msg_iov = &io;
-    header.msg_iovlen = 1;
-    header.msg_control = control_data;
-    header.msg_controllen = sizeof control_data;
-    ssize_t n = ::recvmsg(control, &header, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("recvmsg(fork hello)");
-    if (n == 0) return SetupError{"the fork server's child ended during setup", 0};
+    int fds[2];
+    const Received received = receive_with_fds(control, &io, 1, fds, 2, 0);
+    if (received.bytes < 0) return errno_error("recvmsg(fork hello)");
+    if (received.bytes == 0) return SetupError{"the fork server's child ended during setup", 0};
     UniqueFd passed[2];
-    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(&header, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        UniqueFd owned = UniqueFd::adopt(fd);
-        if (i < 2) passed[i] = std::move(owned);
-      }
-    }
+    for (int i = 0; i < received.fd_count; ++i) passed[i] = UniqueFd::adopt(fds[i]);
     message.text[sizeof message.text - 1] = '\0';
-    if (static_cast<size_t>(n) != sizeof message) continue;
+    if (static_cast<size_t>(received.bytes) != sizeof message) continue;
     if (message.kind == ControlMessage::setup_failed) {
       return SetupError{message.text, message.error_number};
     }
@@ -232,23 +218,15 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
                                             stdout_pipe->write_end.get(),
                                             stderr_pipe->write_end.get(), channel->write_end.get(),
                                             control->second.get()};
-    alignas(struct cmsghdr) char control_data[CMSG_SPACE(sizeof fds)] = {};
-    struct msghdr header {};
-    header.msg_iov = parts;
-    header.msg_iovlen = 3;
-    header.msg_control = control_data;
-    header.msg_controllen = sizeof control_data;
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof fds);
-    std::memcpy(CMSG_DATA(cmsg), fds, sizeof fds);
     // Bounded: a zygote that stopped reading must not hang every thread that forks.
     std::lock_guard lock(zygote.socket_mutex);
     const auto deadline = std::chrono::steady_clock::now() + kForkSetupTimeout;
     for (;;) {
-      if (::sendmsg(zygote.socket.get(), &header, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) break;
-      if (errno != EAGAIN && errno != EINTR) return fail(errno_error("sendmsg(fork request)"));
+      if (send_with_fds(zygote.socket.get(), parts, 3, fds, ForkRequest::kFdCount,
+                        MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) {
+        break;
+      }
+      if (errno != EAGAIN) return fail(errno_error("sendmsg(fork request)"));
       pollfd writable{zygote.socket.get(), POLLOUT, 0};
       if (::poll(&writable, 1, milliseconds_until(deadline)) == 0) {
         return fail(SetupError{"the fork server did not take a request within 5 s", 0});
