@@ -1,6 +1,10 @@
 // Steps shared by a cold sandbox's child (process.cc) and a forked one (fork_child.cc): only
 // syscalls and stack memory, since both run where allocation is not safe.
+#include "sandbox/child_steps.h"
+
+#include <fcntl.h>
 #include <linux/seccomp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -18,6 +22,13 @@ void append(char* buffer, size_t size, const char* text) {
   size_t used = std::strlen(buffer);
   while (*text != '\0' && used + 1 < size) buffer[used++] = *text++;
   buffer[used] = '\0';
+}
+
+// Above where the program's fds go, so that placing one cannot overwrite another.
+int lift_fd(int fd, int floor, int socket) {
+  int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor + 1);
+  if (lifted < 0) fail(socket, "fcntl(F_DUPFD_CLOEXEC)", nullptr, errno);
+  return lifted;
 }
 
 }  // namespace
@@ -63,6 +74,64 @@ int install_filter(const sock_filter* program, size_t length, bool with_listener
   struct sock_fprog fprog {static_cast<unsigned short>(length), const_cast<sock_filter*>(program)};
   return static_cast<int>(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                                     with_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &fprog));
+}
+
+int place_fds(const FdLayout& layout) {
+  const int number = layout.control_fd_number;
+  const int in = lift_fd(layout.stdin_read, number, layout.control);
+  const int out = lift_fd(layout.stdout_write, number, layout.control);
+  const int err = lift_fd(layout.stderr_write, number, layout.control);
+  const int channel =
+      layout.channel_write >= 0 ? lift_fd(layout.channel_write, number, layout.control) : -1;
+  if (::dup3(layout.control, number, O_CLOEXEC) < 0) {
+    fail(layout.control, "dup3(control)", nullptr, errno);
+  }
+  if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {
+    fail(number, "dup2(stdio)", nullptr, errno);
+  }
+  int first_closed = 3;
+  if (channel >= 0) {  // a session driver's control channel is fd 3
+    if (::dup2(channel, 3) < 0) fail(number, "dup2(control channel)", nullptr, errno);
+    first_closed = 4;
+  }
+  if (::close_range(first_closed, number - 1, 0) != 0 || ::close_range(number + 1, ~0U, 0) != 0) {
+    fail(number, "close_range", nullptr, errno);
+  }
+  return number;
+}
+
+void reset_signals(SignalReset which) {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (which == SignalReset::sigchld_only) {
+    ::signal(SIGCHLD, SIG_DFL);
+    return;
+  }
+  for (int signal = 1; signal < NSIG; ++signal) {
+    if (signal != SIGKILL && signal != SIGSTOP) ::signal(signal, SIG_DFL);
+  }
+}
+
+void set_rlimits(int socket, const RlimitSetting* settings, size_t count) {
+  if (const RlimitSetting* failed = apply_rlimits(settings, count)) {
+    fail(socket, "setrlimit", rlimit_name(failed->resource), errno);
+  }
+}
+
+int install_filters_and_report(int socket, const sock_filter* policy, size_t policy_length,
+                                const sock_filter* floor, size_t floor_length) {
+  const int listener = policy != nullptr ? install_filter(policy, policy_length, true) : -1;
+  if (policy != nullptr && listener < 0) fail(socket, "seccomp(policy filter)", nullptr, errno);
+  if (install_filter(floor, floor_length, false) < 0) {
+    fail(socket, "seccomp(floor filter)", nullptr, errno);
+  }
+  ControlMessage ready;
+  ready.kind = ControlMessage::listeners;
+  if (!send_message(socket, ready, &listener, listener >= 0 ? 1 : 0)) {
+    fail(socket, "sendmsg(listener)", nullptr, errno);
+  }
+  return listener;
 }
 
 }  // namespace airlock::sandbox

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "sandbox/capabilities.h"
+#include "sandbox/child_steps.h"
 #include "sandbox/fd_passing.h"
 #include "sandbox/mounts.h"
 #include "sandbox/namespaces.h"
@@ -96,8 +97,7 @@ void prepare_namespaces() {
   // The zygote lets the kernel reap its children; A waits for its own.
   ::signal(SIGCHLD, SIG_DFL);
   hello(control, "init", -1);
-  if (::unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
-                CLONE_NEWUTS) != 0) {
+  if (::unshare(static_cast<int>(sandbox_clone_flags())) != 0) {
     fail(control, "unshare(namespaces)", nullptr, errno);
   }
   // The new user namespace maps our own ids only: inside, the program keeps the ids it has.
@@ -155,32 +155,13 @@ void enter_sandbox() {
   if (const char* step = drop_privileges(request.uid, request.gid, false)) fail(control, step, nullptr, errno);
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "B", errno);
   // 5. Only 0-3 reach the program; the control socket sits where the program cannot open an fd.
-  const int socket = request.control_fd_number;
-  if (::dup3(control, socket, O_CLOEXEC) < 0) fail(control, "dup3(control)", nullptr, errno);
-  for (int fd : {kStdin, kStdout, kStderr, kChannel}) {
-    if (::dup2(request_fds[fd], fd) < 0) fail(socket, "dup2(stdio)", nullptr, errno);
-  }
-  if (::close_range(4, static_cast<unsigned>(socket) - 1, 0) != 0 ||
-      ::close_range(static_cast<unsigned>(socket) + 1, ~0U, 0) != 0) {
-    fail(socket, "close_range", nullptr, errno);
-  }
-  ::signal(SIGCHLD, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  if (const RlimitSetting* failed = apply_rlimits(request.rlimits, request.rlimit_count)) {
-    fail(socket, "setrlimit", rlimit_name(failed->resource), errno);
-  }
+  const int socket = place_fds({request_fds[kStdin], request_fds[kStdout], request_fds[kStderr],
+                                request_fds[kChannel], control, request.control_fd_number});
+  reset_signals(SignalReset::sigchld_only);
+  set_rlimits(socket, request.rlimits, request.rlimit_count);
   // 6. The policy's filter (reporting to the supervisor) and the floor under it.
-  const int listener = install_filter(filters, request.policy_length, true);
-  if (listener < 0) fail(socket, "seccomp(policy filter)", nullptr, errno);
-  if (install_filter(filters + request.policy_length, request.floor_length, false) < 0) {
-    fail(socket, "seccomp(floor filter)", nullptr, errno);
-  }
-  ControlMessage ready;
-  ready.kind = ControlMessage::listeners;
-  if (!send_message(socket, ready, &listener, 1)) fail(socket, "sendmsg(listener)", nullptr, errno);
-  ::close(listener);
+  ::close(install_filters_and_report(socket, filters, request.policy_length,
+                                     filters + request.policy_length, request.floor_length));
   ::close(socket);
 }
 

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "sandbox/capabilities.h"
+#include "sandbox/child_steps.h"
 #include "sandbox/namespaces.h"
 
 namespace airlock::sandbox {
@@ -47,56 +48,18 @@ const char* mount_step(const MountOp& op) {
 }
 
 // Moves fd to a number above `floor`, close-on-exec, so that later dup2s cannot clobber it.
-int lift_fd(int fd, int floor, int socket) {
-  int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor + 1);
-  if (lifted < 0) fail(socket, "fcntl(F_DUPFD_CLOEXEC)", nullptr, errno);
-  return lifted;
-}
-
 // pid 2 of the sandbox: stdio, signals, rlimits, seccomp, exec.
 [[noreturn]] void run_program(const ChildPlan& plan, const ChildFds& fds) {
-  const int control_number = plan.control_fd_number;
-  // Only 0, 1, 2 reach the program; the control socket sits at an fd number the program cannot
-  // open (>= its RLIMIT_NOFILE) and closes on exec.
-  int in = lift_fd(fds.stdin_read, control_number, fds.control);
-  int out = lift_fd(fds.stdout_write, control_number, fds.control);
-  int err = lift_fd(fds.stderr_write, control_number, fds.control);
-  int channel = fds.channel_write >= 0 ? lift_fd(fds.channel_write, control_number, fds.control) : -1;
-  if (::dup3(fds.control, control_number, O_CLOEXEC) < 0) fail(fds.control, "dup3", nullptr, errno);
-  const int socket = control_number;
-  if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {
-    fail(socket, "dup2(stdio)", nullptr, errno);
-  }
-  int first_closed = 3;
-  if (channel >= 0) {  // a session driver's control channel is fd 3
-    if (::dup2(channel, 3) < 0) fail(socket, "dup2(control channel)", nullptr, errno);
-    first_closed = 4;
-  }
-  if (::close_range(first_closed, control_number - 1, 0) != 0 ||
-      ::close_range(control_number + 1, ~0U, 0) != 0) {
-    fail(socket, "close_range", nullptr, errno);
-  }
-  // Handlers reset on exec but ignored signals and the mask do not: start from the defaults.
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int signal = 1; signal < NSIG; ++signal) {
-    if (signal != SIGKILL && signal != SIGSTOP) ::signal(signal, SIG_DFL);
-  }
-  if (const RlimitSetting* failed = apply_rlimits(plan.rlimits)) {
-    fail(socket, "setrlimit", rlimit_name(failed->resource), errno);
-  }
-  // A zygote's children install their own listener, and a process can have only one.
-  const int listener = plan.zygote ? -1 : install_filter(plan.seccomp->policy_program, true);
-  if (listener < 0 && !plan.zygote) fail(socket, "seccomp(policy filter)", nullptr, errno);
-  if (install_filter(plan.seccomp->floor_program, false) < 0) {
-    fail(socket, "seccomp(floor filter)", nullptr, errno);
-  }
-  ControlMessage ready;
-  ready.kind = ControlMessage::listeners;
-  if (!send_message(socket, ready, &listener, plan.zygote ? 0 : 1)) {
-    fail(socket, "sendmsg(listener)", nullptr, errno);
-  }
+  // Only 0, 1, 2 (and 3 for a session driver) reach the program; the control socket sits at an
+  // fd number the program cannot open (>= its RLIMIT_NOFILE) and closes on exec.
+  const int socket = place_fds({fds.stdin_read, fds.stdout_write, fds.stderr_write,
+                                fds.channel_write, fds.control, plan.control_fd_number});
+  reset_signals(SignalReset::all);
+  set_rlimits(socket, plan.rlimits.data(), plan.rlimits.size());
+  const std::vector<sock_filter>& policy = plan.seccomp->policy_program;
+  const std::vector<sock_filter>& floor = plan.seccomp->floor_program;
+  install_filters_and_report(socket, plan.zygote ? nullptr : policy.data(), policy.size(),
+                             floor.data(), floor.size());
 
   int exec_errno = ENOENT;
   for (const std::string& path : plan.program_paths) {
