@@ -4,14 +4,18 @@
 
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include "sandbox/capabilities.h"
 #include "sandbox/fd_passing.h"
+#include "sandbox/namespaces.h"
 #include "sandbox/process.h"
 #include "sandbox/seccomp.h"
 
@@ -74,6 +78,29 @@ int install_filter(const sock_filter* program, size_t length, bool with_listener
   struct sock_fprog fprog {static_cast<unsigned short>(length), const_cast<sock_filter*>(program)};
   return static_cast<int>(::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                                     with_listener ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &fprog));
+}
+
+void die_with_supervisor(int socket, const char* who) {
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(socket, "prctl(PR_SET_PDEATHSIG)", who, errno);
+}
+
+void enter_cgroup_namespace(int socket) {
+  if (::syscall(SYS_unshare, CLONE_NEWCGROUP) != 0) {
+    fail(socket, "unshare(CLONE_NEWCGROUP)", nullptr, errno);
+  }
+}
+
+void new_session(int socket) {
+  if (::setsid() < 0) fail(socket, "setsid", nullptr, errno);
+}
+
+void bring_up_network(int socket, const char* hostname, size_t hostname_length) {
+  if (!bring_up_loopback()) fail(socket, "ioctl(SIOCSIFFLAGS, lo)", nullptr, errno);
+  if (::sethostname(hostname, hostname_length) != 0) fail(socket, "sethostname", nullptr, errno);
+}
+
+void drop_to_sandbox_user(int socket, uint32_t uid, uint32_t gid, bool clear_groups) {
+  if (const char* step = drop_privileges(uid, gid, clear_groups)) fail(socket, step, nullptr, errno);
 }
 
 int place_fds(const FdLayout& layout) {

@@ -1,5 +1,21 @@
-// The last steps before a sandbox's program runs, shared by a cold child (process.cc) and a forked
-// one (fork_child.cc), so that both take them in one order with one set of error names. Each
+// The named steps of a sandbox's child, shared by a cold child (process.cc) and a forked one
+// (fork_child.cc), so that both take them with one set of error names. The checklist, numbered
+// as both files number it:
+//    1. die with the supervisor; wait until it has written our id maps and cgroup
+//    2. a cgroup namespace, now that we are in the run's cgroup; a time namespace
+//    3. a new session
+//    4. the file system
+//    5. network: loopback and hostname
+//    6. privileges dropped
+//    7. not dumpable (cold only); die with the supervisor again, as the kernel cleared it at 6
+//    8. pid 1 shows airlock's init (cold only)
+//    9. the program forked as pid 2 while init waits for it (cold only)
+//   10. fds, signals, rlimits
+//   11. both seccomp filters, the listener to the supervisor; then exec (cold) or the
+//       interpreter (forked)
+// A forked sandbox's A takes 1, enters the namespaces a cold child gets from clone, and makes the
+// time namespace of 2, which B enters at its fork. B takes 4 and 5 before waiting in 1 (its
+// hello carries the new working dir), then the rest. Each step below
 // reports a failure through fail() (process.h), with the step and errno, and then does not
 // return. Only syscalls and stack memory: both children run where allocation is not safe.
 #pragma once
@@ -7,10 +23,30 @@
 #include <linux/filter.h>
 
 #include <cstddef>
+#include <cstdint>
 
 #include "sandbox/rlimits.h"
 
 namespace airlock::sandbox {
+
+// Dies with its parent: SIGKILL when the thread that made it ends (the supervisor's for a cold
+// child; the zygote for a forked A, and A for its B). The kernel clears this at every
+// uid/gid change, so a child arms it again after drop_to_sandbox_user. who names the child in
+// the error ("A" or "B" of a forked sandbox), or nullptr.
+void die_with_supervisor(int socket, const char* who);
+
+// A cgroup namespace rooted at the cgroup the child is in: called once the supervisor has moved
+// it into the run's cgroup.
+void enter_cgroup_namespace(int socket);
+
+// A new session: no controlling terminal to inject into or signal through.
+void new_session(int socket);
+
+// Loopback up in the child's own network namespace, and its hostname.
+void bring_up_network(int socket, const char* hostname, size_t hostname_length);
+
+// Privileges dropped: uid and gid, no capabilities, no_new_privs (capabilities.h).
+void drop_to_sandbox_user(int socket, uint32_t uid, uint32_t gid, bool clear_groups);
 
 // Where a child's fds are before place_fds.
 struct FdLayout {

@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "sandbox/capabilities.h"
 #include "sandbox/child_steps.h"
 #include "sandbox/fd_passing.h"
 #include "sandbox/mounts.h"
@@ -89,10 +88,11 @@ extern "C" int airlock_zygote_next(int fork_socket) {
 
 namespace {
 
-// A: hello, new namespaces, id maps.
+// A: hello, new namespaces, id maps (the steps are numbered as in child_steps.h).
 void prepare_namespaces() {
   const int control = request_fds[kControl];
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "A", errno);
+  // 1. Die with the supervisor (B waits for the cgroup).
+  die_with_supervisor(control, "A");
   close_all_but(request_fds, ForkRequest::kFdCount);
   // The zygote lets the kernel reap its children; A waits for its own.
   ::signal(SIGCHLD, SIG_DFL);
@@ -107,15 +107,15 @@ void prepare_namespaces() {
   write_proc_file(control, "/proc/self/setgroups", "deny");
   std::snprintf(line, sizeof line, "%u %u 1\n", request.gid, request.gid);
   write_proc_file(control, "/proc/self/gid_map", line);
-  // Clocks of its own, as a cold sandbox has, which B enters at its fork.
+  // 2. Clocks of its own, as a cold sandbox has, which B enters at its fork.
   if (const char* step = nullptr; !enter_time_namespace(&step)) fail(control, step, nullptr, errno);
 }
 
 // B: the rest of the checklist, ending with fds 0-3 in place and both filters installed.
 void enter_sandbox() {
   const int control = request_fds[kControl];
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "B", errno);
-  // 1. The file system: what the zygote saw, with every writable place replaced by an empty one
+  die_with_supervisor(control, "B");
+  // 4. The file system: what the zygote saw, with every writable place replaced by an empty one
   // and a /proc of our own pid namespace.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     fail(control, "mount(private)", "/", errno);
@@ -136,12 +136,9 @@ void enter_sandbox() {
   }
   // The zygote's working directory is still ours until we leave it: into the fresh one.
   if (::chdir(request.tmpfs[0].path) != 0) fail(control, "chdir", request.tmpfs[0].path, errno);
-  // 2. Network: loopback only, in a namespace of its own.
-  if (!bring_up_loopback()) fail(control, "ioctl(SIOCSIFFLAGS, lo)", nullptr, errno);
-  if (::sethostname(request.hostname, std::strlen(request.hostname)) != 0) {
-    fail(control, "sethostname", nullptr, errno);
-  }
-  // 3. Hello, with the working directory for the supervisor's file transfers; then wait until
+  // 5. Network: loopback only, in a namespace of its own.
+  bring_up_network(control, request.hostname, std::strlen(request.hostname));
+  // 1. Hello, with the working directory for the supervisor's file transfers; then wait until
   // it has moved us into the run's cgroup.
   int workdir = ::open(request.tmpfs[0].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (workdir < 0) fail(control, "open", request.tmpfs[0].path, errno);
@@ -149,17 +146,18 @@ void enter_sandbox() {
   ::close(workdir);
   char go = 0;
   if (::recv(control, &go, 1, 0) != 1 || go != 'g') ::_exit(kSetupFailedExit);
-  if (::unshare(CLONE_NEWCGROUP) != 0) fail(control, "unshare(CLONE_NEWCGROUP)", nullptr, errno);
-  if (::setsid() < 0) fail(control, "setsid", nullptr, errno);
-  // 4. Privileges: no capabilities, no_new_privs (inherited, and set again).
-  if (const char* step = drop_privileges(request.uid, request.gid, false)) fail(control, step, nullptr, errno);
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "B", errno);
-  // 5. Only 0-3 reach the program; the control socket sits where the program cannot open an fd.
+  // 2. A cgroup namespace; 3. a new session.
+  enter_cgroup_namespace(control);
+  new_session(control);
+  // 6. Privileges: no capabilities, no_new_privs (inherited, and set again); 7. armed again.
+  drop_to_sandbox_user(control, request.uid, request.gid, false);
+  die_with_supervisor(control, "B");
+  // 10. Only 0-3 reach the program; the control socket sits where the program cannot open an fd.
   const int socket = place_fds({request_fds[kStdin], request_fds[kStdout], request_fds[kStderr],
                                 request_fds[kChannel], control, request.control_fd_number});
   reset_signals(SignalReset::sigchld_only);
   set_rlimits(socket, request.rlimits, request.rlimit_count);
-  // 6. The policy's filter (reporting to the supervisor) and the floor under it.
+  // 11. The policy's filter (reporting to the supervisor) and the floor under it.
   ::close(install_filters_and_report(socket, filters, request.policy_length,
                                      filters + request.policy_length, request.floor_length));
   ::close(socket);

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -64,6 +65,20 @@ ino_t inode(int fd) {
 }
 
 }  // namespace
+
+TEST_CASE("die_with_supervisor arms SIGKILL at the parent's end, and new_session leads a session") {
+  const std::string report = in_child([](int socket) {
+    die_with_supervisor(socket, nullptr);
+    new_session(socket);
+    int signal = 0;
+    ::prctl(PR_GET_PDEATHSIG, &signal);
+    Report seen;
+    seen.add("%s, %s", signal == SIGKILL ? "SIGKILL" : "no signal",
+             ::getsid(0) == ::getpid() ? "session leader" : "not a leader");
+    seen.send(socket);
+  });
+  CHECK(report == "SIGKILL, session leader");
+}
 
 TEST_CASE("place_fds leaves only 0-3 and the control socket at its number") {
   const std::string report = in_child([](int socket) {
