@@ -17,7 +17,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "sandbox/capabilities.h"
+#include "sandbox/child_steps.h"
+#include "sandbox/fd_passing.h"
 #include "sandbox/mounts.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/process.h"
@@ -37,24 +38,6 @@ void close_request_fds() {
     if (fd >= 0) ::close(fd);
     fd = -1;
   }
-}
-
-bool valid(const ForkRequest& r, size_t filter_bytes) {
-  if (r.magic != ForkRequest::kMagic || r.tmpfs_count < 1 ||
-      r.tmpfs_count > ForkRequest::kMaxTmpfs || r.rlimit_count > ForkRequest::kMaxRlimits ||
-      r.policy_length == 0 || r.floor_length == 0 || r.policy_length > kMaxForkFilterLength ||
-      r.floor_length > kMaxForkFilterLength || r.control_fd_number < 4 ||
-      filter_bytes != (r.policy_length + r.floor_length) * sizeof(sock_filter)) {
-    return false;
-  }
-  if (::memchr(r.hostname, '\0', sizeof r.hostname) == nullptr) return false;
-  for (uint32_t i = 0; i < r.tmpfs_count; ++i) {
-    if (::memchr(r.tmpfs[i].path, '\0', sizeof r.tmpfs[i].path) == nullptr ||
-        r.tmpfs[i].path[0] != '/') {
-      return false;
-    }
-  }
-  return true;
 }
 
 // Says hello with a pidfd of this very process (so the supervisor need not trust a pid number,
@@ -87,56 +70,34 @@ using namespace airlock::sandbox;
 
 extern "C" int airlock_zygote_next(int fork_socket) {
   close_request_fds();
-  for (;;) {
-    struct iovec parts[2] = {{&request, sizeof request}, {filters, sizeof filters}};
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * ForkRequest::kFdCount)] = {};
-    struct msghdr header {};
-    header.msg_iov = parts;
-    header.msg_iovlen = 2;
-    header.msg_control = control;
-    header.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(fork_socket, &header, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 0;
-    int received = 0;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(&header, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        // Beyond the five a request has: not kept, so closed (the count check below refuses it).
-        if (received < ForkRequest::kFdCount) {
-          request_fds[received++] = fd;
-        } else {
-          ::close(fd);
-          ++received;
-        }
-      }
-    }
-    const bool whole = n >= static_cast<ssize_t>(sizeof request) &&
-                       (header.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0;
-    if (!whole || received != ForkRequest::kFdCount ||
-        !valid(request, static_cast<size_t>(n) - sizeof request)) {
-      close_request_fds();
-      return -1;
-    }
-    return 1;
+  struct iovec parts[2] = {{&request, sizeof request}, {filters, sizeof filters}};
+  const Received received =
+      receive_with_fds(fork_socket, parts, 2, request_fds, ForkRequest::kFdCount, 0);
+  if (received.bytes <= 0) return 0;
+  // Fds beyond the five a request has were closed; the request is refused.
+  const bool whole = received.bytes >= static_cast<ssize_t>(sizeof request) &&
+                     !received.truncated && received.fds_closed == 0 &&
+                     received.fd_count == ForkRequest::kFdCount;
+  if (!whole ||
+      !fork_request_valid(request, static_cast<size_t>(received.bytes) - sizeof request)) {
+    close_request_fds();
+    return -1;
   }
+  return 1;
 }
 
 namespace {
 
-// A: hello, new namespaces, id maps.
+// A: hello, new namespaces, id maps (the steps are numbered as in child_steps.h).
 void prepare_namespaces() {
   const int control = request_fds[kControl];
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "A", errno);
+  // 1. Die with the supervisor (B waits for the cgroup).
+  die_with_supervisor(control, "A");
   close_all_but(request_fds, ForkRequest::kFdCount);
   // The zygote lets the kernel reap its children; A waits for its own.
   ::signal(SIGCHLD, SIG_DFL);
   hello(control, "init", -1);
-  if (::unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC |
-                CLONE_NEWUTS) != 0) {
+  if (::unshare(static_cast<int>(sandbox_clone_flags())) != 0) {
     fail(control, "unshare(namespaces)", nullptr, errno);
   }
   // The new user namespace maps our own ids only: inside, the program keeps the ids it has.
@@ -146,15 +107,15 @@ void prepare_namespaces() {
   write_proc_file(control, "/proc/self/setgroups", "deny");
   std::snprintf(line, sizeof line, "%u %u 1\n", request.gid, request.gid);
   write_proc_file(control, "/proc/self/gid_map", line);
-  // Clocks of its own, as a cold sandbox has, which B enters at its fork.
+  // 2. Clocks of its own, as a cold sandbox has, which B enters at its fork.
   if (const char* step = nullptr; !enter_time_namespace(&step)) fail(control, step, nullptr, errno);
 }
 
 // B: the rest of the checklist, ending with fds 0-3 in place and both filters installed.
 void enter_sandbox() {
   const int control = request_fds[kControl];
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "B", errno);
-  // 1. The file system: what the zygote saw, with every writable place replaced by an empty one
+  die_with_supervisor(control, "B");
+  // 4. The file system: what the zygote saw, with every writable place replaced by an empty one
   // and a /proc of our own pid namespace.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     fail(control, "mount(private)", "/", errno);
@@ -175,12 +136,9 @@ void enter_sandbox() {
   }
   // The zygote's working directory is still ours until we leave it: into the fresh one.
   if (::chdir(request.tmpfs[0].path) != 0) fail(control, "chdir", request.tmpfs[0].path, errno);
-  // 2. Network: loopback only, in a namespace of its own.
-  if (!bring_up_loopback()) fail(control, "ioctl(SIOCSIFFLAGS, lo)", nullptr, errno);
-  if (::sethostname(request.hostname, std::strlen(request.hostname)) != 0) {
-    fail(control, "sethostname", nullptr, errno);
-  }
-  // 3. Hello, with the working directory for the supervisor's file transfers; then wait until
+  // 5. Network: loopback only, in a namespace of its own.
+  bring_up_network(control, request.hostname, std::strlen(request.hostname));
+  // 1. Hello, with the working directory for the supervisor's file transfers; then wait until
   // it has moved us into the run's cgroup.
   int workdir = ::open(request.tmpfs[0].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (workdir < 0) fail(control, "open", request.tmpfs[0].path, errno);
@@ -188,41 +146,20 @@ void enter_sandbox() {
   ::close(workdir);
   char go = 0;
   if (::recv(control, &go, 1, 0) != 1 || go != 'g') ::_exit(kSetupFailedExit);
-  if (::unshare(CLONE_NEWCGROUP) != 0) fail(control, "unshare(CLONE_NEWCGROUP)", nullptr, errno);
-  if (::setsid() < 0) fail(control, "setsid", nullptr, errno);
-  // 4. Privileges: no capabilities, no_new_privs (inherited, and set again).
-  if (const char* step = drop_privileges(request.uid, request.gid, false)) fail(control, step, nullptr, errno);
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(control, "prctl(PR_SET_PDEATHSIG)", "B", errno);
-  // 5. Only 0-3 reach the program; the control socket sits where the program cannot open an fd.
-  const int socket = request.control_fd_number;
-  if (::dup3(control, socket, O_CLOEXEC) < 0) fail(control, "dup3(control)", nullptr, errno);
-  for (int fd : {kStdin, kStdout, kStderr, kChannel}) {
-    if (::dup2(request_fds[fd], fd) < 0) fail(socket, "dup2(stdio)", nullptr, errno);
-  }
-  if (::close_range(4, static_cast<unsigned>(socket) - 1, 0) != 0 ||
-      ::close_range(static_cast<unsigned>(socket) + 1, ~0U, 0) != 0) {
-    fail(socket, "close_range", nullptr, errno);
-  }
-  ::signal(SIGCHLD, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (uint32_t i = 0; i < request.rlimit_count; ++i) {
-    struct rlimit value {request.rlimits[i].soft, request.rlimits[i].hard};
-    if (::setrlimit(request.rlimits[i].resource, &value) != 0) {
-      fail(socket, "setrlimit", nullptr, errno);
-    }
-  }
-  // 6. The policy's filter (reporting to the supervisor) and the floor under it.
-  const int listener = install_filter(filters, request.policy_length, true);
-  if (listener < 0) fail(socket, "seccomp(policy filter)", nullptr, errno);
-  if (install_filter(filters + request.policy_length, request.floor_length, false) < 0) {
-    fail(socket, "seccomp(floor filter)", nullptr, errno);
-  }
-  ControlMessage ready;
-  ready.kind = ControlMessage::listeners;
-  if (!send_message(socket, ready, &listener, 1)) fail(socket, "sendmsg(listener)", nullptr, errno);
-  ::close(listener);
+  // 2. A cgroup namespace; 3. a new session.
+  enter_cgroup_namespace(control);
+  new_session(control);
+  // 6. Privileges: no capabilities, no_new_privs (inherited, and set again); 7. armed again.
+  drop_to_sandbox_user(control, request.uid, request.gid, false);
+  die_with_supervisor(control, "B");
+  // 10. Only 0-3 reach the program; the control socket sits where the program cannot open an fd.
+  const int socket = place_fds({request_fds[kStdin], request_fds[kStdout], request_fds[kStderr],
+                                request_fds[kChannel], control, request.control_fd_number});
+  reset_signals(SignalReset::sigchld_only);
+  set_rlimits(socket, request.rlimits, request.rlimit_count);
+  // 11. The policy's filter (reporting to the supervisor) and the floor under it.
+  ::close(install_filters_and_report(socket, filters, request.policy_length,
+                                     filters + request.policy_length, request.floor_length));
   ::close(socket);
 }
 

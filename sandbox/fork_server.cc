@@ -9,9 +9,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "sandbox/fd_passing.h"
 #include "sandbox/fork_child.h"
-#include "sandbox/mounts.h"
-#include "sandbox/rlimits.h"
 #include "sandbox/supervisor.h"
 
 namespace airlock::sandbox {
@@ -39,52 +38,6 @@ int milliseconds_until(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   return static_cast<int>(std::max<int64_t>(0, left.count()));
-}
-
-bool copy_text(char* destination, size_t size, const std::string& text) {
-  if (text.size() >= size) return false;
-  std::memcpy(destination, text.c_str(), text.size() + 1);
-  return true;
-}
-
-// The request for spec: its ids, hostname, tmpfs mounts (working dir first), rlimits, filters.
-Expected<ForkRequest> make_request(const Spec& spec, const SeccompFilters& filters,
-                                   int control_fd_number) {
-  ForkRequest request;
-  const SandboxIdentity identity;
-  request.uid = identity.uid;
-  request.gid = identity.gid;
-  request.control_fd_number = control_fd_number;
-  if (!copy_text(request.hostname, sizeof request.hostname, spec.hostname)) {
-    return SetupError{"hostname too long for a forked sandbox", 0};
-  }
-  std::vector<std::pair<std::string, std::pair<uint64_t, uint32_t>>> tmpfs = {
-      {spec.filesystem.workdir, {spec.limits.workdir_size_bytes, 0700}},
-      {"/tmp", {spec.limits.tmp_size_bytes, 01777}},
-      {"/dev/shm", {spec.limits.shm_size_bytes, 01777}}};
-  for (const Tmpfs& extra : spec.filesystem.tmpfs) {
-    tmpfs.push_back({extra.sandbox_path, {extra.size_bytes, 01777}});
-  }
-  if (tmpfs.size() > ForkRequest::kMaxTmpfs) return SetupError{"too many tmpfs mounts to fork", 0};
-  for (const auto& [path, size_mode] : tmpfs) {
-    ForkTmpfs& entry = request.tmpfs[request.tmpfs_count++];
-    if (!is_clean_absolute_path(path) || !copy_text(entry.path, sizeof entry.path, path)) {
-      return SetupError{"tmpfs path \"" + path + "\" cannot be forked", 0};
-    }
-    entry.size_bytes = size_mode.first;
-    entry.mode = size_mode.second;
-  }
-  const std::vector<RlimitSetting> rlimits = plan_rlimits(spec.limits);
-  if (rlimits.size() > ForkRequest::kMaxRlimits) return SetupError{"too many rlimits to fork", 0};
-  for (const RlimitSetting& setting : rlimits) {
-    request.rlimits[request.rlimit_count++] = {setting.resource, setting.soft, setting.hard};
-  }
-  request.policy_length = static_cast<uint32_t>(filters.policy_program.size());
-  request.floor_length = static_cast<uint32_t>(filters.floor_program.size());
-  if (request.policy_length > kMaxForkFilterLength || request.floor_length > kMaxForkFilterLength) {
-    return SetupError{"seccomp filter too long to fork", 0};
-  }
-  return request;
 }
 
 // What A and B say once their first steps are done (fork_child.cc): each a pidfd of itself
@@ -119,29 +72,14 @@ Expected<Hellos> receive_hellos(int control) {
     if (polled == 0) return SetupError{"the fork server's child did not report within 5 s", 0};
     ControlMessage message;
     struct iovec io {&message, sizeof message};
-    alignas(struct cmsghdr) char control_data[CMSG_SPACE(sizeof(int) * 2)] = {};
-    struct msghdr header {};
-    header.msg_iov = &io;
-    header.msg_iovlen = 1;
-    header.msg_control = control_data;
-    header.msg_controllen = sizeof control_data;
-    ssize_t n = ::recvmsg(control, &header, MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("recvmsg(fork hello)");
-    if (n == 0) return SetupError{"the fork server's child ended during setup", 0};
+    int fds[2];
+    const Received received = receive_with_fds(control, &io, 1, fds, 2, 0);
+    if (received.bytes < 0) return errno_error("recvmsg(fork hello)");
+    if (received.bytes == 0) return SetupError{"the fork server's child ended during setup", 0};
     UniqueFd passed[2];
-    for (cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(&header, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        UniqueFd owned = UniqueFd::adopt(fd);
-        if (i < 2) passed[i] = std::move(owned);
-      }
-    }
+    for (int i = 0; i < received.fd_count; ++i) passed[i] = UniqueFd::adopt(fds[i]);
     message.text[sizeof message.text - 1] = '\0';
-    if (static_cast<size_t>(n) != sizeof message) continue;
+    if (static_cast<size_t>(received.bytes) != sizeof message) continue;
     if (message.kind == ControlMessage::setup_failed) {
       return SetupError{message.text, message.error_number};
     }
@@ -241,7 +179,7 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
   auto filters = filters_for(spec.seccomp, control_fd_number);
   if (!filters) return filters.error();
   launch->plan.seccomp = filters.value();
-  auto request = make_request(spec, *filters.value(), control_fd_number);
+  auto request = plan_fork_request(spec, *filters.value(), control_fd_number);
   if (!request) return request.error();
 
   auto cgroup = cgroups_->create("run-" + std::to_string(next_run_++), spec.limits);
@@ -280,23 +218,15 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
                                             stdout_pipe->write_end.get(),
                                             stderr_pipe->write_end.get(), channel->write_end.get(),
                                             control->second.get()};
-    alignas(struct cmsghdr) char control_data[CMSG_SPACE(sizeof fds)] = {};
-    struct msghdr header {};
-    header.msg_iov = parts;
-    header.msg_iovlen = 3;
-    header.msg_control = control_data;
-    header.msg_controllen = sizeof control_data;
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof fds);
-    std::memcpy(CMSG_DATA(cmsg), fds, sizeof fds);
     // Bounded: a zygote that stopped reading must not hang every thread that forks.
     std::lock_guard lock(zygote.socket_mutex);
     const auto deadline = std::chrono::steady_clock::now() + kForkSetupTimeout;
     for (;;) {
-      if (::sendmsg(zygote.socket.get(), &header, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) break;
-      if (errno != EAGAIN && errno != EINTR) return fail(errno_error("sendmsg(fork request)"));
+      if (send_with_fds(zygote.socket.get(), parts, 3, fds, ForkRequest::kFdCount,
+                        MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) {
+        break;
+      }
+      if (errno != EAGAIN) return fail(errno_error("sendmsg(fork request)"));
       pollfd writable{zygote.socket.get(), POLLOUT, 0};
       if (::poll(&writable, 1, milliseconds_until(deadline)) == 0) {
         return fail(SetupError{"the fork server did not take a request within 5 s", 0});

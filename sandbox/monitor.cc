@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include "sandbox/fd_passing.h"
+
 namespace airlock::sandbox {
 namespace {
 
@@ -209,20 +211,17 @@ class Monitor {
     for (;;) {
       ControlMessage message;
       struct iovec io {&message, sizeof message};
-      alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * 2)];
-      struct msghdr header {};
-      header.msg_iov = &io;
-      header.msg_iovlen = 1;
-      header.msg_control = control;
-      header.msg_controllen = sizeof control;
-      ssize_t n = ::recvmsg(in_.control.get(), &header, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-      if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EINTR)) unwatch(in_.control.get());
+      int fds[2];
+      const Received received = receive_with_fds(in_.control.get(), &io, 1, fds, 2, MSG_DONTWAIT);
+      if (received.bytes <= 0) {
+        if (received.bytes == 0 || errno != EAGAIN) unwatch(in_.control.get());
         return;
       }
-      if (static_cast<size_t>(n) != sizeof message) continue;
+      UniqueFd passed[2];  // closed at the end of the turn unless they are the listeners
+      for (int i = 0; i < received.fd_count; ++i) passed[i] = UniqueFd::adopt(fds[i]);
+      if (static_cast<size_t>(received.bytes) != sizeof message) continue;
       if (message.kind == ControlMessage::listeners) {
-        receive_listeners(header);
+        receive_listeners(passed);
         result_.started = true;
         in_.output.on_started();
       } else if (message.kind == ControlMessage::program_status) {
@@ -234,15 +233,12 @@ class Monitor {
     }
   }
 
-  void receive_listeners(msghdr& header) {
-    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&header);
-    if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) return;
-    size_t count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    int fds[2] = {-1, -1};
-    std::memcpy(fds, CMSG_DATA(cmsg), sizeof(int) * std::min<size_t>(count, 2));
-    for (size_t i = 0; i < 2 && i < count; ++i) {
-      listeners_[i] = UniqueFd::adopt(fds[i]);
-      watch(fds[i], EPOLLIN, kListener0 + i);
+  void receive_listeners(UniqueFd (&passed)[2]) {
+    for (size_t i = 0; i < 2; ++i) {
+      if (!passed[i].valid()) continue;
+      const int fd = passed[i].get();
+      listeners_[i] = std::move(passed[i]);
+      watch(fd, EPOLLIN, kListener0 + i);
     }
   }
 

@@ -15,7 +15,7 @@
 #include <cstring>
 #include <utility>
 
-#include "sandbox/capabilities.h"
+#include "sandbox/child_steps.h"
 #include "sandbox/namespaces.h"
 
 namespace airlock::sandbox {
@@ -47,56 +47,19 @@ const char* mount_step(const MountOp& op) {
 }
 
 // Moves fd to a number above `floor`, close-on-exec, so that later dup2s cannot clobber it.
-int lift_fd(int fd, int floor, int socket) {
-  int lifted = ::fcntl(fd, F_DUPFD_CLOEXEC, floor + 1);
-  if (lifted < 0) fail(socket, "fcntl(F_DUPFD_CLOEXEC)", nullptr, errno);
-  return lifted;
-}
-
-// pid 2 of the sandbox: stdio, signals, rlimits, seccomp, exec.
+// pid 2 of the sandbox: steps 10 and 11 of the checklist (child_steps.h), then exec.
 [[noreturn]] void run_program(const ChildPlan& plan, const ChildFds& fds) {
-  const int control_number = plan.control_fd_number;
-  // Only 0, 1, 2 reach the program; the control socket sits at an fd number the program cannot
-  // open (>= its RLIMIT_NOFILE) and closes on exec.
-  int in = lift_fd(fds.stdin_read, control_number, fds.control);
-  int out = lift_fd(fds.stdout_write, control_number, fds.control);
-  int err = lift_fd(fds.stderr_write, control_number, fds.control);
-  int channel = fds.channel_write >= 0 ? lift_fd(fds.channel_write, control_number, fds.control) : -1;
-  if (::dup3(fds.control, control_number, O_CLOEXEC) < 0) fail(fds.control, "dup3", nullptr, errno);
-  const int socket = control_number;
-  if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {
-    fail(socket, "dup2(stdio)", nullptr, errno);
-  }
-  int first_closed = 3;
-  if (channel >= 0) {  // a session driver's control channel is fd 3
-    if (::dup2(channel, 3) < 0) fail(socket, "dup2(control channel)", nullptr, errno);
-    first_closed = 4;
-  }
-  if (::close_range(first_closed, control_number - 1, 0) != 0 ||
-      ::close_range(control_number + 1, ~0U, 0) != 0) {
-    fail(socket, "close_range", nullptr, errno);
-  }
-  // Handlers reset on exec but ignored signals and the mask do not: start from the defaults.
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int signal = 1; signal < NSIG; ++signal) {
-    if (signal != SIGKILL && signal != SIGSTOP) ::signal(signal, SIG_DFL);
-  }
-  if (const RlimitSetting* failed = apply_rlimits(plan.rlimits)) {
-    fail(socket, "setrlimit", rlimit_name(failed->resource), errno);
-  }
-  // A zygote's children install their own listener, and a process can have only one.
-  const int listener = plan.zygote ? -1 : install_filter(plan.seccomp->policy_program, true);
-  if (listener < 0 && !plan.zygote) fail(socket, "seccomp(policy filter)", nullptr, errno);
-  if (install_filter(plan.seccomp->floor_program, false) < 0) {
-    fail(socket, "seccomp(floor filter)", nullptr, errno);
-  }
-  ControlMessage ready;
-  ready.kind = ControlMessage::listeners;
-  if (!send_message(socket, ready, &listener, plan.zygote ? 0 : 1)) {
-    fail(socket, "sendmsg(listener)", nullptr, errno);
-  }
+  // 10. Only 0, 1, 2 (and 3 for a session driver) reach the program; the control socket sits at an
+  // fd number the program cannot open (>= its RLIMIT_NOFILE) and closes on exec.
+  const int socket = place_fds({fds.stdin_read, fds.stdout_write, fds.stderr_write,
+                                fds.channel_write, fds.control, plan.control_fd_number});
+  reset_signals(SignalReset::all);
+  set_rlimits(socket, plan.rlimits.data(), plan.rlimits.size());
+  // 11. The policy's filter (reporting to the supervisor) and the floor under it.
+  const std::vector<sock_filter>& policy = plan.seccomp->policy_program;
+  const std::vector<sock_filter>& floor = plan.seccomp->floor_program;
+  install_filters_and_report(socket, plan.zygote ? nullptr : policy.data(), policy.size(),
+                             floor.data(), floor.size());
 
   int exec_errno = ENOENT;
   for (const std::string& path : plan.program_paths) {
@@ -152,12 +115,12 @@ void show_as_init(const ProcessStrings& strings) {
                       fds.sync_read, fds.channel_write};
   close_all_but(keep, 9);
   // 1. Die with the supervisor; then wait until it has written our id maps and cgroup.
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(socket, "prctl(PR_SET_PDEATHSIG)", nullptr, errno);
+  die_with_supervisor(socket, nullptr);
   char go = 0;
   if (::read(fds.sync_read, &go, 1) != 1 || go != 'g') ::_exit(kSetupFailedExit);
   ::close(fds.sync_read);
   // 2. A cgroup namespace rooted at our own cgroup, now that we are in it.
-  if (::syscall(SYS_unshare, CLONE_NEWCGROUP) != 0) fail(socket, "unshare(CLONE_NEWCGROUP)", nullptr, errno);
+  enter_cgroup_namespace(socket);
   // A time namespace whose clocks start now, which the program enters at its exec.
   if (const char* step = nullptr; !enter_time_namespace(&step)) fail(socket, step, nullptr, errno);
   // Files we create in the new root must have an owner that exists in our user namespace; host
@@ -165,7 +128,7 @@ void show_as_init(const ProcessStrings& strings) {
   ::setfsgid(plan.gid);
   ::setfsuid(plan.uid);
   // 3. A new session: no controlling terminal to inject into or signal through.
-  if (::setsid() < 0) fail(socket, "setsid", nullptr, errno);
+  new_session(socket);
   // 4. The file system: a fresh root, pivoted into, read-only.
   const MountOp* failed = nullptr;
   if (!apply_mount_plan(plan.mounts, &failed)) {
@@ -173,18 +136,15 @@ void show_as_init(const ProcessStrings& strings) {
          errno);
   }
   // 5. Network: loopback only.
-  if (!bring_up_loopback()) fail(socket, "ioctl(SIOCSIFFLAGS, lo)", nullptr, errno);
-  if (::sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
-    fail(socket, "sethostname", nullptr, errno);
-  }
+  bring_up_network(socket, plan.hostname.data(), plan.hostname.size());
   // 6. Privileges are dropped here: uid/gid 1000, no capabilities, no_new_privs.
-  if (const char* step = drop_privileges(plan.uid, plan.gid)) fail(socket, step, nullptr, errno);
+  drop_to_sandbox_user(socket, plan.uid, plan.gid, true);
   // 7. Not dumpable: the program, same uid, cannot open /proc/1/mem or our fds.
   if (::prctl(PR_SET_DUMPABLE, 0) != 0) fail(socket, "prctl(PR_SET_DUMPABLE)", nullptr, errno);
   // The kernel clears the parent-death signal on every uid/gid change: arm it again now that
   // they are done, then make sure the supervisor did not die in between. It is the only peer of
   // the control socket, which it never writes to: EOF there means it is gone.
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(socket, "prctl(PR_SET_PDEATHSIG)", nullptr, errno);
+  die_with_supervisor(socket, nullptr);
   char peek;
   if (::recv(socket, &peek, 1, MSG_DONTWAIT | MSG_PEEK) == 0) ::_exit(kSetupFailedExit);
   // 8. pid 1 shows airlock's init, not the service it was cloned from.
@@ -194,7 +154,7 @@ void show_as_init(const ProcessStrings& strings) {
   // sleep until the program has exec'd. Its steps only make syscalls and write its own stack
   // below ours, which is what vfork permits, and its signal and fd tables are its own.
   pid_t program = ::vfork();
-  // Kernels before 6.3 (Debian 12's 6.1) refuse CLONE_VM into the new time namespace of step 7
+  // Kernels before 6.3 (Debian 12's 6.1) refuse CLONE_VM into the new time namespace of step 2
   // with EINVAL: then a plain fork, by its syscall, so that still no atfork handler runs.
   if (program < 0 && errno == EINVAL) program = static_cast<pid_t>(::syscall(SYS_fork));
   if (program < 0) fail(socket, "fork(program)", nullptr, errno);

@@ -79,7 +79,8 @@ struct ControlMessage {
 // How a sandbox's own processes exit when its setup fails (the supervisor reports the step).
 inline constexpr int kSetupFailedExit = 125;
 
-// Child side (no allocation). Sends a message with up to two fds; false if it was not sent.
+// Child side (no allocation). Sends a message with its fds (send_with_fds); false if it was not
+// sent.
 bool send_message(int socket, const ControlMessage& message, const int* fds, int fd_count);
 // Reports the failed step ("mount tmpfs", with detail "/tmp") to the supervisor and exits with
 // kSetupFailedExit.

@@ -16,12 +16,16 @@ std::vector<RlimitSetting> plan_rlimits(const Limits& limits) {
   };
 }
 
-const RlimitSetting* apply_rlimits(const std::vector<RlimitSetting>& settings) {
-  for (const RlimitSetting& setting : settings) {
-    struct rlimit value {setting.soft, setting.hard};
-    if (::setrlimit(setting.resource, &value) != 0) return &setting;
+const RlimitSetting* apply_rlimits(const RlimitSetting* settings, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    struct rlimit value {settings[i].soft, settings[i].hard};
+    if (::setrlimit(settings[i].resource, &value) != 0) return &settings[i];
   }
   return nullptr;
+}
+
+const RlimitSetting* apply_rlimits(const std::vector<RlimitSetting>& settings) {
+  return apply_rlimits(settings.data(), settings.size());
 }
 
 const char* rlimit_name(int resource) {

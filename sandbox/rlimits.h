@@ -4,22 +4,26 @@
 
 #include <sys/resource.h>
 
+#include <cstddef>
 #include <vector>
 
 #include "sandbox/spec.h"
 
 namespace airlock::sandbox {
 
+// Also carried in a fork request (fork_request.h), so a plain fixed-size value.
 struct RlimitSetting {
-  int resource;  // RLIMIT_*
-  rlim_t soft;
-  rlim_t hard;
+  int resource = 0;  // RLIMIT_*
+  rlim_t soft = 0;
+  rlim_t hard = 0;
 };
 
 // The rlimits for a run, as data.
 std::vector<RlimitSetting> plan_rlimits(const Limits& limits);
 
-// Child side (no allocation): applies them; on failure returns the failed setting.
+// Child side (no allocation): applies them in order; on failure returns the failed setting
+// (errno tells why), whose rlimit_name goes into the error.
+const RlimitSetting* apply_rlimits(const RlimitSetting* settings, size_t count);
 const RlimitSetting* apply_rlimits(const std::vector<RlimitSetting>& settings);
 
 const char* rlimit_name(int resource);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -163,6 +164,19 @@ TEST_CASE("rlimits turn core dumps off and bound cpu, file size and open files")
   CHECK(get(RLIMIT_CPU).hard == 4);
   CHECK(get(RLIMIT_FSIZE).soft == 1 * kMiB);
   CHECK(get(RLIMIT_NOFILE).hard == 64);
+}
+
+TEST_CASE("a failed rlimit names its resource") {
+  struct rlimit core {};
+  REQUIRE(::getrlimit(RLIMIT_CORE, &core) == 0);
+  // The first is what we have already; the second asks for a soft limit above its hard one.
+  const RlimitSetting settings[] = {{RLIMIT_CORE, core.rlim_cur, core.rlim_max},
+                                    {RLIMIT_FSIZE, 2, 1}};
+  errno = 0;
+  const RlimitSetting* failed = apply_rlimits(settings, 2);
+  REQUIRE(failed == &settings[1]);
+  CHECK(errno == EINVAL);
+  CHECK(std::string(rlimit_name(failed->resource)) == "RLIMIT_FSIZE");
 }
 
 }  // namespace airlock::sandbox
