@@ -15,7 +15,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kReadChunk = 64 * 1024;
-constexpr auto kMinCpuCheck = std::chrono::milliseconds(5);
 constexpr auto kDrainAfterExit = std::chrono::seconds(2);
 
 enum Tag : uint64_t {
@@ -28,8 +27,7 @@ class Monitor {
 
   MonitorResult run() {
     start_ = Clock::now();
-    wall_deadline_ = start_ + in_.limits.wall_time;
-    next_cpu_check_ = start_ + kMinCpuCheck;
+    clocks_.emplace(start_, in_.limits.wall_time, in_.limits.cpu_time, in_.limits.cpu_millicores);
     auto epoll = make_epoll();
     auto timer = make_timerfd();
     if (!epoll || !timer) {
@@ -311,30 +309,23 @@ class Monitor {
     while (::read(timer_.get(), &expirations, sizeof expirations) > 0) {
     }
     auto now = Clock::now();
-    if (now >= wall_deadline_) {
+    if (clocks_->wall_expired(now)) {
       kill(KilledFor::wall_time);
       return;
     }
-    if (now >= next_cpu_check_) {
+    if (clocks_->cpu_check_due(now)) {
       auto used = in_.cgroup.cpu_usage_ns();
-      const uint64_t limit_ns =
-          static_cast<uint64_t>(std::chrono::nanoseconds(in_.limits.cpu_time).count());
-      if (used && used.value() >= limit_ns) {
+      if (clocks_->cpu_expired(now, used ? std::optional(used.value()) : std::nullopt)) {
         kill(KilledFor::cpu_time);
         return;
       }
-      // The earliest the tree could reach its cpu limit, running flat out on its cpu share.
-      uint64_t left_ns = used ? limit_ns - used.value() : 0;
-      uint64_t millicores = std::max<uint32_t>(in_.limits.cpu_millicores, 1);
-      auto wait = std::chrono::nanoseconds(left_ns * 1000 / millicores);
-      next_cpu_check_ = now + std::max<Clock::duration>(wait, kMinCpuCheck);
     }
     arm_timer();
   }
 
   void arm_timer() {
-    auto when = std::min(wall_deadline_, next_cpu_check_);
-    auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch());
+    auto since_epoch =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clocks_->next_wake().time_since_epoch());
     struct itimerspec spec {};
     spec.it_value.tv_sec = since_epoch.count() / 1'000'000'000;
     spec.it_value.tv_nsec = since_epoch.count() % 1'000'000'000;
@@ -349,7 +340,8 @@ class Monitor {
   std::string live_stdin_;  // what stdin_pending_ points into, for a live sandbox
   bool stdin_watched_ = false;
   bool stdout_open_ = true, stderr_open_ = true, channel_open_ = false, reaped_ = false;
-  Clock::time_point start_, wall_deadline_, next_cpu_check_, drain_deadline_;
+  Clock::time_point start_, drain_deadline_;
+  std::optional<Deadlines> clocks_;  // from start_
 };
 
 }  // namespace

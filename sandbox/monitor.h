@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/deadlines.h"
 #include "sandbox/outcome.h"
 #include "sandbox/process.h"
 #include "sandbox/readable.h"
