@@ -1,18 +1,13 @@
-// From what the monitor saw to an Outcome with a reason a model can act on.
+#include "sandbox/classify.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <cstdio>
 #include <cstring>
 
-#include "sandbox/monitor.h"
+#include "sandbox/readable.h"
 
 namespace airlock::sandbox {
-
-std::string signal_name(int signal) {
-  const char* abbrev = sigabbrev_np(signal);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(signal);
-}
 
 namespace {
 

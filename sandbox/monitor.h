@@ -12,7 +12,6 @@
 #include "sandbox/deadlines.h"
 #include "sandbox/outcome.h"
 #include "sandbox/process.h"
-#include "sandbox/readable.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
 
@@ -63,11 +62,5 @@ struct MonitorResult {
 
 // Runs until init has been reaped and both output pipes are at end of file.
 MonitorResult monitor(MonitorInputs& inputs);
-
-// The outcome of a run from what the monitor saw and the cgroup's counters.
-Outcome classify(const MonitorResult& result, const CgroupStats& stats, const Limits& limits);
-
-// "SIGSEGV".
-std::string signal_name(int signal);
 
 }  // namespace airlock::sandbox
