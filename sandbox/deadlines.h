@@ -3,6 +3,7 @@
 // clocks and arms its timer from it.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -15,16 +16,17 @@ struct Deadlines {
   static constexpr auto kMinCpuCheck = std::chrono::milliseconds(5);
 
   // Clocks started at `start`, with the first cpu check kMinCpuCheck later. `millicores` is the
-  // tree's cpu share (1000 = one core), which bounds how fast it can spend its cpu time.
+  // tree's cpu share (1000 = one core), which bounds how fast it can spend its cpu time;
+  // `cpu_base_ns` is the tree's cpu at the start, which does not count against cpu_time.
   Deadlines(Clock::time_point start, std::chrono::milliseconds wall_time,
-            std::chrono::milliseconds cpu_time, uint32_t millicores);
+            std::chrono::milliseconds cpu_time, uint32_t millicores, uint64_t cpu_base_ns = 0);
 
   bool wall_expired(Clock::time_point now) const { return now >= wall_deadline; }
   bool cpu_check_due(Clock::time_point now) const { return now >= next_cpu_check; }
 
-  // Whether `cpu_used_ns` (the tree's cpu, or nullopt when it could not be read) has reached the
-  // cpu limit. When it has not, schedules the next check for the earliest the tree could reach it.
-  bool cpu_expired(Clock::time_point now, std::optional<uint64_t> cpu_used_ns);
+  // Whether the tree's cpu since the start (from `cpu_total_ns`, its cgroup's count, or nullopt
+  // when that could not be read) has reached the cpu limit. When it has not, schedules the next check for the earliest the tree could reach it.
+  bool cpu_expired(Clock::time_point now, std::optional<uint64_t> cpu_total_ns);
 
   // When the monitor's timer should next fire.
   Clock::time_point next_wake() const { return std::min(wall_deadline, next_cpu_check); }
@@ -33,6 +35,7 @@ struct Deadlines {
   Clock::time_point next_cpu_check;
   uint64_t cpu_limit_ns;
   uint32_t millicores;
+  uint64_t cpu_base_ns;
 };
 
 }  // namespace airlock::sandbox

@@ -47,6 +47,13 @@ TEST_CASE("the next cpu check is when the budget could run out at the cpu share,
   CHECK(next_check(1000, std::nullopt) == 10ms);  // an unreadable counter: 5 ms on
 }
 
+TEST_CASE("cpu used before the clocks started does not count against them") {
+  const auto start = Clock::now();
+  Deadlines clocks(start, 60s, 1s, 1000, 5'000'000'000);
+  CHECK_FALSE(clocks.cpu_expired(start + 5ms, 5'999'999'999));
+  CHECK(clocks.cpu_expired(start + 5ms, 6'000'000'000));
+}
+
 TEST_CASE("the timer wakes for the wall deadline when it comes before the next cpu check") {
   const auto start = Clock::now();
   Deadlines clocks(start, 100ms, 10s, 1000);
