@@ -16,7 +16,8 @@
 #include "policies/loader.h"
 #include "policies/units.h"
 #include "runner/runner.h"
-#include "sandbox/monitor.h"
+#include "sandbox/readable.h"
+#include "sandbox/unique_fd.h"
 
 namespace airlock::cli {
 namespace {

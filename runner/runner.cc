@@ -11,7 +11,7 @@
 #include "runner/output_buffer.h"
 #include "runner/summary.h"
 #include "runner/workdir.h"
-#include "sandbox/monitor.h"
+#include "sandbox/readable.h"
 
 namespace airlock::runner {
 namespace {

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "sandbox/monitor.h"
+#include "sandbox/readable.h"
 
 namespace airlock::runner {
 namespace {

@@ -5,7 +5,7 @@
 #include "runner/session_interpreter.h"
 #include "runner/summary.h"
 #include "runner/workdir.h"
-#include "sandbox/monitor.h"
+#include "sandbox/readable.h"
 
 namespace airlock::runner {
 

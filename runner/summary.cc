@@ -3,7 +3,8 @@
 #include <cctype>
 #include <vector>
 
-#include "sandbox/monitor.h"
+#include "sandbox/outcome.h"
+#include "sandbox/readable.h"
 
 namespace airlock::runner {
 

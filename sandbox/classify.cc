@@ -1,18 +1,13 @@
-// From what the monitor saw to an Outcome with a reason a model can act on.
+#include "sandbox/classify.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <cstdio>
 #include <cstring>
 
-#include "sandbox/monitor.h"
+#include "sandbox/readable.h"
 
 namespace airlock::sandbox {
-
-std::string signal_name(int signal) {
-  const char* abbrev = sigabbrev_np(signal);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(signal);
-}
 
 namespace {
 
@@ -88,16 +83,22 @@ Outcome classify(const MonitorResult& result, const CgroupStats& stats, const Li
       outcome.reason = "cancelled";
       return outcome;
     case KilledFor::wall_time:
-    case KilledFor::cpu_time:
+    case KilledFor::cpu_time: {
       outcome.status = RunStatus::timeout;
       outcome.exit_code = -1;
       outcome.signal = SIGKILL;
       outcome.timeout = result.killed_for == KilledFor::wall_time ? TimeoutKind::wall
                                                                   : TimeoutKind::cpu;
-      outcome.reason = outcome.timeout == TimeoutKind::wall
-                           ? "wall time limit " + format_duration(limits.wall_time) + " reached"
-                           : "cpu time limit " + format_duration(limits.cpu_time) + " reached";
+      // The task's limit when it was the task's that ran out: the one its caller asked for.
+      const auto& task = result.task_at_kill;
+      outcome.reason =
+          outcome.timeout == TimeoutKind::wall
+              ? "wall time limit " + format_duration(task ? task->wall_time : limits.wall_time) +
+                    " reached"
+              : "cpu time limit " + format_duration(task ? task->cpu_time : limits.cpu_time) +
+                    " reached";
       break;
+    }
     case KilledFor::none:
       if (outcome.status == RunStatus::signaled && outcome.signal == SIGXCPU) {
         outcome.status = RunStatus::timeout;

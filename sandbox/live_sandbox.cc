@@ -19,13 +19,14 @@ void wake(const UniqueFd& eventfd) {
 class Live final : public LiveSandbox {
  public:
   Live(Supervisor& supervisor, Spec spec, OutputHandler& output, UniqueFd stdin_wake,
-       UniqueFd cancel, Launcher launcher)
+       UniqueFd task_wake, UniqueFd cancel, Launcher launcher)
       : supervisor_(supervisor),
         spec_(std::move(spec)),
         output_(output),
         cancel_(std::move(cancel)),
         launcher_(std::move(launcher)) {
     queue_.wake = std::move(stdin_wake);
+    tasks_.wake = std::move(task_wake);
     options_.cancel_fd = cancel_.get();
   }
 
@@ -66,6 +67,21 @@ class Live final : public LiveSandbox {
   }
 
   void kill() override { wake(cancel_); }
+
+  Status begin_task(const TaskLimits& limits) override {
+    UniqueFd cancel;
+    if (limits.cancel_fd >= 0) {
+      // A copy of our own: the caller may close its fd once the task ends, before the monitor
+      // has stopped watching it.
+      auto copy = duplicate_fd(limits.cancel_fd);
+      if (!copy) return copy.error();
+      cancel = std::move(copy.value());
+    }
+    set_task(limits, std::move(cancel));
+    return {};
+  }
+
+  void end_task() override { set_task(std::nullopt, UniqueFd()); }
 
   bool ended() const override {
     std::lock_guard lock(mutex_);
@@ -132,6 +148,7 @@ class Live final : public LiveSandbox {
     }
     launched_.set_value(Status{});
     MonitorInputs inputs = monitor_inputs(running, output_, spec_.limits, options_, &queue_);
+    inputs.task_queue = &tasks_;
     MonitorResult result = monitor(inputs);
     Outcome outcome = supervisor_.finish(running, result, spec_.limits);
     {
@@ -139,6 +156,16 @@ class Live final : public LiveSandbox {
       cgroup_ = nullptr;
     }
     end(std::move(outcome));
+  }
+
+  void set_task(std::optional<TaskLimits> limits, UniqueFd cancel) {
+    {
+      std::lock_guard lock(tasks_.mutex);
+      tasks_.limits = limits;
+      tasks_.cancel = std::move(cancel);
+      tasks_.changed = true;
+    }
+    wake(tasks_.wake);
   }
 
   void end(Outcome outcome) {
@@ -158,6 +185,7 @@ class Live final : public LiveSandbox {
   const Launcher launcher_;
   RunOptions options_;
   StdinQueue queue_;
+  TaskQueue tasks_;
   std::promise<Status> launched_;  // a member: set_value may still run as begin() returns
   std::thread thread_;
   mutable std::mutex mutex_;
@@ -173,10 +201,13 @@ Expected<std::unique_ptr<LiveSandbox>> start_live(Supervisor& supervisor, const 
                                                   OutputHandler& output, Launcher launcher) {
   auto stdin_wake = make_eventfd();
   if (!stdin_wake) return stdin_wake.error();
+  auto task_wake = make_eventfd();
+  if (!task_wake) return task_wake.error();
   auto cancel = make_eventfd();
   if (!cancel) return cancel.error();
   auto live = std::make_unique<Live>(supervisor, spec, output, std::move(stdin_wake.value()),
-                                     std::move(cancel.value()), std::move(launcher));
+                                     std::move(task_wake.value()), std::move(cancel.value()),
+                                     std::move(launcher));
   if (Status s = live->begin(); !s) return s.error();
   return std::unique_ptr<LiveSandbox>(std::move(live));
 }

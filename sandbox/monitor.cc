@@ -1,6 +1,7 @@
 #include "sandbox/monitor.h"
 
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -17,11 +18,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kReadChunk = 64 * 1024;
-constexpr auto kMinCpuCheck = std::chrono::milliseconds(5);
 constexpr auto kDrainAfterExit = std::chrono::seconds(2);
 
 enum Tag : uint64_t {
-  kStdout, kStderr, kControlChannel, kStdin, kStdinWake, kControl, kPidfd, kTimer, kCancel, kListener0
+  kStdout, kStderr, kControlChannel, kStdin, kStdinWake, kControl, kPidfd, kTimer, kCancel,
+  kTaskWake, kTaskCancel, kListener0
 };
 
 class Monitor {
@@ -30,8 +31,7 @@ class Monitor {
 
   MonitorResult run() {
     start_ = Clock::now();
-    wall_deadline_ = start_ + in_.limits.wall_time;
-    next_cpu_check_ = start_ + kMinCpuCheck;
+    clocks_.emplace(start_, in_.limits.wall_time, in_.limits.cpu_time, in_.limits.cpu_millicores);
     auto epoll = make_epoll();
     auto timer = make_timerfd();
     if (!epoll || !timer) {
@@ -49,6 +49,11 @@ class Monitor {
   }
 
  private:
+  static bool readable(int fd) {
+    struct pollfd poll_fd {fd, POLLIN, 0};
+    return ::poll(&poll_fd, 1, 0) == 1;
+  }
+
   void watch(int fd, uint32_t events, uint64_t tag) {
     struct epoll_event event {};
     event.events = events;
@@ -66,6 +71,10 @@ class Monitor {
     watch(in_.child.pidfd(), EPOLLIN, kPidfd);
     watch(timer_.get(), EPOLLIN, kTimer);
     if (in_.options.cancel_fd >= 0) watch(in_.options.cancel_fd, EPOLLIN, kCancel);
+    if (in_.task_queue != nullptr) {
+      watch(in_.task_queue->wake.get(), EPOLLIN, kTaskWake);
+      take_task();  // one begun before the loop
+    }
     stdin_pending_ = in_.options.stdin_data;
     if (in_.stdin_queue != nullptr) {
       watch(in_.stdin_queue->wake.get(), EPOLLIN, kStdinWake);
@@ -105,11 +114,20 @@ class Monitor {
       case kControl: read_control(); break;
       case kPidfd: reap(); break;
       case kTimer: check_clocks(); break;
+      case kTaskWake: take_task(); break;
       case kCancel:
         kill(KilledFor::cancel);
         // The fd stays readable (it is the caller's to reset): watched on, it would wake this
         // loop without pause until the tree is gone, a core's worth of spinning per kill.
         unwatch(in_.options.cancel_fd);
+        break;
+      case kTaskCancel:
+        take_task();  // the fd that fired may be of a task that has ended since
+        if (task_cancel_.valid() && readable(task_cancel_.get())) {
+          kill(KilledFor::cancel, &*task_);
+          unwatch(task_cancel_.get());  // readable until its owner resets it, as above
+          task_cancel_.reset();
+        }
         break;
       default: {
         size_t index = event.data.u64 - kListener0;
@@ -124,9 +142,37 @@ class Monitor {
     }
   }
 
-  void kill(KilledFor reason) {
-    if (result_.killed_for == KilledFor::none && !reaped_) result_.killed_for = reason;
+  // `task`: the task whose limit this is, when it is not one of the spec's.
+  void kill(KilledFor reason, const TaskLimits* task = nullptr) {
+    if (result_.killed_for == KilledFor::none && !reaped_) {
+      result_.killed_for = reason;
+      if (task != nullptr) result_.task_at_kill = *task;
+    }
     in_.child.kill();
+  }
+
+  // Starts the clocks of a task begun since we last looked, or stops those of one ended.
+  void take_task() {
+    if (in_.task_queue == nullptr) return;
+    uint64_t wakeups;
+    while (::read(in_.task_queue->wake.get(), &wakeups, sizeof wakeups) > 0) {
+    }
+    {
+      std::lock_guard lock(in_.task_queue->mutex);
+      if (!in_.task_queue->changed) return;
+      in_.task_queue->changed = false;
+      task_ = in_.task_queue->limits;
+      if (task_cancel_.valid()) unwatch(task_cancel_.get());
+      task_cancel_ = std::move(in_.task_queue->cancel);
+    }
+    task_clocks_.reset();
+    if (task_) {
+      auto cpu = in_.cgroup.cpu_usage_ns();
+      task_clocks_.emplace(Clock::now(), task_->wall_time, task_->cpu_time,
+                           in_.limits.cpu_millicores, cpu ? cpu.value() : 0);
+      if (task_cancel_.valid()) watch(task_cancel_.get(), EPOLLIN, kTaskCancel);
+    }
+    arm_timer();
   }
 
   void read_output(UniqueFd& fd, Stream stream, bool& open) {
@@ -307,29 +353,33 @@ class Monitor {
     while (::read(timer_.get(), &expirations, sizeof expirations) > 0) {
     }
     auto now = Clock::now();
-    if (now >= wall_deadline_) {
+    if (clocks_->wall_expired(now)) {
       kill(KilledFor::wall_time);
       return;
     }
-    if (now >= next_cpu_check_) {
+    take_task();  // a task ended before its deadline is not held to it
+    if (task_clocks_ && task_clocks_->wall_expired(now)) {
+      kill(KilledFor::wall_time, &*task_);
+      return;
+    }
+    if (clocks_->cpu_check_due(now) || (task_clocks_ && task_clocks_->cpu_check_due(now))) {
       auto used = in_.cgroup.cpu_usage_ns();
-      const uint64_t limit_ns =
-          static_cast<uint64_t>(std::chrono::nanoseconds(in_.limits.cpu_time).count());
-      if (used && used.value() >= limit_ns) {
+      auto cpu = used ? std::optional(used.value()) : std::nullopt;
+      if (clocks_->cpu_check_due(now) && clocks_->cpu_expired(now, cpu)) {
         kill(KilledFor::cpu_time);
         return;
       }
-      // The earliest the tree could reach its cpu limit, running flat out on its cpu share.
-      uint64_t left_ns = used ? limit_ns - used.value() : 0;
-      uint64_t millicores = std::max<uint32_t>(in_.limits.cpu_millicores, 1);
-      auto wait = std::chrono::nanoseconds(left_ns * 1000 / millicores);
-      next_cpu_check_ = now + std::max<Clock::duration>(wait, kMinCpuCheck);
+      if (task_clocks_ && task_clocks_->cpu_check_due(now) && task_clocks_->cpu_expired(now, cpu)) {
+        kill(KilledFor::cpu_time, &*task_);
+        return;
+      }
     }
     arm_timer();
   }
 
   void arm_timer() {
-    auto when = std::min(wall_deadline_, next_cpu_check_);
+    auto when = clocks_->next_wake();
+    if (task_clocks_) when = std::min(when, task_clocks_->next_wake());
     auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch());
     struct itimerspec spec {};
     spec.it_value.tv_sec = since_epoch.count() / 1'000'000'000;
@@ -345,7 +395,11 @@ class Monitor {
   std::string live_stdin_;  // what stdin_pending_ points into, for a live sandbox
   bool stdin_watched_ = false;
   bool stdout_open_ = true, stderr_open_ = true, channel_open_ = false, reaped_ = false;
-  Clock::time_point start_, wall_deadline_, next_cpu_check_, drain_deadline_;
+  Clock::time_point start_, drain_deadline_;
+  std::optional<Deadlines> clocks_;  // from start_
+  std::optional<TaskLimits> task_;   // a live sandbox's current task
+  std::optional<Deadlines> task_clocks_;
+  UniqueFd task_cancel_;
 };
 
 }  // namespace

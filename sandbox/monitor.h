@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "sandbox/cgroup.h"
+#include "sandbox/deadlines.h"
 #include "sandbox/outcome.h"
 #include "sandbox/process.h"
-#include "sandbox/readable.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
 
@@ -30,6 +30,15 @@ struct StdinQueue {
   UniqueFd wake;  // eventfd the monitor watches
 };
 
+// A live sandbox's current task, handed from any thread to the monitor's.
+struct TaskQueue {
+  std::mutex mutex;
+  bool changed = false;              // since the monitor last looked
+  std::optional<TaskLimits> limits;  // none: no task; its cancel_fd is not used
+  UniqueFd cancel;                   // the task's cancel fd, duplicated for the monitor
+  UniqueFd wake;                     // eventfd the monitor watches
+};
+
 struct MonitorInputs {
   ChildProcess& child;
   Cgroup& cgroup;
@@ -43,6 +52,7 @@ struct MonitorInputs {
   UniqueFd control;
   UniqueFd control_channel_read;  // the program's fd 3, when Spec::control_channel
   StdinQueue* stdin_queue = nullptr;  // a live sandbox's stdin, instead of options.stdin_data
+  TaskQueue* task_queue = nullptr;    // a live sandbox's tasks
 };
 
 enum class KilledFor { none, violation, output, wall_time, cpu_time, cancel };
@@ -58,15 +68,10 @@ struct MonitorResult {
   bool started = false;
   std::chrono::steady_clock::duration wall{};
   uint64_t cpu_ns_at_end = 0;
+  std::optional<TaskLimits> task_at_kill;  // the task whose limit ended the tree
 };
 
 // Runs until init has been reaped and both output pipes are at end of file.
 MonitorResult monitor(MonitorInputs& inputs);
-
-// The outcome of a run from what the monitor saw and the cgroup's counters.
-Outcome classify(const MonitorResult& result, const CgroupStats& stats, const Limits& limits);
-
-// "SIGSEGV".
-std::string signal_name(int signal);
 
 }  // namespace airlock::sandbox

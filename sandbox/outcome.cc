@@ -1,6 +1,13 @@
 #include "sandbox/outcome.h"
 
+#include <cstring>
+
 namespace airlock::sandbox {
+
+std::string signal_name(int signal) {
+  const char* abbrev = sigabbrev_np(signal);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(signal);
+}
 
 std::string_view to_string(RunStatus status) {
   switch (status) {

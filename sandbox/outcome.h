@@ -26,6 +26,9 @@ enum class RunStatus {
 
 std::string_view to_string(RunStatus status);
 
+// An Outcome's signal by name: "SIGSEGV".
+std::string signal_name(int signal);
+
 enum class TimeoutKind { none, wall, cpu };
 
 // Blocked calls an outcome lists; the rest are only counted (blocked_dropped).

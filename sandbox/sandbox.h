@@ -55,6 +55,13 @@ struct SandboxConfig {
 
 class Supervisor;
 
+// Limits on one task in a live sandbox (an interpreter's execution), counted from its start.
+struct TaskLimits {
+  std::chrono::milliseconds wall_time;
+  std::chrono::milliseconds cpu_time;
+  int cancel_fd = -1;  // when >= 0 and readable (an eventfd): the task is cancelled
+};
+
 // A sandbox that keeps running until it is killed or its program ends: a session's interpreter.
 // Its monitor runs on a thread of its own (which also cloned it, so that the kernel's
 // parent-death signal follows the right thread). The destructor kills the tree, waits for the
@@ -82,6 +89,12 @@ class LiveSandbox {
   virtual Usage usage_so_far() = 0;
   // A sandbox started in the background (Spec::background) gets the default CPU weight.
   virtual Status to_foreground() = 0;
+  // From now until end_task(), the monitor also holds the tree to `limits`: when the task's wall
+  // or cpu time runs out, or its cancel fd becomes readable, the tree ends and its outcome names
+  // the task's limit. Replaces the limits of a task begun before. The cancel fd is duplicated.
+  virtual Status begin_task(const TaskLimits& limits) = 0;
+  // The task ended in time: only the spec's limits apply again.
+  virtual void end_task() = 0;
 };
 
 // A run's working directory on the host: a sized tmpfs owned by the sandbox's uid. The runner
@@ -132,7 +145,7 @@ class Sandbox {
   // Starts spec and returns at once with the running sandbox; output reaches `output` on the
   // sandbox's own thread (which must outlive nothing: the handler must outlive the LiveSandbox).
   // A setup failure is returned as an error. The spec's wall and cpu limits bound the sandbox's
-  // whole life; callers enforce shorter per-task deadlines with kill().
+  // whole life; LiveSandbox::begin_task sets shorter ones for a task.
   Expected<std::unique_ptr<LiveSandbox>> start(const Spec& spec, OutputHandler& output);
 
   // Starts a fork server for spec (which must set fork_server) and waits until its driver says

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "sandbox/classify.h"
 #include "sandbox/monitor.h"
 #include "sandbox/mounts.h"
 #include "sandbox/namespaces.h"

@@ -48,6 +48,12 @@ Expected<UniqueFd> make_eventfd() {
   return UniqueFd::adopt(fd);
 }
 
+Expected<UniqueFd> duplicate_fd(int fd) {
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return errno_error("fcntl(F_DUPFD_CLOEXEC)");
+  return UniqueFd::adopt(copy);
+}
+
 Expected<UniqueFd> make_epoll() {
   int fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (fd < 0) return errno_error("epoll_create1");

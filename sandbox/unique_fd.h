@@ -51,6 +51,8 @@ Expected<Pipe> make_pipe_nonblocking_end(bool read_end_nonblocking);
 // A close-on-exec seqpacket socket pair, for passing fds and small messages.
 Expected<std::pair<UniqueFd, UniqueFd>> make_socketpair();
 Expected<UniqueFd> make_eventfd();
+// A close-on-exec duplicate of fd, which the caller may then close.
+Expected<UniqueFd> duplicate_fd(int fd);
 Expected<UniqueFd> make_epoll();
 // A monotonic timerfd, non-blocking.
 Expected<UniqueFd> make_timerfd();

@@ -1,8 +1,12 @@
 // A sandbox that keeps running between inputs: what sessions stand on.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
+#include "sandbox/unique_fd.h"
 #include "test_support.h"
 
 namespace airlock::sandbox {
@@ -28,6 +32,14 @@ struct Waiting : OutputHandler {
     changed.wait(lock, [&] { return out.find(text) != std::string::npos; });
   }
 };
+
+// A probe the spec lets run for long: only a task's limits can end it soon.
+Spec long_lived(std::vector<std::string> argv) {
+  Spec spec = probe_spec(std::move(argv));
+  spec.limits.wall_time = std::chrono::seconds(60);
+  spec.limits.cpu_time = std::chrono::seconds(60);
+  return spec;
+}
 
 }  // namespace
 
@@ -89,6 +101,73 @@ TEST_CASE("a live sandbox that cannot start is an error, not a sandbox", "[root]
   auto live = shared_sandbox().start(spec, output);
   REQUIRE_FALSE(live.ok());
   CHECK_THAT(live.error().message(), Catch::Contains("/no/such/dir"));
+}
+
+TEST_CASE("a task's wall time ends a live sandbox as a timeout naming the task's limit", "[root]") {
+  if (!can_sandbox()) return;
+  Waiting output;
+  auto live = shared_sandbox().start(long_lived({kProbe, "sleep", "60"}), output);
+  REQUIRE(live.ok());
+  REQUIRE((*live)->begin_task({std::chrono::milliseconds(300), std::chrono::seconds(60)}));
+  const Outcome& outcome = (*live)->wait();
+  CHECK(outcome.status == RunStatus::timeout);
+  CHECK(outcome.timeout == TimeoutKind::wall);
+  CHECK(outcome.reason == "wall time limit 300 ms reached");
+}
+
+TEST_CASE("a task's cpu time counts from the task's start, not the sandbox's", "[root]") {
+  if (!can_sandbox()) return;
+  Waiting output;
+  auto live = shared_sandbox().start(long_lived({kProbe, "busy"}), output);
+  REQUIRE(live.ok());
+  const uint64_t before_task_ns = 400'000'000;
+  while ((*live)->cpu_usage_ns() < before_task_ns) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE((*live)->begin_task({std::chrono::seconds(60), std::chrono::milliseconds(300)}));
+  const Outcome& outcome = (*live)->wait();
+  CHECK(outcome.status == RunStatus::timeout);
+  CHECK(outcome.timeout == TimeoutKind::cpu);
+  CHECK(outcome.reason == "cpu time limit 300 ms reached");
+  // The 400 ms before the task did not count against its 300 ms.
+  CHECK(outcome.usage.cpu_user + outcome.usage.cpu_system >= std::chrono::milliseconds(650));
+}
+
+TEST_CASE("a task's cancel fd ends it as cancelled", "[root]") {
+  if (!can_sandbox()) return;
+  Waiting output;
+  auto live = shared_sandbox().start(long_lived({kProbe, "sleep", "60"}), output);
+  REQUIRE(live.ok());
+  auto cancel = make_eventfd();
+  REQUIRE(cancel.ok());
+  REQUIRE((*live)->begin_task(
+      {std::chrono::seconds(60), std::chrono::seconds(60), cancel.value().get()}));
+  uint64_t one = 1;
+  REQUIRE(::write(cancel.value().get(), &one, sizeof one) == sizeof one);
+  CHECK((*live)->wait().status == RunStatus::cancelled);
+}
+
+TEST_CASE("a task that ends in time leaves the sandbox running", "[root]") {
+  if (!can_sandbox()) return;
+  Waiting output;
+  auto live = shared_sandbox().start(long_lived({kProbe, "lines"}), output);
+  REQUIRE(live.ok());
+  auto cancel = make_eventfd();
+  REQUIRE(cancel.ok());
+  REQUIRE((*live)->begin_task(
+      {std::chrono::milliseconds(200), std::chrono::milliseconds(200), cancel.value().get()}));
+  REQUIRE((*live)->write_stdin("one\n"));
+  output.wait_for("got one\n");
+  (*live)->end_task();
+  // Past the ended task's wall time, and its cancel fd (the caller's to reuse) firing.
+  uint64_t one = 1;
+  REQUIRE(::write(cancel.value().get(), &one, sizeof one) == sizeof one);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  CHECK_FALSE((*live)->ended());
+  REQUIRE((*live)->write_stdin("two\n"));
+  output.wait_for("got two\n");
+  (*live)->close_stdin();
+  CHECK((*live)->wait().status == RunStatus::ok);
 }
 
 }  // namespace airlock::sandbox

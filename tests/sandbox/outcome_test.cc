@@ -4,7 +4,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "sandbox/monitor.h"
+#include "sandbox/classify.h"
 
 namespace airlock::sandbox {
 namespace {
