@@ -183,11 +183,11 @@ std::optional<RequestError> validate_request(const RunRequest& request,
     return RequestError{"files", "at most " + std::to_string(kMaxInputFiles) + " files"};
   }
   uint64_t total = request.code.size();
-  // Paths already taken, and by which file ("files[i]").
-  std::map<std::string_view, std::string> taken;
+  // Paths already taken, with the index of the file that took each.
+  std::map<std::string_view, size_t> taken;
+  auto file_name = [](size_t i) { return "files[" + std::to_string(i) + "]"; };
   for (size_t i = 0; i < request.files.size(); ++i) {
-    const std::string item = "files[" + std::to_string(i) + "]";
-    const std::string field = item + ".path";
+    const std::string field = file_name(i) + ".path";
     const std::string& path = request.files[i].path;
     if (auto problem = check_relative_path(path)) {
       return RequestError{field, "'" + path + "' " + *problem};
@@ -196,22 +196,24 @@ std::optional<RequestError> validate_request(const RunRequest& request,
     // written: refused before anything is (it would otherwise fail midway as a setup error, or
     // keep only one of them). Paths are plain here (no '.', '..' or '//'): compared as text.
     if (auto same = taken.find(path); same != taken.end()) {
-      return RequestError{field, "'" + path + "' is also the path of " + same->second};
+      return RequestError{field, "'" + path + "' is also the path of " + file_name(same->second)};
     }
-    for (size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    for (size_t slash = path.find('/'); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
       if (auto file = taken.find(std::string_view(path).substr(0, slash)); file != taken.end()) {
         return RequestError{field, "'" + path + "' would be inside '" + std::string(file->first) +
-                                       "', which is a file (" + file->second + ")"};
+                                       "', which is a file (" + file_name(file->second) + ")"};
       }
     }
     // Paths below this one sort together, from the first at or after "path/".
     const std::string below = path + "/";
     if (auto inside = taken.lower_bound(below);
         inside != taken.end() && inside->first.starts_with(below)) {
-      return RequestError{field, "'" + path + "' is a file, but " + inside->second + " ('" +
-                                     std::string(inside->first) + "') needs it to be a directory"};
+      return RequestError{field, "'" + path + "' is a file, but " + file_name(inside->second) +
+                                     " ('" + std::string(inside->first) +
+                                     "') needs it to be a directory"};
     }
-    taken[path] = item;
+    taken[path] = i;
     total += request.files[i].content.size();
   }
   if (total > policy.limits.workdir_size_bytes) {

@@ -25,7 +25,8 @@ struct Deadlines {
   bool cpu_check_due(Clock::time_point now) const { return now >= next_cpu_check; }
 
   // Whether the tree's cpu since the start (from `cpu_total_ns`, its cgroup's count, or nullopt
-  // when that could not be read) has reached the cpu limit. When it has not, schedules the next check for the earliest the tree could reach it.
+  // when that could not be read) has reached the cpu limit. When it has not, schedules the next
+  // check for the earliest the tree could reach it.
   bool cpu_expired(Clock::time_point now, std::optional<uint64_t> cpu_total_ns);
 
   // When the monitor's timer should next fire.
