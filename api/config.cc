@@ -9,6 +9,7 @@
 
 #include "policies/errors.h"
 #include "policies/units.h"
+#include "runner/ids.h"
 
 namespace airlock::api {
 namespace {
@@ -20,7 +21,7 @@ const std::vector<std::string> kSettings = {
     "shutdown_grace", "retry_after", "recent_results", "max_file_size", "default_policy",
     "policy_dirs", "runtimes_file", "drivers_dir", "fork_library", "audit_log",
     "audit_log_max_size", "audit_log_keep", "state_dir", "max_sessions", "max_sessions_per_key",
-    "session_idle_timeout", "session_max_lifetime", "session_cpu_time", "warm_pool"};
+    "session_idle_timeout", "session_max_lifetime", "session_cpu_time", "warm_pool", "replica"};
 
 // 'unknown setting "max_concurent" — did you mean 'max_concurrent'?', or with the whole list
 // when nothing is near.
@@ -247,6 +248,13 @@ ServeConfig parse_root(const YAML::Node& root) {
       config.session_max_lifetime = duration(value, key);
     } else if (key == "session_cpu_time") {
       config.session_cpu_time = duration(value, key);
+    } else if (key == "replica") {
+      config.replica = scalar(value, key);
+      if (!runner::is_replica_name(config.replica)) {
+        fail(value, "replica: \"" + config.replica +
+                        "\" is not a replica name; expected 1 to 32 of a-z, 0-9 and '-', not "
+                        "starting with '-' (e.g. r1 or airlock-0)");
+      }
     } else if (key == "warm_pool") {
       if (!value.IsSequence()) fail(value, "warm_pool: expected a list of {runtime, policy, size}");
       config.warm_pool.clear();

@@ -90,6 +90,9 @@ struct ServeConfig {
   std::chrono::milliseconds session_idle_timeout = kDefaultSessionIdleTimeout;  // when not asked
   std::chrono::milliseconds session_max_lifetime = kDefaultSessionMaxLifetime;  // when not asked
   std::chrono::milliseconds session_cpu_time = kDefaultSessionCpuTime;  // a session's whole life
+  // This replica's name when several serve one API behind a balancer (deploy/balancer/): session
+  // and execution ids carry it, so the balancer routes their requests here. Empty: one replica.
+  std::string replica;
 
   // max_concurrent with 0 resolved to the number of cores.
   size_t effective_max_concurrent() const;

@@ -50,7 +50,7 @@ ExecutionService::~ExecutionService() {
 ExecutionService::Submitted ExecutionService::submit(Job job,
                                                      std::shared_ptr<ExecutionObserver> observer) {
   auto entry = std::make_shared<Entry>();
-  entry->id = runner::new_execution_id();
+  entry->id = options_.ids.make("ex");
   entry->job = std::move(job);
   entry->job.request.id = entry->id;  // the runner's logs and result use the same id
   entry->observer = std::move(observer);

@@ -58,6 +58,7 @@ struct ServiceOptions {
   // Results kept for lookups take their size from this budget (when set); past it, the oldest
   // are let go first, and a result too large for what is left is kept without its files.
   MemoryBudget* memory_budget = nullptr;
+  runner::IdMaker ids;  // execution ids name the replica, for lookups through a balancer
 };
 
 // Called once per run that reached the runner, on its worker thread, for the audit log.
@@ -92,6 +93,11 @@ class ExecutionService {
   // Stops taking work, cancels queued executions, lets running ones finish for up to `grace`, then
   // cancels them and waits until every worker has stopped. Safe to call more than once.
   void shutdown(std::chrono::milliseconds grace);
+
+  // Whether an execution id is one this process made (runner/ids.h).
+  runner::IdOrigin id_origin(std::string_view id) const { return options_.ids.origin("ex", id); }
+  // The service's id maker (its replica name and incarnation), for ids of other kinds.
+  const runner::IdMaker& ids() const { return options_.ids; }
 
   bool accepting() const;
   size_t in_flight() const;

@@ -206,10 +206,20 @@ HttpResponse Api::get_execution(const std::string& id, const Identity& identity,
                                 WireFormat format) const {
   auto result = context_.executions.find(id, identity.key_name);
   if (!result) {
-    return error(404, "not_found",
-                 "no execution \"" + id + "\" (results are kept for the last " +
-                     std::to_string(context_.config.recent_results) + " executions)",
-                 format);
+    std::string why = "results are kept for the last " +
+                      std::to_string(context_.config.recent_results) + " executions";
+    switch (context_.executions.id_origin(id)) {
+      case runner::IdOrigin::earlier_run:
+        why = "the service restarted since it ran, and results are kept in memory only";
+        break;
+      case runner::IdOrigin::other_replica:
+        why = "it ran on another replica; look it up through the balancer, which routes by the id";
+        break;
+      case runner::IdOrigin::this_run:
+      case runner::IdOrigin::not_an_id:
+        break;
+    }
+    return error(404, "not_found", "no execution \"" + id + "\" (" + why + ")", format);
   }
   return message_response(200, *result, format);
 }

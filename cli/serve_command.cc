@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -45,17 +46,20 @@ constexpr int kUsageError = 2;
 constexpr int kStartFailed = 1;
 
 constexpr const char* kServeUsage =
-    "usage: airlock serve [--config FILE] [--check-config]\n"
+    "usage: airlock serve [--config FILE] [--replica NAME] [--check-config]\n"
     "\n"
     "Serves the execution API over HTTP (see docs/api.md). Every setting has a default, so the\n"
     "config file is optional; without API keys every client may use every policy (logged).\n"
     "Policies, runtimes and drivers default to the ones installed beside the binary\n"
     "(<prefix>/etc/airlock, <prefix>/lib/airlock; man airlock).\n"
-    "Logs go to stderr, one JSON object a line. SIGTERM or SIGINT: stop accepting, let running\n"
-    "executions finish within shutdown_grace, then cancel them. SIGHUP: reload policies and\n"
+    "Logs go to stderr, one JSON object a line. SIGTERM or SIGINT: drain (report not ready,\n"
+    "take no new work, close idle sessions), let running executions finish within\n"
+    "shutdown_grace, then cancel them, close the other sessions and exit. SIGHUP: reload policies and\n"
     "the config's api_keys (other settings take a restart).\n"
     "An audit log is written to <state_dir>/audit.jsonl unless audit_log says otherwise\n"
     "(airlock audit --help).\n"
+    "--replica NAME: this replica's name behind a balancer (the config's replica setting;\n"
+    "deploy/balancer/): session and execution ids carry it, so the balancer routes to it.\n"
     "--check-config: check the config, the files it names, the policies and the warm pool's\n"
     "entries without starting anything; exit 0 when the service would start, else 1.\n";
 
@@ -226,6 +230,7 @@ constexpr int kLargeBufferBytes = 1024 * 1024;
 
 int serve_command(int argc, char** argv) {
   std::string config_path;
+  std::optional<std::string> replica;
   bool only_check = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
@@ -238,6 +243,17 @@ int serve_command(int argc, char** argv) {
     }
     if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
       config_path = argv[++i];
+      continue;
+    }
+    if (std::strcmp(argv[i], "--replica") == 0 && i + 1 < argc) {
+      replica = argv[++i];
+      if (!runner::is_replica_name(*replica)) {
+        std::fprintf(stderr,
+                     "airlock serve: --replica '%s' is not a replica name; expected 1 to 32 of "
+                     "a-z, 0-9 and '-', not starting with '-' (e.g. r1 or airlock-0)\n",
+                     replica->c_str());
+        return kUsageError;
+      }
       continue;
     }
     std::fprintf(stderr, "airlock serve: unexpected argument '%s'\n\n%s", argv[i], kServeUsage);
@@ -270,6 +286,7 @@ int serve_command(int argc, char** argv) {
     }
     config = std::move(*loaded.config);
   }
+  if (replica) config.replica = *replica;
 
   if (std::string problem = resolve_files(config); !problem.empty()) {
     log.error("missing file", {{"error", problem}});
@@ -379,6 +396,9 @@ int serve_command(int argc, char** argv) {
   session_settings.default_max_lifetime = config.session_max_lifetime;
   session_settings.cpu_time_budget = config.session_cpu_time;
   session_settings.drivers_dir = config.drivers_dir;
+  // One maker for both kinds of id: they share the process's incarnation (runner/ids.h).
+  const runner::IdMaker ids(config.replica);
+  session_settings.ids = ids;
   session_settings.max_idle_timeout =
       std::max(session_settings.max_idle_timeout, config.session_idle_timeout);
   session_settings.max_lifetime_ceiling =
@@ -390,7 +410,7 @@ int serve_command(int argc, char** argv) {
   api::MemoryBudget results_budget(config.memory_budget_bytes / 2);
   api::ExecutionService executions(executor,
                                    {config.effective_max_concurrent(), config.max_queued,
-                                    config.recent_results, &results_budget},
+                                    config.recent_results, &results_budget, ids},
                                    metrics, log, audit_hook);
   api::ApiContext context{config, executor, policy_source, executions, auth, metrics, &sessions};
   if (audit) {
@@ -407,7 +427,8 @@ int serve_command(int argc, char** argv) {
   if (!server.listen()) return kStartFailed;
   log.info("serving", {{"max_concurrent", static_cast<uint64_t>(config.effective_max_concurrent())},
                        {"max_queued", static_cast<uint64_t>(config.max_queued)},
-                       {"cgroup", std::string((*sandbox)->cgroup_backend_name())}});
+                       {"cgroup", std::string((*sandbox)->cgroup_backend_name())},
+                       {"replica", config.replica}});
 
   server.run([&] {
     const std::vector<policies::PolicyChange> before = policy_hashes(registry);
@@ -433,7 +454,8 @@ int serve_command(int argc, char** argv) {
                  {{"entries", static_cast<uint64_t>(refreshed)}});
       }
     }
-  });
+  },
+  [&sessions] { sessions.drain(); });
   google::protobuf::SetLogHandler(nullptr);
   protobuf_log_target = nullptr;
   return 0;

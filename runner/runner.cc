@@ -128,26 +128,6 @@ std::string RunResult::status_name() const {
   return std::string(sandbox::to_string(outcome.status));
 }
 
-std::string new_execution_id() {
-  unsigned char bytes[12];
-  ssize_t got;
-  do {
-    got = ::getrandom(bytes, sizeof bytes, 0);
-  } while (got < 0 && errno == EINTR);
-  if (got != static_cast<ssize_t>(sizeof bytes)) {
-    // No kernel randomness: still unique within this process (time and a counter), never a
-    // repeated id. Ids are not secrets; access to a run is checked by its API key.
-    static std::atomic<uint64_t> counter{0};
-    uint64_t now = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-    uint64_t count = ++counter;
-    std::memcpy(bytes, &now, 8);
-    std::memcpy(bytes + 8, &count, 4);
-  }
-  char text[3 + 24 + 1] = "ex_";
-  for (size_t i = 0; i < sizeof bytes; ++i) std::snprintf(text + 3 + 2 * i, 3, "%02x", bytes[i]);
-  return text;
-}
-
 Runner::Runner(sandbox::Sandbox& sandbox, RuntimeTable runtimes, PolicyLookup lookup,
                std::string drivers_dir)
     : sandbox_(sandbox),

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policies/policy.h"
+#include "runner/ids.h"
 #include "runner/runtimes.h"
 #include "sandbox/outcome.h"
 #include "sandbox/sandbox.h"
@@ -95,9 +96,6 @@ struct RunResult {
   // "ok", "nonzero_exit", ..., or "compile_error".
   std::string status_name() const;
 };
-
-// A new execution id: "ex_" and 24 random hex digits.
-std::string new_execution_id();
 
 // An error in the request itself (bad path, limit above policy, unknown runtime): 4xx material.
 struct RequestError {

@@ -45,20 +45,61 @@ struct SessionState {
 
 namespace {
 
-std::string new_session_id() {
-  return "se_" + new_execution_id().substr(3);
-}
-
 SessionError refuse(SessionRefusal refusal, std::string message, std::string field = {}) {
   return SessionError{refusal, std::move(field), std::move(message)};
 }
 
-SessionError not_found(const std::string& id) {
+}  // namespace
+
+SessionError SessionManager::missing(const std::string& id) const {
+  const std::string& replica = settings_.ids.replica();
+  const std::string here = replica.empty() ? "this service" : "replica " + replica;
+  switch (settings_.ids.origin("se", id)) {
+    case IdOrigin::other_replica: {
+      const std::string_view owner = IdMaker::replica_of("se", id);
+      return refuse(SessionRefusal::elsewhere,
+                    "session \"" + id + "\" lives on " +
+                        (owner.empty() ? std::string("a service without a replica name")
+                                       : "replica " + std::string(owner)) +
+                        ", not on " + here +
+                        "; send its requests through the balancer, which routes them by the id");
+    }
+    case IdOrigin::earlier_run:
+      return refuse(SessionRefusal::lost,
+                    "session \"" + id + "\" is lost: " + here +
+                        " restarted since it was created, and its variables and files went "
+                        "with it; create a new session");
+    case IdOrigin::this_run:
+    case IdOrigin::not_an_id:
+      break;
+  }
+  if (draining_) {
+    return refuse(SessionRefusal::lost,
+                  "session \"" + id + "\" is lost: " + here +
+                      " is shutting down and has closed its sessions; create a new session");
+  }
   return refuse(SessionRefusal::not_found,
                 "no session \"" + id + "\" (it may have been closed or have expired)");
 }
 
-}  // namespace
+void SessionManager::drain() {
+  std::vector<std::shared_ptr<SessionState>> idle;
+  {
+    std::lock_guard lock(mutex_);
+    draining_ = true;
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      if (it->second->busy) {
+        ++it;
+        continue;
+      }
+      it->second->closed = true;
+      idle.push_back(it->second);
+      it = sessions_.erase(it);
+    }
+  }
+  changed_.notify_all();
+  for (auto& state : idle) state->kill_interpreter();
+}
 
 SessionLease::SessionLease(SessionManager& manager, std::shared_ptr<SessionState> state)
     : manager_(manager), state_(std::move(state)) {}
@@ -145,7 +186,7 @@ std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequ
                       sandbox::format_duration(settings_.max_lifetime_ceiling),
                   "max_lifetime");
   }
-  state->id = new_session_id();
+  state->id = settings_.ids.make("se");
   state->owner = request.owner;
   state->runtime = request.runtime;
   state->policy = request.policy;
@@ -154,6 +195,11 @@ std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequ
     std::lock_guard lock(mutex_);
     size_t owned = reserved_by_owner_[request.owner];
     for (const auto& [id, other] : sessions_) owned += other->owner == request.owner ? 1 : 0;
+    if (draining_) {
+      return refuse(SessionRefusal::shutting_down,
+                    "this replica is shutting down and takes no new sessions; retry (a balancer "
+                    "places it on another replica)");
+    }
     if (sessions_.size() + reserved_ >= settings_.max_sessions) {
       return refuse(SessionRefusal::too_many_sessions, "the service already has its maximum of " +
                                                            std::to_string(settings_.max_sessions) +
@@ -186,7 +232,11 @@ std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequ
   --reserved_;
   if (--reserved_by_owner_[request.owner] == 0) reserved_by_owner_.erase(request.owner);
   if (failure) return *failure;
-  if (stopping_) return refuse(SessionRefusal::setup_failed, "the service is shutting down");
+  if (stopping_ || draining_) {
+    return refuse(SessionRefusal::shutting_down,
+                  "this replica is shutting down and takes no new sessions; retry (a balancer "
+                  "places it on another replica)");
+  }
   state->created = state->last_used = Clock::now();
   state->created_wall = SystemClock::now();
   sessions_[state->id] = state;
@@ -272,7 +322,7 @@ std::variant<std::shared_ptr<SessionLease>, SessionError> SessionManager::acquir
     const std::string& id, const std::string& owner) {
   std::lock_guard lock(mutex_);
   auto state = find(id, owner);
-  if (!state) return not_found(id);
+  if (!state) return missing(id);
   if (state->busy) {
     return refuse(SessionRefusal::busy,
                   "session \"" + id +
@@ -284,12 +334,19 @@ std::variant<std::shared_ptr<SessionLease>, SessionError> SessionManager::acquir
 }
 
 void SessionManager::release(SessionState& state) {
+  bool close_now = false;
   {
     std::lock_guard lock(mutex_);
     state.busy = false;
     state.last_used = Clock::now();
+    // A drain closes a busy session once its execution ends.
+    if (draining_ && !state.closed) {
+      state.closed = close_now = true;
+      sessions_.erase(state.id);
+    }
   }
   changed_.notify_all();  // the idle clock starts now
+  if (close_now) state.kill_interpreter();
 }
 
 std::shared_ptr<const policies::Policy> SessionManager::policy_of(const SessionLease& lease) const {
@@ -365,7 +422,7 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
 std::variant<std::vector<SessionFile>, SessionError> SessionManager::list_files(
     const std::string& id, const std::string& owner) {
   std::shared_ptr<SessionState> state = touch(id, owner);
-  if (!state) return not_found(id);
+  if (!state) return missing(id);
   std::vector<SessionFile> files;
   // fnmatch without FNM_PATHNAME: "*" matches across '/', so this is every regular file.
   for (const OutputFile& file : collect_output_files(state->workspace->path(), {"*"}, 0)) {
@@ -382,7 +439,7 @@ std::variant<OutputFile, SessionError> SessionManager::read_file(const std::stri
     return refuse(SessionRefusal::invalid, "path '" + path + "' " + *problem, "path");
   }
   std::shared_ptr<SessionState> state = touch(id, owner);
-  if (!state) return not_found(id);
+  if (!state) return missing(id);
   auto found = read_workspace_file(state->workspace->path(), path, max_bytes);
   if (!found) {
     return refuse(SessionRefusal::not_found,
@@ -399,7 +456,7 @@ std::optional<SessionError> SessionManager::write_file(const std::string& id,
     return refuse(SessionRefusal::invalid, "path '" + path + "' " + *problem, "path");
   }
   std::shared_ptr<SessionState> state = touch(id, owner);
-  if (!state) return not_found(id);
+  if (!state) return missing(id);
   if (auto s = write_workspace_file(*state->workspace, path, content, false); !s) {
     // A full working directory, or a path through something that is not a directory.
     return refuse(SessionRefusal::invalid, s.error().message(), "path");

@@ -4,6 +4,7 @@
 // it held when it is closed, sits idle too long, or reaches its maximum lifetime.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -35,6 +36,7 @@ struct SessionSettings {
   // bounded by its policy's cpu_time as well.
   std::chrono::milliseconds cpu_time_budget{std::chrono::minutes(10)};
   std::string drivers_dir;  // host directory of the drivers (runner/drivers/); required
+  IdMaker ids;              // session ids name the replica (runner/ids.h)
 };
 
 struct SessionRequest {
@@ -47,7 +49,7 @@ struct SessionRequest {
 
 // A session as its owner sees it. Times are wall-clock, for reporting.
 struct SessionInfo {
-  std::string id;  // "se_" + 24 hex digits
+  std::string id;  // "se_" [replica "_"] 24 hex digits (runner/ids.h)
   std::string runtime;
   std::string policy_name;
   std::string policy_hash;
@@ -69,6 +71,9 @@ enum class SessionRefusal {
   setup_failed,        // the sandbox could not be made (500)
   not_found,           // no such session for this owner (404)
   busy,                // an execution already runs in it (409)
+  lost,                // it was here, and is gone with its state: a restart or a drain (410)
+  elsewhere,           // its id names another replica: a balancer sent it to the wrong one (421)
+  shutting_down,       // the replica is draining and takes no new sessions (503)
 };
 
 struct SessionError {
@@ -142,6 +147,15 @@ class SessionManager {
 
   size_t size() const;
 
+  // Why a session id that find() misses is missing: not_found (closed, expired, never made),
+  // lost (made by this replica before it restarted, or closed by a drain) or elsewhere (another
+  // replica's). The error's message says what the client can do.
+  SessionError missing(const std::string& id) const;
+
+  // For a replica told to stop: takes no new sessions (shutting_down), closes the idle ones now
+  // and each busy one when its execution ends. Their ids then answer lost.
+  void drain();
+
  private:
   friend class SessionLease;
   void release(SessionState& state);
@@ -161,6 +175,7 @@ class SessionManager {
   size_t reserved_ = 0;  // being created, counted against the service's cap
   std::map<std::string, size_t> reserved_by_owner_;
   bool stopping_ = false;
+  std::atomic<bool> draining_{false};  // read by missing() with or without mutex_
   std::thread reaper_;
 };
 

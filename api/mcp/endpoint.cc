@@ -1,6 +1,7 @@
 #include "api/mcp/endpoint.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "api/wire/json.h"
 #include "api/mcp/tools.h"
@@ -48,6 +49,34 @@ json::Value initialize_result(const json::Value& params) {
        {"instructions", json::string(std::string(kInstructions))}});
 }
 
+// Behind a balancer (a replica name is set), an MCP client's session is pinned to one replica by
+// the Mcp-Session-Id header the SDKs send back after initialize: its sessions (create_session)
+// live there. The server keeps no MCP state; the id says which replica and which run of it made
+// it. Returns the refusal for a header that does not belong here.
+std::optional<HttpResponse> check_mcp_session(const ApiContext& context,
+                                              const HttpRequest& request) {
+  const runner::IdMaker& ids = context.executions.ids();
+  auto header = request.header("Mcp-Session-Id");
+  if (ids.replica().empty() || !header) return std::nullopt;
+  switch (ids.origin("mcp", *header)) {
+    case runner::IdOrigin::this_run:
+      return std::nullopt;
+    case runner::IdOrigin::earlier_run:
+      // The MCP answer for an ended session: the client starts a new one with initialize.
+      return mcp_error_response(404, "this MCP session ended: replica " + ids.replica() +
+                                         " restarted since it began, and the sessions it made "
+                                         "are gone; initialize again");
+    case runner::IdOrigin::other_replica:
+      return mcp_error_response(421, "this MCP session belongs to replica " +
+                                         std::string(runner::IdMaker::replica_of("mcp", *header)) +
+                                         ", not " + ids.replica() +
+                                         "; send its requests through the balancer");
+    case runner::IdOrigin::not_an_id:
+      break;
+  }
+  return mcp_error_response(400, "Mcp-Session-Id is not one this service issued");
+}
+
 }  // namespace
 
 HttpResponse mcp_error_response(int status, std::string message) {
@@ -62,6 +91,7 @@ Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request,
     response.headers.emplace_back("Allow", "POST");
     return response;
   }
+  if (auto refused = check_mcp_session(context, request)) return *refused;
   if (auto version = request.header("MCP-Protocol-Version");
       version && !supported_version(*version)) {
     return json_response(
@@ -105,8 +135,13 @@ Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request,
     return json_response(200, rpc_error(*id, kInvalidParams, "params must be an object"));
   }
 
-  if (*method == "initialize")
-    return json_response(200, rpc_result(*id, initialize_result(params)));
+  if (*method == "initialize") {
+    HttpResponse response = json_response(200, rpc_result(*id, initialize_result(params)));
+    if (const runner::IdMaker& ids = context.executions.ids(); !ids.replica().empty()) {
+      response.headers.emplace_back("Mcp-Session-Id", ids.make("mcp"));
+    }
+    return response;
+  }
   if (*method == "ping") return json_response(200, rpc_result(*id, json::object({})));
   if (*method == "tools/list") {
     return json_response(200, rpc_result(*id, json::object({{"tools", mcp_tool_list(context)}})));

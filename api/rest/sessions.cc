@@ -17,7 +17,9 @@ constexpr std::string_view kSessions = "/v1/sessions";
 HttpResponse refused(const runner::SessionError& refusal, WireFormat format) {
   HttpResponse response = error(status_for(refusal.refusal), code_for(refusal.refusal),
                                 refusal.message, format, refusal.field);
-  if (response.status == 429) response.headers.emplace_back("Retry-After", "1");
+  if (response.status == 429 || response.status == 503) {
+    response.headers.emplace_back("Retry-After", "1");
+  }
   return response;
 }
 
@@ -63,8 +65,7 @@ std::optional<std::string> percent_decode(std::string_view text) {
 }
 
 bool is_session_id(std::string_view text) {
-  return text.size() > 3 && text.size() <= 64 && text.starts_with("se_") &&
-         text.find_first_not_of("0123456789abcdef", 3) == std::string_view::npos;
+  return runner::IdMaker::well_formed("se", text);
 }
 
 std::optional<v1::Error> decode_body(const HttpRequest& request, const ApiContext& context,
@@ -188,6 +189,12 @@ int status_for(runner::SessionRefusal refusal) {
       return 500;
     case runner::SessionRefusal::not_found:
       return 404;
+    case runner::SessionRefusal::lost:
+      return 410;
+    case runner::SessionRefusal::elsewhere:
+      return 421;
+    case runner::SessionRefusal::shutting_down:
+      return 503;
     case runner::SessionRefusal::busy:
       return 409;
   }
@@ -206,6 +213,12 @@ std::string code_for(runner::SessionRefusal refusal) {
       return "setup_failed";
     case runner::SessionRefusal::not_found:
       return "not_found";
+    case runner::SessionRefusal::lost:
+      return "session_lost";
+    case runner::SessionRefusal::elsewhere:
+      return "wrong_replica";
+    case runner::SessionRefusal::shutting_down:
+      return "shutting_down";
     case runner::SessionRefusal::busy:
       return "session_busy";
   }
@@ -239,9 +252,8 @@ std::variant<Job, JobRefusal> build_session_job(const ApiContext& context,
   runner::SessionManager& sessions = *context.sessions;
   auto info = sessions.info(session_id, identity.key_name);
   if (!info) {
-    return JobRefusal{404, make_error("not_found", "no session \"" + session_id +
-                                                       "\" (it may have been closed or "
-                                                       "have expired)")};
+    const runner::SessionError why = sessions.missing(session_id);
+    return JobRefusal{status_for(why.refusal), make_error(code_for(why.refusal), why.message)};
   }
   if (!message.runtime().empty() && message.runtime() != info->runtime) {
     return JobRefusal{
@@ -311,19 +323,18 @@ Dispatch handle_sessions(const ApiContext& context, const HttpRequest& request,
   const size_t slash = rest.find('/');
   const std::string id(rest.substr(0, slash));
   if (!is_session_id(id)) return error(404, "not_found", "no such session", format);
+  const auto missing = [&] { return refused(context.sessions->missing(id), format); };
   rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
 
   if (rest.empty() && slash == std::string_view::npos) {
     if (method == "GET") {
       auto info = context.sessions->info(id, identity.key_name);
-      if (!info) return error(404, "not_found", "no session \"" + id + "\"", format);
+      if (!info) return missing();
       return message_response(200, to_session_info(*info), format);
     }
     if (method == "DELETE") {
       auto info = context.sessions->info(id, identity.key_name);
-      if (!info || !context.sessions->close(id, identity.key_name)) {
-        return error(404, "not_found", "no session \"" + id + "\"", format);
-      }
+      if (!info || !context.sessions->close(id, identity.key_name)) return missing();
       return message_response(200, to_session_info(*info), format);
     }
     return method_not_allowed("GET, DELETE", format);

@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <deque>
+#include <future>
 #include <thread>
 
 #include "api/transport/connection.h"
@@ -56,11 +57,6 @@ struct Server::Impl {
   void wait_for_signal() {
     signals.async_wait([this](boost::system::error_code ec, int signal_number) {
       if (ec) return;
-      if (signal_number != SIGHUP) {
-        // Stop accepting at once, on the I/O thread; the rest of shutdown happens in run().
-        boost::system::error_code ignored;
-        acceptor.close(ignored);
-      }
       {
         std::lock_guard lock(mutex);
         received.push_back(signal_number);
@@ -74,8 +70,10 @@ struct Server::Impl {
   Logger& log;
   Metrics& metrics;
   net::io_context ioc{static_cast<int>(kIoThreads)};
-  tcp::acceptor acceptor{ioc};
-  net::steady_timer retry_timer{ioc};
+  // The acceptor's handlers and its closing at the end of a drain run one at a time.
+  net::strand<net::io_context::executor_type> accept_strand = net::make_strand(ioc);
+  tcp::acceptor acceptor{accept_strand};
+  net::steady_timer retry_timer{accept_strand};
   net::signal_set signals{ioc, SIGTERM, SIGINT, SIGHUP};
   net::thread_pool handlers{kHandlerThreads};
   std::shared_ptr<ConnectionShared> shared;
@@ -117,7 +115,7 @@ bool Server::listen() {
   return true;
 }
 
-void Server::run(const std::function<void()>& on_reload) {
+void Server::run(const std::function<void()>& on_reload, const std::function<void()>& on_drain) {
   Impl& impl = *impl_;
   // Keeps the I/O threads alive when nothing is pending, until shutdown has sent every result.
   auto work = net::make_work_guard(impl.ioc);
@@ -140,12 +138,23 @@ void Server::run(const std::function<void()>& on_reload) {
     break;
   }
 
+  // The drain: connections are still accepted, so a balancer sees /readyz fail and clients get
+  // clear answers (shutting_down, session_lost) instead of refused connections.
   const auto grace = impl.shared->options.shutdown_grace;
-  impl.log.info("shutting down: no new connections; running executions may finish",
+  impl.log.info("shutting down: draining; no new work; running executions may finish",
                 {{"grace_ms", static_cast<int64_t>(grace.count())},
                  {"running", static_cast<uint64_t>(impl.executions.in_flight())},
                  {"queued", static_cast<uint64_t>(impl.executions.queued())}});
+  if (on_drain) on_drain();
   impl.executions.shutdown(grace);
+  std::promise<void> closed;
+  net::post(impl.accept_strand, [&impl, &closed] {
+    boost::system::error_code ignored;
+    impl.acceptor.close(ignored);
+    impl.retry_timer.cancel();
+    closed.set_value();
+  });
+  closed.get_future().wait();
   if (!impl.shared->wait_idle(kShutdownFlushTimeout)) {
     impl.log.warning("some responses were not sent before the flush timeout");
   }

@@ -59,9 +59,10 @@ class Server {
   bool listen();
 
   // Serves until SIGTERM or SIGINT, calling on_reload for each SIGHUP (on this thread, not an I/O
-  // thread). Then: stops accepting, lets running executions finish within the grace period
-  // (cancelling them after it), sends their results, and returns.
-  void run(const std::function<void()>& on_reload);
+  // thread). Then drains: calls on_drain, takes no new executions (503 shutting_down; /readyz
+  // not ready) but still accepts connections, lets running executions finish within the grace
+  // period (cancelling them after it); then stops accepting, sends their results, and returns.
+  void run(const std::function<void()>& on_reload, const std::function<void()>& on_drain = {});
 
  private:
   struct Impl;

@@ -243,3 +243,11 @@ TEST_CASE("a session's CPU over its whole life has a setting of its own") {
   CHECK(result.config->session_cpu_time == std::chrono::minutes(2));
   CHECK(parse_config("", "c.yaml").config->session_cpu_time == kDefaultSessionCpuTime);
 }
+
+TEST_CASE("a replica's name goes into the ids it makes, and must be one a balancer can route") {
+  CHECK(parse_config("", "c.yaml").config->replica.empty());
+  CHECK(parse_config("replica: airlock-0\n", "c.yaml").config->replica == "airlock-0");
+  CHECK(parse_config("replica: R_1\n", "c.yaml").error ==
+        "c.yaml:1:10: replica: \"R_1\" is not a replica name; expected 1 to 32 of a-z, 0-9 and "
+        "'-', not starting with '-' (e.g. r1 or airlock-0)");
+}
