@@ -10,6 +10,7 @@ packages=(
   python3-numpy python3-pandas python3-matplotlib python3-scipy  # the python runtime's data stack
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer harnesses
   podman mmdebstrap runc    # scripts/container.sh: the OCI image (runc: crun refuses hybrid cgroups)
+  nginx                     # tests/balancer: replicas behind the shipped balancer config
 )
 if (($#)); then packages=("$@"); fi
 missing=()
@@ -44,12 +45,35 @@ CONTROL
   rm -rf "$dir"
 }
 
+# The balancer test runs its own nginx on loopback; the package's system service (a web server on
+# port 80) is neither started by the install nor enabled for the next boot.
+without_nginx_service() {
+  local policy=/usr/sbin/policy-rc.d added=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy" >/dev/null
+    "${sudo_cmd[@]}" chmod 755 "$policy"
+    added=1
+  fi
+  "$@"
+  local status=$?
+  ((added)) && "${sudo_cmd[@]}" rm -f "$policy"
+  if command -v systemctl >/dev/null && [[ -e /lib/systemd/system/nginx.service ]]; then
+    "${sudo_cmd[@]}" systemctl disable --quiet nginx.service 2>/dev/null || true
+  fi
+  return $status
+}
+
 if ((${#missing[@]})); then
   echo "deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   [[ " ${missing[*]} " == *" python3-scipy "* ]] && provide_pythran
   "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  install=("${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}")
+  if [[ " ${missing[*]} " == *" nginx "* ]]; then
+    without_nginx_service "${install[@]}" >/dev/null
+  else
+    "${install[@]}" >/dev/null
+  fi
 fi
 
 # matplotlib's font list, built ahead for the python runtime's sandboxes (read-only there).
