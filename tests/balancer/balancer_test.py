@@ -39,28 +39,35 @@ def replica_of(session_id):
     return session_id.split("_")[1]
 
 
-class Balancer:
-    """nginx with the shipped nginx.conf and balancer.conf; replicas.conf and listen.conf written
-    for this test's replicas, as a site writes its own."""
+def local_replicas_conf(ports):
+    """replicas.conf for replicas on this host, as deploy/balancer/replicas.conf shows."""
+    lines = []
+    for name, port in ports.items():
+        lines.append(f"upstream airlock_{name} {{ server 127.0.0.1:{port}; keepalive 16; }}")
+    lines.append("upstream airlock_any {")
+    lines += [f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;" for port in ports.values()]
+    lines += ["    keepalive 32;", "}", "map $airlock_replica $airlock_upstream {",
+              '    "" airlock_any;']
+    lines += [f"    {name} airlock_{name};" for name in ports]
+    lines += ['    default "";', "}"]
+    return "\n".join(lines) + "\n"
 
-    def __init__(self, ports):
+
+class Balancer:
+    """nginx with the shipped nginx.conf and balancer.conf; replicas.conf (and any other site
+    file) written for this test's replicas, as a site writes its own; listen.conf on a free port."""
+
+    def __init__(self, replicas_conf, site_files=None):
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         if not os.access(nginx, os.X_OK):
             raise RuntimeError("nginx is not installed; scripts/deps.sh installs it")
         self.dir = tempfile.TemporaryDirectory(prefix="airlock-balancer-test-")
         for name in ("nginx.conf", "balancer.conf"):
             shutil.copy(os.path.join(BALANCER_DIR, name), self.dir.name)
-        lines = []
-        for name, port in ports.items():
-            lines.append(f"upstream airlock_{name} {{ server 127.0.0.1:{port}; keepalive 16; }}")
-        lines.append("upstream airlock_any {")
-        lines += [f"    server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;" for port in ports.values()]
-        lines += ["    keepalive 32;", "}", "map $airlock_replica $airlock_upstream {",
-                  '    "" airlock_any;']
-        lines += [f"    {name} airlock_{name};" for name in ports]
-        lines += ['    default "";', "}"]
-        with open(os.path.join(self.dir.name, "replicas.conf"), "w") as f:
-            f.write("\n".join(lines) + "\n")
+        files = {"replicas.conf": replicas_conf, **(site_files or {})}
+        for name, text in files.items():
+            with open(os.path.join(self.dir.name, name), "w") as f:
+                f.write(text)
         self.port = free_port()
         with open(os.path.join(self.dir.name, "listen.conf"), "w") as f:
             f.write(f"listen 127.0.0.1:{self.port};\n")
@@ -125,7 +132,8 @@ class ReplicasBehindABalancerTest(unittest.TestCase):
                 listen = f"127.0.0.1:{free_port()}"
                 cls.replicas[name] = s.Server(
                     AIRLOCK, s.base_config(replica=name, listen=listen, **config))
-            cls.balancer = Balancer({name: server.port for name, server in cls.replicas.items()})
+            cls.balancer = Balancer(
+                local_replicas_conf({name: server.port for name, server in cls.replicas.items()}))
         except Exception:
             for server in cls.replicas.values():
                 server.close()
@@ -271,6 +279,131 @@ class ReplicasBehindABalancerTest(unittest.TestCase):
 
         list(pool.map(close, survivors))
         pool.shutdown()
+
+
+class ClusterDns:
+    """A DNS server on loopback standing in for a cluster's: A records for the names the
+    Kubernetes balancer config asks for, NXDOMAIN for the rest (a pod that is gone)."""
+
+    def __init__(self):
+        self.records = {}  # name -> [IPv4 address]
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping:
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except socket.timeout:
+                continue
+            if len(query) < 12:
+                continue
+            labels, at = [], 12
+            while at < len(query) and query[at] != 0:
+                labels.append(query[at + 1:at + 1 + query[at]].decode("ascii", "replace"))
+                at += 1 + query[at]
+            question = query[12:at + 5]
+            qtype = int.from_bytes(query[at + 1:at + 3], "big")
+            addresses = self.records.get(".".join(labels).lower())
+            answers = b""
+            if addresses and qtype == 1:
+                for address in addresses:
+                    answers += (b"\xc0\x0c" + (1).to_bytes(2, "big") + (1).to_bytes(2, "big") +
+                                (1).to_bytes(4, "big") + (4).to_bytes(2, "big") +
+                                socket.inet_aton(address))
+            flags = 0x8180 if addresses is not None else 0x8183  # NOERROR / NXDOMAIN
+            count = len(addresses) if addresses and qtype == 1 else 0
+            header = (query[:2] + flags.to_bytes(2, "big") + (1).to_bytes(2, "big") +
+                      count.to_bytes(2, "big") + bytes(4))
+            self.sock.sendto(header + question + answers, peer)
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def kubernetes_site_file(name):
+    """A site file as deploy/kubernetes/base/balancer.yaml's ConfigMap holds it."""
+    with open(os.path.join(BALANCER_DIR, "..", "kubernetes", "base", "balancer.yaml")) as f:
+        text = f.read()
+    block = text.split(f"  {name}: |\n", 1)[1]
+    lines = []
+    for line in block.splitlines():
+        if line and not line.startswith("    "):
+            break
+        lines.append(line[4:])
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+class KubernetesRoutingTest(unittest.TestCase):
+    """The Kubernetes balancer config (its ConfigMap's replicas.conf, names resolved per request)
+    against a stand-in for the cluster's DNS: StatefulSet pods airlock-0 and airlock-1 on their
+    own loopback addresses, one port as in the pods. A pod that is gone is a name that does not
+    resolve: its sessions answer session_lost."""
+
+    DOMAIN = "test-ns.svc.cluster.local"
+
+    def setUp(self):
+        self.dns = ClusterDns()
+        self.addCleanup(self.dns.close)
+        with socket.socket() as probe:  # one port for every pod, as in the cluster
+            probe.bind(("127.0.0.11", 0))
+            port = probe.getsockname()[1]
+        self.pods = {}
+        for n in range(2):
+            address = f"127.0.0.{11 + n}"
+            name = f"airlock-{n}"
+            self.pods[name] = s.Server(AIRLOCK, s.base_config(
+                replica=name, listen=f"{address}:{port}", max_sessions=32, max_sessions_per_key=32))
+            self.addCleanup(self.pods[name].close)
+            self.dns.records[f"{name}.airlock-replicas.{self.DOMAIN}"] = [address]
+        self.dns.records[f"airlock.{self.DOMAIN}"] = ["127.0.0.11", "127.0.0.12"]
+        site = (f"resolver 127.0.0.1:{self.dns.port} valid=1s ipv6=off;\n"
+                f'map "" $airlock_service_domain {{ default "{self.DOMAIN}"; }}\n')
+        replicas = kubernetes_site_file("replicas.conf").replace(":8080;", f":{port};")
+        self.assertNotEqual(replicas, kubernetes_site_file("replicas.conf"))
+        self.balancer = Balancer(replicas, {"site.conf": site})
+        self.addCleanup(self.balancer.close)
+
+    def test_sessions_reach_their_pod_by_name_and_a_gone_pods_sessions_are_lost(self):
+        b = self.balancer
+        ids = []
+        for n in range(12):
+            status, body = b.request("POST", "/v1/sessions", {"runtime": "python"})
+            self.assertEqual(status, 201, body)
+            ids.append(body["id"])
+            status, body = b.request("POST", f"/v1/sessions/{ids[-1]}/executions", {"code": f"n = {n}"})
+            self.assertEqual(status, 200, body)
+        placed = {replica_of(sid) for sid in ids}
+        self.assertEqual(placed, {"airlock-0", "airlock-1"}, ids)
+        for n, sid in enumerate(ids):
+            status, body = b.request("POST", f"/v1/sessions/{sid}/executions", {"code": "print(n)"})
+            self.assertEqual((status, body.get("stdout")), (200, f"{n}\n"), body)
+
+        # airlock-0 stops; its pod's name no longer resolves, the Service has one address left.
+        gone = self.pods["airlock-0"]
+        gone.terminate(signal.SIGTERM)
+        self.assertEqual(gone.wait(), 0)
+        del self.dns.records[f"airlock-0.airlock-replicas.{self.DOMAIN}"]
+        self.dns.records[f"airlock.{self.DOMAIN}"] = ["127.0.0.12"]
+        time.sleep(1.5)  # past the resolver's valid=1s: nginx asks again
+        for n, sid in enumerate(ids):
+            status, body = b.request("POST", f"/v1/sessions/{sid}/executions", {"code": "print(n)"})
+            if replica_of(sid) == "airlock-0":
+                self.assertEqual((status, body["error"]["code"]), (410, "session_lost"), body)
+            else:
+                self.assertEqual((status, body.get("stdout")), (200, f"{n}\n"), body)
+        status, body = b.request("POST", "/v1/sessions", {"runtime": "python"})
+        self.assertEqual((status, replica_of(body["id"])), (201, "airlock-1"), body)
+        # A name that is not a pod of the StatefulSet is never looked up.
+        status, body = b.request("GET", "/v1/sessions/se_elsewhere_" + "0" * 24)
+        self.assertEqual((status, body["error"]["code"]), (410, "session_lost"), body)
 
 
 def wait_until(condition, limit_s=s.REQUEST_LIMIT_S):

@@ -2,7 +2,8 @@
 # run_validate_test.sh SOURCE_DIR [AIRLOCK]: validates deploy/kubernetes (the base and every
 # overlay) with validate.mjs; with AIRLOCK, that binary checks the site policies the ConfigMap
 # holds and starts `serve` on the config the pod would read (on loopback, port 0); then checks that each manifest under broken/ is refused with the message in its
-# `expect` file, so a validator that passes everything fails here. Installs the validator's
+# `expect` file, so a validator that passes everything fails here. nginx (scripts/deps.sh) checks
+# the balancer's config as its pod assembles it. Installs the validator's
 # packages from the committed lockfile when a clean clone has none; skips (77) without node.
 set -euo pipefail
 source_dir=$(realpath "$1")
@@ -38,6 +39,17 @@ if [[ -n ${2:-} ]]; then
       cat "$out/serve.log"; echo "FAIL: airlock serve did not start on $out/airlock.yaml (exit $rc)"; exit 1
     fi
     echo "$out/airlock.yaml: airlock serve started on it and stopped with exit 0"
+    # The balancer's config as its pod assembles it (deploy/balancer/entrypoint.sh, with a
+    # cluster's resolv.conf), checked by nginx itself.
+    mkdir -p "$out/balancer-conf"
+    cp "$source_dir"/deploy/balancer/nginx.conf "$source_dir"/deploy/balancer/balancer.conf \
+       "$out"/balancer/*.conf "$out/balancer-conf/"
+    printf 'search airlock.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\n' \
+      > "$out/resolv.conf"
+    PATH=$PATH:/usr/sbin AIRLOCK_BALANCER_CHECK=1 AIRLOCK_BALANCER_CONF="$out/balancer-conf" \
+      AIRLOCK_BALANCER_RUN="$out/balancer-run" AIRLOCK_BALANCER_RESOLV_CONF="$out/resolv.conf" \
+      "$source_dir/deploy/balancer/entrypoint.sh"
+    echo "$out/balancer: nginx accepts the balancer's config"
   done
 fi
 

@@ -8,12 +8,14 @@
 // checked against the Kubernetes OpenAPI schema of its apiVersion and kind (the kubernetes-models
 // package: types, required fields, enums, formats). Then the rules airlock's pod must keep: no
 // privileged container, hostUsers: false, procMount: Unmasked, a Localhost seccomp profile,
-// probes on /readyz and /healthz, a preStop hook, a PodDisruptionBudget, and an autoscaler whose
-// metrics airlock exports (their names are looked up in --metrics, api/metrics.cc).
+// probes on /readyz and /healthz, a preStop hook, a StatefulSet whose pods pass their names as
+// --replica with a headless Service, an unprivileged balancer with its site files, a
+// PodDisruptionBudget, and an autoscaler whose metrics airlock exports (their names are looked
+// up in --metrics, api/metrics.cc).
 // Where kubectl is installed, its own `kubectl kustomize` must render the same objects.
 // With --write-config OUT, what the pod's airlock reads is written under OUT for airlock itself to
 // check: airlock.yaml (the ConfigMap's, then the Secret's api_keys, as the container's command
-// joins them) and policies/ (the site's policies ConfigMap).
+// joins them), policies/ (the site's policies ConfigMap) and balancer/ (the balancer's site files).
 // Exit 0 when every DIR passes; 1 with one line per problem otherwise.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -152,13 +154,20 @@ async function validateSchema({ object, file }) {
 
 // --- airlock's own rules. -------------------------------------------------------------------------
 
+// Workloads (StatefulSet, Deployment) whose pod runs a container of this name.
+function workloadsRunning(objects, container) {
+  return objects.filter(({ object }) => ["StatefulSet", "Deployment"].includes(object.kind) &&
+    (podSpecOf(object)?.containers ?? []).some((c) => c.name === container));
+}
+
 function checkAirlock(dir, objects, metricsSource) {
   const of = (kind) => objects.filter((o) => o.object.kind === kind);
-  const deployments = of("Deployment");
-  if (!deployments.length) problem(dir, "no Deployment");
-  for (const { object, file } of deployments) {
-    const where = `${file}: Deployment/${object.metadata?.name}`;
+  const workloads = workloadsRunning(objects, "airlock");
+  if (!workloads.length) problem(dir, "no workload runs a container named airlock");
+  for (const { object, file } of workloads) {
+    const where = `${file}: ${object.kind}/${object.metadata?.name}`;
     const pod = podSpecOf(object) ?? {};
+    checkReplicaNames(where, object, objects);
     if (pod.hostUsers !== false) problem(where, "hostUsers must be false (a user namespace per pod)");
     const podSeccomp = pod.securityContext?.seccompProfile;
     for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])]) {
@@ -179,6 +188,7 @@ function checkAirlock(dir, objects, metricsSource) {
       if (!c.lifecycle?.preStop) problem(at, "needs a preStop hook (drain before SIGTERM)");
     }
   }
+  checkBalancer(dir, objects);
   if (!of("PodDisruptionBudget").length) problem(dir, "no PodDisruptionBudget");
   const autoscalers = of("HorizontalPodAutoscaler");
   if (!autoscalers.length) problem(dir, "no HorizontalPodAutoscaler");
@@ -190,6 +200,51 @@ function checkAirlock(dir, objects, metricsSource) {
                 `metric ${name} is not one airlock exports (api/metrics.cc)`);
       }
     }
+  }
+}
+
+// Sessions live on one replica, named in their ids: each replica needs a stable name of its own
+// (a StatefulSet's pod name, passed as --replica) that the balancer can reach through a headless
+// Service.
+function checkReplicaNames(where, object, objects) {
+  if (object.kind !== "StatefulSet") {
+    problem(where, "must be a StatefulSet: each replica needs a stable name for the ids of its sessions");
+    return;
+  }
+  const service = objects.find((o) => o.object.kind === "Service" &&
+                                      o.object.metadata?.name === object.spec?.serviceName)?.object;
+  if (!service) problem(where, `serviceName ${object.spec?.serviceName} names no Service`);
+  else if (service.spec?.clusterIP !== "None") problem(where, `Service ${service.metadata.name} must be headless (clusterIP: None)`);
+  const container = podSpecOf(object).containers.find((c) => c.name === "airlock");
+  const command = [...(container.command ?? []), ...(container.args ?? [])].join(" ");
+  const podName = (container.env ?? []).find((e) => e.valueFrom?.fieldRef?.fieldPath === "metadata.name");
+  if (!podName || !command.includes(`--replica "$${podName.name}"`) && !command.includes(`--replica $(${podName.name})`)) {
+    problem(`${where} container airlock`, "must pass its pod's name as --replica (env from metadata.name)");
+  }
+}
+
+// The balancer: an unprivileged nginx with the site's part of the routing in a ConfigMap.
+function checkBalancer(dir, objects) {
+  const balancers = workloadsRunning(objects, "balancer");
+  if (!balancers.length) problem(dir, "no workload runs a container named balancer (the session router)");
+  for (const { object, file } of balancers) {
+    const pod = podSpecOf(object) ?? {};
+    for (const c of pod.containers ?? []) {
+      const at = `${file}: ${object.kind}/${object.metadata?.name} container ${c.name}`;
+      const sc = c.securityContext ?? {};
+      if ((sc.runAsNonRoot ?? pod.securityContext?.runAsNonRoot) !== true) problem(at, "must run as non-root");
+      if (sc.privileged !== false || sc.allowPrivilegeEscalation !== false) {
+        problem(at, "privileged and allowPrivilegeEscalation must be stated false");
+      }
+      if ((sc.capabilities?.drop ?? []).join() !== "ALL" || (sc.capabilities?.add ?? []).length) {
+        problem(at, "must drop ALL capabilities and add none");
+      }
+      if (!c.readinessProbe) problem(at, "needs a readinessProbe");
+    }
+  }
+  const site = objects.find((o) => o.object.kind === "ConfigMap" && o.object.metadata?.name === "airlock-balancer");
+  for (const name of ["replicas.conf", "listen.conf"]) {
+    if (typeof site?.object.data?.[name] !== "string") problem(dir, `ConfigMap airlock-balancer has no ${name}`);
   }
 }
 
@@ -247,6 +302,10 @@ function writeConfig(objects, out) {
   writeFileSync(join(out, "airlock.yaml"), config + keys);
   for (const [name, text] of Object.entries(find("ConfigMap", "airlock-policies")?.data ?? {})) {
     writeFileSync(join(out, "policies", name), text);
+  }
+  mkdirSync(join(out, "balancer"), { recursive: true });
+  for (const [name, text] of Object.entries(find("ConfigMap", "airlock-balancer")?.data ?? {})) {
+    writeFileSync(join(out, "balancer", name), text);
   }
 }
 if (!dirs.length) {
