@@ -175,17 +175,11 @@ void Interpreter::kill() {
 }
 
 void Interpreter::deliver(int stream, std::string_view data) {
-  if (data.empty() || !buffers_[stream]) return;
-  OutputBuffer& buffer = *buffers_[stream];
-  const uint64_t streamed = buffer.total_bytes();
-  buffer.append(data);
-  if (buffer.overflowed() && request_->kill_on_overflow) overflowed_ = true;
-  const uint64_t stream_limit = request_->stream_everything ? UINT64_MAX : request_->kept_bytes / 2;
-  const EventSink* sink = request_->sink;
-  if (sink && *sink && streamed < stream_limit) {
-    size_t take = static_cast<size_t>(std::min<uint64_t>(data.size(), stream_limit - streamed));
-    (*sink)(Event{stream == kStdout ? EventKind::stdout_data : EventKind::stderr_data,
-                  ++*request_->sequence, std::string(data.substr(0, take))});
+  if (!capture_) return;
+  if (!capture_->take(stream == kStdout ? sandbox::Stream::stdout_stream
+                                        : sandbox::Stream::stderr_stream,
+                      data)) {
+    overflowed_ = true;
   }
 }
 
@@ -276,14 +270,13 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
     marker_ = marker;
     held_ = {};
     marked_ = {};
-    buffers_[kStdout].emplace(request.kept_bytes);
-    buffers_[kStderr].emplace(request.kept_bytes);
+    capture_.emplace(request.kept_bytes, request.kill_on_overflow, request.stream_everything,
+                     request.sink, *request.sequence);
     control_.clear();
     record_.reset();
     overflowed_ = false;
     blocked_.clear();
     blocked_dropped_ = 0;
-    request_ = &request;
   }
   if (request.sink && *request.sink) {
     (*request.sink)(Event{EventKind::started, ++*request.sequence, {}});
@@ -402,17 +395,15 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
   for (int i : {kStdout, kStderr}) {
     if (!marked_[i]) deliver(i, held_[i]);
   }
-  result.stdout_output = {buffers_[kStdout]->text(), buffers_[kStdout]->total_bytes(),
-                          buffers_[kStdout]->dropped_bytes()};
-  result.stderr_output = {buffers_[kStderr]->text(), buffers_[kStderr]->total_bytes(),
-                          buffers_[kStderr]->dropped_bytes()};
+  result.stdout_output = capture_->kept(sandbox::Stream::stdout_stream);
+  result.stderr_output = capture_->kept(sandbox::Stream::stderr_stream);
+  capture_.reset();
   // This execution's refused calls, even when the sandbox ended with it (its outcome would list
   // those of the whole session).
   outcome.blocked = std::move(blocked_);
   outcome.blocked_dropped = blocked_dropped_;
   blocked_.clear();
   active_ = false;
-  request_ = nullptr;
   return result;
 }
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "runner/output_buffer.h"
+#include "runner/output_capture.h"
 #include "runner/runner.h"
 #include "sandbox/sandbox.h"
 
@@ -150,7 +150,7 @@ class Interpreter final : public sandbox::OutputHandler {
   std::string marker_;
   std::array<std::string, 2> held_;  // bytes that may be the start of the marker
   std::array<bool, 2> marked_{};
-  std::array<std::optional<OutputBuffer>, 2> buffers_;
+  std::optional<OutputCapture> capture_;  // the running execution's
   std::string control_;
   std::optional<Record> record_;
   bool overflowed_ = false;
@@ -159,7 +159,6 @@ class Interpreter final : public sandbox::OutputHandler {
   std::vector<sandbox::SyscallEvent> blocked_;
   uint64_t blocked_dropped_ = 0;
   bool sandbox_ended_ = false;  // on_ended was called
-  const InterpreterRequest* request_ = nullptr;
 };
 
 struct Interpreter::Forked {
