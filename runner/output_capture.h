@@ -18,8 +18,8 @@ class OutputCapture {
   // kept: bytes kept per stream. kill_on_overflow: the policy's output_overflow is kill.
   // stream_everything: every byte becomes an event, not only the first kept/2 of a stream.
   // sink (may be null or empty) gets the events, numbered by ++sequence.
-  OutputCapture(uint64_t kept, bool kill_on_overflow, bool stream_everything,
-                const EventSink* sink, uint64_t& sequence);
+  OutputCapture(uint64_t kept, bool kill_on_overflow, bool stream_everything, const EventSink* sink,
+                uint64_t& sequence);
 
   // Takes a chunk of stdout or stderr (control_stream is not output: ignored). False once the
   // run should stop: kill_on_overflow and a stream has written more than it keeps.

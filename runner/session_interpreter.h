@@ -21,8 +21,6 @@ namespace airlock::runner {
 
 // Where the drivers are mounted inside a session's sandbox (read-only).
 inline constexpr const char* kDriversSandboxDir = "/opt/airlock";
-// How often a waiting execution looks at the interpreter, the cancel fd and its CPU time.
-inline constexpr std::chrono::milliseconds kInterpreterPollInterval{50};
 
 // The driver's argv for a runtime ("python", "bash"), or nullopt when sessions do not support it.
 // interpreter: the runtime's own program (its run command's argv[0]).
