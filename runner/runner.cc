@@ -8,7 +8,7 @@
 #include <map>
 #include <string_view>
 
-#include "runner/output_buffer.h"
+#include "runner/output_capture.h"
 #include "runner/summary.h"
 #include "runner/workdir.h"
 #include "sandbox/readable.h"
@@ -21,46 +21,29 @@ using sandbox::format_duration;
 
 constexpr size_t kMaxInputFiles = 1000;
 
-// Receives a run's output: keeps head and tail, and streams events.
+// Receives a run's output: an OutputCapture, and the started event.
 class Collector final : public sandbox::OutputHandler {
  public:
   Collector(uint64_t kept_bytes, bool kill_on_overflow, bool stream_everything,
             const EventSink* sink, uint64_t& sequence, bool announce_start = true)
-      : stdout_(kept_bytes),
-        stderr_(kept_bytes),
-        stream_limit_(stream_everything ? UINT64_MAX : kept_bytes / 2),
-        kill_on_overflow_(kill_on_overflow),
+      : capture_(kept_bytes, kill_on_overflow, stream_everything, sink, sequence),
         sink_(sink),
         sequence_(sequence),
         announce_start_(announce_start) {}
 
   bool on_output(sandbox::Stream stream, std::string_view data) override {
-    const bool is_stdout = stream == sandbox::Stream::stdout_stream;
-    OutputBuffer& buffer = is_stdout ? stdout_ : stderr_;
-    uint64_t streamed = buffer.total_bytes();
-    buffer.append(data);
-    if (sink_ && *sink_ && streamed < stream_limit_) {
-      size_t take = static_cast<size_t>(std::min<uint64_t>(data.size(), stream_limit_ - streamed));
-      (*sink_)(Event{is_stdout ? EventKind::stdout_data : EventKind::stderr_data, ++sequence_,
-                     std::string(data.substr(0, take))});
-    }
-    return !(kill_on_overflow_ && buffer.overflowed());
+    return capture_.take(stream, data);
   }
 
   void on_started() override {
     if (announce_start_ && sink_ && *sink_) (*sink_)(Event{EventKind::started, ++sequence_, {}});
   }
 
-  KeptOutput kept(const OutputBuffer& buffer) const {
-    return {buffer.text(), buffer.total_bytes(), buffer.dropped_bytes()};
-  }
-  KeptOutput kept_stdout() const { return kept(stdout_); }
-  KeptOutput kept_stderr() const { return kept(stderr_); }
+  KeptOutput kept_stdout() const { return capture_.kept(sandbox::Stream::stdout_stream); }
+  KeptOutput kept_stderr() const { return capture_.kept(sandbox::Stream::stderr_stream); }
 
  private:
-  OutputBuffer stdout_, stderr_;
-  uint64_t stream_limit_;
-  bool kill_on_overflow_;
+  OutputCapture capture_;
   const EventSink* sink_;
   uint64_t& sequence_;
   bool announce_start_;  // false for the run after a compile step, which announced the start

@@ -2,20 +2,13 @@
 
 #include "runner/summary.h"
 
-#include <poll.h>
-#include <signal.h>
 #include <sys/random.h>
 
 #include <cstdio>
 #include <sstream>
 
-#include "sandbox/readable.h"
-
 namespace airlock::runner {
 namespace {
-
-using std::chrono::milliseconds;
-using Clock = std::chrono::steady_clock;
 
 // A control record larger than this is not one the driver wrote.
 constexpr size_t kMaxControlBytes = 64 * 1024;
@@ -35,12 +28,6 @@ size_t partial_marker(const std::string& text, const std::string& marker) {
     if (text.compare(text.size() - keep, keep, marker, 0, keep) == 0) return keep;
   }
   return 0;
-}
-
-bool cancel_requested(int cancel_fd) {
-  if (cancel_fd < 0) return false;
-  pollfd fd{cancel_fd, POLLIN, 0};
-  return ::poll(&fd, 1, 0) > 0 && (fd.revents & POLLIN);
 }
 
 }  // namespace
@@ -175,17 +162,11 @@ void Interpreter::kill() {
 }
 
 void Interpreter::deliver(int stream, std::string_view data) {
-  if (data.empty() || !buffers_[stream]) return;
-  OutputBuffer& buffer = *buffers_[stream];
-  const uint64_t streamed = buffer.total_bytes();
-  buffer.append(data);
-  if (buffer.overflowed() && request_->kill_on_overflow) overflowed_ = true;
-  const uint64_t stream_limit = request_->stream_everything ? UINT64_MAX : request_->kept_bytes / 2;
-  const EventSink* sink = request_->sink;
-  if (sink && *sink && streamed < stream_limit) {
-    size_t take = static_cast<size_t>(std::min<uint64_t>(data.size(), stream_limit - streamed));
-    (*sink)(Event{stream == kStdout ? EventKind::stdout_data : EventKind::stderr_data,
-                  ++*request_->sequence, std::string(data.substr(0, take))});
+  if (!capture_) return;
+  if (!capture_->take(
+          stream == kStdout ? sandbox::Stream::stdout_stream : sandbox::Stream::stderr_stream,
+          data)) {
+    overflowed_ = true;
   }
 }
 
@@ -269,6 +250,17 @@ bool Interpreter::complete() const {
 
 InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
   InterpreterResult result;
+  // From here the monitor holds the tree to this execution's limits and cancel fd: when one runs
+  // out it ends the tree, and its outcome names the limit as a one-shot run's does.
+  if (sandbox::Status begun =
+          live_->begin_task({request.wall_time, request.cpu_time, request.cancel_fd});
+      !begun) {
+    // Nothing was sent: the interpreter is as it was.
+    result.outcome.status = sandbox::RunStatus::setup_error;
+    result.outcome.setup_error = begun.error().message();
+    result.outcome.reason = "sandbox setup failed: " + result.outcome.setup_error;
+    return result;
+  }
   const std::string marker = new_marker();
   {
     std::lock_guard lock(mutex_);
@@ -276,125 +268,49 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
     marker_ = marker;
     held_ = {};
     marked_ = {};
-    buffers_[kStdout].emplace(request.kept_bytes);
-    buffers_[kStderr].emplace(request.kept_bytes);
+    capture_.emplace(request.kept_bytes, request.kill_on_overflow, request.stream_everything,
+                     request.sink, *request.sequence);
     control_.clear();
     record_.reset();
     overflowed_ = false;
     blocked_.clear();
     blocked_dropped_ = 0;
-    request_ = &request;
   }
   if (request.sink && *request.sink) {
     (*request.sink)(Event{EventKind::started, ++*request.sequence, {}});
   }
-  const Clock::time_point started = Clock::now();
-  const uint64_t cpu_before = live_->cpu_usage_ns();
-  // The cgroup's counters cover the interpreter's whole life; this execution's share is the
-  // difference, and its peak the cgroup's when that rose now, else the highest reading seen.
-  const sandbox::Usage usage_before = live_->usage_so_far();
-  uint64_t memory_seen = live_->memory_usage_bytes();
-  const Clock::time_point deadline = started + request.wall_time;
-  const uint64_t cpu_limit_ns =
-      static_cast<uint64_t>(std::chrono::nanoseconds(request.cpu_time).count());
-
   std::string frame = marker + " " + std::to_string(request.code.size()) + " " +
                       std::to_string(request.stdin_data.size()) + "\n";
-  bool sent = live_->write_stdin(frame + request.code + request.stdin_data);
+  // A failed write means the driver is gone; its end (on_ended) is what the wait below sees.
+  live_->write_stdin(frame + request.code + request.stdin_data);
   if (request.close_stdin_after_frame) live_->close_stdin();
 
-  enum class End { finished, died, cancelled, wall, cpu, overflow } end = End::died;
   std::unique_lock lock(mutex_);
-  while (sent) {
-    // The sandbox's end wakes this too (on_ended): a driver that ended without a record, as
-    // node's does after an uncaught exception, is seen at once rather than at the next poll.
-    changed_.wait_for(lock, kInterpreterPollInterval,
-                      [this] { return complete() || overflowed_ || sandbox_ended_; });
-    if (complete() || overflowed_) {
-      end = overflowed_ ? End::overflow : End::finished;
-      break;
-    }
-    lock.unlock();
-    // Never call into the sandbox with mutex_ held: its thread may be waiting in on_output.
-    std::optional<End> stop;
-    if (live_->ended())
-      stop = End::died;
-    else if (cancel_requested(request.cancel_fd))
-      stop = End::cancelled;
-    else if (Clock::now() >= deadline)
-      stop = End::wall;
-    else if (const uint64_t used = live_->cpu_usage_ns();
-             used > cpu_before && used - cpu_before >= cpu_limit_ns)
-      stop = End::cpu;
-    memory_seen = std::max(memory_seen, live_->memory_usage_bytes());
-    lock.lock();
-    if (stop) {
-      // A record that arrived meanwhile still counts, unless the interpreter is gone.
-      end = complete() && *stop != End::died ? End::finished : *stop;
-      break;
-    }
-  }
-  std::optional<Record> record = record_;
+  // Every other end is the sandbox's: a limit or cancellation (the monitor's kill), an overflow
+  // (on_output said stop), the driver's own end without a record (node's after an uncaught
+  // exception), Interpreter::kill.
+  changed_.wait(lock, [this] { return complete() || overflowed_ || sandbox_ended_; });
+  const bool finished = complete() && !overflowed_;
+  const std::optional<Record> record = record_;
   lock.unlock();
 
-  const auto wall = std::chrono::duration_cast<milliseconds>(Clock::now() - started);
+  // Never call into the sandbox with mutex_ held: its thread may be waiting in on_output.
+  const sandbox::Usage used = live_->end_task();
   sandbox::Outcome& outcome = result.outcome;
-  if (end == End::finished) {
+  if (finished) {
     outcome.status =
         record->exit_code == 0 ? sandbox::RunStatus::ok : sandbox::RunStatus::nonzero_exit;
     outcome.exit_code = record->exit_code;
     outcome.reason = record->reason;
+    outcome.usage = used;
   } else {
-    if (end != End::died) live_->kill();
-    const sandbox::Outcome& ended = live_->wait();
+    // The monitor's classification, with the sandbox's whole-life peaks; the time is the task's.
+    outcome = live_->wait();
     result.interpreter_ended = true;
-    switch (end) {
-      case End::died:
-        outcome = ended;
-        if (outcome.reason.empty()) {
-          outcome.reason = "the interpreter ended";
-        }
-        break;
-      case End::cancelled:
-        outcome.status = sandbox::RunStatus::cancelled;
-        outcome.reason = "the execution was cancelled";
-        break;
-      case End::wall:
-      case End::cpu:
-        outcome.status = sandbox::RunStatus::timeout;
-        outcome.timeout = end == End::wall ? sandbox::TimeoutKind::wall : sandbox::TimeoutKind::cpu;
-        outcome.signal = SIGKILL;
-        outcome.reason =
-            std::string(end == End::wall ? "wall" : "cpu") + " time limit of " +
-            sandbox::format_duration(end == End::wall ? request.wall_time : request.cpu_time) +
-            " reached";
-        break;
-      case End::overflow:
-        outcome.status = sandbox::RunStatus::output_limit;
-        outcome.reason = "output over the kept " + sandbox::format_bytes(request.kept_bytes) +
-                         " per stream, and the policy says to kill on overflow";
-        break;
-      case End::finished:
-        break;
-    }
-    outcome.usage.peak_memory_bytes = ended.usage.peak_memory_bytes;
-    outcome.usage.peak_processes = ended.usage.peak_processes;
-  }
-  outcome.usage.wall = wall;
-  // An ended sandbox's outcome counts its whole life (the interpreter's start, its wait in a
-  // pool), as do the live cgroup's counters: this execution's share is what they grew by.
-  memory_seen = std::max(memory_seen, live_->memory_usage_bytes());
-  const sandbox::Usage usage_after = live_->usage_so_far();
-  auto grown = [](milliseconds after, milliseconds before) {
-    return after > before ? after - before : milliseconds{0};
-  };
-  outcome.usage.cpu_user = grown(usage_after.cpu_user, usage_before.cpu_user);
-  outcome.usage.cpu_system = grown(usage_after.cpu_system, usage_before.cpu_system);
-  if (end == End::finished) {
-    outcome.usage.peak_memory_bytes = usage_after.peak_memory_bytes > usage_before.peak_memory_bytes
-                                          ? usage_after.peak_memory_bytes
-                                          : memory_seen;
-    outcome.usage.peak_processes = usage_after.peak_processes;
+    if (outcome.reason.empty()) outcome.reason = "the interpreter ended";
+    outcome.usage.wall = used.wall;
+    outcome.usage.cpu_user = used.cpu_user;
+    outcome.usage.cpu_system = used.cpu_system;
   }
 
   lock.lock();
@@ -402,17 +318,15 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
   for (int i : {kStdout, kStderr}) {
     if (!marked_[i]) deliver(i, held_[i]);
   }
-  result.stdout_output = {buffers_[kStdout]->text(), buffers_[kStdout]->total_bytes(),
-                          buffers_[kStdout]->dropped_bytes()};
-  result.stderr_output = {buffers_[kStderr]->text(), buffers_[kStderr]->total_bytes(),
-                          buffers_[kStderr]->dropped_bytes()};
+  result.stdout_output = capture_->kept(sandbox::Stream::stdout_stream);
+  result.stderr_output = capture_->kept(sandbox::Stream::stderr_stream);
+  capture_.reset();
   // This execution's refused calls, even when the sandbox ended with it (its outcome would list
   // those of the whole session).
   outcome.blocked = std::move(blocked_);
   outcome.blocked_dropped = blocked_dropped_;
   blocked_.clear();
   active_ = false;
-  request_ = nullptr;
   return result;
 }
 

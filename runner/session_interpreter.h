@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "runner/output_buffer.h"
+#include "runner/output_capture.h"
 #include "runner/runner.h"
 #include "sandbox/sandbox.h"
 
@@ -21,8 +21,6 @@ namespace airlock::runner {
 
 // Where the drivers are mounted inside a session's sandbox (read-only).
 inline constexpr const char* kDriversSandboxDir = "/opt/airlock";
-// How often a waiting execution looks at the interpreter, the cancel fd and its CPU time.
-inline constexpr std::chrono::milliseconds kInterpreterPollInterval{50};
 
 // The driver's argv for a runtime ("python", "bash"), or nullopt when sessions do not support it.
 // interpreter: the runtime's own program (its run command's argv[0]).
@@ -150,7 +148,7 @@ class Interpreter final : public sandbox::OutputHandler {
   std::string marker_;
   std::array<std::string, 2> held_;  // bytes that may be the start of the marker
   std::array<bool, 2> marked_{};
-  std::array<std::optional<OutputBuffer>, 2> buffers_;
+  std::optional<OutputCapture> capture_;  // the running execution's
   std::string control_;
   std::optional<Record> record_;
   bool overflowed_ = false;
@@ -159,7 +157,6 @@ class Interpreter final : public sandbox::OutputHandler {
   std::vector<sandbox::SyscallEvent> blocked_;
   uint64_t blocked_dropped_ = 0;
   bool sandbox_ended_ = false;  // on_ended was called
-  const InterpreterRequest* request_ = nullptr;
 };
 
 struct Interpreter::Forked {

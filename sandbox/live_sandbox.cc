@@ -2,6 +2,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <future>
 #include <thread>
@@ -77,11 +78,39 @@ class Live final : public LiveSandbox {
       if (!copy) return copy.error();
       cancel = std::move(copy.value());
     }
+    TaskStart start{std::chrono::steady_clock::now(), usage_so_far(), memory_usage_bytes()};
+    {
+      std::lock_guard lock(mutex_);
+      task_start_ = start;
+    }
     set_task(limits, std::move(cancel));
     return {};
   }
 
-  void end_task() override { set_task(std::nullopt, UniqueFd()); }
+  Usage end_task() override {
+    set_task(std::nullopt, UniqueFd());
+    TaskStart start;
+    {
+      std::lock_guard lock(mutex_);
+      start = task_start_;
+    }
+    using std::chrono::milliseconds;
+    const Usage now = usage_so_far();
+    auto grown = [](milliseconds after, milliseconds before) {
+      return after > before ? after - before : milliseconds{0};
+    };
+    Usage used;
+    used.wall =
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start.at);
+    // The cgroup's counters cover the tree's whole life: the task's share is what they grew by.
+    used.cpu_user = grown(now.cpu_user, start.usage.cpu_user);
+    used.cpu_system = grown(now.cpu_system, start.usage.cpu_system);
+    used.peak_memory_bytes = now.peak_memory_bytes > start.usage.peak_memory_bytes
+                                 ? now.peak_memory_bytes
+                                 : std::max(start.memory_bytes, memory_usage_bytes());
+    used.peak_processes = now.peak_processes;
+    return used;
+  }
 
   bool ended() const override {
     std::lock_guard lock(mutex_);
@@ -158,6 +187,13 @@ class Live final : public LiveSandbox {
     end(std::move(outcome));
   }
 
+  // What end_task measures the task's usage against.
+  struct TaskStart {
+    std::chrono::steady_clock::time_point at;
+    Usage usage;
+    uint64_t memory_bytes = 0;
+  };
+
   void set_task(std::optional<TaskLimits> limits, UniqueFd cancel) {
     {
       std::lock_guard lock(tasks_.mutex);
@@ -193,6 +229,7 @@ class Live final : public LiveSandbox {
   bool ended_ = false;
   Outcome outcome_;
   Cgroup* cgroup_ = nullptr;  // while the monitor runs
+  TaskStart task_start_;
 };
 
 }  // namespace

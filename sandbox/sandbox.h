@@ -93,8 +93,11 @@ class LiveSandbox {
   // or cpu time runs out, or its cancel fd becomes readable, the tree ends and its outcome names
   // the task's limit. Replaces the limits of a task begun before. The cancel fd is duplicated.
   virtual Status begin_task(const TaskLimits& limits) = 0;
-  // The task ended in time: only the spec's limits apply again.
-  virtual void end_task() = 0;
+  // The task is over (in time, or the tree ended with it): only the spec's limits apply again.
+  // Returns its usage: wall and cpu time since begin_task; the cgroup's peak memory when it rose
+  // during the task, else the higher of the readings at its start and end (a lower bound); the
+  // cgroup's peak processes.
+  virtual Usage end_task() = 0;
 };
 
 // A run's working directory on the host: a sized tmpfs owned by the sandbox's uid. The runner

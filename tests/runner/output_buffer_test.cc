@@ -1,6 +1,10 @@
 #include "runner/output_buffer.h"
 
+#include <vector>
+
 #include <catch2/catch.hpp>
+
+#include "runner/output_capture.h"
 
 namespace airlock::runner {
 
@@ -76,6 +80,67 @@ TEST_CASE("invalid UTF-8 becomes U+FFFD and valid text is untouched") {
   CHECK(to_valid_utf8("\xed\xa0\x80") == "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // surrogate
   CHECK(is_valid_utf8("\xf0\x9f\x98\x80"));
   CHECK_FALSE(is_valid_utf8("\xc0\xaf"));  // overlong '/'
+}
+
+// The output events a capture sent, in order.
+struct Recorded {
+  std::vector<Event> events;
+  EventSink sink = [this](const Event& event) { events.push_back(event); };
+};
+
+TEST_CASE("streaming stops at half the kept bytes of a stream unless everything is streamed") {
+  using sandbox::Stream;
+  Recorded recorded;
+  uint64_t sequence = 0;
+  SECTION("capped") {
+    OutputCapture capture(8, false, false, &recorded.sink, sequence);
+    CHECK(capture.take(Stream::stdout_stream, "abc"));
+    CHECK(capture.take(Stream::stdout_stream, "defg"));  // only "d" is still under 8 / 2
+    CHECK(capture.take(Stream::stdout_stream, "hij"));   // nothing more streams
+    CHECK(capture.take(Stream::stderr_stream, "xyz"));   // stderr counts on its own
+    REQUIRE(recorded.events.size() == 3);
+    CHECK(recorded.events[0].kind == EventKind::stdout_data);
+    CHECK(recorded.events[0].data == "abc");
+    CHECK(recorded.events[1].data == "d");
+    CHECK(recorded.events[2].kind == EventKind::stderr_data);
+    CHECK(recorded.events[2].data == "xyz");
+    CHECK(recorded.events[2].sequence == 3);
+    CHECK(sequence == 3);
+    // What is kept is the head and tail all the same, not what streamed.
+    KeptOutput out = capture.kept(Stream::stdout_stream);
+    CHECK(out.total_bytes == 10);
+    CHECK(out.dropped_bytes == 2);
+    CHECK(capture.kept(Stream::stderr_stream).text == "xyz");
+  }
+  SECTION("everything") {
+    OutputCapture capture(8, false, true, &recorded.sink, sequence);
+    CHECK(capture.take(Stream::stdout_stream, "abcdefghij"));
+    CHECK(capture.take(Stream::stdout_stream, "klm"));
+    REQUIRE(recorded.events.size() == 2);
+    CHECK(recorded.events[0].data == "abcdefghij");
+    CHECK(recorded.events[1].data == "klm");
+    CHECK(capture.kept(Stream::stdout_stream).dropped_bytes == 5);
+  }
+}
+
+TEST_CASE("with kill on overflow the capture says stop once a stream overflows") {
+  using sandbox::Stream;
+  uint64_t sequence = 0;
+  SECTION("kill") {
+    OutputCapture capture(8, true, false, nullptr, sequence);
+    CHECK(capture.take(Stream::stdout_stream, "12345678"));  // exactly what is kept
+    CHECK(capture.take(Stream::stderr_stream, "1234"));
+    CHECK_FALSE(capture.take(Stream::stderr_stream, "56789"));
+    // The run is over: whatever comes after, on either stream, is still a stop.
+    CHECK_FALSE(capture.take(Stream::stdout_stream, "z"));
+    CHECK(capture.kept(Stream::stderr_stream).total_bytes == 9);
+    CHECK(sequence == 0);  // no sink, no events
+  }
+  SECTION("keep") {
+    OutputCapture capture(8, false, false, nullptr, sequence);
+    CHECK(capture.take(Stream::stdout_stream, std::string(100, 'x')));
+    CHECK(capture.take(Stream::stdout_stream, "more"));
+  }
 }
 
 }  // namespace airlock::runner

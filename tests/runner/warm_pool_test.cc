@@ -176,6 +176,26 @@ TEST_CASE("a warm execution behaves like `python3 main.py`", "[root]") {
   CHECK(wrapped->outcome.exit_code == 1);  // as `python3 main.py` exits: the OS keeps 8 bits
 }
 
+TEST_CASE("a warm execution past its wall time ends as a timeout", "[root]") {
+  if (!can_run()) return;
+  auto pool = make_pool(1);
+  wait_ready(*pool, 1);
+  auto policy = env().lookup("default");
+  RunRequest request = python("import time\nprint('started', flush=True)\ntime.sleep(600)");
+  request.limits.wall_time = std::chrono::milliseconds(1500);  // the policy's is longer
+  REQUIRE(policy->limits.wall_time > *request.limits.wall_time);
+  auto result = pool->try_run(request, *policy, nullptr, -1);
+  REQUIRE(result.has_value());
+  INFO(result->summary << result->stderr_output.text);
+  CHECK(result->status_name() == "timeout");
+  CHECK(result->outcome.timeout == sandbox::TimeoutKind::wall);
+  // A cold run's words, naming the request's limit.
+  CHECK(result->outcome.reason == "wall time limit 1.5 s reached");
+  CHECK(result->stdout_output.text == "started\n");
+  CHECK(result->outcome.usage.wall >= std::chrono::milliseconds(1500));
+  CHECK(pool->stats().front().hits == 1);
+}
+
 TEST_CASE("a warm python sandbox has the data stack imported and a first chart drawn", "[root]") {
   if (!can_run()) return;
   auto pool = make_pool(1);

@@ -133,6 +133,36 @@ TEST_CASE("a task's cpu time counts from the task's start, not the sandbox's", "
   CHECK(outcome.usage.cpu_user + outcome.usage.cpu_system >= std::chrono::milliseconds(650));
 }
 
+TEST_CASE("a task's usage counts from its start, also when the tree ended with it", "[root]") {
+  if (!can_sandbox()) return;
+  using std::chrono::milliseconds;
+  Waiting output;
+  auto live = shared_sandbox().start(long_lived({kProbe, "busy"}), output);
+  REQUIRE(live.ok());
+  auto cpu_ms = [&] {
+    return std::chrono::duration_cast<milliseconds>(
+        std::chrono::nanoseconds((*live)->cpu_usage_ns()));
+  };
+  while (cpu_ms() < milliseconds(400)) std::this_thread::sleep_for(milliseconds(10));
+  REQUIRE((*live)->begin_task({std::chrono::seconds(60), std::chrono::seconds(60)}));
+  const milliseconds at_begin = cpu_ms();
+  while (cpu_ms() < at_begin + milliseconds(300)) std::this_thread::sleep_for(milliseconds(10));
+  const Usage in_time = (*live)->end_task();
+  const milliseconds at_end = cpu_ms();
+  // The split into user and system time is the kernel's sampling: a few ticks of slack.
+  const milliseconds cpu = in_time.cpu_user + in_time.cpu_system;
+  CHECK(cpu >= milliseconds(250));
+  CHECK(cpu <= at_end - milliseconds(400) + milliseconds(50));  // not the 400 ms before
+  CHECK(in_time.peak_memory_bytes > 0);
+
+  REQUIRE((*live)->begin_task({milliseconds(300), std::chrono::seconds(60)}));
+  REQUIRE((*live)->wait().status == RunStatus::timeout);
+  const Usage killed = (*live)->end_task();
+  CHECK(killed.wall >= milliseconds(300));
+  // One busy thread: no more cpu than wall time since the task began, not the tree's 700 ms.
+  CHECK(killed.cpu_user + killed.cpu_system <= killed.wall + milliseconds(50));
+}
+
 TEST_CASE("a task's cancel fd ends it as cancelled", "[root]") {
   if (!can_sandbox()) return;
   Waiting output;

@@ -4,7 +4,9 @@ lifetime expiry remove the sandbox's processes and cgroup, and two sessions are 
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -205,6 +207,28 @@ class Sessions(unittest.TestCase):
         status, _, body = self.call("GET", f"/v1/sessions/{session['id']}")
         self.assertEqual(json.loads(body)["interpreter_restarts"], 1)
 
+    def test_an_execution_over_its_wall_time_is_a_timeout_and_the_next_starts_fresh(self):
+        session = self.create("python")
+        quick = self.run_in(session, "x = 1\nopen('kept.txt', 'w').write('yes')",
+                            limits={"wall_time": "1.5s"})
+        self.assertEqual(quick["status"], "ok", quick["summary"])
+        # Ended in time, the execution left its interpreter running under the session's limits.
+        self.assertEqual(self.run_in(session, "print(x)")["stdout"], "1\n")
+        slow = self.run_in(session, "import time\nprint('started', flush=True)\ntime.sleep(600)",
+                           limits={"wall_time": "1.5s"})
+        self.assertEqual(slow["status"], "timeout", slow["summary"])
+        self.assertEqual(slow["timeout"], "wall")
+        self.assertEqual(slow["stdout"], "started\n")
+        # The one-shot run's words, naming the execution's limit, not the session's.
+        self.assertTrue(slow["reason"].startswith("wall time limit 1.5 s reached; "), slow["reason"])
+        self.assertIn("the next execution starts a fresh interpreter", slow["reason"])
+        self.assertGreaterEqual(slow["usage"]["wall_time_ms"], 1500)
+        after = self.run_in(session, "print(open('kept.txt').read())\nprint('x' in globals())")
+        self.assertEqual(after["stdout"], "yes\nFalse\n")
+        self.assertIn(f"ended by execution {slow['id']} (timeout)", after["summary"])
+        status, _, body = self.call("GET", f"/v1/sessions/{session['id']}")
+        self.assertEqual(json.loads(body)["interpreter_restarts"], 1)
+
     def test_a_session_execution_reports_its_own_usage(self):
         session = self.create("python")
         busy = self.run_in(session, "b = b'x' * (64 * 1024 ** 2)\nsum(range(3 * 10 ** 6))")
@@ -284,6 +308,40 @@ class Expiry(unittest.TestCase):
         session = self.start(idle_timeout="10m", max_lifetime="5s")
         self.assertEqual(session["max_lifetime"], "5 s")
         self.expect_removed(session, "lifetime_ends_at")
+
+
+class OutputKill(unittest.TestCase):
+    """Sessions under a policy that kills on output overflow."""
+
+    def setUp(self):
+        source = os.path.join(os.path.dirname(__file__), "..", "..", "policies", "default.yaml")
+        policy_dir = tempfile.TemporaryDirectory(prefix="airlock-sessions-test-")
+        self.addCleanup(policy_dir.cleanup)
+        shutil.copy(source, policy_dir.name)
+        with open(os.path.join(policy_dir.name, "loud.yaml"), "w") as f:
+            f.write("description: kills on overflow\nextends: default\n"
+                    "limits:\n  output_kept: 1KiB\n  output_overflow: kill\n")
+        self.server = s.Server(AIRLOCK, s.base_config(policy_dirs=[policy_dir.name]))
+        self.addCleanup(self.server.close)
+
+    def test_output_over_the_kept_bytes_ends_the_execution_as_an_output_limit(self):
+        def call(method, path, body=None):
+            status, _, data = self.server.request(method, path, body=body, key=s.ADMIN_KEY)
+            self.assertIn(status, (200, 201), data)
+            return json.loads(data)
+        session = call("POST", "/v1/sessions", {"runtime": "python", "policy": "loud"})
+        self.addCleanup(self.server.request, "DELETE", "/v1/sessions/" + session["id"],
+                        key=s.ADMIN_KEY)
+        run = lambda code: call("POST", f"/v1/sessions/{session['id']}/executions", {"code": code})
+        self.assertEqual(run("x = 1\nprint('x' * 100)")["status"], "ok")
+        loud = run("import time\nwhile True:\n    print('x' * 100, flush=True)\n"
+                   "    time.sleep(0.001)")
+        self.assertEqual(loud["status"], "output_limit", loud["summary"])
+        self.assertTrue(loud["reason"].startswith("output limit reached; "), loud["reason"])
+        self.assertGreater(loud["stdout_bytes"], 1024)
+        after = run("print('x' in globals())")
+        self.assertEqual(after["stdout"], "False\n")
+        self.assertIn(f"ended by execution {loud['id']} (output_limit)", after["summary"])
 
 
 if __name__ == "__main__":
