@@ -1,5 +1,7 @@
 // The pure request handling of the execution API: one HTTP request in, one response out (or an
-// execution for the transport to start). No sockets here; the transport only moves bytes.
+// execution for the transport to start). No sockets here; the transport only moves bytes. Api
+// admits a request (Host, Origin, key) and routes it to its protocol: the REST API (api/rest/),
+// MCP (api/mcp/), or the service's own /healthz, /readyz, /metrics and /version.
 #pragma once
 
 #include <functional>
@@ -72,19 +74,8 @@ class Api {
   bool ready(std::vector<std::string>& problems) const;
 
  private:
+  // Which protocol's handler takes a request: api/rest/, api/mcp/, or the service's own paths.
   Dispatch route(const HttpRequest& request, const Identity& identity) const;
-  Dispatch post_execution(const HttpRequest& request, const Identity& identity) const;
-  HttpResponse get_execution(const std::string& id, const Identity& identity,
-                             WireFormat format) const;
-  HttpResponse delete_execution(const std::string& id, const Identity& identity,
-                                WireFormat format) const;
-  HttpResponse list_runtimes(WireFormat format) const;
-  HttpResponse list_policies(const Identity& identity, WireFormat format) const;
-  HttpResponse get_policy(const std::string& name, const Identity& identity,
-                          WireFormat format) const;
-  HttpResponse health(bool readiness) const;
-  HttpResponse version(WireFormat format) const;
-  std::vector<std::string> usable_policies(const Identity& identity) const;
   // Passes a 401 or 403 answer to context_.on_refused; `key` is the caller's, when known.
   void note_refusal(const HttpRequest& request, const HttpResponse& response,
                     const std::string& key) const;

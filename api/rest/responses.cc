@@ -1,5 +1,7 @@
 #include "api/rest/responses.h"
 
+#include <algorithm>
+
 #include "api/wire/wire.h"
 
 namespace airlock::api {
@@ -23,6 +25,21 @@ HttpResponse error(int status, std::string code, std::string message, WireFormat
                    std::string field, const std::vector<std::string>& valid) {
   return error_response(
       status, make_error(std::move(code), std::move(message), std::move(field), valid), format);
+}
+
+HttpResponse method_not_allowed(std::string allow, WireFormat format) {
+  HttpResponse response = error(405, "method_not_allowed", "this path takes " + allow, format);
+  response.headers.emplace_back("Allow", std::move(allow));
+  return response;
+}
+
+bool is_path_name(std::string_view text) {
+  constexpr size_t kMaxPathNameLength = 128;
+  return !text.empty() && text.size() <= kMaxPathNameLength &&
+         std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-' || c == '.';
+         });
 }
 
 HttpResponse final_event_response(const v1::Event& final_event, WireFormat format) {

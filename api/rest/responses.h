@@ -23,6 +23,12 @@ HttpResponse error_response(int status, const v1::Error& error, WireFormat forma
 HttpResponse error(int status, std::string code, std::string message, WireFormat format,
                    std::string field = {}, const std::vector<std::string>& valid = {});
 
+// 405 with the Allow header naming the methods the path takes ("GET, DELETE").
+HttpResponse method_not_allowed(std::string allow, WireFormat format);
+
+// Ids and policy names in paths: short, and only characters that need no escaping.
+bool is_path_name(std::string_view text);
+
 // The answer to a non-streaming execution, from its final event: 200 with the result for `exit`
 // (whatever the program did), 500 with the error for `error`.
 HttpResponse final_event_response(const v1::Event& final_event, WireFormat format);

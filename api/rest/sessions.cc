@@ -23,12 +23,6 @@ HttpResponse refused(const runner::SessionError& refusal, WireFormat format) {
   return response;
 }
 
-HttpResponse method_not_allowed(std::string allow, WireFormat format) {
-  HttpResponse response = error(405, "method_not_allowed", "this path takes " + allow, format);
-  response.headers.emplace_back("Allow", std::move(allow));
-  return response;
-}
-
 std::string rfc3339(std::chrono::system_clock::time_point time) {
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
