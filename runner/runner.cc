@@ -87,10 +87,8 @@ sandbox::Spec make_spec(const policies::Policy& policy, const sandbox::Limits& l
   return spec;
 }
 
-RunResult setup_error_result(RunResult result, const std::string& message) {
-  result.outcome.status = sandbox::RunStatus::setup_error;
-  result.outcome.setup_error = message;
-  result.outcome.reason = "sandbox setup failed: " + message;
+RunResult setup_error_result(RunResult result, const sandbox::SetupError& error) {
+  result.outcome = sandbox::setup_failure(error);
   return result;
 }
 
@@ -299,14 +297,14 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
     return done;
   };
   if (auto problem = validate(request, policy)) {
-    return finish(setup_error_result(result, problem->field + ": " + problem->message));
+    return finish(setup_error_result(result, {problem->field + ": " + problem->message, 0}));
   }
 
   auto workspace = sandbox_.create_workspace(limits.workdir_size_bytes);
-  if (!workspace) return finish(setup_error_result(result, workspace.error().message()));
+  if (!workspace) return finish(setup_error_result(result, workspace.error()));
   for (const InputFile& file : request.files) {
     if (auto s = write_workspace_file(**workspace, file.path, file.content, file.executable); !s) {
-      return finish(setup_error_result(result, s.error().message()));
+      return finish(setup_error_result(result, s.error()));
     }
   }
 
@@ -317,7 +315,7 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
     const Runtime& runtime = runtimes_.at(request.runtime);
     add_runtime_setup(spec, runtime, drivers_dir_);
     if (auto s = write_workspace_file(**workspace, runtime.source_file, request.code, false); !s) {
-      return finish(setup_error_result(result, s.error().message()));
+      return finish(setup_error_result(result, s.error()));
     }
     if (!runtime.compile.empty()) {
       std::shared_ptr<const policies::Policy> compile_policy;

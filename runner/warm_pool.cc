@@ -212,7 +212,7 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
     retired_.push_back(std::move(ready));
   }
   retired_changed_.notify_all();
-  if (!written) return execution.fail("sandbox setup", written.error().message());
+  if (!written) return execution.fail("sandbox setup", written.error());
   return execution.finish();
 }
 
