@@ -297,13 +297,16 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
     return done;
   };
   if (auto problem = validate(request, policy)) {
+    result.rejected = problem;
     return finish(setup_error_result(result, {problem->field + ": " + problem->message, 0}));
   }
 
   auto workspace = sandbox_.create_workspace(limits.workdir_size_bytes);
   if (!workspace) return finish(setup_error_result(result, workspace.error()));
-  for (const InputFile& file : request.files) {
+  for (size_t i = 0; i < request.files.size(); ++i) {
+    const InputFile& file = request.files[i];
     if (auto s = write_workspace_file(**workspace, file.path, file.content, file.executable); !s) {
+      result.rejected = refused_input_file(i, file, s.error(), "the working directory");
       return finish(setup_error_result(result, s.error()));
     }
   }

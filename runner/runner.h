@@ -80,6 +80,12 @@ struct KeptOutput {
   uint64_t dropped_bytes = 0;  // what is not in `text`
 };
 
+// An error in the request itself (bad path, limit above policy, unknown runtime): 4xx material.
+struct RequestError {
+  std::string field;    // e.g. "limits.memory"
+  std::string message;  // what is wrong and what would be valid
+};
+
 struct RunResult {
   std::string id;
   sandbox::Outcome outcome;   // status may also be "compile_error", see `compile_error`
@@ -91,6 +97,10 @@ struct RunResult {
   std::string policy_hash;
   std::string runtime;
   std::string summary;  // a few lines for a model: status, code, reason, hint
+  // The request was at fault in a way only carrying it out showed (an input file that does not
+  // fit the working directory): the outcome is a setup_error, and the API answers 400
+  // invalid_request naming `rejected->field`.
+  std::optional<RequestError> rejected;
 
   // "ok", "nonzero_exit", ..., or "compile_error".
   std::string status_name() const;
@@ -98,12 +108,6 @@ struct RunResult {
 
 // A new execution id: "ex_" and 24 random hex digits.
 std::string new_execution_id();
-
-// An error in the request itself (bad path, limit above policy, unknown runtime): 4xx material.
-struct RequestError {
-  std::string field;    // e.g. "limits.memory"
-  std::string message;  // what is wrong and what would be valid
-};
 
 // Checks a request against its policy and the runtimes: known names, safe paths, sizes, and
 // limits no higher than the policy's. Returns the first problem, if any.

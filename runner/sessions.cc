@@ -307,9 +307,11 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
     if (state.closed) return execution.fail("session setup", {"the session was closed", 0});
     ++state.executions;
   }
-  for (const InputFile& file : request.files) {
+  for (size_t i = 0; i < request.files.size(); ++i) {
+    const InputFile& file = request.files[i];
     if (auto s = write_workspace_file(*state.workspace, file.path, file.content, file.executable);
         !s) {
+      result.rejected = refused_input_file(i, file, s.error(), "the session's working directory");
       return execution.fail("session setup", s.error());
     }
   }

@@ -24,7 +24,8 @@ HttpResponse error(int status, std::string code, std::string message, WireFormat
                    std::string field = {}, const std::vector<std::string>& valid = {});
 
 // The answer to a non-streaming execution, from its final event: 200 with the result for `exit`
-// (whatever the program did), 500 with the error for `error`.
+// (whatever the program did), and for `error` 400 when the request was at fault (code
+// invalid_request), else 500.
 HttpResponse final_event_response(const v1::Event& final_event, WireFormat format);
 
 // "started", "stdout", "stderr", "file", "exit" or "error".
