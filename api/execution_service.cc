@@ -219,6 +219,15 @@ void ExecutionService::execute(Entry& entry) {
       }
     }
     record(entry, result);
+    if (run.rejected) {
+      // Only running it showed the request at fault (a file that does not fit): a request
+      // error naming the field, as when validation catches it before the run.
+      const runner::RequestError& rejected = *run.rejected;
+      events.finish_error(make_error("invalid_request",
+                                     to_valid_utf8(rejected.field + ": " + rejected.message),
+                                     rejected.field));
+      return;
+    }
     events.finish_exit(result);
   } catch (const std::exception& error) {
     // The runner reports what programs do as results; an exception is airlock's own failure.

@@ -70,10 +70,8 @@ sandbox::Spec make_spec(const policies::Policy& policy, const sandbox::Limits& l
   return spec;
 }
 
-RunResult setup_error_result(RunResult result, const std::string& message) {
-  result.outcome.status = sandbox::RunStatus::setup_error;
-  result.outcome.setup_error = message;
-  result.outcome.reason = "sandbox setup failed: " + message;
+RunResult setup_error_result(RunResult result, const sandbox::SetupError& error) {
+  result.outcome = sandbox::setup_failure(error);
   return result;
 }
 
@@ -262,14 +260,17 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
     return done;
   };
   if (auto problem = validate(request, policy)) {
-    return finish(setup_error_result(result, problem->field + ": " + problem->message));
+    result.rejected = problem;
+    return finish(setup_error_result(result, {problem->field + ": " + problem->message, 0}));
   }
 
   auto workspace = sandbox_.create_workspace(limits.workdir_size_bytes);
-  if (!workspace) return finish(setup_error_result(result, workspace.error().message()));
-  for (const InputFile& file : request.files) {
+  if (!workspace) return finish(setup_error_result(result, workspace.error()));
+  for (size_t i = 0; i < request.files.size(); ++i) {
+    const InputFile& file = request.files[i];
     if (auto s = write_workspace_file(**workspace, file.path, file.content, file.executable); !s) {
-      return finish(setup_error_result(result, s.error().message()));
+      result.rejected = refused_input_file(i, file, s.error(), "the working directory");
+      return finish(setup_error_result(result, s.error()));
     }
   }
 
@@ -280,7 +281,7 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
     const Runtime& runtime = runtimes_.at(request.runtime);
     add_runtime_setup(spec, runtime, drivers_dir_);
     if (auto s = write_workspace_file(**workspace, runtime.source_file, request.code, false); !s) {
-      return finish(setup_error_result(result, s.error().message()));
+      return finish(setup_error_result(result, s.error()));
     }
     if (!runtime.compile.empty()) {
       std::shared_ptr<const policies::Policy> compile_policy;

@@ -81,6 +81,12 @@ struct KeptOutput {
   uint64_t dropped_bytes = 0;  // what is not in `text`
 };
 
+// An error in the request itself (bad path, limit above policy, unknown runtime): 4xx material.
+struct RequestError {
+  std::string field;    // e.g. "limits.memory"
+  std::string message;  // what is wrong and what would be valid
+};
+
 struct RunResult {
   std::string id;
   sandbox::Outcome outcome;   // status may also be "compile_error", see `compile_error`
@@ -92,15 +98,13 @@ struct RunResult {
   std::string policy_hash;
   std::string runtime;
   std::string summary;  // a few lines for a model: status, code, reason, hint
+  // The request was at fault in a way only carrying it out showed (an input file that does not
+  // fit the working directory): the outcome is a setup_error, and the API answers 400
+  // invalid_request naming `rejected->field`.
+  std::optional<RequestError> rejected;
 
   // "ok", "nonzero_exit", ..., or "compile_error".
   std::string status_name() const;
-};
-
-// An error in the request itself (bad path, limit above policy, unknown runtime): 4xx material.
-struct RequestError {
-  std::string field;    // e.g. "limits.memory"
-  std::string message;  // what is wrong and what would be valid
 };
 
 // Checks a request against its policy and the runtimes: known names, safe paths, sizes, and

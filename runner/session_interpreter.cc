@@ -145,10 +145,8 @@ RunResult InterpreterExecution::finish(const std::string& note) {
   return std::move(result);
 }
 
-RunResult InterpreterExecution::fail(const std::string& what, const std::string& message) {
-  result.outcome.status = sandbox::RunStatus::setup_error;
-  result.outcome.setup_error = message;
-  result.outcome.reason = what + " failed: " + message;
+RunResult InterpreterExecution::fail(const std::string& what, const sandbox::SetupError& error) {
+  result.outcome = sandbox::setup_failure(error, what);
   return finish();
 }
 

@@ -83,7 +83,7 @@ struct InterpreterExecution {
   // Fills in the summary (after `note`, if any), sends file events and the final event.
   RunResult finish(const std::string& note = {});
   // Ends as a setup error (`what` names the failing part: "session setup", "sandbox setup").
-  RunResult fail(const std::string& what, const std::string& message);
+  RunResult fail(const std::string& what, const sandbox::SetupError& error);
 
   const RunRequest& request;
   const policies::Policy& policy;

@@ -361,13 +361,15 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
   std::string note;
   {
     std::lock_guard lock(mutex_);
-    if (state.closed) return execution.fail("session setup", "the session was closed");
+    if (state.closed) return execution.fail("session setup", {"the session was closed", 0});
     ++state.executions;
   }
-  for (const InputFile& file : request.files) {
+  for (size_t i = 0; i < request.files.size(); ++i) {
+    const InputFile& file = request.files[i];
     if (auto s = write_workspace_file(*state.workspace, file.path, file.content, file.executable);
         !s) {
-      return execution.fail("session setup", s.error().message());
+      result.rejected = refused_input_file(i, file, s.error(), "the session's working directory");
+      return execution.fail("session setup", s.error());
     }
   }
 
@@ -381,7 +383,7 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
         state.interpreter.reset();
       }
       auto fresh = Interpreter::start(sandbox_, spec_for(state));
-      if (!fresh) return execution.fail("session setup", fresh.error().message());
+      if (!fresh) return execution.fail("session setup", fresh.error());
       state.interpreter = std::move(fresh.value());
       ++state.restarts;
       note = "note: " + state.lost_because +

@@ -187,9 +187,12 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   // A refill warms up in the background (its cgroup at the lowest CPU weight), so that it never
   // takes a core from a running request; serving one, it is a request's sandbox like any other.
   sandbox::Status written = ready->interpreter->to_foreground();
-  for (const InputFile& file : request.files) {
-    if (written) {
-      written = write_workspace_file(*ready->workspace, file.path, file.content, file.executable);
+  for (size_t i = 0; written && i < request.files.size(); ++i) {
+    const InputFile& file = request.files[i];
+    written = write_workspace_file(*ready->workspace, file.path, file.content, file.executable);
+    if (!written) {
+      execution.result.rejected =
+          refused_input_file(i, file, written.error(), "the working directory");
     }
   }
   // The source sits where a cold run has it, so tracebacks can show its lines.
@@ -212,7 +215,7 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
     retired_.push_back(std::move(ready));
   }
   retired_changed_.notify_all();
-  if (!written) return execution.fail("sandbox setup", written.error().message());
+  if (!written) return execution.fail("sandbox setup", written.error());
   return execution.finish();
 }
 

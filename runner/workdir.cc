@@ -13,8 +13,9 @@
 #include <functional>
 #include <map>
 
-#include "sandbox/fs_ids.h"
 #include "runner/output_buffer.h"
+#include "sandbox/fs_ids.h"
+#include "sandbox/readable.h"
 #include "sandbox/unique_fd.h"
 
 namespace airlock::runner {
@@ -136,6 +137,34 @@ sandbox::Status write_workspace_file(const sandbox::Workspace& workspace, const 
   }
   if (::ftruncate(file.get(), 0) != 0) return sandbox::errno_error("truncate(\"" + path + "\")");
   return sandbox::write_all(file.get(), content, path.c_str());
+}
+
+std::optional<RequestError> refused_input_file(size_t index, const InputFile& file,
+                                               const sandbox::SetupError& error,
+                                               std::string_view workdir) {
+  const std::string field = "files[" + std::to_string(index) + "].path";
+  switch (error.error_number) {
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+      return RequestError{field, "'" + file.path + "' (" +
+                                     sandbox::format_bytes(file.content.size()) +
+                                     ") does not fit " + std::string(workdir)};
+    case 0:       // the path itself was refused
+    case EEXIST:  // a file where the path needs a directory, or the other way round
+    case ENOTDIR:
+    case EISDIR:
+    case EINVAL:  // something other than a regular file is there
+    case ENXIO:   // a FIFO without a reader is there
+    case ELOOP:   // a symlink (a session's code made it) is in the way
+    case ENAMETOOLONG:
+    case ETXTBSY:  // a program a session's process is running
+    case EACCES:   // a directory a session's code made unwritable
+      // The message names the path and what went wrong.
+      return RequestError{field, error.message()};
+    default:
+      return std::nullopt;
+  }
 }
 
 namespace {

@@ -24,6 +24,14 @@ std::optional<std::string> check_relative_path(const std::string& path);
 sandbox::Status write_workspace_file(const sandbox::Workspace& workspace, const std::string& path,
                                      std::string_view content, bool executable);
 
+// Why the request's input file files[index] could not be written, as an error in the request
+// (field `files[index].path`) when the request caused it: the file does not fit `workdir` (e.g.
+// "the session's working directory"), or its path collides with what is already there. nullopt
+// when the failure was airlock's own, which stays a setup error.
+std::optional<RequestError> refused_input_file(size_t index, const InputFile& file,
+                                               const sandbox::SetupError& error,
+                                               std::string_view workdir);
+
 // Regular files below workdir whose relative path matches one of the globs (fnmatch), in path
 // order, at most kMaxOutputFiles; symlinks and special files are skipped, never followed. Each
 // file's content holds at most max_file_bytes, and all of them together at most max_total_bytes.

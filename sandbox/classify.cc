@@ -30,7 +30,8 @@ void from_wait_status(Outcome& outcome, int status) {
 }  // namespace
 
 Outcome classify(const MonitorResult& result, const CgroupStats& stats, const Limits& limits) {
-  Outcome outcome;
+  // A run whose setup failed still reports the usage and blocked calls seen until then.
+  Outcome outcome = result.setup_failure ? setup_failure(*result.setup_failure) : Outcome{};
   outcome.usage.wall = std::chrono::duration_cast<std::chrono::milliseconds>(result.wall);
   outcome.usage.cpu_user = std::chrono::milliseconds(stats.cpu_user_ns / 1'000'000);
   outcome.usage.cpu_system = std::chrono::milliseconds(stats.cpu_system_ns / 1'000'000);
@@ -40,12 +41,7 @@ Outcome classify(const MonitorResult& result, const CgroupStats& stats, const Li
   outcome.blocked_dropped = result.blocked_dropped;
   outcome.process_limit_hit = stats.pids_max_hits > 0;
 
-  if (result.setup_failure) {
-    outcome.status = RunStatus::setup_error;
-    outcome.setup_error = result.setup_failure->message();
-    outcome.reason = "sandbox setup failed: " + outcome.setup_error;
-    return outcome;
-  }
+  if (result.setup_failure) return outcome;
 
   // What the program itself ended with; init's own status if it never reported (it was killed).
   from_wait_status(outcome, result.program_status.value_or(result.init_status));

@@ -25,6 +25,14 @@ std::string_view to_string(RunStatus status) {
   return "unknown";
 }
 
+Outcome setup_failure(const SetupError& error, std::string_view what) {
+  Outcome outcome;
+  outcome.status = RunStatus::setup_error;
+  outcome.setup_error = error;
+  outcome.reason = std::string(what) + " failed: " + error.message();
+  return outcome;
+}
+
 int cli_exit_code(const Outcome& outcome) {
   switch (outcome.status) {
     case RunStatus::ok:

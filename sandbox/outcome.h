@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sandbox/error.h"
+
 namespace airlock::sandbox {
 
 enum class RunStatus {
@@ -64,9 +66,13 @@ struct Outcome {
   std::vector<SyscallEvent> blocked;      // calls refused with an errno or logged; capped
   uint64_t blocked_dropped = 0;           // blocked calls not listed because of the cap
   bool process_limit_hit = false;         // a fork failed on the process limit at least once
-  std::string setup_error;                // with setup_error: what failed and why
+  std::optional<SetupError> setup_error;  // with setup_error: the operation and errno that failed
   std::string reason;                     // one sentence a model can act on
 };
+
+// The outcome of a run that never started because `what` failed: status setup_error, the error
+// kept whole, and the reason "<what> failed: <operation>: ENAME (description)".
+Outcome setup_failure(const SetupError& error, std::string_view what = "sandbox setup");
 
 // The exit codes of `airlock run` (docs/sandbox.md has the table). The program's own code when it
 // exited, 128+N when a signal N it did not get from airlock ended it, else one code per limit,

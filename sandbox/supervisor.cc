@@ -156,14 +156,6 @@ MonitorInputs monitor_inputs(Launch& launch, OutputHandler& output, const Limits
                        stdin_queue};
 }
 
-Outcome setup_failure(const SetupError& error) {
-  Outcome outcome;
-  outcome.status = RunStatus::setup_error;
-  outcome.setup_error = error.message();
-  outcome.reason = "sandbox setup failed: " + outcome.setup_error;
-  return outcome;
-}
-
 Expected<std::unique_ptr<Supervisor>> Supervisor::create(const SandboxConfig& config) {
   if (::geteuid() != 0) {
     return SetupError{"airlock must run as root: it creates cgroups and maps the sandbox's uid", 0};

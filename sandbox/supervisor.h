@@ -61,9 +61,6 @@ class OwnedWorkspace : public Workspace {
 // rules its children's setup steps need.
 SeccompPolicy zygote_policy();
 
-// The outcome of a run that never started.
-Outcome setup_failure(const SetupError& error);
-
 class Supervisor {
  public:
   static Expected<std::unique_ptr<Supervisor>> create(const SandboxConfig& config);

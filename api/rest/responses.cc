@@ -48,7 +48,9 @@ HttpResponse final_event_response(const v1::Event& final_event, WireFormat forma
     response.headers.emplace_back("Location", "/v1/executions/" + final_event.execution_id());
     return response;
   }
-  return error_response(500, final_event.error(), format);
+  // A request error found while running it is the client's to fix; any other is airlock's.
+  const int status = final_event.error().code() == "invalid_request" ? 400 : 500;
+  return error_response(status, final_event.error(), format);
 }
 
 std::string_view event_name(const v1::Event& event) {

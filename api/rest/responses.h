@@ -30,7 +30,8 @@ HttpResponse method_not_allowed(std::string allow, WireFormat format);
 bool is_path_name(std::string_view text);
 
 // The answer to a non-streaming execution, from its final event: 200 with the result for `exit`
-// (whatever the program did), 500 with the error for `error`.
+// (whatever the program did), and for `error` 400 when the request was at fault (code
+// invalid_request), else 500.
 HttpResponse final_event_response(const v1::Event& final_event, WireFormat format);
 
 // "started", "stdout", "stderr", "file", "exit" or "error".

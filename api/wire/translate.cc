@@ -142,8 +142,15 @@ v1::ExecutionResult to_result(const runner::RunResult& result, const std::string
   out.mutable_policy()->set_hash(result.policy_hash);
   out.set_runtime(result.runtime);
   out.set_summary(to_valid_utf8(result.summary));
+  if (outcome.setup_error) {
+    v1::SetupFailure* setup = out.mutable_setup();
+    setup->set_operation(to_valid_utf8(outcome.setup_error->operation));
+    const int error_number = outcome.setup_error->error_number;
+    if (error_number != 0) setup->set_errno_name(sandbox::errno_name(error_number));
+    setup->set_errno_number(error_number);
+  }
   std::string reason = outcome.reason;
-  if (reason.empty() && !outcome.setup_error.empty()) reason = outcome.setup_error;
+  if (reason.empty() && outcome.setup_error) reason = outcome.setup_error->message();
   out.set_reason(to_valid_utf8(reason));
   if (outcome.timeout == sandbox::TimeoutKind::wall) out.set_timeout("wall");
   if (outcome.timeout == sandbox::TimeoutKind::cpu) out.set_timeout("cpu");

@@ -132,6 +132,26 @@ TEST_CASE("a failure inside airlock ends the stream with an error event") {
   CHECK(f.service.find(submitted.id, "alice")->status() == "setup_error");
 }
 
+TEST_CASE("a request the runner rejects ends with an invalid_request error naming the field") {
+  Fixture f;
+  auto observer = std::make_shared<CollectingObserver>();
+  auto submitted = f.service.submit(
+      f.job("reject files[1].path 'big.bin' (2 MiB) does not fit the working directory"), observer);
+  REQUIRE_FALSE(submitted.rejection);
+  auto events = observer->wait();
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].has_started());
+  REQUIRE(events[1].has_error());
+  CHECK(events[1].error().code() == "invalid_request");
+  CHECK(events[1].error().field() == "files[1].path");
+  CHECK(events[1].error().message() ==
+        "files[1].path: 'big.bin' (2 MiB) does not fit the working directory");
+  // The execution is still on record, as one whose program never ran.
+  auto stored = f.service.find(submitted.id, "alice");
+  REQUIRE(stored);
+  CHECK(stored->status() == "setup_error");
+}
+
 TEST_CASE("only the most recent results are kept") {
   Fixture f({1, 4, 2});
   std::vector<std::string> ids;

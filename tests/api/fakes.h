@@ -58,6 +58,8 @@ class StaticPolicySource final : public PolicySource {
 //   wait                  block until cancelled or the test calls release()
 //   exit N                end with exit code N (default 0)
 //   throw TEXT            fail inside airlock (an exception)
+//   reject FIELD MESSAGE  stop as the runner does when carrying out the request shows it at fault
+//                         (a setup_error with RunResult::rejected set)
 class FakeExecutor final : public Executor {
  public:
   FakeExecutor() {
@@ -141,6 +143,12 @@ class FakeExecutor final : public Executor {
         if (result.outcome.exit_code != 0) result.outcome.status = sandbox::RunStatus::nonzero_exit;
       } else if (command == "throw") {
         throw std::runtime_error(rest);
+      } else if (command == "reject") {
+        const size_t space = rest.find(' ');
+        runner::RequestError rejected{rest.substr(0, space), rest.substr(space + 1)};
+        result.outcome = sandbox::setup_failure({rejected.field + ": " + rejected.message, 0});
+        result.rejected = std::move(rejected);
+        break;
       }
     }
     result.summary = std::string(sandbox::to_string(result.outcome.status));

@@ -171,6 +171,7 @@ TEST_CASE("the OpenAPI schemas list exactly the fields of the wire messages, wit
       {"ExecutionResult", v1::ExecutionResult::descriptor()},
       {"Event", v1::Event::descriptor()},
       {"SyscallReport", v1::SyscallReport::descriptor()},
+      {"SetupFailure", v1::SetupFailure::descriptor()},
       {"OutputFile", v1::OutputFile::descriptor()},
       {"Error", v1::Error::descriptor()},
       {"ErrorResponse", v1::ErrorResponse::descriptor()},
@@ -194,6 +195,9 @@ TEST_CASE("the OpenAPI schemas list exactly the fields of the wire messages, wit
 TEST_CASE("what the service sends matches the OpenAPI description") {
   const v1::ExecutionResult result = to_result(sample_run(), "ex_1");
   check_sent(result, "ExecutionResult");
+  runner::RunResult failed = sample_run();
+  failed.outcome = sandbox::setup_failure(sandbox::SetupError{"mount(\"/usr\")", EPERM});
+  check_sent(to_result(failed, "ex_2"), "ExecutionResult");
 
   v1::Event event;
   event.set_sequence(3);

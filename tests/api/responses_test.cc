@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "api/wire/wire.h"
+
 using namespace airlock::api;
 
 TEST_CASE("an SSE frame names the event, carries the sequence as id, and is one data line") {
@@ -29,4 +31,16 @@ TEST_CASE("a final exit answers 200 with the result; a final error 500") {
   error.mutable_error()->set_code("internal");
   CHECK(final_event_response(error, WireFormat::json).status == 500);
   CHECK(event_name(error) == "error");
+}
+
+TEST_CASE("a final invalid_request error answers 400") {
+  v1::Event error;
+  error.set_execution_id("ex_1");
+  *error.mutable_error() = make_error(
+      "invalid_request", "files[0].path: 'big.bin' (2 MiB) does not fit the working directory",
+      "files[0].path");
+  HttpResponse refused = final_event_response(error, WireFormat::json);
+  CHECK(refused.status == 400);
+  CHECK(refused.body.find("\"field\":\"files[0].path\"") != std::string::npos);
+  CHECK(refused.body.find("\"code\":\"invalid_request\"") != std::string::npos);
 }

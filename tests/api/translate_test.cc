@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "api/wire/text.h"
+#include "api/wire/wire.h"
 #include "fakes.h"
 
 using namespace airlock;
@@ -147,6 +148,32 @@ TEST_CASE("a result carries counts, usage, policy and files; binary files come a
   CHECK(base64_decode(result.files(0).content()) == image.content);
   CHECK(result.files(1).encoding() == "utf-8");
   CHECK(result.files(1).content() == "ok");
+}
+
+TEST_CASE("a setup error reaches the wire with its operation and errno") {
+  runner::RunResult run;
+  run.outcome = sandbox::setup_failure(sandbox::SetupError{"mount(\"/usr\")", EPERM});
+  v1::ExecutionResult result = to_result(run, "ex_1");
+  CHECK(result.status() == "setup_error");
+  REQUIRE(result.has_setup());
+  CHECK(result.setup().operation() == "mount(\"/usr\")");
+  CHECK(result.setup().errno_name() == "EPERM");
+  CHECK(result.setup().errno_number() == EPERM);
+  CHECK(result.reason() ==
+        "sandbox setup failed: mount(\"/usr\"): EPERM (Operation not permitted)");
+  CHECK(encode(result, WireFormat::json).find("\"errno_name\":\"EPERM\"") != std::string::npos);
+
+  // Without an errno: the operation alone, no name.
+  run.outcome = sandbox::setup_failure(sandbox::SetupError{"the session was closed", 0});
+  result = to_result(run, "ex_2");
+  CHECK(result.setup().operation() == "the session was closed");
+  CHECK(result.setup().errno_name().empty());
+  CHECK(result.setup().errno_number() == 0);
+
+  // Any other outcome has none.
+  run.outcome = sandbox::Outcome{};
+  run.outcome.status = sandbox::RunStatus::ok;
+  CHECK_FALSE(to_result(run, "ex_3").has_setup());
 }
 
 TEST_CASE("a policy's effective form shows limits with units") {

@@ -93,6 +93,32 @@ TEST_CASE("writing over a FIFO the sandbox made is refused without blocking") {
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("an input file that does not fit or collides is refused naming its field") {
+  InputFile big{"data/big.bin", std::string(3 * 1024 * 1024, 'x'), false};
+  auto full = refused_input_file(2, big, sandbox::SetupError{"write(\"data/big.bin\")", ENOSPC},
+                                 "the session's working directory");
+  REQUIRE(full);
+  CHECK(full->field == "files[2].path");
+  CHECK(full->message == "'data/big.bin' (3 MiB) does not fit the session's working directory");
+
+  // A real write over a FIFO (a session's code left it there) is refused the same way.
+  const std::string dir = make_temp_dir();
+  REQUIRE(::mkfifo((dir + "/f").c_str(), 0644) == 0);
+  TempWorkspace workspace(dir);
+  InputFile fifo{"f", "data", false};
+  auto written = write_workspace_file(workspace, fifo.path, fifo.content, false);
+  REQUIRE_FALSE(written);
+  auto collides = refused_input_file(0, fifo, written.error(), "the working directory");
+  REQUIRE(collides);
+  CHECK(collides->field == "files[0].path");
+  CHECK(collides->message == written.error().message());
+  std::filesystem::remove_all(dir);
+
+  // What airlock itself failed at stays a setup error.
+  CHECK_FALSE(refused_input_file(0, fifo, sandbox::SetupError{"open(workspace)", EMFILE},
+                                 "the working directory"));
+}
+
 TEST_CASE("reading a FIFO, by name or by glob, returns nothing without blocking") {
   const std::string dir = make_temp_dir();
   REQUIRE(::mkfifo((dir + "/f").c_str(), 0644) == 0);

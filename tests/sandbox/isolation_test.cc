@@ -261,8 +261,9 @@ TEST_CASE("a program that does not exist is a setup error naming it", "[root]") 
   Captured captured;
   Outcome outcome = run(probe_spec({"no-such-program"}), captured);
   CHECK(outcome.status == RunStatus::setup_error);
-  CHECK_THAT(outcome.setup_error, Catch::Contains("execve(\"no-such-program\")"));
-  CHECK_THAT(outcome.setup_error, Catch::Contains("ENOENT"));
+  REQUIRE(outcome.setup_error);
+  CHECK_THAT(outcome.setup_error->message(), Catch::Contains("execve(\"no-such-program\")"));
+  CHECK_THAT(outcome.setup_error->message(), Catch::Contains("ENOENT"));
   CHECK(cli_exit_code(outcome) == 125);
 }
 

@@ -2,6 +2,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <cerrno>
+
 #include <catch2/catch.hpp>
 
 #include "sandbox/classify.h"
@@ -64,6 +66,30 @@ TEST_CASE("each way a run ends has its own exit code") {
   Outcome setup;
   setup.status = RunStatus::setup_error;
   CHECK(cli_exit_code(setup) == 125);
+}
+
+TEST_CASE("a setup failure keeps its operation and errno") {
+  MonitorResult seen;
+  seen.setup_failure = SetupError{"mount(\"/usr\")", EPERM};
+  seen.blocked.push_back(SyscallEvent{"socket", 41, 0, {}, "errno(EPERM)", "policy", "socket()"});
+  CgroupStats stats;
+  stats.peak_memory_bytes = 4096;
+  Outcome outcome = classify(seen, stats, Limits{});
+  CHECK(outcome.status == RunStatus::setup_error);
+  REQUIRE(outcome.setup_error);
+  CHECK(outcome.setup_error->operation == "mount(\"/usr\")");
+  CHECK(outcome.setup_error->error_number == EPERM);
+  CHECK(outcome.reason == "sandbox setup failed: mount(\"/usr\"): EPERM (Operation not permitted)");
+  CHECK(outcome.usage.peak_memory_bytes == 4096);
+  CHECK(outcome.blocked.size() == 1);
+  CHECK(cli_exit_code(outcome) == 125);
+
+  // Built directly, with the part of airlock that failed in the reason.
+  Outcome session = setup_failure(SetupError{"the session was closed", 0}, "session setup");
+  CHECK(session.status == RunStatus::setup_error);
+  REQUIRE(session.setup_error);
+  CHECK(session.setup_error->error_number == 0);
+  CHECK(session.reason == "session setup failed: the session was closed");
 }
 
 }  // namespace airlock::sandbox

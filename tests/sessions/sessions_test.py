@@ -172,6 +172,37 @@ class Sessions(unittest.TestCase):
         status, _, _ = self.call("GET", f"/v1/sessions/{session['id']}/files/..%2Fetc%2Fpasswd")
         self.assertEqual(status, 400)
 
+    def test_input_files_that_do_not_fit_are_a_400_with_the_field(self):
+        session = self.create("python")
+        # The session's own code fills its working directory (a tmpfs of the policy's size) with
+        # files of 16 MiB (the file size limit is as large as the directory), then frees 16 KiB:
+        # room for a small file but not for 32 KiB.
+        fill = ("import errno, os\n"
+                "n = 0\n"
+                "try:\n"
+                "    while True:\n"
+                "        with open(f'fill{n}', 'wb', buffering=0) as f:\n"
+                "            n += 1\n"
+                "            for _ in range(16):\n"
+                "                f.write(b'x' * (1 << 20))\n"
+                "except OSError as e:\n"
+                "    print(errno.errorcode[e.errno])\n"
+                "os.truncate('fill0', os.path.getsize('fill0') - 16384)\n")
+        self.assertEqual(self.run_in(session, fill)["stdout"], "ENOSPC\n")
+        status, _, body = self.call(
+            "POST", f"/v1/sessions/{session['id']}/executions",
+            {"code": "print(1)", "files": [{"path": "small.txt", "content": "ok"},
+                                           {"path": "more.txt", "content": "y" * 32768}]})
+        self.assertEqual(status, 400, body)
+        error = json.loads(body)["error"]
+        self.assertEqual(error["code"], "invalid_request")
+        self.assertEqual(error["field"], "files[1].path")
+        self.assertIn("does not fit the session's working directory", error["message"])
+        # Room made, the session goes on.
+        result = self.run_in(session, "import glob, os\nfor name in glob.glob('fill*'):\n"
+                                      "    os.remove(name)\nprint(2)")
+        self.assertEqual(result["stdout"], "2\n", result)
+
     def test_a_second_concurrent_execution_is_409(self):
         session = self.create("python")
         results = {}
