@@ -254,9 +254,7 @@ InterpreterResult Interpreter::execute(const InterpreterRequest& request) {
           live_->begin_task({request.wall_time, request.cpu_time, request.cancel_fd});
       !begun) {
     // Nothing was sent: the interpreter is as it was.
-    result.outcome.status = sandbox::RunStatus::setup_error;
-    result.outcome.setup_error = begun.error().message();
-    result.outcome.reason = "sandbox setup failed: " + result.outcome.setup_error;
+    result.outcome = sandbox::setup_failure(begun.error());
     return result;
   }
   const std::string marker = new_marker();
