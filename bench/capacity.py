@@ -205,18 +205,6 @@ class Service(serve_support.Server):
             warm_pool=warm))
         self.pid = self.process.pid
 
-    def metrics(self):
-        _, _, data = self.request("GET", "/metrics", key=KEY)
-        values = {}
-        for line in data.decode().splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                try:
-                    values[name] = float(value)
-                except ValueError:
-                    pass
-        return values
-
     def metric(self, name):
         return self.metrics().get(name + '{runtime="python",policy="default"}')
 

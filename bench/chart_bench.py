@@ -25,6 +25,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "api"))
+import serve_support  # noqa: E402  (its Prometheus parser)
+
 CHART = """\
 import pandas as pd
 import matplotlib.pyplot as plt
@@ -94,8 +97,7 @@ class Service:
         return result
 
     def metric(self, name):
-        return sum(float(line.rpartition(" ")[2]) for line in self.get("/metrics").splitlines()
-                   if line.split("{")[0] == name)
+        return serve_support.metric_total(serve_support.parse_metrics(self.get("/metrics")), name)
 
     def close(self):
         self.connection.close()

@@ -98,19 +98,6 @@ class Service(serve_support.Server):
     def errors_logged(self):
         return sum(1 for record in self.log_records() if record.get("level") == "error")
 
-    def metrics(self):
-        _, _, data = self.request("GET", "/metrics")
-        values = {}
-        for line in data.decode().splitlines():
-            if line.startswith("#") or " " not in line:
-                continue
-            name, _, value = line.rpartition(" ")
-            try:
-                values[name] = float(value)
-            except ValueError:
-                pass
-        return values
-
     def stop(self):
         """SIGTERM to the pid this script started, then SIGKILL to it if it does not exit."""
         self.terminate()

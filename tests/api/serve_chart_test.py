@@ -29,23 +29,6 @@ def chart_request(**extra):
     return {"runtime": "python", "code": CHART, "output": {"files": ["*.png"]}, **extra}
 
 
-def metrics_of(server):
-    status, _, body = server.request("GET", "/metrics", key=s.ADMIN_KEY, headers={"Accept": "text/plain"})
-    if status != 200:
-        raise AssertionError(f"/metrics: {status}: {body[:200]!r}")
-    values = {}
-    for line in body.decode().splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    return values
-
-
-def metric(values, prefix):
-    """The sum of the samples whose name (with labels) starts with prefix."""
-    return sum(v for k, v in values.items() if k.split("{")[0] == prefix)
-
-
 class ChartTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -118,27 +101,27 @@ class DefaultWarmPoolTest(unittest.TestCase):
     def wait_ready(self):
         deadline = time.monotonic() + s.STARTUP_LIMIT_S
         while time.monotonic() < deadline:
-            values = metrics_of(self.server)
-            if metric(values, "airlock_warm_pool_ready") >= 1:
+            values = self.server.metrics()
+            if s.metric_total(values, "airlock_warm_pool_ready") >= 1:
                 return values
             time.sleep(0.2)
         self.fail("the default warm pool never had a ready sandbox:\n" + "\n".join(self.server.logs[-20:]))
 
     def test_the_default_pool_serves_a_chart_warm_and_reports_its_memory(self):
         values = self.wait_ready()
-        self.assertEqual(metric(values, "airlock_warm_pool_capacity"), 2)
-        self.assertEqual(metric(values, "airlock_warm_pool_fork_server_up"), 1)
+        self.assertEqual(s.metric_total(values, "airlock_warm_pool_capacity"), 2)
+        self.assertEqual(s.metric_total(values, "airlock_warm_pool_fork_server_up"), 1)
         # The fork server holds the imported data stack; each ready sandbox adds its own pages.
-        self.assertGreater(metric(values, "airlock_warm_pool_fork_server_memory_bytes"), 0)
-        self.assertGreater(metric(values, "airlock_warm_pool_memory_per_sandbox_bytes"), 0)
-        self.assertGreaterEqual(metric(values, "airlock_warm_pool_memory_bytes"),
-                                metric(values, "airlock_warm_pool_fork_server_memory_bytes"))
-        hits = metric(values, "airlock_warm_pool_hits_total")
+        self.assertGreater(s.metric_total(values, "airlock_warm_pool_fork_server_memory_bytes"), 0)
+        self.assertGreater(s.metric_total(values, "airlock_warm_pool_memory_per_sandbox_bytes"), 0)
+        self.assertGreaterEqual(s.metric_total(values, "airlock_warm_pool_memory_bytes"),
+                                s.metric_total(values, "airlock_warm_pool_fork_server_memory_bytes"))
+        hits = s.metric_total(values, "airlock_warm_pool_hits_total")
         result = self.server.json("POST", "/v1/executions", chart_request())
         self.assertEqual(result["status"], "ok", result)
         self.assertEqual(result["stdout"], CHART_SUM)
         self.assertEqual([f["path"] for f in result["files"]], ["chart.png"])
-        self.assertEqual(metric(metrics_of(self.server), "airlock_warm_pool_hits_total"), hits + 1)
+        self.assertEqual(s.metric_total(self.server.metrics(), "airlock_warm_pool_hits_total"), hits + 1)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ Usage: serve_operator_test.py AIRLOCK_BINARY [unittest args]."""
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -21,11 +20,6 @@ WAIT_LIMIT_S = 60  # how long to wait for a reload to be logged; never asserted 
 # A third key, sha256("rotated-key"), given in a reloaded config.
 ROTATED_KEY = "rotated-key"
 ROTATED_KEY_SHA256 = "5be3b05a2339aecdb0c543afefc6a563085f5861e6c109dce236363b3319566e"
-
-
-def metric(text, name, labels=""):
-    match = re.search(r"^" + re.escape(name + labels) + r" (\S+)$", text, re.M)
-    return float(match.group(1)) if match else None
 
 
 def wait_for_log(server, message, count):
@@ -55,8 +49,8 @@ class VersionAndMetricsTest(unittest.TestCase):
         self.assertEqual(info["api"], "v1")
         self.assertIn("2025-06-18", info["mcp_protocol_versions"])
         self.assertEqual(self.server.request("POST", "/version", key=None)[0], 405)
-        _, _, metrics = self.server.request("GET", "/metrics", key=None)
-        self.assertEqual(metric(metrics.decode(), "airlock_build_info", f'{{version="{info["version"]}"}}'), 1)
+        metrics = self.server.metrics()
+        self.assertEqual(metrics.get(f'airlock_build_info{{version="{info["version"]}"}}'), 1)
 
     def test_blocked_calls_violations_latency_and_sessions_are_counted(self):
         blocked = ("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
@@ -68,15 +62,15 @@ class VersionAndMetricsTest(unittest.TestCase):
         self.assertEqual(result["status"], "violation", result["summary"])
         session = self.server.json("POST", "/v1/sessions", {"runtime": "python"}, expect=201)
         try:
-            text = self.server.request("GET", "/metrics", key=None)[2].decode()
-            self.assertEqual(metric(text, "airlock_blocked_calls_total",
-                                    '{policy="default",syscall="unshare"}'), 1)
-            self.assertEqual(metric(text, "airlock_violations_total",
-                                    '{policy="default",syscall="ptrace"}'), 1)
-            self.assertGreaterEqual(metric(text, "airlock_execution_duration_seconds_count",
-                                           '{runtime="python"}'), 2)
-            self.assertEqual(metric(text, "airlock_sessions_active"), 1)
-            self.assertEqual(metric(text, "airlock_policy_reloads_total", '{result="ok"}'), 0)
+            metrics = self.server.metrics()
+            self.assertEqual(
+                metrics.get('airlock_blocked_calls_total{policy="default",syscall="unshare"}'), 1)
+            self.assertEqual(
+                metrics.get('airlock_violations_total{policy="default",syscall="ptrace"}'), 1)
+            self.assertGreaterEqual(
+                metrics.get('airlock_execution_duration_seconds_count{runtime="python"}'), 2)
+            self.assertEqual(metrics.get("airlock_sessions_active"), 1)
+            self.assertEqual(metrics.get('airlock_policy_reloads_total{result="ok"}'), 0)
         finally:
             self.server.request("DELETE", f"/v1/sessions/{session['id']}")
 
@@ -97,8 +91,7 @@ class ReloadKeysTest(unittest.TestCase):
             self.assertEqual(server.request("GET", "/v1/runtimes", key=TEST_KEY)[0], 401)
             self.assertEqual(server.request("GET", "/v1/runtimes", key=ROTATED_KEY)[0], 200)
             self.assertEqual(server.request("GET", "/v1/runtimes", key=ADMIN_KEY)[0], 200)
-            text = server.request("GET", "/metrics", key=None)[2].decode()
-            self.assertEqual(metric(text, "airlock_policy_reloads_total", '{result="ok"}'), 1)
+            self.assertEqual(server.metrics().get('airlock_policy_reloads_total{result="ok"}'), 1)
             log = os.path.join(server.dir.name, "state", "audit.jsonl")
             deadline = time.monotonic() + WAIT_LIMIT_S
             records = []

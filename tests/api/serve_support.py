@@ -48,6 +48,27 @@ def base_config(**overrides):
     return "\n".join(lines) + "\n"
 
 
+def parse_metrics(text):
+    """The samples of a Prometheus text page (GET /metrics): {'name{labels}': value}. Comments
+    and lines that are not `sample value` are skipped."""
+    values = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            values[name] = float(value)
+        except ValueError:
+            pass
+    return values
+
+
+def metric_total(values, name):
+    """The sum of one metric's samples, whatever their labels; None when it has none."""
+    found = [value for sample, value in values.items() if sample.split("{")[0] == name]
+    return sum(found) if found else None
+
+
 class Server:
     """One `airlock serve` process; the bound port comes from its "listening" log line."""
 
@@ -133,6 +154,13 @@ class Server:
         if status != expect:
             raise AssertionError(f"{method} {path}: expected {expect}, got {status}: {data!r}")
         return json.loads(data)
+
+    def metrics(self):
+        """GET /metrics (it needs no key), parsed by parse_metrics."""
+        status, _, body = Server.request(self, "GET", "/metrics", key=None)  # not a subclass's
+        if status != 200:
+            raise AssertionError(f"/metrics: {status}: {body[:200]!r}")
+        return parse_metrics(body.decode())
 
     def stream(self, body, key=TEST_KEY):
         return EventStream(self, body, key)

@@ -21,14 +21,6 @@ def run(*args, env=None, stdin=None):
                           timeout=s.REQUEST_LIMIT_S, env=env)
 
 
-def metric(text, name):
-    """The value of a metric line `name{...} value`, or None."""
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            return int(line.rsplit(" ", 1)[1])
-    return None
-
-
 class Hidden(unittest.TestCase):
     def test_the_source_and_build_trees_are_hidden(self):
         for path in HIDDEN:  # empty, or gone under the tmpfs that covers a tree holding it
@@ -121,20 +113,19 @@ class Serve(unittest.TestCase):
     def test_the_warm_pool_serves_from_a_fork_server(self):
         deadline = time.monotonic() + s.STARTUP_LIMIT_S
         while True:
-            _, _, body = self.server.request("GET", "/metrics", key=None)
-            metrics = body.decode()
-            if metric(metrics, "airlock_warm_pool_ready") == 1:
+            metrics = self.server.metrics()
+            if s.metric_total(metrics, "airlock_warm_pool_ready") == 1:
                 break
             self.assertLess(time.monotonic(), deadline, "no warm sandbox became ready:\n" +
                             "\n".join(self.server.logs[-20:]))
             time.sleep(0.1)
-        self.assertEqual(metric(metrics, "airlock_warm_pool_fork_server_up"), 1, metrics)
-        hits = metric(metrics, "airlock_warm_pool_hits_total")
+        self.assertEqual(s.metric_total(metrics, "airlock_warm_pool_fork_server_up"), 1, metrics)
+        hits = s.metric_total(metrics, "airlock_warm_pool_hits_total")
         result = self.server.json("POST", "/v1/executions",
                                   {"language": "python", "code": "print(6 * 7)"})
         self.assertEqual((result["status"], result["stdout"]), ("ok", "42\n"), result)
-        _, _, body = self.server.request("GET", "/metrics", key=None)
-        self.assertEqual(metric(body.decode(), "airlock_warm_pool_hits_total"), hits + 1)
+        self.assertEqual(s.metric_total(self.server.metrics(), "airlock_warm_pool_hits_total"),
+                         hits + 1)
 
 
 class MissingFiles(unittest.TestCase):
