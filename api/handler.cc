@@ -42,14 +42,20 @@ void Api::note_refusal(const HttpRequest& request, const HttpResponse& response,
                        std::string(request.path())});
 }
 
+std::variant<Identity, HttpResponse> Api::admit_or_refuse(const HttpRequest& request) const {
+  auto admitted = admit(context_.config, context_.auth, request);
+  if (auto* refusal = std::get_if<Refusal>(&admitted)) {
+    HttpResponse response = refusal_response(*refusal, request);
+    note_refusal(request, response, "");
+    return response;
+  }
+  return std::get<Identity>(std::move(admitted));
+}
+
 std::optional<HttpResponse> Api::refuse_head(const HttpRequest& head) const {
   try {
-    auto admitted = admit(context_.config, context_.auth, head);
-    if (auto* refusal = std::get_if<Refusal>(&admitted)) {
-      HttpResponse response = refusal_response(*refusal, head);
-      note_refusal(head, response, "");
-      return response;
-    }
+    auto admitted = admit_or_refuse(head);
+    if (auto* refused = std::get_if<HttpResponse>(&admitted)) return std::move(*refused);
     return std::nullopt;
   } catch (const std::exception& exception) {
     return error(500, "internal", std::string("internal error: ") + exception.what(),
@@ -59,12 +65,8 @@ std::optional<HttpResponse> Api::refuse_head(const HttpRequest& head) const {
 
 Dispatch Api::handle(const HttpRequest& request) const {
   try {
-    auto admitted = admit(context_.config, context_.auth, request);
-    if (auto* refusal = std::get_if<Refusal>(&admitted)) {
-      HttpResponse response = refusal_response(*refusal, request);
-      note_refusal(request, response, "");
-      return response;
-    }
+    auto admitted = admit_or_refuse(request);
+    if (auto* refused = std::get_if<HttpResponse>(&admitted)) return std::move(*refused);
     const Identity& identity = std::get<Identity>(admitted);
     Dispatch dispatch = route(request, identity);
     if (auto* response = std::get_if<HttpResponse>(&dispatch)) {

@@ -74,6 +74,8 @@ class Api {
   bool ready(std::vector<std::string>& problems) const;
 
  private:
+  // The request's identity, or the answer refusing it (Host, Origin, key), noted for the audit log.
+  std::variant<Identity, HttpResponse> admit_or_refuse(const HttpRequest& request) const;
   // Which protocol's handler takes a request: api/rest/, api/mcp/, or the service's own paths.
   Dispatch route(const HttpRequest& request, const Identity& identity) const;
   // Passes a 401 or 403 answer to context_.on_refused; `key` is the caller's, when known.

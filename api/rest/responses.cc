@@ -33,6 +33,10 @@ HttpResponse method_not_allowed(std::string allow, WireFormat format) {
   return response;
 }
 
+std::string body_too_large_message(uint64_t max_body_bytes) {
+  return "the body is larger than " + std::to_string(max_body_bytes) + " bytes";
+}
+
 bool is_path_name(std::string_view text) {
   constexpr size_t kMaxPathNameLength = 128;
   return !text.empty() && text.size() <= kMaxPathNameLength &&

@@ -2,6 +2,7 @@
 // a response or an SSE stream is unit-tested without a socket.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,9 @@ HttpResponse error(int status, std::string code, std::string message, WireFormat
 
 // 405 with the Allow header naming the methods the path takes ("GET, DELETE").
 HttpResponse method_not_allowed(std::string allow, WireFormat format);
+
+// The message of a 413 body_too_large, wherever the limit is found out.
+std::string body_too_large_message(uint64_t max_body_bytes);
 
 // Ids and policy names in paths: short, and only characters that need no escaping.
 bool is_path_name(std::string_view text);

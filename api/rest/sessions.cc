@@ -14,11 +14,13 @@ namespace {
 
 constexpr std::string_view kSessions = "/v1/sessions";
 
-HttpResponse refused(const runner::SessionError& refusal, WireFormat format) {
+HttpResponse refused(const ApiContext& context, const runner::SessionError& refusal,
+                     WireFormat format) {
   HttpResponse response = error(status_for(refusal.refusal), code_for(refusal.refusal),
                                 refusal.message, format, refusal.field);
   if (response.status == 429 || response.status == 503) {
-    response.headers.emplace_back("Retry-After", "1");
+    response.headers.emplace_back("Retry-After",
+                                  std::to_string(context.config.retry_after.count()));
   }
   return response;
 }
@@ -110,7 +112,9 @@ HttpResponse create_session(const ApiContext& context, const HttpRequest& reques
                  "policy", usable);
   }
   auto created = context.sessions->create(wanted);
-  if (auto* refusal = std::get_if<runner::SessionError>(&created)) return refused(*refusal, format);
+  if (auto* refusal = std::get_if<runner::SessionError>(&created)) {
+    return refused(context, *refusal, format);
+  }
   HttpResponse response =
       message_response(201, to_session_info(std::get<runner::SessionInfo>(created)), format);
   response.headers.emplace_back(
@@ -126,7 +130,7 @@ Dispatch session_files(const ApiContext& context, const HttpRequest& request,
     if (request.method != "GET") return method_not_allowed("GET", format);
     auto listed = sessions.list_files(id, identity.key_name);
     if (auto* refusal = std::get_if<runner::SessionError>(&listed))
-      return refused(*refusal, format);
+      return refused(context, *refusal, format);
     v1::SessionFileList list;
     for (const auto& file : std::get<std::vector<runner::SessionFile>>(listed)) {
       auto* entry = list.add_files();
@@ -141,7 +145,9 @@ Dispatch session_files(const ApiContext& context, const HttpRequest& request,
     return error(400, "invalid_request", "the file path has a malformed %-escape", format, "path");
   if (request.method == "GET") {
     auto read = sessions.read_file(id, identity.key_name, *path, context.config.max_file_bytes);
-    if (auto* refusal = std::get_if<runner::SessionError>(&read)) return refused(*refusal, format);
+    if (auto* refusal = std::get_if<runner::SessionError>(&read)) {
+      return refused(context, *refusal, format);
+    }
     const runner::OutputFile& file = std::get<runner::OutputFile>(read);
     if (file.truncated) {
       return error(413, "file_too_large",
@@ -155,12 +161,10 @@ Dispatch session_files(const ApiContext& context, const HttpRequest& request,
   if (request.method == "PUT") {
     if (request.body.size() > context.config.max_body_bytes) {
       return error(
-          413, "body_too_large",
-          "the body is larger than " + std::to_string(context.config.max_body_bytes) + " bytes",
-          format);
+          413, "body_too_large", body_too_large_message(context.config.max_body_bytes), format);
     }
     if (auto refusal = sessions.write_file(id, identity.key_name, *path, request.body)) {
-      return refused(*refusal, format);
+      return refused(context, *refusal, format);
     }
     v1::SessionFile written;
     written.set_path(*path);
@@ -317,7 +321,7 @@ Dispatch handle_sessions(const ApiContext& context, const HttpRequest& request,
   const size_t slash = rest.find('/');
   const std::string id(rest.substr(0, slash));
   if (!is_session_id(id)) return error(404, "not_found", "no such session", format);
-  const auto missing = [&] { return refused(context.sessions->missing(id), format); };
+  const auto missing = [&] { return refused(context, context.sessions->missing(id), format); };
   rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
 
   if (rest.empty() && slash == std::string_view::npos) {

@@ -61,9 +61,8 @@ void Connection::on_header(beast::error_code ec) {
   boost::optional<uint64_t> length;
   if (!ec) length = parser_->content_length();
   if (ec == http::error::body_limit || (length && *length > shared_->options.max_body_bytes)) {
-    return reply_and_close(
-        413, "body_too_large",
-        "the body is larger than " + std::to_string(shared_->options.max_body_bytes) + " bytes");
+    return reply_and_close(413, "body_too_large",
+                           body_too_large_message(shared_->options.max_body_bytes));
   }
   if (ec) return reply_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
   // Host, Origin, API key and body type are checked before a byte of the body is read, so a
@@ -104,9 +103,8 @@ void Connection::read_body() {
 
 void Connection::on_request(beast::error_code ec) {
   if (ec == http::error::body_limit) {
-    return reply_and_close(
-        413, "body_too_large",
-        "the body is larger than " + std::to_string(shared_->options.max_body_bytes) + " bytes");
+    return reply_and_close(413, "body_too_large",
+                           body_too_large_message(shared_->options.max_body_bytes));
   }
   if (ec == beast::error::timeout || ec == net::error::eof || ec == http::error::end_of_stream ||
       ec == http::error::partial_message) {
