@@ -122,7 +122,7 @@ std::optional<v1::ExecutionResult> ExecutionService::find(const std::string& id,
   return std::nullopt;
 }
 
-void ExecutionService::shutdown(std::chrono::milliseconds grace) {
+void ExecutionService::stop_accepting() {
   std::unique_lock lock(mutex_);
   accepting_ = false;
   std::deque<std::shared_ptr<Entry>> never_started;
@@ -130,8 +130,11 @@ void ExecutionService::shutdown(std::chrono::milliseconds grace) {
   update_gauges();
   lock.unlock();
   for (auto& entry : never_started) finish_unstarted(*entry, "the service is shutting down");
+}
 
-  lock.lock();
+void ExecutionService::shutdown(std::chrono::milliseconds grace) {
+  stop_accepting();
+  std::unique_lock lock(mutex_);
   if (!work_done_.wait_for(lock, grace, [this] { return running_ == 0; })) {
     log_.warning("grace period over; cancelling running executions",
                  {{"running", static_cast<uint64_t>(running_)}});

@@ -90,6 +90,9 @@ class ExecutionService {
   // A finished execution's result, or a result with status "queued"/"running" for a live one.
   std::optional<v1::ExecutionResult> find(const std::string& id, const std::string& owner) const;
 
+  // Stops taking work and cancels queued executions; running ones go on.
+  void stop_accepting();
+
   // Stops taking work, cancels queued executions, lets running ones finish for up to `grace`, then
   // cancels them and waits until every worker has stopped. Safe to call more than once.
   void shutdown(std::chrono::milliseconds grace);

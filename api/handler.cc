@@ -130,9 +130,13 @@ std::variant<std::string, HttpResponse> Api::start(
       message = "all execution slots and the queue are full; retry after " + retry_after + " s";
       break;
     case ExecutionService::Rejection::shutting_down:
+      // Behind a balancer another replica takes it; a lone service is going away.
       code = "shutting_down";
-      message = "the service is shutting down";
-      retry = false;
+      message = context_.executions.ids().replica().empty()
+                    ? "the service is shutting down"
+                    : "replica " + context_.executions.ids().replica() +
+                          " is shutting down; retry (the balancer sends it to another replica)";
+      retry = !context_.executions.ids().replica().empty();
       break;
     case ExecutionService::Rejection::no_resources:
       code = "no_resources";

@@ -85,6 +85,8 @@ IdOrigin IdMaker::origin(std::string_view kind, std::string_view id) const {
   std::string_view replica, digits;
   if (!split(kind, id, replica, digits)) return IdOrigin::not_an_id;
   if (replica != replica_) return IdOrigin::other_replica;
+  // A lone service (no name) keeps its answers as they were: any id of its form may be its own.
+  if (replica_.empty()) return IdOrigin::this_run;
   return digits.starts_with(incarnation_) ? IdOrigin::this_run : IdOrigin::earlier_run;
 }
 

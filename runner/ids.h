@@ -29,6 +29,7 @@ std::string new_execution_id();
 enum class IdOrigin {
   this_run,        // made by this process: look it up
   earlier_run,     // this replica's name, another incarnation: the replica restarted since
+                   // (only named replicas tell; a lone service takes its ids as this run's)
   other_replica,   // another replica's name: the balancer sent it to the wrong place
   not_an_id,       // not of the form above
 };

@@ -52,29 +52,33 @@ json::Value initialize_result(const json::Value& params) {
 // Behind a balancer (a replica name is set), an MCP client's session is pinned to one replica by
 // the Mcp-Session-Id header the SDKs send back after initialize: its sessions (create_session)
 // live there. The server keeps no MCP state; the id says which replica and which run of it made
-// it. Returns the refusal for a header that does not belong here.
+// it. Returns the refusal for a header that does not belong here: always 404, the answer on
+// which MCP clients initialize again (and land on a replica that takes them).
 std::optional<HttpResponse> check_mcp_session(const ApiContext& context,
                                               const HttpRequest& request) {
   const runner::IdMaker& ids = context.executions.ids();
   auto header = request.header("Mcp-Session-Id");
   if (ids.replica().empty() || !header) return std::nullopt;
+  std::string why;
   switch (ids.origin("mcp", *header)) {
     case runner::IdOrigin::this_run:
-      return std::nullopt;
+      if (context.executions.accepting()) return std::nullopt;
+      why = "replica " + ids.replica() + " is shutting down and has closed its sessions";
+      break;
     case runner::IdOrigin::earlier_run:
-      // The MCP answer for an ended session: the client starts a new one with initialize.
-      return mcp_error_response(404, "this MCP session ended: replica " + ids.replica() +
-                                         " restarted since it began, and the sessions it made "
-                                         "are gone; initialize again");
+      why = "replica " + ids.replica() + " restarted since it began, and the sessions it made "
+            "are gone";
+      break;
     case runner::IdOrigin::other_replica:
-      return mcp_error_response(421, "this MCP session belongs to replica " +
-                                         std::string(runner::IdMaker::replica_of("mcp", *header)) +
-                                         ", not " + ids.replica() +
-                                         "; send its requests through the balancer");
+      why = "it belongs to replica " +
+            std::string(runner::IdMaker::replica_of("mcp", *header)) + ", not " +
+            ids.replica() + " (a balancer routes by it)";
+      break;
     case runner::IdOrigin::not_an_id:
+      why = "it is not one this service issued";
       break;
   }
-  return mcp_error_response(400, "Mcp-Session-Id is not one this service issued");
+  return mcp_error_response(404, "this MCP session has ended: " + why + "; initialize again");
 }
 
 }  // namespace
@@ -136,8 +140,18 @@ Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request,
   }
 
   if (*method == "initialize") {
+    const runner::IdMaker& ids = context.executions.ids();
+    if (!ids.replica().empty() && !context.executions.accepting()) {
+      // A balancer sends it on to a replica that takes new clients.
+      HttpResponse response =
+          json_response(503, rpc_error(*id, kInvalidRequest,
+                                       "replica " + ids.replica() + " is shutting down; retry"));
+      response.headers.emplace_back("Retry-After",
+                                    std::to_string(context.config.retry_after.count()));
+      return response;
+    }
     HttpResponse response = json_response(200, rpc_result(*id, initialize_result(params)));
-    if (const runner::IdMaker& ids = context.executions.ids(); !ids.replica().empty()) {
+    if (!ids.replica().empty()) {
       response.headers.emplace_back("Mcp-Session-Id", ids.make("mcp"));
     }
     return response;

@@ -235,7 +235,7 @@ ToolCall close_session(const ApiContext& context, const Identity& identity, cons
   if (auto* answer = std::get_if<ToolCall>(&id)) return std::move(*answer);
   const std::string& session = std::get<std::string>(id);
   if (!context.sessions->close(session, identity.key_name)) {
-    return tool_error_result("no session \"" + session + "\" (it may have been closed or have expired)");
+    return tool_error_result(context.sessions->missing(session).message);
   }
   return tool_result(
       {text_block("closed session " + session + "; its interpreter and files are gone")}, false);

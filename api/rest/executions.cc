@@ -38,8 +38,11 @@ HttpResponse get_execution(const ApiContext& context, const std::string& id,
                     std::to_string(context.config.recent_results) + " executions";
   switch (context.executions.id_origin(id)) {
     case runner::IdOrigin::earlier_run:
-      why = "the service restarted since it ran, and results are kept in memory only";
-      break;
+      return error(410, "result_lost",
+                   "the result of execution \"" + id +
+                       "\" is lost: the service restarted since it ran, and results are kept in "
+                       "memory only",
+                   format);
     case runner::IdOrigin::other_replica:
       why = "it ran on another replica; look it up through the balancer, which routes by the id";
       break;

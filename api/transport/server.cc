@@ -145,6 +145,7 @@ void Server::run(const std::function<void()>& on_reload, const std::function<voi
                 {{"grace_ms", static_cast<int64_t>(grace.count())},
                  {"running", static_cast<uint64_t>(impl.executions.in_flight())},
                  {"queued", static_cast<uint64_t>(impl.executions.queued())}});
+  impl.executions.stop_accepting();  // /readyz fails and new work is refused from here
   if (on_drain) on_drain();
   impl.executions.shutdown(grace);
   std::promise<void> closed;

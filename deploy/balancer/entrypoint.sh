@@ -15,9 +15,13 @@ nameserver=$(awk '$1 == "nameserver" { print $2; exit }' "$resolv")
 domain=$(awk '$1 == "search" { print $2; exit }' "$resolv")
 [ -n "$nameserver" ] || { echo "airlock-balancer: no nameserver in $resolv" >&2; exit 1; }
 [ -n "$domain" ] || { echo "airlock-balancer: no search domain in $resolv" >&2; exit 1; }
-case $nameserver in *:*) nameserver="[$nameserver]" ;; esac
+# An IPv4 resolver: A records only. An IPv6 one (an IPv6 cluster): AAAA as well.
+ipv6=off
+case $nameserver in *:*) nameserver="[$nameserver]" ipv6=on ;; esac
+# valid=5s: no longer than the cluster DNS's own TTL, so a pod's old address is soon forgotten.
 cat > "$run/conf/site.conf" <<SITE
-resolver $nameserver valid=10s ipv6=off;
+resolver $nameserver valid=5s ipv6=$ipv6;
 map "" \$airlock_service_domain { default "$domain"; }
 SITE
-exec nginx ${AIRLOCK_BALANCER_CHECK:+-t} -e stderr -p "$run/" -c "$run/conf/nginx.conf" -g 'daemon off;'
+exec nginx ${AIRLOCK_BALANCER_CHECK:+-t} -e stderr -p "$run/" -c "$run/conf/nginx.conf" \
+  -g "daemon off; worker_processes ${AIRLOCK_BALANCER_WORKERS:-2};"

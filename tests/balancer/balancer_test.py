@@ -202,12 +202,24 @@ class ReplicasBehindABalancerTest(unittest.TestCase):
         mcp_call = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
         status, _, body = self.replicas[other_name].request(
             "POST", "/mcp", mcp_call, headers={"Mcp-Session-Id": mcp["mcp_session"]})
-        self.assertEqual(status, 421, body)
+        self.assertEqual(status, 404, body)
+        self.assertIn("belongs to replica " + pinned_to, json.loads(body)["error"]["message"])
         ended = f"mcp_{pinned_to}_{'0' * 24}"
         status, _, body = self.replicas[pinned_to].request(
             "POST", "/mcp", mcp_call, headers={"Mcp-Session-Id": ended})
         self.assertEqual(status, 404, body)
         self.assertIn("initialize again", json.loads(body)["error"]["message"])
+
+        # The balancer refuses what needs no replica to refuse: a keyless API request before its
+        # body is read, a body over the size limit, and /metrics (scraped from replicas).
+        for head, expected in ((b"POST /v1/executions HTTP/1.1\r\nContent-Length: 10000000\r\n", b" 401 "),
+                               (b"POST /mcp HTTP/1.1\r\nContent-Length: 10000000\r\n", b" 401 "),
+                               (b"POST /v1/executions HTTP/1.1\r\nAuthorization: Bearer " +
+                                s.TEST_KEY.encode() + b"\r\nContent-Length: 20000000\r\n", b" 413 ")):
+            with socket.create_connection(("127.0.0.1", b.port), timeout=s.REQUEST_LIMIT_S) as sock:
+                sock.sendall(head + b"Host: 127.0.0.1\r\nContent-Type: application/json\r\n\r\n")
+                self.assertIn(expected, sock.recv(4096).split(b"\r\n", 1)[0], head)
+        self.assertEqual(b.request("GET", "/metrics")[0], 404)
 
         # Sent straight to the wrong replica, a session's id is refused as misrouted.
         other = self.replicas["r3"]
@@ -224,6 +236,7 @@ class ReplicasBehindABalancerTest(unittest.TestCase):
         # Replica r2 is told to stop while one of its sessions runs an execution.
         stopping = self.replicas["r2"]
         running_n, *idle_on_r2 = by_replica["r2"]
+        stopping_incarnation = ids[running_n].split("_")[2][:8]  # runner/ids.h
         long_run = pool.submit(
             self.run_in, ids[running_n],
             "import time\nprint('started', flush=True)\ntime.sleep(4)\nprint('finished', n)")
@@ -235,6 +248,17 @@ class ReplicasBehindABalancerTest(unittest.TestCase):
         status, _, body = stopping.request("POST", "/v1/sessions", {"runtime": "python"})
         self.assertEqual(status, 503, body)
         self.assertEqual(json.loads(body)["error"]["code"], "shutting_down")
+        # An MCP client pinned to it is told to initialize again, and initialize goes elsewhere.
+        r2_mcp = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}}
+        status, headers, body = stopping.request("POST", "/mcp", r2_mcp)
+        self.assertEqual(status, 503, body)
+        status, _, body = stopping.request(
+            "POST", "/mcp", {"jsonrpc": "2.0", "id": 2, "method": "ping"},
+            headers={"Mcp-Session-Id": f"mcp_r2_{stopping_incarnation}{'0' * 16}"})
+        self.assertEqual(status, 404, body)
+        self.assertIn("shutting down", json.loads(body)["error"]["message"])
         status, body = b.request("POST", f"/v1/sessions/{ids[idle_on_r2[0]]}/executions",
                                  {"code": "print(n)"})
         self.assertEqual(status, 410, body)
@@ -363,7 +387,7 @@ class KubernetesRoutingTest(unittest.TestCase):
                 replica=name, listen=f"{address}:{port}", max_sessions=32, max_sessions_per_key=32))
             self.addCleanup(self.pods[name].close)
             self.dns.records[f"{name}.airlock-replicas.{self.DOMAIN}"] = [address]
-        self.dns.records[f"airlock.{self.DOMAIN}"] = ["127.0.0.11", "127.0.0.12"]
+        self.dns.records[f"airlock-ready.{self.DOMAIN}"] = ["127.0.0.11", "127.0.0.12"]
         site = (f"resolver 127.0.0.1:{self.dns.port} valid=1s ipv6=off;\n"
                 f'map "" $airlock_service_domain {{ default "{self.DOMAIN}"; }}\n')
         replicas = kubernetes_site_file("replicas.conf").replace(":8080;", f":{port};")
@@ -391,7 +415,7 @@ class KubernetesRoutingTest(unittest.TestCase):
         gone.terminate(signal.SIGTERM)
         self.assertEqual(gone.wait(), 0)
         del self.dns.records[f"airlock-0.airlock-replicas.{self.DOMAIN}"]
-        self.dns.records[f"airlock.{self.DOMAIN}"] = ["127.0.0.12"]
+        self.dns.records[f"airlock-ready.{self.DOMAIN}"] = ["127.0.0.12"]
         time.sleep(1.5)  # past the resolver's valid=1s: nginx asks again
         for n, sid in enumerate(ids):
             status, body = b.request("POST", f"/v1/sessions/{sid}/executions", {"code": "print(n)"})

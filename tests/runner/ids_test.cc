@@ -46,6 +46,8 @@ TEST_CASE("a replica that restarted tells its earlier ids from another replica's
   CHECK(after.origin("se", IdMaker("r3").make("se")) == IdOrigin::other_replica);
   CHECK(after.origin("se", IdMaker().make("se")) == IdOrigin::other_replica);
   CHECK(IdMaker().origin("se", before.make("se")) == IdOrigin::other_replica);
+  // A lone service answers for any id of its form as it always did (404 when it has none).
+  CHECK(IdMaker().origin("se", IdMaker().make("se")) == IdOrigin::this_run);
 }
 
 TEST_CASE("what is not an id of this form is said to be none") {
