@@ -70,30 +70,6 @@ struct InterpreterResult {
   bool interpreter_ended = false;  // its state is gone; the next execution needs a fresh one
 };
 
-// One execution on an interpreter, as the rest of airlock sees it: a RunResult with its events.
-// Sessions and the warm pool both run executions this way.
-struct InterpreterExecution {
-  InterpreterExecution(const RunRequest& request, const policies::Policy& policy,
-                       const std::string& runtime, const EventSink& sink, int cancel_fd);
-
-  // The request's limits over the policy's, and the interpreter's part of the request.
-  InterpreterRequest interpreter_request();
-  // Takes the interpreter's result (outcome and output) into `result`.
-  void take(InterpreterResult ran);
-  // Fills in the summary (after `note`, if any), sends file events and the final event.
-  RunResult finish(const std::string& note = {});
-  // Ends as a setup error (`what` names the failing part: "session setup", "sandbox setup").
-  RunResult fail(const std::string& what, const sandbox::SetupError& error);
-
-  const RunRequest& request;
-  const policies::Policy& policy;
-  const EventSink& sink;
-  const int cancel_fd;
-  sandbox::Limits limits;
-  uint64_t sequence = 0;
-  RunResult result;
-};
-
 class Interpreter final : public sandbox::OutputHandler {
  public:
   // Starts the driver under spec (which must set control_channel).
