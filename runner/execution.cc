@@ -1,7 +1,7 @@
 #include "runner/execution.h"
 
 #include "runner/ids.h"
-#include "runner/session_interpreter.h"
+#include "runner/interpreter.h"
 #include "runner/summary.h"
 
 namespace airlock::runner {

@@ -2,8 +2,9 @@
 
 #include <filesystem>
 
+#include "runner/drivers.h"
 #include "runner/execution.h"
-#include "runner/session_interpreter.h"
+#include "runner/interpreter.h"
 #include "runner/summary.h"
 #include "runner/workdir.h"
 #include "sandbox/readable.h"

@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "runner/drivers.h"
 #include "runner/execution.h"
-#include "runner/session_interpreter.h"
+#include "runner/interpreter.h"
 #include "runner/warm_pool_parts.h"
 #include "runner/workdir.h"
 

@@ -6,8 +6,8 @@
 #include <cerrno>
 #include <vector>
 
+#include "runner/interpreter.h"
 #include "runner/output_capture.h"
-#include "runner/session_interpreter.h"
 
 namespace airlock::runner {
 namespace {

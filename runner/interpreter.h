@@ -1,7 +1,7 @@
-// One interpreter of a session: a driver program (runner/drivers/) running in a live sandbox that
-// runs one execution at a time and keeps its state in between. Each execution's end is known from
-// a record on the control channel (fd 3) and a marker on stdout and stderr, so that every byte of
-// output is attributed to the execution that wrote it.
+// One interpreter, a session's or a warm pool's: a driver program (runner/drivers.h) running in a
+// live sandbox that runs one execution at a time and keeps its state in between. Each execution's
+// end is known from a record on the control channel (fd 3) and a marker on stdout and stderr, so
+// that every byte of output is attributed to the execution that wrote it.
 #pragma once
 
 #include <array>
@@ -18,33 +18,6 @@
 #include "sandbox/sandbox.h"
 
 namespace airlock::runner {
-
-// Where the drivers are mounted inside a session's sandbox (read-only).
-inline constexpr const char* kDriversSandboxDir = "/opt/airlock";
-
-// The driver's argv for a runtime ("python", "bash"), or nullopt when sessions do not support it.
-// interpreter: the runtime's own program (its run command's argv[0]).
-std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
-                                                    const std::string& interpreter);
-
-// What every driver's sandbox (a session's, a warm pool's) takes from its policy: its
-// environment, limits, file system with the drivers (drivers_dir) bound read-only at
-// kDriversSandboxDir, and syscalls; with the control channel; and what its runtime adds
-// (add_runtime_setup). Callers set its lifetime limits.
-sandbox::Spec driver_spec(const policies::Policy& policy, const Runtime& runtime,
-                          std::vector<std::string> argv, const std::string& drivers_dir);
-
-// A warm pool's driver for a runtime: started ahead (AIRLOCK_DRIVER_MODE=script), it runs the one
-// execution it is sent as `run` would run the source file.
-struct ScriptDriver {
-  std::vector<std::string> argv;
-  bool forks = false;  // it has a zygote mode: its sandboxes can come from a fork server
-  // It reads its frame from the program's own fd 0; see InterpreterRequest.
-  bool close_stdin_after_frame = false;
-};
-// nullopt for a runtime without one. interpreter: the runtime's own program (run's argv[0]).
-std::optional<ScriptDriver> script_driver(const std::string& runtime,
-                                          const std::string& interpreter);
 
 // One execution's part of a request, with the limits already resolved.
 struct InterpreterRequest {
