@@ -8,8 +8,8 @@
 #include <map>
 #include <string_view>
 
+#include "runner/execution.h"
 #include "runner/output_capture.h"
-#include "runner/summary.h"
 #include "runner/workdir.h"
 #include "sandbox/readable.h"
 
@@ -49,15 +49,6 @@ class Collector final : public sandbox::OutputHandler {
   bool announce_start_;  // false for the run after a compile step, which announced the start
 };
 
-sandbox::Limits effective_limits(const policies::Policy& policy, const LimitOverrides& overrides) {
-  sandbox::Limits limits = policy.limits;
-  if (overrides.wall_time) limits.wall_time = *overrides.wall_time;
-  if (overrides.cpu_time) limits.cpu_time = *overrides.cpu_time;
-  if (overrides.memory_max_bytes) limits.memory_max_bytes = *overrides.memory_max_bytes;
-  if (overrides.max_processes) limits.max_processes = *overrides.max_processes;
-  return limits;
-}
-
 sandbox::Spec make_spec(const policies::Policy& policy, const sandbox::Limits& limits,
                         std::vector<std::string> argv, const std::string& workdir) {
   sandbox::Spec spec;
@@ -68,11 +59,6 @@ sandbox::Spec make_spec(const policies::Policy& policy, const sandbox::Limits& l
   spec.seccomp = policy.syscalls;
   spec.host_workdir = workdir;
   return spec;
-}
-
-RunResult setup_error_result(RunResult result, const sandbox::SetupError& error) {
-  result.outcome = sandbox::setup_failure(error);
-  return result;
 }
 
 template <typename T>
@@ -238,39 +224,24 @@ sandbox::Limits at_most(const sandbox::Limits& a, const sandbox::Limits& b) {
 
 RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
                       const EventSink& sink, int cancel_fd) {
-  RunResult result;
-  result.id = request.id.empty() ? new_execution_id() : request.id;
-  result.policy_name = policy.name;
-  result.policy_hash = policy.hash;
-  result.runtime = request.runtime;
-  uint64_t sequence = 0;
-  const sandbox::Limits limits = effective_limits(policy, request.limits);
-  auto finish = [&](RunResult done) {
-    // What a session's interpreter reports itself (the exception line), found in stderr here.
-    quote_error_line(done);
-    done.summary = summarize(done, limits);
-    if (sink) {
-      for (const OutputFile& file : done.files) {
-        sink(Event{EventKind::file, ++sequence, {}, &file});
-      }
-      bool failed_setup = done.outcome.status == sandbox::RunStatus::setup_error;
-      sink(Event{failed_setup ? EventKind::error : EventKind::exit, ++sequence,
-                 failed_setup ? done.outcome.reason : std::string(), nullptr, &done});
-    }
-    return done;
-  };
+  Execution execution(request, policy, request.runtime, sink,
+                      effective_limits(policy, request.limits));
+  RunResult& result = execution.result();
+  const sandbox::Limits& limits = execution.limits();
   if (auto problem = validate(request, policy)) {
-    result.rejected = problem;
-    return finish(setup_error_result(result, {problem->field + ": " + problem->message, 0}));
+    execution.reject(*problem);
+    return execution.fail("sandbox setup", {problem->field + ": " + problem->message, 0});
   }
 
   auto workspace = sandbox_.create_workspace(limits.workdir_size_bytes);
-  if (!workspace) return finish(setup_error_result(result, workspace.error()));
+  if (!workspace) return execution.fail("sandbox setup", workspace.error());
   for (size_t i = 0; i < request.files.size(); ++i) {
     const InputFile& file = request.files[i];
     if (auto s = write_workspace_file(**workspace, file.path, file.content, file.executable); !s) {
-      result.rejected = refused_input_file(i, file, s.error(), "the working directory");
-      return finish(setup_error_result(result, s.error()));
+      if (auto refused = refused_input_file(i, file, s.error(), "the working directory")) {
+        execution.reject(*refused);
+      }
+      return execution.fail("sandbox setup", s.error());
     }
   }
 
@@ -281,7 +252,7 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
     const Runtime& runtime = runtimes_.at(request.runtime);
     add_runtime_setup(spec, runtime, drivers_dir_);
     if (auto s = write_workspace_file(**workspace, runtime.source_file, request.code, false); !s) {
-      return finish(setup_error_result(result, s.error()));
+      return execution.fail("sandbox setup", s.error());
     }
     if (!runtime.compile.empty()) {
       std::shared_ptr<const policies::Policy> compile_policy;
@@ -290,7 +261,7 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
       // The compiler's diagnostics stream as stderr events like the program's own output, so
       // the CLI prints gcc's errors and warnings and an SSE client sees them as they come.
       Collector compile_output(compiler.output.kept_bytes, false, request.stream_everything,
-                               &sink, sequence);
+                               &sink, execution.sequence());
       sandbox::RunOptions options;
       options.cancel_fd = cancel_fd;
       // The compiler's own rules (it must exec cc1, as, ld), but never more room than the run
@@ -305,7 +276,7 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
                                compiled.status != sandbox::RunStatus::cancelled;
         result.stdout_output = compile_output.kept_stdout();
         result.stderr_output = compile_output.kept_stderr();
-        return finish(result);
+        return execution.finish();
       }
       compile_warnings = compile_output.kept_stderr();
     }
@@ -314,7 +285,8 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
 
   const uint64_t kept = request.limits.output_kept_bytes.value_or(policy.output.kept_bytes);
   Collector output(kept, policy.output.on_overflow == policies::OverflowAction::kill,
-                   request.stream_everything, &sink, sequence, !compile_warnings.has_value());
+                   request.stream_everything, &sink, execution.sequence(),
+                   !compile_warnings.has_value());
   sandbox::RunOptions options;
   options.stdin_data = request.stdin_data;
   options.stdin_fd = request.stdin_fd;
@@ -335,7 +307,7 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
   }
   result.files = collect_output_files((*workspace)->path(), request.output_globs,
                                       request.max_file_bytes);
-  return finish(std::move(result));
+  return execution.finish();
 }
 
 }  // namespace airlock::runner

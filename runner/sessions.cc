@@ -2,7 +2,9 @@
 
 #include <filesystem>
 
-#include "runner/session_interpreter.h"
+#include "runner/drivers.h"
+#include "runner/execution.h"
+#include "runner/interpreter.h"
 #include "runner/summary.h"
 #include "runner/workdir.h"
 #include "sandbox/readable.h"
@@ -356,8 +358,9 @@ std::shared_ptr<const policies::Policy> SessionManager::policy_of(const SessionL
 RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request,
                                   const EventSink& sink, int cancel_fd) {
   SessionState& state = *lease.state_;
-  InterpreterExecution execution(request, *state.policy, state.runtime, sink, cancel_fd);
-  RunResult& result = execution.result;
+  Execution execution(request, *state.policy, state.runtime, sink,
+                      interpreter_limits(*state.policy, request.limits), cancel_fd);
+  RunResult& result = execution.result();
   std::string note;
   {
     std::lock_guard lock(mutex_);
@@ -368,7 +371,10 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
     const InputFile& file = request.files[i];
     if (auto s = write_workspace_file(*state.workspace, file.path, file.content, file.executable);
         !s) {
-      result.rejected = refused_input_file(i, file, s.error(), "the session's working directory");
+      if (auto refused =
+              refused_input_file(i, file, s.error(), "the session's working directory")) {
+        execution.reject(*refused);
+      }
       return execution.fail("session setup", s.error());
     }
   }

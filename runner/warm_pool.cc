@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "runner/session_interpreter.h"
+#include "runner/drivers.h"
+#include "runner/execution.h"
+#include "runner/interpreter.h"
 #include "runner/warm_pool_parts.h"
 #include "runner/workdir.h"
 
@@ -183,16 +185,17 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   // The refill starts once this sandbox has ended (end_loop), not now: forking the next one
   // would take one of the two cores the waiting request needs.
 
-  InterpreterExecution execution(request, policy, request.runtime, sink, cancel_fd);
+  Execution execution(request, policy, request.runtime, sink,
+                      interpreter_limits(policy, request.limits), cancel_fd);
   // A refill warms up in the background (its cgroup at the lowest CPU weight), so that it never
   // takes a core from a running request; serving one, it is a request's sandbox like any other.
   sandbox::Status written = ready->interpreter->to_foreground();
   for (size_t i = 0; written && i < request.files.size(); ++i) {
     const InputFile& file = request.files[i];
     written = write_workspace_file(*ready->workspace, file.path, file.content, file.executable);
-    if (!written) {
-      execution.result.rejected =
-          refused_input_file(i, file, written.error(), "the working directory");
+    if (written) continue;
+    if (auto refused = refused_input_file(i, file, written.error(), "the working directory")) {
+      execution.reject(*refused);
     }
   }
   // The source sits where a cold run has it, so tracebacks can show its lines.
@@ -204,8 +207,8 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
     InterpreterRequest run = execution.interpreter_request();
     run.close_stdin_after_frame = used->driver.close_stdin_after_frame;
     execution.take(ready->interpreter->execute(run));
-    execution.result.files = collect_output_files(ready->workspace->path(), request.output_globs,
-                                                  request.max_file_bytes);
+    execution.result().files = collect_output_files(ready->workspace->path(), request.output_globs,
+                                                    request.max_file_bytes);
   }
   // Used once: its processes end (whatever the code left behind), its files go, and a fresh one
   // takes its place, all on other threads and after the result is on its way (kEndDelay).

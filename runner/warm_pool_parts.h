@@ -7,7 +7,8 @@
 #include <deque>
 #include <memory>
 
-#include "runner/session_interpreter.h"
+#include "runner/drivers.h"
+#include "runner/interpreter.h"
 #include "runner/warm_pool.h"
 
 namespace airlock::runner {

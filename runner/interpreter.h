@@ -1,7 +1,7 @@
-// One interpreter of a session: a driver program (runner/drivers/) running in a live sandbox that
-// runs one execution at a time and keeps its state in between. Each execution's end is known from
-// a record on the control channel (fd 3) and a marker on stdout and stderr, so that every byte of
-// output is attributed to the execution that wrote it.
+// One interpreter, a session's or a warm pool's: a driver program (runner/drivers.h) running in a
+// live sandbox that runs one execution at a time and keeps its state in between. Each execution's
+// end is known from a record on the control channel (fd 3) and a marker on stdout and stderr, so
+// that every byte of output is attributed to the execution that wrote it.
 #pragma once
 
 #include <array>
@@ -18,33 +18,6 @@
 #include "sandbox/sandbox.h"
 
 namespace airlock::runner {
-
-// Where the drivers are mounted inside a session's sandbox (read-only).
-inline constexpr const char* kDriversSandboxDir = "/opt/airlock";
-
-// The driver's argv for a runtime ("python", "bash"), or nullopt when sessions do not support it.
-// interpreter: the runtime's own program (its run command's argv[0]).
-std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
-                                                    const std::string& interpreter);
-
-// What every driver's sandbox (a session's, a warm pool's) takes from its policy: its
-// environment, limits, file system with the drivers (drivers_dir) bound read-only at
-// kDriversSandboxDir, and syscalls; with the control channel; and what its runtime adds
-// (add_runtime_setup). Callers set its lifetime limits.
-sandbox::Spec driver_spec(const policies::Policy& policy, const Runtime& runtime,
-                          std::vector<std::string> argv, const std::string& drivers_dir);
-
-// A warm pool's driver for a runtime: started ahead (AIRLOCK_DRIVER_MODE=script), it runs the one
-// execution it is sent as `run` would run the source file.
-struct ScriptDriver {
-  std::vector<std::string> argv;
-  bool forks = false;  // it has a zygote mode: its sandboxes can come from a fork server
-  // It reads its frame from the program's own fd 0; see InterpreterRequest.
-  bool close_stdin_after_frame = false;
-};
-// nullopt for a runtime without one. interpreter: the runtime's own program (run's argv[0]).
-std::optional<ScriptDriver> script_driver(const std::string& runtime,
-                                          const std::string& interpreter);
 
 // One execution's part of a request, with the limits already resolved.
 struct InterpreterRequest {
@@ -68,30 +41,6 @@ struct InterpreterResult {
   KeptOutput stdout_output;
   KeptOutput stderr_output;
   bool interpreter_ended = false;  // its state is gone; the next execution needs a fresh one
-};
-
-// One execution on an interpreter, as the rest of airlock sees it: a RunResult with its events.
-// Sessions and the warm pool both run executions this way.
-struct InterpreterExecution {
-  InterpreterExecution(const RunRequest& request, const policies::Policy& policy,
-                       const std::string& runtime, const EventSink& sink, int cancel_fd);
-
-  // The request's limits over the policy's, and the interpreter's part of the request.
-  InterpreterRequest interpreter_request();
-  // Takes the interpreter's result (outcome and output) into `result`.
-  void take(InterpreterResult ran);
-  // Fills in the summary (after `note`, if any), sends file events and the final event.
-  RunResult finish(const std::string& note = {});
-  // Ends as a setup error (`what` names the failing part: "session setup", "sandbox setup").
-  RunResult fail(const std::string& what, const sandbox::SetupError& error);
-
-  const RunRequest& request;
-  const policies::Policy& policy;
-  const EventSink& sink;
-  const int cancel_fd;
-  sandbox::Limits limits;
-  uint64_t sequence = 0;
-  RunResult result;
 };
 
 class Interpreter final : public sandbox::OutputHandler {

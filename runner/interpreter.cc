@@ -1,6 +1,4 @@
-#include "runner/session_interpreter.h"
-
-#include "runner/summary.h"
+#include "runner/interpreter.h"
 
 #include <sys/random.h>
 
@@ -32,43 +30,6 @@ size_t partial_marker(const std::string& text, const std::string& marker) {
 
 }  // namespace
 
-std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
-                                                    const std::string& interpreter) {
-  const std::string dir = kDriversSandboxDir;
-  // -u: output reaches the client as it is written, not when a buffer fills.
-  if (runtime == "python")
-    return std::vector<std::string>{interpreter, "-u", dir + "/python_driver.py"};
-  if (runtime == "bash") {
-    return std::vector<std::string>{interpreter, "--norc", "--noprofile", dir + "/bash_driver.sh"};
-  }
-  return std::nullopt;
-}
-
-sandbox::Spec driver_spec(const policies::Policy& policy, const Runtime& runtime,
-                          std::vector<std::string> argv, const std::string& drivers_dir) {
-  sandbox::Spec spec;
-  spec.argv = std::move(argv);
-  for (const auto& [name, value] : policy.environment) spec.env.push_back(name + "=" + value);
-  spec.limits = policy.limits;
-  spec.filesystem = policy.filesystem;
-  // Copied, not bound: a bind would show the drivers' host path in the sandbox's mountinfo.
-  spec.filesystem.binds.push_back({drivers_dir, kDriversSandboxDir, false, false, true});
-  spec.seccomp = policy.syscalls;
-  spec.control_channel = true;
-  add_runtime_setup(spec, runtime, drivers_dir);
-  return spec;
-}
-
-std::optional<ScriptDriver> script_driver(const std::string& runtime,
-                                          const std::string& interpreter) {
-  const std::string dir = kDriversSandboxDir;
-  if (runtime == "python") return ScriptDriver{*driver_argv(runtime, interpreter), true, false};
-  // Node cannot fork once started (its platform threads), and it cannot move its frame pipe off
-  // fd 0 (no dup2): each of its sandboxes starts fresh and reads its frame on the program's fd 0.
-  if (runtime == "node") return ScriptDriver{{interpreter, dir + "/node_driver.js"}, false, true};
-  return std::nullopt;
-}
-
 sandbox::Expected<std::unique_ptr<Interpreter>> Interpreter::start(sandbox::Sandbox& sandbox,
                                                                    const sandbox::Spec& spec) {
   std::unique_ptr<Interpreter> interpreter(new Interpreter());
@@ -95,59 +56,6 @@ Interpreter::~Interpreter() {
 
 bool Interpreter::alive() const {
   return live_ && !live_->ended();
-}
-
-InterpreterExecution::InterpreterExecution(const RunRequest& request,
-                                           const policies::Policy& policy,
-                                           const std::string& runtime, const EventSink& sink,
-                                           int cancel_fd)
-    : request(request), policy(policy), sink(sink), cancel_fd(cancel_fd), limits(policy.limits) {
-  result.id = request.id.empty() ? new_execution_id() : request.id;
-  result.policy_name = policy.name;
-  result.policy_hash = policy.hash;
-  result.runtime = runtime;
-  if (request.limits.wall_time) limits.wall_time = *request.limits.wall_time;
-  if (request.limits.cpu_time) limits.cpu_time = *request.limits.cpu_time;
-}
-
-InterpreterRequest InterpreterExecution::interpreter_request() {
-  InterpreterRequest run;
-  run.code = request.code;
-  run.stdin_data = request.stdin_data;
-  run.wall_time = limits.wall_time;
-  run.cpu_time = limits.cpu_time;
-  run.kept_bytes = request.limits.output_kept_bytes.value_or(policy.output.kept_bytes);
-  run.kill_on_overflow = policy.output.on_overflow == policies::OverflowAction::kill;
-  run.stream_everything = request.stream_everything;
-  run.sink = &sink;
-  run.sequence = &sequence;
-  run.cancel_fd = cancel_fd;
-  return run;
-}
-
-void InterpreterExecution::take(InterpreterResult ran) {
-  result.outcome = std::move(ran.outcome);
-  result.stdout_output = std::move(ran.stdout_output);
-  result.stderr_output = std::move(ran.stderr_output);
-}
-
-RunResult InterpreterExecution::finish(const std::string& note) {
-  // Drivers that report no exception line (bash's, node's after an uncaught error) get the one
-  // in stderr, as one-shot runs do.
-  quote_error_line(result);
-  result.summary = (note.empty() ? "" : note + "\n") + summarize(result, limits);
-  if (sink) {
-    for (const OutputFile& file : result.files) sink(Event{EventKind::file, ++sequence, {}, &file});
-    bool failed = result.outcome.status == sandbox::RunStatus::setup_error;
-    sink(Event{failed ? EventKind::error : EventKind::exit, ++sequence,
-               failed ? result.outcome.reason : std::string(), nullptr, &result});
-  }
-  return std::move(result);
-}
-
-RunResult InterpreterExecution::fail(const std::string& what, const sandbox::SetupError& error) {
-  result.outcome = sandbox::setup_failure(error, what);
-  return finish();
 }
 
 bool Interpreter::ready() const {
