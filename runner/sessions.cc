@@ -12,32 +12,17 @@
 namespace airlock::runner {
 
 using std::chrono::milliseconds;
-using Clock = std::chrono::steady_clock;
-using SystemClock = std::chrono::system_clock;
 
-struct SessionState {
-  std::string id;
-  std::string owner;
-  std::string runtime;
+// A session's registry entry with what runs in it. The registry knows it only as a SessionEntry
+// whose kill() ends the interpreter.
+struct SessionState : SessionEntry {
   std::shared_ptr<const policies::Policy> policy;
-  milliseconds idle_timeout{0};
-  milliseconds max_lifetime{0};
-  Clock::time_point created;
-  SystemClock::time_point created_wall;
-  Clock::time_point last_used;
-  bool busy = false;
-  bool closed = false;  // removed from the manager; an execution still running ends
-  uint64_t executions = 0;
-  uint64_t restarts = 0;
 
   // Used only by the lease holder, except kill() which anyone may call through `interpreter`.
   std::unique_ptr<sandbox::Workspace> workspace;
   std::mutex interpreter_mutex;
   std::unique_ptr<Interpreter> interpreter;
   std::string lost_because;  // why the last interpreter ended, until a fresh one reports it
-
-  Clock::time_point idle_deadline() const { return last_used + idle_timeout; }
-  Clock::time_point lifetime_deadline() const { return created + max_lifetime; }
 
   void kill_interpreter() {
     std::lock_guard lock(interpreter_mutex);
@@ -53,62 +38,10 @@ SessionError refuse(SessionRefusal refusal, std::string message, std::string fie
 
 }  // namespace
 
-SessionError SessionManager::missing(const std::string& id) const {
-  const std::string& replica = settings_.ids.replica();
-  const std::string here = replica.empty() ? "this service" : "replica " + replica;
-  switch (settings_.ids.origin("se", id)) {
-    case IdOrigin::other_replica: {
-      const std::string_view owner = IdMaker::replica_of("se", id);
-      return refuse(SessionRefusal::elsewhere,
-                    "session \"" + id + "\" lives on " +
-                        (owner.empty() ? std::string("a service without a replica name")
-                                       : "replica " + std::string(owner)) +
-                        ", not on " + here +
-                        "; send its requests through the balancer, which routes them by the id");
-    }
-    case IdOrigin::earlier_run:
-      return refuse(SessionRefusal::lost,
-                    "session \"" + id + "\" is lost: " + here +
-                        " restarted since it was created, and its variables and files went "
-                        "with it; create a new session");
-    case IdOrigin::this_run:
-    case IdOrigin::not_an_id:
-      break;
-  }
-  if (draining_) {
-    return refuse(SessionRefusal::lost,
-                  "session \"" + id + "\" is lost: " + here +
-                      " is shutting down and has closed its sessions; create a new session");
-  }
-  return refuse(SessionRefusal::not_found,
-                "no session \"" + id + "\" (it may have been closed or have expired)");
-}
+SessionLease::SessionLease(SessionRegistry::Lease lease, std::shared_ptr<SessionState> state)
+    : lease_(std::move(lease)), state_(std::move(state)) {}
 
-void SessionManager::drain() {
-  std::vector<std::shared_ptr<SessionState>> idle;
-  {
-    std::lock_guard lock(mutex_);
-    draining_ = true;
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      if (it->second->busy) {
-        ++it;
-        continue;
-      }
-      it->second->closed = true;
-      idle.push_back(it->second);
-      it = sessions_.erase(it);
-    }
-  }
-  changed_.notify_all();
-  for (auto& state : idle) state->kill_interpreter();
-}
-
-SessionLease::SessionLease(SessionManager& manager, std::shared_ptr<SessionState> state)
-    : manager_(manager), state_(std::move(state)) {}
-
-SessionLease::~SessionLease() {
-  manager_.release(*state_);
-}
+SessionLease::~SessionLease() = default;
 
 const std::string& SessionLease::session_id() const {
   return state_->id;
@@ -116,22 +49,14 @@ const std::string& SessionLease::session_id() const {
 
 SessionManager::SessionManager(sandbox::Sandbox& sandbox, const RuntimeTable& runtimes,
                                SessionSettings settings)
-    : sandbox_(sandbox), runtimes_(runtimes), settings_(std::move(settings)) {
-  reaper_ = std::thread([this] { reap(); });
-}
+    : sandbox_(sandbox),
+      runtimes_(runtimes),
+      settings_(std::move(settings)),
+      registry_(settings_.max_sessions, settings_.max_sessions_per_owner, settings_.ids),
+      mutex_(registry_.mutex()) {}
 
-SessionManager::~SessionManager() {
-  std::map<std::string, std::shared_ptr<SessionState>> sessions;
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-    sessions.swap(sessions_);
-    for (auto& [id, state] : sessions) state->closed = true;
-  }
-  changed_.notify_all();
-  if (reaper_.joinable()) reaper_.join();
-  for (auto& [id, state] : sessions) state->kill_interpreter();
-}
+// The registry, destroyed first, kills every session.
+SessionManager::~SessionManager() = default;
 
 std::vector<std::string> SessionManager::runtimes() const {
   std::vector<std::string> names;
@@ -188,167 +113,64 @@ std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequ
                       sandbox::format_duration(settings_.max_lifetime_ceiling),
                   "max_lifetime");
   }
-  state->id = settings_.ids.make("se");
   state->owner = request.owner;
   state->runtime = request.runtime;
   state->policy = request.policy;
+  state->policy_name = request.policy->name;
+  state->policy_hash = request.policy->hash;
+  // The registry calls kill only while it holds the entry, so a plain pointer is safe (a shared
+  // one would keep the entry alive for ever).
+  state->kill = [raw = state.get()] { raw->kill_interpreter(); };
 
-  {
-    std::lock_guard lock(mutex_);
-    size_t owned = reserved_by_owner_[request.owner];
-    for (const auto& [id, other] : sessions_) owned += other->owner == request.owner ? 1 : 0;
-    if (draining_) {
-      return refuse(SessionRefusal::shutting_down,
-                    "this replica is shutting down and takes no new sessions; retry (a balancer "
-                    "places it on another replica)");
-    }
-    if (sessions_.size() + reserved_ >= settings_.max_sessions) {
-      return refuse(SessionRefusal::too_many_sessions, "the service already has its maximum of " +
-                                                           std::to_string(settings_.max_sessions) +
-                                                           " sessions; close one or retry later");
-    }
-    if (owned >= settings_.max_sessions_per_owner) {
-      return refuse(SessionRefusal::too_many_for_owner,
-                    "this API key already has its maximum of " +
-                        std::to_string(settings_.max_sessions_per_owner) +
-                        " sessions; close one (DELETE /v1/sessions/{id}) first");
-    }
-    ++reserved_;
-    ++reserved_by_owner_[request.owner];
-  }
-  // Sandbox setup happens outside the lock; the reservation holds the place.
-  std::optional<SessionError> failure;
+  auto reserved = registry_.reserve(request.owner);
+  if (auto* refused = std::get_if<SessionError>(&reserved)) return std::move(*refused);
+  // Sandbox setup happens outside the registry's lock; the reservation holds the place.
   auto workspace = sandbox_.create_workspace(request.policy->limits.workdir_size_bytes);
-  if (!workspace) {
-    failure = refuse(SessionRefusal::setup_failed, workspace.error().message());
-  } else {
-    state->workspace = std::move(workspace.value());
-    auto interpreter = Interpreter::start(sandbox_, spec_for(*state));
-    if (!interpreter) {
-      failure = refuse(SessionRefusal::setup_failed, interpreter.error().message());
-    } else {
-      state->interpreter = std::move(interpreter.value());
-    }
-  }
-  std::lock_guard lock(mutex_);
-  --reserved_;
-  if (--reserved_by_owner_[request.owner] == 0) reserved_by_owner_.erase(request.owner);
-  if (failure) return *failure;
-  if (stopping_ || draining_) {
-    return refuse(SessionRefusal::shutting_down,
-                  "this replica is shutting down and takes no new sessions; retry (a balancer "
-                  "places it on another replica)");
-  }
-  state->created = state->last_used = Clock::now();
-  state->created_wall = SystemClock::now();
-  sessions_[state->id] = state;
-  changed_.notify_all();  // a new deadline for the reaper
-  return info_of(*state);
-}
-
-SessionInfo SessionManager::info_of(const SessionState& state) const {
-  SessionInfo info;
-  info.id = state.id;
-  info.runtime = state.runtime;
-  info.policy_name = state.policy->name;
-  info.policy_hash = state.policy->hash;
-  info.idle_timeout = state.idle_timeout;
-  info.max_lifetime = state.max_lifetime;
-  const auto to_wall = [&](Clock::time_point t) {
-    return state.created_wall +
-           std::chrono::duration_cast<SystemClock::duration>(t - state.created);
-  };
-  info.created_at = state.created_wall;
-  info.last_used_at = to_wall(state.last_used);
-  info.idle_expires_at = to_wall(state.idle_deadline());
-  info.lifetime_ends_at = to_wall(state.lifetime_deadline());
-  info.busy = state.busy;
-  info.executions = state.executions;
-  info.interpreter_restarts = state.restarts;
-  return info;
-}
-
-std::shared_ptr<SessionState> SessionManager::find(const std::string& id,
-                                                   const std::string& owner) const {
-  auto found = sessions_.find(id);
-  if (found == sessions_.end() || found->second->owner != owner) return nullptr;
-  return found->second;
+  if (!workspace) return refuse(SessionRefusal::setup_failed, workspace.error().message());
+  state->workspace = std::move(workspace.value());
+  auto interpreter = Interpreter::start(sandbox_, spec_for(*state));
+  if (!interpreter) return refuse(SessionRefusal::setup_failed, interpreter.error().message());
+  state->interpreter = std::move(interpreter.value());
+  return registry_.add(std::move(std::get<SessionRegistry::Reservation>(reserved)), state);
 }
 
 std::shared_ptr<SessionState> SessionManager::touch(const std::string& id,
                                                     const std::string& owner) {
-  std::lock_guard lock(mutex_);
-  auto state = find(id, owner);
-  if (state && !state->busy) state->last_used = Clock::now();
-  return state;
+  return std::static_pointer_cast<SessionState>(registry_.touch(id, owner));
 }
 
 std::optional<SessionInfo> SessionManager::info(const std::string& id,
                                                 const std::string& owner) const {
-  std::lock_guard lock(mutex_);
-  auto state = find(id, owner);
-  if (!state) return std::nullopt;
-  return info_of(*state);
+  return registry_.info(id, owner);
 }
 
 std::vector<SessionInfo> SessionManager::list(const std::string& owner) const {
-  std::lock_guard lock(mutex_);
-  std::vector<SessionInfo> out;
-  for (const auto& [id, state] : sessions_) {
-    if (state->owner == owner) out.push_back(info_of(*state));
-  }
-  return out;
+  return registry_.list(owner);
 }
 
 size_t SessionManager::size() const {
-  std::lock_guard lock(mutex_);
-  return sessions_.size();
+  return registry_.size();
 }
 
 bool SessionManager::close(const std::string& id, const std::string& owner) {
-  std::shared_ptr<SessionState> state;
-  {
-    std::lock_guard lock(mutex_);
-    state = find(id, owner);
-    if (!state) return false;
-    state->closed = true;
-    sessions_.erase(id);
-  }
-  changed_.notify_all();
-  state->kill_interpreter();
-  // The sandbox and workspace go when the last holder (this, or a running execution) lets go.
-  return true;
+  return registry_.close(id, owner);
+}
+
+SessionError SessionManager::missing(const std::string& id) const {
+  return registry_.missing(id);
+}
+
+void SessionManager::drain() {
+  registry_.drain();
 }
 
 std::variant<std::shared_ptr<SessionLease>, SessionError> SessionManager::acquire(
     const std::string& id, const std::string& owner) {
-  std::lock_guard lock(mutex_);
-  auto state = find(id, owner);
-  if (!state) return missing(id);
-  if (state->busy) {
-    return refuse(SessionRefusal::busy,
-                  "session \"" + id +
-                      "\" is already running an execution; a session runs one at a time, so "
-                      "wait for it to finish (or cancel it) and send this again");
-  }
-  state->busy = true;
-  return std::shared_ptr<SessionLease>(new SessionLease(*this, state));
-}
-
-void SessionManager::release(SessionState& state) {
-  bool close_now = false;
-  {
-    std::lock_guard lock(mutex_);
-    state.busy = false;
-    state.last_used = Clock::now();
-    // A drain closes a busy session once its execution ends.
-    if (draining_ && !state.closed) {
-      state.closed = close_now = true;
-      sessions_.erase(state.id);
-    }
-  }
-  changed_.notify_all();  // the idle clock starts now
-  if (close_now) state.kill_interpreter();
+  auto acquired = registry_.acquire(id, owner);
+  if (auto* refused = std::get_if<SessionError>(&acquired)) return std::move(*refused);
+  auto& lease = std::get<SessionRegistry::Lease>(acquired);
+  auto state = std::static_pointer_cast<SessionState>(lease.entry());
+  return std::shared_ptr<SessionLease>(new SessionLease(std::move(lease), std::move(state)));
 }
 
 std::shared_ptr<const policies::Policy> SessionManager::policy_of(const SessionLease& lease) const {
@@ -470,38 +292,6 @@ std::optional<SessionError> SessionManager::write_file(const std::string& id,
     return refuse(SessionRefusal::invalid, s.error().message(), "path");
   }
   return std::nullopt;
-}
-
-void SessionManager::reap() {
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    const Clock::time_point now = Clock::now();
-    std::vector<std::shared_ptr<SessionState>> expired;
-    Clock::time_point next = now + std::chrono::hours(1);
-    for (auto it = sessions_.begin(); it != sessions_.end();) {
-      SessionState& state = *it->second;
-      // Idle means no execution runs: a long execution never counts as idle time.
-      Clock::time_point deadline = state.lifetime_deadline();
-      if (!state.busy) deadline = std::min(deadline, state.idle_deadline());
-      if (deadline <= now) {
-        state.closed = true;
-        expired.push_back(it->second);
-        it = sessions_.erase(it);
-      } else {
-        next = std::min(next, deadline);
-        ++it;
-      }
-    }
-    if (!expired.empty()) {
-      lock.unlock();
-      // Killing and cleaning up (cgroup, workspace) takes time; nothing else waits for it.
-      for (auto& state : expired) state->kill_interpreter();
-      expired.clear();
-      lock.lock();
-      continue;
-    }
-    changed_.wait_until(lock, next);
-  }
 }
 
 }  // namespace airlock::runner

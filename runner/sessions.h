@@ -4,22 +4,19 @@
 // it held when it is closed, sits idle too long, or reaches its maximum lifetime.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <variant>
 #include <vector>
 
 #include "policies/policy.h"
 #include "runner/runner.h"
 #include "runner/runtimes.h"
+#include "runner/session_registry.h"
 #include "sandbox/sandbox.h"
 
 namespace airlock::runner {
@@ -47,41 +44,6 @@ struct SessionRequest {
   std::optional<std::chrono::milliseconds> max_lifetime;  // empty: the default
 };
 
-// A session as its owner sees it. Times are wall-clock, for reporting.
-struct SessionInfo {
-  std::string id;  // "se_" [replica "_"] 24 hex digits (runner/ids.h)
-  std::string runtime;
-  std::string policy_name;
-  std::string policy_hash;
-  std::chrono::milliseconds idle_timeout{0};
-  std::chrono::milliseconds max_lifetime{0};
-  std::chrono::system_clock::time_point created_at;
-  std::chrono::system_clock::time_point last_used_at;     // end of the last use (creation at first)
-  std::chrono::system_clock::time_point idle_expires_at;  // if not used again before
-  std::chrono::system_clock::time_point lifetime_ends_at;  // whatever happens
-  bool busy = false;  // an execution runs or waits in the queue
-  uint64_t executions = 0;
-  uint64_t interpreter_restarts = 0;  // times state was lost and a fresh interpreter started
-};
-
-enum class SessionRefusal {
-  too_many_sessions,   // the service's cap (429)
-  too_many_for_owner,  // the API key's cap (429)
-  invalid,             // runtime without session support, a timeout out of range (400)
-  setup_failed,        // the sandbox could not be made (500)
-  not_found,           // no such session for this owner (404)
-  busy,                // an execution already runs in it (409)
-  lost,                // it was here, and is gone with its state: a restart or a drain (410)
-  elsewhere,           // its id names another replica: a balancer sent it to the wrong one (421)
-  shutting_down,       // the replica is draining and takes no new sessions (503)
-};
-
-struct SessionError {
-  SessionRefusal refusal;
-  std::string field;  // with invalid: the request field at fault
-  std::string message;
-};
-
 class SessionManager;
 struct SessionState;
 
@@ -96,9 +58,9 @@ class SessionLease {
 
  private:
   friend class SessionManager;
-  SessionLease(SessionManager& manager, std::shared_ptr<SessionState> state);
-  SessionManager& manager_;
-  std::shared_ptr<SessionState> state_;
+  SessionLease(SessionRegistry::Lease lease, std::shared_ptr<SessionState> state);
+  SessionRegistry::Lease lease_;         // frees the session when dropped
+  std::shared_ptr<SessionState> state_;  // the same session, with what runs in it
 };
 
 // A file in a session's working directory.
@@ -157,26 +119,15 @@ class SessionManager {
   void drain();
 
  private:
-  friend class SessionLease;
-  void release(SessionState& state);
-  std::shared_ptr<SessionState> find(const std::string& id, const std::string& owner) const;  // with mutex_ held
-  // find() under mutex_; an idle session's use counts as activity (its idle deadline moves).
+  // registry_.touch() for what runs in the session.
   std::shared_ptr<SessionState> touch(const std::string& id, const std::string& owner);
-  SessionInfo info_of(const SessionState& state) const;  // with mutex_ held
-  void reap();                                           // the expiry thread
   sandbox::Spec spec_for(const SessionState& state) const;
 
   sandbox::Sandbox& sandbox_;
   RuntimeTable runtimes_;
   SessionSettings settings_;
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  std::map<std::string, std::shared_ptr<SessionState>> sessions_;
-  size_t reserved_ = 0;  // being created, counted against the service's cap
-  std::map<std::string, size_t> reserved_by_owner_;
-  bool stopping_ = false;
-  std::atomic<bool> draining_{false};  // read by missing() with or without mutex_
-  std::thread reaper_;
+  SessionRegistry registry_;
+  std::mutex& mutex_;  // registry_.mutex(): guards a session's closed and executions
 };
 
 }  // namespace airlock::runner
