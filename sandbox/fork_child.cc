@@ -29,7 +29,7 @@ namespace {
 
 // The request being served; copied into A and B by fork.
 ForkRequest request;
-sock_filter filters[2 * kMaxForkFilterLength];
+sock_filter filters[2 * kMaxFilterLength];
 int request_fds[ForkRequest::kFdCount] = {-1, -1, -1, -1, -1};
 enum { kStdin, kStdout, kStderr, kChannel, kControl };
 
@@ -91,6 +91,7 @@ namespace {
 // A: hello, new namespaces, id maps (the steps are numbered as in child_steps.h).
 void prepare_namespaces() {
   const int control = request_fds[kControl];
+  const SetupPlan& plan = request.setup;
   // 1. Die with the supervisor (B waits for the cgroup).
   die_with_supervisor(control, "A");
   close_all_but(request_fds, ForkRequest::kFdCount);
@@ -102,10 +103,10 @@ void prepare_namespaces() {
   }
   // The new user namespace maps our own ids only: inside, the program keeps the ids it has.
   char line[64];
-  std::snprintf(line, sizeof line, "%u %u 1\n", request.uid, request.uid);
+  std::snprintf(line, sizeof line, "%u %u 1\n", plan.uid, plan.uid);
   write_proc_file(control, "/proc/self/uid_map", line);
   write_proc_file(control, "/proc/self/setgroups", "deny");
-  std::snprintf(line, sizeof line, "%u %u 1\n", request.gid, request.gid);
+  std::snprintf(line, sizeof line, "%u %u 1\n", plan.gid, plan.gid);
   write_proc_file(control, "/proc/self/gid_map", line);
   // 2. Clocks of its own, as a cold sandbox has, which B enters at its fork.
   if (const char* step = nullptr; !enter_time_namespace(&step)) fail(control, step, nullptr, errno);
@@ -114,6 +115,7 @@ void prepare_namespaces() {
 // B: the rest of the checklist, ending with fds 0-3 in place and both filters installed.
 void enter_sandbox() {
   const int control = request_fds[kControl];
+  const SetupPlan& plan = request.setup;
   die_with_supervisor(control, "B");
   // 4. The file system: what the zygote saw, with every writable place replaced by an empty one
   // and a /proc of our own pid namespace.
@@ -124,24 +126,25 @@ void enter_sandbox() {
     fail(control, "mount proc", "/proc", errno);
   }
   if (const char* path = nullptr; !mask_proc(&path)) fail(control, "mask /proc", path, errno);
-  for (uint32_t i = 0; i < request.tmpfs_count; ++i) {
-    const ForkTmpfs& tmpfs = request.tmpfs[i];
+  for (uint32_t i = 0; i < plan.writable_count; ++i) {
+    const SetupTmpfs& tmpfs = plan.writable[i];
     char options[128];
     std::snprintf(options, sizeof options, "size=%llu,mode=%o,uid=%u,gid=%u",
-                  static_cast<unsigned long long>(tmpfs.size_bytes), tmpfs.mode, request.uid,
-                  request.gid);
+                  static_cast<unsigned long long>(tmpfs.size_bytes), tmpfs.mode, plan.uid,
+                  plan.gid);
     if (::mount("tmpfs", tmpfs.path, "tmpfs", MS_NOSUID | MS_NODEV, options) != 0) {
       fail(control, "mount tmpfs", tmpfs.path, errno);
     }
   }
   // The zygote's working directory is still ours until we leave it: into the fresh one.
-  if (::chdir(request.tmpfs[0].path) != 0) fail(control, "chdir", request.tmpfs[0].path, errno);
+  const char* workdir_path = plan.writable[0].path;
+  if (::chdir(workdir_path) != 0) fail(control, "chdir", workdir_path, errno);
   // 5. Network: loopback only, in a namespace of its own.
-  bring_up_network(control, request.hostname, std::strlen(request.hostname));
+  bring_up_network(control, plan.hostname, std::strlen(plan.hostname));
   // 1. Hello, with the working directory for the supervisor's file transfers; then wait until
   // it has moved us into the run's cgroup.
-  int workdir = ::open(request.tmpfs[0].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (workdir < 0) fail(control, "open", request.tmpfs[0].path, errno);
+  int workdir = ::open(workdir_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (workdir < 0) fail(control, "open", workdir_path, errno);
   hello(control, "program", workdir);
   ::close(workdir);
   char go = 0;
@@ -150,16 +153,16 @@ void enter_sandbox() {
   enter_cgroup_namespace(control);
   new_session(control);
   // 6. Privileges: no capabilities, no_new_privs (inherited, and set again); 7. armed again.
-  drop_to_sandbox_user(control, request.uid, request.gid, false);
+  drop_to_sandbox_user(control, plan.uid, plan.gid, false);
   die_with_supervisor(control, "B");
   // 10. Only 0-3 reach the program; the control socket sits where the program cannot open an fd.
   const int socket = place_fds({request_fds[kStdin], request_fds[kStdout], request_fds[kStderr],
-                                request_fds[kChannel], control, request.control_fd_number});
+                                request_fds[kChannel], control, plan.control_fd_number});
   reset_signals(SignalReset::sigchld_only);
-  set_rlimits(socket, request.rlimits, request.rlimit_count);
+  set_rlimits(socket, plan.rlimits, plan.rlimit_count);
   // 11. The policy's filter (reporting to the supervisor) and the floor under it.
-  ::close(install_filters_and_report(socket, filters, request.policy_length,
-                                     filters + request.policy_length, request.floor_length));
+  ::close(install_filters_and_report(socket, filters, plan.policy_length,
+                                     filters + plan.policy_length, plan.floor_length));
   ::close(socket);
 }
 

@@ -173,14 +173,16 @@ Expected<ForkedSandbox> Supervisor::fork(ForkServer& server, const Spec& spec,
 
 Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const Spec& spec) {
   if (!zygote.alive()) return SetupError{"the fork server has ended: " + zygote.complaints(), 0};
+  // The zygote's children install the policy's filter; a zygote's plan would have them skip it.
+  if (spec.fork_server) return SetupError{"a fork server cannot be forked from a fork server", 0};
   auto launch = std::make_unique<Launch>();
-  const int control_fd_number =
-      static_cast<int>(std::max<uint32_t>(spec.limits.max_open_files, 4));
-  auto filters = filters_for(spec.seccomp, control_fd_number);
+  auto filters = filters_for(spec.seccomp, control_fd_number_for(spec.limits));
   if (!filters) return filters.error();
   launch->plan.seccomp = filters.value();
-  auto request = plan_fork_request(spec, *filters.value(), control_fd_number);
-  if (!request) return request.error();
+  ForkRequest request;
+  auto setup = plan_setup(spec, SandboxIdentity{}, *filters.value());
+  if (!setup) return setup.error();
+  request.setup = setup.value();
 
   auto cgroup = cgroups_->create("run-" + std::to_string(next_run_++), spec.limits);
   if (!cgroup) return cgroup.error();
@@ -208,12 +210,11 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
 
   {
     const SeccompFilters& compiled = *filters.value();
-    struct iovec parts[3] = {
-        {&request.value(), sizeof(ForkRequest)},
-        {const_cast<sock_filter*>(compiled.policy_program.data()),
-         compiled.policy_program.size() * sizeof(sock_filter)},
-        {const_cast<sock_filter*>(compiled.floor_program.data()),
-         compiled.floor_program.size() * sizeof(sock_filter)}};
+    struct iovec parts[3] = {{&request, sizeof request},
+                             {const_cast<sock_filter*>(compiled.policy_program.data()),
+                              compiled.policy_program.size() * sizeof(sock_filter)},
+                             {const_cast<sock_filter*>(compiled.floor_program.data()),
+                              compiled.floor_program.size() * sizeof(sock_filter)}};
     const int fds[ForkRequest::kFdCount] = {stdin_pipe->read_end.get(),
                                             stdout_pipe->write_end.get(),
                                             stderr_pipe->write_end.get(), channel->write_end.get(),

@@ -1,16 +1,13 @@
 #include "sandbox/monitor.h"
 
-#include <linux/seccomp.h>
 #include <poll.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include "sandbox/fd_passing.h"
+#include "sandbox/seccomp_notify.h"
 
 namespace airlock::sandbox {
 namespace {
@@ -289,43 +286,14 @@ class Monitor {
   }
 
   void handle_notification(int listener) {
-    struct seccomp_notif request;
-    std::memset(&request, 0, sizeof request);
-    if (::ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &request) != 0) return;  // caller gone
-    std::array<uint64_t, 6> args;
-    for (size_t i = 0; i < 6; ++i) args[i] = request.data.args[i];
-    const int number = request.data.nr;
-    Decision decision = decide(in_.filters, request.data.arch, number, args);
-    SyscallEvent event{decision.native_abi ? syscall_name(number) : "non-native ABI",
-                       number,
-                       request.data.arch,
-                       args,
-                       action_name(decision.action, decision.errno_value),
-                       decision.origin,
-                       describe_call(request.data.arch, number, args)};
-    struct seccomp_notif_resp response;
-    std::memset(&response, 0, sizeof response);
-    response.id = request.id;
-    switch (decision.action) {
-      case SyscallAction::kill:
-        if (!result_.violation) result_.violation = event;
-        kill(KilledFor::violation);
-        // No answer: the caller stays blocked in the call until the kill reaches it, so it can
-        // never see the call return.
-        return;
-      case SyscallAction::errno_code:
-        response.error = -decision.errno_value;
-        record_blocked(std::move(event));
-        break;
-      case SyscallAction::log:
-        record_blocked(std::move(event));
-        [[fallthrough]];
-      case SyscallAction::allow:
-        // Safe here: the call goes ahead unchanged, no decision rests on memory it points to.
-        response.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-        break;
+    std::optional<NotifiedCall> call = answer_notification(listener, in_.filters);
+    if (!call) return;  // its caller is gone
+    if (call->action == SyscallAction::kill) {
+      if (!result_.violation) result_.violation = std::move(call->event);
+      kill(KilledFor::violation);  // the call stays unanswered until the kill reaches it
+    } else if (call->action != SyscallAction::allow) {
+      record_blocked(std::move(call->event));
     }
-    ::ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &response);
   }
 
   void record_blocked(SyscallEvent event) {

@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 
+#include "sandbox/setup_plan.h"
 #include "sandbox/unique_fd.h"
 
 namespace airlock::sandbox {
@@ -129,8 +131,10 @@ Status plan_bind(PlanBuilder& builder, const BindMount& bind, uint64_t& copied_b
   return {};
 }
 
-std::string tmpfs_options(uint64_t size_bytes, const char* mode) {
-  return "size=" + std::to_string(size_bytes) + ",mode=" + mode;
+std::string tmpfs_options(uint64_t size_bytes, uint32_t mode) {
+  char octal[16];
+  std::snprintf(octal, sizeof octal, "%04o", mode);
+  return "size=" + std::to_string(size_bytes) + ",mode=" + octal;
 }
 
 }  // namespace
@@ -177,7 +181,7 @@ Expected<MountPlan> plan_mounts(const Spec& spec, const std::string& staging_roo
   // A minimal /dev: a few harmless device nodes bound from the host, and the usual links.
   builder.make_dirs("/dev");
   builder.add({MountOp::Kind::tmpfs, "", builder.under_root("/dev"), MS_NOSUID | MS_NOEXEC,
-               tmpfs_options(64 * kKiB, "0755")});
+               tmpfs_options(64 * kKiB, 0755)});
   for (const char* node : {"null", "zero", "full", "random", "urandom"}) {
     std::string target = builder.under_root(std::string("/dev/") + node);
     builder.add({MountOp::Kind::make_file, "", target, 0, "", 0666});
@@ -188,20 +192,15 @@ Expected<MountPlan> plan_mounts(const Spec& spec, const std::string& staging_roo
   builder.add({MountOp::Kind::symlink, "/proc/self/fd/0", builder.under_root("/dev/stdin")});
   builder.add({MountOp::Kind::symlink, "/proc/self/fd/1", builder.under_root("/dev/stdout")});
   builder.add({MountOp::Kind::symlink, "/proc/self/fd/2", builder.under_root("/dev/stderr")});
-  builder.make_dirs("/dev/shm");
-  builder.add({MountOp::Kind::tmpfs, "", builder.under_root("/dev/shm"),
-               MS_NOSUID | MS_NODEV, tmpfs_options(spec.limits.shm_size_bytes, "1777")});
-
-  builder.make_dirs("/tmp");
-  builder.add({MountOp::Kind::tmpfs, "", builder.under_root("/tmp"), MS_NOSUID | MS_NODEV,
-               tmpfs_options(spec.limits.tmp_size_bytes, "1777")});
-  for (const Tmpfs& extra : spec.filesystem.tmpfs) {
-    if (!is_clean_absolute_path(extra.sandbox_path) || extra.sandbox_path == "/") {
-      return SetupError{"tmpfs \"" + extra.sandbox_path + "\": path must be absolute", 0};
-    }
-    builder.make_dirs(extra.sandbox_path);
-    builder.add({MountOp::Kind::tmpfs, "", builder.under_root(extra.sandbox_path),
-                 MS_NOSUID | MS_NODEV, tmpfs_options(extra.size_bytes, "1777")});
+  // The writable places but the working dir (bound below): /tmp, /dev/shm and the spec's own,
+  // with the sizes and modes a forked sandbox gets from the same list (setup_plan.h).
+  auto places = writable_places(spec);
+  if (!places) return places.error();
+  for (size_t i = 1; i < places->size(); ++i) {
+    const WritablePlace& place = (*places)[i];
+    builder.make_dirs(place.path);
+    builder.add({MountOp::Kind::tmpfs, "", builder.under_root(place.path), MS_NOSUID | MS_NODEV,
+                 tmpfs_options(place.size_bytes, place.mode)});
   }
 
   // Identity files: who the program is, and that localhost is loopback.

@@ -51,15 +51,15 @@ const char* mount_step(const MountOp& op) {
 [[noreturn]] void run_program(const ChildPlan& plan, const ChildFds& fds) {
   // 10. Only 0, 1, 2 (and 3 for a session driver) reach the program; the control socket sits at an
   // fd number the program cannot open (>= its RLIMIT_NOFILE) and closes on exec.
+  const SetupPlan& setup = plan.setup;
   const int socket = place_fds({fds.stdin_read, fds.stdout_write, fds.stderr_write,
-                                fds.channel_write, fds.control, plan.control_fd_number});
+                                fds.channel_write, fds.control, setup.control_fd_number});
   reset_signals(SignalReset::all);
-  set_rlimits(socket, plan.rlimits.data(), plan.rlimits.size());
+  set_rlimits(socket, setup.rlimits, setup.rlimit_count);
   // 11. The policy's filter (reporting to the supervisor) and the floor under it.
-  const std::vector<sock_filter>& policy = plan.seccomp->policy_program;
-  const std::vector<sock_filter>& floor = plan.seccomp->floor_program;
-  install_filters_and_report(socket, plan.zygote ? nullptr : policy.data(), policy.size(),
-                             floor.data(), floor.size());
+  install_filters_and_report(socket, setup.zygote ? nullptr : plan.seccomp->policy_program.data(),
+                             setup.policy_length, plan.seccomp->floor_program.data(),
+                             setup.floor_length);
 
   int exec_errno = ENOENT;
   for (const std::string& path : plan.program_paths) {
@@ -125,8 +125,8 @@ void show_as_init(const ProcessStrings& strings) {
   if (const char* step = nullptr; !enter_time_namespace(&step)) fail(socket, step, nullptr, errno);
   // Files we create in the new root must have an owner that exists in our user namespace; host
   // root does not. Capabilities stay: uid 0 is not mapped here, so this is no drop from root.
-  ::setfsgid(plan.gid);
-  ::setfsuid(plan.uid);
+  ::setfsgid(plan.setup.gid);
+  ::setfsuid(plan.setup.uid);
   // 3. A new session: no controlling terminal to inject into or signal through.
   new_session(socket);
   // 4. The file system: a fresh root, pivoted into, read-only.
@@ -136,9 +136,9 @@ void show_as_init(const ProcessStrings& strings) {
          errno);
   }
   // 5. Network: loopback only.
-  bring_up_network(socket, plan.hostname.data(), plan.hostname.size());
+  bring_up_network(socket, plan.setup.hostname, std::strlen(plan.setup.hostname));
   // 6. Privileges are dropped here: uid/gid 1000, no capabilities, no_new_privs.
-  drop_to_sandbox_user(socket, plan.uid, plan.gid, true);
+  drop_to_sandbox_user(socket, plan.setup.uid, plan.setup.gid, true);
   // 7. Not dumpable: the program, same uid, cannot open /proc/1/mem or our fds.
   if (::prctl(PR_SET_DUMPABLE, 0) != 0) fail(socket, "prctl(PR_SET_DUMPABLE)", nullptr, errno);
   // The kernel clears the parent-death signal on every uid/gid change: arm it again now that

@@ -13,6 +13,7 @@
 #include "sandbox/mounts.h"
 #include "sandbox/rlimits.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/setup_plan.h"
 #include "sandbox/unique_fd.h"
 
 namespace airlock::sandbox {
@@ -34,19 +35,17 @@ inline constexpr const char* kInitName = "airlock-init";
 // reads it: no allocation happens there, because the supervisor may have had other threads
 // holding allocator locks at the moment of the clone.
 struct ChildPlan {
+  // What every sandbox's child needs, the same plan a fork request carries (setup_plan.h).
+  SetupPlan setup;
+  // Cold only: the file system built from nothing (a forked child starts from its zygote's), the
+  // program to exec and where the clone finds the supervisor's own strings.
   MountPlan mounts;
-  std::vector<RlimitSetting> rlimits;
-  std::shared_ptr<const SeccompFilters> seccomp;
+  std::shared_ptr<const SeccompFilters> seccomp;  // setup.policy_length/floor_length long
   std::vector<std::string> argv_storage;
   std::vector<std::string> env_storage;
   std::vector<char*> argv;                   // null-terminated, points into argv_storage
   std::vector<char*> envp;                   // null-terminated, points into env_storage
   std::vector<std::string> program_paths;    // candidates for argv[0], tried in order
-  std::string hostname;
-  uint32_t uid = 1000;
-  uint32_t gid = 1000;
-  int control_fd_number = 256;  // where the program-to-be keeps the control socket: >= NOFILE
-  bool zygote = false;          // Spec::fork_server: the floor filter only, no listener
   // The supervisor's command line and environment, as the clone copied them: init overwrites
   // them, so that /proc/1/cmdline names airlock's init rather than the service's invocation.
   ProcessStrings host_strings;

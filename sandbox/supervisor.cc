@@ -17,7 +17,7 @@
 #include "sandbox/mounts.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/process.h"
-#include "sandbox/rlimits.h"
+#include "sandbox/setup_plan.h"
 #include "sandbox/unique_fd.h"
 
 namespace airlock::sandbox {
@@ -233,32 +233,29 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
   const uint64_t run_number = next_run_++;
   auto launch = std::make_unique<Launch>();
 
+  ChildPlan& plan = launch->plan;
+  const SandboxIdentity identity;
+  auto filters = filters_for(spec.fork_server ? zygote_policy() : spec.seccomp,
+                             control_fd_number_for(spec.limits));
+  if (!filters) return filters.error();
+  plan.seccomp = filters.value();
+  auto setup = plan_setup(spec, identity, *plan.seccomp);
+  if (!setup) return setup.error();
+  plan.setup = setup.value();
+
   std::string workdir = spec.host_workdir;
   if (workdir.empty()) {
-    auto workspace = create_workspace(spec.limits.workdir_size_bytes);
+    auto workspace = create_workspace(plan.setup.writable[0].size_bytes);
     if (!workspace) return workspace.error();
     launch->temporary_workspace = std::move(workspace.value());
     workdir = launch->temporary_workspace->path();
   }
-
-  ChildPlan& plan = launch->plan;
-  const SandboxIdentity identity;
   auto mounts = plan_mounts(spec, staging_root_, workdir, identity);
   if (!mounts) return mounts.error();
   plan.mounts = std::move(mounts.value());
-  plan.rlimits = plan_rlimits(spec.limits);
-  plan.control_fd_number = static_cast<int>(std::max<uint32_t>(spec.limits.max_open_files, 4));
-  plan.zygote = spec.fork_server;
-  auto filters = filters_for(spec.fork_server ? zygote_policy() : spec.seccomp,
-                             plan.control_fd_number);
-  if (!filters) return filters.error();
-  plan.seccomp = filters.value();
   plan.argv_storage = spec.argv;
   plan.env_storage = spec.env;
-  plan.hostname = spec.hostname;
   plan.host_strings = own_process_strings();
-  plan.uid = identity.uid;
-  plan.gid = identity.gid;
   plan.finalize();
 
   auto cgroup = cgroups_->create("run-" + std::to_string(run_number), spec.limits);
