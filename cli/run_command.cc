@@ -51,7 +51,8 @@ constexpr const char* kRunUsage =
     "  --json              print the result as one JSON object (the API's result) instead of\n"
     "                      streaming the program's output\n"
     "  --runtimes FILE     runtimes file (default: $AIRLOCK_RUNTIMES, else the installed\n"
-    "                      <prefix>/etc/airlock/runtimes.yaml; man airlock)\n"
+    "                      <prefix>/etc/airlock/runtimes.yaml; man airlock); read\n"
+    "                      only with --runtime\n"
     "\n"
     "Policies are looked up in $AIRLOCK_POLICY_DIR (dirs separated by ':'), then the installed\n"
     "<prefix>/etc/airlock/policies (/etc/airlock/policies for /usr).\n";
@@ -233,17 +234,23 @@ int run_command(int argc, char** argv) {
     request.stdin_fd = STDIN_FILENO;
   }
 
-  if (std::string problem =
-          missing(options.runtimes_file, "runtimes file",
-                  "give --runtimes FILE or set AIRLOCK_RUNTIMES", options.runtimes_installed);
-      !problem.empty()) {
-    std::fprintf(stderr, "airlock run: %s\n", problem.c_str());
-    return kSetupFailed;
-  }
-  auto runtimes = runner::load_runtimes(options.runtimes_file);
-  if (!runtimes) {
-    std::fprintf(stderr, "airlock run: %s\n", runtimes.error().message().c_str());
-    return kSetupFailed;
+  // A program run (`-- PROGRAM`) uses no runtime, so it neither reads nor needs runtimes.yaml:
+  // parsing it was ~1-3 ms of each such run (docs/benchmarks.md).
+  runner::RuntimeTable runtimes;
+  if (!request.runtime.empty()) {
+    if (std::string problem =
+            missing(options.runtimes_file, "runtimes file",
+                    "give --runtimes FILE or set AIRLOCK_RUNTIMES", options.runtimes_installed);
+        !problem.empty()) {
+      std::fprintf(stderr, "airlock run: %s\n", problem.c_str());
+      return kSetupFailed;
+    }
+    auto loaded_runtimes = runner::load_runtimes(options.runtimes_file);
+    if (!loaded_runtimes) {
+      std::fprintf(stderr, "airlock run: %s\n", loaded_runtimes.error().message().c_str());
+      return kSetupFailed;
+    }
+    runtimes = std::move(loaded_runtimes.value());
   }
   const std::vector<std::string> dirs = default_policy_dirs();
   if (std::string problem = missing_all(dirs, "policy directory", "set AIRLOCK_POLICY_DIR");
@@ -272,7 +279,7 @@ int run_command(int argc, char** argv) {
   // without one, runs go without them.
   std::string drivers_dir = own_layout().drivers_dir();
   if (!std::filesystem::is_directory(drivers_dir)) drivers_dir.clear();
-  runner::Runner runner(**sandbox, std::move(runtimes.value()), lookup, drivers_dir);
+  runner::Runner runner(**sandbox, std::move(runtimes), lookup, drivers_dir);
   if (auto problem = runner.validate(request, *loaded.policy)) {
     return usage_error(option_for(problem->field) + ": " + problem->message);
   }

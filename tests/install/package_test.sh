@@ -25,7 +25,7 @@ diff <(grep '^/etc/.*[^/]$' "$work/files" | sort) <(sort "$work/control/conffile
   fail "the files in /etc and the conffiles differ"
 for script in postinst prerm postrm; do [[ -x $work/control/$script ]] || fail "no $script"; done
 depends=$(dpkg-deb -f "$deb" Depends)
-for needed in libseccomp2 libc6 python3; do
+for needed in libsystemd0 libc6 python3; do
   [[ $depends == *"$needed"* ]] || fail "Depends lacks $needed: $depends"
 done
 
