@@ -5,6 +5,7 @@
 
 #include "policies/canonical.h"
 #include "policies/syscall_rules.h"
+#include "sandbox/setup_plan.h"
 
 namespace airlock::policies {
 namespace {
@@ -57,6 +58,22 @@ void check_mount_points(const Policy& policy, const std::string& file,
   };
   claim(policy.filesystem.workdir, "the workdir");
   for (const auto& mount : policy.filesystem.tmpfs) claim(mount.sandbox_path, "a tmpfs");
+  // What a sandbox's setup plan has room for (sandbox/setup_plan.h): refused here, not at a run.
+  if (policy.filesystem.tmpfs.size() > sandbox::kMaxPolicyTmpfs) {
+    errors.push_back({file, 0, 0,
+                      "filesystem.tmpfs: " + std::to_string(policy.filesystem.tmpfs.size()) +
+                          " mounts with the ones it extends; at most " +
+                          std::to_string(sandbox::kMaxPolicyTmpfs) +
+                          " besides /tmp and /dev/shm"});
+  }
+  for (const auto& mount : policy.filesystem.tmpfs) {
+    if (mount.sandbox_path.size() > sandbox::kMaxTmpfsPathBytes) {
+      errors.push_back({file, 0, 0,
+                        "filesystem.tmpfs: the path '" + mount.sandbox_path.substr(0, 40) +
+                            "...' is longer than " + std::to_string(sandbox::kMaxTmpfsPathBytes) +
+                            " bytes"});
+    }
+  }
   for (const auto& bind : policy.filesystem.binds) claim(bind.sandbox_path, "a bind");
 }
 

@@ -52,7 +52,7 @@ Expected<SetupPlan> plan_setup(const Spec& spec, const SandboxIdentity& identity
   if (!places) return places.error();
   if (places->size() > SetupPlan::kMaxWritable) {
     return SetupError{"too many tmpfs mounts: at most " +
-                          std::to_string(SetupPlan::kMaxWritable - 3) +
+                          std::to_string(kMaxPolicyTmpfs) +
                           " besides /tmp and /dev/shm",
                       0};
   }

@@ -36,11 +36,16 @@ struct SetupTmpfs {
   uint32_t mode = 01777;
 };
 
+// What a policy may ask for, so that every sandbox it makes has room in its plan: tmpfs mounts
+// besides the working dir, /tmp and /dev/shm, and the length of a tmpfs path.
+inline constexpr size_t kMaxPolicyTmpfs = 13;
+inline constexpr size_t kMaxTmpfsPathBytes = sizeof(SetupTmpfs::path) - 1;
+
 // The most filter instructions a plan may carry: the kernel's own limit per filter (BPF_MAXINSNS).
 inline constexpr uint32_t kMaxFilterLength = 4096;
 
 struct SetupPlan {
-  static constexpr int kMaxWritable = 16;
+  static constexpr int kMaxWritable = 3 + kMaxPolicyTmpfs;
   static constexpr int kMaxRlimits = 8;
   uint32_t uid = 1000, gid = 1000;  // inside the sandbox
   // Where the program-to-be keeps the control socket: at or above its RLIMIT_NOFILE.
