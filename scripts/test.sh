@@ -22,7 +22,7 @@ fi
 # takes 9 s of emulated CPU; pip starts the same interpreter), and the python warm pool's
 # tests: its fork server imports the data stack and draws a chart before it serves, minutes
 # per pool there (the node pool's test stays). They ran above.
-integration='^(sandbox|runner)[: _]|^(api_serve_test|api_curl_test|api_serve_ops_test|sessions_test|mcp_client_test)$'
+integration='^(sandbox|runner)[: _]|^(api_serve_test|api_curl_test|api_serve_ops_test|sessions_test|mcp_client_test|container_v2_test)$'
 every_language='hello world runs in every shipped language|a realistic python program|warnings come before the program|compile errors are compile_error|python has the data stack|pip install says'
 every_language+='|warm execution[s ]|warm python sandbox|warm sandbox whole|used warm sandbox|warm sandbox cannot serve|finds the pool empty|pool serves the new version'
 # After them, no cgroup airlock made may be left anywhere in the VM.
