@@ -37,8 +37,6 @@ SIGKILL if they do not exit) and removes their temp dirs, also on failure or Ctr
 """
 
 import argparse
-import http.client
-import json
 import os
 import resource
 import signal
@@ -51,6 +49,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "api"))
 import serve_support  # noqa: E402  (starts the service on a free port and reads its log)
+import latency  # noqa: E402  (its API client: one connection per thread)
 
 KEY = serve_support.TEST_KEY  # policy "default" only, as an ordinary client
 MIB = 1024 * 1024
@@ -349,24 +348,6 @@ def close_sessions(service, ids):
 # --- throughput ------------------------------------------------------------------------------
 
 
-def api_runner(port):
-    local = threading.local()
-    body = json.dumps({"runtime": "python", "code": "print(1)"})
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}
-
-    def run():
-        if not hasattr(local, "connection"):
-            local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        try:
-            local.connection.request("POST", "/v1/executions", body, headers)
-            response = local.connection.getresponse()
-            result = json.loads(response.read())
-        except (OSError, http.client.HTTPException, ValueError):
-            local.connection.close()
-            del local.connection
-            return False
-        return response.status == 200 and result.get("status") == "ok"
-    return run
 
 
 def bare_run():
@@ -530,13 +511,15 @@ def main():
         wait_for_pool(warm, args.warm_size)
         counters = ("hits_total", "misses_total", "forked_on_request_total")
         before = [warm.metric("airlock_warm_pool_" + c) or 0 for c in counters]
-        row("airlock warm", saturate(api_runner(warm.port), args.concurrency, args.seconds,
+        print_one = latency.api_runner(warm.port, "python", "print(1)", KEY)
+        row("airlock warm", saturate(print_one, args.concurrency, args.seconds,
                                      lambda: tree_cpu_seconds(warm.pid)))
         pool = [(warm.metric("airlock_warm_pool_" + c) or 0) - b for c, b in zip(counters, before)]
         stop(warm)
         warm = None
         cold = Service(args.airlock, cores, 0, total_sessions)
-        row("airlock cold", saturate(api_runner(cold.port), args.concurrency, args.seconds,
+        print_one = latency.api_runner(cold.port, "python", "print(1)", KEY)
+        row("airlock cold", saturate(print_one, args.concurrency, args.seconds,
                                      lambda: tree_cpu_seconds(cold.pid)))
         stop(cold)
         cold = None

@@ -51,16 +51,19 @@ def command_runner(argv):
     return run
 
 
-def api_runner(port, language, code):
+def api_runner(port, language, code, key=None):
+    """A runner that POSTs one execution over a connection of its thread's own."""
     local = threading.local()
     body = json.dumps({"language": language, "code": code})
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
 
     def run():
         if not hasattr(local, "connection"):
             local.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         try:
-            local.connection.request("POST", "/v1/executions", body,
-                                     {"Content-Type": "application/json"})
+            local.connection.request("POST", "/v1/executions", body, headers)
             response = local.connection.getresponse()
             result = json.loads(response.read())
         except (OSError, http.client.HTTPException, ValueError):
