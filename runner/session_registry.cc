@@ -159,6 +159,18 @@ void SessionRegistry::drain() {
   for (auto& entry : idle) kill(*entry);
 }
 
+bool SessionRegistry::begin_execution(SessionEntry& entry) {
+  std::lock_guard lock(mutex_);
+  if (entry.closed) return false;
+  ++entry.executions;
+  return true;
+}
+
+bool SessionRegistry::closed(const SessionEntry& entry) const {
+  std::lock_guard lock(mutex_);
+  return entry.closed;
+}
+
 SessionInfo SessionRegistry::info_of(const SessionEntry& entry) const {
   SessionInfo info;
   info.id = entry.id;

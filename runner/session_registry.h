@@ -74,7 +74,7 @@ struct SessionEntry {
   // the registry destroyed), without the registry's mutex held, possibly while a lease is held.
   std::function<void()> kill;
 
-  // Kept by the registry, under its mutex().
+  // Kept by the registry, under its own lock (a lease holder asks begin_execution and closed).
   Clock::time_point created;
   std::chrono::system_clock::time_point created_wall;
   Clock::time_point last_used;
@@ -156,9 +156,10 @@ class SessionRegistry {
   // and each busy one when its lease is dropped. Their ids then answer lost.
   void drain();
 
-  // Guards the entries' registry-kept fields. A lease holder may take it to read `closed` or count
-  // an execution; no registry call may be made while holding it.
-  std::mutex& mutex() const { return mutex_; }
+  // For a lease holder: counts an execution of the entry, unless it was closed (false).
+  bool begin_execution(SessionEntry& entry);
+  // Whether the entry has been closed (removed from the registry) since it was found.
+  bool closed(const SessionEntry& entry) const;
 
  private:
   void unreserve(const std::string& owner);  // with mutex_ held

@@ -52,8 +52,7 @@ SessionManager::SessionManager(sandbox::Sandbox& sandbox, const RuntimeTable& ru
     : sandbox_(sandbox),
       runtimes_(runtimes),
       settings_(std::move(settings)),
-      registry_(settings_.max_sessions, settings_.max_sessions_per_owner, settings_.ids),
-      mutex_(registry_.mutex()) {}
+      registry_(settings_.max_sessions, settings_.max_sessions_per_owner, settings_.ids) {}
 
 // The registry, destroyed first, kills every session.
 SessionManager::~SessionManager() = default;
@@ -184,10 +183,8 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
                       interpreter_limits(*state.policy, request.limits), cancel_fd);
   RunResult& result = execution.result();
   std::string note;
-  {
-    std::lock_guard lock(mutex_);
-    if (state.closed) return execution.fail("session setup", {"the session was closed", 0});
-    ++state.executions;
+  if (!registry_.begin_execution(state)) {
+    return execution.fail("session setup", {"the session was closed", 0});
   }
   for (size_t i = 0; i < request.files.size(); ++i) {
     const InputFile& file = request.files[i];
@@ -221,21 +218,14 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
     }
     interpreter = state.interpreter.get();
   }
-  {
-    std::lock_guard lock(mutex_);
-    // Closed while starting: the close could not reach the fresh interpreter.
-    if (state.closed) interpreter->kill();
-  }
+  // Closed while starting: the close could not reach the fresh interpreter.
+  if (registry_.closed(state)) interpreter->kill();
 
   InterpreterResult ran = interpreter->execute(execution.interpreter_request());
   const bool ended = ran.interpreter_ended;
   execution.take(std::move(ran));
   if (ended) {
-    bool closed;
-    {
-      std::lock_guard lock(mutex_);
-      closed = state.closed;
-    }
+    const bool closed = registry_.closed(state);
     const std::string why = closed ? "the session was closed or expired"
                                    : std::string(sandbox::to_string(result.outcome.status));
     state.lost_because = "the interpreter was ended by execution " + result.id + " (" + why + ")";

@@ -127,7 +127,6 @@ class SessionManager {
   RuntimeTable runtimes_;
   SessionSettings settings_;
   SessionRegistry registry_;
-  std::mutex& mutex_;  // registry_.mutex(): guards a session's closed and executions
 };
 
 }  // namespace airlock::runner
