@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "api/transport/admission.h"
+#include "api/transport/byte_stream.h"
 #include "api/auth.h"
 #include "api/config.h"
 #include "api/execution_service.h"
@@ -50,7 +51,8 @@ struct PendingExecution {
   uint64_t tool_output_budget = 0;
 };
 
-using Dispatch = std::variant<HttpResponse, PendingExecution>;
+// A plain response, an execution to start, or a body made over time (E2B's streams).
+using Dispatch = std::variant<HttpResponse, PendingExecution, StreamingResponse>;
 
 class Api {
  public:

@@ -62,6 +62,9 @@ struct WorkspaceInfo {
   uint32_t cpu_count = 1;
   uint64_t memory_bytes = 0;  // the policy's memory limit
   uint64_t disk_bytes = 0;    // the home's size
+  // The secret that sandbox traffic (E2B's envd and interpreter calls) presents instead of an API
+  // key: random, made at creation, told only to the owner.
+  std::string access_token;
 };
 
 // The agent's answer to one request, or why there is none.
@@ -120,6 +123,10 @@ class WorkspaceManager {
   // The owner's workspace, or the refusal (not_found, lost, elsewhere) that says why not.
   std::variant<std::shared_ptr<Workspace>, SessionError> find(const std::string& id,
                                                               const std::string& owner) const;
+  // The workspace whose access token this is (compared in constant time), for sandbox traffic,
+  // which carries no API key; the refusal says why not (a wrong token answers not_found).
+  std::variant<std::shared_ptr<Workspace>, SessionError> find_by_token(
+      const std::string& id, std::string_view access_token) const;
   std::optional<WorkspaceInfo> info(const std::string& id, const std::string& owner) const;
   std::vector<WorkspaceInfo> list(const std::string& owner) const;
   // Ends it now, with everything it held. False when it is not this owner's.
