@@ -1,0 +1,186 @@
+"""airlock's python kernel for E2B code contexts: envd_agent.py starts one per context; it runs each
+request's code in one persistent namespace and reports results as E2B /execute events.
+
+Framing (agent <-> kernel): requests arrive on stdin, one JSON line each, {"code": str, "envs":
+{str: str}}. The code's own output goes to fd 1 and 2, which the agent streams as stdout/stderr
+events. Everything else is one JSON line each on the fd named by argv[1]: "result" and "error"
+events exactly as E2B sends them, then {"type": "done"} when the request is finished (after the
+code's output was flushed, so the agent drains fd 1 and 2 before it ends the run). The kernel's
+stdin is /dev/null for the code; SIGINT raises KeyboardInterrupt only while code runs.
+"""
+
+import os
+import sys
+
+_MAX_EVENT_BYTES = 7 << 20  # below the agent's 8 MiB line cap, leaving room for its framing
+_FORMATS = (("_repr_html_", "html"), ("_repr_markdown_", "markdown"), ("_repr_svg_", "svg"),
+            ("_repr_png_", "png"), ("_repr_jpeg_", "jpeg"), ("_repr_pdf_", "pdf"),
+            ("_repr_latex_", "latex"), ("_repr_json_", "json"),
+            ("_repr_javascript_", "javascript"))
+_BINARY_FORMATS = ("png", "jpeg", "pdf")
+_running = False
+_control = -1
+
+
+def _emit(event):
+    import json
+    line = json.dumps(event, separators=(",", ":"), default=str).encode() + b"\n"
+    if len(line) > _MAX_EVENT_BYTES:
+        line = json.dumps({"type": "error", "name": "OutputTooLarge",
+                           "value": "a %s of %d bytes exceeds the limit" % (event.get("type"),
+                                                                            len(line)),
+                           "traceback": ""}).encode() + b"\n"
+    view = memoryview(line)
+    while view:
+        view = view[os.write(_control, view):]
+
+
+def _on_sigint(signum, frame):
+    if _running:
+        raise KeyboardInterrupt
+
+
+def _is_figure(obj):
+    cls = type(obj)
+    return cls.__name__ == "Figure" and cls.__module__.startswith("matplotlib")
+
+
+def _result(obj, is_main):
+    """An E2B result event for obj: its repr as text plus every rich format it offers."""
+    import base64
+    event = {"type": "result"}
+    try:
+        event["text"] = repr(obj)
+    except Exception as e:  # a broken __repr__ must not lose the run
+        event["text"] = "<repr failed: %s: %s>" % (type(e).__name__, e)
+    for method_name, key in _FORMATS:
+        method = getattr(type(obj), method_name, None)
+        if not callable(method):
+            continue
+        try:
+            value = method(obj)
+        except Exception:
+            continue
+        if isinstance(value, tuple):  # (data, metadata), as IPython allows
+            value = value[0] if value else None
+        if value is None:
+            continue
+        if key in _BINARY_FORMATS and isinstance(value, (bytes, bytearray)):
+            value = base64.b64encode(value).decode()
+        event[key] = value
+    if _is_figure(obj) and "png" not in event:
+        import io
+        buffer = io.BytesIO()
+        obj.savefig(buffer, format="png", bbox_inches="tight")
+        event["png"] = base64.b64encode(buffer.getvalue()).decode()
+    event["is_main_result"] = is_main
+    event["extra"] = {}
+    return event
+
+
+def _error(exc):
+    import traceback
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next  # the kernel's own frames are not the user's business
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return {"type": "error", "name": type(exc).__name__, "value": str(exc), "traceback": text}
+
+
+def _execute(code, filename, namespace):
+    """Runs code in namespace; returns (True, value) when it ends in an expression statement
+    that is shown (no trailing semicolon), else (False, None)."""
+    import ast
+    import linecache
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    tree = ast.parse(code, filename)
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr) and not code.rstrip().endswith(";"):
+        tree.body.pop()
+        exec(compile(tree, filename, "exec"), namespace)
+        value = eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
+        return True, value
+    exec(compile(tree, filename, "exec"), namespace)
+    return False, None
+
+
+def _flush_figures(shown):
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    try:
+        for number in plt.get_fignums():
+            figure = plt.figure(number)
+            if figure is not shown:
+                _emit(_result(figure, False))
+    finally:
+        plt.close("all")
+
+
+def _run(request, count, namespace):
+    global _running
+    envs = request.get("envs") or {}
+    saved = {key: os.environ.get(key) for key in envs}
+    shown = None
+    try:
+        os.environ.update(envs)
+        _running = True
+        try:
+            has_value, value = _execute(request.get("code", ""), "<cell-%d>" % count, namespace)
+        finally:
+            _running = False
+        if has_value and value is not None:
+            shown = value
+            _emit(_result(value, True))
+    except BaseException as e:  # SystemExit and KeyboardInterrupt too: the kernel lives on
+        _running = False
+        _emit(_error(e))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    try:
+        _flush_figures(shown)
+    except Exception as e:
+        _emit(_error(e))
+
+
+def main():
+    global _control
+    import json
+    import signal
+    import types
+    _control = int(sys.argv[1])
+    os.set_inheritable(_control, False)  # the code's own subprocesses must not get it
+    requests = os.fdopen(os.dup(0), "rb")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdout.reconfigure(line_buffering=True, errors="backslashreplace")
+    sys.stderr.reconfigure(line_buffering=True)
+    signal.signal(signal.SIGINT, _on_sigint)
+    kernel = sys.modules["__main__"]  # kept alive: the functions here use its globals
+    module = types.ModuleType("__main__")
+    module.__builtins__ = __builtins__
+    sys.modules["__main__"] = module  # so pickle and friends find the code's classes
+    sys.argv[:] = [""]
+    count = 0
+    for line in requests:
+        count += 1
+        try:
+            _run(json.loads(line), count, module.__dict__)
+        except KeyboardInterrupt:  # SIGINT landing between the code's end and ours
+            pass
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            _emit({"type": "done"})
+
+
+if __name__ == "__main__":
+    main()
