@@ -259,6 +259,8 @@ class Process:
         self.drain()
         if self.streams:
             self.agent.loop.call_at(time.monotonic() + EXIT_GRACE_SECONDS, self.end)
+        else:
+            self.end()
 
     def drain(self):
         for stream, file in list(self.streams.items()):
