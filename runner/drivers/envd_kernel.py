@@ -1,6 +1,9 @@
 """airlock's python kernel for E2B code contexts: envd_agent.py starts one per context; it runs each
 request's code in one persistent namespace and reports results as E2B /execute events.
 
+Started by spawn() below as `python3 envd_kernel.py <cwd>` in a new session; it applies
+AIRLOCK_ENVS (the workspace's envs, JSON) to its own environment first.
+
 Framing (agent <-> kernel): requests arrive on stdin, one JSON line each, {"code": str, "envs":
 {str: str}}. The code's own output goes to fd 1 and 2, which the agent streams as stdout/stderr
 events. Everything else is one JSON line each on the fd named by argv[1]: "result" and "error"
@@ -18,8 +21,49 @@ _FORMATS = (("_repr_html_", "html"), ("_repr_markdown_", "markdown"), ("_repr_sv
             ("_repr_latex_", "latex"), ("_repr_json_", "json"),
             ("_repr_javascript_", "javascript"))
 _BINARY_FORMATS = ("png", "jpeg", "pdf")
+_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Set by the service for the sandbox's python runtime (sitecustomize, matplotlib's cache, /tmp).
+_INHERITED_ENV = ("PYTHONPATH", "MPLCONFIGDIR", "TMPDIR")
+_CONTROL_FD = 3
 _running = False
 _control = -1
+
+
+def agent_home():
+    """The workspace's home: /home/user, or AIRLOCK_AGENT_HOME (tests on the host)."""
+    return os.environ.get("AIRLOCK_AGENT_HOME") or "/home/user"
+
+
+def base_environment(home):
+    """The environment every process and kernel starts from, before any envs are added."""
+    env = {"PATH": _PATH, "HOME": home, "USER": "user", "LANG": "C.UTF-8"}
+    env.update({k: os.environ[k] for k in _INHERITED_ENV if k in os.environ})
+    return env
+
+
+def spawn(cwd, home):
+    """Starts a kernel with os.posix_spawn (cheap, and needs no import of subprocess: the agent
+    starts its default kernel before it has loaded anything else). Returns (pid, stdin, stdout,
+    stderr, control): the agent's ends of the kernel's pipes, close-on-exec."""
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    env = dict(base_environment(home), MPLBACKEND="Agg", AIRLOCK_ENVS=os.environ.get(
+        "AIRLOCK_ENVS", "{}"))
+    pipes = [os.pipe() for _ in range(4)]  # stdin, stdout, stderr, control
+    child_ends = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
+    ours = [pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0]]
+    try:
+        pid = os.posix_spawn(python, [python, os.path.abspath(__file__), cwd], env,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, fd, n)
+                                           for n, fd in enumerate(child_ends)],
+                             setsid=True)
+    except BaseException:
+        for fd in ours:
+            os.close(fd)
+        raise
+    finally:
+        for fd in child_ends:
+            os.close(fd)
+    return (pid, *ours)
 
 
 def _emit(event):
@@ -149,11 +193,22 @@ def _run(request, count, namespace):
 
 def main():
     global _control
+    import ast  # noqa: F401 (each run needs them: loaded before the first request arrives)
     import json
+    import linecache  # noqa: F401
     import signal
     import types
-    _control = int(sys.argv[1])
+    _control = _CONTROL_FD
     os.set_inheritable(_control, False)  # the code's own subprocesses must not get it
+    os.closerange(_CONTROL_FD + 1, 1 << 16)  # nothing of the agent's beyond, whatever leaked
+    try:
+        os.chdir(sys.argv[1])
+    except (IndexError, OSError) as e:
+        sys.stderr.write("envd_kernel: cwd: %s\n" % e)
+    try:
+        os.environ.update(json.loads(os.environ.pop("AIRLOCK_ENVS", "") or "{}"))
+    except (ValueError, TypeError) as e:
+        sys.stderr.write("envd_kernel: AIRLOCK_ENVS ignored: %s\n" % e)
     requests = os.fdopen(os.dup(0), "rb")
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
