@@ -37,6 +37,7 @@ MAX_READ_BYTES = 1 << 20
 MAX_STDIN_QUEUE_BYTES = 64 << 20
 MAX_PROCESSES = 256
 MAX_CONTEXTS = 32
+MAX_GROUPS = 4096
 MAX_LIST_ENTRIES = 10000
 EXIT_GRACE_SECONDS = 0.1
 DRAIN_CHUNKS = 32  # at most 2 MiB read from one pipe in one go: a chatty grandchild can't stall us
@@ -201,6 +202,16 @@ class Writer:
         if self.closing and not self.queue and not self.closed:
             self.closed = True
             self.file.close()
+
+
+def group_alive(group):
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
 
 
 def exit_fields(status):
@@ -713,6 +724,7 @@ class Agent:
     def __init__(self):
         self.loop = Loop()
         self.processes = {}  # pid -> Process, until its end event
+        self.groups = set()  # every process group started: killed at the end, with what stayed
         self.children = {}  # pid -> Process or Kernel, until reaped
         self.contexts = {}
         self.watcher = None
@@ -754,9 +766,9 @@ class Agent:
             self.loop.run_once()
 
     def shutdown(self):
-        for pid in list(self.children):
+        for group in self.groups | set(self.children):
             try:
-                os.killpg(pid, signal.SIGKILL)
+                os.killpg(group, signal.SIGKILL)
             except OSError:
                 pass
         sys.exit(0)
@@ -789,6 +801,9 @@ class Agent:
                 if self.skipping is not None:
                     self.reject_long(self.skipping)
                     self.skipping = None
+                elif len(line) > MAX_LINE_BYTES:
+                    head = line[:24].split(b" ", 1)[0]
+                    self.reject_long(head.decode() if head.isdigit() else "")
                 else:
                     self.handle_line(line)
             if len(self.pending) > MAX_LINE_BYTES and self.skipping is None:
@@ -808,7 +823,11 @@ class Agent:
             log("skipped an over-long line without an id")
 
     def reply(self, request_id, body):
-        send("R %s %s" % (request_id, dumps(dict({"ok": True}, **(body or {})))))
+        line = "R %s %s" % (request_id, dumps(dict({"ok": True}, **(body or {}))))
+        if len(line) >= MAX_LINE_BYTES:  # the service would drop it and the caller never hear
+            return self.reply_error(request_id, "resource_exhausted",
+                                    "the reply exceeds %d bytes" % MAX_LINE_BYTES)
+        send(line)
 
     def reply_error(self, request_id, code, message):
         send("R %s %s" % (request_id, dumps({"ok": False, "error": {"code": code,
@@ -881,6 +900,9 @@ class Agent:
                 "tag": arg(request, "tag", str, None)}
         process = Process(self, popen, info)
         self.processes[popen.pid] = self.children[popen.pid] = process
+        if len(self.groups) >= MAX_GROUPS:  # forget the groups that are gone
+            self.groups = {g for g in self.groups if group_alive(g)}
+        self.groups.add(popen.pid)
         return {"pid": popen.pid}
 
     def process_input(self, request):

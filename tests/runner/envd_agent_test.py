@@ -221,22 +221,26 @@ class ProcessTest(AgentTest):
         self.assertTrue(all(len(base64.b64decode(e["data"])) <= 65536
                             for e in events if e["type"] == "data"))
 
-    def test_stdin_eof_kills_children_and_exits_zero(self):
+    def test_stdin_eof_kills_children_and_what_they_left_and_exits_zero(self):
         pid = self.start("/bin/sleep", "100")
+        shell = self.start("/bin/sh", "-c", "sleep 100 & echo $!")
+        left = int(output(self.agent.until("p:%d" % shell, "end")))
         self.agent.popen.stdin.close()
         self.assertEqual(self.agent.popen.wait(TIMEOUT), 0)
+        for survivor in (pid, left):
+            self.wait_gone(survivor)
+
+    def wait_gone(self, pid):
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             try:
-                os.kill(pid, 0)  # the agent, its parent, is gone: init reaps it
-            except ProcessLookupError:
-                break
-            with open("/proc/%d/stat" % pid) as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    break
+                with open("/proc/%d/stat" % pid) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        return  # dead; its new parent has yet to reap it
+            except FileNotFoundError:
+                return
             time.sleep(0.05)
-        else:
-            self.fail("the child outlived the agent")
+        self.fail("%d outlived the agent" % pid)
 
 
 class FilesystemTest(AgentTest):
