@@ -1,7 +1,8 @@
 """airlock's in-sandbox agent for E2B-compatible workspaces: the program a workspace's sandbox runs
 (`/usr/bin/python3 -I -S envd_agent.py`). It starts the default context's python kernel before
-anything else, so the kernel's start-up overlaps the agent's own, then serves requests
-(envd_server.py; the kernel is envd_kernel.py).
+anything else, so the kernel's start-up overlaps the agent's own, then serves requests:
+envd_server.py (requests, processes) with envd_files.py, envd_contexts.py and envd_io.py; the
+kernel is envd_kernel.py.
 """
 
 import os

@@ -216,7 +216,7 @@ def main():
     sys.stdout.reconfigure(line_buffering=True, errors="backslashreplace")
     sys.stderr.reconfigure(line_buffering=True)
     signal.signal(signal.SIGINT, _on_sigint)
-    kernel = sys.modules["__main__"]  # kept alive: the functions here use its globals
+    sys.modules["envd_kernel"] = sys.modules["__main__"]  # kept: its functions use its globals
     module = types.ModuleType("__main__")
     module.__builtins__ = __builtins__
     sys.modules["__main__"] = module  # so pickle and friends find the code's classes
