@@ -58,6 +58,12 @@ def base_env():
     return env
 
 
+def request_id_of(line):
+    """The id a request line starts with, or "" when it has none."""
+    head = bytes(line[:24]).split(b" ", 1)[0]
+    return head.decode() if head.isdigit() else ""
+
+
 def group_alive(group):
     try:
         os.killpg(group, 0)
@@ -147,7 +153,7 @@ class Agent:
         self.skipping = None  # the id (or "") of an over-long line being skipped
         wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd is written
-        signal.set_wakeup_fd(wake_write)
+        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)  # one byte is enough
         self.wake = wake_read
         self.loop.watch(wake_read, selectors.EVENT_READ, self.reap)
         os.set_blocking(0, False)
@@ -205,29 +211,28 @@ class Agent:
     def on_stdin(self, mask):
         chunks, eof = drain(0, 4)
         for chunk in chunks:
-            self.pending += chunk
-            while True:
-                newline = self.pending.find(b"\n")
-                if newline < 0:
-                    break
-                line = bytes(self.pending[:newline])
-                del self.pending[:newline + 1]
-                if self.skipping is not None:
-                    self.reject_long(self.skipping)
-                    self.skipping = None
-                elif len(line) > MAX_LINE_BYTES:
-                    head = line[:24].split(b" ", 1)[0]
-                    self.reject_long(head.decode() if head.isdigit() else "")
-                else:
-                    self.handle_line(line)
-            if len(self.pending) > MAX_LINE_BYTES and self.skipping is None:
-                head = bytes(self.pending[:24]).split(b" ", 1)[0]
-                self.skipping = head.decode() if head.isdigit() else ""
-                self.pending.clear()
-            elif self.skipping is not None:
-                self.pending.clear()
+            *lines, rest = chunk.split(b"\n")  # only new bytes are searched: big lines stay cheap
+            if lines:
+                lines[0] = bytes(self.pending) + lines[0]
+                self.pending = bytearray()
+                for line in lines:
+                    self.take_line(line)
+            if self.skipping is None:
+                self.pending += rest
+            if len(self.pending) > MAX_LINE_BYTES:
+                self.skipping = request_id_of(self.pending)
+                self.pending = bytearray()
         if eof:
             self.shutdown()
+
+    def take_line(self, line):
+        if self.skipping is not None:  # the end of an over-long line
+            self.reject_long(self.skipping)
+            self.skipping = None
+        elif len(line) > MAX_LINE_BYTES:
+            self.reject_long(request_id_of(line))
+        else:
+            self.handle_line(line)
 
     def reject_long(self, request_id):
         if request_id:
@@ -309,6 +314,8 @@ class Agent:
             raise OpError("permission_denied", "%s: %s" % (cmd, e.strerror))
         except OSError as e:
             raise OpError("invalid_argument", "%s: %s" % (cmd, e.strerror))
+        except ValueError as e:  # a NUL byte in an argument or a variable
+            raise OpError("invalid_argument", str(e))
         info = {"pid": popen.pid, "cmd": cmd, "args": args or [],
                 "envs": string_map(request.get("envs"), "envs"), "cwd": cwd,
                 "tag": arg(request, "tag", str, None)}

@@ -164,6 +164,15 @@ class ProcessTest(AgentTest):
         self.assertEqual(output(events), b"hello world")
         self.assertEqual(end(events)["exit_code"], 0)
 
+    def test_stdin_larger_than_a_pipe_is_queued(self):
+        pid = self.start("/usr/bin/wc", "-c", stdin=True)
+        for _ in range(4):
+            self.agent.ok("process.input", pid=pid, data=b64(b"x" * (1 << 20)))
+        self.agent.ok("process.close_stdin", pid=pid)
+        self.assertEqual(int(output(self.agent.until("p:%d" % pid, "end"))), 4 << 20)
+        self.assertEqual(self.agent.call("process.input", pid=pid, data="")["error"]["code"],
+                         "not_found")
+
     def test_no_stdin_reads_dev_null(self):
         pid = self.start("/bin/cat", stdin=False)
         self.assertEqual(end(self.agent.until("p:%d" % pid, "end"))["exit_code"], 0)
@@ -472,6 +481,12 @@ class RequestTest(AgentTest):
         self.assertEqual(self.agent.call("process.input", pid="x")["error"]["code"],
                          "invalid_argument")
         self.assertTrue(self.agent.call("process.list")["ok"])
+
+    def test_pipelined_requests_are_all_answered(self):
+        self.agent.send_raw(b"".join(b'%d {"op":"fs.stat","path":"."}\n' % i
+                                     for i in range(1000, 1300)))
+        self.agent.wait_for(lambda: all(str(i) in self.agent.replies for i in range(1000, 1300)))
+        self.assertTrue(all(self.agent.replies[str(i)]["ok"] for i in range(1000, 1300)))
 
     def test_an_over_long_line_is_refused_and_skipped(self):
         self.agent.send_raw(b"99 " + b"x" * (9 << 20) + b"\n")
