@@ -29,9 +29,10 @@ class AgentProcess:
         control_read, control_write = os.pipe()
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AIRLOCK_AGENT_HOME": home}
         env.update(extra_env or {})
-        # The agent's control channel is fd 3 exactly, so a shell moves the pipe there.
+        # The agent's control channel is fd 3 exactly, so a shell moves the pipe there; the
+        # interpreter's flags are the service's.
         self.popen = subprocess.Popen(
-            ["/bin/sh", "-c", 'exec "$0" "$1" 3>&%d %d>&-' % (control_write, control_write),
+            ["/bin/sh", "-c", 'exec "$0" -I -S "$1" 3>&%d %d>&-' % (control_write, control_write),
              PYTHON, AGENT], stdin=subprocess.PIPE, pass_fds=(control_write,), env=env,
             cwd=home)
         os.close(control_write)
