@@ -48,9 +48,12 @@ def now_us():
 
 
 def arg(request, name, kind, default=...):
+    """request[name] checked to be a kind (or None); default when absent, else required."""
     value = request.get(name, default)
     if value is ...:
         raise OpError("invalid_argument", "missing field %r" % name)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)  # the service's JSON (a protobuf Struct) may print 7 as 7.0
     if value is not None and not isinstance(value, kind) or isinstance(value, bool) and kind is int:
         raise OpError("invalid_argument", "field %r has the wrong type" % name)
     return value

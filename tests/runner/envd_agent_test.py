@@ -180,7 +180,7 @@ class ProcessTest(AgentTest):
 
     def test_signal(self):
         pid = self.start("/bin/sleep", "100")
-        self.agent.ok("process.signal", pid=pid, signal=9)
+        self.agent.ok("process.signal", pid=float(pid), signal=9.0)  # as a protobuf Struct has it
         result = end(self.agent.until("p:%d" % pid, "end"))
         self.assertEqual((result["exit_code"], result["exited"], result["signal"]), (-1, False, 9))
         self.assertEqual(result["status"], "signal: killed")
