@@ -171,7 +171,7 @@ class Context:
             self.current = None
             run.end(self.count)
             self.next()
-        elif message.get("type") in ("result", "error"):
+        elif message.get("type") in ("stdout", "stderr", "result", "error"):
             run.emit(message)
 
     def on_kernel_death(self, kernel, reason=None):

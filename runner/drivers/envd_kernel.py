@@ -5,15 +5,18 @@ Started by spawn() below as `python3 envd_kernel.py <cwd>` in a new session; it 
 AIRLOCK_ENVS (the workspace's envs, JSON) to its own environment first.
 
 Framing (agent <-> kernel): requests arrive on stdin, one JSON line each, {"code": str, "envs":
-{str: str}}. The code's own output goes to fd 1 and 2, which the agent streams as stdout/stderr
-events. Everything else is one JSON line each on the fd named by argv[1]: "result" and "error"
-events exactly as E2B sends them, then {"type": "done"} when the request is finished (after the
-code's output was flushed, so the agent drains fd 1 and 2 before it ends the run). The kernel's
-stdin is /dev/null for the code; SIGINT raises KeyboardInterrupt only while code runs.
+{str: str}}. Everything the kernel says is one JSON line each on fd 3: "stdout", "stderr",
+"result" and "error" events exactly as E2B sends them (sys.stdout and sys.stderr write there, a
+line at a time, so prints keep their order with results), then {"type": "done"} when the request
+is finished. What reaches fd 1 and 2 directly (the code's subprocesses, C libraries) the agent
+streams as stdout/stderr events too; it drains them before each fd-3 line, so a subprocess's
+output comes before the run's end. The kernel's stdin is /dev/null for the code; SIGINT raises
+KeyboardInterrupt only while code runs.
 """
 
 import os
 import sys
+import time
 
 _MAX_EVENT_BYTES = 7 << 20  # below the agent's 8 MiB line cap, leaving room for its framing
 _FORMATS = (("_repr_html_", "html"), ("_repr_markdown_", "markdown"), ("_repr_svg_", "svg"),
@@ -25,6 +28,7 @@ _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Set by the service for the sandbox's python runtime (sitecustomize, matplotlib's cache, /tmp).
 _INHERITED_ENV = ("PYTHONPATH", "MPLCONFIGDIR", "TMPDIR")
 _CONTROL_FD = 3
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
 _running = False
 _control = -1
 
@@ -79,6 +83,52 @@ def _emit(event):
         view = view[os.write(_control, view):]
 
 
+class _Stream:
+    """sys.stdout or sys.stderr: text goes to the agent as events on fd 3, a line at a time, so
+    it keeps its order with results and errors. fileno() and buffer are the real pipe's (the
+    agent streams that too, without that ordering)."""
+
+    MAX_CHARS = 1 << 16
+
+    def __init__(self, name, real):
+        self.name, self.real, self.pending = name, real, []
+        self.buffer, self.encoding, self.errors = real.buffer, "utf-8", "backslashreplace"
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError("write() argument must be str, not %s" % type(text).__name__)
+        self.pending.append(text)
+        if "\n" in text or sum(map(len, self.pending)) >= self.MAX_CHARS:
+            self.flush()
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        text, self.pending = "".join(self.pending), []
+        if not text.isascii():  # lone surrogates (os.fsdecode's) are not valid JSON text
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        for start in range(0, len(text), self.MAX_CHARS):
+            _emit({"type": self.name, "text": text[start:start + self.MAX_CHARS],
+                   "timestamp": time.time_ns() // 1000})
+
+    def fileno(self):
+        return self.real.fileno()
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def readable(self):
+        return False
+
+    closed = False
+
+
 def _on_sigint(signum, frame):
     if _running:
         raise KeyboardInterrupt
@@ -131,21 +181,39 @@ def _error(exc):
     return {"type": "error", "name": type(exc).__name__, "value": str(exc), "traceback": text}
 
 
+def _evaluate(code, namespace):
+    """Runs a compiled cell part; top-level await (as IPython allows) runs it in asyncio."""
+    value = eval(code, namespace)
+    if code.co_flags & _CO_COROUTINE:
+        import asyncio
+        value = asyncio.run(value)
+    return value
+
+
 def _execute(code, filename, namespace):
     """Runs code in namespace; returns (True, value) when it ends in an expression statement
     that is shown (no trailing semicolon), else (False, None)."""
     import ast
     import linecache
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     tree = ast.parse(code, filename)
     last = tree.body[-1] if tree.body else None
-    if isinstance(last, ast.Expr) and not code.rstrip().endswith(";"):
+    shown = isinstance(last, ast.Expr) and not code.rstrip().endswith(";")
+    if shown:
         tree.body.pop()
-        exec(compile(tree, filename, "exec"), namespace)
-        value = eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
-        return True, value
-    exec(compile(tree, filename, "exec"), namespace)
-    return False, None
+    _evaluate(compile(tree, filename, "exec", flags=flags), namespace)
+    if not shown:
+        return False, None
+    return True, _evaluate(compile(ast.Expression(last.value), filename, "eval", flags=flags),
+                           namespace)
+
+
+def _display(*objects):
+    """IPython's display() for code written for notebooks: each object becomes a result."""
+    sys.stdout.flush()  # what was printed before comes first
+    for obj in objects:
+        _emit(_result(obj, False))
 
 
 def _flush_figures(shown):
@@ -213,12 +281,12 @@ def main():
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    sys.stdout.reconfigure(line_buffering=True, errors="backslashreplace")
-    sys.stderr.reconfigure(line_buffering=True)
+    sys.stdout, sys.stderr = _Stream("stdout", sys.stdout), _Stream("stderr", sys.stderr)
     signal.signal(signal.SIGINT, _on_sigint)
     sys.modules["envd_kernel"] = sys.modules["__main__"]  # kept: its functions use its globals
     module = types.ModuleType("__main__")
     module.__builtins__ = __builtins__
+    module.display = _display
     sys.modules["__main__"] = module  # so pickle and friends find the code's classes
     sys.argv[:] = [""]
     count = 0

@@ -435,6 +435,24 @@ class CodeTest(AgentTest):
         _, events = self.run_code("x")
         self.assertEqual([e["name"] for e in events if e["type"] == "error"], ["NameError"])
 
+    def test_output_of_streams_and_subprocesses(self):
+        _, events = self.run_code("import os, sys\nprint('err', file=sys.stderr)\n"
+                                  "os.system('echo from a child')\nprint('\\udcff')")
+        texts = [(e["type"], e["text"]) for e in events if e["type"] in ("stdout", "stderr")]
+        self.assertIn(("stderr", "err\n"), texts)
+        self.assertIn(("stdout", "from a child\n"), texts)
+        self.assertIn(("stdout", "\\udcff\n"), texts)
+
+    def test_top_level_await(self):
+        _, events = self.run_code("import asyncio\nawait asyncio.sleep(0)\nawait asyncio.sleep(0, 42)")
+        self.assertEqual(events[0]["text"], "42")
+
+    def test_display_gives_results_in_order(self):
+        _, events = self.run_code("print('first')\ndisplay([1], 'two')\nprint('last')")
+        self.assertEqual([(e["type"], e.get("text")) for e in events[:4]],
+                         [("stdout", "first\n"), ("result", "[1]"), ("result", "'two'"),
+                          ("stdout", "last\n")])
+
     def test_rich_formats(self):
         _, events = self.run_code(
             "class Rich:\n"
