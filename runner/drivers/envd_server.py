@@ -393,7 +393,7 @@ class Agent:
         if self.watcher is None:
             try:
                 self.watcher = Watcher(self.loop)
-            except (OSError, AttributeError) as e:
+            except (OSError, AttributeError, ImportError) as e:  # no libffi, no inotify_init1
                 raise OpError("unimplemented", "inotify is unavailable: %s" % e)
         path = resolve(arg(request, "path", str))
         return {"watch_id": self.watcher.start(path, bool(request.get("recursive")))}
