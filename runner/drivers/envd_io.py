@@ -25,6 +25,14 @@ def log(message):
     sys.stderr.flush()
 
 
+def _exit_now():
+    os._exit(0)
+
+
+# What to do when the service has closed fd 3: the agent sets this to kill its children first.
+on_channel_lost = _exit_now
+
+
 def send(line):
     """Writes one whole line to fd 3, blocking if the service is behind; exits if it is gone."""
     view = memoryview(line.encode() + b"\n")
@@ -32,7 +40,7 @@ def send(line):
         while view:
             view = view[os.write(CONTROL_FD, view):]
     except BrokenPipeError:
-        os._exit(0)
+        on_channel_lost()
 
 
 def dumps(value):

@@ -22,9 +22,9 @@ import os
 import selectors
 import signal
 import subprocess
-import sys
 import time
 
+import envd_io
 import envd_kernel
 from envd_contexts import Context, Run
 from envd_files import MAX_READ_BYTES, Watcher, entry, fs_list, fs_move, fs_read, fs_remove, \
@@ -148,6 +148,7 @@ class Agent:
         self.children = {}  # pid -> Process or Kernel, until reaped
         self.contexts = {}
         self.watcher = None
+        envd_io.on_channel_lost = self.shutdown
         self.next_context = 0
         self.pending = bytearray()
         self.skipping = None  # the id (or "") of an over-long line being skipped
@@ -186,12 +187,13 @@ class Agent:
             self.loop.run_once()
 
     def shutdown(self):
+        """The service is gone (stdin at EOF, or fd 3 closed): nothing started may outlive us."""
         for group in self.groups | set(self.children):
             try:
                 os.killpg(group, signal.SIGKILL)
             except OSError:
                 pass
-        sys.exit(0)
+        os._exit(0)  # not sys.exit: this may run inside a write to fd 3
 
     def reap(self, mask):
         drain(self.wake)

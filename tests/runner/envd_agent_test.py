@@ -240,6 +240,26 @@ class ProcessTest(AgentTest):
         for survivor in (pid, left):
             self.wait_gone(survivor)
 
+    def test_a_closed_control_channel_ends_the_agent_and_its_children(self):
+        control_read, control_write = os.pipe()
+        agent = subprocess.Popen(
+            ["/bin/sh", "-c", 'exec "$0" -I -S "$1" 3>&%d %d>&-' % (control_write, control_write),
+             PYTHON, AGENT], stdin=subprocess.PIPE, pass_fds=(control_write,),
+            env={"AIRLOCK_AGENT_HOME": self.home})
+        os.close(control_write)
+        with os.fdopen(control_read, "rb") as control:
+            self.assertEqual(control.readline(), b"E ready {}\n")
+            agent.stdin.write(b'1 {"op":"process.start","cmd":"/bin/sh","args":["-c",'
+                              b'"read line; echo $line; sleep 100"]}\n')
+            agent.stdin.flush()
+            pid = json.loads(control.readline().split(b" ", 2)[2])["pid"]
+            self.pids.append(pid)
+        agent.stdin.write(b'2 {"op":"process.input","pid":%d,"data":"eAo="}\n' % pid)
+        agent.stdin.flush()  # its echo is written to a closed fd 3
+        self.assertEqual(agent.wait(TIMEOUT), 0)
+        agent.stdin.close()
+        self.wait_gone(pid)
+
     def wait_gone(self, pid):
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
