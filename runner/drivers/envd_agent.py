@@ -9,6 +9,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves the script's dir out
+# The drivers are a fresh copy in each sandbox (runner/drivers.cc): a .pyc written there would be
+# thrown away with it. One shipped beside them in checked-hash mode would still be used.
+sys.dont_write_bytecode = True
 
 import envd_kernel  # noqa: E402 (needs the path above)
 
