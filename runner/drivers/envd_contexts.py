@@ -1,0 +1,212 @@
+"""The envd agent's code-interpreter contexts: a context owns a python kernel (envd_kernel.py), a
+queue of runs and an execution count, and turns the kernel's output into a run's E2B events."""
+
+import codecs
+import json
+import os
+import selectors
+import signal
+
+import envd_kernel
+from envd_io import MAX_LINE_BYTES, Writer, drain, dumps, event, from_pipes, log, now_us
+
+HOME = envd_kernel.agent_home()
+
+
+class Run:
+    def __init__(self, run_id, code, envs):
+        self.run_id, self.code, self.envs = run_id, code, envs
+        self.key = "r:" + run_id
+
+    def emit(self, body):
+        event(self.key, body)
+
+    def end(self, count):
+        self.emit({"type": "number_of_executions", "execution_count": count})
+        self.emit({"type": "end_of_execution"})
+
+
+class SpawnedKernel:
+    """The parts of a Popen that the pipes' plumbing uses, for a kernel from posix_spawn."""
+
+    def __init__(self, pid, stdin, stdout, stderr, control):
+        self.pid, self.returncode = pid, None
+        self.stdin = os.fdopen(stdin, "wb", buffering=0)
+        self.stdout = os.fdopen(stdout, "rb", buffering=0)
+        self.stderr = os.fdopen(stderr, "rb", buffering=0)
+
+
+class Kernel:
+    """One python kernel process (envd_kernel.py); reports its lines and its death to context."""
+
+    def __init__(self, agent, context, spawned=None):
+        self.agent, self.context = agent, context
+        self.dead = False
+        spawned = spawned or envd_kernel.spawn(context.cwd, HOME)
+        self.popen = SpawnedKernel(*spawned)
+        control_read = spawned[4]
+        self.pid = self.popen.pid
+        self.stdin = Writer(agent.loop, self.popen.stdin)
+        self.decoders = {s: codecs.getincrementaldecoder("utf-8")("replace")
+                         for s in ("stdout", "stderr")}
+        self.streams = from_pipes(agent.loop, self.popen, self.on_data, self.on_eof)
+        self.control = control_read
+        self.pending = bytearray()
+        os.set_blocking(control_read, False)
+        agent.loop.watch(control_read, selectors.EVENT_READ, self.on_control)
+        agent.children[self.pid] = self
+
+    def send(self, request):
+        self.stdin.write(dumps(request).encode() + b"\n")
+
+    def on_data(self, stream, data):
+        text = self.decoders[stream].decode(data)
+        run = self.context.current
+        if text and run is not None:
+            run.emit({"type": stream, "text": text, "timestamp": now_us()})
+
+    def on_eof(self, stream):
+        self.agent.loop.unwatch(self.streams[stream].fileno())
+        self.streams.pop(stream).close()
+
+    def drain_output(self):
+        for stream, file in list(self.streams.items()):
+            chunks, eof = drain(file.fileno())
+            for chunk in chunks:
+                self.on_data(stream, chunk)
+            if eof:
+                self.on_eof(stream)
+
+    def on_control(self, mask):
+        chunks, eof = drain(self.control)
+        for chunk in chunks:
+            self.pending += chunk
+        *lines, rest = self.pending.split(b"\n")
+        self.pending = bytearray(rest)
+        if len(self.pending) > MAX_LINE_BYTES:
+            log("kernel %d: line too long" % self.pid)
+            eof = True
+        for line in lines:
+            self.drain_output()  # the code's output written before this line comes first
+            try:
+                message = json.loads(line)
+            except ValueError:
+                log("kernel %d: bad line" % self.pid)
+                continue
+            self.context.on_kernel_message(self, message)
+        if eof:
+            self.die()
+
+    def on_exit(self, status):
+        self.popen.returncode = os.waitstatus_to_exitcode(status)
+        self.die()
+
+    def die(self, reason=None):
+        """The kernel is gone (or is to be): close everything, tell the context once."""
+        if self.dead:
+            return
+        self.dead = True
+        self.drain_output()
+        if self.popen.returncode is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for file in self.streams.values():
+            self.agent.loop.unwatch(file.fileno())
+            file.close()
+        self.streams = {}
+        self.agent.loop.unwatch(self.control)
+        os.close(self.control)
+        self.stdin.queue.clear()
+        self.stdin.close()
+        self.context.on_kernel_death(self, reason)
+
+
+class Context:
+    """A code-interpreter context: a kernel, its queue of runs, its execution count."""
+
+    def __init__(self, agent, context_id, cwd):
+        self.agent, self.id, self.cwd = agent, context_id, cwd
+        self.kernel = None
+        self.queue = []
+        self.current = None
+        self.count = 0
+        self.removed = False
+
+    def describe(self):
+        return {"id": self.id, "language": "python", "cwd": self.cwd}
+
+    def start_kernel(self, spawned=None):
+        if self.kernel is None:
+            self.kernel = Kernel(self.agent, self, spawned)
+            self.count = 0
+
+    def submit(self, run):
+        self.queue.append(run)
+        self.next()
+
+    def next(self):
+        if self.current is not None or not self.queue or self.removed:
+            return
+        try:
+            self.start_kernel()
+        except Exception as e:  # e.g. out of processes: fail what waits, try again next time
+            log("kernel for %s: %r" % (self.id, e))
+            for run in self.queue:
+                run.emit({"type": "error", "name": "KernelStartFailed", "value": str(e),
+                          "traceback": ""})
+                run.end(self.count)
+            self.queue = []
+            return
+        self.current = self.queue.pop(0)
+        self.count += 1
+        self.kernel.send({"code": self.current.code, "envs": self.current.envs})
+
+    def on_kernel_message(self, kernel, message):
+        run = self.current
+        if kernel is not self.kernel or run is None:
+            return
+        if message.get("type") == "done":
+            self.current = None
+            run.end(self.count)
+            self.next()
+        elif message.get("type") in ("stdout", "stderr", "result", "error"):
+            run.emit(message)
+
+    def on_kernel_death(self, kernel, reason=None):
+        if kernel is not self.kernel:
+            return
+        reason = reason or "the kernel died; its state is lost and it restarts on the next run"
+        self.kernel = None
+        run, self.current = self.current, None
+        if run is not None:
+            run.emit({"type": "error", "name": "KernelDied", "value": reason, "traceback": ""})
+            run.end(self.count)
+        if self.removed:
+            for queued in self.queue:
+                queued.emit({"type": "error", "name": "ContextRemoved",
+                             "value": "the context was removed", "traceback": ""})
+                queued.end(0)
+            self.queue = []
+        self.next()
+
+    def interrupt(self, run_id):
+        if self.current is not None and self.current.run_id == run_id and self.kernel:
+            os.kill(self.kernel.pid, signal.SIGINT)
+            return True
+        for queued in self.queue:
+            if queued.run_id == run_id:
+                self.queue.remove(queued)
+                queued.emit({"type": "error", "name": "KeyboardInterrupt", "value": "",
+                             "traceback": "KeyboardInterrupt: interrupted before it ran\n"})
+                queued.end(self.count)
+                return True
+        return False
+
+    def stop(self, reason):
+        """Kills the kernel; a run in progress ends with an error saying reason."""
+        if self.kernel is not None:
+            self.kernel.die(reason)
+        elif self.removed:
+            self.on_kernel_death(None, reason)

@@ -1,0 +1,538 @@
+"""Tests for runner/drivers/envd_agent.py: the agent runs on the host (no sandbox) with a temporary
+directory as its home, requests written to its stdin and its fd 3 read back, one agent per test."""
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+AGENT = os.path.normpath(os.path.join(HERE, "..", "..", "runner", "drivers", "envd_agent.py"))
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+TIMEOUT = 30  # seconds: generous, only a broken agent waits this long
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+class AgentProcess:
+    """A running agent: call() sends a request and waits for its reply; events(key) collects."""
+
+    def __init__(self, home, extra_env=None):
+        control_read, control_write = os.pipe()
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AIRLOCK_AGENT_HOME": home}
+        env.update(extra_env or {})
+        # The agent's control channel is fd 3 exactly, so a shell moves the pipe there; the
+        # interpreter's flags are the service's.
+        self.popen = subprocess.Popen(
+            ["/bin/sh", "-c", 'exec "$0" -I -S "$1" 3>&%d %d>&-' % (control_write, control_write),
+             PYTHON, AGENT], stdin=subprocess.PIPE, pass_fds=(control_write,), env=env,
+            cwd=home)
+        os.close(control_write)
+        self.control = os.fdopen(control_read, "rb")
+        self.cond = threading.Condition()
+        self.replies, self.events, self.lines = {}, {}, []
+        self.next_id = 0
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+        self.wait_for(lambda: "ready" in self.events)
+
+    def read(self):
+        for line in self.control:
+            kind, key, body = line.decode().rstrip("\n").split(" ", 2)
+            with self.cond:
+                self.lines.append(line)
+                if kind == "R":
+                    self.replies[key] = json.loads(body)
+                else:
+                    self.events.setdefault(key, []).append(json.loads(body))
+                self.cond.notify_all()
+
+    def wait_for(self, predicate, timeout=TIMEOUT):
+        with self.cond:
+            if not self.cond.wait_for(predicate, timeout):
+                raise AssertionError("timed out; last lines: %r" % [l[:200] for l in self.lines[-5:]])
+
+    def send_raw(self, data):
+        self.popen.stdin.write(data)
+        self.popen.stdin.flush()
+
+    def call(self, op, **fields):
+        self.next_id += 1
+        request_id = str(self.next_id)
+        self.send_raw(("%s %s\n" % (request_id, json.dumps(dict(fields, op=op)))).encode())
+        self.wait_for(lambda: request_id in self.replies)
+        return self.replies[request_id]
+
+    def ok(self, op, **fields):
+        reply = self.call(op, **fields)
+        assert reply["ok"], reply
+        return reply
+
+    def events_of(self, key):
+        with self.cond:
+            return list(self.events.get(key, []))
+
+    def until(self, key, kind, timeout=TIMEOUT):
+        """The events of key once one of type kind has arrived."""
+        self.wait_for(lambda: any(e["type"] == kind for e in self.events.get(key, [])), timeout)
+        return self.events_of(key)
+
+    def stop(self):
+        if self.popen.poll() is None:
+            self.popen.stdin.close()
+            try:
+                self.popen.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.reader.join(TIMEOUT)
+        self.control.close()
+
+
+def output(events, stream="stdout"):
+    return b"".join(base64.b64decode(e["data"]) for e in events
+                    if e["type"] == "data" and e["stream"] == stream)
+
+
+def end(events):
+    return [e for e in events if e["type"] == "end"][0]
+
+
+class AgentTest(unittest.TestCase):
+    extra_env = None
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.home = os.path.realpath(self.tmp.name)
+        self.pids = []
+        self.agent = AgentProcess(self.home, self.extra_env)
+
+    def tearDown(self):
+        self.agent.stop()
+        for pid in self.pids:  # the agent kills its children at EOF; this is belt and braces
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self.tmp.cleanup()
+
+    def start(self, cmd, *args, **fields):
+        pid = self.agent.ok("process.start", cmd=cmd, args=list(args), **fields)["pid"]
+        self.pids.append(pid)
+        return pid
+
+    def run_code(self, code, context_id=None):
+        self.runs = getattr(self, "runs", 0) + 1
+        run_id = "run-%d" % self.runs
+        self.agent.ok("code.run", run_id=run_id, code=code, context_id=context_id)
+        return run_id, self.agent.until("r:" + run_id, "end_of_execution")
+
+
+class ProcessTest(AgentTest):
+    extra_env = {"AIRLOCK_ENVS": json.dumps({"WORKSPACE_VAR": "from-create"})}
+
+    def test_output_and_exit_code(self):
+        pid = self.start("/bin/sh", "-c", "echo out; echo err >&2; exit 3")
+        events = self.agent.until("p:%d" % pid, "end")
+        self.assertEqual(output(events), b"out\n")
+        self.assertEqual(output(events, "stderr"), b"err\n")
+        self.assertEqual(end(events)["exit_code"], 3)
+        self.assertEqual(end(events)["status"], "exit status 3")
+        self.assertEqual(events[-1]["type"], "end")
+
+    def test_environment_and_cwd(self):
+        os.mkdir(os.path.join(self.home, "sub"))
+        pid = self.start("sh", "-c", 'echo "$HOME $WORKSPACE_VAR $MINE $(pwd)"',
+                         envs={"MINE": "mine"}, cwd="sub")
+        events = self.agent.until("p:%d" % pid, "end")
+        self.assertEqual(output(events).decode(),
+                         "%s from-create mine %s/sub\n" % (self.home, self.home))
+
+    def test_stdin(self):
+        pid = self.start("/bin/cat", stdin=True)
+        self.agent.ok("process.input", pid=pid, data=b64(b"hello "))
+        self.agent.ok("process.input", pid=pid, data=b64(b"world"))
+        self.agent.ok("process.close_stdin", pid=pid)
+        events = self.agent.until("p:%d" % pid, "end")
+        self.assertEqual(output(events), b"hello world")
+        self.assertEqual(end(events)["exit_code"], 0)
+
+    def test_stdin_larger_than_a_pipe_is_queued(self):
+        pid = self.start("/usr/bin/wc", "-c", stdin=True)
+        for _ in range(4):
+            self.agent.ok("process.input", pid=pid, data=b64(b"x" * (1 << 20)))
+        self.agent.ok("process.close_stdin", pid=pid)
+        self.assertEqual(int(output(self.agent.until("p:%d" % pid, "end"))), 4 << 20)
+        self.assertEqual(self.agent.call("process.input", pid=pid, data="")["error"]["code"],
+                         "not_found")
+
+    def test_no_stdin_reads_dev_null(self):
+        pid = self.start("/bin/cat", stdin=False)
+        self.assertEqual(end(self.agent.until("p:%d" % pid, "end"))["exit_code"], 0)
+
+    def test_signal(self):
+        pid = self.start("/bin/sleep", "100")
+        self.agent.ok("process.signal", pid=float(pid), signal=9.0)  # as a protobuf Struct has it
+        result = end(self.agent.until("p:%d" % pid, "end"))
+        self.assertEqual((result["exit_code"], result["exited"], result["signal"]), (-1, False, 9))
+        self.assertEqual(result["status"], "signal: killed")
+        self.assertEqual(self.agent.call("process.signal", pid=pid, signal=9)["error"]["code"],
+                         "not_found")
+
+    def test_list_and_find_by_tag(self):
+        pid = self.start("/bin/sleep", "100", tag="server")
+        listed = self.agent.ok("process.list")["processes"]
+        self.assertEqual([(p["pid"], p["tag"], p["args"]) for p in listed],
+                         [(pid, "server", ["100"])])
+        self.assertEqual(self.agent.ok("process.find", tag="server")["pid"], pid)
+        self.assertEqual(self.agent.call("process.find", tag="other")["error"]["code"],
+                         "not_found")
+        self.agent.ok("process.signal", pid=pid, signal=15)
+        self.agent.until("p:%d" % pid, "end")
+        self.assertEqual(self.agent.ok("process.list")["processes"], [])
+
+    def test_start_failures_answer_errors_and_no_events(self):
+        script = os.path.join(self.home, "script")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\n")
+        cases = [("/no/such/program", {}, "not_found"), (script, {}, "permission_denied"),
+                 ("/bin/true", {"cwd": "/no/such/dir"}, "invalid_argument")]
+        for cmd, fields, code in cases:
+            reply = self.agent.call("process.start", cmd=cmd, args=[], **fields)
+            self.assertEqual(reply["error"]["code"], code, cmd)
+        self.assertEqual(self.agent.ok("process.list")["processes"], [])
+
+    def test_background_process_outlives_others(self):
+        server = self.start("/bin/sleep", "100")
+        quick = self.start("/bin/true")
+        self.agent.until("p:%d" % quick, "end")
+        self.assertIn(server, [p["pid"] for p in self.agent.ok("process.list")["processes"]])
+        self.assertEqual(self.agent.events_of("p:%d" % server), [])
+
+    def test_a_grandchild_holding_the_pipe_does_not_hold_the_end(self):
+        # `cmd &` in a command: the command ends when the shell does, its output all delivered.
+        pid = self.start("/bin/sh", "-c", "sleep 100 & echo started")
+        events = self.agent.until("p:%d" % pid, "end")
+        self.assertEqual(output(events), b"started\n")
+        self.assertEqual(end(events)["exit_code"], 0)
+
+    def test_large_output_is_complete_and_chunked(self):
+        pid = self.start("/bin/sh", "-c", "head -c 1000000 /dev/zero")
+        events = self.agent.until("p:%d" % pid, "end")
+        self.assertEqual(len(output(events)), 1000000)
+        self.assertTrue(all(len(base64.b64decode(e["data"])) <= 65536
+                            for e in events if e["type"] == "data"))
+
+    def test_stdin_eof_kills_children_and_what_they_left_and_exits_zero(self):
+        pid = self.start("/bin/sleep", "100")
+        shell = self.start("/bin/sh", "-c", "sleep 100 & echo $!")
+        left = int(output(self.agent.until("p:%d" % shell, "end")))
+        self.agent.popen.stdin.close()
+        self.assertEqual(self.agent.popen.wait(TIMEOUT), 0)
+        for survivor in (pid, left):
+            self.wait_gone(survivor)
+
+    def test_a_closed_control_channel_ends_the_agent_and_its_children(self):
+        control_read, control_write = os.pipe()
+        agent = subprocess.Popen(
+            ["/bin/sh", "-c", 'exec "$0" -I -S "$1" 3>&%d %d>&-' % (control_write, control_write),
+             PYTHON, AGENT], stdin=subprocess.PIPE, pass_fds=(control_write,),
+            env={"AIRLOCK_AGENT_HOME": self.home})
+        os.close(control_write)
+        with os.fdopen(control_read, "rb") as control:
+            self.assertEqual(control.readline(), b"E ready {}\n")
+            agent.stdin.write(b'1 {"op":"process.start","cmd":"/bin/sh","args":["-c",'
+                              b'"read line; echo $line; sleep 100"]}\n')
+            agent.stdin.flush()
+            pid = json.loads(control.readline().split(b" ", 2)[2])["pid"]
+            self.pids.append(pid)
+        agent.stdin.write(b'2 {"op":"process.input","pid":%d,"data":"eAo="}\n' % pid)
+        agent.stdin.flush()  # its echo is written to a closed fd 3
+        self.assertEqual(agent.wait(TIMEOUT), 0)
+        agent.stdin.close()
+        self.wait_gone(pid)
+
+    def wait_gone(self, pid):
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                        return  # dead; its new parent has yet to reap it
+            except FileNotFoundError:
+                return
+            time.sleep(0.05)
+        self.fail("%d outlived the agent" % pid)
+
+
+class FilesystemTest(AgentTest):
+    def path(self, *parts):
+        return os.path.join(self.home, *parts)
+
+    def test_write_truncates_then_appends_and_reads_in_chunks(self):
+        self.agent.ok("fs.write", path="a/b.txt", data=b64(b"stale content"), truncate=True)
+        written = self.agent.ok("fs.write", path="a/b.txt", data=b64(b"0123"), truncate=True)
+        self.assertEqual((written["type"], written["size"], written["path"]),
+                         ("file", 4, self.path("a", "b.txt")))
+        self.agent.ok("fs.write", path="~/a/b.txt", data=b64(b"456789"), truncate=False)
+        first = self.agent.ok("fs.read", path="a/b.txt", offset=0, length=6)
+        rest = self.agent.ok("fs.read", path=self.path("a", "b.txt"), offset=6, length=6)
+        self.assertEqual(base64.b64decode(first["data"]), b"012345")
+        self.assertEqual((first["size"], first["eof"]), (10, False))
+        self.assertEqual(base64.b64decode(rest["data"]), b"6789")
+        self.assertTrue(rest["eof"])
+
+    def test_fifo_is_refused_without_blocking(self):
+        os.mkfifo(self.path("fifo"))
+        for op, fields in (("fs.read", {}), ("fs.write", {"data": b64(b"x"), "truncate": False})):
+            reply = self.agent.call(op, path="fifo", **fields)
+            self.assertEqual(reply["error"]["code"], "invalid_argument", op)
+        self.assertEqual(self.agent.ok("fs.stat", path="fifo")["type"], "other")
+
+    def test_read_errors(self):
+        self.assertEqual(self.agent.call("fs.read", path="missing")["error"]["code"], "not_found")
+        self.assertEqual(self.agent.call("fs.read", path=".")["error"]["code"],
+                         "invalid_argument")
+
+    def test_stat_of_a_symlink(self):
+        with open(self.path("target"), "w") as f:
+            f.write("abc")
+        os.symlink("target", self.path("link"))
+        os.symlink("nowhere", self.path("dangling"))
+        link = self.agent.ok("fs.stat", path="link")
+        self.assertEqual((link["type"], link["symlink_target"], link["name"]),
+                         ("file", "target", "link"))
+        self.assertEqual(self.agent.ok("fs.stat", path="dangling")["type"], "symlink")
+        target = self.agent.ok("fs.stat", path="target")
+        self.assertEqual((target["size"], target["symlink_target"]), (3, None))
+        self.assertEqual(self.agent.call("fs.stat", path="missing")["error"]["code"],
+                         "not_found")
+
+    def test_mkdir_then_already_exists(self):
+        made = self.agent.ok("fs.mkdir", path="x/y")
+        self.assertEqual((made["type"], made["path"]), ("dir", self.path("x", "y")))
+        self.assertTrue(os.path.isdir(self.path("x", "y")))
+        self.assertEqual(self.agent.call("fs.mkdir", path="x/y")["error"]["code"],
+                         "already_exists")
+
+    def test_remove_files_and_trees(self):
+        os.makedirs(self.path("tree", "deep"))
+        open(self.path("tree", "deep", "f"), "w").close()
+        open(self.path("file"), "w").close()
+        self.agent.ok("fs.remove", path="tree")
+        self.agent.ok("fs.remove", path="file")
+        self.assertEqual(os.listdir(self.home), [])
+        self.assertEqual(self.agent.call("fs.remove", path="file")["error"]["code"], "not_found")
+
+    def test_move_makes_parents(self):
+        with open(self.path("from"), "w") as f:
+            f.write("moved")
+        moved = self.agent.ok("fs.move", source="from", destination="new/dir/to")
+        self.assertEqual(moved["path"], self.path("new", "dir", "to"))
+        with open(self.path("new", "dir", "to")) as f:
+            self.assertEqual(f.read(), "moved")
+        self.assertEqual(self.agent.call("fs.move", source="from", destination="x")["error"]
+                         ["code"], "not_found")
+
+    def test_list_depth(self):
+        os.makedirs(self.path("d", "e", "f"))
+        open(self.path("d", "file"), "w").close()
+        one = self.agent.ok("fs.list", path="d")["entries"]
+        self.assertEqual(sorted(e["name"] for e in one), ["e", "file"])
+        two = self.agent.ok("fs.list", path="d", depth=2)["entries"]
+        self.assertEqual(sorted(e["path"] for e in two),
+                         [self.path("d", "e"), self.path("d", "e", "f"), self.path("d", "file")])
+        self.assertEqual(self.agent.call("fs.list", path="d/file")["error"]["code"],
+                         "invalid_argument")
+        self.assertEqual(self.agent.call("fs.list", path="nope")["error"]["code"], "not_found")
+
+    def test_watch_reports_create_and_write(self):
+        os.mkdir(self.path("watched"))
+        watch_id = self.agent.ok("fs.watch_start", path="watched", recursive=False)["watch_id"]
+        self.agent.ok("fs.write", path="watched/new.txt", data=b64(b"x"), truncate=True)
+        key = "w:" + watch_id
+        self.agent.wait_for(lambda: {"create", "write"} <= {
+            e["type"] for e in self.agent.events.get(key, [])})
+        self.assertEqual({e["name"] for e in self.agent.events_of(key)}, {"new.txt"})
+        self.agent.ok("fs.watch_stop", watch_id=watch_id)
+        self.assertEqual(self.agent.call("fs.watch_stop", watch_id=watch_id)["error"]["code"],
+                         "not_found")
+
+    def test_recursive_watch_sees_new_subdirectories(self):
+        watch_id = self.agent.ok("fs.watch_start", path=".", recursive=True)["watch_id"]
+        self.agent.ok("fs.mkdir", path="sub")
+        key = "w:" + watch_id
+        self.agent.wait_for(lambda: any(e["name"] == "sub" for e in self.agent.events.get(key, [])))
+        # The new directory's watch is added when its create event is handled: wait for it so.
+        self.agent.ok("fs.stat", path="sub")
+        self.agent.ok("fs.write", path="sub/inner", data=b64(b"x"), truncate=True)
+        self.agent.wait_for(lambda: any(e["name"] == "sub/inner"
+                                        for e in self.agent.events.get(key, [])))
+
+
+class CodeTest(AgentTest):
+    extra_env = {"AIRLOCK_ENVS": json.dumps({"WORKSPACE_VAR": "from-create"})}
+
+    def types(self, events):
+        return [e["type"] for e in events]
+
+    def test_state_across_runs_and_main_result(self):
+        _, events = self.run_code("x = 40\nprint('set')")
+        self.assertEqual(self.types(events), ["stdout", "number_of_executions",
+                                              "end_of_execution"])
+        self.assertEqual(events[0]["text"], "set\n")
+        _, events = self.run_code("x + 2")
+        result = [e for e in events if e["type"] == "result"][0]
+        self.assertEqual((result["text"], result["is_main_result"]), ("42", True))
+        self.assertEqual(events[-2], {"type": "number_of_executions", "execution_count": 2})
+
+    def test_environment_of_runs(self):
+        _, events = self.run_code("import os\nos.environ['WORKSPACE_VAR'], os.getcwd()")
+        self.assertEqual(events[0]["text"], repr(("from-create", self.home)))
+
+    def test_errors_by_name(self):
+        _, events = self.run_code("print('before')\nundefined_name")
+        error = [e for e in events if e["type"] == "error"][0]
+        self.assertEqual((error["name"], error["value"]),
+                         ("NameError", "name 'undefined_name' is not defined"))
+        self.assertIn("undefined_name", error["traceback"])
+        self.assertNotIn("envd_kernel", error["traceback"])
+        self.assertLess(self.types(events).index("stdout"), self.types(events).index("error"))
+        _, events = self.run_code("1/0")
+        self.assertEqual([e["name"] for e in events if e["type"] == "error"],
+                         ["ZeroDivisionError"])
+        _, events = self.run_code("def broken(:\n  pass")
+        self.assertEqual([e["name"] for e in events if e["type"] == "error"], ["SyntaxError"])
+
+    def test_stdout_streams_before_the_run_ends_and_interrupt_keeps_state(self):
+        self.run_code("kept = 'still here'")
+        run_id = "slow"
+        self.agent.ok("code.run", run_id=run_id, code="import time\nprint('early')\n"
+                      "time.sleep(100)")
+        events = self.agent.until("r:" + run_id, "stdout")
+        self.assertNotIn("end_of_execution", self.types(events))
+        self.agent.ok("code.interrupt", run_id=run_id)
+        events = self.agent.until("r:" + run_id, "end_of_execution")
+        self.assertEqual([e["name"] for e in events if e["type"] == "error"],
+                         ["KeyboardInterrupt"])
+        _, events = self.run_code("kept")
+        self.assertEqual(events[0]["text"], "'still here'")
+
+    def test_kernel_death_is_reported_and_the_context_restarts_fresh(self):
+        self.run_code("lost = 1")
+        _, events = self.run_code("import os\nos._exit(1)")
+        self.assertEqual([e["name"] for e in events if e["type"] == "error"], ["KernelDied"])
+        _, events = self.run_code("lost")
+        self.assertEqual([e["name"] for e in events if e["type"] == "error"], ["NameError"])
+        _, events = self.run_code("1 + 1")
+        self.assertEqual(events[0]["text"], "2")
+
+    def test_contexts_are_isolated(self):
+        context = self.agent.ok("ctx.create", language="python", cwd="")["context"]
+        self.assertEqual(context["language"], "python")
+        self.run_code("secret = 1")
+        _, events = self.run_code("secret", context["id"])
+        self.assertEqual([e["name"] for e in events if e["type"] == "error"], ["NameError"])
+        listed = {c["id"] for c in self.agent.ok("ctx.list")["contexts"]}
+        self.assertEqual(listed, {"default", context["id"]})
+        self.agent.ok("ctx.remove", context_id=context["id"])
+        self.assertEqual(self.agent.call("code.run", run_id="r", code="1",
+                                         context_id=context["id"])["error"]["code"], "not_found")
+        self.assertEqual(self.agent.call("ctx.create", language="cobol")["error"]["code"],
+                         "invalid_argument")
+
+    def test_restart_forgets_state(self):
+        self.run_code("x = 1")
+        self.agent.ok("ctx.restart", context_id="default")
+        _, events = self.run_code("x")
+        self.assertEqual([e["name"] for e in events if e["type"] == "error"], ["NameError"])
+
+    def test_output_of_streams_and_subprocesses(self):
+        _, events = self.run_code("import os, sys\nprint('err', file=sys.stderr)\n"
+                                  "os.system('echo from a child')\nprint('\\udcff')")
+        texts = [(e["type"], e["text"]) for e in events if e["type"] in ("stdout", "stderr")]
+        self.assertIn(("stderr", "err\n"), texts)
+        self.assertIn(("stdout", "from a child\n"), texts)
+        self.assertIn(("stdout", "\\udcff\n"), texts)
+
+    def test_top_level_await(self):
+        _, events = self.run_code("import asyncio\nawait asyncio.sleep(0)\nawait asyncio.sleep(0, 42)")
+        self.assertEqual(events[0]["text"], "42")
+
+    def test_display_gives_results_in_order(self):
+        _, events = self.run_code("print('first')\ndisplay([1], 'two')\nprint('last')")
+        self.assertEqual([(e["type"], e.get("text")) for e in events[:4]],
+                         [("stdout", "first\n"), ("result", "[1]"), ("result", "'two'"),
+                          ("stdout", "last\n")])
+
+    def test_rich_formats(self):
+        _, events = self.run_code(
+            "class Rich:\n"
+            "    def _repr_html_(self): return '<b>x</b>'\n"
+            "    def _repr_markdown_(self): return '**x**'\n"
+            "    def __repr__(self): return 'Rich()'\n"
+            "Rich()")
+        result = events[0]
+        self.assertEqual((result["text"], result["html"], result["markdown"]),
+                         ("Rich()", "<b>x</b>", "**x**"))
+        self.assertNotIn("png", result)
+
+    @unittest.skipUnless(subprocess.run([PYTHON, "-c", "import matplotlib"],
+                                        capture_output=True).returncode == 0, "no matplotlib")
+    def test_chart_becomes_a_png_result(self):
+        _, events = self.run_code("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\n"
+                                  "plt.show()")
+        results = [e for e in events if e["type"] == "result"]
+        self.assertEqual(len(results), 1, events)
+        self.assertTrue(base64.b64decode(results[0]["png"]).startswith(b"\x89PNG"))
+        self.assertEqual(results[0]["text"], "<Figure size 640x480 with 1 Axes>")
+        self.assertFalse(results[0]["is_main_result"])
+        _, events = self.run_code("len(plt.get_fignums())")  # closed after the run
+        self.assertEqual(events[0]["text"], "0")
+
+    @unittest.skipUnless(subprocess.run([PYTHON, "-c", "import pandas"],
+                                        capture_output=True).returncode == 0, "no pandas")
+    def test_dataframe_gives_html(self):
+        _, events = self.run_code("import pandas as pd\npd.DataFrame({'a': [1, 2]})")
+        self.assertIn("<table", events[0]["html"])
+        self.assertIn("a", events[0]["text"])
+
+
+class RequestTest(AgentTest):
+    def test_malformed_lines(self):
+        self.agent.send_raw(b"no id here\n")
+        self.agent.send_raw(b"7 not json\n")
+        self.agent.wait_for(lambda: "7" in self.agent.replies)
+        self.assertEqual(self.agent.replies["7"]["error"]["code"], "invalid_argument")
+        self.agent.send_raw(b"8 {\"op\": 3}\n")
+        self.agent.wait_for(lambda: "8" in self.agent.replies)
+        self.assertEqual(self.agent.replies["8"]["error"]["code"], "invalid_argument")
+        self.assertEqual(self.agent.call("no.such.op")["error"]["code"], "unimplemented")
+        self.assertEqual(self.agent.call("fs.stat")["error"]["code"], "invalid_argument")
+        self.assertEqual(self.agent.call("process.input", pid="x")["error"]["code"],
+                         "invalid_argument")
+        self.assertTrue(self.agent.call("process.list")["ok"])
+
+    def test_pipelined_requests_are_all_answered(self):
+        self.agent.send_raw(b"".join(b'%d {"op":"fs.stat","path":"."}\n' % i
+                                     for i in range(1000, 1300)))
+        self.agent.wait_for(lambda: all(str(i) in self.agent.replies for i in range(1000, 1300)))
+        self.assertTrue(all(self.agent.replies[str(i)]["ok"] for i in range(1000, 1300)))
+
+    def test_an_over_long_line_is_refused_and_skipped(self):
+        self.agent.send_raw(b"99 " + b"x" * (9 << 20) + b"\n")
+        self.agent.wait_for(lambda: "99" in self.agent.replies)
+        self.assertEqual(self.agent.replies["99"]["error"]["code"], "invalid_argument")
+        self.assertTrue(self.agent.call("process.list")["ok"])
+
+
+if __name__ == "__main__":
+    unittest.main()
