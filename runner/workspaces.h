@@ -3,7 +3,7 @@
 // by api/e2b/). Each workspace is one sandbox of its own, under its owner's policy, with a writable
 // home (/home/user) and the policy's read-only view of the host. Its program is the workspace
 // agent (runner/drivers/envd_agent.py), which does the work inside; this layer carries the agent's
-// requests, replies and events as lines of text and never parses what they say (docs/e2b.md
+// requests, replies and events as lines of text and never parses what they say (docs/workspace_agent.md
 // describes the protocol). Everything the agent writes is untrusted: code in the workspace runs as
 // the same user and can speak on its channel.
 #pragma once

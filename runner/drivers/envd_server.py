@@ -1,7 +1,6 @@
 """The body of airlock's in-sandbox agent for E2B-compatible workspaces (envd_agent.py is its
 entry): runs processes, file operations and code-interpreter contexts for the requests it reads on
-stdin and answers on fd 3 (the protocol is "The agent protocol" in plan-15.md, mirrored in
-runner/workspaces.cc and api/e2b/).
+stdin and answers on fd 3 (the protocol: docs/workspace_agent.md).
 
 One thread, one selector loop over stdin, every child's pipes, an inotify fd and a SIGCHLD wakeup
 pipe; the only call allowed to block is the write to fd 3 (back-pressure from the service).
