@@ -10,6 +10,8 @@ packages=(
   python3-numpy python3-pandas python3-matplotlib python3-scipy  # the python runtime's data stack
   clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer harnesses
   podman mmdebstrap runc    # scripts/container.sh: the OCI image (runc: crun refuses hybrid cgroups)
+  crun                      # tests/container/container_v2_test.sh: a user-namespaced container's
+                            # cgroup v2 delegated to its root (runc 1.1 leaves it the host's)
   nginx                     # tests/balancer: replicas behind the shipped balancer config
 )
 if (($#)); then packages=("$@"); fi

@@ -47,7 +47,7 @@ chmod 0755 "$work" && chmod 0644 "$work/airlock.yaml"
 
 # The settings of docs/deploy.md, "Running it"; the API is reached from inside the container's
 # own network namespace (podman exec), as a pod's localhost would be.
-podman "${store[@]}" run -d --name "$name" \
+podman "${store[@]}" run -d --name "$name" --runtime crun \
   --uidmap 0:100000:65536 --gidmap 0:100000:65536 \
   --cap-drop=all --cap-add=sys_admin,setuid,setgid,kill,dac_override,fowner,chown,sys_resource \
   --security-opt seccomp="$source_dir/deploy/container/seccomp.json" \
