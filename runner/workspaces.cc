@@ -304,7 +304,9 @@ std::variant<WorkspaceInfo, SessionError> WorkspaceManager::create(
   auto home = sandbox_.create_workspace(settings_.home_size_bytes);
   if (!home) return refuse(SessionRefusal::setup_failed, home.error().message());
 
-  const std::vector<std::string> argv = {python->second.run[0],
+  // -I -S: the agent imports only the standard library, from its own directory; the policy's
+  // and the runtime's PYTHON* variables are for the programs it starts, not for it.
+  const std::vector<std::string> argv = {python->second.run[0], "-I", "-S",
                                          std::string(kDriversSandboxDir) + "/" + kAgent};
   sandbox::Spec spec = driver_spec(*request.policy, python->second, argv, settings_.drivers_dir);
   // The policy's time limits are for one execution; the workspace lives as long as it may, and

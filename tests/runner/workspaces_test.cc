@@ -413,4 +413,64 @@ TEST_CASE("a drain kills every workspace and takes no new ones", "[root]") {
   CHECK(refusal(manager.create(request("alice"))).refusal == SessionRefusal::shutting_down);
 }
 
+TEST_CASE("the real agent starts, runs a process and answers file operations", "[root]") {
+  if (!can_run()) return;
+  constexpr const char* kDrivers = AIRLOCK_SOURCE_DIR "/runner/drivers";
+  if (!fs::exists(fs::path(kDrivers) / "envd_agent.py")) {
+    WARN("skipped: runner/drivers/envd_agent.py is not in this tree");
+    return;
+  }
+  const size_t before = held_on_host();
+  WorkspaceSettings real = settings();
+  real.drivers_dir = kDrivers;
+  WorkspaceManager manager(*env().sandbox, env().runtimes, real);
+  WorkspaceRequest made = request("alice");
+  made.env = {{"GREETING", "hello"}};
+  const WorkspaceInfo info = create(manager, made);
+  auto workspace = find(manager, info);
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::string output, end;
+  std::unique_ptr<Workspace::Subscription> subscription;
+  workspace->call(
+      R"({"op":"process.start","cmd":"/bin/sh","args":["-c","echo $GREETING; pwd; exit 3"]})",
+      [&](AgentReply reply) {
+        REQUIRE(reply.delivered);
+        REQUIRE(field(reply.json, "ok") == "true");
+        subscription = workspace->subscribe(
+            "p:" + field(reply.json, "pid"),
+            [&](std::string_view event) {
+              std::lock_guard lock(mutex);
+              const std::string text(event);
+              if (field(text, "type") == "end") {
+                end = text;
+                changed.notify_all();
+              } else if (field(text, "stream") == "stdout") {
+                output += base64_decode(field(text, "data"));
+              }
+            },
+            [] {});
+      });
+  {
+    std::unique_lock lock(mutex);
+    REQUIRE(changed.wait_for(lock, 20s, [&] { return !end.empty(); }));
+  }
+  CHECK(output == "hello\n/home/user\n");
+  CHECK(field(end, "exit_code") == "3");
+
+  const AgentReply written = workspace->call_and_wait(
+      R"({"op":"fs.write","path":"a/b.txt","data":"aGk=","truncate":true})", 10s);
+  REQUIRE(written.delivered);
+  CHECK(field(written.json, "path") == "/home/user/a/b.txt");
+  const AgentReply read = workspace->call_and_wait(
+      R"({"op":"fs.read","path":"~/a/b.txt","offset":0,"length":10})", 10s);
+  CHECK(base64_decode(field(read.json, "data")) == "hi");
+
+  CHECK(manager.kill(info.id, "alice"));
+  subscription.reset();
+  workspace.reset();
+  CHECK(held_on_host() == before);
+}
+
 }  // namespace airlock::runner
