@@ -337,10 +337,13 @@ std::variant<WorkspaceInfo, SessionError> WorkspaceManager::create(
       std::make_shared<LiveWorkspace>(channel, std::move(home.value()), std::move(live.value()));
   if (!channel->wait_ready(settings_.agent_start_timeout)) {
     workspace->kill();
+    const bool ended = channel->ended();
     const std::string said = channel->diagnostics();
     return refuse(SessionRefusal::setup_failed,
-                  "the workspace's agent did not start within " +
-                      sandbox::format_duration(settings_.agent_start_timeout) +
+                  "the workspace's agent " +
+                      (ended ? std::string("ended as it started")
+                             : "did not start within " +
+                                   sandbox::format_duration(settings_.agent_start_timeout)) +
                       (said.empty() ? std::string(" and said nothing") : "; it said: " + said));
   }
 

@@ -5,7 +5,8 @@ answers `R <id> <json>` and `E <key> <json>` lines on fd 3.
 Ops: echo (the request back), env (its environment, cwd and ids), write/read (a file), process.start
 (runs cmd, answers its pid, then its output as p:<pid> data events in small pieces and an end
 event), hang (never answers), die (exits without answering), garbage (writes n bad lines),
-noise (writes n bytes to stderr). AIRLOCK_ENVS {"FAKE_NO_READY": "1"} keeps it from saying ready.
+noise (writes n bytes to stderr). AIRLOCK_ENVS {"FAKE_NO_READY": "1"} keeps it from saying ready;
+{"FAKE_EXIT": "1"} makes it exit at once, saying why on stderr.
 """
 
 import base64
@@ -75,6 +76,9 @@ def handle(request_id, request):
 
 def main():
     envs = json.loads(os.environ.get("AIRLOCK_ENVS") or "{}")
+    if envs.get("FAKE_EXIT") == "1":
+        sys.stderr.write("fake agent: told to exit\n")
+        sys.exit(1)
     if envs.get("FAKE_NO_READY") != "1":
         event("ready", {})
     for line in sys.stdin.buffer:

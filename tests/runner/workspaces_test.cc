@@ -359,7 +359,8 @@ TEST_CASE("an agent that writes garbage ends only its own workspace", "[root]") 
   CHECK(good->call_and_wait(R"({"op":"echo"})", 10s).delivered);
 }
 
-TEST_CASE("an agent that never says ready fails the create, and its place is freed", "[root]") {
+TEST_CASE("an agent that never says ready, or ends, fails the create, and its place is freed",
+          "[root]") {
   if (!can_run()) return;
   const size_t before = held_on_host();
   WorkspaceSettings quick = settings(1, 1);
@@ -370,6 +371,13 @@ TEST_CASE("an agent that never says ready fails the create, and its place is fre
   const SessionError error = refusal(manager.create(made));
   CHECK(error.refusal == SessionRefusal::setup_failed);
   CHECK(error.message.find("did not start") != std::string::npos);
+  CHECK(held_on_host() == before);
+
+  made.env = {{"FAKE_EXIT", "1"}};
+  const SessionError ended = refusal(manager.create(made));
+  CHECK(ended.refusal == SessionRefusal::setup_failed);
+  CHECK(ended.message.find("ended as it started") != std::string::npos);
+  CHECK(ended.message.find("told to exit") != std::string::npos);
   CHECK(held_on_host() == before);
   create(manager, request("alice"));
 }
