@@ -9,6 +9,7 @@
 
 #include "runner/agent_channel.h"
 #include "runner/drivers.h"
+#include "runner/live_workspace.h"
 #include "sandbox/readable.h"
 
 namespace airlock::runner {
@@ -102,89 +103,6 @@ void set_env(std::vector<std::string>& env, const std::string& name, const std::
   std::erase_if(env, [&](const std::string& e) { return e.starts_with(name + "="); });
   env.push_back(name + "=" + value);
 }
-
-// One workspace: the agent's sandbox, its home, and the channel to the agent.
-class LiveWorkspace final : public Workspace {
- public:
-  LiveWorkspace(std::shared_ptr<AgentChannel> channel, std::unique_ptr<sandbox::Workspace> home,
-                std::unique_ptr<sandbox::LiveSandbox> live)
-      : channel_(std::move(channel)), home_(std::move(home)), live_(std::move(live)) {}
-
-  ~LiveWorkspace() override {
-    live_->kill();
-    if (channel_->on_reader_thread()) {
-      // The last holder let go in one of the workspace's own callbacks: the sandbox's thread
-      // cannot wait for itself, so another one waits for it and then removes the home.
-      std::thread([live = std::move(live_), home = std::move(home_), channel = channel_]() mutable {
-        live.reset();
-        home.reset();
-      }).detach();
-    }
-    // Otherwise the members go in order: the sandbox (waiting for its monitor), then the home.
-  }
-
-  void set_id(std::string id) { id_ = std::move(id); }
-  const std::string& id() const override { return id_; }
-
-  void call(std::string request_json, std::function<void(AgentReply)> on_reply) override {
-    auto call = channel_->begin_call(request_json, std::move(on_reply));
-    if (call && !live_->write_stdin(call->line)) {
-      channel_->fail_call(call->id, "the workspace ended");
-    }
-  }
-
-  AgentReply call_and_wait(std::string request_json, milliseconds timeout) override {
-    struct Waiter {
-      std::mutex mutex;
-      std::condition_variable replied;
-      std::optional<AgentReply> reply;
-    };
-    auto waiter = std::make_shared<Waiter>();
-    auto call = channel_->begin_call(request_json, [waiter](AgentReply reply) {
-      std::lock_guard lock(waiter->mutex);
-      waiter->reply = std::move(reply);
-      waiter->replied.notify_all();
-    });
-    if (call && !live_->write_stdin(call->line)) {
-      channel_->fail_call(call->id, "the workspace ended");
-    }
-    if (call) {
-      std::unique_lock lock(waiter->mutex);
-      if (!waiter->replied.wait_for(lock, timeout, [&] { return waiter->reply.has_value(); })) {
-        lock.unlock();
-        // Sets the reply unless the agent's came first; a later one is dropped.
-        channel_->fail_call(call->id, "the workspace's agent did not answer within " +
-                                          sandbox::format_duration(timeout));
-      }
-    }
-    std::lock_guard lock(waiter->mutex);
-    return std::move(*waiter->reply);
-  }
-
-  std::unique_ptr<Subscription> subscribe(std::string key,
-                                          std::function<void(std::string_view)> on_event,
-                                          std::function<void()> on_end) override {
-    return channel_->subscribe(std::move(key), std::move(on_event), std::move(on_end));
-  }
-
-  bool alive() const override { return !killed_ && !channel_->ended(); }
-  sandbox::Usage usage_so_far() override { return live_->usage_so_far(); }
-  uint64_t memory_usage_bytes() override { return live_->memory_usage_bytes(); }
-
-  void kill() {
-    killed_ = true;
-    live_->kill();
-  }
-  AgentChannel& channel() { return *channel_; }
-
- private:
-  std::string id_;  // set once by create(), before anyone else can know the workspace
-  std::atomic<bool> killed_{false};
-  // Destroyed in reverse order: the sandbox first (its monitor uses the channel), then the home.
-  std::shared_ptr<AgentChannel> channel_;
-  std::unique_ptr<sandbox::Workspace> home_;
-  std::unique_ptr<sandbox::LiveSandbox> live_;
-};
 
 // A workspace's registry entry: the workspace and what its owner is told about it.
 struct WorkspaceEntry : SessionEntry {

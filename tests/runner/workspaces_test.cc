@@ -325,6 +325,26 @@ TEST_CASE("kill ends a workspace at once: waiting calls fail, and nothing is lef
   CHECK(held_on_host() == before);
 }
 
+TEST_CASE("a workspace whose last holder lets go in its own callback is still cleaned up",
+          "[root]") {
+  if (!can_run()) return;
+  const size_t before = held_on_host();
+  WorkspaceManager manager(*env().sandbox, env().runtimes, settings());
+  const WorkspaceInfo info = create(manager, request("alice"));
+  auto held = find(manager, info);
+  std::atomic<bool> dropped{false};
+  // on_end runs on the sandbox's thread, which cannot wait for its own sandbox to end.
+  auto subscription = held->subscribe(
+      "p:1", [](std::string_view) {},
+      [&] {
+        held.reset();
+        dropped = true;
+      });
+  CHECK(manager.kill(info.id, "alice"));
+  CHECK(eventually([&] { return dropped.load(); }));
+  CHECK(eventually([&] { return held_on_host() == before; }));
+}
+
 TEST_CASE("an agent that dies ends its workspace: calls fail, subscriptions end, it is removed",
           "[root]") {
   if (!can_run()) return;
