@@ -1,4 +1,5 @@
-// Ids of what lives on one replica: sessions, and executions whose results are kept for lookups.
+// Ids of what lives on one replica: sessions ("se"), workspaces ("sb", E2B's sandboxes), and
+// executions ("ex") whose results are kept for lookups.
 //
 // Behind a balancer, several replicas serve one API. An id carries the name of the replica that
 // made it (its routing token) so the balancer can send every later request for it there
@@ -27,11 +28,11 @@ std::string new_execution_id();
 
 // Where an id of this service's form came from, as far as this process can tell.
 enum class IdOrigin {
-  this_run,        // made by this process: look it up
-  earlier_run,     // this replica's name, another incarnation: the replica restarted since
-                   // (only named replicas tell; a lone service takes its ids as this run's)
-  other_replica,   // another replica's name: the balancer sent it to the wrong place
-  not_an_id,       // not of the form above
+  this_run,       // made by this process: look it up
+  earlier_run,    // this replica's name, another incarnation: the replica restarted since
+                  // (only named replicas tell; a lone service takes its ids as this run's)
+  other_replica,  // another replica's name: the balancer sent it to the wrong place
+  not_an_id,      // not of the form above
 };
 
 class IdMaker {
@@ -40,7 +41,7 @@ class IdMaker {
   // `replica` is empty or a valid replica name.
   explicit IdMaker(std::string replica);
 
-  // A fresh id: kind is "se" or "ex".
+  // A fresh id: kind is "se", "sb" or "ex" (two lowercase letters).
   std::string make(std::string_view kind) const;
   IdOrigin origin(std::string_view kind, std::string_view id) const;
   // Whether an id is of the form above, and the replica name it carries ("" for none).

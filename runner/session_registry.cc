@@ -13,10 +13,10 @@ SessionError refuse(SessionRefusal refusal, std::string message) {
   return SessionError{refusal, {}, std::move(message)};
 }
 
-SessionError shutting_down() {
+SessionError shutting_down(const RegistryNames& names) {
   return refuse(SessionRefusal::shutting_down,
-                "this replica is shutting down and takes no new sessions; retry (a balancer "
-                "places it on another replica)");
+                "this replica is shutting down and takes no new " + names.plural +
+                    "; retry (a balancer places it on another replica)");
 }
 
 void kill(SessionEntry& entry) {
@@ -47,10 +47,12 @@ SessionRegistry::Lease::~Lease() {
   if (registry_) registry_->release(*entry_);
 }
 
-SessionRegistry::SessionRegistry(size_t max_sessions, size_t max_sessions_per_owner, IdMaker ids)
+SessionRegistry::SessionRegistry(size_t max_sessions, size_t max_sessions_per_owner, IdMaker ids,
+                                 RegistryNames names)
     : max_sessions_(max_sessions),
       max_sessions_per_owner_(max_sessions_per_owner),
-      ids_(std::move(ids)) {
+      ids_(std::move(ids)),
+      names_(std::move(names)) {
   reaper_ = std::thread([this] { reap(); });
 }
 
@@ -70,20 +72,20 @@ SessionRegistry::~SessionRegistry() {
 std::variant<SessionRegistry::Reservation, SessionError> SessionRegistry::reserve(
     const std::string& owner) {
   std::lock_guard lock(mutex_);
-  if (draining_ || stopping_) return shutting_down();
+  if (draining_ || stopping_) return shutting_down(names_);
   auto reserved = reserved_by_owner_.find(owner);
   size_t owned = reserved == reserved_by_owner_.end() ? 0 : reserved->second;
   for (const auto& [id, other] : sessions_) owned += other->owner == owner ? 1 : 0;
   if (sessions_.size() + reserved_ >= max_sessions_) {
-    return refuse(SessionRefusal::too_many_sessions, "the service already has its maximum of " +
-                                                         std::to_string(max_sessions_) +
-                                                         " sessions; close one or retry later");
+    return refuse(SessionRefusal::too_many_sessions,
+                  "the service already has its maximum of " + std::to_string(max_sessions_) + " " +
+                      names_.plural + "; close one or retry later");
   }
   if (owned >= max_sessions_per_owner_) {
-    return refuse(SessionRefusal::too_many_for_owner,
-                  "this API key already has its maximum of " +
-                      std::to_string(max_sessions_per_owner_) +
-                      " sessions; close one (DELETE /v1/sessions/{id}) first");
+    return refuse(SessionRefusal::too_many_for_owner, "this API key already has its maximum of " +
+                                                          std::to_string(max_sessions_per_owner_) +
+                                                          " " + names_.plural + "; " +
+                                                          names_.close_hint);
   }
   ++reserved_;
   ++reserved_by_owner_[owner];
@@ -97,11 +99,11 @@ void SessionRegistry::unreserve(const std::string& owner) {
 
 std::variant<SessionInfo, SessionError> SessionRegistry::add(Reservation reservation,
                                                              std::shared_ptr<SessionEntry> entry) {
-  entry->id = ids_.make("se");
+  entry->id = ids_.make(names_.id_kind);
   std::lock_guard lock(mutex_);
   unreserve(reservation.owner_);
   reservation.registry_ = nullptr;
-  if (stopping_ || draining_) return shutting_down();
+  if (stopping_ || draining_) return shutting_down(names_);
   entry->created = entry->last_used = Clock::now();
   entry->created_wall = SystemClock::now();
   sessions_[entry->id] = entry;
@@ -112,11 +114,12 @@ std::variant<SessionInfo, SessionError> SessionRegistry::add(Reservation reserva
 SessionError SessionRegistry::missing(const std::string& id) const {
   const std::string& replica = ids_.replica();
   const std::string here = replica.empty() ? "this service" : "replica " + replica;
-  switch (ids_.origin("se", id)) {
+  const std::string& noun = names_.noun;
+  switch (ids_.origin(names_.id_kind, id)) {
     case IdOrigin::other_replica: {
-      const std::string_view owner = IdMaker::replica_of("se", id);
+      const std::string_view owner = IdMaker::replica_of(names_.id_kind, id);
       return refuse(SessionRefusal::elsewhere,
-                    "session \"" + id + "\" lives on " +
+                    noun + " \"" + id + "\" lives on " +
                         (owner.empty() ? std::string("a service without a replica name")
                                        : "replica " + std::string(owner)) +
                         ", not on " + here +
@@ -124,20 +127,21 @@ SessionError SessionRegistry::missing(const std::string& id) const {
     }
     case IdOrigin::earlier_run:
       return refuse(SessionRefusal::lost,
-                    "session \"" + id + "\" is lost: " + here +
+                    noun + " \"" + id + "\" is lost: " + here +
                         " restarted since it was created, and its variables and files went "
-                        "with it; create a new session");
+                        "with it; create a new " +
+                        noun);
     case IdOrigin::this_run:
     case IdOrigin::not_an_id:
       break;
   }
   if (draining_) {
-    return refuse(SessionRefusal::lost,
-                  "session \"" + id + "\" is lost: " + here +
-                      " is shutting down and has closed its sessions; create a new session");
+    return refuse(SessionRefusal::lost, noun + " \"" + id + "\" is lost: " + here +
+                                            " is shutting down and has closed its " +
+                                            names_.plural + "; create a new " + noun);
   }
   return refuse(SessionRefusal::not_found,
-                "no session \"" + id + "\" (it may have been closed or have expired)");
+                "no " + noun + " \"" + id + "\" (it may have been closed or have expired)");
 }
 
 void SessionRegistry::drain() {
@@ -204,6 +208,31 @@ std::shared_ptr<SessionEntry> SessionRegistry::find(const std::string& id,
                                                     const std::string& owner) const {
   std::lock_guard lock(mutex_);
   return find_locked(id, owner);
+}
+
+std::shared_ptr<SessionEntry> SessionRegistry::find_any(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  auto found = sessions_.find(id);
+  return found == sessions_.end() ? nullptr : found->second;
+}
+
+std::optional<SessionInfo> SessionRegistry::set_timeout(const std::string& id,
+                                                        const std::string& owner,
+                                                        std::chrono::milliseconds timeout) {
+  std::optional<SessionInfo> info;
+  {
+    std::lock_guard lock(mutex_);
+    auto entry = find_locked(id, owner);
+    if (!entry) return std::nullopt;
+    const Clock::time_point now = Clock::now();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(entry->lifetime_deadline() - now, Clock::duration::zero()));
+    entry->last_used = now;
+    entry->idle_timeout = std::min(timeout, left);
+    info = info_of(*entry);
+  }
+  changed_.notify_all();  // a new deadline for the reaper
+  return info;
 }
 
 std::shared_ptr<SessionEntry> SessionRegistry::touch(const std::string& id,

@@ -87,10 +87,20 @@ struct SessionEntry {
   Clock::time_point lifetime_deadline() const { return created + max_lifetime; }
 };
 
+// What a registry's entries are called: their ids' kind (runner/ids.h) and, in refusals, their
+// name and how a client closes one. Sessions by default; workspaces are "sb" ("sandbox").
+struct RegistryNames {
+  std::string id_kind = "se";
+  std::string noun = "session";
+  std::string plural = "sessions";
+  std::string close_hint = "close one (DELETE /v1/sessions/{id}) first";
+};
+
 class SessionRegistry {
  public:
   // `ids` makes the ids (they name the replica); the caps count live sessions and those being made.
-  SessionRegistry(size_t max_sessions, size_t max_sessions_per_owner, IdMaker ids);
+  SessionRegistry(size_t max_sessions, size_t max_sessions_per_owner, IdMaker ids,
+                  RegistryNames names = {});
   // Stops the reaper and kills every session.
   ~SessionRegistry();
   SessionRegistry(const SessionRegistry&) = delete;
@@ -136,8 +146,15 @@ class SessionRegistry {
 
   // The session `id` of `owner`; null when there is none (see missing()).
   std::shared_ptr<SessionEntry> find(const std::string& id, const std::string& owner) const;
+  // The session `id`, whoever owns it (for callers that check another credential themselves).
+  std::shared_ptr<SessionEntry> find_any(const std::string& id) const;
   // find(); an idle session's use counts as activity (its idle deadline moves).
   std::shared_ptr<SessionEntry> touch(const std::string& id, const std::string& owner);
+  // Sets the session's idle timeout and restarts its idle clock: it expires `timeout` from now,
+  // or at the end of its lifetime if that comes first. Only this and touch() move the clock.
+  // nullopt when it is not this owner's.
+  std::optional<SessionInfo> set_timeout(const std::string& id, const std::string& owner,
+                                         std::chrono::milliseconds timeout);
   std::optional<SessionInfo> info(const std::string& id, const std::string& owner) const;
   std::vector<SessionInfo> list(const std::string& owner) const;
   // Removes the session now and kills it, even mid-execution. False when it is not this owner's.
@@ -172,6 +189,7 @@ class SessionRegistry {
   const size_t max_sessions_;
   const size_t max_sessions_per_owner_;
   const IdMaker ids_;
+  const RegistryNames names_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::string, std::shared_ptr<SessionEntry>> sessions_;

@@ -31,13 +31,15 @@ struct WorkspaceSettings {
   size_t max_workspaces = 16;           // live workspaces in the whole service; beyond: 429
   size_t max_workspaces_per_owner = 4;  // per API key; beyond: 429
   std::chrono::milliseconds default_timeout{std::chrono::minutes(5)};  // E2B's default
-  std::chrono::milliseconds max_timeout{std::chrono::hours(1)};  // a timeout asked for, at most
+  std::chrono::milliseconds max_timeout{std::chrono::hours(1)};    // a timeout asked for, at most
   std::chrono::milliseconds max_lifetime{std::chrono::hours(24)};  // since creation, whatever
   // CPU a workspace may use over its whole life, all processes together.
   std::chrono::milliseconds cpu_time_budget{std::chrono::minutes(30)};
   uint64_t home_size_bytes = 1024ull * 1024 * 1024;  // the tmpfs behind /home/user
   std::string drivers_dir;  // host directory of the drivers (runner/drivers/); required
   IdMaker ids;              // workspace ids ("sb_...") name the replica (runner/ids.h)
+  // How long create() waits for a new workspace's agent to say it is ready.
+  std::chrono::milliseconds agent_start_timeout{std::chrono::seconds(10)};
 };
 
 struct WorkspaceRequest {
@@ -83,6 +85,8 @@ class Workspace {
   virtual const std::string& id() const = 0;
   // Sends one request (a JSON object's text, without the id, which this adds) to the agent.
   // on_reply runs once: with the agent's reply, or undelivered when the workspace ends first.
+  // A request refused at once (the workspace has ended, too many requests are in flight, the
+  // text is not one line) gets its undelivered reply on the caller's thread, before call returns.
   // It runs before any line the agent writes after the reply is handled, so a subscription made
   // in it misses none of the events the request causes.
   virtual void call(std::string request_json, std::function<void(AgentReply)> on_reply) = 0;
@@ -96,7 +100,9 @@ class Workspace {
   };
   // Events under `key` ("p:<pid>", "r:<run_id>", "w:<watch_id>") reach on_event (the event
   // object's text) until the subscription is dropped; on_end runs once if the workspace ends
-  // first. Several subscriptions to one key each get every event.
+  // first (before subscribe returns, on the caller's thread, when it has already ended). Several
+  // subscriptions to one key each get every event. A handle may be dropped in its own callback;
+  // dropped elsewhere, its destructor waits for a callback of it that is running.
   virtual std::unique_ptr<Subscription> subscribe(std::string key,
                                                   std::function<void(std::string_view)> on_event,
                                                   std::function<void()> on_end) = 0;
@@ -138,6 +144,15 @@ class WorkspaceManager {
   // For a replica told to stop: no new workspaces; the live ones are killed (their ids then
   // answer lost).
   void drain();
+
+ private:
+  class Janitor;
+  sandbox::Sandbox& sandbox_;
+  const RuntimeTable runtimes_;
+  const WorkspaceSettings settings_;
+  // Removes the workspaces whose agent ended, off the sandbox's thread; stopped first.
+  std::shared_ptr<Janitor> janitor_;
+  SessionRegistry registry_;
 };
 
 }  // namespace airlock::runner

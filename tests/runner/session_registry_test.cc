@@ -198,3 +198,48 @@ TEST_CASE("an id of another replica is elsewhere, one of an earlier run is lost"
 }
 
 }  // namespace airlock::runner
+
+namespace airlock::runner {
+
+TEST_CASE("a registry of workspaces makes sb ids and names them sandboxes in refusals") {
+  SessionRegistry registry(
+      1, 1, IdMaker("r1"),
+      {"sb", "sandbox", "sandboxes", "kill one (DELETE /sandboxes/{id}) first"});
+  const std::string id = add(registry, entry_of("alice"));
+  CHECK(id.starts_with("sb_r1_"));
+  CHECK(IdMaker::well_formed("sb", id));
+  auto refused = registry.reserve("alice");
+  REQUIRE(std::holds_alternative<SessionError>(refused));
+  CHECK(std::get<SessionError>(refused).message.find("sandboxes") != std::string::npos);
+  CHECK(registry.missing(IdMaker("r2").make("sb")).refusal == SessionRefusal::elsewhere);
+  CHECK(registry.missing(IdMaker("r1").make("sb")).refusal == SessionRefusal::lost);
+  CHECK(registry.missing(IdMaker("r1").make("se")).refusal == SessionRefusal::not_found);
+  REQUIRE(registry.close(id, "alice"));
+  const SessionError gone = registry.missing(id);
+  CHECK(gone.refusal == SessionRefusal::not_found);
+  CHECK(gone.message.find("no sandbox") != std::string::npos);
+}
+
+TEST_CASE("set_timeout restarts the idle clock, is clamped by the lifetime, and expiry follows") {
+  SessionRegistry registry(4, 4, IdMaker());
+  Counted made = entry_of("alice", 1h, 1h);
+  const std::string id = add(registry, made);
+  CHECK_FALSE(registry.set_timeout(id, "bob", 1s));
+  CHECK(registry.find_any(id) == made.entry);
+  CHECK_FALSE(registry.find_any("sb_nonsense"));
+
+  // Longer than the lifetime left: it ends with the lifetime.
+  auto info = registry.set_timeout(id, "alice", 5h);
+  REQUIRE(info);
+  CHECK(info->idle_expires_at <= info->lifetime_ends_at);
+  CHECK(info->idle_expires_at > info->lifetime_ends_at - 1min);
+
+  // Shorter: it expires then, and the reaper removes and kills it.
+  info = registry.set_timeout(id, "alice", 50ms);
+  REQUIRE(info);
+  CHECK(info->idle_timeout == 50ms);
+  CHECK(eventually([&] { return *made.kills == 1; }));
+  CHECK_FALSE(registry.find(id, "alice"));
+}
+
+}  // namespace airlock::runner
