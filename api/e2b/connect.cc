@@ -48,7 +48,9 @@ std::string media_type(std::string_view content_type) {
   return lower;
 }
 
-Error invalid(std::string message) { return {"invalid_argument", std::move(message)}; }
+Error invalid(std::string message) {
+  return {"invalid_argument", std::move(message)};
+}
 
 std::optional<Error> parse_message(std::string_view payload, Encoding encoding,
                                    google::protobuf::Message& message) {
@@ -80,8 +82,8 @@ std::optional<Error> parse_message(std::string_view payload, Encoding encoding,
 }
 
 json::Value error_value(const Error& error) {
-  return json::object({{"code", json::string(error.code)},
-                       {"message", json::string(error.message)}});
+  return json::object(
+      {{"code", json::string(error.code)}, {"message", json::string(error.message)}});
 }
 
 }  // namespace
