@@ -61,7 +61,12 @@ AgentResult read_reply(const runner::AgentReply& reply) {
 }
 
 AgentResult call_agent(const Rpc& rpc, const json::Value& request) {
-  return read_reply(rpc.workspace->call_and_wait(json::print(request), rpc.wait));
+  runner::AgentReply reply = rpc.workspace->call_and_wait(json::print(request), rpc.wait);
+  // Undelivered from a workspace that lives on: the wait ran out, not the workspace.
+  if (!reply.delivered && rpc.workspace->alive()) {
+    return connect::Error{"deadline_exceeded", "the sandbox did not answer in time"};
+  }
+  return read_reply(reply);
 }
 
 std::optional<connect::Error> parse_request(const Rpc& rpc, google::protobuf::Message& message) {

@@ -56,6 +56,7 @@ bool bool_field(const json::Value& value, std::string_view name);
 // The service handlers; `method` is the path's last segment. nullopt: no such method.
 std::optional<Dispatch> handle_process(std::string_view method, Rpc& rpc);
 std::optional<Dispatch> handle_filesystem(std::string_view method, Rpc& rpc);
+std::optional<Dispatch> handle_watch(std::string_view method, Rpc& rpc);  // of the filesystem
 // True for the methods that are server streams (their requests are enveloped).
 bool is_server_stream(std::string_view service, std::string_view method);
 
