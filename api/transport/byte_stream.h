@@ -31,8 +31,8 @@ struct StreamingResponse {
   // Runs once the head is queued, on a worker thread, which it should not hold long: it keeps the
   // writer and writes to it from wherever its events arrive.
   std::function<void(std::shared_ptr<ByteStreamWriter>)> start;
-  // Runs once if the client goes away before end() (on an I/O thread: it must not block), so
-  // the producer can stop what it started.
+  // Runs once if the client goes away before end(), or the stream is cut because it fell too far
+  // behind (on an I/O thread: it must not block), so the producer can stop what it started.
   std::function<void()> on_client_gone;
   // Written whenever nothing else was for keepalive_interval (a zero interval: never).
   std::string keepalive;
