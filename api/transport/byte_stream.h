@@ -24,6 +24,9 @@ class ByteStreamWriter {
   virtual void end() = 0;
   // True once write() would refuse.
   virtual bool closed() const = 0;
+  // Bytes written and not yet sent to the client: a producer that can wait (a file download)
+  // keeps this low instead of running into the cut.
+  virtual size_t pending_bytes() const = 0;
 };
 
 struct StreamingResponse {

@@ -40,6 +40,7 @@ class ConnectionByteWriter final : public ByteStreamWriter {
   bool write(std::string bytes) override;
   void end() override;
   bool closed() const override { return closed_; }
+  size_t pending_bytes() const override { return pending_bytes_; }
 
   // On the strand: the connection is done with the stream (the client went away, or it ended).
   void mark_closed() { closed_ = true; }
