@@ -147,7 +147,13 @@ void Connection::handle(HttpRequest request) {
 }
 
 void Connection::on_dispatch(Dispatch dispatch) {
-  if (closed_) return set_busy(false);
+  if (closed_) {
+    // The client left while its request was handled: a stream's producer may have begun work
+    // already (a code run), which it stops when told.
+    auto* stream = std::get_if<StreamingResponse>(&dispatch);
+    if (stream && stream->on_client_gone) stream->on_client_gone();
+    return set_busy(false);
+  }
   if (auto* response = std::get_if<HttpResponse>(&dispatch)) return send(std::move(*response));
   if (auto* stream = std::get_if<StreamingResponse>(&dispatch)) {
     return start_byte_stream(std::move(*stream));
