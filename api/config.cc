@@ -21,7 +21,8 @@ const std::vector<std::string> kSettings = {
     "shutdown_grace", "retry_after", "recent_results", "max_file_size", "default_policy",
     "policy_dirs", "runtimes_file", "drivers_dir", "fork_library", "audit_log",
     "audit_log_max_size", "audit_log_keep", "state_dir", "max_sessions", "max_sessions_per_key",
-    "session_idle_timeout", "session_max_lifetime", "session_cpu_time", "warm_pool", "replica"};
+    "session_idle_timeout", "session_max_lifetime", "session_cpu_time", "warm_pool", "replica",
+    "e2b"};
 
 // 'unknown setting "max_concurent" — did you mean 'max_concurrent'?', or with the whole list
 // when nothing is near.
@@ -111,6 +112,56 @@ ApiKey api_key(const YAML::Node& node) {
   if (key.name.empty()) key.name = key.sha256.substr(0, 8);
   if (key.policies.empty()) fail(node, "api_keys item \"" + key.name + "\": policies is required");
   return key;
+}
+
+E2bConfig e2b_config(const YAML::Node& node) {
+  if (!node.IsMap()) fail(node, "e2b: expected a map (enabled, max_workspaces, ...)");
+  static const std::vector<std::string> kFields = {
+      "enabled", "max_workspaces", "max_workspaces_per_key", "default_timeout", "max_timeout",
+      "max_lifetime", "cpu_time", "home_size"};
+  E2bConfig e2b;
+  for (const auto& field : node) {
+    const std::string name = field.first.as<std::string>();
+    const YAML::Node& value = field.second;
+    const std::string key = "e2b." + name;
+    if (name == "enabled") {
+      const std::string text = scalar(value, key);
+      if (text != "true" && text != "false") {
+        fail(value, key + ": expected true or false, got \"" + text + "\"");
+      }
+      e2b.enabled = text == "true";
+    } else if (name == "max_workspaces") {
+      e2b.max_workspaces = whole_number(value, key, 100'000);
+    } else if (name == "max_workspaces_per_key") {
+      e2b.max_workspaces_per_key = whole_number(value, key, 100'000);
+    } else if (name == "default_timeout") {
+      e2b.default_timeout = duration(value, key);
+    } else if (name == "max_timeout") {
+      e2b.max_timeout = duration(value, key);
+    } else if (name == "max_lifetime") {
+      e2b.max_lifetime = duration(value, key);
+    } else if (name == "cpu_time") {
+      e2b.cpu_time = duration(value, key);
+    } else if (name == "home_size") {
+      e2b.home_size_bytes = size(value, key);
+    } else {
+      fail(field.first, "e2b: " + unknown("field", name, kFields));
+    }
+  }
+  for (auto [timeout, name] : {std::pair{e2b.default_timeout, "default_timeout"},
+                               std::pair{e2b.max_timeout, "max_timeout"},
+                               std::pair{e2b.max_lifetime, "max_lifetime"},
+                               std::pair{e2b.cpu_time, "cpu_time"}}) {
+    if (timeout.count() <= 0) fail(node, std::string("e2b.") + name + ": must be more than 0");
+  }
+  if (e2b.default_timeout > e2b.max_timeout) {
+    fail(node, "e2b.default_timeout: must not be more than e2b.max_timeout");
+  }
+  if (e2b.max_timeout > e2b.max_lifetime) {
+    fail(node, "e2b.max_timeout: must not be more than e2b.max_lifetime");
+  }
+  if (e2b.home_size_bytes < 1024 * 1024) fail(node, "e2b.home_size: at least 1MiB");
+  return e2b;
 }
 
 runner::WarmPoolEntry warm_pool_entry(const YAML::Node& node) {
@@ -255,6 +306,8 @@ ServeConfig parse_root(const YAML::Node& root) {
                         "\" is not a replica name; expected 1 to 32 of a-z, 0-9 and '-', not "
                         "starting with '-' (e.g. r1 or airlock-0)");
       }
+    } else if (key == "e2b") {
+      config.e2b = e2b_config(value);
     } else if (key == "warm_pool") {
       if (!value.IsSequence()) fail(value, "warm_pool: expected a list of {runtime, policy, size}");
       config.warm_pool.clear();

@@ -40,6 +40,19 @@ inline constexpr const char* kAuditLogOff = "off";
 // agent is warm. `warm_pool: []` turns it off.
 inline constexpr size_t kDefaultWarmPythonSandboxes = 2;
 
+// E2B-compatible workspaces (docs/e2b.md): the control plane under /e2b/api and sandbox traffic
+// under /e2b/sandbox, on the service's own listener.
+struct E2bConfig {
+  bool enabled = true;
+  size_t max_workspaces = 16;          // live in the whole service; beyond: 429
+  size_t max_workspaces_per_key = 4;   // per API key; beyond: 429
+  std::chrono::milliseconds default_timeout{5 * 60'000};  // E2B's default, when none is asked
+  std::chrono::milliseconds max_timeout{60 * 60'000};     // a timeout asked for, at most
+  std::chrono::milliseconds max_lifetime{24 * 60 * 60'000};  // since creation, whatever
+  std::chrono::milliseconds cpu_time{30 * 60'000};           // a workspace's whole life
+  uint64_t home_size_bytes = 1024ULL * 1024 * 1024;          // the tmpfs behind /home/user
+};
+
 // An API key as the config stores it: its sha256, never the key itself.
 struct ApiKey {
   std::string name;                   // for logs, e.g. "ci-agent"
@@ -90,6 +103,7 @@ struct ServeConfig {
   std::chrono::milliseconds session_idle_timeout = kDefaultSessionIdleTimeout;  // when not asked
   std::chrono::milliseconds session_max_lifetime = kDefaultSessionMaxLifetime;  // when not asked
   std::chrono::milliseconds session_cpu_time = kDefaultSessionCpuTime;  // a session's whole life
+  E2bConfig e2b;
   // This replica's name when several serve one API behind a balancer (deploy/balancer/): session
   // and execution ids carry it, so the balancer routes their requests here. Empty: one replica.
   std::string replica;

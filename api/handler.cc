@@ -1,5 +1,8 @@
 #include "api/handler.h"
 
+#include "api/e2b/control_plane.h"
+#include "api/e2b/errors.h"
+#include "api/e2b/router.h"
 #include "api/mcp/endpoint.h"
 #include "api/rest/catalog.h"
 #include "api/rest/executions.h"
@@ -19,10 +22,13 @@ WireFormat answer_format(const HttpRequest& request) {
 }
 
 HttpResponse refusal_response(const Refusal& refusal, const HttpRequest& request) {
-  HttpResponse response = request.path() == "/mcp"
-                              ? mcp_error_response(refusal.status, refusal.message)
-                              : error(refusal.status, refusal.code, refusal.message,
-                                      answer_format(request));
+  const std::string_view path = request.path();
+  HttpResponse response =
+      path == "/mcp" ? mcp_error_response(refusal.status, refusal.message)
+      // E2B's SDKs read {"code": <status>, "message": ...}.
+      : path.starts_with("/e2b/") ? e2b::error(refusal.status, refusal.message)
+                                  : error(refusal.status, refusal.code, refusal.message,
+                                          answer_format(request));
   for (const auto& header : refusal.headers) response.headers.push_back(header);
   return response;
 }
@@ -97,6 +103,11 @@ Dispatch Api::route(const HttpRequest& request, const Identity& identity) const 
     return version_response(format);
   }
   if (path == "/mcp") return handle_mcp(context_, request, identity);
+  if (path.starts_with(kE2bApiPrefix)) {
+    return e2b::handle_control_plane(context_, request, identity);
+  }
+  // No API key here: the router admits a request by its workspace's access token.
+  if (path.starts_with(kE2bSandboxPrefix)) return e2b::handle_sandbox_traffic(context_, request);
   if (!path.starts_with("/v1/")) {
     return error(404, "not_found", "no such path: " + std::string(path), format);
   }

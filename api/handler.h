@@ -21,6 +21,7 @@
 #include "api/policy_source.h"
 #include "policies/audit_log.h"
 #include "runner/sessions.h"
+#include "runner/workspaces.h"
 
 namespace airlock::api {
 
@@ -32,9 +33,14 @@ struct ApiContext {
   const Authenticator& auth;
   Metrics& metrics;
   runner::SessionManager* sessions = nullptr;  // null: the service offers no sessions
+  // E2B-compatible workspaces (api/e2b/); null: /e2b/ answers that they are off.
+  runner::WorkspaceManager* workspaces = nullptr;
   // Told of every request answered 401 or 403 (for the audit log), on the thread that handled
   // it, which may be an I/O thread: it must not block.
   std::function<void(const policies::RefusalRecord&)> on_refused = {};
+  // Told of every workspace created or killed through the E2B API (for the audit log); must
+  // not block.
+  std::function<void(const policies::WorkspaceRecord&)> on_workspace = {};
 };
 
 // A validated, authorized execution request, ready to submit.

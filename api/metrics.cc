@@ -60,6 +60,11 @@ void Metrics::rejected(const std::string& reason) {
   ++rejected_[reason];
 }
 
+void Metrics::workspace_event(const std::string& event) {
+  std::lock_guard lock(mutex_);
+  ++workspace_events_[event];
+}
+
 void Metrics::http_response(int status) {
   std::lock_guard lock(mutex_);
   ++responses_[status];
@@ -116,6 +121,17 @@ std::string Metrics::render() const {
     out += "# HELP airlock_sessions_active Interpreter sessions open now.\n";
     out += "# TYPE airlock_sessions_active gauge\n";
     out += "airlock_sessions_active " + std::to_string(sessions_()) + "\n";
+  }
+  if (workspaces_) {
+    out += "# HELP airlock_workspaces_active E2B workspaces (sandboxes) live now.\n";
+    out += "# TYPE airlock_workspaces_active gauge\n";
+    out += "airlock_workspaces_active " + std::to_string(workspaces_()) + "\n";
+  }
+  out += "# HELP airlock_workspace_events_total E2B workspaces created and killed by clients.\n";
+  out += "# TYPE airlock_workspace_events_total counter\n";
+  for (const auto& [event, count] : workspace_events_) {
+    out += "airlock_workspace_events_total{event=\"" + event + "\"} " + std::to_string(count) +
+           "\n";
   }
   out += "# HELP airlock_executions_in_flight Executions running now.\n";
   out += "# TYPE airlock_executions_in_flight gauge\n";

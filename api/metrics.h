@@ -44,6 +44,14 @@ class Metrics {
     sessions_ = std::move(source);
   }
 
+  // Where the number of live workspaces (E2B sandboxes) comes from, when the service offers them.
+  void set_workspaces(std::function<size_t()> source) {
+    std::lock_guard lock(mutex_);
+    workspaces_ = std::move(source);
+  }
+  // A workspace was created or killed through the E2B API ("created", "killed").
+  void workspace_event(const std::string& event);
+
   // Where the warm pool's figures come from, when the service has one.
   void set_warm_pool(std::function<std::vector<runner::WarmPoolStats>()> source) {
     std::lock_guard lock(mutex_);
@@ -70,6 +78,8 @@ class Metrics {
   uint64_t reloads_ = 0;
   uint64_t reloads_with_errors_ = 0;
   std::function<size_t()> sessions_;
+  std::function<size_t()> workspaces_;
+  std::map<std::string, uint64_t> workspace_events_;
   std::map<std::string, uint64_t> rejected_;
   std::map<int, uint64_t> responses_;
   std::atomic<size_t> in_flight_{0};

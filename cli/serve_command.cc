@@ -405,6 +405,23 @@ int serve_command(int argc, char** argv) {
       std::max(session_settings.max_lifetime_ceiling, config.session_max_lifetime);
   runner::SessionManager sessions(**sandbox, runner.runtimes(), session_settings);
   metrics.set_sessions([&sessions] { return sessions.size(); });
+  // E2B-compatible workspaces (api/e2b/, docs/e2b.md), unless e2b.enabled is false.
+  std::unique_ptr<runner::WorkspaceManager> workspaces;
+  if (config.e2b.enabled) {
+    runner::WorkspaceSettings workspace_settings;
+    workspace_settings.max_workspaces = config.e2b.max_workspaces;
+    workspace_settings.max_workspaces_per_owner = config.e2b.max_workspaces_per_key;
+    workspace_settings.default_timeout = config.e2b.default_timeout;
+    workspace_settings.max_timeout = config.e2b.max_timeout;
+    workspace_settings.max_lifetime = config.e2b.max_lifetime;
+    workspace_settings.cpu_time_budget = config.e2b.cpu_time;
+    workspace_settings.home_size_bytes = config.e2b.home_size_bytes;
+    workspace_settings.drivers_dir = config.drivers_dir;
+    workspace_settings.ids = ids;
+    workspaces = std::make_unique<runner::WorkspaceManager>(**sandbox, runner.runtimes(),
+                                                            workspace_settings);
+    metrics.set_workspaces([&workspaces] { return workspaces->size(); });
+  }
   // The memory budget is split: half for results kept for lookups, half for request bodies, so
   // that neither can starve the other.
   api::MemoryBudget results_budget(config.memory_budget_bytes / 2);
@@ -412,10 +429,14 @@ int serve_command(int argc, char** argv) {
                                    {config.effective_max_concurrent(), config.max_queued,
                                     config.recent_results, &results_budget, ids},
                                    metrics, log, audit_hook);
-  api::ApiContext context{config, executor, policy_source, executions, auth, metrics, &sessions};
+  api::ApiContext context{config, executor, policy_source, executions, auth, metrics, &sessions,
+                          workspaces.get()};
   if (audit) {
     context.on_refused = [&audit](const policies::RefusalRecord& refusal) {
       audit->record_refusal(refusal);
+    };
+    context.on_workspace = [&audit](const policies::WorkspaceRecord& workspace) {
+      audit->record_workspace(workspace);
     };
   }
   api::Api api(context);
@@ -455,7 +476,10 @@ int serve_command(int argc, char** argv) {
       }
     }
   },
-  [&sessions] { sessions.drain(); });
+  [&sessions, &workspaces] {
+    sessions.drain();
+    if (workspaces) workspaces->drain();
+  });
   google::protobuf::SetLogHandler(nullptr);
   protobuf_log_target = nullptr;
   return 0;

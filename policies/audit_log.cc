@@ -177,6 +177,16 @@ void AuditLog::record_refusal(const RefusalRecord& refusal) {
                 field("path", json_string(refusal.path)) + "}\n");
 }
 
+void AuditLog::record_workspace(const WorkspaceRecord& workspace) {
+  file_->append("{\"time\":" + json_string(now_text()) + field("event", json_string(workspace.event)) +
+                field("workspace_id", json_string(workspace.workspace_id)) +
+                field("key", json_string(workspace.key)) +
+                field("policy", optional_string(workspace.policy)) +
+                field("hash", optional_string(workspace.policy_hash)) +
+                field("template", optional_string(workspace.template_id)) +
+                field("client", json_string(workspace.client)) + "}\n");
+}
+
 void AuditLog::record_reload(const std::vector<PolicyChange>& changes, size_t policies,
                              size_t errors) {
   const std::string time = json_string(now_text());

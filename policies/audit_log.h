@@ -38,6 +38,17 @@ struct RefusalRecord {
   std::string path;
 };
 
+// A workspace (E2B sandbox) made or ended at a client's request.
+struct WorkspaceRecord {
+  std::string event;  // "workspace_created", "workspace_killed"
+  std::string workspace_id;
+  std::string key;     // the API key's name
+  std::string policy;  // with its hash, when created
+  std::string policy_hash;
+  std::string template_id;
+  std::string client;  // "address:port"
+};
+
 // One policy whose hash a reload changed; an empty hash: it was added (old) or removed (new).
 struct PolicyChange {
   std::string name;
@@ -65,6 +76,9 @@ class AuditLog {
 
   // One "refused" line.
   void record_refusal(const RefusalRecord& refusal);
+
+  // One line for a workspace made or killed (its event names which).
+  void record_workspace(const WorkspaceRecord& workspace);
 
   // One "policy_reload" line per policy whose hash changed, then one "reload" line with the
   // number of policies in force, changed, and errors.

@@ -14,7 +14,7 @@ std::string lowercase(std::string_view text) {
 }
 
 bool needs_key(std::string_view path) {
-  return path == "/mcp" || path.starts_with("/v1/");
+  return path == "/mcp" || path.starts_with("/v1/") || path.starts_with(kE2bApiPrefix);
 }
 
 // A body is coming when the header says so (or, once read, is there); a GET carries none.
@@ -60,6 +60,9 @@ std::optional<Refusal> check_origin(const ServeConfig& config, const HttpRequest
 // is a request body this API reads, so such a request never reaches a handler.
 std::optional<Refusal> check_body_type(const HttpRequest& head) {
   if (head.method != "POST" || !has_body(head)) return std::nullopt;
+  // Sandbox traffic carries multipart uploads and Connect envelopes, and is admitted only with
+  // a workspace's access token in a header, which a page on another site cannot send unasked.
+  if (head.path().starts_with(kE2bSandboxPrefix)) return std::nullopt;
   auto type = head.header("Content-Type");
   if (type && (lists_media_type(*type, kJsonType) ||
                (head.path() != "/mcp" && lists_media_type(*type, kProtobufType)))) {
@@ -91,11 +94,24 @@ std::variant<Identity, Refusal> admit(const ServeConfig& config, const Authentic
   if (auto refusal = check_origin(config, head)) return *refusal;
   Identity identity;
   if (needs_key(head.path())) {
-    if (auto failure = auth.authenticate(head.header("Authorization"), identity)) {
+    // E2B's SDKs send their key as X-API-KEY; it is an airlock key like any other.
+    std::optional<std::string> e2b_key;
+    if (head.path().starts_with(kE2bApiPrefix)) {
+      if (auto key = head.header("X-API-KEY"); key && !key->empty()) {
+        e2b_key = "Bearer " + std::string(*key);
+      }
+    }
+    auto authorization = e2b_key ? std::optional<std::string_view>(*e2b_key)
+                                 : head.header("Authorization");
+    if (auto failure = auth.authenticate(authorization, identity)) {
       return Refusal{401,
                      "unauthorized",
                      *failure == AuthFailure::missing
-                         ? "an API key is required: send the header `Authorization: Bearer <key>`"
+                         ? head.path().starts_with(kE2bApiPrefix)
+                               ? "an API key is required: send the header `X-API-KEY: <key>` "
+                                 "(E2B_API_KEY)"
+                               : "an API key is required: send the header `Authorization: "
+                                 "Bearer <key>`"
                          : "the API key is not valid",
                      {{"WWW-Authenticate", "Bearer"}}};
     }

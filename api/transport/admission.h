@@ -16,6 +16,12 @@
 
 namespace airlock::api {
 
+// E2B's two URLs on airlock's listener (docs/e2b.md): E2B_API_URL is http://HOST:PORT/e2b/api
+// (authenticated by X-API-KEY), E2B_SANDBOX_URL is http://HOST:PORT/e2b/sandbox (no API key:
+// api/e2b/router.cc checks the workspace's access token itself).
+inline constexpr std::string_view kE2bApiPrefix = "/e2b/api/";
+inline constexpr std::string_view kE2bSandboxPrefix = "/e2b/sandbox/";
+
 // Why a request is turned away at its head.
 struct Refusal {
   int status = 400;

@@ -24,6 +24,9 @@ class ByteStreamWriter {
   virtual void end() = 0;
   // True once write() would refuse.
   virtual bool closed() const = 0;
+  // Bytes written and not yet sent to the client: a producer that can wait (a file download)
+  // keeps this low instead of running into the cut.
+  virtual size_t pending_bytes() const = 0;
 };
 
 struct StreamingResponse {
@@ -31,8 +34,8 @@ struct StreamingResponse {
   // Runs once the head is queued, on a worker thread, which it should not hold long: it keeps the
   // writer and writes to it from wherever its events arrive.
   std::function<void(std::shared_ptr<ByteStreamWriter>)> start;
-  // Runs once if the client goes away before end() (on an I/O thread: it must not block), so
-  // the producer can stop what it started.
+  // Runs once if the client goes away before end(), or the stream is cut because it fell too far
+  // behind (on an I/O thread: it must not block), so the producer can stop what it started.
   std::function<void()> on_client_gone;
   // Written whenever nothing else was for keepalive_interval (a zero interval: never).
   std::string keepalive;

@@ -147,8 +147,17 @@ void Connection::handle(HttpRequest request) {
 }
 
 void Connection::on_dispatch(Dispatch dispatch) {
-  if (closed_) return set_busy(false);
+  if (closed_) {
+    // The client left while its request was handled: a stream's producer may have begun work
+    // already (a code run), which it stops when told.
+    auto* stream = std::get_if<StreamingResponse>(&dispatch);
+    if (stream && stream->on_client_gone) stream->on_client_gone();
+    return set_busy(false);
+  }
   if (auto* response = std::get_if<HttpResponse>(&dispatch)) return send(std::move(*response));
+  if (auto* stream = std::get_if<StreamingResponse>(&dispatch)) {
+    return start_byte_stream(std::move(*stream));
+  }
   start_execution(std::move(std::get<PendingExecution>(dispatch)));
 }
 
@@ -201,6 +210,8 @@ void Connection::next_request() {
   execution_id_.clear();
   streaming_ = false;
   respond_ = nullptr;
+  byte_writer_.reset();
+  on_client_gone_ = nullptr;
   stream_serializer_.reset();
   stream_header_.reset();
   wait_for_request();
@@ -232,6 +243,7 @@ void Connection::close() {
   // The hold may be what keeps this connection alive: release it once this handler is done.
   net::post(stream_.get_executor(), [hold = std::move(running_hold_)] {});
   cancel_execution();
+  cancel_byte_stream();
   set_busy(false);
   heartbeat_.cancel();
   beast::error_code ec;

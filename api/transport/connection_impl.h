@@ -1,12 +1,14 @@
 // The connection's class, shared by the files that define it (internal to api/transport/):
 // connection.cc reads requests and sends responses, connection_stream.cc carries an execution's
-// events to the client (the result, or the event stream with its outbox and heartbeat).
+// events to the client (the result, or the event stream with its outbox and heartbeat), and
+// connection_byte_stream.cc carries a StreamingResponse's body as its producer writes it.
 #pragma once
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <atomic>
 #include <deque>
 #include <optional>
 
@@ -27,6 +29,30 @@ constexpr std::chrono::seconds kDrainTimeout{2};
 constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
 
 class Connection;
+
+// The producer's side of a StreamingResponse: carries its bytes onto the connection's strand from
+// any thread; never keeps a connection alive. Counts what is written and not yet sent, and cuts
+// the stream when that passes kMaxPendingStreamBytes.
+class ConnectionByteWriter final : public ByteStreamWriter {
+ public:
+  ConnectionByteWriter(std::weak_ptr<Connection> connection, net::any_io_executor executor)
+      : connection_(std::move(connection)), executor_(std::move(executor)) {}
+  bool write(std::string bytes) override;
+  void end() override;
+  bool closed() const override { return closed_; }
+  size_t pending_bytes() const override { return pending_bytes_; }
+
+  // On the strand: the connection is done with the stream (the client went away, or it ended).
+  void mark_closed() { closed_ = true; }
+  // On the strand: `bytes` of what was written reached the socket.
+  void sent(size_t bytes) { pending_bytes_ -= bytes; }
+
+ private:
+  std::weak_ptr<Connection> connection_;
+  net::any_io_executor executor_;
+  std::atomic<bool> closed_{false};
+  std::atomic<size_t> pending_bytes_{0};
+};
 
 // 503 with Retry-After: a limit of the service itself, not of the request, was reached.
 inline HttpResponse busy(std::string message) {
@@ -77,6 +103,7 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
   ~Connection() override {
     set_waiting(false);
     cancel_execution();
+    cancel_byte_stream();
     set_busy(false);
     --shared_->connections;
   }
@@ -88,6 +115,11 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
 
   // On the strand: one event of this connection's execution.
   void on_event(const v1::Event& event);
+  // On the strand: bytes of the StreamingResponse being sent; its end (cut: the client fell
+  // too far behind).
+  // `from` is the writer, so that a stale writer's bytes never reach a later stream.
+  void on_stream_bytes(const ConnectionByteWriter* from, std::string bytes);
+  void on_stream_end(const ConnectionByteWriter* from, bool cut);
 
   void evict() override {
     net::post(stream_.get_executor(), [weak = weak_from_this()] {
@@ -103,6 +135,7 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
   struct Outgoing {
     Item item;
     std::string data;
+    bool from_writer = false;  // counted by byte_writer_ until sent
   };
 
   void wait_for_request();
@@ -116,7 +149,9 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
   void reply_and_close(int status, std::string code, std::string message);
   void reply_and_close(const HttpResponse& response);
   void start_execution(PendingExecution pending);
-  void enqueue(Item item, std::string data);
+  void start_byte_stream(StreamingResponse response);
+  void cancel_byte_stream();
+  void enqueue(Item item, std::string data, bool from_writer = false);
   void write_next();
   void schedule_heartbeat();
   void watch_disconnect();
@@ -156,7 +191,14 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
   // exchange ends or the connection closes.
   std::shared_ptr<Connection> running_hold_;
 
-  // The event stream.
+  // A StreamingResponse being sent: its writer, and what to call if the client goes first.
+  std::shared_ptr<ConnectionByteWriter> byte_writer_;
+  std::function<void()> on_client_gone_;
+
+  // The event stream, or a StreamingResponse's body. The heartbeat is written after
+  // heartbeat_interval_ of quiet until the producer is done (final_received_).
+  std::string heartbeat_bytes_;
+  std::chrono::milliseconds heartbeat_interval_{0};
   std::optional<http::response<http::empty_body>> stream_header_;
   std::optional<http::response_serializer<http::empty_body>> stream_serializer_;
   std::deque<Outgoing> outbox_;

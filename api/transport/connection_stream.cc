@@ -39,6 +39,8 @@ void Connection::start_execution(PendingExecution pending) {
     stream_serializer_.emplace(*stream_header_);
     shared_->metrics.http_response(200);
     enqueue(Item::header, "");
+    heartbeat_bytes_ = std::string(kSseHeartbeat);
+    heartbeat_interval_ = shared_->options.heartbeat_interval;
     schedule_heartbeat();
   }
   watch_disconnect();
@@ -74,9 +76,9 @@ void Connection::on_event(const v1::Event& event) {
   enqueue(Item::chunk, sse_frame(event));
 }
 
-void Connection::enqueue(Item item, std::string data) {
+void Connection::enqueue(Item item, std::string data, bool from_writer) {
   outbox_bytes_ += data.size();
-  outbox_.push_back({item, std::move(data)});
+  outbox_.push_back({item, std::move(data), from_writer});
   if (!writing_) write_next();
 }
 
@@ -92,6 +94,7 @@ void Connection::write_next() {
     Outgoing sent = std::move(self->outbox_.front());
     self->outbox_.pop_front();
     self->outbox_bytes_ -= sent.data.size();
+    if (sent.from_writer && self->byte_writer_) self->byte_writer_->sent(sent.data.size());
     self->last_write_ = std::chrono::steady_clock::now();
     if (sent.item == Item::last_chunk) {
       self->writing_ = false;
@@ -111,12 +114,13 @@ void Connection::write_next() {
 }
 
 void Connection::schedule_heartbeat() {
-  heartbeat_.expires_after(shared_->options.heartbeat_interval);
+  if (heartbeat_interval_.count() <= 0 || heartbeat_bytes_.empty()) return;
+  heartbeat_.expires_after(heartbeat_interval_);
   heartbeat_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (ec || self->closed_ || self->final_received_) return;
     auto quiet = std::chrono::steady_clock::now() - self->last_write_;
-    if (self->outbox_.empty() && quiet >= self->shared_->options.heartbeat_interval / 2) {
-      self->enqueue(Item::chunk, std::string(kSseHeartbeat));
+    if (self->outbox_.empty() && quiet >= self->heartbeat_interval_ / 2) {
+      self->enqueue(Item::chunk, self->heartbeat_bytes_);
     }
     self->schedule_heartbeat();
   });
@@ -142,7 +146,7 @@ void Connection::watch_disconnect() {
         }
         if (self->closed_ || ec == net::error::operation_aborted) return;
         if (ec) {
-          self->shared_->log.info("client disconnected; cancelling its execution",
+          self->shared_->log.info("client disconnected; cancelling what it waited for",
                                   {{"execution_id", self->execution_id_}, {"peer", self->peer_}});
           return self->close();
         }

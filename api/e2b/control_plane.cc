@@ -1,0 +1,407 @@
+#include "api/e2b/control_plane.h"
+
+#include <cmath>
+#include <ctime>
+
+#include "api/e2b/errors.h"
+#include "api/e2b/query.h"
+#include "api/transport/admission.h"
+
+namespace airlock::api::e2b {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Longest timeout a body may name before the manager's own bound: keeps the arithmetic sane.
+constexpr double kMaxTimeoutSeconds = 100.0 * 24 * 3600;
+
+std::string iso8601(std::chrono::system_clock::time_point time) {
+  const auto ms =
+      std::chrono::duration_cast<milliseconds>(time.time_since_epoch()).count();
+  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::snprintf(text + n, sizeof text - n, ".%03dZ", static_cast<int>(ms % 1000));
+  return text;
+}
+
+bool is_null(const json::Value& value) { return value.kind_case() == json::Value::kNullValue; }
+
+// A JSON object of strings, as metadata and envVars are; false (with the problem) otherwise.
+bool string_map(const json::Value& value, const std::string& field,
+                std::map<std::string, std::string>& out, std::string& problem) {
+  if (is_null(value)) return true;
+  if (!value.has_struct_value()) {
+    problem = field + ": expected an object of strings";
+    return false;
+  }
+  for (const auto& [name, item] : value.struct_value().fields()) {
+    if (!item.has_string_value()) {
+      problem = field + "." + name + ": expected a string";
+      return false;
+    }
+    out[name] = item.string_value();
+  }
+  return true;
+}
+
+std::optional<json::Value> parse_object(std::string_view body, std::string& problem) {
+  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return json::object({});
+  }
+  auto parsed = json::parse(body, problem);
+  if (!parsed) return std::nullopt;
+  if (!parsed->has_struct_value()) {
+    problem = "the body must be a JSON object";
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+// The sandbox id in a path segment, when it is one airlock could have made.
+bool plausible_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return false;
+  }
+  return true;
+}
+
+HttpResponse json_response(int status, const json::Value& value) {
+  return HttpResponse{status, "application/json", {}, json::print(value)};
+}
+
+HttpResponse no_content() { return HttpResponse{204, "application/json", {}, ""}; }
+
+HttpResponse not_found(const std::string& id) { return error(404, "sandbox " + id + " not found"); }
+
+HttpResponse unsupported(const std::string& what) {
+  return error(501, what + " is not supported by airlock; a sandbox runs until it is killed or "
+                           "its timeout ends");
+}
+
+const runner::WorkspaceManager& manager(const ApiContext& context) { return *context.workspaces; }
+
+HttpResponse create(const ApiContext& context, const HttpRequest& request,
+                    const Identity& identity) {
+  auto parsed = parse_create(request.body);
+  if (auto* refusal = std::get_if<HttpResponse>(&parsed)) return std::move(*refusal);
+  CreateRequest& wanted = std::get<CreateRequest>(parsed);
+  const std::string policy_name =
+      wanted.policy.empty() ? context.config.default_policy : wanted.policy;
+  if (!identity.may_use(policy_name)) {
+    return error(403, "this API key may not use policy \"" + policy_name + "\"");
+  }
+  runner::WorkspaceRequest workspace;
+  workspace.policy = context.policies.get(policy_name);
+  if (!workspace.policy) {
+    return error(400, "no policy named \"" + policy_name + "\" (metadata " +
+                          std::string(kPolicyMetadataKey) + ")");
+  }
+  workspace.owner = identity.key_name;
+  workspace.timeout = wanted.timeout;
+  workspace.template_id = wanted.template_id.empty() ? "base" : wanted.template_id;
+  workspace.metadata = std::move(wanted.metadata);
+  workspace.env = std::move(wanted.env);
+  auto created = context.workspaces->create(workspace);
+  if (auto* refusal = std::get_if<runner::SessionError>(&created)) {
+    if (status_for(refusal->refusal) == 429) context.metrics.rejected("workspace_cap");
+    return refused(*refusal);
+  }
+  const runner::WorkspaceInfo& info = std::get<runner::WorkspaceInfo>(created);
+  context.metrics.workspace_event("created");
+  if (context.on_workspace) {
+    context.on_workspace({"workspace_created", info.id, identity.key_name, info.policy_name,
+                          info.policy_hash, info.template_id, identity.client});
+  }
+  return json_response(201, sandbox_json(info));
+}
+
+HttpResponse list(const ApiContext& context, const HttpRequest& request,
+                  const Identity& identity) {
+  std::map<std::string, std::string> filter;
+  if (!metadata_filter(request.target, filter)) {
+    return error(400, "metadata: the filter cannot be decoded");
+  }
+  bool malformed = false;
+  if (auto state = query_param(request.target, "state", malformed);
+      state && state->find("running") == std::string::npos) {
+    return json_response(200, json::array({}));  // airlock's sandboxes are all running
+  }
+  std::vector<json::Value> items;
+  for (const runner::WorkspaceInfo& info : manager(context).list(identity.key_name)) {
+    bool matches = true;
+    for (const auto& [key, value] : filter) {
+      auto found = info.metadata.find(key);
+      matches = matches && found != info.metadata.end() && found->second == value;
+    }
+    if (matches) items.push_back(listed_json(info, false));
+  }
+  return json_response(200, json::array(std::move(items)));
+}
+
+HttpResponse kill(const ApiContext& context, const Identity& identity, const std::string& id) {
+  if (!context.workspaces->kill(id, identity.key_name)) return not_found(id);
+  context.metrics.workspace_event("killed");
+  if (context.on_workspace) {
+    context.on_workspace({"workspace_killed", id, identity.key_name, "", "", "", identity.client});
+  }
+  return no_content();
+}
+
+HttpResponse set_timeout(const ApiContext& context, const HttpRequest& request,
+                         const Identity& identity, const std::string& id,
+                         const std::string& field) {
+  std::string problem;
+  auto timeout = parse_seconds(request.body, field, problem);
+  if (!problem.empty()) return error(400, problem);
+  if (!timeout) {
+    if (field == "timeout") return error(400, "timeout: required (seconds)");
+    timeout = context.config.e2b.default_timeout;  // a refresh without duration
+  }
+  if (auto refusal = context.workspaces->set_timeout(id, identity.key_name, *timeout)) {
+    return refusal->refusal == runner::SessionRefusal::not_found ? not_found(id)
+                                                                 : refused(*refusal);
+  }
+  return no_content();
+}
+
+HttpResponse connect(const ApiContext& context, const HttpRequest& request,
+                     const Identity& identity, const std::string& id) {
+  std::string problem;
+  auto timeout = parse_seconds(request.body, "timeout", problem);
+  if (!problem.empty()) return error(400, problem);
+  auto info = manager(context).info(id, identity.key_name);
+  if (!info) return not_found(id);
+  // E2B extends a connected sandbox's timeout to at least the one asked for, never shortens it.
+  if (timeout && info->ends_at < std::chrono::system_clock::now() + *timeout) {
+    if (auto refusal = context.workspaces->set_timeout(id, identity.key_name, *timeout)) {
+      return refused(*refusal);
+    }
+    info = manager(context).info(id, identity.key_name);
+    if (!info) return not_found(id);
+  }
+  return json_response(200, sandbox_json(*info));
+}
+
+HttpResponse metrics(const ApiContext& context, const Identity& identity, const std::string& id) {
+  auto info = manager(context).info(id, identity.key_name);
+  auto found = manager(context).find(id, identity.key_name);
+  if (!info || !std::holds_alternative<std::shared_ptr<runner::Workspace>>(found)) {
+    return not_found(id);
+  }
+  auto& workspace = *std::get<std::shared_ptr<runner::Workspace>>(found);
+  const auto now = std::chrono::system_clock::now();
+  const double seconds =
+      std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count() / 1000.0;
+  return json_response(
+      200, json::array({json::object({
+               {"timestamp", json::string(iso8601(now))},
+               {"timestampUnix", json::number(std::floor(seconds))},
+               {"cpuCount", json::number(info->cpu_count)},
+               {"cpuUsedPct", json::number(0)},
+               {"memUsed", json::number(static_cast<double>(workspace.memory_usage_bytes()))},
+               {"memTotal", json::number(static_cast<double>(info->memory_bytes))},
+               {"memCache", json::number(0)},
+               {"diskUsed", json::number(0)},
+               {"diskTotal", json::number(static_cast<double>(info->disk_bytes))},
+           })}));
+}
+
+// Everything under /sandboxes/{id}: `rest` is what follows the id ("" or "/timeout", ...).
+HttpResponse one_sandbox(const ApiContext& context, const HttpRequest& request,
+                         const Identity& identity, const std::string& id, std::string_view rest) {
+  const std::string& method = request.method;
+  if (!plausible_id(id)) return not_found(id.substr(0, 128));
+  if (rest.empty()) {
+    if (method == "GET") {
+      auto info = manager(context).info(id, identity.key_name);
+      return info ? json_response(200, listed_json(*info, true)) : not_found(id);
+    }
+    if (method == "DELETE") return kill(context, identity, id);
+    return error(405, "use GET or DELETE on a sandbox");
+  }
+  if (rest == "/timeout" && method == "POST") {
+    return set_timeout(context, request, identity, id, "timeout");
+  }
+  if (rest == "/refreshes" && method == "POST") {
+    return set_timeout(context, request, identity, id, "duration");
+  }
+  if (rest == "/metrics" && method == "GET") return metrics(context, identity, id);
+  if (rest == "/pause") return unsupported("pause");
+  if (rest == "/resume") return unsupported("resume");
+  if (rest == "/snapshots") return unsupported("snapshots");
+  if (rest == "/fork") return unsupported("fork");
+  if (rest == "/network") return unsupported("changing a sandbox's network (its policy decides)");
+  return error(404, "no such path: " + std::string(request.path()));
+}
+
+}  // namespace
+
+bool is_served_template(std::string_view template_id) {
+  return template_id.empty() || template_id == "base" || template_id == "code-interpreter-v1";
+}
+
+std::variant<CreateRequest, HttpResponse> parse_create(std::string_view body) {
+  std::string problem;
+  auto parsed = parse_object(body, problem);
+  if (!parsed) return error(400, "invalid JSON body: " + problem);
+  CreateRequest out;
+  for (const auto& [name, value] : parsed->struct_value().fields()) {
+    if (name == "templateID") {
+      if (!value.has_string_value()) return error(400, "templateID: expected a string");
+      out.template_id = value.string_value();
+    } else if (name == "timeout") {
+      if (is_null(value)) continue;
+      if (!value.has_number_value() || value.number_value() < 1 ||
+          value.number_value() > kMaxTimeoutSeconds ||
+          value.number_value() != std::floor(value.number_value())) {
+        return error(400, "timeout: expected whole seconds, at least 1");
+      }
+      out.timeout = milliseconds(static_cast<int64_t>(value.number_value()) * 1000);
+    } else if (name == "metadata") {
+      if (!string_map(value, "metadata", out.metadata, problem)) return error(400, problem);
+    } else if (name == "envVars") {
+      if (!string_map(value, "envVars", out.env, problem)) return error(400, problem);
+    } else if (name == "autoPause") {
+      if (value.has_bool_value() && value.bool_value()) {
+        return error(400, "autoPause: pausing is not supported by airlock; at its timeout a "
+                          "sandbox is killed");
+      }
+    } else if (name == "mcp" || name == "volumeMounts" || name == "network") {
+      const bool empty = is_null(value) ||
+                         (value.has_list_value() && value.list_value().values_size() == 0) ||
+                         (value.has_struct_value() && value.struct_value().fields_size() == 0);
+      if (!empty) {
+        return error(400, name + ": not supported by airlock (" +
+                              (name == "network" ? "the sandbox's policy decides its network"
+                                                 : "not offered") + ")");
+      }
+    }
+    // Other fields (secure, allow_internet_access, autoResume, iam, ...) change nothing here:
+    // the policy decides what a sandbox may reach.
+  }
+  if (!is_served_template(out.template_id)) {
+    return error(400, "template '" + out.template_id +
+                          "' is not available on airlock: only 'base' and "
+                          "'code-interpreter-v1' (the same workspace)");
+  }
+  if (auto policy = out.metadata.find(std::string(kPolicyMetadataKey));
+      policy != out.metadata.end()) {
+    out.policy = policy->second;
+  }
+  return out;
+}
+
+std::optional<milliseconds> parse_seconds(std::string_view body, const std::string& field,
+                                          std::string& problem) {
+  problem.clear();
+  auto parsed = parse_object(body, problem);
+  if (!parsed) {
+    problem = "invalid JSON body: " + problem;
+    return std::nullopt;
+  }
+  const json::Value* value = json::field(*parsed, field);
+  if (!value || is_null(*value)) return std::nullopt;
+  if (!value->has_number_value() || value->number_value() < 0 ||
+      value->number_value() > kMaxTimeoutSeconds) {
+    problem = field + ": expected seconds, at least 0";
+    return std::nullopt;
+  }
+  return milliseconds(static_cast<int64_t>(std::ceil(value->number_value() * 1000)));
+}
+
+json::Value sandbox_json(const runner::WorkspaceInfo& info) {
+  return json::object({{"sandboxID", json::string(info.id)},
+                       {"templateID", json::string(info.template_id)},
+                       {"clientID", json::string("airlock")},
+                       {"alias", json::string(info.template_id)},
+                       {"envdVersion", json::string(std::string(kEnvdVersion))},
+                       {"envdAccessToken", json::string(info.access_token)},
+                       {"trafficAccessToken", json::string(info.access_token)},
+                       {"domain", json::null()}});
+}
+
+json::Value listed_json(const runner::WorkspaceInfo& info, bool detail) {
+  json::Value metadata = json::object({});
+  for (const auto& [key, value] : info.metadata) json::set(metadata, key, json::string(value));
+  json::Value out = json::object({
+      {"sandboxID", json::string(info.id)},
+      {"templateID", json::string(info.template_id)},
+      {"alias", json::string(info.template_id)},
+      {"clientID", json::string("airlock")},
+      {"startedAt", json::string(iso8601(info.started_at))},
+      {"endAt", json::string(iso8601(info.ends_at))},
+      {"state", json::string("running")},
+      {"cpuCount", json::number(info.cpu_count)},
+      {"memoryMB", json::number(static_cast<double>(info.memory_bytes / (1024 * 1024)))},
+      {"diskSizeMB", json::number(static_cast<double>(info.disk_bytes / (1024 * 1024)))},
+      {"envdVersion", json::string(std::string(kEnvdVersion))},
+      {"metadata", metadata},
+  });
+  if (detail) {
+    json::set(out, "envdAccessToken", json::string(info.access_token));
+    json::set(out, "domain", json::null());
+    json::set(out, "lifecycle", json::object({{"onTimeout", json::string("kill")},
+                                              {"autoResume", json::boolean(false)}}));
+  }
+  return out;
+}
+
+bool metadata_filter(std::string_view target, std::map<std::string, std::string>& filter) {
+  bool malformed = false;
+  auto text = query_param(target, "metadata", malformed);
+  if (malformed) return false;
+  if (!text) return true;
+  std::string_view rest = *text;
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    const size_t equals = pair.find('=');
+    // Form-decoded, then URI-decoded: the SDK encodes each key and value before the form does.
+    auto key = percent_decode(pair.substr(0, equals), true);
+    auto value = percent_decode(equals == std::string_view::npos ? "" : pair.substr(equals + 1),
+                                true);
+    if (!key || !value) return false;
+    auto key2 = percent_decode(*key), value2 = percent_decode(*value);
+    if (!key2 || !value2) return false;
+    filter[*key2] = *value2;
+  }
+  return true;
+}
+
+HttpResponse handle_control_plane(const ApiContext& context, const HttpRequest& request,
+                                  const Identity& identity) {
+  if (!context.workspaces) {
+    return error(501, "E2B sandboxes are turned off in this airlock (config: e2b.enabled)");
+  }
+  std::string_view path = request.path();
+  path.remove_prefix(kE2bApiPrefix.size() - 1);  // keeps the leading "/"
+  const std::string& method = request.method;
+  if (path == "/v2/sandboxes" || path == "/sandboxes") {
+    if (method == "POST") return create(context, request, identity);
+    if (method == "GET") return list(context, request, identity);
+    return error(405, "use GET or POST on " + std::string(path));
+  }
+  if (path.starts_with("/v2/sandboxes/")) {
+    std::string_view rest = path.substr(std::string_view("/v2/sandboxes/").size());
+    const std::string id(rest.substr(0, rest.find('/')));
+    if (rest.substr(id.size()) == "/connect" && method == "POST" && plausible_id(id)) {
+      return connect(context, request, identity, id);
+    }
+    return one_sandbox(context, request, identity, id, rest.substr(id.size()));
+  }
+  if (path.starts_with("/sandboxes/")) {
+    std::string_view rest = path.substr(std::string_view("/sandboxes/").size());
+    const std::string id(rest.substr(0, rest.find('/')));
+    return one_sandbox(context, request, identity, id, rest.substr(id.size()));
+  }
+  if (path == "/snapshots" || path.starts_with("/templates")) return unsupported("templates");
+  return error(404, "no such path: " + std::string(request.path()));
+}
+
+}  // namespace airlock::api::e2b
