@@ -13,7 +13,9 @@ if [[ ${AIRLOCK_SKIP_V2_VM:-} == 1 && ${CI:-} != true ]]; then
   echo "test.sh: skipping the cgroup-v2 VM stage (AIRLOCK_SKIP_V2_VM=1)" >&2
   exit 0
 fi
-# The integration tests: the sandbox, the runner, the service, sessions and MCP, which use cgroups.
+# The integration tests: the sandbox, the runner, the service, sessions, MCP and the E2B SDKs, which
+# use cgroups (the E2B and MCP tests reuse the node_modules the host stage installed: the VM shares
+# this tree read-only).
 # Left out: unit tests of plain data (they do not touch the kernel and ran above), and the tests
 # of heavy programs against their runtime's own time limit: under the VM's emulated CPU, every
 # language's hello world (g++ alone outlasts the cpp limit), the multiprocessing python
@@ -22,7 +24,7 @@ fi
 # takes 9 s of emulated CPU; pip starts the same interpreter), and the python warm pool's
 # tests: its fork server imports the data stack and draws a chart before it serves, minutes
 # per pool there (the node pool's test stays). They ran above.
-integration='^(sandbox|runner)[: _]|^(api_serve_test|api_curl_test|api_serve_ops_test|sessions_test|mcp_client_test|container_v2_test)$'
+integration='^(sandbox|runner)[: _]|^(api_serve_test|api_curl_test|api_serve_ops_test|sessions_test|mcp_client_test|e2b_sdk_test|container_v2_test)$'
 every_language='hello world runs in every shipped language|a realistic python program|warnings come before the program|compile errors are compile_error|python has the data stack|pip install says'
 every_language+='|warm execution[s ]|warm python sandbox|warm sandbox whole|used warm sandbox|warm sandbox cannot serve|finds the pool empty|pool serves the new version'
 # After them, no cgroup airlock made may be left anywhere in the VM.
