@@ -104,6 +104,7 @@ class FakeWriter : public ByteStreamWriter {
   }
   void end() override { ended = true; }
   bool closed() const override { return ended; }
+  size_t pending_bytes() const override { return 0; }  // every write lands at once
 };
 
 inline HttpRequest rpc(const std::string& path, const std::string& content_type, std::string body) {
