@@ -236,6 +236,7 @@ std::variant<WorkspaceInfo, SessionError> WorkspaceManager::create(
   spec.host_workdir = home.value()->path();
   set_env(spec.env, "HOME", kHome);
   set_env(spec.env, "USER", "user");
+  spec.user_name = "user";  // E2B's name for the sandbox's user, which its SDKs show and expect
   set_env(spec.env, "AIRLOCK_ENVS", std::get<std::string>(envs));
 
   auto notice = std::make_shared<EndNotice>();

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -55,6 +56,17 @@ class PlanBuilder {
 std::string parent_of(const std::string& path) {
   return path.substr(0, std::max<size_t>(path.rfind('/'), 1));
 }
+
+}  // namespace
+
+bool valid_user_name(std::string_view name) {
+  if (name.empty() || name.size() > 32 || name.front() == '-') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
+namespace {
 
 // The host symlink at `host`, recreated at `inside` with the same link text.
 Status plan_symlink(PlanBuilder& builder, const std::string& host, const std::string& inside) {

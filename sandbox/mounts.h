@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sandbox/error.h"
@@ -71,6 +72,9 @@ struct SandboxIdentity {
   uint32_t gid = 1000;
   std::string user_name = "sandbox";
 };
+
+// A name safe to write into /etc/passwd: 1 to 32 of [A-Za-z0-9_-], not starting with '-'.
+bool valid_user_name(std::string_view name);
 
 // Computes the mount plan for spec. host_workdir is the host directory bound (read-write) as the
 // working dir. Fails when a required host path is missing or a path is not absolute and clean.

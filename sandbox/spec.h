@@ -100,6 +100,9 @@ struct Spec {
   Filesystem filesystem;
   SeccompPolicy seccomp;
   std::string hostname = "airlock";
+  // The name /etc/passwd and /etc/group give the program's user (its uid is always 1000): letters,
+  // digits, '_' and '-', at most 32.
+  std::string user_name = "sandbox";
   // Give the program a fourth fd, 3: the write end of a pipe whose bytes reach the output
   // handler as Stream::control. For a session's interpreter driver to report where one
   // execution ends, apart from the program's own stdout and stderr.

@@ -234,7 +234,11 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
   auto launch = std::make_unique<Launch>();
 
   ChildPlan& plan = launch->plan;
-  const SandboxIdentity identity;
+  if (!valid_user_name(spec.user_name)) {
+    return SetupError{"user name \"" + spec.user_name + "\": use 1 to 32 letters, digits, '_' or '-'", EINVAL};
+  }
+  SandboxIdentity identity;
+  identity.user_name = spec.user_name;
   auto filters = filters_for(spec.fork_server ? zygote_policy() : spec.seccomp,
                              control_fd_number_for(spec.limits));
   if (!filters) return filters.error();

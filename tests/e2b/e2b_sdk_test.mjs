@@ -370,9 +370,8 @@ async function main() {
   testCase("commands: envs, cwd and stdin", async () => {
     const result = await shared.commands.run("echo $GREETING; pwd", opts({ envs: { GREETING: "hi there" }, cwd: "/tmp" }));
     assert.equal(result.stdout, "hi there\n/tmp\n");
-    const home = await shared.commands.run("pwd; echo $HOME", opts());
-    assert.equal(home.stdout.split("\n")[0], "/home/user");
-    assert.equal(home.stdout.split("\n")[1], "/home/user");
+    const home = await shared.commands.run("pwd; echo $HOME; whoami; stat -c %U .", opts());
+    assert.deepEqual(home.stdout.split("\n"), ["/home/user", "/home/user", "user", "user", ""]);
 
     const cat = await shared.commands.run("cat", opts({ background: true, stdin: true }));
     await cat.sendStdin("piped\n");

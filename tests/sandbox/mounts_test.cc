@@ -147,6 +147,21 @@ TEST_CASE("identity files name the sandbox user and map localhost to loopback") 
   CHECK(hosts->data.find("127.0.0.1 localhost") != std::string::npos);
 }
 
+TEST_CASE("a user name goes into passwd only when it cannot break the file's lines") {
+  CHECK(valid_user_name("user"));
+  CHECK(valid_user_name("build_bot-2"));
+  CHECK_FALSE(valid_user_name(""));
+  CHECK_FALSE(valid_user_name("-rf"));
+  CHECK_FALSE(valid_user_name("root:x:0:0"));
+  CHECK_FALSE(valid_user_name("a\nroot"));
+  CHECK_FALSE(valid_user_name(std::string(33, 'a')));
+  auto plan = plan_mounts(Spec{}, "/s", "/w", SandboxIdentity{1000, 1000, "user"});
+  REQUIRE(plan.ok());
+  const MountOp* group = find_op(*plan, MountOp::Kind::write_file, "/s/etc/group");
+  REQUIRE(group != nullptr);
+  CHECK(group->data.rfind("user:x:1000:\n", 0) == 0);
+}
+
 TEST_CASE("rlimits turn core dumps off and bound cpu, file size and open files") {
   Limits limits;
   limits.cpu_time = std::chrono::milliseconds(2500);
