@@ -26,6 +26,22 @@ class Run:
         self.emit({"type": "end_of_execution"})
 
 
+class EnvUpdate:
+    """Not a run: envs for the workspace given after its kernels started (a spare workspace handed
+    to its owner). Queued like a run, so every run after it sees them; it says nothing."""
+
+    run_id = None
+
+    def __init__(self, envs):
+        self.envs = envs
+
+    def emit(self, body):
+        pass
+
+    def end(self, count):
+        pass
+
+
 class SpawnedKernel:
     """The parts of a Popen that the pipes' plumbing uses, for a kernel from posix_spawn."""
 
@@ -160,6 +176,9 @@ class Context:
             self.queue = []
             return
         self.current = self.queue.pop(0)
+        if isinstance(self.current, EnvUpdate):
+            self.kernel.send({"set_envs": self.current.envs})
+            return
         self.count += 1
         self.kernel.send({"code": self.current.code, "envs": self.current.envs})
 

@@ -5,7 +5,8 @@ Started by spawn() below as `python3 envd_kernel.py <cwd>` in a new session; it 
 AIRLOCK_ENVS (the workspace's envs, JSON) to its own environment first.
 
 Framing (agent <-> kernel): requests arrive on stdin, one JSON line each, {"code": str, "envs":
-{str: str}}. Everything the kernel says is one JSON line each on fd 3: "stdout", "stderr",
+{str: str}}, or {"set_envs": {str: str}} for the workspace's envs given after the start (kept for
+every later run; answered by "done" alone). Everything the kernel says is one JSON line each on fd 3: "stdout", "stderr",
 "result" and "error" events exactly as E2B sends them (sys.stdout and sys.stderr write there, a
 line at a time, so prints keep their order with results), then {"type": "done"} when the request
 is finished. What reaches fd 1 and 2 directly (the code's subprocesses, C libraries) the agent
@@ -291,9 +292,14 @@ def main():
     sys.argv[:] = [""]
     count = 0
     for line in requests:
+        request = json.loads(line)
+        if "set_envs" in request:  # not a run: the workspace's envs, given after the start
+            os.environ.update(request["set_envs"])
+            _emit({"type": "done"})
+            continue
         count += 1
         try:
-            _run(json.loads(line), count, module.__dict__)
+            _run(request, count, module.__dict__)
         except KeyboardInterrupt:  # SIGINT landing between the code's end and ours
             pass
         finally:

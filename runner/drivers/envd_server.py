@@ -25,7 +25,7 @@ import time
 
 import envd_io
 import envd_kernel
-from envd_contexts import Context, Run
+from envd_contexts import Context, EnvUpdate, Run
 from envd_files import MAX_READ_BYTES, Watcher, entry, fs_list, fs_move, fs_read, fs_remove, \
     fs_write, resolve
 from envd_io import MAX_LINE_BYTES, Loop, OpError, Writer, arg, drain, dumps, event, \
@@ -173,6 +173,7 @@ class Agent:
             "ctx.create": self.ctx_create, "ctx.list": self.ctx_list,
             "ctx.remove": self.ctx_remove, "ctx.restart": self.ctx_restart,
             "code.run": self.code_run, "code.interrupt": self.code_interrupt,
+            "env.set": self.env_set,
         }
 
     def serve(self, default_kernel):
@@ -452,6 +453,21 @@ class Agent:
         run = Run(arg(request, "run_id", str), arg(request, "code", str),
                   string_map(request.get("envs"), "envs"))
         return {}, lambda: context.submit(run)  # events only after the reply
+
+    def env_set(self, request):
+        """The workspace's envs, added to those it started with: for every process started and
+        every run after this reply, in running kernels too (a spare workspace taken by its owner)."""
+        envs = string_map(request.get("envs"), "envs")
+        for name, value in envs.items():
+            if not name or "=" in name or "\0" in name or "\0" in value:
+                raise OpError("invalid_argument", "no environment variable can be named %r or "
+                              "hold a NUL byte" % name)
+        workspace = string_map(json.loads(os.environ.get("AIRLOCK_ENVS") or "{}"), "AIRLOCK_ENVS")
+        workspace.update(envs)
+        os.environ["AIRLOCK_ENVS"] = json.dumps(workspace)
+        for context in self.contexts.values():
+            if context.kernel is not None:
+                context.submit(EnvUpdate(envs))
 
     def code_interrupt(self, request):
         run_id = arg(request, "run_id", str)

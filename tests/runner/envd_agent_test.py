@@ -398,6 +398,21 @@ class CodeTest(AgentTest):
         _, events = self.run_code("import os\nos.environ['WORKSPACE_VAR'], os.getcwd()")
         self.assertEqual(events[0]["text"], repr(("from-create", self.home)))
 
+    def test_envs_set_later_reach_running_kernels_and_new_processes(self):
+        self.run_code("x = 1")  # the default kernel is running
+        self.agent.ok("env.set", envs={"LATER": "given", "WORKSPACE_VAR": "replaced"})
+        _, events = self.run_code("import os\nos.environ['LATER'], os.environ['WORKSPACE_VAR'], x")
+        self.assertEqual(events[0]["text"], repr(("given", "replaced", 1)))
+        self.assertEqual(events[-2], {"type": "number_of_executions", "execution_count": 2})
+        context = self.agent.ok("ctx.create", language="python")["context"]["id"]
+        _, events = self.run_code("import os\nos.environ['LATER']", context)
+        self.assertEqual(events[0]["text"], repr("given"))
+        pid = self.start("/bin/sh", "-c", "echo $LATER $WORKSPACE_VAR")
+        self.assertEqual(output(self.agent.until("p:%d" % pid, "end")), b"given replaced\n")
+        for bad in ({"A=B": "x"}, {"": "x"}, {"A": "x\0y"}, {"A": 1}):
+            reply = self.agent.call("env.set", envs=bad)
+            self.assertEqual(reply["error"]["code"], "invalid_argument", reply)
+
     def test_errors_by_name(self):
         _, events = self.run_code("print('before')\nundefined_name")
         error = [e for e in events if e["type"] == "error"][0]
