@@ -118,7 +118,7 @@ E2bConfig e2b_config(const YAML::Node& node) {
   if (!node.IsMap()) fail(node, "e2b: expected a map (enabled, max_workspaces, ...)");
   static const std::vector<std::string> kFields = {
       "enabled", "max_workspaces", "max_workspaces_per_key", "default_timeout", "max_timeout",
-      "max_lifetime", "cpu_time", "home_size"};
+      "max_lifetime", "cpu_time", "home_size", "spares"};
   E2bConfig e2b;
   for (const auto& field : node) {
     const std::string name = field.first.as<std::string>();
@@ -144,6 +144,8 @@ E2bConfig e2b_config(const YAML::Node& node) {
       e2b.cpu_time = duration(value, key);
     } else if (name == "home_size") {
       e2b.home_size_bytes = size(value, key);
+    } else if (name == "spares") {
+      e2b.spares = whole_number(value, key, 16);
     } else {
       fail(field.first, "e2b: " + unknown("field", name, kFields));
     }

@@ -51,6 +51,9 @@ struct E2bConfig {
   std::chrono::milliseconds max_lifetime{24 * 60 * 60'000};  // since creation, whatever
   std::chrono::milliseconds cpu_time{30 * 60'000};           // a workspace's whole life
   uint64_t home_size_bytes = 1024ULL * 1024 * 1024;          // the tmpfs behind /home/user
+  // Sandboxes started ahead of demand for each policy recently created under, so a create
+  // takes one ready (runner/spare_workspaces.h); 0: every create starts its own.
+  size_t spares = 1;
 };
 
 // An API key as the config stores it: its sha256, never the key itself.

@@ -418,6 +418,8 @@ int serve_command(int argc, char** argv) {
     workspace_settings.home_size_bytes = config.e2b.home_size_bytes;
     workspace_settings.drivers_dir = config.drivers_dir;
     workspace_settings.ids = ids;
+    workspace_settings.spares.per_policy = config.e2b.spares;
+    workspace_settings.spares.warn = [&log](const std::string& message) { log.warning(message); };
     workspaces = std::make_unique<runner::WorkspaceManager>(**sandbox, runner.runtimes(),
                                                             workspace_settings);
     metrics.set_workspaces([&workspaces] { return workspaces->size(); });

@@ -110,13 +110,6 @@ struct WorkspaceEntry : SessionEntry {
   WorkspaceInfo info;  // all but the times, which the registry keeps
 };
 
-// Tells the manager which workspace's agent ended, once its id is known.
-struct EndNotice {
-  std::mutex mutex;
-  bool ended = false;
-  std::string id;
-};
-
 WorkspaceInfo info_of(const WorkspaceEntry& entry, const SessionInfo& kept) {
   WorkspaceInfo info = entry.info;
   info.id = kept.id;
@@ -186,11 +179,92 @@ WorkspaceManager::WorkspaceManager(sandbox::Sandbox& sandbox, const RuntimeTable
         if (auto entry = registry_.find_any(id)) registry_.close(id, entry->owner);
       })),
       registry_(settings_.max_workspaces, settings_.max_workspaces_per_owner, settings_.ids,
-                {"sb", "sandbox", "sandboxes", "kill one (DELETE /sandboxes/{id}) first"}) {}
+                {"sb", "sandbox", "sandboxes", "kill one (DELETE /sandboxes/{id}) first"}) {
+  if (settings_.spares.per_policy > 0) {
+    spares_ = std::make_unique<SpareWorkspaces>(
+        settings_.spares, [this](const policies::Policy& policy) { return start(policy, "{}"); });
+  }
+}
 
 WorkspaceManager::~WorkspaceManager() {
+  // Spares first: their thread starts workspaces with the members below.
+  if (spares_) spares_->stop();
   // The janitor uses the registry; the registry, destroyed next, kills every workspace.
   janitor_->stop();
+}
+
+std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(
+    const policies::Policy& policy, const std::string& envs_json) {
+  auto python = runtimes_.find("python");
+  if (python == runtimes_.end() || python->second.run.empty()) {
+    return refuse(SessionRefusal::setup_failed,
+                  "workspaces need the python runtime, which this service does not have");
+  }
+  auto home = sandbox_.create_workspace(settings_.home_size_bytes);
+  if (!home) return refuse(SessionRefusal::setup_failed, home.error().message());
+
+  // -I -S: the agent imports only the standard library, from its own directory; the policy's
+  // and the runtime's PYTHON* variables are for the programs it starts, not for it.
+  const std::vector<std::string> argv = {python->second.run[0], "-I", "-S",
+                                         std::string(kDriversSandboxDir) + "/" + kAgent};
+  sandbox::Spec spec = driver_spec(policy, python->second, argv, settings_.drivers_dir);
+  // The policy's time limits are for one execution; the workspace lives as long as it may (a
+  // spare first waits for its owner), and uses at most its CPU budget over that life.
+  spec.limits.wall_time = settings_.max_lifetime + settings_.spares.max_age + std::chrono::minutes(1);
+  spec.limits.cpu_time = std::min(settings_.max_lifetime, settings_.cpu_time_budget);
+  spec.limits.workdir_size_bytes = settings_.home_size_bytes;
+  spec.filesystem.workdir = kHome;
+  spec.host_workdir = home.value()->path();
+  set_env(spec.env, "HOME", kHome);
+  set_env(spec.env, "USER", "user");
+  spec.user_name = "user";  // E2B's name for the sandbox's user, which its SDKs show and expect
+  set_env(spec.env, "AIRLOCK_ENVS", envs_json);
+
+  auto notice = std::make_shared<EndNotice>();
+  auto channel = AgentChannel::create({}, [notice, janitor = std::weak_ptr<Janitor>(janitor_)] {
+    std::string id;
+    {
+      std::lock_guard lock(notice->mutex);
+      notice->ended = true;
+      id = notice->id;
+    }
+    auto live_janitor = janitor.lock();
+    if (live_janitor && !id.empty()) live_janitor->post(id);
+  });
+  const auto started_at = std::chrono::steady_clock::now();
+  auto live = sandbox_.start(spec, *channel);
+  if (!live) return refuse(SessionRefusal::setup_failed, live.error().message());
+  auto workspace =
+      std::make_shared<LiveWorkspace>(channel, std::move(home.value()), std::move(live.value()));
+  if (!channel->wait_ready(settings_.agent_start_timeout)) {
+    workspace->kill();
+    const bool ended = channel->ended();
+    const std::string said = channel->diagnostics();
+    return refuse(SessionRefusal::setup_failed,
+                  "the workspace's agent " +
+                      (ended ? std::string("ended as it started")
+                             : "did not start within " +
+                                   sandbox::format_duration(settings_.agent_start_timeout)) +
+                      (said.empty() ? std::string(" and said nothing") : "; it said: " + said));
+  }
+  return StartedWorkspace{std::move(workspace), std::move(channel), std::move(notice), started_at};
+}
+
+std::optional<StartedWorkspace> WorkspaceManager::take_spare(const WorkspaceRequest& request,
+                                                             const std::string& envs_json) {
+  if (!spares_) return std::nullopt;
+  auto spare = spares_->take(request.policy);
+  if (!spare || request.env.empty()) return spare;
+  AgentReply reply = spare->workspace->call_and_wait(
+      "{\"op\":\"env.set\",\"envs\":" + envs_json + "}", settings_.agent_start_timeout);
+  // Nobody but this service has spoken to the agent yet: its reply is as it wrote it.
+  if (reply.delivered && reply.json.starts_with("{\"ok\":true")) return spare;
+  spare->workspace->kill();
+  return std::nullopt;  // a fresh one is started instead
+}
+
+size_t WorkspaceManager::spares_ready() const {
+  return spares_ ? spares_->ready() : 0;
 }
 
 std::variant<WorkspaceInfo, SessionError> WorkspaceManager::create(
@@ -219,52 +293,16 @@ std::variant<WorkspaceInfo, SessionError> WorkspaceManager::create(
   auto reserved = registry_.reserve(request.owner);
   if (auto* refused = std::get_if<SessionError>(&reserved)) return std::move(*refused);
   // Sandbox setup happens outside the registry's lock; the reservation holds the place.
-  auto home = sandbox_.create_workspace(settings_.home_size_bytes);
-  if (!home) return refuse(SessionRefusal::setup_failed, home.error().message());
-
-  // -I -S: the agent imports only the standard library, from its own directory; the policy's
-  // and the runtime's PYTHON* variables are for the programs it starts, not for it.
-  const std::vector<std::string> argv = {python->second.run[0], "-I", "-S",
-                                         std::string(kDriversSandboxDir) + "/" + kAgent};
-  sandbox::Spec spec = driver_spec(*request.policy, python->second, argv, settings_.drivers_dir);
-  // The policy's time limits are for one execution; the workspace lives as long as it may, and
-  // uses at most its CPU budget over that life.
-  spec.limits.wall_time = settings_.max_lifetime + std::chrono::minutes(1);
-  spec.limits.cpu_time = std::min(settings_.max_lifetime, settings_.cpu_time_budget);
-  spec.limits.workdir_size_bytes = settings_.home_size_bytes;
-  spec.filesystem.workdir = kHome;
-  spec.host_workdir = home.value()->path();
-  set_env(spec.env, "HOME", kHome);
-  set_env(spec.env, "USER", "user");
-  spec.user_name = "user";  // E2B's name for the sandbox's user, which its SDKs show and expect
-  set_env(spec.env, "AIRLOCK_ENVS", std::get<std::string>(envs));
-
-  auto notice = std::make_shared<EndNotice>();
-  auto channel = AgentChannel::create({}, [notice, janitor = std::weak_ptr<Janitor>(janitor_)] {
-    std::string id;
-    {
-      std::lock_guard lock(notice->mutex);
-      notice->ended = true;
-      id = notice->id;
-    }
-    auto live_janitor = janitor.lock();
-    if (live_janitor && !id.empty()) live_janitor->post(id);
-  });
-  auto live = sandbox_.start(spec, *channel);
-  if (!live) return refuse(SessionRefusal::setup_failed, live.error().message());
-  auto workspace =
-      std::make_shared<LiveWorkspace>(channel, std::move(home.value()), std::move(live.value()));
-  if (!channel->wait_ready(settings_.agent_start_timeout)) {
-    workspace->kill();
-    const bool ended = channel->ended();
-    const std::string said = channel->diagnostics();
-    return refuse(SessionRefusal::setup_failed,
-                  "the workspace's agent " +
-                      (ended ? std::string("ended as it started")
-                             : "did not start within " +
-                                   sandbox::format_duration(settings_.agent_start_timeout)) +
-                      (said.empty() ? std::string(" and said nothing") : "; it said: " + said));
+  std::optional<StartedWorkspace> spare = take_spare(request, std::get<std::string>(envs));
+  if (!spare) {
+    auto fresh = start(*request.policy, std::get<std::string>(envs));
+    if (auto* refused = std::get_if<SessionError>(&fresh)) return std::move(*refused);
+    spare = std::move(std::get<StartedWorkspace>(fresh));
   }
+  const std::shared_ptr<LiveWorkspace> workspace = spare->workspace;
+  const std::shared_ptr<AgentChannel> channel = spare->channel;
+  const std::shared_ptr<EndNotice> notice = spare->notice;
+  spare.reset();
 
   auto entry = std::make_shared<WorkspaceEntry>();
   entry->owner = request.owner;
@@ -362,6 +400,7 @@ size_t WorkspaceManager::size() const {
 }
 
 void WorkspaceManager::drain() {
+  if (spares_) spares_->stop();
   registry_.drain();
 }
 

@@ -22,6 +22,7 @@
 #include "policies/policy.h"
 #include "runner/runtimes.h"
 #include "runner/session_registry.h"
+#include "runner/spare_workspaces.h"
 #include "sandbox/sandbox.h"
 
 namespace airlock::runner {
@@ -40,6 +41,9 @@ struct WorkspaceSettings {
   IdMaker ids;              // workspace ids ("sb_...") name the replica (runner/ids.h)
   // How long create() waits for a new workspace's agent to say it is ready.
   std::chrono::milliseconds agent_start_timeout{std::chrono::seconds(10)};
+  // Workspaces started ahead of demand for each policy recently created under, which create()
+  // hands over instead of starting one (runner/spare_workspaces.h); per_policy 0: none.
+  SpareSettings spares;
 };
 
 struct WorkspaceRequest {
@@ -126,6 +130,8 @@ class WorkspaceManager {
   // too_many_for_owner (429), invalid (a timeout out of range, a policy without python: 400),
   // setup_failed (500), shutting_down (503).
   std::variant<WorkspaceInfo, SessionError> create(const WorkspaceRequest& request);
+  // Spare workspaces ready now (runner/spare_workspaces.h).
+  size_t spares_ready() const;
   // The owner's workspace, or the refusal (not_found, lost, elsewhere) that says why not.
   std::variant<std::shared_ptr<Workspace>, SessionError> find(const std::string& id,
                                                               const std::string& owner) const;
@@ -147,12 +153,21 @@ class WorkspaceManager {
 
  private:
   class Janitor;
+  // Starts a workspace under the policy with these envs (a JSON object's text) and waits for its
+  // agent; nobody's yet.
+  std::variant<StartedWorkspace, SessionError> start(const policies::Policy& policy,
+                                                     const std::string& envs_json);
+  // A spare with the request's envs sent to it, or none.
+  std::optional<StartedWorkspace> take_spare(const WorkspaceRequest& request,
+                                             const std::string& envs_json);
   sandbox::Sandbox& sandbox_;
   const RuntimeTable runtimes_;
   const WorkspaceSettings settings_;
   // Removes the workspaces whose agent ended, off the sandbox's thread; stopped first.
   std::shared_ptr<Janitor> janitor_;
   SessionRegistry registry_;
+  // Last: its thread starts workspaces with the members above, and is stopped first.
+  std::unique_ptr<SpareWorkspaces> spares_;
 };
 
 }  // namespace airlock::runner

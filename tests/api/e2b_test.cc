@@ -235,6 +235,7 @@ e2b:
   default_timeout: 1m
   max_timeout: 2h
   home_size: 64MiB
+  spares: 0
 )", "e2b.yaml");
   REQUIRE(result.config);
   CHECK_FALSE(result.config->e2b.enabled);
@@ -243,7 +244,10 @@ e2b:
   CHECK(result.config->e2b.default_timeout == 60s);
   CHECK(result.config->e2b.max_timeout == 2h);
   CHECK(result.config->e2b.home_size_bytes == 64ull << 20);
+  CHECK(result.config->e2b.spares == 0);
   CHECK(parse_config("", "x").config->e2b.enabled);
+  CHECK(parse_config("", "x").config->e2b.spares == 1);
+  CHECK(parse_config("e2b:\n  spares: 17\n", "e2b.yaml").error.find("e2b.spares") != std::string::npos);
 
   auto typo = parse_config("e2b:\n  max_workspace: 3\n", "e2b.yaml");
   CHECK(typo.error.find("max_workspaces") != std::string::npos);

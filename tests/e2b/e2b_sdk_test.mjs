@@ -36,6 +36,8 @@ function startServer(airlock) {
     'listen: "127.0.0.1:0"',
     `state_dir: "${stateDir}"`,
     "warm_pool: []",  // no fork servers: every process below the service is a workspace's
+    "e2b:",
+    "  spares: 1",
     "api_keys:",
     "  - name: e2b-a",
     `    sha256: ${sha256(KEY_A)}`,
@@ -555,25 +557,44 @@ async function main() {
     for (const { id, apiKey } of made) await Sandbox.kill(id, opts({ apiKey })).catch(() => {});
   }
 
-  // Nothing is left behind once every sandbox is killed.
-  const leftovers = () => [
-    ...descendantsOf(server.child.pid).filter((p) => !baseline.has(p)).map((p) => "process " + p),
-    ...runCgroupsOf(server.child.pid).map((d) => "cgroup " + d),
-    ...leftoverDirs(server.stateDir).map((d) => "dir " + d),
-  ];
-  const clean = await waitFor(() => leftovers().length === 0, GONE_LIMIT_MS);
-  if (!clean) {
+  // Once every sandbox is killed, all that is left is the spare the service keeps started for the
+  // next create (e2b.spares: 1, one policy used): an agent with its kernel, one cgroup, one
+  // working dir. Once the service stops, not even that.
+  const held = () => ({
+    processes: descendantsOf(server.child.pid).filter((p) => !baseline.has(p)),
+    cgroups: runCgroupsOf(server.child.pid),
+    dirs: leftoverDirs(server.stateDir),
+  });
+  const describe = (h) => [...h.processes.map((p) => "process " + p),
+    ...h.cgroups.map((d) => "cgroup " + d), ...h.dirs.map((d) => "dir " + d)];
+  const justTheSpare = (h) => h.cgroups.length === 1 &&
+    h.dirs.filter((d) => !d.startsWith("mount ")).length === 1 &&
+    h.processes.filter((p) => p.includes("envd_agent.py")).length === 1 &&
+    h.processes.every((p) => /airlock-init|envd_agent\.py|envd_kernel\.py/.test(p));
+  const report = (ok, name, lines) => {
+    if (ok) return console.log(`ok   ${name}`);
     failures++;
-    console.log("FAIL nothing is left behind\n     " + leftovers().join("\n     "));
-  } else {
-    console.log("ok   nothing is left behind");
-  }
+    console.log(`FAIL ${name}\n     ` + lines.join("\n     "));
+  };
+  const settled = await waitFor(() => justTheSpare(held()), GONE_LIMIT_MS);
+  const spare = held();
+  report(settled, "nothing is left behind but the one spare sandbox", describe(spare));
 
   server.child.kill("SIGTERM");
   await new Promise((resolve) => {
     if (server.child.exitCode !== null) return resolve();
     server.child.once("exit", resolve);
   });
+  const mounted = () => readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4]);
+  const stillThere = () => [
+    ...spare.processes.filter((p) => existsSync("/proc/" + p.split(" ")[0])).map((p) => "process " + p),
+    ...spare.cgroups.filter((d) => existsSync(d)).map((d) => "cgroup " + d),
+    ...spare.dirs.filter((d) => d.startsWith("mount ") ? mounted().includes(d.slice(6)) : existsSync(d))
+      .map((d) => "dir " + d),
+  ];
+  const ended = await waitFor(() => stillThere().length === 0, GONE_LIMIT_MS);
+  report(ended, "the service's stop ends its spare", stillThere());
+  ran++;
   if (failures > 0) {
     console.log(`e2b sdk test: ${failures} of ${ran + 1} failed; the service's log:\n` + server.logs.slice(-80).join("\n"));
     rmSync(server.dir, { recursive: true, force: true });

@@ -49,6 +49,7 @@ WorkspaceSettings settings(size_t max = 4, size_t per_owner = 4) {
   made.home_size_bytes = 16 * sandbox::kMiB;
   made.drivers_dir = fake_drivers();
   made.ids = IdMaker("r1");
+  made.spares.per_policy = 0;  // the spares' own cases below turn them on
   return made;
 }
 
@@ -145,6 +146,46 @@ std::string base64_decode(std::string_view text) {
   }
   return out;
 }
+
+// The stdout of `/bin/sh -c script` run in the workspace, once it ended.
+std::string shell_output(Workspace& workspace, const std::string& script) {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::string output;
+  bool ended = false;
+  std::unique_ptr<Workspace::Subscription> subscription;
+  std::string quoted;
+  for (char c : script) quoted += c == '"' ? std::string("\\\"") : std::string(1, c);
+  workspace.call(R"({"op":"process.start","cmd":"/bin/sh","args":["-c",")" + quoted + R"("]})",
+                 [&](AgentReply reply) {
+                   REQUIRE(reply.delivered);
+                   REQUIRE(field(reply.json, "ok") == "true");
+                   subscription = workspace.subscribe(
+                       "p:" + field(reply.json, "pid"),
+                       [&](std::string_view event) {
+                         std::lock_guard lock(mutex);
+                         const std::string text(event);
+                         if (field(text, "type") == "end") {
+                           ended = true;
+                           changed.notify_all();
+                         } else if (field(text, "stream") == "stdout") {
+                           output += base64_decode(field(text, "data"));
+                         }
+                       },
+                       [&] {
+                         std::lock_guard lock(mutex);
+                         ended = true;
+                         changed.notify_all();
+                       });
+                 });
+  std::unique_lock lock(mutex);
+  CHECK(changed.wait_for(lock, 20s, [&] { return ended; }));
+  lock.unlock();
+  subscription.reset();
+  return output;
+}
+
+constexpr const char* kRealDrivers = AIRLOCK_SOURCE_DIR "/runner/drivers";
 
 }  // namespace
 
@@ -443,7 +484,7 @@ TEST_CASE("a drain kills every workspace and takes no new ones", "[root]") {
 
 TEST_CASE("the real agent starts, runs a process and answers file operations", "[root]") {
   if (!can_run()) return;
-  constexpr const char* kDrivers = AIRLOCK_SOURCE_DIR "/runner/drivers";
+  constexpr const char* kDrivers = kRealDrivers;
   if (!fs::exists(fs::path(kDrivers) / "envd_agent.py")) {
     WARN("skipped: runner/drivers/envd_agent.py is not in this tree");
     return;
@@ -498,6 +539,82 @@ TEST_CASE("the real agent starts, runs a process and answers file operations", "
   CHECK(manager.kill(info.id, "alice"));
   subscription.reset();
   workspace.reset();
+  CHECK(held_on_host() == before);
+}
+
+TEST_CASE("a spare is made after the first create and handed to the next, with its envs",
+          "[root]") {
+  if (!can_run()) return;
+  const size_t before = held_on_host();
+  {
+    WorkspaceSettings spared = settings();
+    spared.drivers_dir = kRealDrivers;
+    spared.spares.per_policy = 1;
+    WorkspaceManager manager(*env().sandbox, env().runtimes, spared);
+    CHECK(manager.spares_ready() == 0);  // none before a policy is asked for
+    const WorkspaceInfo first = create(manager, request("alice"));
+    REQUIRE(eventually([&] { return manager.spares_ready() == 1; }));
+
+    WorkspaceRequest made = request("bob");
+    made.env = {{"GREETING", "handed over"}};
+    const WorkspaceInfo second = create(manager, made);
+    CHECK(manager.spares_ready() == 0);  // taken: the next one is on its way
+    CHECK(second.owner == "bob");
+    auto workspace = find(manager, second);
+    CHECK(shell_output(*workspace, "echo $GREETING; whoami; ls -A /home/user | wc -l") ==
+          "handed over\nuser\n0\n");
+    // The spare's kernel, running since before the hand-over, got the envs too.
+    const AgentReply run = workspace->call_and_wait(
+        R"json({"op":"code.run","run_id":"r1","context_id":null,"language":"python",)json"
+        R"json("code":"import os\nopen('g', 'w').write(os.environ['GREETING'])"})json",
+        10s);
+    CHECK(field(run.json, "ok") == "true");
+    CHECK(eventually([&] { return shell_output(*workspace, "cat g 2>/dev/null") == "handed over"; }));
+    CHECK(shell_output(*find(manager, first), "echo ${GREETING:-unset}") == "unset\n");
+    REQUIRE(eventually([&] { return manager.spares_ready() == 1; }));
+    CHECK(manager.kill(second.id, "bob"));
+    workspace.reset();
+  }  // the manager's end takes its spare with it
+  CHECK(held_on_host() == before);
+}
+
+TEST_CASE("spares past their age are replaced, and a drain ends them all", "[root]") {
+  if (!can_run()) return;
+  const size_t before = held_on_host();
+  WorkspaceSettings spared = settings();
+  spared.spares.per_policy = 1;
+  spared.spares.max_age = 300ms;
+  WorkspaceManager manager(*env().sandbox, env().runtimes, spared);
+  const WorkspaceInfo info = create(manager, request("alice"));
+  CHECK(manager.kill(info.id, "alice"));
+  // Each spare is replaced a few times over; only one is ever held at once, plus one starting
+  // (a workspace holds a working dir and a cgroup).
+  std::this_thread::sleep_for(1500ms);
+  CHECK(held_on_host() - before <= 4);
+  REQUIRE(eventually([&] { return manager.spares_ready() == 1; }));
+  manager.drain();
+  CHECK(manager.spares_ready() == 0);
+  CHECK(held_on_host() == before);
+}
+
+TEST_CASE("only the most recently used policies keep spares", "[root]") {
+  if (!can_run()) return;
+  const size_t before = held_on_host();
+  WorkspaceSettings spared = settings();
+  spared.spares.per_policy = 1;
+  spared.spares.max_policies = 1;
+  WorkspaceManager manager(*env().sandbox, env().runtimes, spared);
+  const WorkspaceInfo first = create(manager, request("alice"));
+  REQUIRE(eventually([&] { return manager.spares_ready() == 1; }));
+  WorkspaceRequest other = request("alice");
+  other.policy = policy("python");
+  const WorkspaceInfo second = create(manager, other);  // default's spare is retired
+  const bool settled = eventually([&] { return manager.spares_ready() == 1 && held_on_host() - before == 6; });
+  INFO("spares " << manager.spares_ready() << ", held " << held_on_host() - before);
+  REQUIRE(settled);
+  CHECK(manager.kill(first.id, "alice"));
+  CHECK(manager.kill(second.id, "alice"));
+  manager.drain();
   CHECK(held_on_host() == before);
 }
 
