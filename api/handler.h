@@ -63,9 +63,11 @@ using Dispatch = std::variant<HttpResponse, PendingExecution, StreamingResponse>
 class Api {
  public:
   explicit Api(ApiContext context) : context_(context) {}
+  virtual ~Api() = default;
 
-  // Routes one request. Never throws for any input; a bug inside becomes a 500.
-  Dispatch handle(const HttpRequest& request) const;
+  // Routes one request. Never throws for any input; a bug inside becomes a 500. Virtual so that
+  // the transport's tests can answer with streams of their own.
+  virtual Dispatch handle(const HttpRequest& request) const;
 
   // The answer to a request whose head (method, target, headers) is refused: a wrong Host or
   // Origin, a missing API key, a body type the API does not read. nullopt: read its body and

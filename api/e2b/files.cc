@@ -1,7 +1,5 @@
 #include "api/e2b/files.h"
 
-#include <thread>
-
 #include "api/e2b/agent.h"
 #include "api/e2b/errors.h"
 #include "api/e2b/query.h"
@@ -71,37 +69,51 @@ bool read_chunk(const AgentResult& result, std::string& data, bool& eof) {
   return true;
 }
 
-Dispatch download(const std::string& path, std::shared_ptr<runner::Workspace> workspace) {
-  AgentResult first = ask(*workspace, read_request(path, 0));
-  if (!first.ok) return agent_error(first);
-  std::string data;
-  bool eof = true;
-  if (!read_chunk(first, data, eof)) return error(502, "the sandbox sent an unreadable file chunk");
-  if (eof) return HttpResponse{200, "application/octet-stream", {}, std::move(data)};
+// A download after its first chunk, as a chain of events: a chunk arrives (on the workspace's
+// reader thread), is written, and the next is asked for at once while the client has taken all
+// but kDownloadReadAheadBytes, else when it has. Nothing waits on a thread for a slow client, and
+// a slow client is never cut. The chain ends with the file, a failed read, or the stream closing.
+class Download : public std::enable_shared_from_this<Download> {
+ public:
+  // The workspace is held weakly: a reply still to come is kept by the workspace itself, and a
+  // strong hold in it would keep an ended stream's workspace alive until the agent answers.
+  Download(std::string path, const std::shared_ptr<runner::Workspace>& workspace, uint64_t offset,
+           std::shared_ptr<ByteStreamWriter> writer)
+      : path_(std::move(path)),
+        workspace_(workspace),
+        offset_(offset),
+        writer_(std::move(writer)) {}
 
-  StreamingResponse stream;
-  stream.head = HttpResponse{200, "application/octet-stream", {}, std::move(data)};
-  uint64_t offset = stream.head.body.size();
-  // Runs on the blocking pool and keeps a thread while the client reads: it reads ahead at most
-  // kDownloadReadAheadBytes of what the client has not taken, so a slow client is never cut.
-  stream.start = [path, workspace, offset](std::shared_ptr<ByteStreamWriter> writer) mutable {
-    for (;;) {
-      while (!writer->closed() && writer->pending_bytes() > kDownloadReadAheadBytes) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      }
-      if (writer->closed()) return;
-      AgentResult next = ask(*workspace, read_request(path, offset));
-      std::string chunk;
-      bool done = true;
-      // A failure part-way ends the body early; the SDK then holds a short file.
-      if (!next.ok || !read_chunk(next, chunk, done)) return writer->end();
-      offset += chunk.size();
-      if (!writer->write(std::move(chunk))) return;
-      if (done) return writer->end();
-    }
-  };
-  return stream;
-}
+  // Asks for the chunk at the offset, unless the stream has closed.
+  void read_next() {
+    if (writer_->closed()) return;
+    auto workspace = workspace_.lock();
+    if (!workspace) return writer_->end();  // killed: the body ends short, as on a failed read
+    workspace->call(
+        json::print(read_request(path_, offset_)),
+        [self = shared_from_this()](runner::AgentReply reply) { self->on_chunk(reply); });
+  }
+
+ private:
+  void on_chunk(const runner::AgentReply& reply) {
+    AgentResult result = parse_reply(reply);
+    std::string chunk;
+    bool eof = true;
+    // A failure part-way ends the body early; the SDK then holds a short file.
+    if (!result.ok || !read_chunk(result, chunk, eof)) return writer_->end();
+    offset_ += chunk.size();
+    if (!writer_->write(std::move(chunk))) return;  // the client went away, or was cut
+    if (eof) return writer_->end();
+    // Called once, also when the stream closes first: read_next then stops.
+    writer_->when_pending_at_most(kDownloadReadAheadBytes,
+                                  [self = shared_from_this()] { self->read_next(); });
+  }
+
+  const std::string path_;
+  const std::weak_ptr<runner::Workspace> workspace_;
+  uint64_t offset_;  // only the one step of the chain under way touches it
+  const std::shared_ptr<ByteStreamWriter> writer_;
+};
 
 HttpResponse upload(const HttpRequest& request, const std::optional<std::string>& path,
                     runner::Workspace& workspace) {
@@ -143,6 +155,26 @@ HttpResponse upload(const HttpRequest& request, const std::optional<std::string>
 }
 
 }  // namespace
+
+Dispatch download(const std::string& path, std::shared_ptr<runner::Workspace> workspace) {
+  // The first chunk decides the answer (an error, or the whole of a small file), so it is waited
+  // for here, on the handler's worker thread.
+  AgentResult first = ask(*workspace, read_request(path, 0));
+  if (!first.ok) return agent_error(first);
+  std::string data;
+  bool eof = true;
+  if (!read_chunk(first, data, eof)) return error(502, "the sandbox sent an unreadable file chunk");
+  if (eof) return HttpResponse{200, "application/octet-stream", {}, std::move(data)};
+
+  StreamingResponse stream;
+  stream.head = HttpResponse{200, "application/octet-stream", {}, std::move(data)};
+  const uint64_t offset = stream.head.body.size();
+  stream.start = [path, workspace = std::move(workspace),
+                  offset](std::shared_ptr<ByteStreamWriter> writer) {
+    std::make_shared<Download>(path, workspace, offset, std::move(writer))->read_next();
+  };
+  return stream;
+}
 
 std::variant<std::vector<UploadPart>, std::string> parse_multipart(std::string_view content_type,
                                                                    std::string_view body) {

@@ -30,6 +30,11 @@ struct UploadPart {
 std::variant<std::vector<UploadPart>, std::string> parse_multipart(std::string_view content_type,
                                                                    std::string_view body);
 
+// GET /files?path=: a small file in one response; a larger one streamed, each chunk read only
+// once the client has taken all but kDownloadReadAheadBytes (on a worker thread: it waits for
+// the first chunk; the rest arrive as the agent answers, and no thread waits for them).
+Dispatch download(const std::string& path, std::shared_ptr<runner::Workspace> workspace);
+
 // Handles /files for an admitted workspace (on a worker thread: it waits for the agent).
 Dispatch handle_files(const ApiContext& context, const HttpRequest& request,
                       std::shared_ptr<runner::Workspace> workspace);

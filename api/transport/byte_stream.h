@@ -27,6 +27,12 @@ class ByteStreamWriter {
   // Bytes written and not yet sent to the client: a producer that can wait (a file download)
   // keeps this low instead of running into the cut.
   virtual size_t pending_bytes() const = 0;
+  // Calls `callback` once, when pending_bytes() drops to `bytes` or below, or when the stream
+  // closes (so a producer waiting to write more learns that it can stop): at once, on this
+  // thread, when either is already so; else on the thread that drains or closes the stream,
+  // mostly an I/O thread, so it must not block (it may write, or send a request that answers
+  // later). Nothing is kept once the stream has closed.
+  virtual void when_pending_at_most(size_t bytes, std::function<void()> callback) = 0;
 };
 
 struct StreamingResponse {

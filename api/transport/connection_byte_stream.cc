@@ -3,20 +3,23 @@
 // nothing else is sent; the body's end, or the producer told when the client goes away first.
 #include "api/transport/connection_impl.h"
 
+#include <algorithm>
+#include <iterator>
+
 namespace airlock::api {
 
 bool ConnectionByteWriter::write(std::string bytes) {
   if (closed_) return false;
   auto connection = connection_.lock();
   if (!connection) {
-    closed_ = true;
+    close();
     return false;
   }
   if (bytes.empty()) return true;  // an empty chunk would end the body
   const size_t pending = pending_bytes_ += bytes.size();
   if (pending > kMaxPendingStreamBytes) {
     // The client reads more slowly than the producer writes: cut, never silently thin.
-    if (closed_.exchange(true)) return false;
+    if (!close()) return false;
     net::post(executor_, [connection, self = this] { connection->on_stream_end(self, true); });
     return false;
   }
@@ -27,10 +30,46 @@ bool ConnectionByteWriter::write(std::string bytes) {
 }
 
 void ConnectionByteWriter::end() {
-  if (closed_.exchange(true)) return;
+  if (!close()) return;
   auto connection = connection_.lock();
   if (!connection) return;
   net::post(executor_, [connection, self = this] { connection->on_stream_end(self, false); });
+}
+
+void ConnectionByteWriter::when_pending_at_most(size_t bytes, std::function<void()> callback) {
+  {
+    std::lock_guard lock(waiters_mutex_);
+    if (!closed_ && pending_bytes_ > bytes) {
+      waiters_.push_back({bytes, std::move(callback)});
+      return;
+    }
+  }
+  callback();
+}
+
+void ConnectionByteWriter::sent(size_t bytes) {
+  std::vector<Waiter> ready;
+  {
+    std::lock_guard lock(waiters_mutex_);
+    const size_t pending = pending_bytes_ -= bytes;
+    auto satisfied = std::stable_partition(waiters_.begin(), waiters_.end(),
+                                           [&](const Waiter& w) { return w.at_most < pending; });
+    std::move(satisfied, waiters_.end(), std::back_inserter(ready));
+    waiters_.erase(satisfied, waiters_.end());
+  }
+  for (Waiter& waiter : ready) waiter.callback();
+}
+
+bool ConnectionByteWriter::close() {
+  if (closed_.exchange(true)) return false;
+  std::vector<Waiter> waiting;
+  {
+    std::lock_guard lock(waiters_mutex_);
+    waiting.swap(waiters_);
+  }
+  // The producers learn that nothing more will be taken; none of their callbacks is kept.
+  for (Waiter& waiter : waiting) waiter.callback();
+  return true;
 }
 
 void Connection::start_byte_stream(StreamingResponse response) {

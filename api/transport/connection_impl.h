@@ -10,7 +10,9 @@
 
 #include <atomic>
 #include <deque>
+#include <mutex>
 #include <optional>
+#include <vector>
 
 #include "api/rest/responses.h"
 #include "api/transport/connection.h"
@@ -41,17 +43,29 @@ class ConnectionByteWriter final : public ByteStreamWriter {
   void end() override;
   bool closed() const override { return closed_; }
   size_t pending_bytes() const override { return pending_bytes_; }
+  void when_pending_at_most(size_t bytes, std::function<void()> callback) override;
 
   // On the strand: the connection is done with the stream (the client went away, or it ended).
-  void mark_closed() { closed_ = true; }
+  void mark_closed() { close(); }
   // On the strand: `bytes` of what was written reached the socket.
-  void sent(size_t bytes) { pending_bytes_ -= bytes; }
+  void sent(size_t bytes);
 
  private:
+  struct Waiter {
+    size_t at_most;
+    std::function<void()> callback;
+  };
+  // Refuses writes from now on and calls every waiter; false when it was closed already.
+  bool close();
+
   std::weak_ptr<Connection> connection_;
   net::any_io_executor executor_;
   std::atomic<bool> closed_{false};
   std::atomic<size_t> pending_bytes_{0};
+  // Held while a waiter is added or taken, so that one added as the stream drains or closes is
+  // either seen by that drain or close, or sees it; never while a waiter is called.
+  std::mutex waiters_mutex_;
+  std::vector<Waiter> waiters_;
 };
 
 // 503 with Retry-After: a limit of the service itself, not of the request, was reached.

@@ -5,6 +5,7 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <catch2/catch.hpp>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,14 +26,31 @@ class FakeWorkspace : public runner::Workspace {
  public:
   static constexpr const char* kNoReply = "(no reply)";  // a reply that never came
   std::map<std::string, std::string> replies;            // op -> the reply's JSON, or kNoReply
+  // op -> replies given one a request, in turn, before `replies` answers the rest.
+  std::map<std::string, std::deque<std::string>> replies_in_turn;
   std::vector<std::string> requests;
+  // When set, call() keeps its reply until the test calls answer(): a request in flight.
+  bool hold_replies = false;
 
   const std::string& id() const override { return id_; }
   void call(std::string request_json, std::function<void(runner::AgentReply)> on_reply) override {
-    on_reply(reply_to(std::move(request_json)));
+    if (!hold_replies) return on_reply(reply_to(std::move(request_json)));
+    held_.push_back(
+        [this, request_json = std::move(request_json), on_reply = std::move(on_reply)]() mutable {
+          on_reply(reply_to(std::move(request_json)));
+        });
   }
   runner::AgentReply call_and_wait(std::string request_json, std::chrono::milliseconds) override {
     return reply_to(std::move(request_json));
+  }
+  // Calls held by hold_replies, not yet answered.
+  size_t held() const { return held_.size(); }
+  // Answers the oldest held call (which may make another).
+  void answer() {
+    REQUIRE(!held_.empty());
+    auto next = std::move(held_.front());
+    held_.pop_front();
+    next();
   }
   std::unique_ptr<Subscription> subscribe(std::string key,
                                           std::function<void(std::string_view)> on_event,
@@ -79,6 +97,12 @@ class FakeWorkspace : public runner::Workspace {
     const std::string marker = R"("op":")";
     const size_t at = request_json.find(marker) + marker.size();
     const std::string op = request_json.substr(at, request_json.find('"', at) - at);
+    if (auto turn = replies_in_turn.find(op);
+        turn != replies_in_turn.end() && !turn->second.empty()) {
+      std::string next = std::move(turn->second.front());
+      turn->second.pop_front();
+      return {true, std::move(next), ""};
+    }
     auto reply = replies.find(op);
     if (reply == replies.end()) {
       return {true, R"({"ok":false,"error":{"code":"internal","message":"unscripted"}})", ""};
@@ -88,23 +112,68 @@ class FakeWorkspace : public runner::Workspace {
   }
 
   std::string id_ = "sb_test";
+  std::deque<std::function<void()>> held_;
   int next_subscription_ = 0;
   std::map<int, Subscriber> subscribers_;
 };
 
-// Collects what a stream writes.
+// Collects what a stream writes. Every write lands at once, unless the test holds them: then
+// they count as pending until it takes them, as a client that reads slowly would.
 class FakeWriter : public ByteStreamWriter {
  public:
   std::string bytes;
-  bool ended = false;
+  bool ended = false;  // the producer ended the body
+  bool gone = false;   // the client went away
+  bool hold = false;   // writes stay pending until take()
   bool write(std::string more) override {
-    if (ended) return false;
+    if (closed()) return false;
+    if (hold) pending_ += more.size();
     bytes += more;
     return true;
   }
-  void end() override { ended = true; }
-  bool closed() const override { return ended; }
-  size_t pending_bytes() const override { return 0; }  // every write lands at once
+  void end() override {
+    ended = true;
+    call_waiters(true);
+  }
+  bool closed() const override { return ended || gone; }
+  size_t pending_bytes() const override { return pending_; }
+  void when_pending_at_most(size_t at_most, std::function<void()> callback) override {
+    if (closed() || pending_ <= at_most) return callback();
+    waiters_.push_back({at_most, std::move(callback)});
+  }
+
+  // The client takes what was written: pending drops to zero, and the waiters are called.
+  void take() {
+    pending_ = 0;
+    call_waiters(false);
+  }
+  // The client goes away: the stream closes, and the waiters are called.
+  void leave() {
+    gone = true;
+    call_waiters(true);
+  }
+  size_t waiters() const { return waiters_.size(); }
+
+ private:
+  struct Waiter {
+    size_t at_most;
+    std::function<void()> callback;
+  };
+  void call_waiters(bool all) {
+    std::vector<Waiter> ready;
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (all || it->at_most >= pending_) {
+        ready.push_back(std::move(*it));
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (Waiter& waiter : ready) waiter.callback();
+  }
+
+  size_t pending_ = 0;
+  std::vector<Waiter> waiters_;
 };
 
 inline HttpRequest rpc(const std::string& path, const std::string& content_type, std::string body) {

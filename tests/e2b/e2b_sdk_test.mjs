@@ -324,6 +324,15 @@ async function main() {
     await shared.files.write("/home/user/bytes.bin", bytes);
     assert.deepEqual(await shared.files.read("/home/user/bytes.bin", { format: "bytes" }), bytes);
 
+    // Several of the agent's 1 MiB reads: streamed, each chunk read as the client takes it.
+    const bigSize = 3_500_000;
+    const made = await shared.runCode(
+      `open('big.bin', 'wb').write(bytes(i % 251 for i in range(${bigSize})))`);
+    assert.equal(made.error, undefined, JSON.stringify(made.error));
+    const big = await shared.files.read("/home/user/big.bin", { format: "bytes" });
+    assert.equal(big.length, bigSize);
+    assert.ok(big.every((byte, i) => byte === i % 251), "the big file came back altered");
+
     const many = await shared.files.write([
       { path: "/home/user/many/a.txt", data: "A" },
       { path: "/home/user/many/b.txt", data: "B" },
