@@ -2,13 +2,20 @@
 // E2B through the official SDK: `Sandbox.create()` to the first `runCode` result, the way an agent
 // framework pays it, against `airlock serve` on this machine; with the same run's baselines.
 // Prints a Markdown table (p50 / p90 / p99 / mean, ms). Rows, all interleaved round by round:
-//   e2b create → first runCode    @e2b/code-interpreter Sandbox.create() then runCode("print(1)")
+//   e2b create → first runCode    @e2b/code-interpreter Sandbox.create() then runCode("print(1)"),
+//                                 with a spare sandbox ready (e2b.spares: 1, the default; the other
+//                                 rows of a round give the service time to replace the one taken)
 //     create alone                the POST /v2/sandboxes part of it
 //     first runCode alone         the POST /execute part of it
 //     kill                        sandbox.kill() afterwards (not in the total)
+//     with no spare               the same against a second service with e2b.spares: 0, where
+//                                 every create starts a sandbox, the agent and its kernel
 //   REST session + first execute  POST /v1/sessions {runtime: python} then
 //                                 POST /v1/sessions/{id}/executions {code: print(1)} (closed after)
 //   airlock run (cold CLI)        `airlock run -- /usr/bin/python3 -c 'print(1)'`, a fresh process
+// After the interleaved rounds, one more row:
+//   back to back                  the e2b round again, ITERATIONS times with no pause, so most
+//                                 creates find the spare still being replaced
 // The SDK comes from tests/e2b/node_modules (`npm ci` there first; bench/e2b_bench.sh does it).
 // usage: node bench/e2b_bench.mjs [--airlock build/airlock] [--iterations 40] [--warmup 3]
 //                                 [--config-line 'warm_pool: []' ...] [--baselines-only]
@@ -131,17 +138,22 @@ async function main() {
   if (!existsSync(sdk)) throw new Error("the SDK is not installed: (cd tests/e2b && npm ci --no-audit --no-fund)");
 
   const server = startServer(args.airlock, args.configLines);
+  const spareless = args.e2b ? startServer(args.airlock, [...args.configLines, "e2b:", "  spares: 0"]) : null;
   try {
     const port = await server.port;
+    const sparelessUrls = spareless ? {
+      apiUrl: `http://127.0.0.1:${await spareless.port}/e2b/api`,
+      sandboxUrl: `http://127.0.0.1:${await spareless.port}/e2b/sandbox`,
+    } : {};
     process.env.E2B_API_URL = `http://127.0.0.1:${port}/e2b/api`;
     process.env.E2B_SANDBOX_URL = `http://127.0.0.1:${port}/e2b/sandbox`;
     process.env.E2B_API_KEY = KEY;
     delete process.env.E2B_DEBUG;
     const { Sandbox } = await import(pathToFileURL(sdk).href);
 
-    const e2bRound = async () => {
+    const e2bRound = async (urls = {}) => {
       const t0 = performance.now();
-      const sandbox = await Sandbox.create();
+      const sandbox = await Sandbox.create(urls);
       const t1 = performance.now();
       const execution = await sandbox.runCode("print(1)");
       const t2 = performance.now();
@@ -171,18 +183,21 @@ async function main() {
 
     for (let i = 0; i < args.warmup; i++) {
       if (args.e2b) await e2bRound();
+      if (args.e2b) await e2bRound(sparelessUrls);
       await restRound();
       cliRound();
     }
-    const samples = { total: [], create: [], run: [], kill: [], rest: [], cli: [] };
+    const samples = { total: [], create: [], run: [], kill: [], cold: [], rest: [], cli: [], burst: [] };
     for (let i = 0; i < args.iterations; i++) {
       if (args.e2b) {
         const e2b = await e2bRound();
         for (const key of ["total", "create", "run", "kill"]) samples[key].push(e2b[key]);
+        samples.cold.push((await e2bRound(sparelessUrls)).total);
       }
       samples.rest.push(await restRound());
       samples.cli.push(cliRound());
     }
+    for (let i = 0; args.e2b && i < args.iterations; i++) samples.burst.push((await e2bRound()).total);
 
     const commit = spawnSync("git", ["-C", root, "rev-parse", "--short", "HEAD"]).stdout?.toString().trim();
     const uname = spawnSync("uname", ["-r"]).stdout?.toString().trim();
@@ -198,14 +213,19 @@ async function main() {
       console.log(row("  create alone (`POST /v2/sandboxes`)", samples.create));
       console.log(row("  first runCode alone (`POST /execute`)", samples.run));
       console.log(row("  kill (`DELETE /sandboxes/{id}`, not in the total)", samples.kill));
+      console.log(row("  with no spare (`e2b.spares: 0`): create → first runCode", samples.cold));
     }
     console.log(row("REST: `POST /v1/sessions` + first execution", samples.rest));
     console.log(row("`airlock run` (cold CLI)", samples.cli));
+    if (args.e2b) console.log(row("e2b create → first runCode, back to back (no pause)", samples.burst));
   } finally {
-    server.child.kill("SIGTERM");
-    await new Promise((done) => (server.child.exitCode !== null ? done() : server.child.once("exit", done)));
+    for (const started of [server, spareless]) {
+      if (!started) continue;
+      started.child.kill("SIGTERM");
+      await new Promise((done) => (started.child.exitCode !== null ? done() : started.child.once("exit", done)));
+      rmSync(started.dir, { recursive: true, force: true });
+    }
     agent.destroy();
-    rmSync(server.dir, { recursive: true, force: true });
   }
 }
 
