@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 
-// Keys of the E2B form (the SDKs do not check the form, but some callers do).
+// Keys of the E2B form (the JS SDKs do not check the form; the Python SDK does).
 const KEY_A = "e2b_0a1b2c3d4e5f60718293a4b5c6d7e8f9";
 const KEY_B = "e2b_f9e8d7c6b5a4938271605f4e3d2c1b0a";
 // Bounds on waiting; how long a case gives up after, never something it asserts.
@@ -535,6 +535,31 @@ async function main() {
       return true;
     });
     assert.equal(await shared.isRunning(), true);  // a refused pause changed nothing
+  });
+
+  testCase("terminals, other languages, network rules and overlong timeouts are refused", async () => {
+    const refusedWith = (pattern) => (error) => {
+      assert.ok(error instanceof SandboxError, `${error.name}: ${error.message}`);
+      assert.match(error.message, pattern);
+      return true;
+    };
+    await assert.rejects(shared.pty.create({ cols: 80, rows: 24, onData: () => {} }), refusedWith(/pty/));
+    // The code interpreter's SDK shows only the status of a refused context, not its message.
+    await assert.rejects(shared.createCodeContext({ language: "js" }), refusedWith(/400/));
+    await assert.rejects(create({ network: { allowOut: ["1.1.1.1"] } }), refusedWith(/network/));
+    await assert.rejects(create({ timeoutMs: 2 * 3600_000 }), refusedWith(/timeout.*at most 1 h/));
+    assert.equal(await shared.isRunning(), true);
+  });
+
+  testCase("the policy is default_policy or the one named in metadata, if the key may use it", async () => {
+    await assert.rejects(create({ metadata: { "airlock.policy": "python" } }), (error) => {
+      assert.ok(error instanceof SandboxError, `${error.name}: ${error.message}`);
+      assert.match(error.message, /403.*may not use policy "python"/);
+      return true;
+    });
+    const named = await create({ metadata: { "airlock.policy": "default" } });
+    assert.deepEqual((await named.getInfo()).metadata, { "airlock.policy": "default" });
+    await named.kill();
   });
 
   testCase("the base SDK's Sandbox works too (template base)", async () => {
