@@ -147,7 +147,7 @@ masked = [p for p in ("/proc/kallsyms", "/proc/timer_list", "/proc/modules", "/p
 mounts = open("/proc/self/mountinfo").read()
 uptime = float(open("/proc/uptime").read().split()[0])
 print(open("/proc/1/cmdline").read().split("\0"), masked, " /proc/sys ro," in mounts, uptime < 1,
-      [p for p in host_paths if p in mounts], sorted(os.listdir("/opt/airlock"))[:1])
+      [p for p in host_paths if p in mounts], "bash_driver.sh" in os.listdir("/opt/airlock"))
 )py";
   Driver driver;
   auto forked = shared_sandbox().fork(*server, child_spec(), driver);
@@ -157,7 +157,7 @@ print(open("/proc/1/cmdline").read().split("\0"), masked, " /proc/sys ro," in mo
   INFO(driver.err);
   // The drivers and the fork library are there, copied: no mount names their host paths.
   CHECK(seen == "['/usr/bin/python3', '-u', '/opt/airlock/python_driver.py', ''] [] True True "
-                "[] ['bash_driver.sh']\n");
+                "[] True\n");
   forked->live->kill();
   forked->live->wait();
 }
