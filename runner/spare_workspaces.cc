@@ -39,7 +39,7 @@ std::optional<StartedWorkspace> SpareWorkspaces::take(
     auto kept = std::find_if(kept_.begin(), kept_.end(),
                              [&](const Kept& k) { return same_policy(*k.policy, *policy); });
     if (kept == kept_.end()) {
-      kept_.push_front(Kept{policy, {}, {}});
+      kept_.push_front(Kept{policy, {}, {}, Clock::now()});
       // The least recently used policy beyond the bound loses its spares.
       if (kept_.size() > settings_.max_policies) {
         for (StartedWorkspace& spare : kept_.back().spares) retired_.push_back(std::move(spare));
@@ -47,6 +47,7 @@ std::optional<StartedWorkspace> SpareWorkspaces::take(
       }
     } else {
       kept_.splice(kept_.begin(), kept_, kept);
+      kept_.front().used_at = Clock::now();
       auto& spares = kept_.front().spares;
       while (!spares.empty() && !taken) {
         StartedWorkspace spare = std::move(spares.front());
@@ -87,6 +88,11 @@ size_t SpareWorkspaces::ready() const {
 }
 
 void SpareWorkspaces::retire_stale(Clock::time_point now) {
+  // Most recently used first: the unused ones are at the end.
+  while (!kept_.empty() && now - kept_.back().used_at >= settings_.unused_after) {
+    for (StartedWorkspace& spare : kept_.back().spares) retired_.push_back(std::move(spare));
+    kept_.pop_back();
+  }
   for (Kept& kept : kept_) {
     for (auto spare = kept.spares.begin(); spare != kept.spares.end();) {
       if (now - spare->started_at >= settings_.max_age || !spare->workspace->alive()) {
@@ -103,6 +109,8 @@ SpareWorkspaces::Kept* SpareWorkspaces::short_of_spares(
     Clock::time_point now, std::optional<Clock::time_point>& next_look) {
   Kept* chosen = nullptr;
   for (Kept& kept : kept_) {
+    const Clock::time_point unused = kept.used_at + settings_.unused_after;
+    next_look = next_look ? std::min(*next_look, unused) : unused;
     for (const StartedWorkspace& spare : kept.spares) {
       const Clock::time_point ages_out = spare.started_at + settings_.max_age;
       next_look = next_look ? std::min(*next_look, ages_out) : ages_out;

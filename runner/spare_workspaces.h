@@ -46,6 +46,9 @@ struct SpareSettings {
   size_t max_policies = 4;  // how many of the most recently used policies have spares
   // A spare older than this is replaced, so a hand-over never gives a workspace near its end.
   std::chrono::milliseconds max_age{std::chrono::minutes(10)};
+  // A policy nobody created under for this long loses its spares (one replaced by a new version
+  // of itself, say, which spares are then made for instead).
+  std::chrono::milliseconds unused_after{std::chrono::hours(1)};
   // After a spare fails to start, the next try for that policy waits this long.
   std::chrono::milliseconds retry_after{std::chrono::seconds(5)};
   // Told why a spare did not start (the service's log); may be empty.
@@ -78,6 +81,7 @@ class SpareWorkspaces {
     std::shared_ptr<const policies::Policy> policy;
     std::list<StartedWorkspace> spares;
     std::chrono::steady_clock::time_point retry_at;  // after a failed start
+    std::chrono::steady_clock::time_point used_at;   // its last take
   };
 
   void work();
@@ -85,7 +89,8 @@ class SpareWorkspaces {
   // time the thread must look again (a spare's end of age, a retry), if any.
   Kept* short_of_spares(std::chrono::steady_clock::time_point now,
                         std::optional<std::chrono::steady_clock::time_point>& next_look);
-  // Under the lock: moves spares past their age, or whose agent ended, to retired_.
+  // Under the lock: moves spares past their age, or whose agent ended, to retired_, and drops the
+  // policies unused for settings_.unused_after.
   void retire_stale(std::chrono::steady_clock::time_point now);
 
   const SpareSettings settings_;

@@ -597,6 +597,19 @@ TEST_CASE("spares past their age are replaced, and a drain ends them all", "[roo
   CHECK(held_on_host() == before);
 }
 
+TEST_CASE("a policy nobody creates under any more loses its spare", "[root]") {
+  if (!can_run()) return;
+  const size_t before = held_on_host();
+  WorkspaceSettings spared = settings();
+  spared.spares.per_policy = 1;
+  spared.spares.unused_after = 1s;
+  WorkspaceManager manager(*env().sandbox, env().runtimes, spared);
+  const WorkspaceInfo info = create(manager, request("alice"));
+  CHECK(manager.kill(info.id, "alice"));
+  REQUIRE(eventually([&] { return manager.spares_ready() == 1; }));
+  CHECK(eventually([&] { return manager.spares_ready() == 0 && held_on_host() == before; }));
+}
+
 TEST_CASE("only the most recently used policies keep spares", "[root]") {
   if (!can_run()) return;
   const size_t before = held_on_host();
