@@ -95,8 +95,9 @@ struct FuzzApi {
 };
 
 // What every answer of the API must be: JSON that parses (an error as an ErrorResponse, whose
-// code says "internal" only for a 500; /mcp answers errors in JSON-RPC's shape instead), or
-// binary protobuf that parses. Aborts otherwise.
+// code says "internal" only for a 500; /mcp answers errors in JSON-RPC's shape instead, and
+// /e2b/ may answer in E2B's: a message, and a code that is the status or, from envd, Connect's
+// name), or binary protobuf that parses. Aborts otherwise.
 inline void check_answer(const api::HttpResponse& response, std::string_view path) {
   if (response.status < 100 || response.status > 599) std::abort();
   const bool json = response.content_type == api::kJsonType;
@@ -108,6 +109,19 @@ inline void check_answer(const api::HttpResponse& response, std::string_view pat
       std::abort();
     }
     return;
+  }
+  // Under /e2b/, refusals and E2B's routes answer in E2B's shape; an unknown path there in ours.
+  if (path.starts_with("/e2b/") && json) {
+    std::string problem;
+    auto parsed = api::json::parse(response.body, problem);
+    const api::json::Value* code = parsed ? api::json::field(*parsed, "code") : nullptr;
+    const bool is_status =
+        code && code->has_number_value() && code->number_value() == response.status;
+    const bool is_connect_code =
+        code && code->has_string_value() && !code->string_value().empty();
+    if (parsed && api::json::string_field(*parsed, "message") && (is_status || is_connect_code)) {
+      return;
+    }
   }
   api::v1::ErrorResponse error;
   if (auto problem = api::decode(response.body, json ? api::WireFormat::json
