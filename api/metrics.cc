@@ -127,6 +127,12 @@ std::string Metrics::render() const {
     out += "# TYPE airlock_workspaces_active gauge\n";
     out += "airlock_workspaces_active " + std::to_string(workspaces_()) + "\n";
   }
+  if (workspace_spares_) {
+    out += "# HELP airlock_workspace_spares_ready E2B sandboxes started ahead of demand, ready to "
+           "hand over.\n";
+    out += "# TYPE airlock_workspace_spares_ready gauge\n";
+    out += "airlock_workspace_spares_ready " + std::to_string(workspace_spares_()) + "\n";
+  }
   out += "# HELP airlock_workspace_events_total E2B workspaces created and killed by clients.\n";
   out += "# TYPE airlock_workspace_events_total counter\n";
   for (const auto& [event, count] : workspace_events_) {

@@ -44,10 +44,12 @@ class Metrics {
     sessions_ = std::move(source);
   }
 
-  // Where the number of live workspaces (E2B sandboxes) comes from, when the service offers them.
-  void set_workspaces(std::function<size_t()> source) {
+  // Where the numbers of live workspaces (E2B sandboxes) and of spares started ahead of demand
+  // (runner/spare_workspaces.h) come from, when the service offers them.
+  void set_workspaces(std::function<size_t()> live, std::function<size_t()> spares) {
     std::lock_guard lock(mutex_);
-    workspaces_ = std::move(source);
+    workspaces_ = std::move(live);
+    workspace_spares_ = std::move(spares);
   }
   // A workspace was created or killed through the E2B API ("created", "killed").
   void workspace_event(const std::string& event);
@@ -79,6 +81,7 @@ class Metrics {
   uint64_t reloads_with_errors_ = 0;
   std::function<size_t()> sessions_;
   std::function<size_t()> workspaces_;
+  std::function<size_t()> workspace_spares_;
   std::map<std::string, uint64_t> workspace_events_;
   std::map<std::string, uint64_t> rejected_;
   std::map<int, uint64_t> responses_;

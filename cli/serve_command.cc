@@ -422,7 +422,8 @@ int serve_command(int argc, char** argv) {
     workspace_settings.spares.warn = [&log](const std::string& message) { log.warning(message); };
     workspaces = std::make_unique<runner::WorkspaceManager>(**sandbox, runner.runtimes(),
                                                             workspace_settings);
-    metrics.set_workspaces([&workspaces] { return workspaces->size(); });
+    metrics.set_workspaces([&workspaces] { return workspaces->size(); },
+                           [&workspaces] { return workspaces->spares_ready(); });
   }
   // The memory budget is split: half for results kept for lookups, half for request bodies, so
   // that neither can starve the other.

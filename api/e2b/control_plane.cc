@@ -78,8 +78,7 @@ HttpResponse no_content() { return HttpResponse{204, "application/json", {}, ""}
 HttpResponse not_found(const std::string& id) { return error(404, "sandbox " + id + " not found"); }
 
 HttpResponse unsupported(const std::string& what) {
-  return error(501, what + " is not supported by airlock; a sandbox runs until it is killed or "
-                           "its timeout ends");
+  return error(501, what + " is not supported by airlock");
 }
 
 const runner::WorkspaceManager& manager(const ApiContext& context) { return *context.workspaces; }
@@ -98,6 +97,11 @@ HttpResponse create(const ApiContext& context, const HttpRequest& request,
   workspace.policy = context.policies.get(policy_name);
   if (!workspace.policy) {
     return error(400, "no policy named \"" + policy_name + "\" (metadata " +
+                          std::string(kPolicyMetadataKey) + ")");
+  }
+  if (wanted.wants_internet && workspace.policy->network == "none") {
+    return error(400, "allowInternetAccess: policy \"" + policy_name +
+                          "\" gives its sandboxes no network; name a policy that does (metadata " +
                           std::string(kPolicyMetadataKey) + ")");
   }
   workspace.owner = identity.key_name;
@@ -143,10 +147,14 @@ HttpResponse list(const ApiContext& context, const HttpRequest& request,
 }
 
 HttpResponse kill(const ApiContext& context, const Identity& identity, const std::string& id) {
+  // What it ran under, for the audit record; read before it is gone.
+  const std::optional<runner::WorkspaceInfo> info = context.workspaces->info(id, identity.key_name);
   if (!context.workspaces->kill(id, identity.key_name)) return not_found(id);
   context.metrics.workspace_event("killed");
   if (context.on_workspace) {
-    context.on_workspace({"workspace_killed", id, identity.key_name, "", "", "", identity.client});
+    context.on_workspace({"workspace_killed", id, identity.key_name,
+                          info ? info->policy_name : "", info ? info->policy_hash : "",
+                          info ? info->template_id : "", identity.client});
   }
   return no_content();
 }
@@ -230,7 +238,10 @@ HttpResponse one_sandbox(const ApiContext& context, const HttpRequest& request,
     return set_timeout(context, request, identity, id, "duration");
   }
   if (rest == "/metrics" && method == "GET") return metrics(context, identity, id);
-  if (rest == "/pause") return unsupported("pause");
+  if (rest == "/pause") {
+    return error(501, "pause is not supported by airlock: a sandbox runs until it is killed or "
+                      "its timeout ends");
+  }
   if (rest == "/resume") return unsupported("resume");
   if (rest == "/snapshots") return unsupported("snapshots");
   if (rest == "/fork") return unsupported("fork");
@@ -265,6 +276,8 @@ std::variant<CreateRequest, HttpResponse> parse_create(std::string_view body) {
       if (!string_map(value, "metadata", out.metadata, problem)) return error(400, problem);
     } else if (name == "envVars") {
       if (!string_map(value, "envVars", out.env, problem)) return error(400, problem);
+    } else if (name == "allow_internet_access") {
+      out.wants_internet = value.has_bool_value() && value.bool_value();
     } else if (name == "autoPause") {
       if (value.has_bool_value() && value.bool_value()) {
         return error(400, "autoPause: pausing is not supported by airlock; at its timeout a "
@@ -280,7 +293,7 @@ std::variant<CreateRequest, HttpResponse> parse_create(std::string_view body) {
                                                  : "not offered") + ")");
       }
     }
-    // Other fields (secure, allow_internet_access, autoResume, iam, ...) change nothing here:
+    // Other fields (secure, autoResume, iam, ...) change nothing here:
     // the policy decides what a sandbox may reach.
   }
   if (!is_served_template(out.template_id)) {

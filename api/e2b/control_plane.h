@@ -33,6 +33,7 @@ struct CreateRequest {
   std::map<std::string, std::string> metadata;
   std::map<std::string, std::string> env;
   std::string policy;  // from metadata[kPolicyMetadataKey]; empty: the default policy
+  bool wants_internet = false;  // allow_internet_access: true, asked for explicitly
 };
 
 // True for the templates airlock serves: "base", "code-interpreter-v1" and empty.

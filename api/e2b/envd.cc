@@ -5,6 +5,7 @@
 #include <string>
 
 #include "api/e2b/envd_internal.h"
+#include "api/wire/text.h"
 
 namespace airlock::api::e2b {
 namespace envd {
@@ -76,6 +77,15 @@ std::optional<connect::Error> parse_request(const Rpc& rpc, google::protobuf::Me
 
 Dispatch answer(const Rpc& rpc, const google::protobuf::Message& message) {
   return connect::unary_response(message, rpc.encoding);
+}
+
+std::optional<std::string> basic_auth_user(const HttpRequest& request) {
+  const std::string_view value = request.header("Authorization").value_or("");
+  constexpr std::string_view kBasic = "Basic ";
+  if (!value.starts_with(kBasic)) return std::nullopt;
+  auto decoded = base64_decode(value.substr(kBasic.size()));
+  if (!decoded) return std::string("(unreadable)");
+  return decoded->substr(0, decoded->find(':'));
 }
 
 Dispatch fail(const Rpc& rpc, const connect::Error& error) {
@@ -156,6 +166,12 @@ Dispatch handle_envd(const HttpRequest& request, std::shared_ptr<runner::Workspa
     rpc.wait = std::min(rpc.wait, *timeout);
   }
   rpc.keepalive_interval = envd::keepalive_interval(request);
+  // The SDKs name the user to act as in HTTP Basic auth ("root:" for user: 'root'); everything in
+  // a sandbox runs as "user", so another name is refused rather than silently ignored.
+  if (auto user = envd::basic_auth_user(request); user && *user != "user") {
+    return envd::fail(rpc, {"invalid_argument",
+                            "user \"" + *user + "\": airlock runs everything in a sandbox as \"user\""});
+  }
 
   try {
     std::optional<Dispatch> dispatch;

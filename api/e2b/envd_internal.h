@@ -47,6 +47,8 @@ std::optional<connect::Error> parse_request(const Rpc& rpc, google::protobuf::Me
 // The answer of a unary call, or the error of any call (a stream's is its end envelope).
 Dispatch answer(const Rpc& rpc, const google::protobuf::Message& message);
 Dispatch fail(const Rpc& rpc, const connect::Error& error);
+// The user an SDK asks to act as (HTTP Basic auth, "name:"), when it names one.
+std::optional<std::string> basic_auth_user(const HttpRequest& request);
 
 // Fields of the agent's JSON; the fallback when absent or of another type.
 double number_field(const json::Value& value, std::string_view name, double fallback = 0);

@@ -537,7 +537,7 @@ async function main() {
     assert.equal(await shared.isRunning(), true);  // a refused pause changed nothing
   });
 
-  testCase("terminals, other languages, network rules and overlong timeouts are refused", async () => {
+  testCase("terminals, other languages, network rules, other users and overlong timeouts are refused", async () => {
     const refusedWith = (pattern) => (error) => {
       assert.ok(error instanceof SandboxError, `${error.name}: ${error.message}`);
       assert.match(error.message, pattern);
@@ -548,6 +548,13 @@ async function main() {
     await assert.rejects(shared.createCodeContext({ language: "js" }), refusedWith(/400/));
     await assert.rejects(create({ network: { allowOut: ["1.1.1.1"] } }), refusedWith(/network/));
     await assert.rejects(create({ timeoutMs: 2 * 3600_000 }), refusedWith(/timeout.*at most 1 h/));
+    await assert.rejects(create({ allowInternetAccess: true }), refusedWith(/allowInternetAccess.*no network/));
+    // Another user, for commands as for files: refused, never silently run as "user".
+    const asUser = /runs everything in a sandbox as "user"/;
+    await assert.rejects(shared.commands.run("id", opts({ user: "root" })), (error) => asUser.test(error.message));
+    await assert.rejects(shared.files.write("x.txt", "x", opts({ user: "root" })), (error) => asUser.test(error.message));
+    await assert.rejects(shared.files.list(".", opts({ user: "root" })), (error) => asUser.test(error.message));
+    assert.equal((await shared.commands.run("whoami", opts({ user: "user" }))).stdout, "user\n");
     assert.equal(await shared.isRunning(), true);
   });
 
