@@ -11,7 +11,10 @@
 // (text = util.inspect). console.* writes are events on fd 3, in order with results; what reaches
 // fds 1 and 2 directly (process.stdout, child processes) the agent streams as it arrives.
 // SIGINT interrupts synchronous code (vm's breakOnSigint) and abandons a run awaiting a promise;
-// either way the run ends with a KeyboardInterrupt error and the state is kept.
+// either way the run ends with a KeyboardInterrupt error and the state is kept. Not reliable at
+// one moment: a SIGINT that lands in the inspector's own part of an evaluation (as the code goes
+// async) may be lost, or leave V8's inspector unable to find the global context, so that later
+// runs fail ("Cannot find context with specified id") until the context is restarted.
 'use strict';
 
 const fs = require('fs');
