@@ -1,5 +1,6 @@
-"""The envd agent's code-interpreter contexts: a context owns a python kernel (envd_kernel.py), a
-queue of runs and an execution count, and turns the kernel's output into a run's E2B events."""
+"""The envd agent's code-interpreter contexts: a context owns a kernel for its language (python:
+envd_kernel.py, javascript: envd_node_kernel.js, bash: envd_bash_kernel.sh), a queue of runs and
+an execution count, and turns the kernel's output into a run's E2B events."""
 
 import codecs
 import json
@@ -8,9 +9,28 @@ import selectors
 import signal
 
 import envd_kernel
-from envd_io import MAX_LINE_BYTES, Writer, drain, dumps, event, from_pipes, log, now_us
+from envd_io import MAX_LINE_BYTES, OpError, Writer, drain, dumps, event, from_pipes, log, now_us
 
 HOME = envd_kernel.agent_home()
+# The names a request may give a language by (E2B's code interpreter lower-cases them and takes
+# "js" for "javascript"), and the language each means.
+LANGUAGES = {"python": "python", "python3": "python", "javascript": "javascript",
+             "js": "javascript", "bash": "bash"}
+
+
+def language_of(name):
+    """The language a request's name means (None: python), or invalid_argument."""
+    language = LANGUAGES.get((name or "python").strip().lower())
+    if language is None:
+        raise OpError("invalid_argument", "unsupported language %r: python, javascript (js) or "
+                      "bash" % name)
+    return language
+
+
+def default_context_id(language):
+    """The context a run naming only its language goes to: python's is "default", made at the
+    start; the others' are made at their first run."""
+    return "default" if language == "python" else "default-" + language
 
 
 class Run:
@@ -53,12 +73,13 @@ class SpawnedKernel:
 
 
 class Kernel:
-    """One python kernel process (envd_kernel.py); reports its lines and its death to context."""
+    """One kernel process for context's language; reports its lines and its death to context."""
 
     def __init__(self, agent, context, spawned=None):
         self.agent, self.context = agent, context
         self.dead = False
-        spawned = spawned or envd_kernel.spawn(context.cwd, HOME)
+        self.marker = None  # bash's: the request's, which its lines must carry
+        spawned = spawned or envd_kernel.spawn(context.cwd, HOME, context.language)
         self.popen = SpawnedKernel(*spawned)
         control_read = spawned[4]
         self.pid = self.popen.pid
@@ -73,7 +94,18 @@ class Kernel:
         agent.children[self.pid] = self
 
     def send(self, request):
-        self.stdin.write(dumps(request).encode() + b"\n")
+        if self.context.language != "bash":
+            self.stdin.write(dumps(request).encode() + b"\n")
+            return
+        # envd_bash_kernel.sh's encoding: NUL-terminated fields (bash cannot parse JSON)
+        self.marker = os.urandom(8).hex()
+        envs = request.get("set_envs", request.get("envs")) or {}
+        fields = ["env" if "set_envs" in request else "run", self.marker, str(len(envs))]
+        for name, value in envs.items():
+            fields += [name, value]
+        if "set_envs" not in request:
+            fields.append(request["code"])
+        self.stdin.write(b"".join(f.encode("utf-8", "surrogateescape") + b"\0" for f in fields))
 
     def on_data(self, stream, data):
         text = self.decoders[stream].decode(data)
@@ -109,6 +141,10 @@ class Kernel:
             except ValueError:
                 log("kernel %d: bad line" % self.pid)
                 continue
+            if self.marker is not None and (not isinstance(message, dict) or
+                                            message.pop("marker", None) != self.marker):
+                log("kernel %d: a line without the request's marker" % self.pid)
+                continue
             self.context.on_kernel_message(self, message)
         if eof:
             self.die()
@@ -142,8 +178,8 @@ class Kernel:
 class Context:
     """A code-interpreter context: a kernel, its queue of runs, its execution count."""
 
-    def __init__(self, agent, context_id, cwd):
-        self.agent, self.id, self.cwd = agent, context_id, cwd
+    def __init__(self, agent, context_id, cwd, language="python"):
+        self.agent, self.id, self.cwd, self.language = agent, context_id, cwd, language
         self.kernel = None
         self.queue = []
         self.current = None
@@ -151,7 +187,7 @@ class Context:
         self.removed = False
 
     def describe(self):
-        return {"id": self.id, "language": "python", "cwd": self.cwd}
+        return {"id": self.id, "language": self.language, "cwd": self.cwd}
 
     def start_kernel(self, spawned=None):
         if self.kernel is None:
@@ -212,7 +248,10 @@ class Context:
 
     def interrupt(self, run_id):
         if self.current is not None and self.current.run_id == run_id and self.kernel:
-            os.kill(self.kernel.pid, signal.SIGINT)
+            if self.language == "bash":  # its foreground command too, which bash waits for
+                os.killpg(self.kernel.pid, signal.SIGINT)
+            else:
+                os.kill(self.kernel.pid, signal.SIGINT)
             return True
         for queued in self.queue:
             if queued.run_id == run_id:

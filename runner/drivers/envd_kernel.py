@@ -1,7 +1,9 @@
 """airlock's python kernel for E2B code contexts: envd_agent.py starts one per context; it runs each
-request's code in one persistent namespace and reports results as E2B /execute events.
+request's code in one persistent namespace and reports results as E2B /execute events. spawn()
+below starts every language's kernel (envd_node_kernel.js, envd_bash_kernel.sh speak the same
+framing, bash's with its own request encoding).
 
-Started by spawn() below as `python3 envd_kernel.py <cwd>` in a new session; it applies
+Started by spawn() as `python3 envd_kernel.py <cwd>` in a new session; it applies
 AIRLOCK_ENVS (the workspace's envs, JSON) to its own environment first.
 
 Framing (agent <-> kernel): requests arrive on stdin, one JSON line each, {"code": str, "envs":
@@ -46,18 +48,40 @@ def base_environment(home):
     return env
 
 
-def spawn(cwd, home):
+def _kernel_argv(language, cwd):
+    """The command that starts a kernel for language (envd_contexts.LANGUAGES' names)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if language == "javascript":
+        return ["/usr/bin/node", os.path.join(here, "envd_node_kernel.js"), cwd]
+    if language == "bash":
+        with open(os.path.join(here, "envd_bash_kernel.sh")) as f:  # -c: messages say "bash:"
+            return ["/bin/bash", "--noprofile", "--norc", "-c", f.read(), "bash", cwd]
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    return [python, os.path.abspath(__file__), cwd]
+
+
+def spawn(cwd, home, language="python"):
     """Starts a kernel with os.posix_spawn (cheap, and needs no import of subprocess: the agent
     starts its default kernel before it has loaded anything else). Returns (pid, stdin, stdout,
-    stderr, control): the agent's ends of the kernel's pipes, close-on-exec."""
-    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-    env = dict(base_environment(home), MPLBACKEND="Agg", AIRLOCK_ENVS=os.environ.get(
-        "AIRLOCK_ENVS", "{}"))
+    stderr, control): the agent's ends of the kernel's pipes, close-on-exec. The workspace's envs
+    (AIRLOCK_ENVS) reach every kernel: python's applies them itself (so that this needs no json
+    at the agent's start), the others get them in their environment."""
+    argv = _kernel_argv(language, cwd)
+    env = base_environment(home)
+    if language == "python":
+        env.update(MPLBACKEND="Agg", AIRLOCK_ENVS=os.environ.get("AIRLOCK_ENVS", "{}"))
+    else:
+        import json
+        try:
+            workspace = json.loads(os.environ.get("AIRLOCK_ENVS") or "{}")
+            env.update((k, v) for k, v in workspace.items() if isinstance(v, str))
+        except (ValueError, AttributeError) as e:
+            sys.stderr.write("envd_agent: AIRLOCK_ENVS ignored: %s\n" % e)
     pipes = [os.pipe() for _ in range(4)]  # stdin, stdout, stderr, control
     child_ends = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
     ours = [pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0]]
     try:
-        pid = os.posix_spawn(python, [python, os.path.abspath(__file__), cwd], env,
+        pid = os.posix_spawn(argv[0], argv, env,
                              file_actions=[(os.POSIX_SPAWN_DUP2, fd, n)
                                            for n, fd in enumerate(child_ends)],
                              setsid=True)

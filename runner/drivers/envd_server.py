@@ -25,7 +25,7 @@ import time
 
 import envd_io
 import envd_kernel
-from envd_contexts import Context, EnvUpdate, Run
+from envd_contexts import Context, EnvUpdate, Run, default_context_id, language_of
 from envd_files import MAX_READ_BYTES, Watcher, entry, fs_list, fs_move, fs_read, fs_remove, \
     fs_write, resolve
 from envd_io import MAX_LINE_BYTES, Loop, OpError, Writer, arg, drain, dumps, event, \
@@ -408,25 +408,24 @@ class Agent:
 
     # Code contexts ---------------------------------------------------------------------------
 
-    def context(self, request, name="context_id"):
-        context_id = arg(request, name, str, None) or "default"
+    def context(self, request, language="python"):
+        """The request's context_id's context, or language's default one (made when missing)."""
+        context_id = arg(request, "context_id", str, None) or default_context_id(language)
         if context_id not in self.contexts:
-            if context_id != "default":
+            if context_id != default_context_id(language):
                 raise OpError("not_found", "no context %r" % context_id)
-            self.contexts["default"] = Context(self, "default", HOME)
+            self.contexts[context_id] = Context(self, context_id, HOME, language)
         return self.contexts[context_id]
 
     def ctx_create(self, request):
-        language = arg(request, "language", str, None) or "python"
-        if language not in ("python", "python3"):
-            raise OpError("invalid_argument", "unsupported language %r" % language)
+        language = language_of(arg(request, "language", str, None))
         if len(self.contexts) >= MAX_CONTEXTS:
             raise OpError("resource_exhausted", "at most %d contexts" % MAX_CONTEXTS)
         cwd = resolve(arg(request, "cwd", str, None) or HOME)
         if not os.path.isdir(cwd):
             raise OpError("invalid_argument", "cwd is not a directory: " + cwd)
         self.next_context += 1
-        context = Context(self, "ctx-%d" % self.next_context, cwd)
+        context = Context(self, "ctx-%d" % self.next_context, cwd, language)
         context.start_kernel()
         self.contexts[context.id] = context
         return {"context": context.describe()}
@@ -446,12 +445,12 @@ class Agent:
         context.start_kernel()
 
     def code_run(self, request):
-        language = arg(request, "language", str, None)
-        if language not in (None, "python", "python3"):
-            raise OpError("invalid_argument", "unsupported language %r" % language)
-        context = self.context(request)
+        context = self.context(request, language_of(arg(request, "language", str, None)))
         run = Run(arg(request, "run_id", str), arg(request, "code", str),
                   string_map(request.get("envs"), "envs"))
+        if context.language == "bash" and any("\0" in text for text in (
+                run.code, *run.envs.keys(), *run.envs.values())):
+            raise OpError("invalid_argument", "bash code and envs cannot hold a NUL byte")
         return {}, lambda: context.submit(run)  # events only after the reply
 
     def env_set(self, request):

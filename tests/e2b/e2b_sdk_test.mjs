@@ -265,6 +265,26 @@ async function main() {
     assert.equal(execution.logs.stderr.join(""), "err one\n");
   });
 
+  testCase("javascript and bash code keep their state too, in contexts of their own", async () => {
+    await shared.runCode("var seen = [1, 2]; let total = 40", opts({ language: "js" }));
+    const js = await shared.runCode("await Promise.resolve(); console.log('js'); total + seen.length", opts({ language: "js" }));
+    assert.equal(js.error, undefined, JSON.stringify(js.error));
+    assert.deepEqual(js.logs.stdout, ["js\n"]);
+    assert.equal(js.text, "42");
+    const thrown = await shared.runCode("undefinedThing.x", opts({ language: "js" }));
+    assert.equal(thrown.error?.name, "ReferenceError");
+
+    await shared.runCode("cd /tmp; GREETING=hello", opts({ language: "bash" }));
+    const bash = await shared.runCode("echo $GREETING from $(pwd)", opts({ language: "bash" }));
+    assert.deepEqual(bash.logs.stdout, ["hello from /tmp\n"]);
+    const failed = await shared.runCode("false", opts({ language: "bash" }));
+    assert.equal(failed.error?.name, "ExitCode");
+    const python = await shared.runCode("'python' + ' still'", opts());
+    assert.equal(python.text, "'python still'");
+    const languages = (await shared.listCodeContexts()).map((c) => c.language).sort();
+    assert.ok(["bash", "javascript", "python"].every((l) => languages.includes(l)), JSON.stringify(languages));
+  });
+
   testCase("an error is reported by name, without throwing", async () => {
     const execution = await shared.runCode("undefined_name_here");
     assert.ok(execution.error, "no error reported");
@@ -545,7 +565,7 @@ async function main() {
     };
     await assert.rejects(shared.pty.create({ cols: 80, rows: 24, onData: () => {} }), refusedWith(/pty/));
     // The code interpreter's SDK shows only the status of a refused context, not its message.
-    await assert.rejects(shared.createCodeContext({ language: "js" }), refusedWith(/400/));
+    await assert.rejects(shared.createCodeContext({ language: "r" }), refusedWith(/400/));
     await assert.rejects(create({ network: { allowOut: ["1.1.1.1"] } }), refusedWith(/network/));
     await assert.rejects(create({ timeoutMs: 2 * 3600_000 }), refusedWith(/timeout.*at most 1 h/));
     await assert.rejects(create({ allowInternetAccess: true }), refusedWith(/allowInternetAccess.*no network/));

@@ -129,10 +129,11 @@ class AgentTest(unittest.TestCase):
         self.pids.append(pid)
         return pid
 
-    def run_code(self, code, context_id=None):
+    def run_code(self, code, context_id=None, language=None):
         self.runs = getattr(self, "runs", 0) + 1
         run_id = "run-%d" % self.runs
-        self.agent.ok("code.run", run_id=run_id, code=code, context_id=context_id)
+        self.agent.ok("code.run", run_id=run_id, code=code, context_id=context_id,
+                      language=language)
         return run_id, self.agent.until("r:" + run_id, "end_of_execution")
 
 
@@ -519,6 +520,180 @@ class CodeTest(AgentTest):
         _, events = self.run_code("import pandas as pd\npd.DataFrame({'a': [1, 2]})")
         self.assertIn("<table", events[0]["html"])
         self.assertIn("a", events[0]["text"])
+
+
+def kinds_and_texts(events):
+    return [(e["type"], e.get("text")) for e in events
+            if e["type"] in ("stdout", "stderr", "result")]
+
+
+def error_names(events):
+    return [e["name"] for e in events if e["type"] == "error"]
+
+
+@unittest.skipUnless(os.path.exists("/usr/bin/node"), "no /usr/bin/node")
+class JavaScriptTest(AgentTest):
+    extra_env = {"AIRLOCK_ENVS": json.dumps({"WORKSPACE_VAR": "from-create"})}
+
+    def js(self, code):
+        return self.run_code(code, language="js")[1]
+
+    def test_declarations_persist_across_runs_and_the_last_value_is_the_result(self):
+        self.assertEqual(kinds_and_texts(self.js(
+            "var a = 1; let b = 2; const c = 3; function f() { return 4 }; g = 5")),
+            [("result", "5")])  # the value the code completes with
+        events = self.js("a + b + c + f() + g")
+        self.assertEqual(kinds_and_texts(events), [("result", "15")])
+        self.assertTrue(events[0]["is_main_result"])
+        self.assertEqual(events[-2], {"type": "number_of_executions", "execution_count": 2})
+        self.assertEqual(kinds_and_texts(self.js("let b = 20; b")), [("result", "20")])
+        self.assertEqual(kinds_and_texts(self.js("({ list: [1, 'two'] })")),
+                         [("result", "{ list: [ 1, 'two' ] }")])
+        self.assertEqual(kinds_and_texts(self.js("undefined")), [])
+
+    def test_console_output_keeps_its_order_with_the_result(self):
+        events = self.js("console.log('one'); console.error('two'); console.log('three', 3); 4")
+        self.assertEqual(kinds_and_texts(events), [("stdout", "one\n"), ("stderr", "two\n"),
+                                                   ("stdout", "three 3\n"), ("result", "4")])
+
+    def test_errors_by_name(self):
+        events = self.js("console.log('before'); undefinedName")
+        error = [e for e in events if e["type"] == "error"][0]
+        self.assertEqual((error["name"], error["value"]),
+                         ("ReferenceError", "undefinedName is not defined"))
+        self.assertNotIn("envd_node_kernel", error["traceback"])
+        self.assertEqual(self.types(events)[:2], ["stdout", "error"])
+        self.assertEqual(error_names(self.js("function g() { throw new TypeError('bad') }\ng()")),
+                         ["TypeError"])
+        self.assertEqual(error_names(self.js("let = = 1")), ["SyntaxError"])
+        self.assertEqual(error_names(self.js("await Promise.reject(new RangeError('r'))")),
+                         ["RangeError"])
+
+    def types(self, events):
+        return [e["type"] for e in events]
+
+    def test_top_level_await(self):
+        events = self.js("const x = await new Promise(r => setTimeout(() => r(40), 10)); x + 2")
+        self.assertEqual(kinds_and_texts(events), [("result", "42")])
+        self.assertEqual(kinds_and_texts(self.js("x")), [("result", "40")])
+
+    def test_environment_cwd_and_nothing_of_the_agent(self):
+        events = self.js("[process.env.WORKSPACE_VAR, process.cwd(), 'AIRLOCK_ENVS' in process.env]")
+        self.assertEqual(kinds_and_texts(events),
+                         [("result", "[ 'from-create', %r, false ]" % self.home)])
+        # a child has fds 0-2 (stdin empty) and ls's own: none of the agent's pipes
+        events = self.js("require('child_process').execSync('cat; ls /proc/self/fd').toString()")
+        self.assertEqual(kinds_and_texts(events), [("result", "'0\\n1\\n2\\n3\\n'")])
+
+    def test_envs_set_later_reach_a_running_kernel(self):
+        self.js("kept = 1")
+        self.agent.ok("env.set", envs={"LATER": "given"})
+        self.assertEqual(kinds_and_texts(self.js("[process.env.LATER, kept]")),
+                         [("result", "[ 'given', 1 ]")])
+
+    def test_interrupt_ends_the_run_and_keeps_state(self):
+        self.js("let kept = 'still here'")
+        # Only synchronous code: a SIGINT landing in the inspector's part of an evaluation (as
+        # the code goes async) can leave the kernel unable to evaluate (docs/workspace_agent.md).
+        for code in ("console.log('early'); while (true) {}",):
+            run_id = "slow-%d" % len(code)
+            self.agent.ok("code.run", run_id=run_id, code=code, language="javascript")
+            self.agent.until("r:" + run_id, "stdout")
+            for attempt in range(5):  # a SIGINT landing just as the code goes async may be lost
+                self.agent.ok("code.interrupt", run_id=run_id)
+                try:
+                    events = self.agent.until("r:" + run_id, "end_of_execution", 2)
+                    break
+                except AssertionError:
+                    continue
+            self.assertEqual(error_names(events), ["KeyboardInterrupt"])
+        self.assertEqual(kinds_and_texts(self.js("kept")), [("result", "'still here'")])
+
+
+class BashTest(AgentTest):
+    def bash(self, code):
+        return self.run_code(code, language="bash")[1]
+
+    def test_cwd_variables_and_functions_persist(self):
+        os.mkdir(os.path.join(self.home, "sub"))
+        self.assertEqual(kinds_and_texts(self.bash("cd sub; x=41; f() { echo $((x + 1)); }")),
+                         [])
+        events = self.bash("echo $PWD; f")
+        self.assertEqual("".join(t for _, t in kinds_and_texts(events)),
+                         "%s/sub\n42\n" % self.home)
+        self.assertEqual(events[-2], {"type": "number_of_executions", "execution_count": 2})
+
+    def test_a_non_zero_status_is_an_error(self):
+        events = self.bash("echo out; echo err >&2; false")
+        self.assertEqual(kinds_and_texts(events), [("stdout", "out\n"), ("stderr", "err\n")])
+        self.assertEqual([(e["name"], e["value"]) for e in events if e["type"] == "error"],
+                         [("ExitCode", "1")])
+        self.assertEqual(error_names(self.bash("no_such_command_here")), ["ExitCode"])
+        self.assertEqual(error_names(self.bash("(exit 3); true")), [])
+
+    def test_stdin_is_dev_null_and_the_agent_is_out_of_reach(self):
+        events = self.bash("cat; read line; echo read=$?; ls /proc/self/fd; echo >&3")
+        stdout = "".join(t for k, t in kinds_and_texts(events) if k == "stdout")
+        self.assertEqual(stdout, "read=1\n0\n1\n2\n3\n")
+        self.assertEqual(error_names(events), ["ExitCode"])  # fd 3 is closed to the code
+
+    def test_break_and_exit(self):
+        self.bash("kept=1")
+        self.assertEqual(error_names(self.bash("break; echo no")), [])
+        self.assertEqual(kinds_and_texts(self.bash("echo $kept")), [("stdout", "1\n")])
+        self.assertEqual(error_names(self.bash("exit 2")), ["KernelDied"])
+        self.assertEqual(kinds_and_texts(self.bash("echo fresh${kept}")), [("stdout", "fresh\n")])
+
+    def test_interrupt_ends_the_run_and_keeps_state(self):
+        self.bash("kept=yes")
+        self.agent.ok("code.run", run_id="slow", code="echo early; sleep 100; echo after",
+                      language="bash")
+        self.agent.until("r:slow", "stdout")
+        self.agent.ok("code.interrupt", run_id="slow")
+        events = self.agent.until("r:slow", "end_of_execution")
+        self.assertEqual(error_names(events), ["KeyboardInterrupt"])
+        self.assertNotIn(("stdout", "after\n"), kinds_and_texts(events))
+        self.assertEqual(kinds_and_texts(self.bash("echo $kept")), [("stdout", "yes\n")])
+
+    def test_envs_of_a_run_and_of_the_workspace(self):
+        self.bash("true")
+        self.agent.ok("env.set", envs={"LATER": "given"})
+        self.agent.ok("code.run", run_id="e", code="echo $LATER $ONCE", language="bash",
+                      envs={"ONCE": "once"})
+        self.assertEqual(kinds_and_texts(self.agent.until("r:e", "end_of_execution")),
+                         [("stdout", "given once\n")])
+        self.assertEqual(kinds_and_texts(self.bash("echo ${ONCE-unset}")),
+                         [("stdout", "unset\n")])
+        reply = self.agent.call("code.run", run_id="n", code="echo \0", language="bash")
+        self.assertEqual(reply["error"]["code"], "invalid_argument")
+
+
+class LanguageTest(AgentTest):
+    def test_each_language_has_a_default_context_made_on_first_use(self):
+        listed = self.agent.ok("ctx.list")["contexts"]
+        self.assertEqual([(c["id"], c["language"]) for c in listed], [("default", "python")])
+        self.run_code("x = 'py'", language="python3")
+        self.run_code("x=sh", language="bash")
+        _, events = self.run_code("echo $x", language="bash")
+        self.assertEqual(kinds_and_texts(events), [("stdout", "sh\n")])
+        _, events = self.run_code("x")
+        self.assertEqual(kinds_and_texts(events), [("result", "'py'")])
+        listed = {c["id"]: c["language"] for c in self.agent.ok("ctx.list")["contexts"]}
+        self.assertEqual(listed, {"default": "python", "default-bash": "bash"})
+
+    def test_a_created_context_has_its_language(self):
+        context = self.agent.ok("ctx.create", language="Bash")["context"]
+        self.assertEqual(context["language"], "bash")
+        self.run_code("y=1", context["id"])
+        _, events = self.run_code("echo ${y-none}", language="bash")  # not the default one
+        self.assertEqual(kinds_and_texts(events), [("stdout", "none\n")])
+
+    def test_an_unsupported_language_is_refused(self):
+        for op, fields in (("code.run", {"run_id": "r", "code": "1"}), ("ctx.create", {})):
+            reply = self.agent.call(op, language="cobol", **fields)
+            self.assertEqual(reply["error"]["code"], "invalid_argument")
+            for name in ("python", "javascript", "bash"):
+                self.assertIn(name, reply["error"]["message"])
 
 
 class RequestTest(AgentTest):
