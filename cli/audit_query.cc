@@ -186,6 +186,10 @@ std::string describe(const AuditLine& line) {
     return head + "  " + f("status") + " " + f("code") + "  key=" + f("key") +
            " client=" + f("client") + "  " + f("method") + " " + f("path");
   }
+  if (event.starts_with("workspace_")) {  // E2B sandboxes: made, killed, and what ran in them
+    return head + "  " + f("workspace_id") + "  key=" + f("key") + " client=" + f("client") +
+           "  policy=" + f("policy") + " " + f("hash") + (f("detail") == "-" ? "" : "  " + f("detail"));
+  }
   return line.text;
 }
 

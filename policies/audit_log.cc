@@ -184,7 +184,8 @@ void AuditLog::record_workspace(const WorkspaceRecord& workspace) {
                 field("policy", optional_string(workspace.policy)) +
                 field("hash", optional_string(workspace.policy_hash)) +
                 field("template", optional_string(workspace.template_id)) +
-                field("client", json_string(workspace.client)) + "}\n");
+                field("client", json_string(workspace.client)) +
+                field("detail", optional_string(workspace.detail)) + "}\n");
 }
 
 void AuditLog::record_reload(const std::vector<PolicyChange>& changes, size_t policies,

@@ -40,13 +40,18 @@ struct RefusalRecord {
 
 // A workspace (E2B sandbox) made or ended at a client's request.
 struct WorkspaceRecord {
-  std::string event;  // "workspace_created", "workspace_killed"
+  // "workspace_created", "workspace_killed"; "workspace_process" (a command started in it) and
+  // "workspace_code" (a code-interpreter run)
+  std::string event;
   std::string workspace_id;
   std::string key;     // the API key's name
   std::string policy;  // with its hash, when created
   std::string policy_hash;
   std::string template_id;
   std::string client;  // "address:port"
+  // What ran: a process's command line (at most 4 KiB of it), or a run's language, size and the
+  // sha256 of its code.
+  std::string detail;
 };
 
 // One policy whose hash a reload changed; an empty hash: it was added (old) or removed (new).

@@ -110,7 +110,8 @@ bool bool_field(const json::Value& value, std::string_view name) {
 
 }  // namespace envd
 
-Dispatch handle_envd(const HttpRequest& request, std::shared_ptr<runner::Workspace> workspace) {
+Dispatch handle_envd(const HttpRequest& request, std::shared_ptr<runner::Workspace> workspace,
+                     AuditWorkspace audit) {
   // The last two segments name the method (any prefix, such as /e2b/sandbox, is the router's).
   const std::string_view path = request.path();
   const size_t slash = path.rfind('/');
@@ -139,6 +140,7 @@ Dispatch handle_envd(const HttpRequest& request, std::shared_ptr<runner::Workspa
   }
 
   envd::Rpc rpc{request, std::move(workspace)};
+  rpc.audit = std::move(audit);
   rpc.streaming = envd::is_server_stream(service, method);
   const std::string_view content_type = request.header("Content-Type").value_or("");
   auto encoding = rpc.streaming ? connect::streaming_encoding(content_type)

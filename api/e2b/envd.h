@@ -3,12 +3,18 @@
 // and the agent's replies and events become Connect messages.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "api/handler.h"
 #include "runner/workspaces.h"
 
 namespace airlock::api::e2b {
+
+// Told each thing that starts in a workspace, for the audit log: the event ("workspace_process",
+// "workspace_code") and what ran (policies::WorkspaceRecord::detail). May be empty.
+using AuditWorkspace = std::function<void(const std::string& event, const std::string& detail)>;
 
 // Answers one envd RPC, POST <any prefix>/process.Process/<Method> or
 // .../filesystem.Filesystem/<Method>, for an admitted workspace (the caller checked the access
@@ -17,6 +23,8 @@ namespace airlock::api::e2b {
 // StreamingResponse. The transport must keep the StreamingResponse's on_client_gone until the
 // stream ends or the client goes away: it holds the stream's subscription to the agent's events.
 // Never throws; unknown methods answer 404 with Connect's unimplemented.
-Dispatch handle_envd(const HttpRequest& request, std::shared_ptr<runner::Workspace> workspace);
+// `audit` is told of each process started.
+Dispatch handle_envd(const HttpRequest& request, std::shared_ptr<runner::Workspace> workspace,
+                     AuditWorkspace audit = {});
 
 }  // namespace airlock::api::e2b

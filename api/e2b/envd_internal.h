@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "api/e2b/connect.h"
+#include "api/e2b/envd.h"
 #include "api/handler.h"
 #include "api/wire/json.h"
 #include "runner/workspaces.h"
@@ -31,6 +32,7 @@ struct Rpc {
   std::chrono::milliseconds wait = kAgentReplyWait;               // for unary agent calls
   std::optional<std::chrono::steady_clock::time_point> deadline;  // Connect-Timeout-Ms
   std::chrono::milliseconds keepalive_interval = kMaxKeepaliveInterval;
+  AuditWorkspace audit;  // told what starts in the workspace
 };
 
 // The agent's reply object when it said ok, else the Connect error it (or its absence) means.

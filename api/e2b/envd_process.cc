@@ -103,6 +103,15 @@ Dispatch stream_response(Rpc& rpc, std::function<void(std::shared_ptr<ServerStre
   return ServerStream::response(stream, rpc, keepalive, std::move(begin));
 }
 
+// What the audit log says ran: the command and its arguments, at most 4 KiB of them.
+std::string command_line(const process::ProcessConfig& config) {
+  constexpr size_t kMaxBytes = 4096;
+  std::string line = config.cmd();
+  for (const auto& arg : config.args()) line += " " + arg;
+  if (line.size() > kMaxBytes) line = line.substr(0, kMaxBytes) + " ...(" + std::to_string(line.size()) + " bytes)";
+  return line;
+}
+
 Dispatch start(Rpc& rpc) {
   process::StartRequest request;
   if (auto error = parse_request(rpc, request)) return fail(rpc, *error);
@@ -124,6 +133,7 @@ Dispatch start(Rpc& rpc) {
                     {"stdin", json::boolean(!request.has_stdin() || request.stdin())}});
   if (config.has_cwd()) json::set(agent, "cwd", json::string(config.cwd()));
   if (request.has_tag()) json::set(agent, "tag", json::string(request.tag()));
+  if (rpc.audit) rpc.audit("workspace_process", command_line(config));
   auto workspace = rpc.workspace;
   return stream_response<process::StartResponse>(
       rpc, [workspace, text = json::print(agent)](std::shared_ptr<ServerStream> stream) {

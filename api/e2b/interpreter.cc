@@ -5,6 +5,7 @@
 
 #include "api/e2b/agent.h"
 #include "api/e2b/errors.h"
+#include "policies/sha256.h"
 
 namespace airlock::api::e2b {
 namespace {
@@ -51,10 +52,22 @@ std::string sandbox_ended_line() {
          "\n";
 }
 
-Dispatch execute(const HttpRequest& request, std::shared_ptr<runner::Workspace> workspace) {
+// What the audit log says ran: the language (or context), the code's size and its sha256.
+std::string run_summary(const json::Value& run) {
+  const std::string code = json::string_field(run, "code").value_or("");
+  const auto context = json::string_field(run, "context_id");
+  const std::string where =
+      context ? "context " + *context : json::string_field(run, "language").value_or("python");
+  return where + ", " + std::to_string(code.size()) + " bytes, sha256 " +
+         policies::sha256_hex(code);
+}
+
+Dispatch execute(const HttpRequest& request, std::shared_ptr<runner::Workspace> workspace,
+                 const AuditWorkspace& audit) {
   const std::string run_id = new_run_id();
   auto run = code_run_request(request.body, run_id);
   if (auto* refusal = std::get_if<HttpResponse>(&run)) return std::move(*refusal);
+  if (audit) audit("workspace_code", run_summary(std::get<json::Value>(run)));
 
   auto state = std::make_shared<RunStream>();
   state->workspace = workspace;
@@ -225,10 +238,10 @@ std::variant<json::Value, HttpResponse> code_run_request(std::string_view body,
 }
 
 Dispatch handle_interpreter(const HttpRequest& request, const std::string& path,
-                            std::shared_ptr<runner::Workspace> workspace) {
+                            std::shared_ptr<runner::Workspace> workspace, AuditWorkspace audit) {
   if (path == "/execute") {
     if (request.method != "POST") return error(405, "use POST on /execute");
-    return execute(request, std::move(workspace));
+    return execute(request, std::move(workspace), audit);
   }
   if (path == "/contexts" || path.starts_with("/contexts/")) {
     return contexts(request, std::string_view(path).substr(std::string_view("/contexts").size()),

@@ -7,6 +7,7 @@
 #include <string>
 #include <variant>
 
+#include "api/e2b/envd.h"
 #include "api/handler.h"
 #include "api/wire/json.h"
 #include "runner/workspaces.h"
@@ -24,7 +25,8 @@ std::variant<json::Value, HttpResponse> code_run_request(std::string_view body,
                                                          const std::string& run_id);
 
 // Handles a request to port 49999 (`path` below /e2b/sandbox) for an admitted workspace.
+// `audit` is told of each run.
 Dispatch handle_interpreter(const HttpRequest& request, const std::string& path,
-                            std::shared_ptr<runner::Workspace> workspace);
+                            std::shared_ptr<runner::Workspace> workspace, AuditWorkspace audit = {});
 
 }  // namespace airlock::api::e2b

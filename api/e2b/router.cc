@@ -55,6 +55,18 @@ Dispatch handle_sandbox_traffic(const ApiContext& context, const HttpRequest& re
   if (std::holds_alternative<runner::SessionError>(found)) return sandbox_not_found(target.id);
   std::shared_ptr<runner::Workspace> workspace =
       std::get<std::shared_ptr<runner::Workspace>>(std::move(found));
+  AuditWorkspace audit;
+  if (context.on_workspace) {
+    audit = [&context, id = target.id, client = request.peer](const std::string& event,
+                                                              const std::string& detail) {
+      policies::WorkspaceRecord record;
+      record.event = event;
+      record.workspace_id = id;
+      record.client = client;
+      record.detail = detail;
+      context.on_workspace(record);
+    };
+  }
 
   const std::string& path = target.path;
   if (target.port == kEnvdPort) {
@@ -64,12 +76,12 @@ Dispatch handle_sandbox_traffic(const ApiContext& context, const HttpRequest& re
     }
     if (path == "/files") return handle_files(context, request, std::move(workspace));
     if (path.starts_with("/process.Process/") || path.starts_with("/filesystem.Filesystem/")) {
-      return handle_envd(request, std::move(workspace));
+      return handle_envd(request, std::move(workspace), std::move(audit));
     }
     return error(404, "envd has no path " + path);
   }
   if (path == "/health") return HttpResponse{200, "application/json", {}, "{}"};
-  return handle_interpreter(request, target.path, std::move(workspace));
+  return handle_interpreter(request, target.path, std::move(workspace), std::move(audit));
 }
 
 }  // namespace airlock::api::e2b

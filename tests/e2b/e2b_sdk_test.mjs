@@ -285,6 +285,19 @@ async function main() {
     assert.ok(["bash", "javascript", "python"].every((l) => languages.includes(l)), JSON.stringify(languages));
   });
 
+  testCase("what starts in a sandbox is in the audit log: commands by command line, code by hash", async () => {
+    await shared.commands.run("echo audited-command", opts());
+    const code = "print('audited code')";
+    await shared.runCode(code, opts());
+    const records = readFileSync(join(server.stateDir, "audit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const ours = records.filter((r) => r.workspace_id === shared.sandboxId);
+    assert.ok(ours.some((r) => r.event === "workspace_created" && r.key === "e2b-a" && r.policy === "default"), JSON.stringify(ours));
+    assert.ok(ours.some((r) => r.event === "workspace_process" && r.detail === "/bin/bash -l -c echo audited-command"),
+      JSON.stringify(ours.filter((r) => r.event === "workspace_process")));
+    assert.ok(ours.some((r) => r.event === "workspace_code" && r.detail === `python, ${code.length} bytes, sha256 ${sha256(code)}`),
+      JSON.stringify(ours.filter((r) => r.event === "workspace_code")));
+  });
+
   testCase("an error is reported by name, without throwing", async () => {
     const execution = await shared.runCode("undefined_name_here");
     assert.ok(execution.error, "no error reported");
