@@ -163,8 +163,8 @@ void SpareWorkspaces::work() {
     }
     StartedWorkspace spare = std::move(std::get<StartedWorkspace>(started));
     // The policy may have fallen out of use (or the pool stopped) while the spare started.
-    auto still = std::find_if(kept_.begin(), kept_.end(),
-                              [&](const Kept& k) { return k.policy == policy; });
+    auto still =
+        std::find_if(kept_.begin(), kept_.end(), [&](const Kept& k) { return k.policy == policy; });
     if (stopping_ || still == kept_.end()) {
       retired_.push_back(std::move(spare));
     } else {

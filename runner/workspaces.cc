@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "policies/audit_log.h"
 #include "runner/agent_channel.h"
 #include "runner/drivers.h"
 #include "runner/live_workspace.h"
@@ -25,39 +26,6 @@ constexpr size_t kMaxEnvsJsonBytes = 64 * 1024;
 
 SessionError refuse(SessionRefusal refusal, std::string message, std::string field = {}) {
   return SessionError{refusal, std::move(field), std::move(message)};
-}
-
-std::string json_string(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
 }
 
 bool is_env_name(std::string_view name) {
@@ -80,7 +48,8 @@ std::variant<std::string, SessionError> envs_json(const std::map<std::string, st
       return refuse(SessionRefusal::invalid, "environment variable " + name + " holds a NUL byte",
                     "envVars");
     }
-    json += (json.size() > 1 ? "," : "") + json_string(name) + ":" + json_string(value);
+    json += (json.size() > 1 ? "," : "") + policies::json_string(name) + ":" +
+            policies::json_string(value);
   }
   json += "}";
   if (json.size() > kMaxEnvsJsonBytes) {
@@ -193,8 +162,8 @@ WorkspaceManager::~WorkspaceManager() {
   janitor_->stop();
 }
 
-std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(
-    const policies::Policy& policy, const std::string& envs_json) {
+std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(const policies::Policy& policy,
+                                                                     const std::string& envs_json) {
   auto python = runtimes_.find("python");
   if (python == runtimes_.end() || python->second.run.empty()) {
     return refuse(SessionRefusal::setup_failed,
@@ -210,7 +179,8 @@ std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(
   sandbox::Spec spec = driver_spec(policy, python->second, argv, settings_.drivers_dir);
   // The policy's time limits are for one execution; the workspace lives as long as it may (a
   // spare first waits for its owner), and uses at most its CPU budget over that life.
-  spec.limits.wall_time = settings_.max_lifetime + settings_.spares.max_age + std::chrono::minutes(1);
+  spec.limits.wall_time =
+      settings_.max_lifetime + settings_.spares.max_age + std::chrono::minutes(1);
   spec.limits.cpu_time = std::min(settings_.max_lifetime, settings_.cpu_time_budget);
   spec.limits.workdir_size_bytes = settings_.home_size_bytes;
   spec.filesystem.workdir = kHome;

@@ -171,8 +171,9 @@ Dispatch handle_envd(const HttpRequest& request, std::shared_ptr<runner::Workspa
   // The SDKs name the user to act as in HTTP Basic auth ("root:" for user: 'root'); everything in
   // a sandbox runs as "user", so another name is refused rather than silently ignored.
   if (auto user = envd::basic_auth_user(request); user && *user != "user") {
-    return envd::fail(rpc, {"invalid_argument",
-                            "user \"" + *user + "\": airlock runs everything in a sandbox as \"user\""});
+    return envd::fail(rpc,
+                      {"invalid_argument",
+                       "user \"" + *user + "\": airlock runs everything in a sandbox as \"user\""});
   }
 
   try {

@@ -108,7 +108,8 @@ std::string command_line(const process::ProcessConfig& config) {
   constexpr size_t kMaxBytes = 4096;
   std::string line = config.cmd();
   for (const auto& arg : config.args()) line += " " + arg;
-  if (line.size() > kMaxBytes) line = line.substr(0, kMaxBytes) + " ...(" + std::to_string(line.size()) + " bytes)";
+  if (line.size() > kMaxBytes)
+    line = line.substr(0, kMaxBytes) + " ...(" + std::to_string(line.size()) + " bytes)";
   return line;
 }
 

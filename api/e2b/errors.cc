@@ -1,35 +1,21 @@
 #include "api/e2b/errors.h"
 
+#include "api/rest/sessions.h"
 #include "api/wire/json.h"
 
 namespace airlock::api::e2b {
 
 HttpResponse error(int status, const std::string& message) {
-  return HttpResponse{
-      status, "application/json", {},
-      json::print(json::object({{"code", json::number(status)}, {"message", json::string(message)}}))};
+  return HttpResponse{status,
+                      "application/json",
+                      {},
+                      json::print(json::object(
+                          {{"code", json::number(status)}, {"message", json::string(message)}}))};
 }
 
 int status_for(runner::SessionRefusal refusal) {
-  switch (refusal) {
-    case runner::SessionRefusal::too_many_sessions:
-    case runner::SessionRefusal::too_many_for_owner:
-      return 429;
-    case runner::SessionRefusal::invalid:
-      return 400;
-    case runner::SessionRefusal::not_found:
-    case runner::SessionRefusal::lost:  // the SDK knows only "not found"
-      return 404;
-    case runner::SessionRefusal::elsewhere:
-      return 421;
-    case runner::SessionRefusal::busy:
-      return 409;
-    case runner::SessionRefusal::shutting_down:
-      return 503;
-    case runner::SessionRefusal::setup_failed:
-      return 500;
-  }
-  return 500;
+  // The REST API's statuses, but that E2B's SDKs know only "not found" for a lost sandbox.
+  return refusal == runner::SessionRefusal::lost ? 404 : api::status_for(refusal);
 }
 
 HttpResponse refused(const runner::SessionError& refusal) {

@@ -30,18 +30,22 @@ std::variant<SandboxTarget, HttpResponse> sandbox_target(const HttpRequest& requ
   auto token = request.header("X-Access-Token");
   if (!token || token->empty()) token = request.header("E2B-Traffic-Access-Token");
   if (!token || token->empty()) {
-    return error(401, "an access token is required (X-Access-Token, the envdAccessToken that "
-                      "creating the sandbox returned)");
+    return error(401,
+                 "an access token is required (X-Access-Token, the envdAccessToken that "
+                 "creating the sandbox returned)");
   }
   target.token = std::string(*token);
   return target;
 }
 
 HttpResponse sandbox_not_found(const std::string& id) {
-  return HttpResponse{502, "application/json", {},
-                      json::print(json::object({{"sandboxId", json::string(id)},
-                                                {"message", json::string("The sandbox was not found")},
-                                                {"code", json::number(502)}}))};
+  return HttpResponse{
+      502,
+      "application/json",
+      {},
+      json::print(json::object({{"sandboxId", json::string(id)},
+                                {"message", json::string("The sandbox was not found")},
+                                {"code", json::number(502)}}))};
 }
 
 Dispatch handle_sandbox_traffic(const ApiContext& context, const HttpRequest& request) {

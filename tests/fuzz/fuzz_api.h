@@ -15,10 +15,10 @@
 #include "api/execution_service.h"
 #include "api/executor.h"
 #include "api/handler.h"
-#include "api/wire/json.h"
 #include "api/log.h"
 #include "api/metrics.h"
 #include "api/policy_source.h"
+#include "api/wire/json.h"
 #include "api/wire/wire.h"
 #include "policies/loader.h"
 #include "runner/runner.h"
@@ -117,15 +117,14 @@ inline void check_answer(const api::HttpResponse& response, std::string_view pat
     const api::json::Value* code = parsed ? api::json::field(*parsed, "code") : nullptr;
     const bool is_status =
         code && code->has_number_value() && code->number_value() == response.status;
-    const bool is_connect_code =
-        code && code->has_string_value() && !code->string_value().empty();
+    const bool is_connect_code = code && code->has_string_value() && !code->string_value().empty();
     if (parsed && api::json::string_field(*parsed, "message") && (is_status || is_connect_code)) {
       return;
     }
   }
   api::v1::ErrorResponse error;
-  if (auto problem = api::decode(response.body, json ? api::WireFormat::json
-                                                     : api::WireFormat::protobuf, error)) {
+  if (auto problem = api::decode(response.body,
+                                 json ? api::WireFormat::json : api::WireFormat::protobuf, error)) {
     std::cerr << "an error answer does not decode (" << problem->message() << "):\n"
               << response.body << "\n";
     std::abort();
