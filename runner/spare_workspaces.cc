@@ -95,7 +95,7 @@ void SpareWorkspaces::retire_stale(Clock::time_point now) {
   }
   for (Kept& kept : kept_) {
     for (auto spare = kept.spares.begin(); spare != kept.spares.end();) {
-      if (now - spare->started_at >= settings_.max_age || !spare->workspace->alive()) {
+      if (now - spare->ready_at >= settings_.max_age || !spare->workspace->alive()) {
         retired_.push_back(std::move(*spare));
         spare = kept.spares.erase(spare);
       } else {
@@ -112,7 +112,7 @@ SpareWorkspaces::Kept* SpareWorkspaces::short_of_spares(
     const Clock::time_point unused = kept.used_at + settings_.unused_after;
     next_look = next_look ? std::min(*next_look, unused) : unused;
     for (const StartedWorkspace& spare : kept.spares) {
-      const Clock::time_point ages_out = spare.started_at + settings_.max_age;
+      const Clock::time_point ages_out = spare.ready_at + settings_.max_age;
       next_look = next_look ? std::min(*next_look, ages_out) : ages_out;
     }
     if (kept.spares.size() >= settings_.per_policy) continue;

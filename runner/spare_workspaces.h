@@ -38,13 +38,14 @@ struct StartedWorkspace {
   std::shared_ptr<LiveWorkspace> workspace;
   std::shared_ptr<AgentChannel> channel;
   std::shared_ptr<EndNotice> notice;
-  std::chrono::steady_clock::time_point started_at;
+  std::chrono::steady_clock::time_point ready_at;  // when its agent said it was ready
 };
 
 struct SpareSettings {
   size_t per_policy = 1;    // spares kept ready for each policy in use; 0: no spares at all
   size_t max_policies = 4;  // how many of the most recently used policies have spares
-  // A spare older than this is replaced, so a hand-over never gives a workspace near its end.
+  // A spare ready for longer than this is replaced, so a hand-over never gives a workspace near
+  // its end (the sandbox's wall-time limit allows for it).
   std::chrono::milliseconds max_age{std::chrono::minutes(10)};
   // A policy nobody created under for this long loses its spares (one replaced by a new version
   // of itself, say, which spares are then made for instead).

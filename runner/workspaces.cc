@@ -201,7 +201,6 @@ std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(const polic
     auto live_janitor = janitor.lock();
     if (live_janitor && !id.empty()) live_janitor->post(id);
   });
-  const auto started_at = std::chrono::steady_clock::now();
   auto live = sandbox_.start(spec, *channel);
   if (!live) return refuse(SessionRefusal::setup_failed, live.error().message());
   auto workspace =
@@ -217,7 +216,8 @@ std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(const polic
                                    sandbox::format_duration(settings_.agent_start_timeout)) +
                       (said.empty() ? std::string(" and said nothing") : "; it said: " + said));
   }
-  return StartedWorkspace{std::move(workspace), std::move(channel), std::move(notice), started_at};
+  return StartedWorkspace{std::move(workspace), std::move(channel), std::move(notice),
+                          std::chrono::steady_clock::now()};
 }
 
 std::optional<StartedWorkspace> WorkspaceManager::take_spare(const WorkspaceRequest& request,

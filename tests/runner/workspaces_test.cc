@@ -602,7 +602,7 @@ TEST_CASE("a policy nobody creates under any more loses its spare", "[root]") {
   const size_t before = held_on_host();
   WorkspaceSettings spared = settings();
   spared.spares.per_policy = 1;
-  spared.spares.unused_after = 1s;
+  spared.spares.unused_after = 6s;  // longer than a spare's start, even in an emulated VM
   WorkspaceManager manager(*env().sandbox, env().runtimes, spared);
   const WorkspaceInfo info = create(manager, request("alice"));
   CHECK(manager.kill(info.id, "alice"));
