@@ -70,8 +70,9 @@ args=(--cap-drop=all --cap-add=sys_admin,setuid,setgid,kill,dac_override,fowner,
     mkdir -p "/sys/fs/cgroup/$c$parent"
     args+=(-v "/sys/fs/cgroup/$c$parent:/sys/fs/cgroup/$c:rw")
   done
+  # runc also makes the parent in the hybrid host's empty v2 mount: removed with the rest.
   remove_parent() {
-    for c in "${controllers[@]}"; do
+    for c in "${controllers[@]}" unified; do
       find "/sys/fs/cgroup/$c$parent" -depth -mindepth 1 -type d -exec rmdir {} + 2>/dev/null || true
       rmdir "/sys/fs/cgroup/$c$parent" 2>/dev/null || true
     done
