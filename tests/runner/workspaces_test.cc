@@ -147,11 +147,17 @@ std::string base64_decode(std::string_view text) {
   return out;
 }
 
-// The stdout of `/bin/sh -c script` run in the workspace, once it ended.
-std::string shell_output(Workspace& workspace, const std::string& script) {
+// What `/bin/sh -c script` run in the workspace wrote on stdout, and its end event (empty when the
+// workspace ended first), once it ended.
+struct ShellRun {
+  std::string output;
+  std::string end;
+};
+
+ShellRun shell(Workspace& workspace, const std::string& script) {
   std::mutex mutex;
   std::condition_variable changed;
-  std::string output;
+  ShellRun run;
   bool ended = false;
   std::unique_ptr<Workspace::Subscription> subscription;
   std::string quoted;
@@ -166,10 +172,11 @@ std::string shell_output(Workspace& workspace, const std::string& script) {
                          std::lock_guard lock(mutex);
                          const std::string text(event);
                          if (field(text, "type") == "end") {
+                           run.end = text;
                            ended = true;
                            changed.notify_all();
                          } else if (field(text, "stream") == "stdout") {
-                           output += base64_decode(field(text, "data"));
+                           run.output += base64_decode(field(text, "data"));
                          }
                        },
                        [&] {
@@ -182,7 +189,7 @@ std::string shell_output(Workspace& workspace, const std::string& script) {
   CHECK(changed.wait_for(lock, 20s, [&] { return ended; }));
   lock.unlock();
   subscription.reset();
-  return output;
+  return run;
 }
 
 constexpr const char* kRealDrivers = AIRLOCK_SOURCE_DIR "/runner/drivers";
@@ -504,35 +511,10 @@ TEST_CASE("the real agent starts, runs a process and answers file operations", "
   const WorkspaceInfo info = create(manager, made);
   auto workspace = find(manager, info);
 
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::string output, end;
-  std::unique_ptr<Workspace::Subscription> subscription;
-  workspace->call(
-      R"({"op":"process.start","cmd":"/bin/sh","args":["-c","echo $GREETING; pwd; exit 3"]})",
-      [&](AgentReply reply) {
-        REQUIRE(reply.delivered);
-        REQUIRE(field(reply.json, "ok") == "true");
-        subscription = workspace->subscribe(
-            "p:" + field(reply.json, "pid"),
-            [&](std::string_view event) {
-              std::lock_guard lock(mutex);
-              const std::string text(event);
-              if (field(text, "type") == "end") {
-                end = text;
-                changed.notify_all();
-              } else if (field(text, "stream") == "stdout") {
-                output += base64_decode(field(text, "data"));
-              }
-            },
-            [] {});
-      });
-  {
-    std::unique_lock lock(mutex);
-    REQUIRE(changed.wait_for(lock, 20s, [&] { return !end.empty(); }));
-  }
-  CHECK(output == "hello\n/home/user\n");
-  CHECK(field(end, "exit_code") == "3");
+  const ShellRun run = shell(*workspace, "echo $GREETING; pwd; exit 3");
+  REQUIRE_FALSE(run.end.empty());
+  CHECK(run.output == "hello\n/home/user\n");
+  CHECK(field(run.end, "exit_code") == "3");
 
   const AgentReply written = workspace->call_and_wait(
       R"({"op":"fs.write","path":"a/b.txt","data":"aGk=","truncate":true})", 10s);
@@ -543,7 +525,6 @@ TEST_CASE("the real agent starts, runs a process and answers file operations", "
   CHECK(base64_decode(field(read.json, "data")) == "hi");
 
   CHECK(manager.kill(info.id, "alice"));
-  subscription.reset();
   workspace.reset();
   CHECK(held_on_host() == before);
 }
@@ -567,7 +548,7 @@ TEST_CASE("a spare is made after the first create and handed to the next, with i
     CHECK(manager.spares_ready() == 0);  // taken: the next one is on its way
     CHECK(second.owner == "bob");
     auto workspace = find(manager, second);
-    CHECK(shell_output(*workspace, "echo $GREETING; whoami; ls -A /home/user | wc -l") ==
+    CHECK(shell(*workspace, "echo $GREETING; whoami; ls -A /home/user | wc -l").output ==
           "handed over\nuser\n0\n");
     // The spare's kernel, running since before the hand-over, got the envs too.
     const AgentReply run = workspace->call_and_wait(
@@ -575,8 +556,8 @@ TEST_CASE("a spare is made after the first create and handed to the next, with i
         R"json("code":"import os\nopen('g', 'w').write(os.environ['GREETING'])"})json",
         10s);
     CHECK(field(run.json, "ok") == "true");
-    CHECK(eventually([&] { return shell_output(*workspace, "cat g 2>/dev/null") == "handed over"; }));
-    CHECK(shell_output(*find(manager, first), "echo ${GREETING:-unset}") == "unset\n");
+    CHECK(eventually([&] { return shell(*workspace, "cat g 2>/dev/null").output == "handed over"; }));
+    CHECK(shell(*find(manager, first), "echo ${GREETING:-unset}").output == "unset\n");
     REQUIRE(eventually([&] { return manager.spares_ready() == 1; }));
     CHECK(manager.kill(second.id, "bob"));
     workspace.reset();
