@@ -19,13 +19,14 @@
 // The SDK comes from tests/e2b/node_modules (`npm ci` there first; bench/e2b_bench.sh does it).
 // usage: node bench/e2b_bench.mjs [--airlock build/airlock] [--iterations 40] [--warmup 3]
 //                                 [--config-line 'warm_pool: []' ...] [--baselines-only]
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { startServe } from "../tests/helpers/airlock_serve.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const KEY = "e2b_bench0123456789abcdef0123456789";
@@ -63,32 +64,7 @@ function startServer(airlock, configLines) {
     `    sha256: ${createHash("sha256").update(KEY).digest("hex")}`,
     "    policies: [default]",
   ].join("\n") + "\n");
-  const child = spawn(airlock, ["serve", "--config", config], { stdio: ["ignore", "ignore", "pipe"] });
-  const logs = [];
-  const port = new Promise((resolvePort, reject) => {
-    const timer = setTimeout(() => reject(new Error("airlock serve did not say it listens")), STARTUP_LIMIT_MS);
-    let buffered = "";
-    child.stderr.on("data", (chunk) => {
-      buffered += chunk;
-      let newline;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        logs.push(line);
-        try {
-          const record = JSON.parse(line);
-          if (record.msg === "listening") {
-            clearTimeout(timer);
-            resolvePort(record.port);
-          }
-        } catch {}
-      }
-    });
-    child.on("exit", () => {
-      clearTimeout(timer);
-      reject(new Error("airlock serve exited:\n" + logs.join("\n")));
-    });
-  });
+  const { child, port, logs } = startServe(airlock, config, STARTUP_LIMIT_MS);
   return { child, dir, port, logs };
 }
 

@@ -5,7 +5,7 @@
 // one (a failing case does not stop the others), and finally checks that the service left nothing
 // behind: no processes, no cgroups of a run, no working directories.
 // Usage: node e2b_sdk_test.mjs AIRLOCK_BINARY
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync,
   writeFileSync } from "node:fs";
@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
+import { startServe } from "../helpers/airlock_serve.mjs";
 
 // Keys of the E2B form (the JS SDKs do not check the form; the Python SDK does).
 const KEY_A = "e2b_0a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -46,32 +47,7 @@ function startServer(airlock) {
     `    sha256: ${sha256(KEY_B)}`,
     "    policies: [default]",
   ].join("\n") + "\n");
-  const child = spawn(airlock, ["serve", "--config", config], { stdio: ["ignore", "ignore", "pipe"] });
-  const logs = [];
-  const port = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("airlock serve did not say it listens")), STARTUP_LIMIT_MS);
-    let buffered = "";
-    child.stderr.on("data", (chunk) => {
-      buffered += chunk;
-      let newline;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        logs.push(line);
-        try {
-          const record = JSON.parse(line);
-          if (record.msg === "listening" || record.message === "listening") {
-            clearTimeout(timer);
-            resolve(record.port);
-          }
-        } catch {}
-      }
-    });
-    child.on("exit", () => {
-      clearTimeout(timer);
-      reject(new Error("airlock serve exited:\n" + logs.join("\n")));
-    });
-  });
+  const { child, port, logs } = startServe(airlock, config, STARTUP_LIMIT_MS);
   return { child, dir, stateDir, port, logs };
 }
 

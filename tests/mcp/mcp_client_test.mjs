@@ -1,7 +1,7 @@
 // Drives airlock's /mcp endpoint with the official MCP TypeScript SDK client: connect, list the
 // tools, run code, use a session across two calls, and see a failed run come back as a tool
 // result with isError. Usage: node mcp_client_test.mjs AIRLOCK_BINARY
-import { spawn } from "node:child_process";
+import { startServe } from "../helpers/airlock_serve.mjs";
 import { mkdtempSync, mkdirSync, writeFileSync, chmodSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,25 +25,7 @@ function startServer(airlock) {
     `    sha256: ${KEY_SHA256}`,
     "    policies: [default]",
   ].join("\n") + "\n");
-  const child = spawn(airlock, ["serve", "--config", config], { stdio: ["ignore", "ignore", "pipe"] });
-  const logs = [];
-  const port = new Promise((resolve, reject) => {
-    let buffered = "";
-    child.stderr.on("data", (chunk) => {
-      buffered += chunk;
-      let newline;
-      while ((newline = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        logs.push(line);
-        try {
-          const record = JSON.parse(line);
-          if (record.msg === "listening" || record.message === "listening") resolve(record.port);
-        } catch {}
-      }
-    });
-    child.on("exit", () => reject(new Error("airlock serve exited:\n" + logs.join("\n"))));
-  });
+  const { child, port, logs } = startServe(airlock, config);
   return { child, dir, port, logs };
 }
 
