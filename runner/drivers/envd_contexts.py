@@ -7,11 +7,13 @@ import json
 import os
 import selectors
 import signal
+import time
 
 import envd_kernel
 from envd_io import MAX_LINE_BYTES, OpError, Writer, drain, dumps, event, from_pipes, log, now_us
 
 HOME = envd_kernel.agent_home()
+BASH_INTERRUPT_REPEAT = 0.2
 # The names a request may give a language by (E2B's code interpreter lower-cases them and takes
 # "js" for "javascript"), and the language each means.
 LANGUAGES = {"python": "python", "python3": "python", "javascript": "javascript",
@@ -248,8 +250,8 @@ class Context:
 
     def interrupt(self, run_id):
         if self.current is not None and self.current.run_id == run_id and self.kernel:
-            if self.language == "bash":  # its foreground command too, which bash waits for
-                os.killpg(self.kernel.pid, signal.SIGINT)
+            if self.language == "bash":
+                self.interrupt_bash(self.current, self.kernel)
             else:
                 os.kill(self.kernel.pid, signal.SIGINT)
             return True
@@ -261,6 +263,19 @@ class Context:
                 queued.end(self.count)
                 return True
         return False
+
+    def interrupt_bash(self, run, kernel):
+        """SIGINT to the kernel's process group: its foreground command too, which bash waits for.
+        Sent again every BASH_INTERRUPT_REPEAT s while the run goes on: one that lands while bash
+        forks a command reaches the child before it execs, and the command never sees it."""
+        if self.current is not run or self.kernel is not kernel:
+            return
+        try:
+            os.killpg(kernel.pid, signal.SIGINT)
+        except ProcessLookupError:
+            return
+        self.agent.loop.call_at(time.monotonic() + BASH_INTERRUPT_REPEAT,
+                                lambda: self.interrupt_bash(run, kernel))
 
     def stop(self, reason):
         """Kills the kernel; a run in progress ends with an error saying reason."""

@@ -655,6 +655,16 @@ class BashTest(AgentTest):
         self.assertNotIn(("stdout", "after\n"), kinds_and_texts(events))
         self.assertEqual(kinds_and_texts(self.bash("echo $kept")), [("stdout", "yes\n")])
 
+    def test_an_interrupt_lost_to_a_command_is_sent_again(self):
+        # The first SIGINT is lost to the command (as one landing while bash forks it would be);
+        # the agent sends it again until the run ends.
+        self.agent.ok("code.run", run_id="deaf", language="bash",
+                      code="bash -c 'trap \"\" INT; echo deaf; sleep 0.6; trap - INT; sleep 100'")
+        self.agent.until("r:deaf", "stdout")
+        self.agent.ok("code.interrupt", run_id="deaf")
+        events = self.agent.until("r:deaf", "end_of_execution")
+        self.assertEqual(error_names(events), ["KeyboardInterrupt"])
+
     def test_envs_of_a_run_and_of_the_workspace(self):
         self.bash("true")
         self.agent.ok("env.set", envs={"LATER": "given"})
