@@ -110,7 +110,10 @@ int place_fds(const FdLayout& layout) {
   const int err = lift_fd(layout.stderr_write, number, layout.control);
   const int channel =
       layout.channel_write >= 0 ? lift_fd(layout.channel_write, number, layout.control) : -1;
-  if (::dup3(layout.control, number, O_CLOEXEC) < 0) {
+  // In a busy service the inherited socket may already sit at its number, where dup3 fails.
+  if (layout.control == number) {
+    if (::fcntl(number, F_SETFD, FD_CLOEXEC) != 0) fail(number, "fcntl(control)", nullptr, errno);
+  } else if (::dup3(layout.control, number, O_CLOEXEC) < 0) {
     fail(layout.control, "dup3(control)", nullptr, errno);
   }
   if (::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) {

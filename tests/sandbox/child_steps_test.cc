@@ -99,6 +99,24 @@ TEST_CASE("place_fds leaves only 0-3 and the control socket at its number") {
   CHECK(report == "0 1 2 3 64 control 64 cloexec channel at 3");
 }
 
+// A busy service has hundreds of fds open: the control socket a child inherits may already sit
+// at its number (dup3 refuses to copy an fd onto itself: CI once saw "dup3(control): EINVAL").
+TEST_CASE("place_fds keeps a control socket that is already at its number") {
+  const std::string report = in_child([](int socket) {
+    int stdio[2];
+    if (::pipe(stdio) != 0 || ::dup2(socket, 64) != 64) ::_exit(1);
+    ::close(socket);
+    const int control = place_fds({stdio[0], stdio[1], stdio[1], -1, 64, 64});
+    Report seen;
+    for (int fd = 0; fd < 128; ++fd) {
+      if (::fcntl(fd, F_GETFD) >= 0) seen.add("%d ", fd);
+    }
+    if ((::fcntl(control, F_GETFD) & FD_CLOEXEC) != 0) seen.add("cloexec");
+    seen.send(control);
+  });
+  CHECK(report == "0 1 2 64 cloexec");
+}
+
 TEST_CASE("place_fds without a channel closes fd 3 too") {
   const std::string report = in_child([](int socket) {
     int stdio[2];
