@@ -18,6 +18,7 @@
 #include "sandbox/namespaces.h"
 #include "sandbox/process.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/spec.h"
 
 namespace airlock::sandbox {
 namespace {
@@ -94,9 +95,21 @@ void new_session(int socket) {
   if (::setsid() < 0) fail(socket, "setsid", nullptr, errno);
 }
 
-void bring_up_network(int socket, const char* hostname, size_t hostname_length) {
+void bring_up_network(int socket, const char* hostname, size_t hostname_length,
+                      const uint16_t* gateway_ports, size_t gateway_port_count) {
   if (!bring_up_loopback()) fail(socket, "ioctl(SIOCSIFFLAGS, lo)", nullptr, errno);
   if (::sethostname(hostname, hostname_length) != 0) fail(socket, "sethostname", nullptr, errno);
+  if (gateway_port_count == 0) return;
+  int fds[kMaxGatewayPorts + 1];
+  const char* step = nullptr;
+  if (!open_gateway_sockets(gateway_ports, gateway_port_count, fds, &step)) {
+    fail(socket, step, nullptr, errno);
+  }
+  ControlMessage message;
+  message.kind = ControlMessage::gateway_sockets;
+  const int count = static_cast<int>(gateway_port_count) + 1;
+  if (!send_message(socket, message, fds, count)) fail(socket, "sendmsg(gateway)", nullptr, errno);
+  for (int i = 0; i < count; ++i) ::close(fds[i]);
 }
 
 void drop_to_sandbox_user(int socket, uint32_t uid, uint32_t gid, bool clear_groups) {

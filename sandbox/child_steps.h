@@ -42,8 +42,11 @@ void enter_cgroup_namespace(int socket);
 // A new session: no controlling terminal to inject into or signal through.
 void new_session(int socket);
 
-// Loopback up in the child's own network namespace, and its hostname.
-void bring_up_network(int socket, const char* hostname, size_t hostname_length);
+// Loopback up in the child's own network namespace, and its hostname. With gateway ports, the
+// egress gateway's sockets too (open_gateway_sockets), sent to the supervisor in a
+// gateway_sockets message and closed here.
+void bring_up_network(int socket, const char* hostname, size_t hostname_length,
+                      const uint16_t* gateway_ports, size_t gateway_port_count);
 
 // Privileges dropped: uid and gid, no capabilities, no_new_privs (capabilities.h).
 void drop_to_sandbox_user(int socket, uint32_t uid, uint32_t gid, bool clear_groups);

@@ -161,6 +161,9 @@ Expected<std::unique_ptr<ForkServer>> Supervisor::start_fork_server(const Spec& 
 Expected<ForkedSandbox> Supervisor::fork(ForkServer& server, const Spec& spec,
                                          OutputHandler& output) {
   Zygote& zygote = static_cast<Zygote&>(server);  // the only kind there is
+  if (!spec.gateway_ports.empty()) {
+    return SetupError{"a forked sandbox cannot reach the egress gateway yet; start it cold", 0};
+  }
   std::unique_ptr<Workspace> workspace;
   auto live = start_live(*this, spec, output, [this, &zygote, &workspace](const Spec& running) {
     auto launched = fork_launch(zygote, running);

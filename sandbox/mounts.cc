@@ -228,6 +228,10 @@ Expected<MountPlan> plan_mounts(const Spec& spec, const std::string& staging_roo
                "127.0.0.1 localhost " + spec.hostname + "\n::1 localhost\n", 0644});
   builder.add({MountOp::Kind::write_file, "", builder.under_root("/etc/hostname"), 0,
                spec.hostname + "\n", 0644});
+  if (!spec.gateway_ports.empty()) {  // every name is asked of the egress gateway
+    builder.add({MountOp::Kind::write_file, "", builder.under_root("/etc/resolv.conf"), 0,
+                 std::string("nameserver ") + kGatewayResolver + "\noptions attempts:2\n", 0644});
+  }
 
   // The working directory: the host's per-run directory, writable.
   builder.make_dirs(plan.workdir);

@@ -1,6 +1,8 @@
 #include "sandbox/namespaces.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
@@ -8,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 
@@ -48,6 +51,108 @@ bool bring_up_loopback() {
   ::close(fd);
   errno = saved;
   return ok;
+}
+
+namespace {
+
+// The prefixes whose loopback addresses make every IPv4 address local: the gateway's own /15,
+// then 1/8, 2/7, ... 128/1 (0/8 is "this network" and never a destination).
+struct LoopbackPrefix {
+  uint8_t address[4];
+  uint8_t prefix_length;
+};
+constexpr LoopbackPrefix kGatewayPrefixes[] = {
+    {{198, 18, 0, 1}, 15}, {{1, 0, 0, 1}, 8},  {{2, 0, 0, 1}, 7},  {{4, 0, 0, 1}, 6},
+    {{8, 0, 0, 1}, 5},     {{16, 0, 0, 1}, 4}, {{32, 0, 0, 1}, 3}, {{64, 0, 0, 1}, 2},
+    {{128, 0, 0, 1}, 1},
+};
+
+sockaddr_in ipv4(const uint8_t (&bytes)[4], uint16_t port) {
+  sockaddr_in address;
+  std::memset(&address, 0, sizeof address);
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  std::memcpy(&address.sin_addr, bytes, 4);
+  return address;
+}
+
+// "lo:N" without snprintf (which may allocate).
+void alias_name(char (&name)[IFNAMSIZ], size_t number) {
+  std::memset(name, 0, sizeof name);
+  std::memcpy(name, "lo:", 3);
+  if (number >= 10) name[3 + 0] = static_cast<char>('0' + number / 10);
+  name[number >= 10 ? 4 : 3] = static_cast<char>('0' + number % 10);
+}
+
+bool add_loopback_prefixes(int control_socket, const char** step) {
+  for (size_t i = 0; i < sizeof kGatewayPrefixes / sizeof kGatewayPrefixes[0]; ++i) {
+    const LoopbackPrefix& prefix = kGatewayPrefixes[i];
+    struct ifreq request;
+    std::memset(&request, 0, sizeof request);
+    alias_name(request.ifr_name, i + 1);
+    sockaddr_in address = ipv4(prefix.address, 0);
+    std::memcpy(&request.ifr_addr, &address, sizeof address);
+    if (::ioctl(control_socket, SIOCSIFADDR, &request) != 0) {
+      *step = "ioctl(SIOCSIFADDR, lo)";
+      return false;
+    }
+    const uint32_t mask = htonl(~uint32_t{0} << (32 - prefix.prefix_length));
+    std::memcpy(&address.sin_addr, &mask, 4);
+    std::memcpy(&request.ifr_netmask, &address, sizeof address);
+    if (::ioctl(control_socket, SIOCSIFNETMASK, &request) != 0) {
+      *step = "ioctl(SIOCSIFNETMASK, lo)";
+      return false;
+    }
+  }
+  return true;
+}
+
+// A socket bound to 0.0.0.0:port (listening, for TCP), or -1 with step set.
+int open_bound(int type, uint16_t port, const char** step) {
+  const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    *step = "socket(gateway)";
+    return -1;
+  }
+  const uint8_t any[4] = {0, 0, 0, 0};
+  const sockaddr_in address = ipv4(any, port);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    *step = type == SOCK_STREAM ? "bind(gateway port)" : "bind(gateway dns)";
+  } else if (type == SOCK_STREAM && ::listen(fd, 128) != 0) {
+    *step = "listen(gateway port)";
+  } else {
+    return fd;
+  }
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return -1;
+}
+
+}  // namespace
+
+bool open_gateway_sockets(const uint16_t* ports, size_t port_count, int* fds, const char** step) {
+  const int control = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (control < 0) {
+    *step = "socket(lo)";
+    return false;
+  }
+  const bool added = add_loopback_prefixes(control, step);
+  int saved = errno;
+  ::close(control);
+  errno = saved;
+  if (!added) return false;
+  for (size_t i = 0; i <= port_count; ++i) {
+    fds[i] = i < port_count ? open_bound(SOCK_STREAM, ports[i], step)
+                            : open_bound(SOCK_DGRAM, 53, step);
+    if (fds[i] < 0) {
+      saved = errno;
+      for (size_t j = 0; j < i; ++j) ::close(fds[j]);
+      errno = saved;
+      return false;
+    }
+  }
+  return true;
 }
 
 namespace {

@@ -30,6 +30,13 @@ Status write_id_maps(pid_t child, const IdMap& map);
 // Child side (no allocation): brings the loopback interface of the new net namespace up.
 bool bring_up_loopback();
 
+// Child side (no allocation), for a sandbox whose network reaches the egress gateway: puts every
+// IPv4 address on loopback (a loopback address's prefix is a local route, so eight prefixes cover
+// 1.0.0.0-255.255.255.255; kGatewayResolver's /15 names the resolver) and opens, into fds, a TCP
+// listener on 0.0.0.0 for each port and then a UDP socket on 0.0.0.0:53. False with errno set and
+// `step` naming the call that failed; the fds opened so far are closed then.
+bool open_gateway_sockets(const uint16_t* ports, size_t port_count, int* fds, const char** step);
+
 // Child side (no allocation): a new time namespace for the caller's children, its monotonic and
 // boot-time clocks starting at 0, so a program cannot read how long the host has been up (or
 // asleep). The kernel moves a process into it at fork, or at exec after a vfork. Needs

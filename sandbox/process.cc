@@ -135,8 +135,9 @@ void show_as_init(const ProcessStrings& strings) {
     fail(socket, failed ? mount_step(*failed) : "mount", failed ? failed->target.c_str() : nullptr,
          errno);
   }
-  // 5. Network: loopback only.
-  bring_up_network(socket, plan.setup.hostname, std::strlen(plan.setup.hostname));
+  // 5. Network: loopback, and the egress gateway's sockets when the spec has gateway ports.
+  bring_up_network(socket, plan.setup.hostname, std::strlen(plan.setup.hostname),
+                   plan.setup.gateway_ports, plan.setup.gateway_port_count);
   // 6. Privileges are dropped here: uid/gid 1000, no capabilities, no_new_privs.
   drop_to_sandbox_user(socket, plan.setup.uid, plan.setup.gid, true);
   // 7. Not dumpable: the program, same uid, cannot open /proc/1/mem or our fds.

@@ -68,7 +68,15 @@ struct ChildFds {
 struct ControlMessage {
   // fork_hello: from a forked sandbox's A and B (ForkRequest), once their steps so far are done,
   // with a pidfd of the sender; B's also carries the fd of its working directory.
-  enum Kind : uint32_t { setup_failed = 1, listeners = 2, program_status = 3, fork_hello = 4 };
+  // gateway_sockets: the sockets of Spec::gateway_ports (the TCP listeners in the plan's order,
+  // then the DNS socket), from step 5.
+  enum Kind : uint32_t {
+    setup_failed = 1,
+    listeners = 2,
+    program_status = 3,
+    fork_hello = 4,
+    gateway_sockets = 5,
+  };
   uint32_t kind = 0;
   int32_t error_number = 0;  // with setup_failed
   int32_t wait_status = 0;   // with program_status: as from waitpid

@@ -5,10 +5,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sandbox/error.h"
 #include "sandbox/outcome.h"
 #include "sandbox/spec.h"
+#include "sandbox/unique_fd.h"
 
 namespace airlock::sandbox {
 
@@ -16,6 +18,14 @@ enum class Stream {
   stdout_stream,
   stderr_stream,
   control_stream,  // fd 3 of the program, when Spec::control_channel is set
+};
+
+// The sockets of a sandbox whose network reaches the egress gateway (Spec::gateway_ports), each
+// made inside its network namespace: a TCP listener on 0.0.0.0 per port (getsockname tells which)
+// and the UDP socket on 0.0.0.0:53 for its DNS. Non-blocking, close-on-exec.
+struct GatewaySockets {
+  std::vector<UniqueFd> tcp_listeners;
+  UniqueFd dns;
 };
 
 // Receives the program's output as it is written, on the thread that called Sandbox::run.
@@ -28,6 +38,9 @@ class OutputHandler {
   virtual void on_started() {}
   // A live sandbox's handler: called once the tree has ended and its outcome is known.
   virtual void on_ended() {}
+  // Spec::gateway_ports: the sockets in the sandbox's network namespace for airlock's egress
+  // gateway, before on_started. On the monitor's thread. The handler owns them from now on.
+  virtual void on_gateway_sockets(GatewaySockets /*sockets*/) {}
   // A call refused with an errno, or logged, as it happens (the outcome lists them too, but only
   // once the tree has ended): for a live sandbox's handler to report them with the execution
   // that made them. On the monitor's thread, like on_output.

@@ -74,6 +74,19 @@ Expected<SetupPlan> plan_setup(const Spec& spec, const SandboxIdentity& identity
     return SetupError{
         "seccomp filter longer than " + std::to_string(kMaxFilterLength) + " instructions", 0};
   }
+  if (!spec.gateway_ports.empty() && spec.fork_server) {
+    return SetupError{"a fork server cannot have gateway ports: its children are forked", 0};
+  }
+  for (uint16_t port : spec.gateway_ports) {
+    if (port == 0) return SetupError{"gateway port 0", 0};
+    const uint16_t* begin = plan.gateway_ports;
+    const uint16_t* end = begin + plan.gateway_port_count;
+    if (std::find(begin, end, port) != end) continue;
+    if (plan.gateway_port_count == kMaxGatewayPorts) {
+      return SetupError{"more than " + std::to_string(kMaxGatewayPorts) + " gateway ports", 0};
+    }
+    plan.gateway_ports[plan.gateway_port_count++] = port;
+  }
   plan.policy_length = static_cast<uint32_t>(filters.policy_program.size());
   plan.floor_length = static_cast<uint32_t>(filters.floor_program.size());
   return plan;

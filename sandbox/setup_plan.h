@@ -59,6 +59,8 @@ struct SetupPlan {
   uint32_t floor_length = 0;   // and of floor_program
   // Spec::fork_server: the child installs the floor filter only, and reports no listener.
   bool zygote = false;
+  uint32_t gateway_port_count = 0;  // Spec::gateway_ports
+  uint16_t gateway_ports[kMaxGatewayPorts] = {};
 };
 
 // Where the control socket goes for these limits: at the program's RLIMIT_NOFILE (so it cannot

@@ -92,6 +92,10 @@ struct SeccompPolicy {
   std::vector<std::string> floor_exemptions;  // floor rules (by syscall) a policy explicitly lifted
 };
 
+// The address the program's resolver is told to ask (any address reaches the gateway's DNS).
+inline constexpr const char* kGatewayResolver = "198.18.0.1";
+inline constexpr size_t kMaxGatewayPorts = 16;
+
 // Everything the sandbox needs to run one program.
 struct Spec {
   std::vector<std::string> argv;  // argv[0] is looked up in the sandbox's PATH if it has no '/'
@@ -117,6 +121,13 @@ struct Spec {
   // other sandbox wants (a warm pool's refill warming up while requests run), until
   // LiveSandbox::to_foreground gives it the default weight back.
   bool background = false;
+  // Non-empty: the program's network reaches airlock's egress gateway instead of loopback only.
+  // Its network namespace gets every IPv4 address on its loopback (so any connect lands there), a
+  // TCP listener on 0.0.0.0 for each of these ports and a UDP socket on 0.0.0.0:53, which go to
+  // the output handler (OutputHandler::on_gateway_sockets) before the program starts; the child
+  // keeps none of them. /etc/resolv.conf names kGatewayResolver. Cold sandboxes only; at most
+  // kMaxGatewayPorts distinct ports.
+  std::vector<uint16_t> gateway_ports;
   // Host directory whose contents become the working directory (copied in before the program
   // starts, and the run's files are readable there afterwards). Empty: an empty working dir.
   std::string host_workdir;

@@ -8,7 +8,9 @@
 #include <linux/perf_event.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -128,6 +130,19 @@ int main(int argc, char** argv) {
   }
   if (!strcmp(mode, "x32")) return report(syscall(0x40000000 | SYS_getpid));
   if (!strcmp(mode, "socket-inet")) return report(socket(AF_INET, SOCK_STREAM, 0));
+  if (!strcmp(mode, "connect")) {  // connect IPV4 PORT: a TCP connection, closed at once
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(atoi(argc > 3 ? argv[3] : "0"))};
+    if (inet_pton(AF_INET, arg, &address.sin_addr) != 1) return 2;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return report(-1);
+    return report(connect(fd, (struct sockaddr*)&address, sizeof address));
+  }
+  if (!strcmp(mode, "bind")) {  // bind PORT: a TCP socket on 0.0.0.0:PORT
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(atoi(arg))};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return report(-1);
+    return report(bind(fd, (struct sockaddr*)&address, sizeof address));
+  }
   if (!strcmp(mode, "fork-bomb")) {
     for (;;) fork();
   }

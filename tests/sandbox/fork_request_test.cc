@@ -212,6 +212,33 @@ TEST_CASE("a hostname or tmpfs path too long for the setup plan is a setup error
   CHECK(plan_request(crowded).ok());
 }
 
+TEST_CASE("gateway ports: distinct, at most kMaxGatewayPorts, never 0, never on a fork server") {
+  Spec spec;
+  spec.gateway_ports = {443, 80, 443, 8080};
+  auto plan = plan_setup(spec, SandboxIdentity{}, small_filters());
+  REQUIRE(plan.ok());
+  REQUIRE(plan->gateway_port_count == 3);
+  CHECK(plan->gateway_ports[0] == 443);
+  CHECK(plan->gateway_ports[1] == 80);
+  CHECK(plan->gateway_ports[2] == 8080);
+
+  Spec crowded;
+  for (uint16_t port = 1; port <= kMaxGatewayPorts; ++port) crowded.gateway_ports.push_back(port);
+  CHECK(plan_setup(crowded, SandboxIdentity{}, small_filters()).ok());
+  crowded.gateway_ports.push_back(1000);
+  auto refused = plan_setup(crowded, SandboxIdentity{}, small_filters());
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().operation.find("gateway ports") != std::string::npos);
+
+  Spec zero;
+  zero.gateway_ports = {0};
+  CHECK_FALSE(plan_setup(zero, SandboxIdentity{}, small_filters()).ok());
+  Spec zygote;
+  zygote.fork_server = true;
+  zygote.gateway_ports = {443};
+  CHECK_FALSE(plan_setup(zygote, SandboxIdentity{}, small_filters()).ok());
+}
+
 TEST_CASE("a request with a relative tmpfs path, no NUL in its hostname or a wrong filter size is refused") {
   auto planned = plan_request(Spec{});
   REQUIRE(planned.ok());

@@ -1,5 +1,8 @@
 // The sandbox keeps a program away from the host: integration tests with the probe helper.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -126,6 +129,78 @@ TEST_CASE("the only network interface is loopback", "[root]") {
   Captured captured;
   REQUIRE(probe(captured, {"interfaces"}).status == RunStatus::ok);
   CHECK(captured.out == "lo\n");
+}
+
+namespace {
+
+struct GatewayCaptured : Captured {
+  GatewaySockets sockets;
+  bool sockets_before_start = false;
+  void on_gateway_sockets(GatewaySockets given) override {
+    sockets = std::move(given);
+    sockets_before_start = !started;
+  }
+};
+
+uint16_t local_port(int fd) {
+  sockaddr_in address{};
+  socklen_t length = sizeof address;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  return ntohs(address.sin_port);
+}
+
+}  // namespace
+
+TEST_CASE("with gateway ports every address leads to the gateway's sockets, and no further",
+          "[root]") {
+  if (!can_sandbox()) return;
+  Spec spec = probe_spec({kProbe, "connect", "93.184.216.34", "443"});
+  spec.gateway_ports = {443, 80, 443};
+  GatewayCaptured captured;
+  Outcome outcome = run(spec, captured);
+  INFO(captured.out << captured.err << outcome.reason);
+  REQUIRE(outcome.status == RunStatus::ok);
+  CHECK(captured.out == "OK\n");
+  CHECK(captured.sockets_before_start);
+  REQUIRE(captured.sockets.tcp_listeners.size() == 2);  // one per distinct port
+  CHECK(local_port(captured.sockets.tcp_listeners[0].get()) == 443);
+  CHECK(local_port(captured.sockets.tcp_listeners[1].get()) == 80);
+  REQUIRE(captured.sockets.dns.valid());
+  CHECK(local_port(captured.sockets.dns.get()) == 53);
+  // The connection waits in the listener's queue, its destination as the program named it.
+  const int accepted = ::accept4(captured.sockets.tcp_listeners[0].get(), nullptr, nullptr,
+                                 SOCK_CLOEXEC);
+  REQUIRE(accepted >= 0);
+  sockaddr_in destination{};
+  socklen_t length = sizeof destination;
+  REQUIRE(::getsockname(accepted, reinterpret_cast<sockaddr*>(&destination), &length) == 0);
+  ::close(accepted);
+  char text[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, &destination.sin_addr, text, sizeof text);
+  CHECK(std::string(text) == "93.184.216.34");
+
+  // A port the gateway does not listen on is refused inside the namespace; the program cannot
+  // take a gateway port for itself; names are asked of the gateway.
+  Captured other;
+  spec.argv = {kProbe, "connect", "10.1.2.3", "22"};
+  CHECK(run(spec, other).status == RunStatus::nonzero_exit);
+  CHECK(other.out == "ECONNREFUSED\n");
+  GatewayCaptured taken;  // holds the sockets, as the gateway would
+  spec.gateway_ports = {8443};  // above 1023, which the program may bind to when it is free
+  spec.argv = {kProbe, "bind", "8443"};
+  CHECK(run(spec, taken).status == RunStatus::nonzero_exit);
+  CHECK(taken.out == "EADDRINUSE\n");
+  Captured resolv;
+  spec.argv = {kProbe, "cat", "/etc/resolv.conf"};
+  REQUIRE(run(spec, resolv).status == RunStatus::ok);
+  CHECK(resolv.out.find("nameserver 198.18.0.1\n") == 0);
+}
+
+TEST_CASE("without gateway ports no address but loopback is reachable", "[root]") {
+  if (!can_sandbox()) return;
+  Captured captured;
+  CHECK(probe(captured, {"connect", "93.184.216.34", "443"}).status == RunStatus::nonzero_exit);
+  CHECK(captured.out == "ENETUNREACH\n");
 }
 
 TEST_CASE("the program runs as uid 1000 with no capabilities and no_new_privs", "[root]") {
