@@ -21,8 +21,11 @@ void render_egress(const Egress& egress, Line& line) {
   line("egress:");
   line("  allow:");
   for (const auto& rule : egress.allow) {
-    line(std::string("    - ") + (rule.cidr ? "cidr: " : "domain: ") + destination_text(rule) +
-         "  # " + rule.origin);
+    // Quoted when it is a wildcard: YAML reads a leading '*' as an alias.
+    const std::string destination =
+        rule.domain.starts_with('*') ? quote_string(rule.domain) : destination_text(rule);
+    line(std::string("    - ") + (rule.cidr ? "cidr: " : "domain: ") + destination + "  # " +
+         rule.origin);
     std::string ports;
     for (uint16_t port : rule.ports) ports += (ports.empty() ? "" : ", ") + std::to_string(port);
     line("      ports: [" + ports + "]");

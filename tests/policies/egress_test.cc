@@ -198,6 +198,20 @@ TEST_CASE("the nearest layer with egress or network decides both") {
   }
 }
 
+TEST_CASE("a file that sets network: loopback beside an egress section contradicts itself") {
+  TempDir dir;
+  const LoadResult result =
+      load_policy(dir.write("both.yaml",
+                            "egress: {allow: [{domain: pypi.org, ports: [443], reason: pip}]}\n"
+                            "network: loopback\n"),
+                  {});
+  CHECK_FALSE(result.ok());
+  CHECK(testing::error_text(result) ==
+        dir.path() +
+            "/both.yaml:2:10: network: loopback contradicts the egress section at line 1; a "
+            "policy with egress reaches the gateway, so leave network out\n");
+}
+
 TEST_CASE("the canonical text holds egress in a stable order; reasons and order do not count") {
   TempDir dir;
   const auto base = load_ok(dir.write("base.yaml", kPolicy), dir.path());
@@ -252,7 +266,7 @@ TEST_CASE("policy show prints each destination with its reason and headers by se
   CHECK(shown.find("network: egress\n"
                    "egress:\n"
                    "  allow:\n"
-                   "    - domain: *.pythonhosted.org  # policy \"pypi\" (egress.allow[2])\n"
+                   "    - domain: \"*.pythonhosted.org\"  # policy \"pypi\" (egress.allow[2])\n"
                    "      ports: [80, 443]\n"
                    "      reason: \"pip downloads the files\"\n") != std::string::npos);
   CHECK(shown.find("        Authorization: {secret: internal_api}\n") != std::string::npos);
