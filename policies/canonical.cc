@@ -1,5 +1,7 @@
 #include "policies/canonical.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "policies/actions.h"
@@ -33,6 +35,32 @@ std::string hex(uint64_t value) {
   char text[32];
   std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(value));
   return text;
+}
+
+// One line per destination, then one per header it gets; reasons are for reviewers, not meaning.
+void egress_lines(const Egress& egress, std::string& out) {
+  if (!egress.enabled()) return;  // so that policies without egress keep their hashes
+  for (const auto& rule : egress.allow) {
+    const std::string destination =
+        rule.cidr ? "cidr " + rule.cidr->text() : "domain " + quote_string(rule.domain);
+    std::string ports;
+    for (uint16_t port : rule.ports) ports += (ports.empty() ? "" : ",") + std::to_string(port);
+    out += "egress.allow " + destination + " ports " + ports + "\n";
+    // Header names are case-insensitive: spelled in lower case, in order.
+    std::vector<std::pair<std::string, std::string>> headers;
+    for (const auto& header : rule.headers) {
+      std::string name = header.name;
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      headers.emplace_back(name, header.secret);
+    }
+    std::sort(headers.begin(), headers.end());
+    for (const auto& [name, secret] : headers) {
+      out += "egress.header " + destination + " " + quote_string(name) + " secret " +
+             quote_string(secret) + "\n";
+    }
+  }
+  out += "egress.max_connections " + std::to_string(egress.max_connections) + "\n";
+  out += "egress.max_bytes " + std::to_string(egress.max_bytes) + "\n";
 }
 
 }  // namespace
@@ -104,6 +132,7 @@ std::string canonical_text(const Policy& policy) {
          quote_string(mount.sandbox_path) + " " + std::to_string(mount.size_bytes));
   }
   line("network", quote_string(policy.network));
+  egress_lines(policy.egress, out);
   for (const auto& [name, value] : policy.environment) {
     line("environment", quote_string(name) + "=" + quote_string(value));
   }

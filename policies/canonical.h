@@ -1,7 +1,8 @@
 // The canonical text of an effective policy and its hash. Two policies with the same meaning have
 // the same text (key order, comments, layering and group spelling do not matter), so the hash
-// reported with a run names exactly the rules that applied. Names, descriptions, rule origins and
-// justifications are not part of the meaning.
+// reported with a run names exactly the rules that applied. Names, descriptions, rule origins,
+// justifications and egress reasons are not part of the meaning; egress destinations, ports,
+// injected headers' names and secret names, and the caps are.
 #pragma once
 
 #include <string>

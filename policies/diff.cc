@@ -1,6 +1,7 @@
 #include "policies/diff.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -143,6 +144,91 @@ void compare_environment(const Policy& a, const Policy& b, Changes& out) {
   }
 }
 
+// none < loopback < egress: each reaches more than the one before.
+int network_reach(const std::string& mode) {
+  return mode == "none" ? 0 : mode == "loopback" ? 1 : 2;
+}
+
+std::string ports_text(const std::vector<uint16_t>& ports) {
+  std::string text;
+  for (uint16_t port : ports) text += (text.empty() ? "" : ", ") + std::to_string(port);
+  return (ports.size() == 1 ? "port " : "ports ") + text;
+}
+
+// A destination or port added widens what a run reaches; one removed narrows it.
+void compare_egress_rule(const EgressRule& x, const EgressRule& y, Changes& out) {
+  const std::string name = "egress to " + destination_text(y);
+  for (uint16_t port : y.ports) {
+    if (std::find(x.ports.begin(), x.ports.end(), port) == x.ports.end()) {
+      out.push_back({name + ": port " + std::to_string(port) + " added", Effect::loosens});
+    }
+  }
+  for (uint16_t port : x.ports) {
+    if (std::find(y.ports.begin(), y.ports.end(), port) == y.ports.end()) {
+      out.push_back({name + ": port " + std::to_string(port) + " removed", Effect::tightens});
+    }
+  }
+  // An injected header lends the run the secret's authority at that destination.
+  auto find = [](const std::vector<InjectedHeader>& headers, const std::string& header) {
+    return std::find_if(headers.begin(), headers.end(), [&](const InjectedHeader& h) {
+      return std::equal(
+          h.name.begin(), h.name.end(), header.begin(), header.end(),
+          [](unsigned char a, unsigned char b) { return std::tolower(a) == std::tolower(b); });
+    });
+  };
+  for (const auto& header : y.headers) {
+    auto old = find(x.headers, header.name);
+    if (old == x.headers.end()) {
+      out.push_back({name + ": header " + header.name + " added from secret " + header.secret,
+                     Effect::loosens});
+    } else if (old->secret != header.secret) {
+      out.push_back({name + ": header " + header.name + " now from secret " + header.secret +
+                         " (was " + old->secret + ")",
+                     Effect::changes});
+    }
+  }
+  for (const auto& header : x.headers) {
+    if (find(y.headers, header.name) == y.headers.end()) {
+      out.push_back({name + ": header " + header.name + " removed", Effect::tightens});
+    }
+  }
+}
+
+void compare_network(const Policy& a, const Policy& b, Changes& out) {
+  if (a.network != b.network) {
+    const int delta = network_reach(b.network) - network_reach(a.network);
+    out.push_back({"network changed from " + a.network + " to " + b.network,
+                   delta > 0 ? Effect::loosens : Effect::tightens});
+  }
+  std::map<std::string, const EgressRule*> before;
+  for (const auto& rule : a.egress.allow) before[destination_text(rule)] = &rule;
+  for (const auto& rule : b.egress.allow) {
+    auto it = before.find(destination_text(rule));
+    if (it == before.end()) {
+      out.push_back({"egress to " + destination_text(rule) + " " + ports_text(rule.ports) +
+                         " added: " + rule.reason,
+                     Effect::loosens});
+      for (const auto& header : rule.headers) {
+        out.push_back({"egress to " + destination_text(rule) + ": header " + header.name +
+                           " added from secret " + header.secret,
+                       Effect::loosens});
+      }
+      continue;
+    }
+    compare_egress_rule(*it->second, rule, out);
+    before.erase(it);
+  }
+  for (const auto& [destination, rule] : before) {
+    out.push_back({"egress to " + destination + " removed", Effect::tightens});
+  }
+  // Caps only mean something while egress is on; turning it on or off is said above.
+  if (a.egress.enabled() && b.egress.enabled()) {
+    compare_limit(out, "egress connection cap", uint64_t{a.egress.max_connections},
+                  uint64_t{b.egress.max_connections}, count_text);
+    compare_limit(out, "egress byte cap", a.egress.max_bytes, b.egress.max_bytes, format_bytes);
+  }
+}
+
 // The rules of one syscall as comparable text, and what an unconditional rule does to it.
 struct SyscallView {
   std::vector<std::string> rules;
@@ -249,11 +335,7 @@ std::vector<Change> diff_policies(const Policy& before, const Policy& after) {
   compare_limits(before, after, out);
   compare_runtimes(before, after, out);
   compare_filesystem(before, after, out);
-  if (before.network != after.network) {
-    const bool opened = after.network != "none";
-    out.push_back({"network changed from " + before.network + " to " + after.network,
-                   opened ? Effect::loosens : Effect::tightens});
-  }
+  compare_network(before, after, out);
   compare_environment(before, after, out);
   compare_syscalls(before, after, out);
   return out;

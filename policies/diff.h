@@ -20,8 +20,8 @@ struct Change {
 };
 
 // Every difference in effect between the effective policies `before` and `after`, in a fixed
-// order: limits, output, runtimes, filesystem, network, environment, syscalls, floor. Empty when
-// the two have the same meaning (then their hashes are equal too).
+// order: limits, output, runtimes, filesystem, network and egress, environment, syscalls, floor.
+// Empty when the two have the same meaning (then their hashes are equal too).
 std::vector<Change> diff_policies(const Policy& before, const Policy& after);
 
 }  // namespace airlock::policies

@@ -46,7 +46,7 @@ struct EgressRule {
   std::vector<uint16_t> ports;  // at least one, ascending, no duplicates
   std::string reason;           // required, non-empty
   std::vector<InjectedHeader> headers;
-  std::string origin;           // for reports: `policy "pypi" (egress.allow[2])`
+  std::string origin;  // for reports: `policy "pypi" (egress.allow[2])`
   bool operator==(const EgressRule& other) const {
     return domain == other.domain && cidr == other.cidr && ports == other.ports &&
            reason == other.reason && headers == other.headers;
@@ -54,9 +54,9 @@ struct EgressRule {
 };
 
 struct Egress {
-  std::vector<EgressRule> allow;  // empty: no network beyond loopback
-  uint32_t max_connections = 64;                   // per run, allowed ones
-  uint64_t max_bytes = 256 * sandbox::kMiB;        // per run, both directions together
+  std::vector<EgressRule> allow;             // empty: no network beyond loopback
+  uint32_t max_connections = 64;             // per run, allowed ones
+  uint64_t max_bytes = 256 * sandbox::kMiB;  // per run, both directions together
 
   bool enabled() const { return !allow.empty(); }
   bool operator==(const Egress&) const = default;
@@ -64,5 +64,27 @@ struct Egress {
 
 // True when name (lower-case, no trailing dot) matches rule's domain.
 bool domain_matches(const std::string& pattern, std::string_view name);
+
+// A domain as rules store it: lower case, one trailing dot removed ("PyPI.org." -> "pypi.org").
+std::string normalize_domain(std::string_view domain);
+
+// Why a normalised domain or "*." pattern cannot be a rule's domain, as the end of a sentence
+// ("has an empty label"); empty when it can. A name has at least two labels of 1-63 characters
+// from [a-z0-9-], none starting or ending with '-', at most 253 characters in all, and a last
+// label that is not all digits (an address belongs in `cidr`). "*." may only lead, and what
+// follows it must itself be such a name.
+std::string domain_problem(std::string_view domain);
+
+// What a rule names: its domain, or its network's text ("10.1.2.0/24").
+std::string destination_text(const EgressRule& rule);
+
+// Narrows `egress` for one request or API key. `destinations` nullopt: no narrowing, `egress`
+// stays as it is. Otherwise only the rules whose destination_text is named in it are kept
+// (domains compared after normalize_domain, networks by value); an empty list turns egress off.
+// Naming a destination the policy does not allow is an error: the sentence is returned and
+// `egress` is left unchanged, since a request may narrow a policy but never widen it.
+std::optional<std::string> narrow_egress(
+    Egress& egress, const std::optional<std::vector<std::string>>& destinations,
+    const std::string& policy_name);
 
 }  // namespace airlock::policies

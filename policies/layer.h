@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "policies/actions.h"
+#include "policies/egress.h"
 #include "policies/errors.h"
 #include "policies/policy.h"
 #include "sandbox/spec.h"
@@ -62,6 +63,10 @@ struct PolicyLayer {
 
   std::optional<std::string> network;
   YAML::Mark network_mark;
+  // Set when the file has an `egress` section (always with at least one rule); the nearest layer
+  // with a section or a `network` setting decides both.
+  std::optional<Egress> egress;
+  YAML::Mark egress_mark;  // the `egress` key
   // nullopt value: remove a variable an ancestor set.
   std::vector<std::pair<std::string, std::optional<std::string>>> environment;
 
@@ -85,6 +90,9 @@ void parse_unsafe_section(const YAML::Node& node, PolicyLayer& layer, ErrorList&
 
 // The `filesystem:` section (policies/filesystem_parser.cc).
 void parse_filesystem_section(const YAML::Node& node, PolicyLayer& layer, ErrorList& errors);
+
+// The `egress:` section (policies/egress_parser.cc). Rules get their origin from layer.name.
+void parse_egress_section(const YAML::Node& node, PolicyLayer& layer, ErrorList& errors);
 
 // Policy names and runtime names: letters, digits, '-', '_', '+', '.', not starting with '.'.
 bool is_valid_name(const std::string& name);

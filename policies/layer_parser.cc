@@ -14,9 +14,9 @@
 namespace airlock::policies {
 namespace {
 
-const std::vector<std::string> kTopLevelKeys{"description", "extends",    "runtimes",
-                                             "limits",      "filesystem", "network",
-                                             "environment", "syscalls",   "unsafe"};
+const std::vector<std::string> kTopLevelKeys{"description", "extends", "runtimes",    "limits",
+                                             "filesystem",  "network", "environment", "syscalls",
+                                             "unsafe",      "egress"};
 const std::vector<std::string> kLimitKeys{"wall_time", "cpu_time",    "memory",
                                           "processes", "open_files",  "file_size",
                                           "cpu",       "output_kept", "output_overflow"};
@@ -160,7 +160,19 @@ void parse_top_level(const YAML::Node& root, PolicyLayer& layer, ErrorList& erro
       parse_syscalls_section(value, layer, errors);
     } else if (key == "unsafe") {
       parse_unsafe_section(value, layer, errors);
+    } else if (key == "egress") {
+      parse_egress_section(value, layer, errors);
+      layer.egress_mark = key_node.Mark();  // errors about the section point at its key
     }
+  }
+  // An egress section makes the run's network reach the gateway; one file saying both is a
+  // contradiction a reviewer should see, not a precedence rule to remember.
+  if (layer.egress && layer.network) {
+    errors.add(layer.network_mark, "network: " + *layer.network +
+                                       " contradicts the egress section at line " +
+                                       std::to_string(layer.egress_mark.line + 1) +
+                                       "; a policy with egress reaches the gateway, so leave "
+                                       "network out");
   }
 }
 

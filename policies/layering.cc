@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "policies/canonical.h"
 #include "policies/syscall_rules.h"
@@ -42,6 +43,16 @@ void merge_filesystem(const PolicyLayer& layer, Policy& policy,
       tmpfs[mount.sandbox_path] = mount.size_bytes;
     }
   }
+}
+
+// Domains before networks, each in order, so that file order never changes the canonical text.
+void sort_egress(Egress& egress) {
+  std::sort(egress.allow.begin(), egress.allow.end(), [](const EgressRule& a, const EgressRule& b) {
+    if (a.cidr.has_value() != b.cidr.has_value()) return !a.cidr.has_value();
+    if (!a.cidr) return a.domain < b.domain;
+    return std::tie(a.cidr->address, a.cidr->prefix_length) <
+           std::tie(b.cidr->address, b.cidr->prefix_length);
+  });
 }
 
 // Two mounts at one place would hide each other; the sandbox must never have to guess.
@@ -102,8 +113,14 @@ std::shared_ptr<const Policy> merge_layers(const std::vector<PolicyLayer>& chain
     set_if(layer.runtimes, policy->runtimes);
     merge_limits(layer, *policy);
     merge_filesystem(layer, *policy, binds, tmpfs);
+    // `network` and `egress` are one decision: the nearest layer that makes it decides both.
     if (layer.network) {
       network = {*layer.network, layer.name, layer.path, layer.network_mark};
+      policy->egress = Egress{};
+    }
+    if (layer.egress) {
+      network = {"egress", layer.name, layer.path, layer.egress_mark};
+      policy->egress = *layer.egress;
     }
     for (const auto& [name, value] : layer.environment) {
       if (value) {
@@ -117,6 +134,7 @@ std::shared_ptr<const Policy> merge_layers(const std::vector<PolicyLayer>& chain
   for (auto& [path, bind] : binds) policy->filesystem.binds.push_back(bind);
   for (auto& [path, size] : tmpfs) policy->filesystem.tmpfs.push_back({path, size});
   policy->network = network.mode;
+  sort_egress(policy->egress);
   policy->environment.assign(environment.begin(), environment.end());
   std::sort(policy->runtimes.begin(), policy->runtimes.end());
   check_mount_points(*policy, self.path, errors);

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "policies/egress.h"
 #include "sandbox/spec.h"
 
 namespace airlock::policies {
@@ -34,7 +35,10 @@ struct Policy {
   sandbox::Limits limits;
   OutputLimits output;
   sandbox::Filesystem filesystem;
-  std::string network = "none";                                  // "none": loopback only
+  // "none": loopback only, AF_UNIX sockets; "loopback": any socket family, still loopback only;
+  // "egress": the namespace is wired to the egress gateway, which allows what `egress` says.
+  std::string network = "none";
+  Egress egress;  // enabled() exactly when network is "egress"
   std::vector<std::pair<std::string, std::string>> environment;  // passed in, in this order
   sandbox::SeccompPolicy syscalls;  // groups expanded; the floor is added by the sandbox
   std::vector<UnsafeEntry> unsafe;

@@ -14,6 +14,32 @@ std::string action_of(const sandbox::SyscallRule& rule) {
   return format_action({rule.action, rule.errno_value});
 }
 
+// Each destination with its reason and origin; headers by secret name, never a value.
+template <typename Line>
+void render_egress(const Egress& egress, Line& line) {
+  if (!egress.enabled()) return;
+  line("egress:");
+  line("  allow:");
+  for (const auto& rule : egress.allow) {
+    // Quoted when it is a wildcard: YAML reads a leading '*' as an alias.
+    const std::string destination =
+        rule.domain.starts_with('*') ? quote_string(rule.domain) : destination_text(rule);
+    line(std::string("    - ") + (rule.cidr ? "cidr: " : "domain: ") + destination + "  # " +
+         rule.origin);
+    std::string ports;
+    for (uint16_t port : rule.ports) ports += (ports.empty() ? "" : ", ") + std::to_string(port);
+    line("      ports: [" + ports + "]");
+    line("      reason: " + quote_string(rule.reason));
+    if (rule.headers.empty()) continue;
+    line("      headers:  # added by the gateway to plain-HTTP requests; values from its config");
+    for (const auto& header : rule.headers) {
+      line("        " + header.name + ": {secret: " + header.secret + "}");
+    }
+  }
+  line("  max_connections: " + std::to_string(egress.max_connections));
+  line("  max_bytes: " + spell_bytes(egress.max_bytes));
+}
+
 }  // namespace
 
 std::string render_effective(const Policy& policy) {
@@ -61,6 +87,7 @@ std::string render_effective(const Policy& policy) {
     line(text + "}");
   }
   line("network: " + policy.network);
+  render_egress(policy.egress, line);
   line("environment:");
   for (const auto& [name, value] : policy.environment)
     line("  " + name + ": " + quote_string(value));

@@ -119,6 +119,8 @@ std::string describe_entry(const Decision& decision, uint64_t family, bool with_
 void apply_network(const EffectiveNetwork& network, const std::string& policy_name,
                    const Action& deny_action, Decisions& decisions,
                    std::vector<sandbox::SyscallRule>& rules, std::vector<PolicyError>& errors) {
+  // "loopback" and "egress" let sockets of every family through: the run's network namespace is
+  // what confines them, to loopback or to the egress gateway's link.
   if (network.mode != "none") return;
   const std::string where = network.set_by.empty()
                                 ? "network is none (the default)"

@@ -13,9 +13,9 @@
 namespace airlock::policies {
 
 struct EffectiveNetwork {
-  std::string mode = "none";
-  std::string set_by;       // the layer that chose it; empty when it is the built-in default
-  std::string set_in_file;  // that layer's path
+  std::string mode = "none";  // "none", "loopback", or "egress" (the layer's egress section)
+  std::string set_by;         // the layer that chose it; empty when it is the built-in default
+  std::string set_in_file;    // that layer's path
   YAML::Mark mark;
 };
 

@@ -103,6 +103,35 @@ class CheckReviewTest(PolicyDir):
         self.assertNotIn("WARNING", done.stdout)
 
 
+class EgressTest(PolicyDir):
+    PIP = ("extends: default\negress:\n  allow:\n"
+           "    - {domain: pypi.org, ports: [443], reason: pip looks up packages}\n"
+           "    - domain: api.internal.test\n      ports: [80]\n      reason: the internal API\n"
+           "      headers: {Authorization: {secret: internal_api}}\n")
+
+    def test_check_show_and_diff_speak_of_egress(self):
+        self.write("pip", self.PIP)
+        self.assertEqual(self.policy("check", "pip").returncode, 0)
+        shown = self.policy("show", "pip", "--effective").stdout
+        self.assertIn("network: egress\n", shown)
+        self.assertIn('    - domain: pypi.org  # policy "pip" (egress.allow[0])\n'
+                      "      ports: [443]\n"
+                      '      reason: "pip looks up packages"\n', shown)
+        self.assertIn("        Authorization: {secret: internal_api}\n", shown)
+        done = self.policy("diff", "default", "pip", "--fail-on-loosen")
+        self.assertEqual(done.returncode, 3, done.stdout + done.stderr)
+        self.assertIn("network changed from none to egress (loosens)", done.stdout)
+        self.assertIn("egress to pypi.org port 443 added: pip looks up packages (loosens)",
+                      done.stdout)
+
+    def test_a_secret_value_in_a_policy_is_refused_at_its_line(self):
+        self.write("leak", self.PIP.replace("{secret: internal_api}", "Bearer abc123"))
+        done = self.policy("check", "leak")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("leak.yaml:8:32: header 'Authorization': expected {secret: NAME}, got a "
+                      "string; secrets never go in policies", done.stdout + done.stderr)
+
+
 class FloorNamesTest(PolicyDir):
     def test_every_floor_group_show_effective_names_is_listed_by_groups(self):
         shown = self.policy("show", "default", "--effective").stdout

@@ -74,6 +74,52 @@ TEST_CASE("environment changes are reported as changes") {
               "environment variable B removed (changes)"});
 }
 
+TEST_CASE("turning egress on loosens the network and adds each destination") {
+  CHECK(diff_text("network: none\n",
+                  "egress: {allow: [{domain: pypi.org, ports: [443], reason: pip}]}\n") ==
+        Lines{"network changed from none to egress (loosens)",
+              "egress to pypi.org port 443 added: pip (loosens)"});
+  CHECK(diff_text("egress: {allow: [{domain: pypi.org, ports: [443], reason: pip}]}\n",
+                  "network: loopback\n") ==
+        Lines{"network changed from egress to loopback (tightens)",
+              "egress to pypi.org removed (tightens)"});
+}
+
+TEST_CASE("egress widening loosens and narrowing tightens, per destination, port and cap") {
+  const std::string before =
+      "egress:\n  allow:\n"
+      "    - {domain: pypi.org, ports: [443, 80], reason: pip}\n"
+      "    - {cidr: 10.1.2.0/24, ports: [5432], reason: db}\n"
+      "    - {domain: api.test, ports: [80], reason: api,\n"
+      "       headers: {Authorization: {secret: a}, X-Old: {secret: o}}}\n"
+      "  max_connections: 64\n  max_bytes: 256MiB\n";
+  const std::string after =
+      "egress:\n  allow:\n"
+      "    - {domain: pypi.org, ports: [443, 8443], reason: pip}\n"
+      "    - {domain: \"*.pythonhosted.org\", ports: [443], reason: files}\n"
+      "    - {domain: api.test, ports: [80], reason: api,\n"
+      "       headers: {authorization: {secret: b}, X-New: {secret: n}}}\n"
+      "  max_connections: 128\n  max_bytes: 128MiB\n";
+  CHECK(diff_text(before, after) ==
+        Lines{"egress to *.pythonhosted.org port 443 added: files (loosens)",
+              "egress to api.test: header authorization now from secret b (was a) (changes)",
+              "egress to api.test: header X-New added from secret n (loosens)",
+              "egress to api.test: header X-Old removed (tightens)",
+              "egress to pypi.org: port 8443 added (loosens)",
+              "egress to pypi.org: port 80 removed (tightens)",
+              "egress to 10.1.2.0/24 removed (tightens)",
+              "egress connection cap raised from 64 to 128 (loosens)",
+              "egress byte cap lowered from 256 MiB to 128 MiB (tightens)"});
+}
+
+TEST_CASE("an egress reason or rule order is no difference in effect") {
+  CHECK(diff_text("egress: {allow: [{domain: a.test, ports: [1], reason: x}, "
+                  "{domain: b.test, ports: [2], reason: y}]}\n",
+                  "egress: {allow: [{domain: b.test, ports: [2], reason: other}, "
+                  "{domain: a.test, ports: [1], reason: words}]}\n")
+            .empty());
+}
+
 TEST_CASE("two policies with the same meaning have no differences") {
   CHECK(diff_text("limits: {memory: 1GiB}\n# comment\n", "limits:\n  memory: 1024MiB\n").empty());
 }
