@@ -1,0 +1,197 @@
+#include "runner/egress/attachment_state.h"
+
+#include "runner/egress/connection.h"
+#include "runner/egress/rules.h"
+
+namespace airlock::egress {
+
+namespace {
+
+using ErrorCode = boost::system::error_code;
+
+std::string local_destination(const tcp::socket& socket) {
+  ErrorCode ec;
+  const tcp::endpoint local = socket.local_endpoint(ec);
+  if (ec) return "?";
+  return destination_text(local.address().to_string(), local.port());
+}
+
+}  // namespace
+
+AttachmentState::AttachmentState(std::shared_ptr<Gateway::Core> core, policies::Egress egress,
+                                 std::function<void(const Blocked&)> on_blocked)
+    : core_(std::move(core)), egress_(std::move(egress)), on_blocked_(std::move(on_blocked)) {}
+
+sandbox::Status AttachmentState::start(SandboxSockets sockets) {
+  for (auto& [port, fd] : sockets.tcp) {
+    auto listener =
+        std::unique_ptr<Listener>(new Listener{port, tcp::acceptor(io()), net::steady_timer(io())});
+    ErrorCode ec;
+    listener->acceptor.assign(tcp::v4(), fd.get(), ec);
+    if (ec) {
+      return sandbox::SetupError{"egress: adopt the listener of port " + std::to_string(port),
+                                 ec.value()};
+    }
+    fd.release();  // the acceptor owns it now
+    listeners_.push_back(std::move(listener));
+  }
+  if (sockets.dns.valid()) {
+    dns_.emplace(io());
+    ErrorCode ec;
+    dns_->assign(udp::v4(), sockets.dns.get(), ec);
+    if (ec) return sandbox::SetupError{"egress: adopt the DNS socket", ec.value()};
+    sockets.dns.release();
+  }
+  for (size_t i = 0; i < listeners_.size(); ++i) accept(i);
+  if (dns_) receive_dns();
+  return {};
+}
+
+void AttachmentState::accept(size_t index) {
+  Listener& listener = *listeners_[index];
+  listener.acceptor.async_accept([self = shared_from_this(), index](ErrorCode ec,
+                                                                     tcp::socket socket) {
+    if (self->finished_ || ec == net::error::operation_aborted) return;
+    if (ec) {  // e.g. out of descriptors: try again later instead of spinning
+      Listener& failed = *self->listeners_[index];
+      failed.retry.expires_after(kAcceptRetryDelay);
+      failed.retry.async_wait([self, index](ErrorCode wait_ec) {
+        if (!wait_ec && !self->finished_) self->accept(index);
+      });
+      return;
+    }
+    if (self->connections_.size() >= kMaxOpenConnections) {
+      self->refuse(local_destination(socket), "more than " + std::to_string(kMaxOpenConnections) +
+                                                  " connections open at once");
+      ErrorCode ignored;
+      socket.close(ignored);
+    } else {
+      auto connection = std::make_shared<Connection>(self, std::move(socket));
+      self->connections_.emplace(connection.get(), connection);
+      connection->start();
+    }
+    self->accept(index);
+  });
+}
+
+void AttachmentState::receive_dns() {
+  dns_->async_receive_from(
+      net::buffer(dns_in_), dns_peer_, [self = shared_from_this()](ErrorCode ec, size_t n) {
+        if (self->finished_ || ec == net::error::operation_aborted) return;
+        if (ec) {  // e.g. an ICMP error for an earlier answer: nothing to answer
+          self->receive_dns();
+          return;
+        }
+        DnsAnswer answer = answer_dns_query(std::span<const uint8_t>(self->dns_in_.data(), n),
+                                            self->egress_, self->names_);
+        if (answer.counted) {
+          std::lock_guard lock(self->counts_mutex_);
+          ++self->usage_.dns_queries;
+        }
+        if (answer.refused_name) {
+          self->report({"dns " + *answer.refused_name, "not in the policy's egress list"});
+        }
+        if (answer.over_limit_name) {
+          self->report({"dns " + *answer.over_limit_name,
+                        "the run's limit of " + std::to_string(kMaxSyntheticNames) +
+                            " names is reached"});
+        }
+        if (answer.packet.empty()) {
+          self->receive_dns();
+          return;
+        }
+        self->dns_out_ = std::move(answer.packet);
+        // One answer in flight at a time: a flood of queries waits in the socket's own buffer.
+        self->dns_->async_send_to(net::buffer(self->dns_out_), self->dns_peer_,
+                                  [self](ErrorCode send_ec, size_t) {
+                                    if (self->finished_ ||
+                                        send_ec == net::error::operation_aborted) {
+                                      return;
+                                    }
+                                    self->receive_dns();
+                                  });
+      });
+}
+
+void AttachmentState::report(Blocked blocked) {
+  if (finished_ || reported_.size() >= kMaxBlockedReported) return;
+  if (!reported_.emplace(blocked.destination, blocked.reason).second) return;
+  {
+    std::lock_guard lock(counts_mutex_);
+    blocked_.push_back(blocked);
+  }
+  if (on_blocked_) on_blocked_(blocked);
+}
+
+void AttachmentState::refuse(const std::string& destination, const std::string& reason) {
+  {
+    std::lock_guard lock(counts_mutex_);
+    ++usage_.refused;
+  }
+  report({destination, reason});
+}
+
+bool AttachmentState::admit(const std::string& destination) {
+  std::unique_lock lock(counts_mutex_);
+  if (byte_limit_reached_) {
+    ++usage_.refused;
+    return false;
+  }
+  if (usage_.connections >= egress_.max_connections) {
+    ++usage_.refused;
+    lock.unlock();
+    if (!connection_limit_reported_) {
+      connection_limit_reported_ = true;
+      report({destination, "the run's limit of " + std::to_string(egress_.max_connections) +
+                               " connections is reached"});
+    }
+    return false;
+  }
+  ++usage_.connections;
+  return true;
+}
+
+bool AttachmentState::transfer(uint64_t bytes, bool to_upstream, const std::string& destination) {
+  if (byte_limit_reached_) return false;
+  {
+    std::lock_guard lock(counts_mutex_);
+    if (usage_.bytes_sent + usage_.bytes_received + bytes <= egress_.max_bytes) {
+      (to_upstream ? usage_.bytes_sent : usage_.bytes_received) += bytes;
+      return true;
+    }
+  }
+  byte_limit_reached_ = true;
+  report({destination,
+          "the run's limit of " + std::to_string(egress_.max_bytes) + " bytes is reached"});
+  const auto open = connections_;
+  for (const auto& [raw, weak] : open) {
+    if (auto connection = weak.lock()) connection->close();
+  }
+  return false;
+}
+
+Report AttachmentState::finish() {
+  if (!finished_) {
+    finished_ = true;
+    ErrorCode ignored;
+    for (auto& listener : listeners_) {
+      listener->acceptor.close(ignored);
+      listener->retry.cancel();
+    }
+    if (dns_) dns_->close(ignored);
+    const auto open = connections_;
+    for (const auto& [raw, weak] : open) {
+      if (auto connection = weak.lock()) connection->close();
+    }
+    connections_.clear();
+  }
+  std::lock_guard lock(counts_mutex_);
+  return Report{blocked_, usage_};
+}
+
+Usage AttachmentState::usage() const {
+  std::lock_guard lock(counts_mutex_);
+  return usage_;
+}
+
+}  // namespace airlock::egress

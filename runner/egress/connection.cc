@@ -1,0 +1,570 @@
+#include "runner/egress/connection.h"
+
+#include "runner/egress/http_head.h"
+#include "runner/egress/rules.h"
+#include "runner/egress/tls.h"
+
+namespace airlock::egress {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ErrorCode = boost::system::error_code;
+
+constexpr uint16_t kHttpPort = 80;
+
+std::optional<policies::Cidr> address_literal(const std::string& host) {
+  if (host.find('/') != std::string::npos) return std::nullopt;
+  return policies::Cidr::parse(host);
+}
+
+policies::Cidr to_cidr(const net::ip::address& address) {
+  policies::Cidr cidr;
+  if (address.is_v4()) {
+    const auto bytes = address.to_v4().to_bytes();
+    std::copy(bytes.begin(), bytes.end(), cidr.address.begin());
+    cidr.prefix_length = 32;
+  } else {
+    const auto bytes = address.to_v6().to_bytes();
+    std::copy(bytes.begin(), bytes.end(), cidr.address.begin());
+    cidr.v6 = true;
+    cidr.prefix_length = 128;
+  }
+  return cidr;
+}
+
+// A GatewayConfig::hosts value: "address", "address:port", "[v6]" or "[v6]:port".
+std::optional<tcp::endpoint> pinned_endpoint(const std::string& value, uint16_t port) {
+  std::string address = value;
+  std::string port_text;
+  if (!value.empty() && value[0] == '[') {
+    const size_t close = value.find(']');
+    if (close == std::string::npos) return std::nullopt;
+    address = value.substr(1, close - 1);
+    if (close + 1 < value.size()) {
+      if (value[close + 1] != ':') return std::nullopt;
+      port_text = value.substr(close + 2);
+    }
+  } else if (std::count(value.begin(), value.end(), ':') == 1) {
+    address = value.substr(0, value.find(':'));
+    port_text = value.substr(value.find(':') + 1);
+  }
+  if (!port_text.empty()) {
+    auto parsed = parse_authority("x:" + port_text);
+    if (!parsed || !parsed->port) return std::nullopt;
+    port = *parsed->port;
+  }
+  ErrorCode ec;
+  const auto parsed = net::ip::make_address(address, ec);
+  if (ec) return std::nullopt;
+  return tcp::endpoint(parsed, port);
+}
+
+const char* status_phrase(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 431: return "Request Header Fields Too Large";
+    default: return "Bad Gateway";
+  }
+}
+
+}  // namespace
+
+Connection::Connection(std::shared_ptr<AttachmentState> owner, tcp::socket client)
+    : owner_(std::move(owner)),
+      config_(owner_->config()),
+      client_(std::move(client)),
+      upstream_(owner_->io()),
+      resolver_(owner_->io()),
+      timer_(owner_->io()) {}
+
+Connection::~Connection() { owner_->forget(this); }
+
+void Connection::start() {
+  ErrorCode ec;
+  const tcp::endpoint local = client_.local_endpoint(ec);
+  if (ec || !local.address().is_v4()) {
+    close();
+    return;
+  }
+  head_deadline_ = Clock::now() + kHeadTimeout;
+  const auto bytes = local.address().to_v4().to_bytes();
+  const Ipv4 address{bytes[0], bytes[1], bytes[2], bytes[3]};
+  const std::string text = local.address().to_string();
+  if (address == kGatewayAddress) {  // the explicit proxy: CONNECT or an absolute-form request
+    phase_ = Phase::proxy_request;
+    http_ = true;
+    host_ = text;
+    port_ = local.port();
+    arm(kHeadTimeout, [this] { close(); });
+    read_client();
+    return;
+  }
+  if (set_destination(text, local.port())) start_sniffing();
+}
+
+// Sets host_ and port_ and checks them against the rules; a synthetic address stands for the
+// name DNS gave it to. False (after refusing) when no rule allows the destination.
+bool Connection::set_destination(const std::string& host, uint16_t port) {
+  host_ = host;
+  port_ = port;
+  raw_address_ = address_literal(host);
+  if (raw_address_ && !raw_address_->v6) {
+    const Ipv4 address{raw_address_->address[0], raw_address_->address[1],
+                       raw_address_->address[2], raw_address_->address[3]};
+    if (in_synthetic_range(address)) {
+      auto name = owner_->synthetic_name(address);
+      if (!name) {
+        refuse("a synthetic address this run's DNS did not give", 403);
+        return false;
+      }
+      host_ = *name;
+      raw_address_.reset();
+    }
+  }
+  if (!raw_address_ && !is_hostname(host_)) {
+    host_ = printable(host_);
+    refuse("not a valid host name", 400);
+    return false;
+  }
+  const Verdict verdict = raw_address_ ? check_address(owner_->egress(), *raw_address_, port_)
+                                       : check_name(owner_->egress(), host_, port_);
+  if (!verdict.allowed()) {
+    refuse(verdict.reason, 403);
+    return false;
+  }
+  if (!raw_address_) host_ = normalize_name(host_);
+  rule_ = verdict.rule;
+  return true;
+}
+
+void Connection::read_client() {
+  if (read_pending_) return;
+  read_pending_ = true;
+  client_.async_read_some(
+      net::buffer(down_buffer_), [self = shared_from_this()](ErrorCode ec, size_t n) {
+        self->read_pending_ = false;
+        if (self->closed_) return;
+        self->head_.append(self->down_buffer_.data(), n);
+        if (self->phase_ == Phase::connecting) {  // the first-bytes wait ended, the read with it
+          if (ec == net::error::eof) {
+            self->client_done_ = true;
+          } else if (ec && ec != net::error::operation_aborted) {
+            self->close();
+            return;
+          }
+          if (self->connected_) self->start_copying();
+          return;
+        }
+        if (ec) {  // the client went away (or only half-closed) before it said enough
+          self->close();
+          return;
+        }
+        if (self->phase_ == Phase::proxy_request) {
+          self->on_proxy_request();
+        } else {
+          self->on_sniffed();
+        }
+      });
+}
+
+void Connection::on_proxy_request() {
+  const size_t size = request_head_size(head_);
+  if (size == 0) {
+    if (head_.size() >= kMaxRequestHeadBytes || classify_stream(head_) == StreamKind::opaque) {
+      refuse("the gateway's own address takes only proxy requests", 400);
+      return;
+    }
+    read_client();
+    return;
+  }
+  const auto head = parse_request_head(std::string_view(head_).substr(0, size));
+  if (!head || size > kMaxRequestHeadBytes) {
+    refuse("a malformed proxy request", 400);
+    return;
+  }
+  if (head->method == "CONNECT") {
+    const auto authority = parse_authority(head->target);
+    if (!authority || !authority->port) {
+      refuse("a CONNECT target without host:port", 400);
+      return;
+    }
+    head_.erase(0, size);  // what follows is the tunnel's
+    if (!set_destination(authority->host, *authority->port)) return;
+    http_ = false;
+    response_ = "HTTP/1.1 200 Connection Established\r\n\r\n";
+    net::async_write(client_, net::buffer(response_),
+                     [self = shared_from_this()](ErrorCode ec, size_t) {
+                       if (self->closed_) return;
+                       if (ec) {
+                         self->close();
+                         return;
+                       }
+                       self->start_sniffing();
+                     });
+    return;
+  }
+  const auto absolute = parse_absolute_target(head->target);
+  if (!absolute) {
+    refuse("the gateway's own address takes only CONNECT and absolute-form requests", 400);
+    return;
+  }
+  if (set_destination(absolute->authority.host, absolute->authority.port.value_or(kHttpPort))) {
+    start_sniffing();  // the head is there already: checked and rewritten like a direct one
+  }
+}
+
+void Connection::start_sniffing() {
+  phase_ = Phase::sniffing;
+  head_deadline_ = Clock::now() + kHeadTimeout;
+  if (!head_.empty()) {
+    on_sniffed();
+    return;
+  }
+  arm(kFirstBytesWait, [this] {
+    // Nothing yet: a protocol in which the server speaks first. The pending read ends (aborted,
+    // or with bytes that then go first) and the stream is forwarded as it is.
+    ErrorCode ignored;
+    client_.cancel(ignored);
+    resolve();
+  });
+  read_client();
+}
+
+void Connection::on_sniffed() {
+  if (starts_like_tls(head_)) {
+    check_tls();
+    return;
+  }
+  switch (classify_stream(head_)) {
+    case StreamKind::opaque:
+      resolve();
+      return;
+    case StreamKind::http:
+      check_http();
+      return;
+    case StreamKind::need_more:
+      arm(head_deadline_ - Clock::now(), [this] { close(); });
+      read_client();
+      return;
+  }
+}
+
+void Connection::check_tls() {
+  const ClientHelloScan scan = scan_client_hello(head_);
+  if (scan.status == ClientHelloScan::Status::need_more) {
+    arm(head_deadline_ - Clock::now(), [this] { close(); });
+    read_client();
+    return;
+  }
+  if (scan.status == ClientHelloScan::Status::malformed) {
+    refuse("a malformed TLS ClientHello", 400);
+    return;
+  }
+  if (!raw_address_) {  // a CIDR rule allows an address, whatever name the client says
+    if (!scan.server_name) {
+      refuse("TLS without SNI", 403);
+      return;
+    }
+    if (normalize_name(*scan.server_name) != host_) {
+      refuse("TLS SNI " + printable(*scan.server_name) + " does not match " + host_, 403);
+      return;
+    }
+  }
+  resolve();
+}
+
+void Connection::check_http() {
+  http_ = true;
+  const size_t size = request_head_size(head_);
+  if (size == 0 && head_.size() < kMaxRequestHeadBytes) {
+    arm(head_deadline_ - Clock::now(), [this] { close(); });
+    read_client();
+    return;
+  }
+  if (size == 0 || size > kMaxRequestHeadBytes) {
+    refuse("an HTTP request head over 64 KiB", 431);
+    return;
+  }
+  const auto head = parse_request_head(std::string_view(head_).substr(0, size));
+  if (!head) {
+    refuse("a malformed HTTP request", 400);
+    return;
+  }
+  bool multiple_hosts = false;
+  const auto host_header = head->header("host", &multiple_hosts);
+  if (multiple_hosts) {
+    refuse("an HTTP request with more than one Host header", 400);
+    return;
+  }
+  // Host names the destination unless the target is absolute-form, which names it instead.
+  std::vector<std::optional<Authority>> claims;
+  std::string origin_target = head->target;
+  std::optional<std::string> host_override;
+  if (const auto absolute = parse_absolute_target(head->target)) {
+    claims.emplace_back(absolute->authority);
+    origin_target = absolute->origin_form;
+    host_override = head->target.substr(7, head->target.find_first_of("/?#", 7) - 7);
+  } else if (head->target[0] != '/' && head->target != "*") {
+    refuse("an HTTP request target that is neither origin- nor absolute-form", 400);
+    return;
+  }
+  if (host_header) claims.push_back(parse_authority(*host_header));
+  if (!raw_address_) {
+    if (claims.empty()) {
+      refuse("an HTTP request without a Host header", 403);
+      return;
+    }
+    for (const auto& claim : claims) {
+      if (!claim || claim->host != host_ || (claim->port && *claim->port != port_)) {
+        const std::string said = host_header ? printable(*host_header) : "(none)";
+        refuse("HTTP Host " + said + " does not match " + host_, 403);
+        return;
+      }
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> injected;
+  for (const policies::InjectedHeader& header : rule_->headers) {
+    const auto secret = config_->secrets.find(header.secret);
+    if (secret == config_->secrets.end()) {
+      // Named, never shown: the value is the service's, and it is missing anyway.
+      owner_->refuse(destination(), "the secret " + header.secret + " is not configured");
+      respond_and_close(gateway_response(502, status_phrase(502),
+                                         "airlock egress: " + destination() + " needs the secret " +
+                                             header.secret + ", which is not configured"));
+      return;
+    }
+    injected.emplace_back(header.name, secret->second);
+  }
+  head_ = rewrite_request_head(*head, origin_target, host_override, injected) + head_.substr(size);
+  resolve();
+}
+
+void Connection::resolve() {
+  phase_ = Phase::connecting;
+  for (const auto& [name, value] : config_->hosts) {
+    if (!iequals(name, host_)) continue;
+    if (const auto endpoint = pinned_endpoint(value, port_)) {
+      connect({*endpoint});
+    } else {
+      fail("the pinned address of " + host_ + " is malformed");
+    }
+    return;
+  }
+  if (raw_address_) {
+    connect({tcp::endpoint(net::ip::make_address(host_), port_)});
+    return;
+  }
+  resolver_.async_resolve(
+      host_, std::to_string(port_), tcp::resolver::numeric_service,
+      [self = shared_from_this()](ErrorCode ec, const tcp::resolver::results_type& results) {
+        if (self->closed_) return;
+        if (ec) {
+          self->fail("cannot resolve " + self->host_);
+          return;
+        }
+        std::vector<tcp::endpoint> endpoints;
+        std::string refused;
+        for (const auto& entry : results) {
+          const policies::Cidr address = to_cidr(entry.endpoint().address());
+          const auto kind = special_address_kind(address);
+          if (kind && !address_in_rules(self->owner_->egress(), address)) {
+            refused = *kind + " address (" + entry.endpoint().address().to_string() + ")";
+            continue;
+          }
+          endpoints.push_back(entry.endpoint());
+        }
+        if (endpoints.empty()) {
+          if (refused.empty()) {
+            self->fail("cannot resolve " + self->host_);
+          } else {
+            self->refuse("resolves to a " + refused, 403);
+          }
+          return;
+        }
+        self->connect(std::move(endpoints));
+      });
+}
+
+void Connection::connect(std::vector<tcp::endpoint> endpoints) {
+  if (!owner_->admit(destination())) {
+    // Refused and reported by admit already.
+    if (http_) {
+      respond_and_close(gateway_response(
+          403, status_phrase(403),
+          "airlock egress: " + destination() + " is blocked: the run's connection limit"));
+    } else {
+      close();
+    }
+    return;
+  }
+  arm(config_->connect_timeout, [this] {
+    connect_timed_out_ = true;
+    ErrorCode ignored;
+    upstream_.close(ignored);
+  });
+  net::async_connect(upstream_, endpoints,
+                     [self = shared_from_this()](ErrorCode ec, const tcp::endpoint&) {
+                       if (self->closed_) return;
+                       if (ec || self->connect_timed_out_) {
+                         self->fail("cannot connect to " + self->destination());
+                         return;
+                       }
+                       self->connected_ = true;
+                       if (!self->read_pending_) self->start_copying();
+                     });
+}
+
+void Connection::start_copying() {
+  phase_ = Phase::copying;
+  last_activity_ = Clock::now();
+  watch_idle();
+  copy(upstream_, client_, down_buffer_, false);
+  const auto after_head = [self = shared_from_this()] {
+    if (self->client_done_) {
+      ErrorCode ignored;
+      self->upstream_.shutdown(tcp::socket::shutdown_send, ignored);
+    } else {
+      self->copy(self->client_, self->upstream_, self->up_buffer_, true);
+    }
+  };
+  if (head_.empty()) {
+    after_head();
+    return;
+  }
+  if (!owner_->transfer(head_.size(), true, destination())) return;
+  net::async_write(upstream_, net::buffer(head_),
+                   [self = shared_from_this(), after_head](ErrorCode ec, size_t) {
+                     if (self->closed_) return;
+                     if (ec) {
+                       self->close();
+                       return;
+                     }
+                     self->head_ = std::string();  // the secrets in it are not kept around
+                     after_head();
+                   });
+}
+
+void Connection::copy(tcp::socket& from, tcp::socket& to,
+                      std::array<char, kCopyBufferBytes>& buffer, bool to_upstream) {
+  from.async_read_some(
+      net::buffer(buffer),
+      [self = shared_from_this(), &from, &to, &buffer, to_upstream](ErrorCode ec, size_t n) {
+        if (self->closed_) return;
+        if (ec == net::error::eof) {  // a half-close travels on
+          ErrorCode ignored;
+          to.shutdown(tcp::socket::shutdown_send, ignored);
+          (to_upstream ? self->client_done_ : self->upstream_done_) = true;
+          if (self->client_done_ && self->upstream_done_) self->close();
+          return;
+        }
+        if (ec) {
+          self->close();
+          return;
+        }
+        if (!self->owner_->transfer(n, to_upstream, self->destination())) return;
+        self->last_activity_ = Clock::now();
+        net::async_write(to, net::buffer(buffer.data(), n),
+                         [self, &from, &to, &buffer, to_upstream](ErrorCode write_ec, size_t) {
+                           if (self->closed_) return;
+                           if (write_ec) {
+                             self->close();
+                             return;
+                           }
+                           self->last_activity_ = Clock::now();
+                           self->copy(from, to, buffer, to_upstream);
+                         });
+      });
+}
+
+void Connection::watch_idle() {
+  arm(last_activity_ + config_->idle_timeout - Clock::now(), [this] {
+    if (Clock::now() - last_activity_ >= config_->idle_timeout) {
+      close();
+    } else {
+      watch_idle();
+    }
+  });
+}
+
+void Connection::refuse(const std::string& reason, int status) {
+  owner_->refuse(destination(), reason);
+  if (!http_) {
+    close();
+    return;
+  }
+  respond_and_close(gateway_response(status, status_phrase(status),
+                                     "airlock egress: " + destination() + " is blocked: " + reason));
+}
+
+void Connection::fail(const std::string& text) {
+  if (!http_) {
+    close();
+    return;
+  }
+  respond_and_close(gateway_response(502, status_phrase(502), "airlock egress: " + text));
+}
+
+void Connection::respond_and_close(std::string response) {
+  phase_ = Phase::closing;
+  ErrorCode ignored;
+  resolver_.cancel();
+  upstream_.close(ignored);
+  head_ = std::string();
+  response_ = std::move(response);
+  arm(kLingerAfterResponse, [this] { close(); });
+  net::async_write(client_, net::buffer(response_),
+                   [self = shared_from_this()](ErrorCode ec, size_t) {
+                     if (self->closed_) return;
+                     if (ec) {
+                       self->close();
+                       return;
+                     }
+                     ErrorCode ignored_shutdown;
+                     self->client_.shutdown(tcp::socket::shutdown_send, ignored_shutdown);
+                     self->drain();
+                   });
+}
+
+// Reads and drops what the client still sends until it closes (or the linger timer ends it):
+// closing with unread bytes would reset the connection and could destroy the response.
+void Connection::drain() {
+  if (read_pending_) return;
+  read_pending_ = true;
+  client_.async_read_some(net::buffer(down_buffer_),
+                          [self = shared_from_this()](ErrorCode ec, size_t) {
+                            self->read_pending_ = false;
+                            if (self->closed_) return;
+                            if (ec) {
+                              self->close();
+                            } else {
+                              self->drain();
+                            }
+                          });
+}
+
+void Connection::arm(Clock::duration after, std::function<void()> on_expiry) {
+  const uint64_t generation = ++timer_generation_;
+  timer_.expires_after(after);
+  timer_.async_wait([self = shared_from_this(), generation,
+                     on_expiry = std::move(on_expiry)](ErrorCode ec) {
+    if (ec || self->closed_ || generation != self->timer_generation_) return;
+    on_expiry();
+  });
+}
+
+std::string Connection::destination() const { return destination_text(host_, port_); }
+
+void Connection::close() {
+  if (closed_) return;
+  closed_ = true;
+  ErrorCode ignored;
+  client_.close(ignored);
+  upstream_.close(ignored);
+  timer_.cancel();
+  resolver_.cancel();
+  owner_->forget(this);
+}
+
+}  // namespace airlock::egress
