@@ -20,9 +20,6 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using udp = net::ip::udp;
 
-// Connections of one attachment open at once; more are accepted and closed at once, so a
-// sandbox cannot hold the gateway's descriptors.
-inline constexpr size_t kMaxOpenConnections = 256;
 // After a failed accept (e.g. out of descriptors), wait this long before the next try.
 inline constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 

@@ -64,6 +64,9 @@ struct Report {
 };
 
 inline constexpr size_t kMaxBlockedReported = 1024;
+// Connections of one attachment open at once; more are accepted and closed at once (refused), so
+// one sandbox cannot hold the gateway's descriptors.
+inline constexpr size_t kMaxOpenConnections = 256;
 
 // One sandbox being served. Destroying it finishes it.
 class Attachment {
