@@ -7,8 +7,6 @@ namespace airlock::egress {
 
 namespace {
 
-using ErrorCode = boost::system::error_code;
-
 std::string local_destination(const tcp::socket& socket) {
   ErrorCode ec;
   const tcp::endpoint local = socket.local_endpoint(ec);
@@ -50,7 +48,7 @@ sandbox::Status AttachmentState::start(SandboxSockets sockets) {
 void AttachmentState::accept(size_t index) {
   Listener& listener = *listeners_[index];
   listener.acceptor.async_accept([self = shared_from_this(), index](ErrorCode ec,
-                                                                     tcp::socket socket) {
+                                                                    tcp::socket socket) {
     if (self->finished_ || ec == net::error::operation_aborted) return;
     if (ec) {  // e.g. out of descriptors: try again later instead of spinning
       Listener& failed = *self->listeners_[index];
@@ -92,9 +90,9 @@ void AttachmentState::receive_dns() {
           self->report({"dns " + *answer.refused_name, "not in the policy's egress list"});
         }
         if (answer.over_limit_name) {
-          self->report({"dns " + *answer.over_limit_name,
-                        "the run's limit of " + std::to_string(kMaxSyntheticNames) +
-                            " names is reached"});
+          self->report(
+              {"dns " + *answer.over_limit_name,
+               "the run's limit of " + std::to_string(kMaxSyntheticNames) + " names is reached"});
         }
         if (answer.packet.empty()) {
           self->receive_dns();
@@ -102,14 +100,13 @@ void AttachmentState::receive_dns() {
         }
         self->dns_out_ = std::move(answer.packet);
         // One answer in flight at a time: a flood of queries waits in the socket's own buffer.
-        self->dns_->async_send_to(net::buffer(self->dns_out_), self->dns_peer_,
-                                  [self](ErrorCode send_ec, size_t) {
-                                    if (self->finished_ ||
-                                        send_ec == net::error::operation_aborted) {
-                                      return;
-                                    }
-                                    self->receive_dns();
-                                  });
+        self->dns_->async_send_to(
+            net::buffer(self->dns_out_), self->dns_peer_, [self](ErrorCode send_ec, size_t) {
+              if (self->finished_ || send_ec == net::error::operation_aborted) {
+                return;
+              }
+              self->receive_dns();
+            });
       });
 }
 

@@ -15,6 +15,9 @@ inline constexpr std::chrono::milliseconds kHeadTimeout{10000};
 inline constexpr std::chrono::milliseconds kLingerAfterResponse{1000};
 inline constexpr size_t kCopyBufferBytes = 16 * 1024;
 
+using Clock = std::chrono::steady_clock;
+using ErrorCode = boost::system::error_code;
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<AttachmentState> owner, tcp::socket client);
@@ -67,8 +70,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::chrono::steady_clock::time_point head_deadline_;
   std::chrono::steady_clock::time_point last_activity_;
 
-  std::string host_;                          // a name, or an address's text
-  std::optional<policies::Cidr> raw_address_; // set when host_ is an address
+  std::string host_;                           // a name, or an address's text
+  std::optional<policies::Cidr> raw_address_;  // set when host_ is an address
   uint16_t port_ = 0;
   const policies::EgressRule* rule_ = nullptr;  // the allowing rule, in owner_->egress()
   std::string head_;      // client bytes read before copying starts (rewritten when HTTP)

@@ -68,8 +68,8 @@ std::vector<uint8_t> header_only(uint16_t id, uint16_t query_flags, DnsRcode rco
   std::vector<uint8_t> out;
   put16(out, id);
   put16(out, static_cast<uint16_t>(kFlagResponse | (query_flags & kOpcodeMask) |
-                                   (query_flags & kFlagRecursionDesired) |
-                                   kFlagRecursionAvailable | static_cast<uint16_t>(rcode)));
+                                   (query_flags & kFlagRecursionDesired) | kFlagRecursionAvailable |
+                                   static_cast<uint16_t>(rcode)));
   for (int i = 0; i < 4; ++i) put16(out, 0);
   return out;
 }

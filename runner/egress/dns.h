@@ -46,9 +46,9 @@ class SyntheticNames {
 // A parsed DNS query with exactly one question.
 struct DnsQuestion {
   uint16_t id = 0;
-  uint16_t flags = 0;                // the query's, to echo RD and the opcode
-  std::vector<std::string> labels;   // as sent (case kept, for clients that check it)
-  std::string name;                  // lower-case, dot-joined, no trailing dot
+  uint16_t flags = 0;               // the query's, to echo RD and the opcode
+  std::vector<std::string> labels;  // as sent (case kept, for clients that check it)
+  std::string name;                 // lower-case, dot-joined, no trailing dot
   uint16_t type = 0;
   uint16_t klass = 0;
 };
@@ -67,10 +67,10 @@ inline constexpr uint16_t kClassIn = 1;
 
 // What the gateway does with a DNS query.
 struct DnsAnswer {
-  std::vector<uint8_t> packet;      // empty: drop it, answer nothing
-  std::optional<std::string> refused_name;  // a name the policy does not allow (to report)
+  std::vector<uint8_t> packet;                 // empty: drop it, answer nothing
+  std::optional<std::string> refused_name;     // a name the policy does not allow (to report)
   std::optional<std::string> over_limit_name;  // kMaxSyntheticNames reached on this name
-  bool counted = false;             // a well-formed query (counts in Usage::dns_queries)
+  bool counted = false;                        // a well-formed query (counts in Usage::dns_queries)
 };
 
 // Answers one query packet: A for an allowed name, NOERROR without answers for its other types,

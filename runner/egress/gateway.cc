@@ -8,8 +8,6 @@ namespace airlock::egress {
 
 namespace {
 
-using ErrorCode = boost::system::error_code;
-
 // The caller's handle on an attachment; the state itself lives on the I/O thread.
 class AttachmentHandle : public Attachment {
  public:

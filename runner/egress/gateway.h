@@ -37,7 +37,7 @@ struct GatewayConfig {
 // The sockets the sandbox layer made inside a sandbox's network namespace.
 struct SandboxSockets {
   std::vector<std::pair<uint16_t, sandbox::UniqueFd>> tcp;  // port -> listener on 0.0.0.0:port
-  sandbox::UniqueFd dns;                                     // UDP bound to 0.0.0.0:53
+  sandbox::UniqueFd dns;                                    // UDP bound to 0.0.0.0:53
 };
 
 // One refusal, for the run's report: {"evil.test:443", "not in the policy's egress list"},
@@ -49,8 +49,8 @@ struct Blocked {
 };
 
 struct Usage {
-  uint32_t connections = 0;  // allowed connections (an upstream was, or was to be, opened)
-  uint32_t refused = 0;      // refused connections, each one (DNS refusals are in blocked only)
+  uint32_t connections = 0;     // allowed connections (an upstream was, or was to be, opened)
+  uint32_t refused = 0;         // refused connections, each one (DNS refusals are in blocked only)
   uint64_t bytes_sent = 0;      // sandbox -> upstream
   uint64_t bytes_received = 0;  // upstream -> sandbox
   uint32_t dns_queries = 0;     // well-formed queries answered

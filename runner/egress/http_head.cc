@@ -17,7 +17,9 @@ bool is_token(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), is_tchar);
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 std::string_view trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -27,15 +29,15 @@ std::string_view trim(std::string_view text) {
 
 // Headers the upstream never sees from the sandbox: they concern the hop, not the request.
 constexpr std::string_view kHopByHop[] = {
-    "connection", "keep-alive", "proxy-connection", "proxy-authorization", "proxy-authenticate",
-    "te",         "trailer",    "upgrade",
+    "connection",         "keep-alive", "proxy-connection", "proxy-authorization",
+    "proxy-authenticate", "te",         "trailer",          "upgrade",
 };
 
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 StreamKind classify_stream(std::string_view stream) {
@@ -193,6 +195,21 @@ std::string rewrite_request_head(const RequestHead& head, std::string_view origi
   for (const auto& [name, value] : set) out += name + ": " + value + "\r\n";
   out += "Connection: close\r\n\r\n";
   return out;
+}
+
+const char* http_status_phrase(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 502:
+      return "Bad Gateway";
+    default:
+      return "Error";
+  }
 }
 
 std::string gateway_response(int status, std::string_view reason_phrase, std::string_view body) {

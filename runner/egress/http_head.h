@@ -27,7 +27,7 @@ size_t request_head_size(std::string_view stream);
 struct RequestHead {
   std::string method;
   std::string target;
-  std::string version;  // "HTTP/1.1"
+  std::string version;                                       // "HTTP/1.1"
   std::vector<std::pair<std::string, std::string>> headers;  // in order, values trimmed
   // The value of the only header named name (case-insensitive); nothing when absent; "multiple"
   // set when there is more than one.
@@ -63,6 +63,9 @@ std::string rewrite_request_head(const RequestHead& head, std::string_view origi
 
 // A complete response the gateway itself writes (403, 502, ...): a short text body, closed after.
 std::string gateway_response(int status, std::string_view reason_phrase, std::string_view body);
+
+// "Forbidden" for 403 and the like, for the statuses the gateway writes.
+const char* http_status_phrase(int status);
 
 bool iequals(std::string_view a, std::string_view b);
 

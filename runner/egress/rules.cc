@@ -53,9 +53,8 @@ Verdict check_address(const policies::Egress& egress, const policies::Cidr& addr
 }
 
 bool address_in_rules(const policies::Egress& egress, const policies::Cidr& address) {
-  return std::any_of(egress.allow.begin(), egress.allow.end(), [&](const auto& rule) {
-    return rule.cidr && rule.cidr->contains(address);
-  });
+  return std::any_of(egress.allow.begin(), egress.allow.end(),
+                     [&](const auto& rule) { return rule.cidr && rule.cidr->contains(address); });
 }
 
 std::optional<std::string> special_address_kind(const policies::Cidr& address) {

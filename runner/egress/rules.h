@@ -29,8 +29,7 @@ bool name_allowed(const policies::Egress& egress, std::string_view name);
 Verdict check_name(const policies::Egress& egress, std::string_view name, uint16_t port);
 
 // The first CIDR rule that contains address and lists port; else "a raw address no rule allows".
-Verdict check_address(const policies::Egress& egress, const policies::Cidr& address,
-                      uint16_t port);
+Verdict check_address(const policies::Egress& egress, const policies::Cidr& address, uint16_t port);
 
 // True when a CIDR rule contains address (on any port): such an address may be an upstream even
 // when it is private.

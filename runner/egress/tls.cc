@@ -159,8 +159,8 @@ std::string make_client_hello(const std::string& server_name) {
   }
   extensions += u16(0x002b) + u16(3) + std::string("\x02\x03\x04", 3);  // supported_versions
   body += u16(extensions.size()) + extensions;
-  const std::string handshake = std::string(1, '\x01') + std::string(1, '\0') +
-                                u16(body.size()) + body;
+  const std::string handshake =
+      std::string(1, '\x01') + std::string(1, '\0') + u16(body.size()) + body;
   return std::string("\x16\x03\x01", 3) + u16(handshake.size()) + handshake;
 }
 

@@ -21,7 +21,10 @@ policies::Egress api_egress() {
       {"api.test", std::nullopt, {80, 443}, "the API", {{"Authorization", "api_token"}}});
   egress.allow.push_back({"tls.test", std::nullopt, {443}, "a TLS service"});
   egress.allow.push_back({"plain.test", std::nullopt, {80}, "a plain service"});
-  egress.allow.push_back({"nosecret.test", std::nullopt, {80}, "a rule whose secret is missing",
+  egress.allow.push_back({"nosecret.test",
+                          std::nullopt,
+                          {80},
+                          "a rule whose secret is missing",
                           {{"X-Key", "missing_secret"}}});
   egress.allow.push_back({"localhost", std::nullopt, {80}, "a name that resolves to loopback"});
   return egress;
@@ -240,8 +243,7 @@ TEST_CASE("a port the rule does not list is refused for that name", "[root]") {
   CHECK(upstream.connections() == 0);
 }
 
-TEST_CASE("the explicit proxy at 198.18.0.1 tunnels CONNECT and forwards absolute-form",
-          "[root]") {
+TEST_CASE("the explicit proxy at 198.18.0.1 tunnels CONNECT and forwards absolute-form", "[root]") {
   if (!can_make_namespaces()) return;
   Upstream upstream("127.0.0.5");
   Rig rig(api_egress(), config_for(upstream));
@@ -276,14 +278,13 @@ TEST_CASE("the explicit proxy at 198.18.0.1 tunnels CONNECT and forwards absolut
 TEST_CASE("a name that resolves to loopback is refused unless pinned", "[root]") {
   if (!can_make_namespaces()) return;
   Rig rig(api_egress(), {});
-  const std::string response = rig.exchange(rig.resolve("localhost"), 80,
-                                            "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  const std::string response =
+      rig.exchange(rig.resolve("localhost"), 80, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
   CHECK(response.rfind("HTTP/1.1 403", 0) == 0);
   CHECK(rig.blocked("localhost:80", "resolves to a loopback address"));
 }
 
-TEST_CASE("the run's connection limit refuses the connections beyond it, reported once",
-          "[root]") {
+TEST_CASE("the run's connection limit refuses the connections beyond it, reported once", "[root]") {
   if (!can_make_namespaces()) return;
   Upstream upstream("127.0.0.5");
   policies::Egress egress = api_egress();
@@ -369,6 +370,72 @@ TEST_CASE("a hostile sandbox's slow and silent clients do not delay another sand
   CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
   CHECK(took < 1s);
   CHECK(hostile.attachment->finish().usage.refused >= 300 - kMaxOpenConnections);
+}
+
+TEST_CASE("an upstream that cannot be reached is a 502 for HTTP, not a refusal", "[root]") {
+  if (!can_make_namespaces()) return;
+  GatewayConfig config;
+  config.hosts.emplace_back("plain.test", "127.0.0.5:1");  // nothing listens on port 1
+  Rig rig(api_egress(), config);
+  const std::string response =
+      rig.exchange(rig.resolve("plain.test"), 80, "GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n");
+  CHECK(response.rfind("HTTP/1.1 502", 0) == 0);
+  CHECK(response.find("cannot connect to plain.test:80") != std::string::npos);
+  const Report report = rig.attachment->finish();
+  CHECK(report.usage.connections == 1);
+  CHECK(report.usage.refused == 0);
+  CHECK(report.blocked.empty());
+}
+
+TEST_CASE("a client that says nothing gets an opaque stream: the server speaks first", "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5", [](int fd, std::string&) {
+    const std::string greeting = "220 ready\r\n";
+    ::send(fd, greeting.data(), greeting.size(), MSG_NOSIGNAL);
+  });
+  Rig rig(api_egress(), config_for(upstream));
+  const std::string address = rig.resolve("plain.test");
+  std::string greeting;
+  rig.net.run([&] {
+    Client client(address, 80);
+    client.read_until("\r\n");
+    greeting = client.received;
+  });
+  CHECK(greeting == "220 ready\r\n");
+  CHECK(rig.attachment->usage_so_far().connections == 1);
+}
+
+TEST_CASE("an idle connection is closed after the idle timeout", "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5", [](int fd, std::string& received) {
+    char buffer[64];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);  // until the gateway gives up
+    if (n > 0) received.assign(buffer, static_cast<size_t>(n));
+  });
+  GatewayConfig config = config_for(upstream);
+  config.idle_timeout = 300ms;
+  Rig rig(api_egress(), config);
+  const std::string address = rig.resolve("plain.test");
+  std::chrono::steady_clock::duration took{};
+  rig.net.run([&] {
+    const auto started = std::chrono::steady_clock::now();
+    Client client(address, 80);
+    client.read_all();  // the gateway closes it; the client's own timeout is 5 s
+    took = std::chrono::steady_clock::now() - started;
+  });
+  CHECK(took < 2s);
+}
+
+TEST_CASE("set_config's secrets apply to the connections after it", "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5");
+  Rig rig(api_egress(), config_for(upstream));
+  GatewayConfig rotated = config_for(upstream);
+  rotated.secrets["api_token"] = "Bearer rotated";
+  rig.gateway->set_config(rotated);
+  rig.exchange(rig.resolve("api.test"), 80, "GET / HTTP/1.1\r\nHost: api.test\r\n\r\n");
+  REQUIRE(upstream.requests().size() == 1);
+  CHECK(upstream.requests()[0].find("Authorization: Bearer rotated\r\n") != std::string::npos);
 }
 
 }  // namespace airlock::egress::testing

@@ -18,8 +18,12 @@ policies::Egress sample_egress() {
   return egress;
 }
 
-int rcode(const std::vector<uint8_t>& packet) { return packet[3] & 0x0f; }
-int answers(const std::vector<uint8_t>& packet) { return packet[6] << 8 | packet[7]; }
+int rcode(const std::vector<uint8_t>& packet) {
+  return packet[3] & 0x0f;
+}
+int answers(const std::vector<uint8_t>& packet) {
+  return packet[6] << 8 | packet[7];
+}
 
 }  // namespace
 
@@ -67,8 +71,8 @@ TEST_CASE("DNS refuses malformed queries without reading past the packet") {
     CHECK(rcode(answer_dns_query(loop, egress, names).packet) == 1);
   }
   SECTION("a label over 63 bytes") {
-    auto answer = answer_dns_query(make_dns_query(1, std::string(64, 'a') + ".test", kTypeA),
-                                   egress, names);
+    auto answer =
+        answer_dns_query(make_dns_query(1, std::string(64, 'a') + ".test", kTypeA), egress, names);
     CHECK(rcode(answer.packet) == 1);
   }
   SECTION("a name over 253 bytes") {

@@ -162,7 +162,9 @@ void Client::send(const std::string& data) {
   }
 }
 
-void Client::shut_write() { ::shutdown(fd_.get(), SHUT_WR); }
+void Client::shut_write() {
+  ::shutdown(fd_.get(), SHUT_WR);
+}
 
 bool Client::read_until(const std::string& text) {
   char buffer[4096];
@@ -186,7 +188,8 @@ std::string Client::read_all() {
 
 std::string exchange(const std::string& address, uint16_t port, const std::string& data) {
   Client client(address, port);
-  if (!client.connected()) return "(connect failed: " + std::string(std::strerror(client.connect_errno())) + ")";
+  if (!client.connected())
+    return "(connect failed: " + std::string(std::strerror(client.connect_errno())) + ")";
   client.send(data);
   client.shut_write();
   return client.read_all();
@@ -213,7 +216,8 @@ void respond_ok(int fd, std::string& received) {
     if (n <= 0) break;
     received.append(buffer, static_cast<size_t>(n));
   }
-  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+  const std::string response =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
   ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
 }
 
@@ -263,7 +267,9 @@ Upstream::~Upstream() {
   for (auto& worker : workers_) worker.join();
 }
 
-std::string Upstream::address_and_port() const { return address_ + ":" + std::to_string(port_); }
+std::string Upstream::address_and_port() const {
+  return address_ + ":" + std::to_string(port_);
+}
 
 std::vector<std::string> Upstream::requests() {
   std::lock_guard lock(mutex_);
