@@ -74,8 +74,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<policies::Cidr> raw_address_;  // set when host_ is an address
   uint16_t port_ = 0;
   const policies::EgressRule* rule_ = nullptr;  // the allowing rule, in owner_->egress()
-  std::string head_;      // client bytes read before copying starts (rewritten when HTTP)
-  std::string response_;  // what the gateway itself writes to the client
+  std::string head_;          // client bytes read before copying starts (rewritten when HTTP)
+  size_t head_searched_ = 0;  // how much of head_ was searched for a head's end
+  std::string response_;      // what the gateway itself writes to the client
   std::array<char, kCopyBufferBytes> up_buffer_{};
   std::array<char, kCopyBufferBytes> down_buffer_{};
 };

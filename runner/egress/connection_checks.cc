@@ -56,7 +56,8 @@ bool Connection::set_destination(const std::string& host, uint16_t port) {
 }
 
 void Connection::on_proxy_request() {
-  const size_t size = request_head_size(head_);
+  const size_t size = request_head_size(head_, head_searched_);
+  if (size == 0) head_searched_ = head_.size();
   if (size == 0) {
     if (head_.size() >= kMaxRequestHeadBytes || classify_stream(head_) == StreamKind::opaque) {
       refuse("the gateway's own address takes only proxy requests", 400);
@@ -77,6 +78,7 @@ void Connection::on_proxy_request() {
       return;
     }
     head_.erase(0, size);  // what follows is the tunnel's
+    head_searched_ = 0;
     if (!set_destination(authority->host, *authority->port)) return;
     http_ = false;
     response_ = "HTTP/1.1 200 Connection Established\r\n\r\n";
@@ -163,7 +165,8 @@ void Connection::check_tls() {
 
 void Connection::check_http() {
   http_ = true;
-  const size_t size = request_head_size(head_);
+  const size_t size = request_head_size(head_, head_searched_);
+  if (size == 0) head_searched_ = head_.size();
   if (size == 0 && head_.size() < kMaxRequestHeadBytes) {
     arm(head_deadline_ - Clock::now(), [this] { close(); });
     read_client();

@@ -49,8 +49,8 @@ StreamKind classify_stream(std::string_view stream) {
   return StreamKind::need_more;
 }
 
-size_t request_head_size(std::string_view stream) {
-  const size_t end = stream.find("\r\n\r\n");
+size_t request_head_size(std::string_view stream, size_t searched) {
+  const size_t end = stream.find("\r\n\r\n", searched > 3 ? searched - 3 : 0);
   return end == std::string_view::npos ? 0 : end + 4;
 }
 

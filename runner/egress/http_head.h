@@ -21,8 +21,10 @@ enum class StreamKind { need_more, http, opaque };
 // upper-case method token and a space; opaque once they cannot; need_more while they might.
 StreamKind classify_stream(std::string_view stream);
 
-// The size of the head (through the blank line), or 0 while it has not all arrived.
-size_t request_head_size(std::string_view stream);
+// The size of the head (through the blank line), or 0 while it has not all arrived. searched:
+// how much of stream an earlier call already searched, so that a head arriving a byte at a time
+// costs linear, not quadratic, time.
+size_t request_head_size(std::string_view stream, size_t searched = 0);
 
 struct RequestHead {
   std::string method;

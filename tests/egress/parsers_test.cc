@@ -154,6 +154,9 @@ TEST_CASE("an HTTP head is recognised, parsed strictly and rewritten") {
       "GET http://api.test/v1?q=1 HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, X-Drop\r\n"
       "X-Drop: 1\r\nProxy-Authorization: Basic eA==\r\nAuthorization: mine\r\nAccept: */*\r\n\r\n";
   REQUIRE(request_head_size(text) == text.size());
+  // Searching on from where an earlier, shorter read left off still finds a split "\r\n\r\n".
+  CHECK(request_head_size(text, text.size() - 2) == text.size());
+  CHECK(request_head_size(text.substr(0, text.size() - 1)) == 0);
   const auto head = parse_request_head(text);
   REQUIRE(head);
   const auto target = parse_absolute_target(head->target);
