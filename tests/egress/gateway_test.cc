@@ -372,6 +372,30 @@ TEST_CASE("a hostile sandbox's slow and silent clients do not delay another sand
   CHECK(hostile.attachment->finish().usage.refused >= 300 - kMaxOpenConnections);
 }
 
+TEST_CASE("garbage on every kind of connection is refused and the gateway still serves", "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5");
+  Rig rig(api_egress(), config_for(upstream));
+  const std::string tls = rig.resolve("tls.test");
+  const std::string plain = rig.resolve("plain.test");
+  std::mt19937 random(3);
+  const std::string hello = make_client_hello("tls.test");
+  const std::string request = "GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n";
+  const std::string proxy = "CONNECT tls.test:443 HTTP/1.1\r\n\r\n";
+  rig.net.run([&] {
+    for (int i = 0; i < 150; ++i) {
+      const int kind = i % 3;
+      std::string payload = kind == 0 ? hello : kind == 1 ? request : proxy;
+      for (auto& byte : payload) {
+        if (random() % 6 == 0) byte = static_cast<char>(random());
+      }
+      payload.resize(1 + random() % payload.size());
+      exchange(kind == 0 ? tls : kind == 1 ? plain : "198.18.0.1", kind == 0 ? 443 : 80, payload);
+    }
+  });
+  CHECK(rig.exchange(plain, 80, request).rfind("HTTP/1.1 200", 0) == 0);
+}
+
 TEST_CASE("an upstream that cannot be reached is a 502 for HTTP, not a refusal", "[root]") {
   if (!can_make_namespaces()) return;
   GatewayConfig config;
