@@ -91,28 +91,45 @@ void Connection::read_client() {
   if (read_pending_) return;
   read_pending_ = true;
   client_.async_read_some(
-      net::buffer(down_buffer_), [self = shared_from_this()](ErrorCode ec, size_t n) {
+      net::buffer(up_buffer_), [self = shared_from_this()](ErrorCode ec, size_t n) {
         self->read_pending_ = false;
-        if (self->closed_) return;
-        self->head_.append(self->down_buffer_.data(), n);
-        if (self->phase_ == Phase::connecting) {  // the first-bytes wait ended, the read with it
-          if (ec == net::error::eof) {
-            self->client_done_ = true;
-          } else if (ec && ec != net::error::operation_aborted) {
-            self->close();
+        if (self->closed_ || self->phase_ == Phase::closing) return;
+        self->head_.append(self->up_buffer_.data(), n);
+        switch (self->phase_) {
+          case Phase::connecting:  // the first-bytes wait ended, and this read with it
+            if (ec == net::error::eof) {
+              self->client_done_ = true;
+            } else if (ec && ec != net::error::operation_aborted) {
+              self->close();
+              return;
+            }
+            if (self->connected_) self->after_connect();
             return;
-          }
-          if (self->connected_) self->start_copying();
-          return;
-        }
-        if (ec) {  // the client went away (or only half-closed) before it said enough
-          self->close();
-          return;
-        }
-        if (self->phase_ == Phase::proxy_request) {
-          self->on_proxy_request();
-        } else {
-          self->on_sniffed();
+          case Phase::late_sniffing:
+            if (ec == net::error::eof && (self->head_.empty() || self->upstream_spoke_)) {
+              self->client_done_ = true;
+              self->start_copying();
+            } else if (ec) {
+              self->close();
+            } else if (self->upstream_spoke_) {
+              self->start_copying();  // a server-first protocol: the client answers, unchecked
+            } else {
+              self->on_sniffed();
+            }
+            return;
+          case Phase::proxy_request:
+          case Phase::sniffing:
+            if (ec) {  // the client went away (or only half-closed) before it said enough
+              self->close();
+            } else if (self->phase_ == Phase::proxy_request) {
+              self->on_proxy_request();
+            } else {
+              self->on_sniffed();
+            }
+            return;
+          case Phase::copying:
+          case Phase::closing:
+            return;
         }
       });
 }
@@ -190,15 +207,40 @@ void Connection::connect(std::vector<tcp::endpoint> endpoints) {
                          return;
                        }
                        self->connected_ = true;
-                       if (!self->read_pending_) self->start_copying();
+                       if (!self->read_pending_) self->after_connect();
                      });
+}
+
+void Connection::after_connect() {
+  if (!sniff_after_connect_) {
+    start_copying();
+    return;
+  }
+  phase_ = Phase::late_sniffing;
+  head_deadline_ = Clock::now() + kHeadTimeout;
+  start_downstream();  // the server may speak first
+  last_activity_ = Clock::now();
+  watch_idle();
+  if (!head_.empty()) {
+    on_sniffed();
+  } else if (client_done_) {
+    start_copying();
+  } else {
+    read_client();
+  }
+}
+
+void Connection::start_downstream() {
+  if (downstream_started_) return;
+  downstream_started_ = true;
+  copy(upstream_, client_, down_buffer_, false);
 }
 
 void Connection::start_copying() {
   phase_ = Phase::copying;
   last_activity_ = Clock::now();
   watch_idle();
-  copy(upstream_, client_, down_buffer_, false);
+  start_downstream();
   const auto after_head = [self = shared_from_this()] {
     if (self->client_done_) {
       ErrorCode ignored;
@@ -228,7 +270,8 @@ void Connection::copy(tcp::socket& from, tcp::socket& to,
                       std::array<char, kCopyBufferBytes>& buffer, bool to_upstream) {
   from.async_read_some(net::buffer(buffer), [self = shared_from_this(), &from, &to, &buffer,
                                              to_upstream](ErrorCode ec, size_t n) {
-    if (self->closed_) return;
+    // Closing: the gateway's own response is being written; this copy has no say any more.
+    if (self->closed_ || self->phase_ == Phase::closing) return;
     if (ec == net::error::eof) {  // a half-close travels on
       ErrorCode ignored;
       to.shutdown(tcp::socket::shutdown_send, ignored);
@@ -241,10 +284,11 @@ void Connection::copy(tcp::socket& from, tcp::socket& to,
       return;
     }
     if (!self->owner_->transfer(n, to_upstream, self->destination())) return;
+    if (!to_upstream) self->upstream_spoke_ = true;
     self->last_activity_ = Clock::now();
     net::async_write(to, net::buffer(buffer.data(), n),
                      [self, &from, &to, &buffer, to_upstream](ErrorCode write_ec, size_t) {
-                       if (self->closed_) return;
+                       if (self->closed_ || self->phase_ == Phase::closing) return;
                        if (write_ec) {
                          self->close();
                          return;
@@ -310,7 +354,7 @@ void Connection::respond_and_close(std::string response) {
 void Connection::drain() {
   if (read_pending_) return;
   read_pending_ = true;
-  client_.async_read_some(net::buffer(down_buffer_),
+  client_.async_read_some(net::buffer(up_buffer_),
                           [self = shared_from_this()](ErrorCode ec, size_t) {
                             self->read_pending_ = false;
                             if (self->closed_) return;

@@ -27,7 +27,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close();
 
  private:
-  enum class Phase { proxy_request, sniffing, connecting, copying, closing };
+  // late_sniffing: the upstream was opened after kFirstBytesWait of silence, and the client's
+  // first bytes, if they come before the server's, are checked before they are forwarded.
+  enum class Phase { proxy_request, sniffing, connecting, late_sniffing, copying, closing };
 
   void read_client();
   void on_client_bytes();
@@ -39,7 +41,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void check_http();
   void resolve();
   void connect(std::vector<tcp::endpoint> endpoints);
+  void checks_passed();  // resolve and connect, or forward when already connected
+  void after_connect();
   void start_copying();
+  void start_downstream();
   void copy(tcp::socket& from, tcp::socket& to, std::array<char, kCopyBufferBytes>& buffer,
             bool to_upstream);
   void watch_idle();
@@ -66,6 +71,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool client_done_ = false;
   bool upstream_done_ = false;
   bool connected_ = false;
+  bool sniff_after_connect_ = false;
+  bool upstream_spoke_ = false;
+  bool downstream_started_ = false;
   bool connect_timed_out_ = false;
   std::chrono::steady_clock::time_point head_deadline_;
   std::chrono::steady_clock::time_point last_activity_;

@@ -111,8 +111,10 @@ void Connection::start_sniffing() {
     return;
   }
   arm(kFirstBytesWait, [this] {
-    // Nothing yet: a protocol in which the server speaks first. The pending read ends (aborted,
-    // or with bytes that then go first) and the stream is forwarded as it is.
+    // Nothing yet: maybe a protocol in which the server speaks first, so the upstream is opened
+    // now. The client's first bytes are still checked if they come before the server's: waiting
+    // must not be a way around the SNI and Host checks.
+    sniff_after_connect_ = true;
     ErrorCode ignored;
     client_.cancel(ignored);
     resolve();
@@ -127,7 +129,7 @@ void Connection::on_sniffed() {
   }
   switch (classify_stream(head_)) {
     case StreamKind::opaque:
-      resolve();
+      checks_passed();
       return;
     case StreamKind::http:
       check_http();
@@ -160,7 +162,7 @@ void Connection::check_tls() {
       return;
     }
   }
-  resolve();
+  checks_passed();
 }
 
 void Connection::check_http() {
@@ -227,7 +229,15 @@ void Connection::check_http() {
     injected.emplace_back(header.name, secret->second);
   }
   head_ = rewrite_request_head(*head, origin_target, host_override, injected) + head_.substr(size);
-  resolve();
+  checks_passed();
+}
+
+void Connection::checks_passed() {
+  if (phase_ == Phase::late_sniffing) {
+    start_copying();
+  } else {
+    resolve();
+  }
 }
 
 }  // namespace airlock::egress

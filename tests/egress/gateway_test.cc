@@ -429,6 +429,39 @@ TEST_CASE("a client that says nothing gets an opaque stream: the server speaks f
   CHECK(rig.attachment->usage_so_far().connections == 1);
 }
 
+TEST_CASE("first bytes sent after the wait are checked all the same", "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5");
+  Rig rig(api_egress(), config_for(upstream));
+  const std::string api = rig.resolve("api.test");
+  const std::string tls = rig.resolve("tls.test");
+  const auto late = [&](const std::string& address, uint16_t port, const std::string& data) {
+    std::string received;
+    rig.net.run([&] {
+      Client client(address, port);
+      std::this_thread::sleep_for(400ms);  // past kFirstBytesWait: the upstream is open by now
+      client.send(data);
+      client.shut_write();
+      received = client.read_all();
+    });
+    return received;
+  };
+  const std::string refused = late(api, 80, "GET / HTTP/1.1\r\nHost: evil.test\r\n\r\n");
+  CHECK(refused.rfind("HTTP/1.1 403", 0) == 0);
+  CHECK(refused.find(kSecret) == std::string::npos);
+  CHECK(rig.blocked("api.test:80", "HTTP Host evil.test does not match api.test"));
+  CHECK(late(tls, 443, make_client_hello("evil.test")).empty());
+  CHECK(rig.blocked("tls.test:443", "TLS SNI evil.test does not match tls.test"));
+  const std::string allowed = late(api, 80, "GET / HTTP/1.1\r\nHost: api.test\r\n\r\n");
+  CHECK(allowed.rfind("HTTP/1.1 200", 0) == 0);
+  bool injected = false;
+  for (const std::string& request : upstream.requests()) {
+    CHECK(request.find("evil.test") == std::string::npos);
+    if (request.find(kSecret) != std::string::npos) injected = true;
+  }
+  CHECK(injected);
+}
+
 TEST_CASE("an idle connection is closed after the idle timeout", "[root]") {
   if (!can_make_namespaces()) return;
   Upstream upstream("127.0.0.5", [](int fd, std::string& received) {
