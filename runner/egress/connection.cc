@@ -283,9 +283,17 @@ void Connection::copy(tcp::socket& from, tcp::socket& to,
       self->close();
       return;
     }
+    self->last_activity_ = Clock::now();
+    if (to_upstream && self->request_body_left_) {  // past the request's body: dropped
+      n = static_cast<size_t>(std::min<uint64_t>(n, *self->request_body_left_));
+      *self->request_body_left_ -= n;
+      if (n == 0) {
+        self->copy(from, to, buffer, to_upstream);
+        return;
+      }
+    }
     if (!self->owner_->transfer(n, to_upstream, self->destination())) return;
     if (!to_upstream) self->upstream_spoke_ = true;
-    self->last_activity_ = Clock::now();
     net::async_write(to, net::buffer(buffer.data(), n),
                      [self, &from, &to, &buffer, to_upstream](ErrorCode write_ec, size_t) {
                        if (self->closed_ || self->phase_ == Phase::closing) return;

@@ -82,7 +82,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::optional<policies::Cidr> raw_address_;  // set when host_ is an address
   uint16_t port_ = 0;
   const policies::EgressRule* rule_ = nullptr;  // the allowing rule, in owner_->egress()
-  std::string head_;          // client bytes read before copying starts (rewritten when HTTP)
+  std::string head_;  // client bytes read before copying starts (rewritten when HTTP)
+  // Set for a plain HTTP request with a known body length: the body bytes still to forward.
+  std::optional<uint64_t> request_body_left_;
   size_t head_searched_ = 0;  // how much of head_ was searched for a head's end
   std::string response_;      // what the gateway itself writes to the client
   std::array<char, kCopyBufferBytes> up_buffer_{};

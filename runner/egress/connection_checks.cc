@@ -215,6 +215,11 @@ void Connection::check_http() {
       }
     }
   }
+  const auto body_length = request_body_length(*head);
+  if (!body_length) {
+    refuse("an HTTP request whose body length is ambiguous", 400);
+    return;
+  }
   std::vector<std::pair<std::string, std::string>> injected;
   for (const policies::InjectedHeader& header : rule_->headers) {
     const auto secret = config_->secrets.find(header.secret);
@@ -228,7 +233,15 @@ void Connection::check_http() {
     }
     injected.emplace_back(header.name, secret->second);
   }
-  head_ = rewrite_request_head(*head, origin_target, host_override, injected) + head_.substr(size);
+  // One request per connection: what the client sends after this request's body is dropped, so
+  // that a second request cannot reach the upstream unchecked. A chunked body is forwarded as
+  // it comes (the upstream, told Connection: close, reads no request after it).
+  std::string rest = head_.substr(size);
+  if (*body_length) {
+    if (rest.size() > **body_length) rest.resize(**body_length);
+    request_body_left_ = **body_length - rest.size();
+  }
+  head_ = rewrite_request_head(*head, origin_target, host_override, injected) + rest;
   checks_passed();
 }
 

@@ -106,6 +106,26 @@ std::optional<RequestHead> parse_request_head(std::string_view head) {
   return result;
 }
 
+std::optional<std::optional<uint64_t>> request_body_length(const RequestHead& head) {
+  bool multiple_lengths = false;
+  bool multiple_encodings = false;
+  const auto length = head.header("content-length", &multiple_lengths);
+  const auto encoding = head.header("transfer-encoding", &multiple_encodings);
+  if (multiple_lengths || multiple_encodings || (length && encoding)) return std::nullopt;
+  if (encoding) {
+    if (!iequals(*encoding, "chunked")) return std::nullopt;
+    return std::optional<uint64_t>();
+  }
+  if (!length) return std::optional<uint64_t>(0);
+  if (length->empty() || length->size() > 18) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : *length) {
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return std::optional<uint64_t>(value);
+}
+
 std::optional<Authority> parse_authority(std::string_view text) {
   Authority authority;
   std::string_view host = text;

@@ -45,6 +45,12 @@ struct Authority {
   std::optional<uint16_t> port;
 };
 
+// How the request's body is framed: its length (0 without Content-Length or Transfer-Encoding),
+// or nothing inside for "Transfer-Encoding: chunked". Nothing at all when the framing is
+// ambiguous (both headers, several Content-Lengths, an encoding other than chunked): such
+// requests are how smuggling starts, and are refused.
+std::optional<std::optional<uint64_t>> request_body_length(const RequestHead& head);
+
 // "host", "host:port", "[v6]:port"; nothing when malformed.
 std::optional<Authority> parse_authority(std::string_view text);
 

@@ -159,6 +159,31 @@ TEST_CASE("plain HTTP to an allowed name goes out with Connection: close and the
   CHECK(report.usage.bytes_received == response.size());
 }
 
+TEST_CASE("a second request on the connection never reaches the upstream", "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5", [](int fd, std::string& received) {
+    char buffer[4096];
+    while (true) {  // everything, until the gateway passes the client's half-close on
+      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      received.append(buffer, static_cast<size_t>(n));
+    }
+    const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    ::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
+  });
+  Rig rig(api_egress(), config_for(upstream));
+  const std::string response =
+      rig.exchange(rig.resolve("plain.test"), 80,
+                   "POST / HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 5\r\n\r\nhello"
+                   "GET /second HTTP/1.1\r\nHost: evil.test\r\n\r\n");
+  CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
+  REQUIRE(upstream.requests().size() == 1);
+  const std::string seen = upstream.requests()[0];
+  CHECK(seen.size() >= 5);
+  CHECK(seen.substr(seen.size() - 9) == "\r\n\r\nhello");
+  CHECK(seen.find("evil.test") == std::string::npos);
+}
+
 TEST_CASE("a Host that is not the destination is refused with 403 and no secret", "[root]") {
   if (!can_make_namespaces()) return;
   Upstream upstream("127.0.0.5");

@@ -178,6 +178,21 @@ TEST_CASE("an HTTP head is recognised, parsed strictly and rewritten") {
   CHECK(parse_authority("[::1]:443")->host == "::1");
 }
 
+TEST_CASE("a request's body length is known, chunked, or refused as ambiguous") {
+  const auto length_of = [](const std::string& headers) {
+    return request_body_length(*parse_request_head("POST / HTTP/1.1\r\n" + headers + "\r\n"));
+  };
+  CHECK(length_of("") == std::optional<uint64_t>(0));
+  CHECK(length_of("Content-Length: 12\r\n") == std::optional<uint64_t>(12));
+  const auto chunked = length_of("Transfer-Encoding: chunked\r\n");
+  REQUIRE(chunked);
+  CHECK_FALSE(*chunked);
+  CHECK_FALSE(length_of("Content-Length: 1\r\nTransfer-Encoding: chunked\r\n"));
+  CHECK_FALSE(length_of("Content-Length: 1\r\nContent-Length: 1\r\n"));
+  CHECK_FALSE(length_of("Content-Length: -1\r\n"));
+  CHECK_FALSE(length_of("Transfer-Encoding: gzip, chunked\r\n"));
+}
+
 TEST_CASE("rules allow a name on its ports and an address in its CIDR") {
   const auto egress = sample_egress();
   CHECK(check_name(egress, "API.test.", 443).allowed());
