@@ -99,6 +99,8 @@ class Gateway {
   // Replaces hosts, secrets and timeouts for connections accepted from now on.
   void set_config(GatewayConfig config);
 
+  // The I/O thread and what attachments share; defined in attachment_state.h, for the
+  // gateway's own files only.
   struct Core;
 
  private:

@@ -365,6 +365,25 @@ TEST_CASE("finish closes the listeners and returns the counts", "[root]") {
   CHECK(rig.attachment->finish().usage.connections == 1);  // idempotent
 }
 
+TEST_CASE("an attachment outlives its gateway: the gateway finished it on the way out", "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5");
+  Rig rig(api_egress(), config_for(upstream));
+  const std::string address = rig.resolve("plain.test");
+  std::string response;
+  rig.net.run([&] {
+    Client open_one(address, 80);  // still open when the gateway goes
+    response = exchange(address, 80, "GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n");
+    std::this_thread::sleep_for(50ms);
+  });
+  CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
+  rig.gateway.reset();
+  int error = 0;
+  rig.net.run([&] { error = Client(address, 80).connect_errno(); });
+  CHECK(error == ECONNREFUSED);
+  CHECK(rig.attachment->finish().usage.connections == 1);
+}
+
 TEST_CASE("a hostile sandbox's slow and silent clients do not delay another sandbox", "[root]") {
   if (!can_make_namespaces()) return;
   Upstream upstream("127.0.0.5");
