@@ -110,6 +110,24 @@ void AttachmentState::receive_dns() {
       });
 }
 
+void AttachmentState::resolve_later(std::function<void()> start) {
+  if (resolving_ >= kMaxResolvingPerAttachment) {
+    waiting_to_resolve_.push_back(std::move(start));  // at most one per open connection
+    return;
+  }
+  ++resolving_;
+  start();
+}
+
+void AttachmentState::resolution_done() {
+  --resolving_;
+  if (waiting_to_resolve_.empty() || finished_) return;
+  auto next = std::move(waiting_to_resolve_.front());
+  waiting_to_resolve_.pop_front();
+  ++resolving_;
+  next();
+}
+
 void AttachmentState::report(Blocked blocked) {
   if (finished_ || reported_.size() >= kMaxBlockedReported) return;
   if (!reported_.emplace(blocked.destination, blocked.reason).second) return;
@@ -181,6 +199,7 @@ Report AttachmentState::finish() {
       if (auto connection = weak.lock()) connection->close();
     }
     connections_.clear();
+    waiting_to_resolve_.clear();
   }
   std::lock_guard lock(counts_mutex_);
   return Report{blocked_, usage_};

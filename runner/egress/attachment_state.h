@@ -5,6 +5,7 @@
 
 #include <boost/asio.hpp>
 
+#include <deque>
 #include <future>
 #include <mutex>
 #include <set>
@@ -20,6 +21,10 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using udp = net::ip::udp;
 
+// Threads that run the host's resolver (getaddrinfo blocks), and how many of them one attachment
+// may use at once: a sandbox asking for slow names waits for its own answers, not others'.
+inline constexpr size_t kResolverThreads = 4;
+inline constexpr size_t kMaxResolvingPerAttachment = 2;
 // After a failed accept (e.g. out of descriptors), wait this long before the next try.
 inline constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 
@@ -29,6 +34,7 @@ class AttachmentState;
 struct Gateway::Core {
   net::io_context io;
   std::thread thread;
+  net::thread_pool resolvers{kResolverThreads};
   std::mutex mutex;  // guards config, running and attachments
   std::shared_ptr<const GatewayConfig> config;
   bool running = true;
@@ -52,6 +58,11 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   Usage usage() const;  // any thread
 
   net::io_context& io() { return core_->io; }
+  net::thread_pool& resolver_threads() { return core_->resolvers; }
+  // Runs start (which resolves a name, then calls resolution_done on the I/O thread) now, or
+  // once fewer than kMaxResolvingPerAttachment resolutions of this attachment are running.
+  void resolve_later(std::function<void()> start);
+  void resolution_done();
   const policies::Egress& egress() const { return egress_; }
   std::shared_ptr<const GatewayConfig> config() { return core_->current_config(); }
   std::optional<std::string> synthetic_name(const Ipv4& address) const {
@@ -88,6 +99,8 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   udp::endpoint dns_peer_;
   SyntheticNames names_;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;
+  size_t resolving_ = 0;
+  std::deque<std::function<void()>> waiting_to_resolve_;
   bool finished_ = false;
   bool connection_limit_reported_ = false;
   bool byte_limit_reached_ = false;

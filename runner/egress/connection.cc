@@ -1,5 +1,9 @@
 #include "runner/egress/connection.h"
 
+#include <netdb.h>
+
+#include <cstring>
+
 #include "runner/egress/http_head.h"
 #include "runner/egress/rules.h"
 #include "runner/egress/tls.h"
@@ -50,6 +54,28 @@ std::optional<tcp::endpoint> pinned_endpoint(const std::string& value, uint16_t 
   return tcp::endpoint(parsed, port);
 }
 
+// The host's resolver, blocking: run on the resolver threads only. Nothing when the name does
+// not resolve.
+std::vector<tcp::endpoint> lookup(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* results = nullptr;
+  if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &results) != 0) return {};
+  std::vector<tcp::endpoint> endpoints;
+  for (const addrinfo* entry = results; entry; entry = entry->ai_next) {
+    if (entry->ai_family != AF_INET && entry->ai_family != AF_INET6) continue;
+    tcp::endpoint endpoint;
+    if (entry->ai_addrlen > endpoint.capacity()) continue;
+    std::memcpy(endpoint.data(), entry->ai_addr, entry->ai_addrlen);
+    endpoint.resize(entry->ai_addrlen);
+    endpoints.push_back(endpoint);
+  }
+  ::freeaddrinfo(results);
+  return endpoints;
+}
+
 }  // namespace
 
 Connection::Connection(std::shared_ptr<AttachmentState> owner, tcp::socket client)
@@ -57,7 +83,6 @@ Connection::Connection(std::shared_ptr<AttachmentState> owner, tcp::socket clien
       config_(owner_->config()),
       client_(std::move(client)),
       upstream_(owner_->io()),
-      resolver_(owner_->io()),
       timer_(owner_->io()) {}
 
 Connection::~Connection() {
@@ -151,35 +176,44 @@ void Connection::resolve() {
     connect({tcp::endpoint(net::ip::make_address(host_), port_)});
     return;
   }
-  resolver_.async_resolve(
-      host_, std::to_string(port_), tcp::resolver::numeric_service,
-      [self = shared_from_this()](ErrorCode ec, const tcp::resolver::results_type& results) {
-        if (self->closed_) return;
-        if (ec) {
-          self->fail("cannot resolve " + self->host_);
-          return;
-        }
-        std::vector<tcp::endpoint> endpoints;
-        std::string refused;
-        for (const auto& entry : results) {
-          const policies::Cidr address = to_cidr(entry.endpoint().address());
-          const auto kind = special_address_kind(address);
-          if (kind && !address_in_rules(self->owner_->egress(), address)) {
-            refused = *kind + " address (" + entry.endpoint().address().to_string() + ")";
-            continue;
-          }
-          endpoints.push_back(entry.endpoint());
-        }
-        if (endpoints.empty()) {
-          if (refused.empty()) {
-            self->fail("cannot resolve " + self->host_);
-          } else {
-            self->refuse("resolves to a " + refused, 403);
-          }
-          return;
-        }
-        self->connect(std::move(endpoints));
+  // On the gateway's resolver threads, a few at a time per attachment: getaddrinfo blocks, and
+  // one sandbox's slow names must not hold up another's.
+  owner_->resolve_later([self = shared_from_this()] {
+    if (self->closed_) {
+      net::post(self->owner_->io(), [self] { self->owner_->resolution_done(); });
+      return;
+    }
+    net::post(self->owner_->resolver_threads(), [self, host = self->host_, port = self->port_] {
+      std::vector<tcp::endpoint> found = lookup(host, port);
+      net::post(self->owner_->io(), [self, found = std::move(found)] {
+        self->owner_->resolution_done();
+        if (!self->closed_) self->on_resolved(found);
       });
+    });
+  });
+}
+
+void Connection::on_resolved(const std::vector<tcp::endpoint>& found) {
+  std::vector<tcp::endpoint> endpoints;
+  std::string refused;
+  for (const tcp::endpoint& endpoint : found) {
+    const policies::Cidr address = to_cidr(endpoint.address());
+    const auto kind = special_address_kind(address);
+    if (kind && !address_in_rules(owner_->egress(), address)) {
+      refused = *kind + " address (" + endpoint.address().to_string() + ")";
+      continue;
+    }
+    endpoints.push_back(endpoint);
+  }
+  if (endpoints.empty()) {
+    if (refused.empty()) {
+      fail("cannot resolve " + host_);
+    } else {
+      refuse("resolves to a " + refused, 403);
+    }
+    return;
+  }
+  connect(std::move(endpoints));
 }
 
 void Connection::connect(std::vector<tcp::endpoint> endpoints) {
@@ -339,7 +373,6 @@ void Connection::fail(const std::string& text) {
 void Connection::respond_and_close(std::string response) {
   phase_ = Phase::closing;
   ErrorCode ignored;
-  resolver_.cancel();
   upstream_.close(ignored);
   head_ = std::string();
   response_ = std::move(response);
@@ -395,7 +428,6 @@ void Connection::close() {
   client_.close(ignored);
   upstream_.close(ignored);
   timer_.cancel();
-  resolver_.cancel();
   owner_->forget(this);
 }
 

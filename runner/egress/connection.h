@@ -40,6 +40,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void check_tls();
   void check_http();
   void resolve();
+  void on_resolved(const std::vector<tcp::endpoint>& found);
   void connect(std::vector<tcp::endpoint> endpoints);
   void checks_passed();  // resolve and connect, or forward when already connected
   void after_connect();
@@ -61,7 +62,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<const GatewayConfig> config_;
   tcp::socket client_;
   tcp::socket upstream_;
-  tcp::resolver resolver_;
   net::steady_timer timer_;
   uint64_t timer_generation_ = 0;
   Phase phase_ = Phase::sniffing;

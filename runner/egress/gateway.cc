@@ -84,6 +84,9 @@ Gateway::~Gateway() {
   }
   core_->io.stop();
   core_->thread.join();
+  // A lookup still running finishes (getaddrinfo cannot be interrupted); queued ones do not.
+  core_->resolvers.stop();
+  core_->resolvers.join();
   // Handlers posted before the stop (a finish() waiting for its answer, aborted operations)
   // still run, here, so that no waiter hangs and no state is held by a queued handler.
   core_->io.restart();
