@@ -1,5 +1,10 @@
 #include "runner/egress/attachment_state.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
 #include "runner/egress/connection.h"
 #include "runner/egress/rules.h"
 
@@ -39,6 +44,10 @@ sandbox::Status AttachmentState::start(SandboxSockets sockets) {
     dns_->assign(udp::v4(), sockets.dns.get(), ec);
     if (ec) return sandbox::SetupError{"egress: adopt the DNS socket", ec.value()};
     sockets.dns.release();
+    const int on = 1;
+    if (::setsockopt(dns_->native_handle(), IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0) {
+      return sandbox::errno_error("egress: setsockopt(IP_PKTINFO) on the DNS socket");
+    }
   }
   for (size_t i = 0; i < listeners_.size(); ++i) accept(i);
   if (dns_) receive_dns();
@@ -73,41 +82,73 @@ void AttachmentState::accept(size_t index) {
 }
 
 void AttachmentState::receive_dns() {
-  dns_->async_receive_from(
-      net::buffer(dns_in_), dns_peer_, [self = shared_from_this()](ErrorCode ec, size_t n) {
-        if (self->finished_ || ec == net::error::operation_aborted) return;
-        if (ec) {  // e.g. an ICMP error for an earlier answer: nothing to answer
-          self->receive_dns();
-          return;
-        }
-        DnsAnswer answer = answer_dns_query(std::span<const uint8_t>(self->dns_in_.data(), n),
-                                            self->egress_, self->names_);
-        if (answer.counted) {
-          std::lock_guard lock(self->counts_mutex_);
-          ++self->usage_.dns_queries;
-        }
-        if (answer.refused_name) {
-          self->report({"dns " + *answer.refused_name, "not in the policy's egress list"});
-        }
-        if (answer.over_limit_name) {
-          self->report(
-              {"dns " + *answer.over_limit_name,
-               "the run's limit of " + std::to_string(kMaxSyntheticNames) + " names is reached"});
-        }
-        if (answer.packet.empty()) {
-          self->receive_dns();
-          return;
-        }
-        self->dns_out_ = std::move(answer.packet);
-        // One answer in flight at a time: a flood of queries waits in the socket's own buffer.
-        self->dns_->async_send_to(
-            net::buffer(self->dns_out_), self->dns_peer_, [self](ErrorCode send_ec, size_t) {
-              if (self->finished_ || send_ec == net::error::operation_aborted) {
-                return;
-              }
-              self->receive_dns();
-            });
-      });
+  dns_->async_wait(udp::socket::wait_read, [self = shared_from_this()](ErrorCode ec) {
+    if (self->finished_ || ec == net::error::operation_aborted) return;
+    // A few datagrams per wake-up, then the other attachments' turn.
+    for (size_t i = 0; i < kDnsQueriesPerWakeup && self->answer_one_dns(); ++i) {
+    }
+    self->receive_dns();
+  });
+}
+
+// Reads one query and answers it from the address it was sent to (IP_PKTINFO): every address is
+// the gateway's in the sandbox, and libc takes an answer only from the server it asked. Never
+// blocks: an answer that does not fit the socket's buffer is dropped, and the client asks again.
+bool AttachmentState::answer_one_dns() {
+  sockaddr_in peer{};
+  iovec in{dns_in_.data(), dns_in_.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))] = {};
+  msghdr query{};
+  query.msg_name = &peer;
+  query.msg_namelen = sizeof peer;
+  query.msg_iov = &in;
+  query.msg_iovlen = 1;
+  query.msg_control = control;
+  query.msg_controllen = sizeof control;
+  const ssize_t n = ::recvmsg(dns_->native_handle(), &query, MSG_DONTWAIT);
+  if (n < 0) return false;  // nothing more now (or an ICMP error for an earlier answer)
+  std::optional<in_addr> asked;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&query); c; c = CMSG_NXTHDR(&query, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      asked = info.ipi_addr;
+    }
+  }
+  DnsAnswer answer = answer_dns_query(
+      std::span<const uint8_t>(dns_in_.data(), static_cast<size_t>(n)), egress_, names_);
+  if (answer.counted) {
+    std::lock_guard lock(counts_mutex_);
+    ++usage_.dns_queries;
+  }
+  if (answer.refused_name) {
+    report({"dns " + *answer.refused_name, "not in the policy's egress list"});
+  }
+  if (answer.over_limit_name) {
+    report({"dns " + *answer.over_limit_name,
+            "the run's limit of " + std::to_string(kMaxSyntheticNames) + " names is reached"});
+  }
+  if (answer.packet.empty()) return true;
+  iovec out{answer.packet.data(), answer.packet.size()};
+  alignas(cmsghdr) char reply_control[CMSG_SPACE(sizeof(in_pktinfo))] = {};
+  msghdr reply{};
+  reply.msg_name = &peer;
+  reply.msg_namelen = query.msg_namelen;
+  reply.msg_iov = &out;
+  reply.msg_iovlen = 1;
+  if (asked) {
+    reply.msg_control = reply_control;
+    reply.msg_controllen = sizeof reply_control;
+    cmsghdr* c = CMSG_FIRSTHDR(&reply);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+    in_pktinfo info{};
+    info.ipi_spec_dst = *asked;
+    std::memcpy(CMSG_DATA(c), &info, sizeof info);
+  }
+  (void)::sendmsg(dns_->native_handle(), &reply, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return true;
 }
 
 void AttachmentState::resolve_later(std::function<void()> start) {

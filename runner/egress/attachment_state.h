@@ -25,6 +25,8 @@ using udp = net::ip::udp;
 // may use at once: a sandbox asking for slow names waits for its own answers, not others'.
 inline constexpr size_t kResolverThreads = 4;
 inline constexpr size_t kMaxResolvingPerAttachment = 2;
+// DNS queries answered per wake-up of one attachment's socket before others get a turn.
+inline constexpr size_t kDnsQueriesPerWakeup = 16;
 // After a failed accept (e.g. out of descriptors), wait this long before the next try.
 inline constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 
@@ -82,6 +84,7 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
  private:
   void accept(size_t listener);
   void receive_dns();
+  bool answer_one_dns();  // false when no query was waiting
   void report(Blocked blocked);
 
   std::shared_ptr<Gateway::Core> core_;  // first: the io_context outlives the sockets below
@@ -95,8 +98,6 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::optional<udp::socket> dns_;
   std::array<uint8_t, 4096> dns_in_{};
-  std::vector<uint8_t> dns_out_;
-  udp::endpoint dns_peer_;
   SyntheticNames names_;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;
   size_t resolving_ = 0;

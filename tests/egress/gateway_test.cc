@@ -98,8 +98,13 @@ TEST_CASE("DNS gives allowed names synthetic addresses and refuses the rest once
   REQUIRE(answer.size() >= 12);
   CHECK((answer[3] & 0x0f) == 0);
   CHECK(answer[7] == 0);
+  // A program that asks another server (every address is the gateway's) gets its answer from
+  // the address it asked.
+  rig.net.run([&] { answer = ask_dns(make_dns_query(4, "api.test", kTypeA), "8.8.8.8"); });
+  REQUIRE(answer.size() >= 16);
+  CHECK(answer[answer.size() - 4] == 198);
   const Report report = rig.attachment->finish();
-  CHECK(report.usage.dns_queries == 8);
+  CHECK(report.usage.dns_queries == 9);
   CHECK(report.blocked ==
         std::vector<Blocked>{{"dns evil.test", "not in the policy's egress list"}});
 }

@@ -195,15 +195,21 @@ std::string exchange(const std::string& address, uint16_t port, const std::strin
   return client.read_all();
 }
 
-std::vector<uint8_t> ask_dns(const std::vector<uint8_t>& query) {
+std::vector<uint8_t> ask_dns(const std::vector<uint8_t>& query, const std::string& server) {
   auto fd = sandbox::UniqueFd::adopt(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   set_timeouts(fd.get(), 2s);
-  sockaddr_in resolver = ipv4("198.18.0.1", 53);
+  sockaddr_in resolver = ipv4(server, 53);
   ::sendto(fd.get(), query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&resolver),
            sizeof resolver);
   std::vector<uint8_t> answer(4096);
-  const ssize_t n = ::recv(fd.get(), answer.data(), answer.size(), 0);
-  answer.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  sockaddr_in from{};
+  socklen_t from_size = sizeof from;
+  const ssize_t n = ::recvfrom(fd.get(), answer.data(), answer.size(), 0,
+                               reinterpret_cast<sockaddr*>(&from), &from_size);
+  // Like libc, take only an answer from the address asked.
+  const bool from_server =
+      from.sin_addr.s_addr == resolver.sin_addr.s_addr && from.sin_port == resolver.sin_port;
+  answer.resize(n > 0 && from_server ? static_cast<size_t>(n) : 0);
   return answer;
 }
 

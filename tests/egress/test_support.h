@@ -70,8 +70,10 @@ class Client {
 // Connects, sends, half-closes and reads everything: one HTTP request or TLS hello's answer.
 std::string exchange(const std::string& address, uint16_t port, const std::string& data);
 
-// Sends a DNS query to 198.18.0.1:53 and returns the answer (empty after 2 s of silence).
-std::vector<uint8_t> ask_dns(const std::vector<uint8_t>& query);
+// Sends a DNS query to server:53 and returns the answer: empty after 2 s of silence, or when it
+// comes from another address (libc would drop it).
+std::vector<uint8_t> ask_dns(const std::vector<uint8_t>& query,
+                             const std::string& server = "198.18.0.1");
 
 // A TCP server on 127.0.0.x (host namespace), a thread per connection. By default it reads until
 // an HTTP head or EOF arrives, answers 200 "ok" and closes; respond can be replaced.
