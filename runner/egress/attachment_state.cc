@@ -1,0 +1,254 @@
+#include "runner/egress/attachment_state.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "runner/egress/connection.h"
+#include "runner/egress/rules.h"
+
+namespace airlock::egress {
+
+namespace {
+
+std::string local_destination(const tcp::socket& socket) {
+  ErrorCode ec;
+  const tcp::endpoint local = socket.local_endpoint(ec);
+  if (ec) return "?";
+  return destination_text(local.address().to_string(), local.port());
+}
+
+}  // namespace
+
+AttachmentState::AttachmentState(std::shared_ptr<Gateway::Core> core, policies::Egress egress,
+                                 std::function<void(const Blocked&)> on_blocked)
+    : core_(std::move(core)), egress_(std::move(egress)), on_blocked_(std::move(on_blocked)) {}
+
+sandbox::Status AttachmentState::start(SandboxSockets sockets) {
+  for (auto& [port, fd] : sockets.tcp) {
+    auto listener =
+        std::unique_ptr<Listener>(new Listener{port, tcp::acceptor(io()), net::steady_timer(io())});
+    ErrorCode ec;
+    listener->acceptor.assign(tcp::v4(), fd.get(), ec);
+    if (ec) {
+      return sandbox::SetupError{"egress: adopt the listener of port " + std::to_string(port),
+                                 ec.value()};
+    }
+    fd.release();  // the acceptor owns it now
+    listeners_.push_back(std::move(listener));
+  }
+  if (sockets.dns.valid()) {
+    dns_.emplace(io());
+    ErrorCode ec;
+    dns_->assign(udp::v4(), sockets.dns.get(), ec);
+    if (ec) return sandbox::SetupError{"egress: adopt the DNS socket", ec.value()};
+    sockets.dns.release();
+    const int on = 1;
+    if (::setsockopt(dns_->native_handle(), IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0) {
+      return sandbox::errno_error("egress: setsockopt(IP_PKTINFO) on the DNS socket");
+    }
+  }
+  for (size_t i = 0; i < listeners_.size(); ++i) accept(i);
+  if (dns_) receive_dns();
+  return {};
+}
+
+void AttachmentState::accept(size_t index) {
+  Listener& listener = *listeners_[index];
+  listener.acceptor.async_accept([self = shared_from_this(), index](ErrorCode ec,
+                                                                    tcp::socket socket) {
+    if (self->finished_ || ec == net::error::operation_aborted) return;
+    if (ec) {  // e.g. out of descriptors: try again later instead of spinning
+      Listener& failed = *self->listeners_[index];
+      failed.retry.expires_after(kAcceptRetryDelay);
+      failed.retry.async_wait([self, index](ErrorCode wait_ec) {
+        if (!wait_ec && !self->finished_) self->accept(index);
+      });
+      return;
+    }
+    if (self->connections_.size() >= kMaxOpenConnections) {
+      self->refuse(local_destination(socket), "more than " + std::to_string(kMaxOpenConnections) +
+                                                  " connections open at once");
+      ErrorCode ignored;
+      socket.close(ignored);
+    } else {
+      auto connection = std::make_shared<Connection>(self, std::move(socket));
+      self->connections_.emplace(connection.get(), connection);
+      connection->start();
+    }
+    self->accept(index);
+  });
+}
+
+void AttachmentState::receive_dns() {
+  dns_->async_wait(udp::socket::wait_read, [self = shared_from_this()](ErrorCode ec) {
+    if (self->finished_ || ec == net::error::operation_aborted) return;
+    // A few datagrams per wake-up, then the other attachments' turn.
+    for (size_t i = 0; i < kDnsQueriesPerWakeup && self->answer_one_dns(); ++i) {
+    }
+    self->receive_dns();
+  });
+}
+
+// Reads one query and answers it from the address it was sent to (IP_PKTINFO): every address is
+// the gateway's in the sandbox, and libc takes an answer only from the server it asked. Never
+// blocks: an answer that does not fit the socket's buffer is dropped, and the client asks again.
+bool AttachmentState::answer_one_dns() {
+  sockaddr_in peer{};
+  iovec in{dns_in_.data(), dns_in_.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))] = {};
+  msghdr query{};
+  query.msg_name = &peer;
+  query.msg_namelen = sizeof peer;
+  query.msg_iov = &in;
+  query.msg_iovlen = 1;
+  query.msg_control = control;
+  query.msg_controllen = sizeof control;
+  const ssize_t n = ::recvmsg(dns_->native_handle(), &query, MSG_DONTWAIT);
+  if (n < 0) return false;  // nothing more now (or an ICMP error for an earlier answer)
+  std::optional<in_addr> asked;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&query); c; c = CMSG_NXTHDR(&query, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      in_pktinfo info;
+      std::memcpy(&info, CMSG_DATA(c), sizeof info);
+      asked = info.ipi_addr;
+    }
+  }
+  DnsAnswer answer = answer_dns_query(
+      std::span<const uint8_t>(dns_in_.data(), static_cast<size_t>(n)), egress_, names_);
+  if (answer.counted) {
+    std::lock_guard lock(counts_mutex_);
+    ++usage_.dns_queries;
+  }
+  if (answer.refused_name) {
+    report({"dns " + *answer.refused_name, "not in the policy's egress list"});
+  }
+  if (answer.over_limit_name) {
+    report({"dns " + *answer.over_limit_name,
+            "the run's limit of " + std::to_string(kMaxSyntheticNames) + " names is reached"});
+  }
+  if (answer.packet.empty()) return true;
+  iovec out{answer.packet.data(), answer.packet.size()};
+  alignas(cmsghdr) char reply_control[CMSG_SPACE(sizeof(in_pktinfo))] = {};
+  msghdr reply{};
+  reply.msg_name = &peer;
+  reply.msg_namelen = query.msg_namelen;
+  reply.msg_iov = &out;
+  reply.msg_iovlen = 1;
+  if (asked) {
+    reply.msg_control = reply_control;
+    reply.msg_controllen = sizeof reply_control;
+    cmsghdr* c = CMSG_FIRSTHDR(&reply);
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof(in_pktinfo));
+    in_pktinfo info{};
+    info.ipi_spec_dst = *asked;
+    std::memcpy(CMSG_DATA(c), &info, sizeof info);
+  }
+  (void)::sendmsg(dns_->native_handle(), &reply, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return true;
+}
+
+void AttachmentState::resolve_later(std::function<void()> start) {
+  if (resolving_ >= kMaxResolvingPerAttachment) {
+    waiting_to_resolve_.push_back(std::move(start));  // at most one per open connection
+    return;
+  }
+  ++resolving_;
+  start();
+}
+
+void AttachmentState::resolution_done() {
+  --resolving_;
+  if (waiting_to_resolve_.empty() || finished_) return;
+  auto next = std::move(waiting_to_resolve_.front());
+  waiting_to_resolve_.pop_front();
+  ++resolving_;
+  next();
+}
+
+void AttachmentState::report(Blocked blocked) {
+  if (finished_ || reported_.size() >= kMaxBlockedReported) return;
+  if (!reported_.emplace(blocked.destination, blocked.reason).second) return;
+  {
+    std::lock_guard lock(counts_mutex_);
+    blocked_.push_back(blocked);
+  }
+  if (on_blocked_) on_blocked_(blocked);
+}
+
+void AttachmentState::refuse(const std::string& destination, const std::string& reason) {
+  {
+    std::lock_guard lock(counts_mutex_);
+    ++usage_.refused;
+  }
+  report({destination, reason});
+}
+
+bool AttachmentState::admit(const std::string& destination) {
+  std::unique_lock lock(counts_mutex_);
+  if (byte_limit_reached_) {
+    ++usage_.refused;
+    return false;
+  }
+  if (usage_.connections >= egress_.max_connections) {
+    ++usage_.refused;
+    lock.unlock();
+    if (!connection_limit_reported_) {
+      connection_limit_reported_ = true;
+      report({destination, "the run's limit of " + std::to_string(egress_.max_connections) +
+                               " connections is reached"});
+    }
+    return false;
+  }
+  ++usage_.connections;
+  return true;
+}
+
+bool AttachmentState::transfer(uint64_t bytes, bool to_upstream, const std::string& destination) {
+  if (byte_limit_reached_) return false;
+  {
+    std::lock_guard lock(counts_mutex_);
+    if (usage_.bytes_sent + usage_.bytes_received + bytes <= egress_.max_bytes) {
+      (to_upstream ? usage_.bytes_sent : usage_.bytes_received) += bytes;
+      return true;
+    }
+  }
+  byte_limit_reached_ = true;
+  report({destination,
+          "the run's limit of " + std::to_string(egress_.max_bytes) + " bytes is reached"});
+  const auto open = connections_;
+  for (const auto& [raw, weak] : open) {
+    if (auto connection = weak.lock()) connection->close();
+  }
+  return false;
+}
+
+Report AttachmentState::finish() {
+  if (!finished_) {
+    finished_ = true;
+    ErrorCode ignored;
+    for (auto& listener : listeners_) {
+      listener->acceptor.close(ignored);
+      listener->retry.cancel();
+    }
+    if (dns_) dns_->close(ignored);
+    const auto open = connections_;
+    for (const auto& [raw, weak] : open) {
+      if (auto connection = weak.lock()) connection->close();
+    }
+    connections_.clear();
+    waiting_to_resolve_.clear();
+  }
+  std::lock_guard lock(counts_mutex_);
+  return Report{blocked_, usage_};
+}
+
+Usage AttachmentState::usage() const {
+  std::lock_guard lock(counts_mutex_);
+  return usage_;
+}
+
+}  // namespace airlock::egress

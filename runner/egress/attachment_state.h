@@ -1,0 +1,115 @@
+// Inside the gateway: the I/O core every attachment shares, and one attachment's state (its
+// listeners, DNS socket, names, connections and counts). Everything here but the marked
+// functions runs on the gateway's I/O thread.
+#pragma once
+
+#include <boost/asio.hpp>
+
+#include <deque>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "runner/egress/dns.h"
+#include "runner/egress/gateway.h"
+
+namespace airlock::egress {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using udp = net::ip::udp;
+
+// Threads that run the host's resolver (getaddrinfo blocks), and how many of them one attachment
+// may use at once: a sandbox asking for slow names waits for its own answers, not others'.
+inline constexpr size_t kResolverThreads = 4;
+inline constexpr size_t kMaxResolvingPerAttachment = 2;
+// DNS queries answered per wake-up of one attachment's socket before others get a turn.
+inline constexpr size_t kDnsQueriesPerWakeup = 16;
+// After a failed accept (e.g. out of descriptors), wait this long before the next try.
+inline constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+
+class Connection;
+class AttachmentState;
+
+struct Gateway::Core {
+  net::io_context io;
+  std::thread thread;
+  net::thread_pool resolvers{kResolverThreads};
+  std::mutex mutex;  // guards config, running and attachments
+  std::shared_ptr<const GatewayConfig> config;
+  bool running = true;
+  std::vector<std::weak_ptr<AttachmentState>> attachments;  // for the destructor to finish
+
+  // Runs fn on the I/O thread and waits for it; inline on the I/O thread itself, or once the
+  // thread has stopped. Any thread.
+  void run_and_wait(const std::function<void()>& fn);
+  std::shared_ptr<const GatewayConfig> current_config();  // any thread
+};
+
+class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
+ public:
+  AttachmentState(std::shared_ptr<Gateway::Core> core, policies::Egress egress,
+                  std::function<void(const Blocked&)> on_blocked);
+  // Adopts the sandbox's sockets and starts accepting and answering.
+  sandbox::Status start(SandboxSockets sockets);
+  // Closes every socket of this attachment; idempotent. Returns the report.
+  Report finish();
+  bool finished() const { return finished_; }
+  Usage usage() const;  // any thread
+
+  net::io_context& io() { return core_->io; }
+  net::thread_pool& resolver_threads() { return core_->resolvers; }
+  // Runs start (which resolves a name, then calls resolution_done on the I/O thread) now, or
+  // once fewer than kMaxResolvingPerAttachment resolutions of this attachment are running.
+  void resolve_later(std::function<void()> start);
+  void resolution_done();
+  const policies::Egress& egress() const { return egress_; }
+  std::shared_ptr<const GatewayConfig> config() { return core_->current_config(); }
+  std::optional<std::string> synthetic_name(const Ipv4& address) const {
+    return names_.name_of(address);
+  }
+
+  // A refused connection: counted, and reported when it is new.
+  void refuse(const std::string& destination, const std::string& reason);
+  // Admits an allowed connection to destination under max_connections; false (refused and
+  // reported) beyond it.
+  bool admit(const std::string& destination);
+  // Counts bytes about to be forwarded; false when they would pass max_bytes, after which every
+  // connection of the attachment is closed.
+  bool transfer(uint64_t bytes, bool to_upstream, const std::string& destination);
+  void forget(Connection* connection) { connections_.erase(connection); }
+
+ private:
+  void accept(size_t listener);
+  void receive_dns();
+  bool answer_one_dns();  // false when no query was waiting
+  void report(Blocked blocked);
+
+  std::shared_ptr<Gateway::Core> core_;  // first: the io_context outlives the sockets below
+  const policies::Egress egress_;
+  const std::function<void(const Blocked&)> on_blocked_;
+  struct Listener {
+    uint16_t port;
+    tcp::acceptor acceptor;
+    net::steady_timer retry;
+  };
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::optional<udp::socket> dns_;
+  std::array<uint8_t, 4096> dns_in_{};
+  SyntheticNames names_;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;
+  size_t resolving_ = 0;
+  std::deque<std::function<void()>> waiting_to_resolve_;
+  bool finished_ = false;
+  bool connection_limit_reported_ = false;
+  bool byte_limit_reached_ = false;
+
+  mutable std::mutex counts_mutex_;  // usage_ and report_ are read from other threads
+  Usage usage_;
+  std::vector<Blocked> blocked_;
+  std::set<std::pair<std::string, std::string>> reported_;
+};
+
+}  // namespace airlock::egress

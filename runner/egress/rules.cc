@@ -1,0 +1,123 @@
+#include "runner/egress/rules.h"
+
+#include <algorithm>
+
+namespace airlock::egress {
+
+namespace {
+
+bool lists_port(const policies::EgressRule& rule, uint16_t port) {
+  return std::find(rule.ports.begin(), rule.ports.end(), port) != rule.ports.end();
+}
+
+bool within(const policies::Cidr& address, const char* network) {
+  return policies::Cidr::parse(network)->contains(address);
+}
+
+}  // namespace
+
+std::string normalize_name(std::string_view name) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  std::string result(name);
+  for (char& c : result) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return result;
+}
+
+bool name_allowed(const policies::Egress& egress, std::string_view name) {
+  const std::string normal = normalize_name(name);
+  return std::any_of(egress.allow.begin(), egress.allow.end(), [&](const auto& rule) {
+    return !rule.domain.empty() && policies::domain_matches(rule.domain, normal);
+  });
+}
+
+Verdict check_name(const policies::Egress& egress, std::string_view name, uint16_t port) {
+  const std::string normal = normalize_name(name);
+  bool name_matched = false;
+  for (const auto& rule : egress.allow) {
+    if (rule.domain.empty() || !policies::domain_matches(rule.domain, normal)) continue;
+    name_matched = true;
+    if (lists_port(rule, port)) return {&rule, {}};
+  }
+  if (!name_matched) return {nullptr, "not in the policy's egress list"};
+  return {nullptr, "port " + std::to_string(port) + " is not allowed for " + normal};
+}
+
+Verdict check_address(const policies::Egress& egress, const policies::Cidr& address,
+                      uint16_t port) {
+  for (const auto& rule : egress.allow) {
+    if (rule.cidr && rule.cidr->contains(address) && lists_port(rule, port)) return {&rule, {}};
+  }
+  return {nullptr, "a raw address no rule allows"};
+}
+
+bool address_in_rules(const policies::Egress& egress, const policies::Cidr& address) {
+  return std::any_of(egress.allow.begin(), egress.allow.end(),
+                     [&](const auto& rule) { return rule.cidr && rule.cidr->contains(address); });
+}
+
+std::optional<std::string> special_address_kind(const policies::Cidr& address) {
+  // An IPv4-mapped IPv6 address is judged as the IPv4 address it carries.
+  if (address.v6 && within(address, "::ffff:0:0/96")) {
+    policies::Cidr v4;
+    std::copy(address.address.begin() + 12, address.address.end(), v4.address.begin());
+    v4.prefix_length = 32;
+    return special_address_kind(v4);
+  }
+  struct Range {
+    const char* network;
+    const char* kind;
+  };
+  static constexpr Range kRanges[] = {
+      {"0.0.0.0/8", "unspecified"},      {"127.0.0.0/8", "loopback"},
+      {"10.0.0.0/8", "private"},         {"172.16.0.0/12", "private"},
+      {"192.168.0.0/16", "private"},     {"100.64.0.0/10", "shared (CGNAT)"},
+      {"169.254.0.0/16", "link-local"},  {"198.18.0.0/15", "benchmarking (the gateway's own)"},
+      {"192.0.0.0/24", "IETF protocol"}, {"224.0.0.0/4", "multicast"},
+      {"240.0.0.0/4", "reserved"},       {"::/128", "unspecified"},
+      {"::1/128", "loopback"},           {"fc00::/7", "private"},
+      {"fe80::/10", "link-local"},       {"ff00::/8", "multicast"},
+      {"64:ff9b::/96", "NAT64"},
+  };
+  for (const Range& range : kRanges) {
+    if (within(address, range.network)) return range.kind;
+  }
+  return std::nullopt;
+}
+
+bool is_hostname(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t label = 0;
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
+    if (!ok || ++label > 63) return false;
+  }
+  return label > 0;
+}
+
+std::string printable(std::string_view text) {
+  constexpr size_t kMaxSize = 256;
+  std::string result;
+  for (char c : text.substr(0, kMaxSize)) result += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (text.size() > kMaxSize) result += "...";
+  return result;
+}
+
+std::string destination_text(std::string_view host, uint16_t port) {
+  std::string text;
+  if (host.find(':') != std::string_view::npos) {
+    text = "[" + std::string(host) + "]";
+  } else {
+    text = host;
+  }
+  return text + ":" + std::to_string(port);
+}
+
+}  // namespace airlock::egress

@@ -1,0 +1,210 @@
+// The gateway's pure parts: DNS answers, the ClientHello scanner, HTTP heads and the rules.
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "runner/egress/dns.h"
+#include "runner/egress/http_head.h"
+#include "runner/egress/rules.h"
+#include "runner/egress/tls.h"
+
+namespace airlock::egress {
+namespace {
+
+policies::Egress sample_egress() {
+  policies::Egress egress;
+  egress.allow.push_back({"api.test", std::nullopt, {80, 443}, "the API"});
+  egress.allow.push_back({"*.files.test", std::nullopt, {443}, "downloads"});
+  egress.allow.push_back({"", policies::Cidr::parse("10.1.0.0/16"), {5432}, "the database"});
+  return egress;
+}
+
+int rcode(const std::vector<uint8_t>& packet) {
+  return packet[3] & 0x0f;
+}
+int answers(const std::vector<uint8_t>& packet) {
+  return packet[6] << 8 | packet[7];
+}
+
+}  // namespace
+
+TEST_CASE("DNS answers an allowed name with a stable synthetic address") {
+  const auto egress = sample_egress();
+  SyntheticNames names;
+  auto first = answer_dns_query(make_dns_query(7, "API.test.", kTypeA), egress, names);
+  REQUIRE(first.packet.size() > 16);
+  CHECK(rcode(first.packet) == 0);
+  CHECK(answers(first.packet) == 1);
+  CHECK(std::vector<uint8_t>(first.packet.end() - 4, first.packet.end()) ==
+        std::vector<uint8_t>{198, 18, 1, 1});
+  auto other = answer_dns_query(make_dns_query(8, "a.b.files.test", kTypeA), egress, names);
+  CHECK(std::vector<uint8_t>(other.packet.end() - 4, other.packet.end()) ==
+        std::vector<uint8_t>{198, 18, 1, 2});
+  auto again = answer_dns_query(make_dns_query(9, "api.test", kTypeA), egress, names);
+  CHECK(std::vector<uint8_t>(again.packet.end() - 4, again.packet.end()) ==
+        std::vector<uint8_t>{198, 18, 1, 1});
+  CHECK(names.name_of({198, 18, 1, 2}) == "a.b.files.test");
+  auto aaaa = answer_dns_query(make_dns_query(10, "api.test", 28), egress, names);
+  CHECK(rcode(aaaa.packet) == 0);
+  CHECK(answers(aaaa.packet) == 0);
+}
+
+TEST_CASE("DNS answers NXDOMAIN for a name no rule allows, and says which") {
+  SyntheticNames names;
+  auto answer = answer_dns_query(make_dns_query(7, "files.test", kTypeA), sample_egress(), names);
+  CHECK(rcode(answer.packet) == 3);
+  CHECK(answer.refused_name == "files.test");
+}
+
+TEST_CASE("DNS refuses malformed queries without reading past the packet") {
+  const auto egress = sample_egress();
+  SyntheticNames names;
+  auto query = make_dns_query(7, "api.test", kTypeA);
+  SECTION("truncated") {
+    for (size_t size = 0; size < query.size(); ++size) {
+      auto answer = answer_dns_query(std::span(query.data(), size), egress, names);
+      CHECK((answer.packet.empty() || rcode(answer.packet) == 1));
+    }
+  }
+  SECTION("a compression loop") {
+    // A header, then a name that is a pointer to itself.
+    const std::vector<uint8_t> loop{0, 7, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1};
+    CHECK(rcode(answer_dns_query(loop, egress, names).packet) == 1);
+  }
+  SECTION("a label over 63 bytes") {
+    auto answer =
+        answer_dns_query(make_dns_query(1, std::string(64, 'a') + ".test", kTypeA), egress, names);
+    CHECK(rcode(answer.packet) == 1);
+  }
+  SECTION("a name over 253 bytes") {
+    std::string name;
+    for (int i = 0; i < 5; ++i) name += std::string(60, 'a') + ".";
+    name += "test";
+    CHECK(rcode(answer_dns_query(make_dns_query(1, name, kTypeA), egress, names).packet) == 1);
+  }
+  SECTION("two questions") {
+    query[5] = 2;
+    CHECK(rcode(answer_dns_query(query, egress, names).packet) == 1);
+  }
+  SECTION("a response is never answered") {
+    query[2] |= 0x80;
+    CHECK(answer_dns_query(query, egress, names).packet.empty());
+  }
+  SECTION("random bytes") {
+    std::mt19937 random(42);
+    for (int i = 0; i < 20000; ++i) {
+      std::vector<uint8_t> packet(random() % 80);
+      for (auto& byte : packet) byte = static_cast<uint8_t>(random());
+      if (packet.size() > 5 && i % 2) packet[4] = 0, packet[5] = 1;
+      (void)answer_dns_query(packet, egress, names);
+    }
+  }
+}
+
+TEST_CASE("a name's synthetic addresses stop at the cap") {
+  SyntheticNames names;
+  for (size_t i = 0; i < kMaxSyntheticNames; ++i) {
+    REQUIRE(names.assign("n" + std::to_string(i) + ".test"));
+  }
+  CHECK_FALSE(names.assign("one-more.test"));
+  CHECK(names.assign("n0.test"));
+}
+
+TEST_CASE("the ClientHello scanner finds the SNI, in one piece or many") {
+  const std::string hello = make_client_hello("api.test");
+  auto whole = scan_client_hello(hello);
+  REQUIRE(whole.status == ClientHelloScan::Status::complete);
+  CHECK(whole.server_name == "api.test");
+  for (size_t size = 0; size < hello.size(); ++size) {
+    CHECK(scan_client_hello(hello.substr(0, size)).status == ClientHelloScan::Status::need_more);
+  }
+  // The same handshake split over two records.
+  const std::string handshake = hello.substr(5);
+  const auto record = [](const std::string& payload) {
+    return std::string("\x16\x03\x01", 3) + static_cast<char>(payload.size() >> 8) +
+           static_cast<char>(payload.size() & 0xff) + payload;
+  };
+  const std::string split = record(handshake.substr(0, 10)) + record(handshake.substr(10));
+  CHECK(scan_client_hello(split).server_name == "api.test");
+  CHECK(scan_client_hello(make_client_hello("")).status == ClientHelloScan::Status::complete);
+  CHECK_FALSE(scan_client_hello(make_client_hello("")).server_name);
+}
+
+TEST_CASE("the ClientHello scanner survives garbage") {
+  std::mt19937 random(7);
+  const std::string hello = make_client_hello("api.test");
+  for (int i = 0; i < 20000; ++i) {
+    std::string mutated = hello;
+    for (int flips = 0; flips < 3; ++flips) {
+      mutated[random() % mutated.size()] = static_cast<char>(random());
+    }
+    mutated.resize(random() % (mutated.size() + 1));
+    (void)scan_client_hello(mutated);
+  }
+  CHECK(scan_client_hello(std::string("\x16\x03\x01\xff\xff", 5)).status ==
+        ClientHelloScan::Status::malformed);
+  CHECK(scan_client_hello(std::string("\x17\x03\x01\x00\x05", 5)).status ==
+        ClientHelloScan::Status::malformed);
+}
+
+TEST_CASE("an HTTP head is recognised, parsed strictly and rewritten") {
+  CHECK(classify_stream("GE") == StreamKind::need_more);
+  CHECK(classify_stream("GET /") == StreamKind::http);
+  CHECK(classify_stream("SSH-2.0") == StreamKind::opaque);
+  const std::string text =
+      "GET http://api.test/v1?q=1 HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, X-Drop\r\n"
+      "X-Drop: 1\r\nProxy-Authorization: Basic eA==\r\nAuthorization: mine\r\nAccept: */*\r\n\r\n";
+  REQUIRE(request_head_size(text) == text.size());
+  // Searching on from where an earlier, shorter read left off still finds a split "\r\n\r\n".
+  CHECK(request_head_size(text, text.size() - 2) == text.size());
+  CHECK(request_head_size(text.substr(0, text.size() - 1)) == 0);
+  const auto head = parse_request_head(text);
+  REQUIRE(head);
+  const auto target = parse_absolute_target(head->target);
+  REQUIRE(target);
+  CHECK(target->authority.host == "api.test");
+  CHECK(target->origin_form == "/v1?q=1");
+  const std::string rewritten =
+      rewrite_request_head(*head, target->origin_form, "api.test", {{"Authorization", "Bearer s"}});
+  CHECK(rewritten ==
+        "GET /v1?q=1 HTTP/1.1\r\nHost: api.test\r\nAccept: */*\r\nAuthorization: Bearer s\r\n"
+        "Connection: close\r\n\r\n");
+  CHECK_FALSE(parse_request_head("GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n"));
+  CHECK_FALSE(parse_request_head("GET / HTTP/1.1\r\nHost: a\nX: b\r\n\r\n"));
+  CHECK_FALSE(parse_request_head("GET  / HTTP/1.1\r\n\r\n"));
+  CHECK_FALSE(parse_request_head("GET / HTTP/2\r\n\r\n"));
+  CHECK(parse_authority("API.test:8080")->port == 8080);
+  CHECK_FALSE(parse_authority("api.test:99999"));
+  CHECK_FALSE(parse_authority("user@api.test"));
+  CHECK(parse_authority("[::1]:443")->host == "::1");
+}
+
+TEST_CASE("a request's body length is known, chunked, or refused as ambiguous") {
+  const auto length_of = [](const std::string& headers) {
+    return request_body_length(*parse_request_head("POST / HTTP/1.1\r\n" + headers + "\r\n"));
+  };
+  CHECK(length_of("") == std::optional<uint64_t>(0));
+  CHECK(length_of("Content-Length: 12\r\n") == std::optional<uint64_t>(12));
+  const auto chunked = length_of("Transfer-Encoding: chunked\r\n");
+  REQUIRE(chunked);
+  CHECK_FALSE(*chunked);
+  CHECK_FALSE(length_of("Content-Length: 1\r\nTransfer-Encoding: chunked\r\n"));
+  CHECK_FALSE(length_of("Content-Length: 1\r\nContent-Length: 1\r\n"));
+  CHECK_FALSE(length_of("Content-Length: -1\r\n"));
+  CHECK_FALSE(length_of("Transfer-Encoding: gzip, chunked\r\n"));
+}
+
+TEST_CASE("rules allow a name on its ports and an address in its CIDR") {
+  const auto egress = sample_egress();
+  CHECK(check_name(egress, "API.test.", 443).allowed());
+  CHECK(check_name(egress, "api.test", 22).reason == "port 22 is not allowed for api.test");
+  CHECK(check_name(egress, "evil.test", 443).reason == "not in the policy's egress list");
+  CHECK(check_address(egress, *policies::Cidr::parse("10.1.2.3"), 5432).allowed());
+  CHECK(check_address(egress, *policies::Cidr::parse("10.2.0.1"), 5432).reason ==
+        "a raw address no rule allows");
+  CHECK(special_address_kind(*policies::Cidr::parse("127.0.0.1")) == "loopback");
+  CHECK(special_address_kind(*policies::Cidr::parse("::ffff:10.0.0.1")) == "private");
+  CHECK(special_address_kind(*policies::Cidr::parse("169.254.169.254")) == "link-local");
+  CHECK_FALSE(special_address_kind(*policies::Cidr::parse("93.184.216.34")));
+}
+
+}  // namespace airlock::egress
