@@ -39,6 +39,12 @@ class Collector final : public sandbox::OutputHandler {
     if (announce_start_ && sink_ && *sink_) (*sink_)(Event{EventKind::started, ++sequence_, {}});
   }
 
+  void on_gateway_sockets(sandbox::GatewaySockets sockets) override {
+    if (gateway_ != nullptr) gateway_->attach(std::move(sockets));
+  }
+
+  void link_gateway(GatewayLink* link) { gateway_ = link; }
+
   KeptOutput kept_stdout() const { return capture_.kept(sandbox::Stream::stdout_stream); }
   KeptOutput kept_stderr() const { return capture_.kept(sandbox::Stream::stderr_stream); }
 
@@ -47,6 +53,7 @@ class Collector final : public sandbox::OutputHandler {
   const EventSink* sink_;
   uint64_t& sequence_;
   bool announce_start_;  // false for the run after a compile step, which announced the start
+  GatewayLink* gateway_ = nullptr;
 };
 
 sandbox::Spec make_spec(const policies::Policy& policy, const sandbox::Limits& limits,
@@ -292,7 +299,14 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
   options.stdin_fd = request.stdin_fd;
   options.cancel_fd = cancel_fd;
   spec.argv = std::move(argv);
+  GatewayLink gateway(&gateway_, policy.egress);
+  if (policy.egress.enabled()) {
+    spec.gateway_ports = gateway_ports(policy.egress);
+    output.link_gateway(&gateway);
+    result.network_used = true;
+  }
   result.outcome = sandbox_.run(spec, output, options);
+  result.network = gateway.finish();
   result.stdout_output = output.kept_stdout();
   result.stderr_output = output.kept_stderr();
   if (!request.runtime.empty() && result.outcome.status == sandbox::RunStatus::nonzero_exit) {

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "policies/policy.h"
+#include "runner/egress/gateway.h"
+#include "runner/gateway_link.h"
 #include "runner/ids.h"
 #include "runner/runtimes.h"
 #include "sandbox/outcome.h"
@@ -102,6 +104,9 @@ struct RunResult {
   // fit the working directory): the outcome is a setup_error, and the API answers 400
   // invalid_request naming `rejected->field`.
   std::optional<RequestError> rejected;
+  // Under an egress policy: what the gateway refused (each destination once) and counted.
+  bool network_used = false;  // the policy has egress: the run's network reached the gateway
+  egress::Report network;
 
   // "ok", "nonzero_exit", ..., or "compile_error".
   std::string status_name() const;
@@ -134,11 +139,16 @@ class Runner {
 
   const RuntimeTable& runtimes() const { return runtimes_; }
 
+  // The egress gateway runs under egress policies use (started at the first); configure it with
+  // the service's hosts and secrets.
+  GatewayHost& gateway() { return gateway_; }
+
  private:
   sandbox::Sandbox& sandbox_;
   RuntimeTable runtimes_;
   PolicyLookup lookup_;
   std::string drivers_dir_;
+  GatewayHost gateway_;
 };
 
 }  // namespace airlock::runner

@@ -96,6 +96,13 @@ std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequ
                       request.runtime + "\"",
                   "runtime");
   }
+  if (request.policy->egress.enabled()) {  // the gateway serves one-shot runs only, for now
+    return refuse(SessionRefusal::invalid,
+                  "policy \"" + request.policy->name +
+                      "\" has egress, which sessions do not support yet; run the code as a "
+                      "one-shot execution (POST /v1/executions) to reach its destinations",
+                  "policy");
+  }
   auto state = std::make_shared<SessionState>();
   state->idle_timeout = request.idle_timeout.value_or(settings_.default_idle_timeout);
   state->max_lifetime = request.max_lifetime.value_or(settings_.default_max_lifetime);

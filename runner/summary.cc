@@ -46,6 +46,7 @@ std::string hint_for(const RunResult& result, const sandbox::Limits& limits) {
 namespace {
 
 constexpr size_t kMaxErrorLine = 200;
+constexpr size_t kRefusalsSummarized = 5;  // destinations the gateway refused, in the summary
 
 std::string_view trim(std::string_view line) {
   while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
@@ -150,6 +151,23 @@ std::string summarize(const RunResult& result, const sandbox::Limits& limits) {
   };
   text += "output: " + describe("stdout", result.stdout_output) + ", " +
           describe("stderr", result.stderr_output) + "\n";
+  if (result.network_used) {
+    const egress::Usage& used = result.network.usage;
+    text += "network: " + std::to_string(used.connections) + " connections allowed, " +
+            std::to_string(used.refused) + " refused, " + format_bytes(used.bytes_sent) +
+            " sent, " + format_bytes(used.bytes_received) + " received\n";
+    // Unlike a refused call, a refused destination explains what the code saw (a name that did
+    // not resolve, a connection reset) whatever its status: a model should read it.
+    const size_t listed = std::min<size_t>(result.network.blocked.size(), kRefusalsSummarized);
+    for (size_t i = 0; i < listed; ++i) {
+      const egress::Blocked& refused = result.network.blocked[i];
+      text += "refused: " + refused.destination + " — " + refused.reason + "\n";
+    }
+    if (result.network.blocked.size() > listed) {
+      text += "refused: " + std::to_string(result.network.blocked.size() - listed) +
+              " more destinations, listed in the result\n";
+    }
+  }
   // Refused calls in a run that succeeded did not change its outcome (a JVM probes sockets at
   // every start), nor in one the compiler rejected (its diagnostics say why): they stay in
   // `blocked`, out of the lines a model reads.

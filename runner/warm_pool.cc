@@ -103,6 +103,12 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
     if (!policy->allows_runtime(entry.runtime)) {
       return sandbox::SetupError{where + "policy does not allow the runtime", 0};
     }
+    if (policy->egress.enabled()) {
+      return sandbox::SetupError{where + "policy '" + entry.policy +
+                                     "' has egress, which warm sandboxes cannot serve yet (its "
+                                     "runs start cold)",
+                                 0};
+    }
     auto slot = std::make_unique<Slot>();
     slot->entry = entry;
     slot->entry.refill = refill;
@@ -140,7 +146,7 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   // with nothing on its fd 0: anything else needs a sandbox of its own.
   if (request.runtime.empty() || !request.argv.empty() || request.stdin_fd >= 0 ||
       !request.stdin_data.empty() || request.limits.memory_max_bytes ||
-      request.limits.max_processes) {
+      request.limits.max_processes || policy.egress.enabled()) {
     return std::nullopt;
   }
   std::unique_ptr<Ready> ready;

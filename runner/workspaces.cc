@@ -169,6 +169,11 @@ std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(const polic
     return refuse(SessionRefusal::setup_failed,
                   "workspaces need the python runtime, which this service does not have");
   }
+  if (policy.egress.enabled()) {  // the gateway serves one-shot runs only, for now
+    return refuse(SessionRefusal::invalid, "policy \"" + policy.name +
+                                               "\" has egress, which sandboxes do not support "
+                                               "yet; use a policy without it");
+  }
   auto home = sandbox_.create_workspace(settings_.home_size_bytes);
   if (!home) return refuse(SessionRefusal::setup_failed, home.error().message());
 

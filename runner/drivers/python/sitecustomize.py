@@ -2,9 +2,10 @@
 (PYTHONPATH=/opt/airlock/python, runtimes.yaml). It does two things and costs well under a
 millisecond; neither imports anything the program did not ask for.
 
-- pip: a sandbox has no network, so `pip install` (and download, wheel) cannot reach an index.
-  It says so at once, with what the runtime has, instead of Debian's PEP 668 message or a
-  long wait for a connection that never comes. `pip list`, `pip show` work as usual.
+- pip: a sandbox without network cannot reach an index, so there `pip install` (and download,
+  wheel) says so at once, with what the runtime has, instead of Debian's PEP 668 message or a
+  long wait for a connection that never comes. `pip list`, `pip show` work as usual. Under a
+  policy with egress (docs/egress.md) the sandbox has /etc/resolv.conf and pip runs as usual.
 - matplotlib: its font list is built ahead (scripts/matplotlib-cache.sh, by scripts/deps.sh)
   into a read-only directory the policy binds, FONT_CACHE/<matplotlib version>/. matplotlib
   itself reads its cache only from a writable directory (else it builds the list anew: about a
@@ -39,7 +40,8 @@ def _pip_subcommand(argv):
 
 
 def _refuse_pip_downloads():
-    if _pip_subcommand(getattr(sys, "orig_argv", sys.argv)) in ("install", "download", "wheel"):
+    if (_pip_subcommand(getattr(sys, "orig_argv", sys.argv)) in ("install", "download", "wheel")
+            and not os.path.exists("/etc/resolv.conf")):  # written only for egress's gateway
         sys.stderr.write(_NO_NETWORK)
         sys.stderr.flush()
         os._exit(1)

@@ -1,0 +1,76 @@
+#include "runner/gateway_link.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+namespace airlock::runner {
+
+void GatewayHost::configure(egress::GatewayConfig config) {
+  std::lock_guard lock(mutex_);
+  config_ = config;
+  if (gateway_) gateway_->set_config(std::move(config));
+}
+
+egress::Gateway& GatewayHost::gateway() {
+  std::lock_guard lock(mutex_);
+  if (!gateway_) gateway_ = egress::Gateway::start(config_);
+  return *gateway_;
+}
+
+std::vector<uint16_t> gateway_ports(const policies::Egress& egress) {
+  std::vector<uint16_t> ports;
+  for (const policies::EgressRule& rule : egress.allow) {
+    ports.insert(ports.end(), rule.ports.begin(), rule.ports.end());
+  }
+  std::sort(ports.begin(), ports.end());
+  ports.erase(std::unique(ports.begin(), ports.end()), ports.end());
+  return ports;
+}
+
+GatewayLink::GatewayLink(GatewayHost* host, const policies::Egress& egress,
+                         std::function<void(const egress::Blocked&)> on_blocked)
+    : host_(host), egress_(egress), on_blocked_(std::move(on_blocked)) {}
+
+GatewayLink::~GatewayLink() { finish(); }
+
+void GatewayLink::attach(sandbox::GatewaySockets sockets) {
+  egress::SandboxSockets given;
+  for (sandbox::UniqueFd& listener : sockets.tcp_listeners) {
+    sockaddr_in address{};
+    socklen_t length = sizeof address;
+    if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      continue;  // not ours to guess: that port stays closed
+    }
+    given.tcp.emplace_back(ntohs(address.sin_port), std::move(listener));
+  }
+  given.dns = std::move(sockets.dns);
+  std::lock_guard lock(mutex_);
+  if (host_ == nullptr || attachment_) return;
+  auto attached = host_->gateway().attach(egress_, std::move(given), on_blocked_);
+  if (attached) {
+    attachment_ = std::move(attached.value());
+  } else {
+    attach_error_ = attached.error().message();
+  }
+}
+
+egress::Report GatewayLink::finish() {
+  std::unique_ptr<egress::Attachment> attachment;
+  {
+    std::lock_guard lock(mutex_);
+    attachment = std::move(attachment_);
+  }
+  egress::Report report;
+  if (attachment) report = attachment->finish();
+  std::lock_guard lock(mutex_);
+  if (attach_error_) {
+    report.blocked.push_back({"every destination", "the egress gateway could not serve this run: " +
+                                                       *attach_error_});
+    attach_error_.reset();
+  }
+  return report;
+}
+
+}  // namespace airlock::runner
