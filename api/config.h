@@ -3,6 +3,7 @@
 #pragma once
 
 #include "policies/audit_file.h"
+#include "runner/egress/gateway.h"
 #include "runner/warm_pool.h"
 
 #include <chrono>
@@ -107,6 +108,10 @@ struct ServeConfig {
   std::chrono::milliseconds session_max_lifetime = kDefaultSessionMaxLifetime;  // when not asked
   std::chrono::milliseconds session_cpu_time = kDefaultSessionCpuTime;  // a session's whole life
   E2bConfig e2b;
+  // The egress gateway's side of the deployment: names it resolves itself (pinned upstreams),
+  // the secrets policies' injected headers name, and its timeouts. Secret values are read from
+  // files or the environment when the config is read, and never printed.
+  egress::GatewayConfig egress;
   // This replica's name when several serve one API behind a balancer (deploy/balancer/): session
   // and execution ids carry it, so the balancer routes their requests here. Empty: one replica.
   std::string replica;

@@ -214,9 +214,10 @@ void ExecutionService::execute(Entry& entry) {
     if (result.policy().name().empty()) *result.mutable_policy() = entry.policy_ref();
     if (result.runtime().empty()) result.set_runtime(job.request.runtime);
     metrics_.syscalls_stopped(job.policy->name, run.outcome);
+    if (run.network_used) metrics_.network_used(job.policy->name, run.network);
     if (audit_) {
       try {
-        audit_(entry.id, job, run.outcome);
+        audit_(entry.id, job, run);
       } catch (const std::exception& error) {
         log_.error("audit log write failed", {{"execution_id", entry.id}, {"error", error.what()}});
       }

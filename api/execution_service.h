@@ -63,7 +63,7 @@ struct ServiceOptions {
 
 // Called once per run that reached the runner, on its worker thread, for the audit log.
 using AuditHook = std::function<void(const std::string& execution_id, const Job& job,
-                                     const sandbox::Outcome&)>;
+                                     const runner::RunResult&)>;
 
 class ExecutionService {
  public:

@@ -49,6 +49,15 @@ void Metrics::syscalls_stopped(const std::string& policy, const sandbox::Outcome
   for (const auto& event : outcome.blocked) ++blocked_[{policy, event.syscall}];
 }
 
+void Metrics::network_used(const std::string& policy, const egress::Report& report) {
+  std::lock_guard lock(mutex_);
+  NetworkCounts& counts = network_[policy];
+  counts.connections += report.usage.connections;
+  counts.refused += report.usage.refused;
+  counts.bytes_sent += report.usage.bytes_sent;
+  counts.bytes_received += report.usage.bytes_received;
+}
+
 void Metrics::policies_reloaded(size_t errors) {
   std::lock_guard lock(mutex_);
   ++reloads_;
@@ -111,6 +120,26 @@ std::string Metrics::render() const {
   by_policy_and_syscall("airlock_blocked_calls_total",
                         "Syscalls refused (or logged) without ending the run, by policy and syscall.",
                         blocked_);
+  out += "# HELP airlock_egress_connections_total Connections from sandboxes through the egress "
+         "gateway, by policy and result.\n";
+  out += "# TYPE airlock_egress_connections_total counter\n";
+  for (const auto& [policy, counts] : network_) {
+    const std::string policy_label = "policy=\"" + label(policy) + "\"";
+    out += "airlock_egress_connections_total{" + policy_label + ",result=\"allowed\"} " +
+           std::to_string(counts.connections) + "\n";
+    out += "airlock_egress_connections_total{" + policy_label + ",result=\"refused\"} " +
+           std::to_string(counts.refused) + "\n";
+  }
+  out += "# HELP airlock_egress_bytes_total Bytes the egress gateway carried, by policy and "
+         "direction (sent: from sandboxes).\n";
+  out += "# TYPE airlock_egress_bytes_total counter\n";
+  for (const auto& [policy, counts] : network_) {
+    const std::string policy_label = "policy=\"" + label(policy) + "\"";
+    out += "airlock_egress_bytes_total{" + policy_label + ",direction=\"sent\"} " +
+           std::to_string(counts.bytes_sent) + "\n";
+    out += "airlock_egress_bytes_total{" + policy_label + ",direction=\"received\"} " +
+           std::to_string(counts.bytes_received) + "\n";
+  }
   out += "# HELP airlock_policy_reloads_total Policy reloads (SIGHUP), by result.\n";
   out += "# TYPE airlock_policy_reloads_total counter\n";
   out += "airlock_policy_reloads_total{result=\"ok\"} " +

@@ -15,6 +15,7 @@
 #include <string>
 #include <utility>
 
+#include "runner/egress/gateway.h"
 #include "runner/warm_pool.h"
 #include "sandbox/outcome.h"
 
@@ -35,6 +36,8 @@ class Metrics {
   // What a run's outcome says the program tried: the call that ended it (a violation) and the
   // calls refused or logged on the way.
   void syscalls_stopped(const std::string& policy, const sandbox::Outcome& outcome);
+  // What a run's egress gateway allowed, refused and carried (a policy with egress).
+  void network_used(const std::string& policy, const egress::Report& report);
   // A SIGHUP reload: `errors` policy files kept their old version (or stayed out).
   void policies_reloaded(size_t errors);
 
@@ -77,6 +80,10 @@ class Metrics {
   std::map<std::string, Latency> latency_;                              // by runtime
   std::map<std::pair<std::string, std::string>, uint64_t> violations_;  // (policy, syscall)
   std::map<std::pair<std::string, std::string>, uint64_t> blocked_;     // (policy, syscall)
+  struct NetworkCounts {
+    uint64_t connections = 0, refused = 0, bytes_sent = 0, bytes_received = 0;
+  };
+  std::map<std::string, NetworkCounts> network_;  // by policy
   uint64_t reloads_ = 0;
   uint64_t reloads_with_errors_ = 0;
   std::function<size_t()> sessions_;

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "api/config.h"
 #include "api/wire/translate.h"
 #include "api/wire/wire.h"
 #include "cli/commands.h"
@@ -53,6 +54,8 @@ constexpr const char* kRunUsage =
     "  --runtimes FILE     runtimes file (default: $AIRLOCK_RUNTIMES, else the installed\n"
     "                      <prefix>/etc/airlock/runtimes.yaml; man airlock); read\n"
     "                      only with --runtime\n"
+    "  --config FILE       a serve config whose egress section (hosts, secrets) serves a\n"
+    "                      policy with egress, as the server would\n"
     "\n"
     "Policies are looked up in $AIRLOCK_POLICY_DIR (dirs separated by ':'), then the installed\n"
     "<prefix>/etc/airlock/policies (/etc/airlock/policies for /usr).\n";
@@ -64,6 +67,7 @@ struct Options {
   bool runtimes_installed = !std::getenv("AIRLOCK_RUNTIMES");  // until --runtimes
   bool json = false;
   bool code_from_stdin = false;
+  std::string config_file;  // --config: its egress section
 };
 
 int usage_error(const std::string& message) {
@@ -119,11 +123,12 @@ std::string parse(int argc, char** argv, Options& options) {
     } else if (arg == "--lang" || arg == "--runtime" || arg == "--policy" || arg == "--timeout" ||
                arg == "--cpu-time" || arg == "--memory" || arg == "--processes" ||
                arg == "--output" || arg == "--file" || arg == "--collect" ||
-               arg == "--runtimes") {
+               arg == "--runtimes" || arg == "--config") {
       if (!(v = value(arg.c_str()))) return arg + " needs a value";
       std::string text = v;
       if (arg == "--lang" || arg == "--runtime") request.runtime = text;
       if (arg == "--policy") options.policy = text;
+      if (arg == "--config") options.config_file = text;
       if (arg == "--runtimes") {
         options.runtimes_file = text;
         options.runtimes_installed = false;
@@ -280,6 +285,11 @@ int run_command(int argc, char** argv) {
   std::string drivers_dir = own_layout().drivers_dir();
   if (!std::filesystem::is_directory(drivers_dir)) drivers_dir.clear();
   runner::Runner runner(**sandbox, std::move(runtimes), lookup, drivers_dir);
+  if (!options.config_file.empty()) {
+    api::ConfigResult config = api::load_config_file(options.config_file);
+    if (!config.config) return usage_error("--config: " + config.error);
+    runner.gateway().configure(config.config->egress);
+  }
   if (auto problem = runner.validate(request, *loaded.policy)) {
     return usage_error(option_for(problem->field) + ": " + problem->message);
   }

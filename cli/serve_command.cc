@@ -348,6 +348,7 @@ int serve_command(int argc, char** argv) {
   runner::Runner runner(**sandbox, std::move(runtimes.value()),
                         [&registry](const std::string& name) { return registry.get(name); },
                         config.drivers_dir);
+  runner.gateway().configure(config.egress);
   // Declared before the executor and the execution service: it outlives every run using it.
   std::unique_ptr<runner::WarmPool> warm_pool;
   give_default_pool_its_policy(config);
@@ -383,9 +384,17 @@ int serve_command(int argc, char** argv) {
   api::AuditHook audit_hook;
   if (audit) {
     audit_hook = [&audit](const std::string& id, const api::Job& job,
-                          const sandbox::Outcome& outcome) {
-      audit->record_run({id, job.owner, job.request.runtime, job.session_id, job.client},
-                        *job.policy, outcome);
+                          const runner::RunResult& run) {
+      policies::RunRecord record{id, job.owner, job.request.runtime, job.session_id, job.client};
+      if (run.network_used) {
+        const egress::Usage& used = run.network.usage;
+        record.network = {true, used.connections, used.refused, used.bytes_sent,
+                          used.bytes_received, {}};
+        for (const egress::Blocked& refused : run.network.blocked) {
+          record.network.refused_destinations.emplace_back(refused.destination, refused.reason);
+        }
+      }
+      audit->record_run(record, *job.policy, run.outcome);
     };
   }
   // Before the execution service, so it outlives the session leases queued jobs hold.

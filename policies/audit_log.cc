@@ -161,9 +161,21 @@ void AuditLog::record_run(const RunRecord& run, const Policy& policy,
                       field("signal", std::to_string(outcome.signal)) +
                       field("reason", json_string(outcome.reason)) +
                       field("blocked", std::to_string(outcome.blocked.size())) +
-                      field("blocked_dropped", std::to_string(outcome.blocked_dropped)) + "}\n";
+                      field("blocked_dropped", std::to_string(outcome.blocked_dropped));
+  if (run.network.used) {
+    lines += field("network_connections", std::to_string(run.network.connections)) +
+             field("network_refused", std::to_string(run.network.refused)) +
+             field("network_bytes_sent", std::to_string(run.network.bytes_sent)) +
+             field("network_bytes_received", std::to_string(run.network.bytes_received));
+  }
+  lines += "}\n";
   if (outcome.violation) lines += event_line(head, "violation", *outcome.violation);
   for (const auto& event : outcome.blocked) lines += event_line(head, "blocked", event);
+  for (const auto& [destination, reason] : run.network.refused_destinations) {
+    lines += head + field("event", json_string("connection_refused")) +
+             field("destination", json_string(destination)) +
+             field("reason", json_string(reason)) + "}\n";
+  }
   file_->append(std::move(lines));
 }
 

@@ -26,6 +26,15 @@ struct RunRecord {
   std::string runtime;
   std::string session_id;  // empty for a one-shot run
   std::string client;      // "address:port" of the connection
+  // Under a policy with egress: what its egress gateway allowed, refused and carried.
+  struct Network {
+    bool used = false;
+    uint32_t connections = 0;
+    uint32_t refused = 0;
+    uint64_t bytes_sent = 0;
+    uint64_t bytes_received = 0;
+    std::vector<std::pair<std::string, std::string>> refused_destinations;  // destination, reason
+  } network;
 };
 
 // A request turned away because of who sent it (401, 403).

@@ -134,6 +134,15 @@ v1::ExecutionResult to_result(const runner::RunResult& result, const std::string
   usage->set_cpu_system_ms(outcome.usage.cpu_system.count());
   usage->set_peak_memory_bytes(outcome.usage.peak_memory_bytes);
   usage->set_peak_processes(outcome.usage.peak_processes);
+  usage->set_network_connections(result.network.usage.connections);
+  usage->set_network_refused(result.network.usage.refused);
+  usage->set_network_bytes_sent(result.network.usage.bytes_sent);
+  usage->set_network_bytes_received(result.network.usage.bytes_received);
+  for (const auto& refused : result.network.blocked) {
+    v1::ConnectionReport* report = out.add_blocked_connections();
+    report->set_destination(to_valid_utf8(refused.destination));
+    report->set_reason(to_valid_utf8(refused.reason));
+  }
   if (outcome.violation) *out.mutable_violation() = to_report(*outcome.violation);
   for (const auto& blocked : outcome.blocked) *out.add_blocked() = to_report(blocked);
   out.set_blocked_dropped(outcome.blocked_dropped);

@@ -16,7 +16,7 @@ namespace {
 struct Fixture {
   explicit Fixture(ServiceOptions options = {1, 1, 8})
       : service(executor, options, metrics, log,
-                [this](const std::string& id, const Job& job, const sandbox::Outcome&) {
+                [this](const std::string& id, const Job& job, const runner::RunResult&) {
                   std::lock_guard lock(audit_mutex);
                   audited.push_back(id + " by " + job.owner);
                 }) {}
