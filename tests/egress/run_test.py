@@ -1,0 +1,275 @@
+"""run_test.py AIRLOCK SOURCE_DIR: code under a policy with egress reaches what the policy
+names through airlock's gateway, and nothing else (issue 16).
+
+The whole test runs in a network namespace of its own (it re-runs itself under `unshare -n`):
+upstream servers on 127.0.0.x stand in for the internet, the gateway is pointed at them by the
+config's egress.hosts, and no packet can leave for any other address."""
+
+import base64
+import hashlib
+import http.server
+import io
+import json
+import os
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import unittest
+import zipfile
+
+AIRLOCK, SOURCE = sys.argv[1:3]
+if os.environ.get("AIRLOCK_EGRESS_TEST_NETNS") != "1":
+    # A namespace of our own, loopback up: nothing here can reach the host's network.
+    os.execvpe("unshare", ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+                           sys.executable, *sys.argv],
+               dict(os.environ, AIRLOCK_EGRESS_TEST_NETNS="1"))
+del sys.argv[1:]
+LIMIT_S = 120  # how long a run may take before the test gives up; never asserted on
+SECRET = "s3cret-token-for-the-test-only"
+TMP = tempfile.mkdtemp(prefix="airlock-egress-test-")
+
+
+class Upstream(http.server.ThreadingHTTPServer):
+    """An HTTP(S) server on 127.0.0.x that records what it was asked."""
+
+    def __init__(self, address, routes, tls=None):
+        self.routes, self.seen = routes, []
+        super().__init__((address, 0), Handler)
+        if tls:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.server.seen.append({"path": self.path, "headers": dict(self.headers.items())})
+        body = self.server.routes.get(self.path.split("?")[0])
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        # pip reads an index page only with its content type.
+        self.send_header("Content-Type", "text/html" if self.path.endswith("/") else
+                         "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def make_wheel():
+    """A one-module wheel, airlock_demo 1.0, for the local package index."""
+    files = {"airlock_demo/__init__.py": b"VALUE = 42\n",
+             "airlock_demo-1.0.dist-info/METADATA":
+                 b"Metadata-Version: 2.1\nName: airlock-demo\nVersion: 1.0\n",
+             "airlock_demo-1.0.dist-info/WHEEL":
+                 b"Wheel-Version: 1.0\nGenerator: egress_test\nRoot-Is-Purelib: true\n"
+                 b"Tag: py3-none-any\n"}
+    record = ""
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record += "%s,sha256=%s,%d\n" % (name, digest, len(data))
+    record += "airlock_demo-1.0.dist-info/RECORD,,\n"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as wheel:
+        for name, data in files.items():
+            wheel.writestr(name, data)
+        wheel.writestr("airlock_demo-1.0.dist-info/RECORD", record)
+    return buffer.getvalue()
+
+
+def make_test_ca():
+    """A CA and a certificate for secure.test it signed, made with the openssl CLI."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=TMP, check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=airlock egress test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=secure.test",
+            "-keyout", "secure.key", "-out", "secure.csr")
+    with open(os.path.join(TMP, "san.ext"), "w") as f:
+        f.write("subjectAltName=DNS:secure.test\n")
+    openssl("x509", "-req", "-in", "secure.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "secure.pem")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(os.path.join(TMP, "secure.pem"), os.path.join(TMP, "secure.key"))
+    return context
+
+
+WHEEL = make_wheel()
+WHEEL_NAME = "airlock_demo-1.0-py3-none-any.whl"
+PLAIN = Upstream("127.0.0.2", {"/hello": b"hello from plain.test\n"})
+SECURE = Upstream("127.0.0.3", {"/hello": b"hello over TLS\n"}, tls=make_test_ca())
+INDEX = Upstream("127.0.0.4", {
+    "/simple/airlock-demo/": ('<a href="/files/%s#sha256=%s">%s</a>\n' % (
+        WHEEL_NAME, hashlib.sha256(WHEEL).hexdigest(), WHEEL_NAME)).encode(),
+    "/files/" + WHEEL_NAME: WHEEL})
+
+with open(os.path.join(TMP, "token"), "w") as f:
+    f.write("Bearer " + SECRET + "\n")
+with open(os.path.join(TMP, "config.yaml"), "w") as f:
+    f.write("""egress:
+  hosts:
+    plain.test: 127.0.0.2:%d
+    other.test: 127.0.0.2:%d
+    secure.test: 127.0.0.3:%d
+    pypi.test: 127.0.0.4:%d
+  secrets:
+    plain_token: {file: %s/token}
+""" % (PLAIN.port, PLAIN.port, SECURE.port, INDEX.port, TMP))
+POLICY_DIR = os.path.join(TMP, "policies")
+os.mkdir(POLICY_DIR)
+with open(os.path.join(POLICY_DIR, "egress-test.yaml"), "w") as f:
+    f.write("""extends: python
+description: the egress test's destinations
+limits:
+  wall_time: 60s
+  cpu_time: 60s
+egress:
+  allow:
+    - domain: plain.test
+      ports: [80]
+      reason: the test's plain HTTP upstream, its token added by the gateway
+      headers:
+        Authorization: {secret: plain_token}
+    - domain: secure.test
+      ports: [443]
+      reason: the test's TLS upstream
+    - domain: pypi.test
+      ports: [80]
+      reason: the test's package index
+""")
+ENV = dict(os.environ, AIRLOCK_RUNTIMES=os.path.join(SOURCE, "runner", "runtimes.yaml"),
+           AIRLOCK_POLICY_DIR=POLICY_DIR + ":" + os.path.join(SOURCE, "policies"))
+
+
+def run_python(code, *extra):
+    done = subprocess.run([AIRLOCK, "run", "--json", "--config", os.path.join(TMP, "config.yaml"),
+                           "--policy", "egress-test", *extra, "--runtime", "python", "-c", code],
+                          capture_output=True, text=True, timeout=LIMIT_S, env=ENV)
+    try:
+        return json.loads(done.stdout), done
+    except ValueError:
+        raise AssertionError("no JSON result: %r %r" % (done.stdout, done.stderr))
+
+
+def refused(result):
+    return {(b["destination"], b["reason"]) for b in result.get("blocked_connections", [])}
+
+
+class Egress(unittest.TestCase):
+    def test_an_allowed_name_over_http_gets_the_secret_the_sandbox_never_sees(self):
+        code = """
+import os, urllib.request
+print(urllib.request.urlopen("http://plain.test/hello", timeout=20).read().decode(), end="")
+print(open("/etc/resolv.conf").read().split()[1])
+print(any("s3cret" in value for value in os.environ.values()))
+"""
+        result, done = run_python(code)
+        self.assertEqual(result["status"], "ok", done.stderr + result["stderr"])
+        self.assertEqual(result["stdout"], "hello from plain.test\n198.18.0.1\nFalse\n")
+        asked = PLAIN.seen[-1]
+        self.assertEqual(asked["path"], "/hello")
+        self.assertEqual(asked["headers"].get("Authorization"), "Bearer " + SECRET)
+        self.assertEqual(asked["headers"].get("Host"), "plain.test")
+        self.assertEqual(asked["headers"].get("Connection"), "close")
+        usage = result["usage"]
+        self.assertGreaterEqual(usage["network_connections"], 1)
+        self.assertGreater(usage["network_bytes_sent"], 0)
+        self.assertGreater(usage["network_bytes_received"], len("hello from plain.test\n"))
+        self.assertNotIn(SECRET, done.stdout + done.stderr)
+        self.assertIn("network: ", result["summary"])
+
+    def test_an_allowed_name_over_tls_by_its_sni(self):
+        code = """
+import ssl, urllib.request
+context = ssl.create_default_context(cafile="ca.pem")
+print(urllib.request.urlopen("https://secure.test/hello", context=context, timeout=20).read().decode(), end="")
+"""
+        result, done = run_python(code, "--file", os.path.join(TMP, "ca.pem"))
+        self.assertEqual(result["status"], "ok", done.stderr + result["stderr"])
+        self.assertEqual(result["stdout"], "hello over TLS\n")
+        self.assertEqual(refused(result), set())
+
+    def test_a_name_not_on_the_list_does_not_resolve_and_is_reported(self):
+        code = """
+import socket
+try:
+    socket.getaddrinfo("other.test", 80)
+    print("resolved")
+except socket.gaierror as e:
+    print("gaierror")
+"""
+        result, done = run_python(code)
+        self.assertEqual(result["stdout"], "gaierror\n", done.stderr + result["stderr"])
+        self.assertIn("dns other.test", {d for d, _ in refused(result)})
+        self.assertIn("refused: dns other.test", result["summary"])
+
+    def test_a_raw_address_and_a_foreign_host_header_are_refused_and_reported(self):
+        code = """
+import socket
+for address in [("127.0.0.2", 80), ("93.184.216.34", 443)]:
+    try:
+        s = socket.create_connection(address, timeout=20)
+        s.sendall(b"GET / HTTP/1.1\\r\\nHost: plain.test\\r\\n\\r\\n")
+        print(address[0], repr(s.recv(100)[:12]))
+    except OSError as e:
+        print(address[0], type(e).__name__)
+s = socket.create_connection(("plain.test", 80), timeout=20)
+s.sendall(b"GET /hello HTTP/1.1\\r\\nHost: other.test\\r\\n\\r\\n")
+print(s.recv(100).split(b"\\r\\n")[0].decode())
+"""
+        before = len(PLAIN.seen)
+        result, done = run_python(code)
+        self.assertEqual(result["status"], "ok", done.stderr + result["stderr"])
+        lines = result["stdout"].splitlines()
+        for line in lines[:2]:  # closed without an answer, or reset
+            self.assertNotIn("HTTP", line)
+        self.assertIn("403", lines[2])
+        destinations = {d for d, _ in refused(result)}
+        self.assertIn("127.0.0.2:80", destinations)
+        self.assertIn("93.184.216.34:443", destinations)
+        self.assertTrue(any("other.test" in d or "plain.test" in d for d in destinations),
+                        destinations)
+        self.assertEqual(len(PLAIN.seen), before)  # none of them reached the upstream
+        self.assertGreaterEqual(result["usage"]["network_refused"], 3)
+
+    def test_pip_installs_from_the_allowed_index(self):
+        code = """
+import subprocess, sys
+done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-cache-dir",
+                       "--disable-pip-version-check", "--index-url", "http://pypi.test/simple",
+                       "--trusted-host", "pypi.test", "--target", "pkgs", "airlock-demo"],
+                      capture_output=True, text=True)
+print(done.returncode, done.stderr[-2000:])
+sys.path.insert(0, "pkgs")
+import airlock_demo
+print("VALUE", airlock_demo.VALUE)
+"""
+        result, done = run_python(code)
+        self.assertEqual(result["status"], "ok", done.stderr + result["stdout"] + result["stderr"])
+        self.assertTrue(result["stdout"].endswith("VALUE 42\n"), result["stdout"])
+        self.assertIn("/files/" + WHEEL_NAME, [seen["path"] for seen in INDEX.seen])
+
+    def test_without_egress_there_is_still_no_network(self):
+        done = subprocess.run(
+            [AIRLOCK, "run", "--json", "--config", os.path.join(TMP, "config.yaml"), "--policy",
+             "python", "--runtime", "python", "-c",
+             "import socket\ntry:\n socket.create_connection(('plain.test', 80), timeout=5)\n"
+             "except OSError as e:\n print(type(e).__name__)"],
+            capture_output=True, text=True, timeout=LIMIT_S, env=ENV)
+        result = json.loads(done.stdout)
+        self.assertIn(result["stdout"], ("gaierror\n", "PermissionError\n", "OSError\n"),
+                      result)
+        self.assertNotIn("blocked_connections", {k for k, v in result.items() if v})
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
