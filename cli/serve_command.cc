@@ -405,6 +405,7 @@ int serve_command(int argc, char** argv) {
   session_settings.default_max_lifetime = config.session_max_lifetime;
   session_settings.cpu_time_budget = config.session_cpu_time;
   session_settings.drivers_dir = config.drivers_dir;
+  session_settings.gateway = &runner.gateway();
   // One maker for both kinds of id: they share the process's incarnation (runner/ids.h).
   const runner::IdMaker ids(config.replica);
   session_settings.ids = ids;
@@ -426,6 +427,7 @@ int serve_command(int argc, char** argv) {
     workspace_settings.cpu_time_budget = config.e2b.cpu_time;
     workspace_settings.home_size_bytes = config.e2b.home_size_bytes;
     workspace_settings.drivers_dir = config.drivers_dir;
+    workspace_settings.gateway = &runner.gateway();
     workspace_settings.ids = ids;
     workspace_settings.spares.per_policy = config.e2b.spares;
     workspace_settings.spares.warn = [&log](const std::string& message) { log.warning(message); };

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <thread>
 
+#include "runner/gateway_link.h"
 #include "runner/workspaces.h"
 #include "sandbox/sandbox.h"
 
@@ -70,6 +71,12 @@ class AgentChannel final : public sandbox::OutputHandler,
 
   bool on_output(sandbox::Stream stream, std::string_view data) override;
   void on_ended() override;
+  // Before the sandbox starts: its network reaches the egress gateway through link, which lives
+  // as long as the channel.
+  void link_gateway(std::unique_ptr<GatewayLink> link) { gateway_ = std::move(link); }
+  void on_gateway_sockets(sandbox::GatewaySockets sockets) override {
+    if (gateway_) gateway_->attach(std::move(sockets));
+  }
 
  private:
   struct Subscriber;
@@ -87,6 +94,7 @@ class AgentChannel final : public sandbox::OutputHandler,
   bool discarding_ = false;
   std::atomic<std::thread::id> reader_{};
 
+  std::unique_ptr<GatewayLink> gateway_;
   mutable std::mutex mutex_;
   std::condition_variable ready_changed_;
   bool ready_ = false;

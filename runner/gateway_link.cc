@@ -31,7 +31,18 @@ std::vector<uint16_t> gateway_ports(const policies::Egress& egress) {
 
 GatewayLink::GatewayLink(GatewayHost* host, const policies::Egress& egress,
                          std::function<void(const egress::Blocked&)> on_blocked)
-    : host_(host), egress_(egress), on_blocked_(std::move(on_blocked)) {}
+    : host_(host),
+      egress_(egress),
+      refusals_(std::make_shared<std::pair<std::mutex, std::vector<egress::Blocked>>>()) {
+  // Called on the gateway's thread; the shared list outlives a link destroyed meanwhile.
+  on_blocked_ = [refusals = refusals_, then = std::move(on_blocked)](const egress::Blocked& b) {
+    {
+      std::lock_guard lock(refusals->first);
+      if (refusals->second.size() < egress::kMaxBlockedReported) refusals->second.push_back(b);
+    }
+    if (then) then(b);
+  };
+}
 
 GatewayLink::~GatewayLink() { finish(); }
 
@@ -54,6 +65,28 @@ void GatewayLink::attach(sandbox::GatewaySockets sockets) {
   } else {
     attach_error_ = attached.error().message();
   }
+}
+
+egress::Report GatewayLink::take() {
+  egress::Report report;
+  {
+    std::lock_guard lock(refusals_->first);
+    report.blocked.swap(refusals_->second);
+  }
+  std::lock_guard lock(mutex_);
+  if (attach_error_) {
+    report.blocked.push_back({"every destination", "the egress gateway could not serve this "
+                                                   "sandbox: " + *attach_error_});
+  }
+  if (!attachment_) return report;
+  const egress::Usage now = attachment_->usage_so_far();
+  report.usage.connections = now.connections - taken_.connections;
+  report.usage.refused = now.refused - taken_.refused;
+  report.usage.bytes_sent = now.bytes_sent - taken_.bytes_sent;
+  report.usage.bytes_received = now.bytes_received - taken_.bytes_received;
+  report.usage.dns_queries = now.dns_queries - taken_.dns_queries;
+  taken_ = now;
+  return report;
 }
 
 egress::Report GatewayLink::finish() {

@@ -45,6 +45,9 @@ class GatewayLink {
   // Once the sandbox has ended: what the gateway refused and counted. Empty when nothing was
   // attached. A failure to attach is reported in blocked (the run had no network).
   egress::Report finish();
+  // While the sandbox lives (a session's executions): what the gateway refused and counted since
+  // the last call (the first: since attach). Thread-safe.
+  egress::Report take();
 
  private:
   GatewayHost* host_;
@@ -53,6 +56,10 @@ class GatewayLink {
   std::mutex mutex_;
   std::unique_ptr<egress::Attachment> attachment_;
   std::optional<std::string> attach_error_;
+  // For take(): refusals as they happen (the gateway reports each distinct one once), and the
+  // usage the last take() returned up to.
+  std::shared_ptr<std::pair<std::mutex, std::vector<egress::Blocked>>> refusals_;
+  egress::Usage taken_;
 };
 
 }  // namespace airlock::runner

@@ -30,13 +30,18 @@ size_t partial_marker(const std::string& text, const std::string& marker) {
 
 }  // namespace
 
-sandbox::Expected<std::unique_ptr<Interpreter>> Interpreter::start(sandbox::Sandbox& sandbox,
-                                                                   const sandbox::Spec& spec) {
+sandbox::Expected<std::unique_ptr<Interpreter>> Interpreter::start(
+    sandbox::Sandbox& sandbox, const sandbox::Spec& spec, std::unique_ptr<GatewayLink> gateway) {
   std::unique_ptr<Interpreter> interpreter(new Interpreter());
+  interpreter->gateway_ = std::move(gateway);
   auto live = sandbox.start(spec, *interpreter);
   if (!live) return live.error();
   interpreter->live_ = std::move(live.value());
   return interpreter;
+}
+
+void Interpreter::on_gateway_sockets(sandbox::GatewaySockets sockets) {
+  if (gateway_) gateway_->attach(std::move(sockets));
 }
 
 sandbox::Expected<Interpreter::Forked> Interpreter::fork(sandbox::Sandbox& sandbox,

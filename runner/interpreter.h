@@ -45,9 +45,11 @@ struct InterpreterResult {
 
 class Interpreter final : public sandbox::OutputHandler {
  public:
-  // Starts the driver under spec (which must set control_channel).
-  static sandbox::Expected<std::unique_ptr<Interpreter>> start(sandbox::Sandbox& sandbox,
-                                                               const sandbox::Spec& spec);
+  // Starts the driver under spec (which must set control_channel). With gateway ports in spec,
+  // gateway links the sandbox's network to the egress gateway for the interpreter's life.
+  static sandbox::Expected<std::unique_ptr<Interpreter>> start(
+      sandbox::Sandbox& sandbox, const sandbox::Spec& spec,
+      std::unique_ptr<GatewayLink> gateway = nullptr);
   // Forks the driver from a fork server (started from a spec with the driver in zygote mode),
   // with spec's limits and policy; the working directory comes with it.
   struct Forked;
@@ -71,10 +73,13 @@ class Interpreter final : public sandbox::OutputHandler {
   sandbox::Status to_foreground() { return live_ ? live_->to_foreground() : sandbox::Status{}; }
   // Ends the interpreter from any thread; a running execute() returns as cancelled.
   void kill();
+  // Its link to the egress gateway, when its policy has egress; else null.
+  GatewayLink* gateway() const { return gateway_.get(); }
 
   bool on_output(sandbox::Stream stream, std::string_view data) override;
   void on_ended() override;
   void on_blocked(const sandbox::SyscallEvent& event) override;
+  void on_gateway_sockets(sandbox::GatewaySockets sockets) override;
 
  private:
   Interpreter() = default;
@@ -88,6 +93,7 @@ class Interpreter final : public sandbox::OutputHandler {
   void parse_control();                             // with mutex_ held
   bool complete() const;                            // with mutex_ held
 
+  std::unique_ptr<GatewayLink> gateway_;  // finished after the sandbox has ended
   std::unique_ptr<sandbox::LiveSandbox> live_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;

@@ -76,7 +76,13 @@ sandbox::Spec SessionManager::spec_for(const SessionState& state) const {
   spec.limits.wall_time = state.max_lifetime + std::chrono::minutes(1);
   spec.limits.cpu_time = std::min(state.max_lifetime, settings_.cpu_time_budget);
   spec.host_workdir = state.workspace->path();
+  if (state.policy->egress.enabled()) spec.gateway_ports = gateway_ports(state.policy->egress);
   return spec;
+}
+
+std::unique_ptr<GatewayLink> SessionManager::gateway_for(const SessionState& state) const {
+  if (!state.policy->egress.enabled()) return nullptr;
+  return std::make_unique<GatewayLink>(settings_.gateway, state.policy->egress);
 }
 
 std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequest& request) {
@@ -96,12 +102,10 @@ std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequ
                       request.runtime + "\"",
                   "runtime");
   }
-  if (request.policy->egress.enabled()) {  // the gateway serves one-shot runs only, for now
-    return refuse(SessionRefusal::invalid,
+  if (request.policy->egress.enabled() && settings_.gateway == nullptr) {
+    return refuse(SessionRefusal::setup_failed,
                   "policy \"" + request.policy->name +
-                      "\" has egress, which sessions do not support yet; run the code as a "
-                      "one-shot execution (POST /v1/executions) to reach its destinations",
-                  "policy");
+                      "\" has egress, and this service runs sessions without an egress gateway");
   }
   auto state = std::make_shared<SessionState>();
   state->idle_timeout = request.idle_timeout.value_or(settings_.default_idle_timeout);
@@ -134,7 +138,7 @@ std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequ
   auto workspace = sandbox_.create_workspace(request.policy->limits.workdir_size_bytes);
   if (!workspace) return refuse(SessionRefusal::setup_failed, workspace.error().message());
   state->workspace = std::move(workspace.value());
-  auto interpreter = Interpreter::start(sandbox_, spec_for(*state));
+  auto interpreter = Interpreter::start(sandbox_, spec_for(*state), gateway_for(*state));
   if (!interpreter) return refuse(SessionRefusal::setup_failed, interpreter.error().message());
   state->interpreter = std::move(interpreter.value());
   return registry_.add(std::move(std::get<SessionRegistry::Reservation>(reserved)), state);
@@ -214,7 +218,7 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
             state.lost_because.empty() ? "the interpreter ended" : state.lost_because;
         state.interpreter.reset();
       }
-      auto fresh = Interpreter::start(sandbox_, spec_for(state));
+      auto fresh = Interpreter::start(sandbox_, spec_for(state), gateway_for(state));
       if (!fresh) return execution.fail("session setup", fresh.error());
       state.interpreter = std::move(fresh.value());
       ++state.restarts;
@@ -231,6 +235,10 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
   InterpreterResult ran = interpreter->execute(execution.interpreter_request());
   const bool ended = ran.interpreter_ended;
   execution.take(std::move(ran));
+  if (GatewayLink* gateway = interpreter->gateway()) {
+    result.network_used = true;
+    result.network = gateway->take();  // what this execution's code reached or was refused
+  }
   if (ended) {
     const bool closed = registry_.closed(state);
     const std::string why = closed ? "the session was closed or expired"

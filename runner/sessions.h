@@ -34,6 +34,9 @@ struct SessionSettings {
   std::chrono::milliseconds cpu_time_budget{std::chrono::minutes(10)};
   std::string drivers_dir;  // host directory of the drivers (runner/drivers/); required
   IdMaker ids;              // session ids name the replica (runner/ids.h)
+  // The egress gateway, for sessions whose policy has egress (Runner::gateway()); without it
+  // such sessions are refused.
+  GatewayHost* gateway = nullptr;
 };
 
 struct SessionRequest {
@@ -122,6 +125,8 @@ class SessionManager {
   // registry_.touch() for what runs in the session.
   std::shared_ptr<SessionState> touch(const std::string& id, const std::string& owner);
   sandbox::Spec spec_for(const SessionState& state) const;
+  // A link to the egress gateway for a fresh interpreter of state, when its policy has egress.
+  std::unique_ptr<GatewayLink> gateway_for(const SessionState& state) const;
 
   sandbox::Sandbox& sandbox_;
   RuntimeTable runtimes_;

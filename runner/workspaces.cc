@@ -169,10 +169,10 @@ std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(const polic
     return refuse(SessionRefusal::setup_failed,
                   "workspaces need the python runtime, which this service does not have");
   }
-  if (policy.egress.enabled()) {  // the gateway serves one-shot runs only, for now
-    return refuse(SessionRefusal::invalid, "policy \"" + policy.name +
-                                               "\" has egress, which sandboxes do not support "
-                                               "yet; use a policy without it");
+  if (policy.egress.enabled() && settings_.gateway == nullptr) {
+    return refuse(SessionRefusal::setup_failed,
+                  "policy \"" + policy.name +
+                      "\" has egress, and this service runs sandboxes without an egress gateway");
   }
   auto home = sandbox_.create_workspace(settings_.home_size_bytes);
   if (!home) return refuse(SessionRefusal::setup_failed, home.error().message());
@@ -206,6 +206,10 @@ std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(const polic
     auto live_janitor = janitor.lock();
     if (live_janitor && !id.empty()) live_janitor->post(id);
   });
+  if (policy.egress.enabled()) {
+    spec.gateway_ports = gateway_ports(policy.egress);
+    channel->link_gateway(std::make_unique<GatewayLink>(settings_.gateway, policy.egress));
+  }
   auto live = sandbox_.start(spec, *channel);
   if (!live) return refuse(SessionRefusal::setup_failed, live.error().message());
   auto workspace =

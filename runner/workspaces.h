@@ -27,6 +27,8 @@
 
 namespace airlock::runner {
 
+class GatewayHost;  // runner/gateway_link.h
+
 // Service-wide settings; every value has a default.
 struct WorkspaceSettings {
   size_t max_workspaces = 16;           // live workspaces in the whole service; beyond: 429
@@ -44,6 +46,9 @@ struct WorkspaceSettings {
   // Workspaces started ahead of demand for each policy recently created under, which create()
   // hands over instead of starting one (runner/spare_workspaces.h); per_policy 0: none.
   SpareSettings spares;
+  // The egress gateway, for workspaces whose policy has egress (Runner::gateway()); without it
+  // such workspaces are refused.
+  GatewayHost* gateway = nullptr;
 };
 
 struct WorkspaceRequest {

@@ -26,6 +26,8 @@ if os.environ.get("AIRLOCK_EGRESS_TEST_NETNS") != "1":
                            sys.executable, *sys.argv],
                dict(os.environ, AIRLOCK_EGRESS_TEST_NETNS="1"))
 del sys.argv[1:]
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
+import serve_support as s  # noqa: E402
 LIMIT_S = 120  # how long a run may take before the test gives up; never asserted on
 SECRET = "s3cret-token-for-the-test-only"
 TMP = tempfile.mkdtemp(prefix="airlock-egress-test-")
@@ -269,6 +271,71 @@ print("VALUE", airlock_demo.VALUE)
         self.assertIn(result["stdout"], ("gaierror\n", "PermissionError\n", "OSError\n"),
                       result)
         self.assertNotIn("blocked_connections", {k for k, v in result.items() if v})
+
+
+class ServedEgress(unittest.TestCase):
+    """The same gateway behind `airlock serve`: one-shot executions and sessions, the audit log
+    and /metrics."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(TMP, "config.yaml")) as f:
+            egress_section = f.read()
+        cls.server = s.Server(AIRLOCK, s.base_config(
+            policy_dirs=[POLICY_DIR, os.path.join(SOURCE, "policies")]) + egress_section)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def post(self, path, body):
+        status, _, data = self.server.request("POST", path, body, key=s.ADMIN_KEY)
+        return status, json.loads(data)
+
+    def test_a_one_shot_execution_reports_refusals_in_its_result_audit_and_metrics(self):
+        code = ("import socket, urllib.request\n"
+                "print(urllib.request.urlopen('http://plain.test/hello', timeout=20).read())\n"
+                "try:\n    socket.getaddrinfo('served-refusal.test', 443)\n"
+                "except socket.gaierror:\n    print('refused')\n")
+        status, result = self.post("/v1/executions", {"runtime": "python", "code": code,
+                                                      "policy": "egress-test"})
+        self.assertEqual(status, 200, result)
+        self.assertEqual(result["status"], "ok", result["summary"])
+        self.assertIn("dns served-refusal.test", {b["destination"] for b in
+                                                  result["blocked_connections"]})
+        self.assertGreaterEqual(result["usage"]["network_connections"], 1)
+        metrics = self.server.metrics()
+        self.assertGreaterEqual(metrics.get('airlock_egress_connections_total{policy="egress-test"'
+                                            ',result="allowed"}', 0), 1)
+        self.assertGreater(metrics.get('airlock_egress_bytes_total{policy="egress-test",'
+                                       'direction="received"}', 0), 0)
+        audit = os.path.join(self.server.dir.name, "state", "audit.jsonl")
+        with open(audit) as f:
+            records = [json.loads(line) for line in f]
+        refused = [r for r in records if r.get("event") == "connection_refused"
+                   and r.get("run_id") == result["id"]]
+        self.assertEqual([r["destination"] for r in refused], ["dns served-refusal.test"])
+        self.assertNotIn(SECRET, open(audit).read())
+
+    def test_a_session_reaches_its_destinations_across_executions(self):
+        status, session = self.post("/v1/sessions", {"runtime": "python",
+                                                     "policy": "egress-test"})
+        self.assertEqual(status, 201, session)
+        self.addCleanup(self.server.request, "DELETE", "/v1/sessions/" + session["id"],
+                        key=s.ADMIN_KEY)
+        executions = "/v1/sessions/%s/executions" % session["id"]
+        status, first = self.post(executions, {"code": (
+            "import urllib.request\n"
+            "page = urllib.request.urlopen('http://plain.test/hello', timeout=20).read()")})
+        self.assertEqual((status, first["status"]), (200, "ok"), first)
+        self.assertGreaterEqual(first["usage"]["network_connections"], 1)
+        status, second = self.post(executions, {"code": "print(page.decode(), end='')"})
+        self.assertEqual(second["stdout"], "hello from plain.test\n", second)
+        self.assertEqual(second["usage"]["network_connections"], 0)  # this execution's own
+        status, third = self.post(executions, {"code": (
+            "import socket\ntry:\n    socket.create_connection(('10.9.8.7', 80), timeout=20)"
+            ".recv(1)\nexcept OSError as e:\n    print(type(e).__name__)")})
+        self.assertIn("10.9.8.7:80", {b["destination"] for b in third["blocked_connections"]})
 
 
 if __name__ == "__main__":
