@@ -24,7 +24,7 @@ fi
 # takes 9 s of emulated CPU; pip starts the same interpreter), and the python warm pool's
 # tests: its fork server imports the data stack and draws a chart before it serves, minutes
 # per pool there (the node pool's test stays). They ran above.
-integration='^(sandbox|runner)[: _]|^(api_serve_test|api_curl_test|api_serve_ops_test|sessions_test|mcp_client_test|e2b_sdk_test|container_v2_test)$'
+integration='^(sandbox|runner)[: _]|^(api_serve_test|api_curl_test|api_serve_ops_test|sessions_test|mcp_client_test|e2b_sdk_test|container_v2_test|egress_run_test)$'
 every_language='hello world runs in every shipped language|a realistic python program|warnings come before the program|compile errors are compile_error|python has the data stack|pip install says'
 every_language+='|warm execution[s ]|warm python sandbox|warm sandbox whole|used warm sandbox|warm sandbox cannot serve|finds the pool empty|pool serves the new version'
 # The E2B agent's own tests run it on the host, outside any sandbox: nothing there for cgroup v2.
