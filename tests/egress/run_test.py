@@ -282,7 +282,8 @@ class ServedEgress(unittest.TestCase):
         with open(os.path.join(TMP, "config.yaml")) as f:
             egress_section = f.read()
         cls.server = s.Server(AIRLOCK, s.base_config(
-            policy_dirs=[POLICY_DIR, os.path.join(SOURCE, "policies")]) + egress_section)
+            policy_dirs=[POLICY_DIR, os.path.join(SOURCE, "policies")],
+            e2b={"enabled": True, "spares": 0}) + egress_section)
 
     @classmethod
     def tearDownClass(cls):
@@ -336,6 +337,28 @@ class ServedEgress(unittest.TestCase):
             "import socket\ntry:\n    socket.create_connection(('10.9.8.7', 80), timeout=20)"
             ".recv(1)\nexcept OSError as e:\n    print(type(e).__name__)")})
         self.assertIn("10.9.8.7:80", {b["destination"] for b in third["blocked_connections"]})
+
+    def test_an_e2b_sandbox_reaches_an_allowed_name_and_nothing_else(self):
+        status, _, body = self.server.request(
+            "POST", "/e2b/api/sandboxes",
+            {"templateID": "base", "metadata": {"airlock.policy": "egress-test"}},
+            key=None, headers={"X-API-Key": s.ADMIN_KEY})
+        self.assertEqual(status, 201, body)
+        sandbox = json.loads(body)
+        self.addCleanup(self.server.request, "DELETE", "/e2b/api/sandboxes/" +
+                        sandbox["sandboxID"], key=None, headers={"X-API-Key": s.ADMIN_KEY})
+        code = ("import socket, urllib.request\n"
+                "print(urllib.request.urlopen('http://plain.test/hello', timeout=20).read())\n"
+                "try:\n    socket.getaddrinfo('e2b-refusal.test', 80)\n"
+                "except socket.gaierror:\n    print('no such name')\n")
+        status, _, body = self.server.request(
+            "POST", "/e2b/sandbox/execute", {"code": code}, key=None,
+            headers={"E2b-Sandbox-Id": sandbox["sandboxID"], "E2b-Sandbox-Port": "49999",
+                     "X-Access-Token": sandbox["envdAccessToken"]})
+        self.assertEqual(status, 200, body)
+        stdout = "".join(json.loads(line).get("text", "") for line in body.decode().splitlines()
+                         if json.loads(line).get("type") == "stdout")
+        self.assertEqual(stdout, "b'hello from plain.test\\n'\nno such name\n", body)
 
 
 if __name__ == "__main__":
