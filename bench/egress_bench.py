@@ -8,9 +8,11 @@ upstream on 127.0.0.2 serves N MB; the same python code downloads it
 and times, over --rounds connections each, a connection's setup up to its first response byte.
 Prints medians and the gateway/direct ratios. Never run by CTest."""
 
+import atexit
 import http.server
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -83,6 +85,7 @@ print(json.dumps({"bytes": total, "seconds": downloads, "latencies_ms": latencie
 """
 
 tmp = tempfile.mkdtemp(prefix="airlock-egress-bench-")
+atexit.register(shutil.rmtree, tmp, True)
 client_path = os.path.join(tmp, "client.py")
 with open(client_path, "w") as f:
     f.write(CLIENT)

@@ -5,12 +5,14 @@ The whole test runs in a network namespace of its own (it re-runs itself under `
 upstream servers on 127.0.0.x stand in for the internet, the gateway is pointed at them by the
 config's egress.hosts, and no packet can leave for any other address."""
 
+import atexit
 import base64
 import hashlib
 import http.server
 import io
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -31,6 +33,7 @@ import serve_support as s  # noqa: E402
 LIMIT_S = 120  # how long a run may take before the test gives up; never asserted on
 SECRET = "s3cret-token-for-the-test-only"
 TMP = tempfile.mkdtemp(prefix="airlock-egress-test-")
+atexit.register(shutil.rmtree, TMP, True)
 
 
 class Upstream(http.server.ThreadingHTTPServer):
@@ -316,7 +319,8 @@ class ServedEgress(unittest.TestCase):
         refused = [r for r in records if r.get("event") == "connection_refused"
                    and r.get("run_id") == result["id"]]
         self.assertEqual([r["destination"] for r in refused], ["dns served-refusal.test"])
-        self.assertNotIn(SECRET, open(audit).read())
+        with open(audit) as f:
+            self.assertNotIn(SECRET, f.read())
 
     def test_a_session_reaches_its_destinations_across_executions(self):
         status, session = self.post("/v1/sessions", {"runtime": "python",
