@@ -14,14 +14,9 @@
 namespace airlock::policies {
 namespace {
 
+using testing::load_ok;
 using testing::TempDir;
 
-std::shared_ptr<const Policy> load_ok(const std::string& path, const std::string& dir) {
-  const LoadResult result = load_policy(path, {dir});
-  INFO(testing::error_text(result));
-  REQUIRE(result.ok());
-  return result.policy;
-}
 
 Cidr host(const char* address) {
   auto parsed = Cidr::parse(address);

@@ -9,14 +9,9 @@
 namespace airlock::policies {
 namespace {
 
+using testing::load_ok;
 using testing::TempDir;
 
-std::shared_ptr<const Policy> load_ok(const std::string& path, const std::string& dir) {
-  const LoadResult result = load_policy(path, {dir});
-  INFO(testing::error_text(result));
-  REQUIRE(result.ok());
-  return result.policy;
-}
 
 const sandbox::SyscallRule* rule_for(const Policy& policy, const std::string& syscall) {
   for (const auto& rule : policy.syscalls.rules) {

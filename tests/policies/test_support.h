@@ -3,9 +3,11 @@
 
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,15 @@ inline std::string error_text(const LoadResult& result) {
   std::string text;
   for (const auto& error : result.errors) text += error.format() + "\n";
   return text;
+}
+
+// The policy at path (a name or a file) loaded from dir; fails the test with its errors if it
+// does not load.
+inline std::shared_ptr<const Policy> load_ok(const std::string& path, const std::string& dir) {
+  const LoadResult result = load_policy(path, {dir});
+  INFO(error_text(result));
+  REQUIRE(result.ok());
+  return result.policy;
 }
 
 }  // namespace airlock::policies::testing
