@@ -246,6 +246,33 @@ print(s.recv(100).split(b"\\r\\n")[0].decode())
         self.assertEqual(len(PLAIN.seen), before)  # none of them reached the upstream
         self.assertGreaterEqual(result["usage"]["network_refused"], 3)
 
+    def test_another_port_and_udp_are_refused_inside_and_counted(self):
+        code = """
+import socket
+for port in (8080, 22):
+    try:
+        socket.create_connection(("plain.test", port), timeout=20)
+        print("connected")
+    except OSError as e:
+        print(type(e).__name__)
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.sendto(b"ntp?", ("93.184.216.34", 123))
+udp.settimeout(0.5)
+try:
+    udp.recv(10)
+except OSError as e:
+    print(type(e).__name__)
+"""
+        result, done = run_python(code)
+        # An unconnected UDP socket never hears of the port-unreachable answer: it times out.
+        self.assertEqual(result["stdout"], "ConnectionRefusedError\nConnectionRefusedError\n"
+                         "TimeoutError\n", done.stderr + result["stderr"])
+        reasons = dict(refused(result))
+        self.assertIn("2 connections refused inside the sandbox", reasons.get("ports no rule names",
+                                                                              ""), reasons)
+        self.assertIn("1 datagram to ports other than DNS", reasons.get("udp", ""), reasons)
+        self.assertGreaterEqual(result["usage"]["network_refused"], 2)
+
     def test_pip_installs_from_the_allowed_index(self):
         code = """
 import subprocess, sys
