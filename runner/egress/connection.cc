@@ -173,7 +173,13 @@ void Connection::resolve() {
     return;
   }
   if (raw_address_) {
-    connect({tcp::endpoint(net::ip::make_address(host_), port_)});
+    const net::ip::address address = net::ip::make_address(host_);
+    if (const auto kind = special_address_kind(to_cidr(address));
+        kind && !special_address_allowed(owner_->egress(), to_cidr(address))) {
+      refuse("a " + *kind + " address: only a rule within its range may name it", 403);
+      return;
+    }
+    connect({tcp::endpoint(address, port_)});
     return;
   }
   // On the gateway's resolver threads, a few at a time per attachment: getaddrinfo blocks, and
@@ -183,13 +189,17 @@ void Connection::resolve() {
       net::post(self->owner_->io(), [self] { self->owner_->resolution_done(); });
       return;
     }
-    net::post(self->owner_->resolver_threads(), [self, host = self->host_, port = self->port_] {
-      std::vector<tcp::endpoint> found = lookup(host, port);
-      net::post(self->owner_->io(), [self, found = std::move(found)] {
-        self->owner_->resolution_done();
-        if (!self->closed_) self->on_resolved(found);
-      });
-    });
+    net::post(self->owner_->resolver_threads(),
+              [self, host = self->host_, port = self->port_]() mutable {
+                std::vector<tcp::endpoint> found = lookup(host, port);
+                // self moves on: the last reference must never be dropped on this thread, where
+                // the connection's destructor would touch the I/O thread's state.
+                auto& io = self->owner_->io();
+                net::post(io, [self = std::move(self), found = std::move(found)] {
+                  self->owner_->resolution_done();
+                  if (!self->closed_) self->on_resolved(found);
+                });
+              });
   });
 }
 
@@ -199,8 +209,8 @@ void Connection::on_resolved(const std::vector<tcp::endpoint>& found) {
   for (const tcp::endpoint& endpoint : found) {
     const policies::Cidr address = to_cidr(endpoint.address());
     const auto kind = special_address_kind(address);
-    if (kind && !address_in_rules(owner_->egress(), address)) {
-      refused = *kind + " address (" + endpoint.address().to_string() + ")";
+    if (kind && !special_address_allowed(owner_->egress(), address)) {
+      refused = *kind + " address";  // which one is the host's business, not the sandbox's
       continue;
     }
     endpoints.push_back(endpoint);

@@ -220,6 +220,11 @@ void Connection::check_http() {
     refuse("an HTTP request whose body length is ambiguous", 400);
     return;
   }
+  // TRACE sends the request back as the upstream received it, injected secret included.
+  if (!rule_->headers.empty() && (iequals(head->method, "TRACE") || iequals(head->method, "TRACK"))) {
+    refuse("HTTP " + head->method + " to a host whose requests carry a secret", 403);
+    return;
+  }
   std::vector<std::pair<std::string, std::string>> injected;
   for (const policies::InjectedHeader& header : rule_->headers) {
     const auto secret = config_->secrets.find(header.secret);

@@ -41,10 +41,15 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 StreamKind classify_stream(std::string_view stream) {
+  // What a server might read as a request goes to the strict parser, which refuses what it
+  // cannot parse: the blank lines servers skip before a request line (RFC 9112, 2.2) as well as
+  // a method in any case. Anything else is another protocol, forwarded as it is.
+  if (!stream.empty() && (stream[0] == '\r' || stream[0] == '\n')) return StreamKind::http;
   for (size_t i = 0; i < stream.size(); ++i) {
     const char c = stream[i];
     if (c == ' ') return i > 0 ? StreamKind::http : StreamKind::opaque;
-    if (c < 'A' || c > 'Z' || i >= kMaxMethodSize) return StreamKind::opaque;
+    const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    if (!letter || i >= kMaxMethodSize) return StreamKind::opaque;
   }
   return StreamKind::need_more;
 }
@@ -199,7 +204,11 @@ std::string rewrite_request_head(const RequestHead& head, std::string_view origi
     while (!list.empty()) {
       const size_t comma = list.find(',');
       const std::string_view item = trim(list.substr(0, comma));
-      if (!item.empty() && !iequals(item, "host")) dropped.emplace_back(item);
+      // Never the framing: the gateway and the upstream must agree where the body ends.
+      if (!item.empty() && !iequals(item, "host") && !iequals(item, "content-length") &&
+          !iequals(item, "transfer-encoding")) {
+        dropped.emplace_back(item);
+      }
       list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
     }
   }

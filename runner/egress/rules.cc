@@ -35,11 +35,19 @@ bool name_allowed(const policies::Egress& egress, std::string_view name) {
 Verdict check_name(const policies::Egress& egress, std::string_view name, uint16_t port) {
   const std::string normal = normalize_name(name);
   bool name_matched = false;
+  // The most specific rule decides (an exact name, else the longest wildcard), whatever the
+  // order: its headers, not a broader rule's, are the ones this name gets.
+  const policies::EgressRule* best = nullptr;
   for (const auto& rule : egress.allow) {
     if (rule.domain.empty() || !policies::domain_matches(rule.domain, normal)) continue;
     name_matched = true;
-    if (lists_port(rule, port)) return {&rule, {}};
+    if (!lists_port(rule, port)) continue;
+    const bool exact = rule.domain == normal;
+    if (best == nullptr || exact || (best->domain != normal && rule.domain.size() > best->domain.size())) {
+      best = &rule;
+    }
   }
+  if (best != nullptr) return {best, {}};
   if (!name_matched) return {nullptr, "not in the policy's egress list"};
   return {nullptr, "port " + std::to_string(port) + " is not allowed for " + normal};
 }
@@ -52,9 +60,49 @@ Verdict check_address(const policies::Egress& egress, const policies::Cidr& addr
   return {nullptr, "a raw address no rule allows"};
 }
 
-bool address_in_rules(const policies::Egress& egress, const policies::Cidr& address) {
-  return std::any_of(egress.allow.begin(), egress.allow.end(),
-                     [&](const auto& rule) { return rule.cidr && rule.cidr->contains(address); });
+namespace {
+
+struct SpecialRange {
+  const char* network;
+  const char* kind;
+};
+constexpr SpecialRange kSpecialRanges[] = {
+    {"0.0.0.0/8", "unspecified"},      {"127.0.0.0/8", "loopback"},
+    {"10.0.0.0/8", "private"},         {"172.16.0.0/12", "private"},
+    {"192.168.0.0/16", "private"},     {"100.64.0.0/10", "shared (CGNAT)"},
+    {"169.254.0.0/16", "link-local"},  {"198.18.0.0/15", "benchmarking (the gateway's own)"},
+    {"192.0.0.0/24", "IETF protocol"}, {"224.0.0.0/4", "multicast"},
+    {"240.0.0.0/4", "reserved"},       {"::/128", "unspecified"},
+    {"::1/128", "loopback"},           {"fc00::/7", "private"},
+    {"fe80::/10", "link-local"},       {"ff00::/8", "multicast"},
+    {"64:ff9b::/96", "NAT64"},
+};
+
+const SpecialRange* special_range(const policies::Cidr& address) {
+  for (const SpecialRange& range : kSpecialRanges) {
+    if (within(address, range.network)) return &range;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool special_address_allowed(const policies::Egress& egress, const policies::Cidr& address) {
+  policies::Cidr v4;
+  const policies::Cidr* judged = &address;
+  if (address.v6 && within(address, "::ffff:0:0/96")) {
+    std::copy(address.address.begin() + 12, address.address.end(), v4.address.begin());
+    v4.prefix_length = 32;
+    judged = &v4;
+  }
+  const SpecialRange* range = special_range(*judged);
+  if (range == nullptr) return true;
+  const policies::Cidr network = *policies::Cidr::parse(range->network);
+  // "0.0.0.0/0" means the internet, not the host's loopback: the rule must lie within the range.
+  return std::any_of(egress.allow.begin(), egress.allow.end(), [&](const auto& rule) {
+    return rule.cidr && rule.cidr->contains(*judged) && rule.cidr->v6 == network.v6 &&
+           rule.cidr->prefix_length >= network.prefix_length && network.contains(*rule.cidr);
+  });
 }
 
 std::optional<std::string> special_address_kind(const policies::Cidr& address) {
@@ -65,25 +113,9 @@ std::optional<std::string> special_address_kind(const policies::Cidr& address) {
     v4.prefix_length = 32;
     return special_address_kind(v4);
   }
-  struct Range {
-    const char* network;
-    const char* kind;
-  };
-  static constexpr Range kRanges[] = {
-      {"0.0.0.0/8", "unspecified"},      {"127.0.0.0/8", "loopback"},
-      {"10.0.0.0/8", "private"},         {"172.16.0.0/12", "private"},
-      {"192.168.0.0/16", "private"},     {"100.64.0.0/10", "shared (CGNAT)"},
-      {"169.254.0.0/16", "link-local"},  {"198.18.0.0/15", "benchmarking (the gateway's own)"},
-      {"192.0.0.0/24", "IETF protocol"}, {"224.0.0.0/4", "multicast"},
-      {"240.0.0.0/4", "reserved"},       {"::/128", "unspecified"},
-      {"::1/128", "loopback"},           {"fc00::/7", "private"},
-      {"fe80::/10", "link-local"},       {"ff00::/8", "multicast"},
-      {"64:ff9b::/96", "NAT64"},
-  };
-  for (const Range& range : kRanges) {
-    if (within(address, range.network)) return range.kind;
-  }
-  return std::nullopt;
+  const SpecialRange* range = special_range(address);
+  if (range == nullptr) return std::nullopt;
+  return range->kind;
 }
 
 bool is_hostname(std::string_view name) {

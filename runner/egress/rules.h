@@ -31,15 +31,17 @@ Verdict check_name(const policies::Egress& egress, std::string_view name, uint16
 // The first CIDR rule that contains address and lists port; else "a raw address no rule allows".
 Verdict check_address(const policies::Egress& egress, const policies::Cidr& address, uint16_t port);
 
-// True when a CIDR rule contains address (on any port): such an address may be an upstream even
-// when it is private.
-bool address_in_rules(const policies::Egress& egress, const policies::Cidr& address);
-
 // What kind of special-purpose address this is ("loopback", "private", "link-local", ...), or
 // nothing for an ordinary public address. An upstream name resolving to one is refused unless the
-// operator pinned it (GatewayConfig::hosts) or a CIDR rule names it: DNS rebinding and SSRF into
+// operator pinned it (GatewayConfig::hosts) or a CIDR rule within its range names it
+// (special_address_allowed): DNS rebinding and SSRF into
 // the host's own networks.
 std::optional<std::string> special_address_kind(const policies::Cidr& address);
+
+// False for a special address (special_address_kind) unless a cidr rule contains it and lies
+// within its special range: 10.1.2.0/24 lets 10.1.2.3 through, 0.0.0.0/0 does not let 127.0.0.1
+// or 169.254.169.254 through. True for an ordinary address.
+bool special_address_allowed(const policies::Egress& egress, const policies::Cidr& address);
 
 // True for a host name made of letters, digits, '-' and '_' between dots (no empty label).
 bool is_hostname(std::string_view name);

@@ -207,4 +207,46 @@ TEST_CASE("rules allow a name on its ports and an address in its CIDR") {
   CHECK_FALSE(special_address_kind(*policies::Cidr::parse("93.184.216.34")));
 }
 
+// Found in review: each of these let code past a check.
+TEST_CASE("the most specific rule decides a name, whatever the rules' order") {
+  policies::Egress egress;
+  egress.allow.push_back({"*.corp.test", std::nullopt, {80}, "all of corp", {{"Authorization",
+                                                                             "corp_token"}}});
+  egress.allow.push_back({"partner.corp.test", std::nullopt, {80}, "no token for them"});
+  egress.allow.push_back({"*.eu.corp.test", std::nullopt, {80}, "the EU part"});
+  CHECK(check_name(egress, "partner.corp.test", 80).rule->reason == "no token for them");
+  CHECK(check_name(egress, "x.eu.corp.test", 80).rule->reason == "the EU part");
+  CHECK(check_name(egress, "other.corp.test", 80).rule->reason == "all of corp");
+}
+
+TEST_CASE("a special address needs a rule within its range: 0.0.0.0/0 is not the host") {
+  policies::Egress egress;
+  egress.allow.push_back({"", policies::Cidr::parse("0.0.0.0/0"), {80}, "the internet"});
+  egress.allow.push_back({"", policies::Cidr::parse("10.1.2.0/24"), {80}, "one private net"});
+  auto allowed = [&](const char* text) {
+    return special_address_allowed(egress, *policies::Cidr::parse(text));
+  };
+  CHECK(allowed("93.184.216.34"));
+  CHECK(allowed("10.1.2.3"));
+  CHECK_FALSE(allowed("10.1.3.1"));
+  CHECK_FALSE(allowed("127.0.0.1"));
+  CHECK_FALSE(allowed("169.254.169.254"));
+  CHECK_FALSE(allowed("::ffff:127.0.0.1"));
+}
+
+TEST_CASE("what a server may read as a request goes to the strict parser") {
+  CHECK(classify_stream("\r\nGET / HTTP/1.1\r\n") == StreamKind::http);
+  CHECK(classify_stream("\nGET") == StreamKind::http);
+  CHECK(classify_stream("get / HTTP/1.1") == StreamKind::http);
+  CHECK_FALSE(parse_request_head("\r\nGET / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  // Connection cannot name the framing away: the upstream must see the length the gateway used.
+  const std::string text =
+      "POST / HTTP/1.1\r\nHost: a.test\r\nConnection: content-length, transfer-encoding\r\n"
+      "Content-Length: 4\r\n\r\n";
+  const auto head = parse_request_head(text);
+  REQUIRE(head);
+  CHECK(rewrite_request_head(*head, "/", std::nullopt, {}).find("Content-Length: 4\r\n") !=
+        std::string::npos);
+}
+
 }  // namespace airlock::egress
