@@ -216,10 +216,11 @@ std::string rewrite_request_head(const RequestHead& head, std::string_view origi
   if (host) dropped.emplace_back("host");
   std::string out = head.method + " " + std::string(origin_target) + " " + head.version + "\r\n";
   if (host) out += "Host: " + *host + "\r\n";
-  for (const auto& [name, value] : head.headers) {
-    const bool drop = std::any_of(dropped.begin(), dropped.end(),
-                                  [&](const std::string& d) { return iequals(d, name); });
-    if (!drop) out += name + ": " + value + "\r\n";
+  for (const auto& header : head.headers) {  // not a structured binding: clang's lambdas
+    const bool drop = std::any_of(dropped.begin(), dropped.end(), [&](const std::string& d) {
+      return iequals(d, header.first);
+    });
+    if (!drop) out += header.first + ": " + header.second + "\r\n";
   }
   for (const auto& [name, value] : set) out += name + ": " + value + "\r\n";
   out += "Connection: close\r\n\r\n";
