@@ -44,6 +44,7 @@ std::optional<AuthFailure> Authenticator::authenticate(
   if (!match) return AuthFailure::invalid;
   identity.key_name = match->name;
   identity.policies = match->policies;
+  identity.egress = match->egress;
   identity.all_policies =
       std::find(match->policies.begin(), match->policies.end(), "*") != match->policies.end();
   return std::nullopt;

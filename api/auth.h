@@ -19,6 +19,8 @@ struct Identity {
   std::vector<std::string> policies;
   bool all_policies = false;
   std::string client;  // "address:port" of the connection, for the audit log
+  // The key's egress destinations (ApiKey::egress): its runs reach only these of their policy's.
+  std::optional<std::vector<std::string>> egress;
 
   bool may_use(const std::string& policy) const;
 };

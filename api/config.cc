@@ -109,8 +109,11 @@ ApiKey api_key(const YAML::Node& node) {
       }
     } else if (field == "policies") {
       key.policies = string_list(entry.second, "api_keys.policies");
+    } else if (field == "egress") {
+      key.egress = string_list(entry.second, "api_keys.egress");
     } else {
-      fail(entry.first, "api_keys: " + unknown("field", field, {"name", "sha256", "policies"}));
+      fail(entry.first,
+           "api_keys: " + unknown("field", field, {"name", "sha256", "policies", "egress"}));
     }
   }
   if (key.sha256.empty()) fail(node, "api_keys item: sha256 is required");

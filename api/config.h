@@ -62,6 +62,9 @@ struct ApiKey {
   std::string name;                   // for logs, e.g. "ci-agent"
   std::string sha256;                 // lowercase hex of sha256(key)
   std::vector<std::string> policies;  // the policies this key may use; "*" for all
+  // The egress destinations this key's runs may reach, of those its policy allows (domains or
+  // CIDRs as policies write them); absent: whatever the policy allows.
+  std::optional<std::vector<std::string>> egress;
 };
 
 struct ServeConfig {

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "api/wire/translate.h"
+#include "policies/canonical.h"
+#include "policies/egress.h"
 #include "api/wire/wire.h"
 
 namespace airlock::api {
@@ -18,6 +20,34 @@ void report_forbidden(const ApiContext& context, const Identity& identity, const
   if (context.on_refused) {
     context.on_refused({403, code, identity.key_name, identity.client, "POST", path});
   }
+}
+
+std::variant<std::shared_ptr<const policies::Policy>, std::string> narrowed_policy(
+    std::shared_ptr<const policies::Policy> policy, const Identity& identity,
+    const std::optional<std::vector<std::string>>& asked) {
+  if (!policy->egress.enabled() || (!identity.egress && !asked)) return policy;
+  auto narrowed = std::make_shared<policies::Policy>(*policy);
+  if (identity.egress) {
+    // The key's list may name destinations of other policies: only this policy's count.
+    std::vector<std::string> kept;
+    for (const policies::EgressRule& rule : policy->egress.allow) {
+      const std::string destination = policies::destination_text(rule);
+      if (std::find(identity.egress->begin(), identity.egress->end(), destination) !=
+          identity.egress->end()) {
+        kept.push_back(destination);
+      }
+    }
+    policies::narrow_egress(narrowed->egress, kept, narrowed->name);
+  }
+  if (asked) {
+    if (auto problem = policies::narrow_egress(narrowed->egress, asked, narrowed->name)) {
+      return *problem;
+    }
+  }
+  if (!narrowed->egress.enabled()) narrowed->network = "loopback";  // its sockets stay local
+  narrowed->canonical = policies::canonical_text(*narrowed);
+  narrowed->hash = "sha256:" + policies::policy_digest(narrowed->canonical);
+  return std::shared_ptr<const policies::Policy>(std::move(narrowed));
 }
 
 std::vector<std::string> usable_policies(const ApiContext& context, const Identity& identity) {
@@ -49,6 +79,15 @@ std::variant<Job, JobRefusal> build_job(const ApiContext& context, const Identit
                         "no policy named \"" + policy_name + "\"; valid: " + joined(usable),
                         "policy", usable)};
   }
+  std::optional<std::vector<std::string>> asked;
+  if (message.has_egress()) {
+    asked.emplace(message.egress().allow().begin(), message.egress().allow().end());
+  }
+  auto narrowed = narrowed_policy(job.policy, identity, asked);
+  if (auto* problem = std::get_if<std::string>(&narrowed)) {
+    return JobRefusal{400, make_error("invalid_request", "egress: " + *problem, "egress")};
+  }
+  job.policy = std::get<std::shared_ptr<const policies::Policy>>(narrowed);
   const policies::Policy& policy = *job.policy;
   const runner::RuntimeTable& runtimes = context.executor.runtimes();
   const std::string& runtime = job.request.runtime;

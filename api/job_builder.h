@@ -4,7 +4,11 @@
 // and MCP alike, so none of them can skip a check.
 #pragma once
 
+#include <memory>
+#include <optional>
+#include <string>
 #include <variant>
+#include <vector>
 
 #include "api/airlock.pb.h"
 #include "api/auth.h"
@@ -20,6 +24,14 @@ struct JobRefusal {
 
 std::variant<Job, JobRefusal> build_job(const ApiContext& context, const Identity& identity,
                                         const v1::ExecutionRequest& message);
+
+// The policy a run gets: policy, its egress narrowed to what the key allows (of the policy's destinations; what the key
+// names beyond them does not count) and then to what the request asks (asked: each must be one
+// of the policy's, or the sentence why not comes back). The narrowed policy is a copy with its
+// own canonical text and hash; policy itself when nothing narrows it.
+std::variant<std::shared_ptr<const policies::Policy>, std::string> narrowed_policy(
+    std::shared_ptr<const policies::Policy> policy, const Identity& identity,
+    const std::optional<std::vector<std::string>>& asked);
 
 // The policies this key may use, of those loaded.
 std::vector<std::string> usable_policies(const ApiContext& context, const Identity& identity);

@@ -5,6 +5,7 @@
 
 #include "api/e2b/errors.h"
 #include "api/e2b/query.h"
+#include "api/job_builder.h"
 #include "api/transport/admission.h"
 
 namespace airlock::api::e2b {
@@ -99,6 +100,9 @@ HttpResponse create(const ApiContext& context, const HttpRequest& request,
     return error(400, "no policy named \"" + policy_name + "\" (metadata " +
                           std::string(kPolicyMetadataKey) + ")");
   }
+  // The key's egress list narrows the sandbox's policy as it does a run's.
+  workspace.policy = std::get<std::shared_ptr<const policies::Policy>>(
+      narrowed_policy(workspace.policy, identity, std::nullopt));
   if (wanted.wants_internet && workspace.policy->network == "none") {
     return error(400, "allowInternetAccess: policy \"" + policy_name +
                           "\" gives its sandboxes no network; name a policy that does (metadata " +

@@ -111,6 +111,9 @@ HttpResponse create_session(const ApiContext& context, const HttpRequest& reques
                  "no policy named \"" + policy_name + "\"; valid: " + joined(usable), format,
                  "policy", usable);
   }
+  // The key's egress list narrows the session's policy as it does a one-shot run's.
+  wanted.policy = std::get<std::shared_ptr<const policies::Policy>>(
+      narrowed_policy(wanted.policy, identity, std::nullopt));
   auto created = context.sessions->create(wanted);
   if (auto* refusal = std::get_if<runner::SessionError>(&created)) {
     return refused(context, *refusal, format);

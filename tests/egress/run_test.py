@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
 import serve_support as s  # noqa: E402
 LIMIT_S = 120  # how long a run may take before the test gives up; never asserted on
 SECRET = "s3cret-token-for-the-test-only"
+NARROW_KEY = "narrow-key-for-the-test-only"
 TMP = tempfile.mkdtemp(prefix="airlock-egress-test-")
 atexit.register(shutil.rmtree, TMP, True)
 
@@ -311,17 +312,44 @@ class ServedEgress(unittest.TestCase):
     def setUpClass(cls):
         with open(os.path.join(TMP, "config.yaml")) as f:
             egress_section = f.read()
+        # A third key whose runs may reach only secure.test of any policy's destinations.
+        narrow_key = ("  - name: narrow\n    sha256: %s\n    policies: ['*']\n"
+                      "    egress: [secure.test, not-in-any-policy.test]\n" %
+                      hashlib.sha256(NARROW_KEY.encode()).hexdigest())
         cls.server = s.Server(AIRLOCK, s.base_config(
             policy_dirs=[POLICY_DIR, os.path.join(SOURCE, "policies")],
-            e2b={"enabled": True, "spares": 0}) + egress_section)
+            e2b={"enabled": True, "spares": 0}) + narrow_key + egress_section)
 
     @classmethod
     def tearDownClass(cls):
         cls.server.close()
 
-    def post(self, path, body):
-        status, _, data = self.server.request("POST", path, body, key=s.ADMIN_KEY)
+    def post(self, path, body, key=s.ADMIN_KEY):
+        status, _, data = self.server.request("POST", path, body, key=key)
         return status, json.loads(data)
+
+    def test_a_request_or_a_key_may_narrow_the_policys_egress_but_never_widen_it(self):
+        code = ("import socket\nfor name in ('plain.test', 'secure.test'):\n"
+                "    try:\n        socket.getaddrinfo(name, 80)\n        print(name, 'resolves')\n"
+                "    except socket.gaierror:\n        print(name, 'does not resolve')\n")
+        request = {"runtime": "python", "code": code, "policy": "egress-test"}
+        status, result = self.post("/v1/executions", dict(request, egress={"allow": ["secure.test"]}))
+        self.assertEqual(status, 200, result)
+        self.assertEqual(result["stdout"],
+                         "plain.test does not resolve\nsecure.test resolves\n", result)
+        self.assertNotEqual(result["policy"]["hash"], self.policy_hash())  # what it ran under
+        status, refused = self.post("/v1/executions",
+                                    dict(request, egress={"allow": ["evil.test"]}))
+        self.assertEqual(status, 400, refused)
+        self.assertIn("may only narrow", refused["error"]["message"])
+        status, result = self.post("/v1/executions", request, key=NARROW_KEY)
+        self.assertEqual(status, 200, result)
+        self.assertEqual(result["stdout"],
+                         "plain.test does not resolve\nsecure.test resolves\n", result)
+
+    def policy_hash(self):
+        status, _, data = self.server.request("GET", "/v1/policies/egress-test", key=s.ADMIN_KEY)
+        return json.loads(data)["hash"]
 
     def test_a_one_shot_execution_reports_refusals_in_its_result_audit_and_metrics(self):
         code = ("import socket, urllib.request\n"
