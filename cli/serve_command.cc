@@ -356,7 +356,7 @@ int serve_command(int argc, char** argv) {
     auto pool = runner::WarmPool::create(
         **sandbox, runner.runtimes(),
         [&registry](const std::string& name) { return registry.get(name); },
-        {config.warm_pool, config.drivers_dir, config.fork_library});
+        {config.warm_pool, config.drivers_dir, config.fork_library, &runner.gateway()});
     if (pool) {
       warm_pool = std::move(pool.value());
     } else if (config.warm_pool_is_default) {

@@ -46,8 +46,10 @@ void Interpreter::on_gateway_sockets(sandbox::GatewaySockets sockets) {
 
 sandbox::Expected<Interpreter::Forked> Interpreter::fork(sandbox::Sandbox& sandbox,
                                                          sandbox::ForkServer& server,
-                                                         const sandbox::Spec& spec) {
+                                                         const sandbox::Spec& spec,
+                                                         std::unique_ptr<GatewayLink> gateway) {
   std::unique_ptr<Interpreter> interpreter(new Interpreter());
+  interpreter->gateway_ = std::move(gateway);
   auto forked = sandbox.fork(server, spec, *interpreter);
   if (!forked) return forked.error();
   interpreter->live_ = std::move(forked->live);

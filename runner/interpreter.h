@@ -54,7 +54,8 @@ class Interpreter final : public sandbox::OutputHandler {
   // with spec's limits and policy; the working directory comes with it.
   struct Forked;
   static sandbox::Expected<Forked> fork(sandbox::Sandbox& sandbox, sandbox::ForkServer& server,
-                                        const sandbox::Spec& spec);
+                                        const sandbox::Spec& spec,
+                                        std::unique_ptr<GatewayLink> gateway = nullptr);
   // Kills the sandbox and waits for it to be cleaned up.
   ~Interpreter() override;
 

@@ -43,6 +43,7 @@ std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
   if (!slot.runtime->warm_up.empty()) {
     spec.env.push_back("AIRLOCK_WARM_UP=" + slot.runtime->warm_up);
   }
+  if (policy->egress.enabled()) spec.gateway_ports = gateway_ports(policy->egress);
   spec.limits.wall_time = kReadyLifetime + policy->limits.wall_time;
   spec.limits.cpu_time = kStartupCpu + policy->limits.cpu_time;
   if (slot.entry.refill == WarmPoolEntry::Refill::fork) {
@@ -103,10 +104,9 @@ sandbox::Expected<std::unique_ptr<WarmPool>> WarmPool::create(sandbox::Sandbox& 
     if (!policy->allows_runtime(entry.runtime)) {
       return sandbox::SetupError{where + "policy does not allow the runtime", 0};
     }
-    if (policy->egress.enabled()) {
+    if (policy->egress.enabled() && settings.gateway == nullptr) {
       return sandbox::SetupError{where + "policy '" + entry.policy +
-                                     "' has egress, which warm sandboxes cannot serve yet (its "
-                                     "runs start cold)",
+                                     "' has egress, and the pool has no egress gateway",
                                  0};
     }
     auto slot = std::make_unique<Slot>();
@@ -146,7 +146,7 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   // with nothing on its fd 0: anything else needs a sandbox of its own.
   if (request.runtime.empty() || !request.argv.empty() || request.stdin_fd >= 0 ||
       !request.stdin_data.empty() || request.limits.memory_max_bytes ||
-      request.limits.max_processes || policy.egress.enabled()) {
+      request.limits.max_processes) {
     return std::nullopt;
   }
   std::unique_ptr<Ready> ready;
@@ -213,6 +213,10 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
     InterpreterRequest run = execution.interpreter_request();
     run.close_stdin_after_frame = used->driver.close_stdin_after_frame;
     execution.take(ready->interpreter->execute(run));
+    if (GatewayLink* gateway = ready->interpreter->gateway()) {
+      execution.result().network_used = true;
+      execution.result().network = gateway->take();
+    }
     execution.result().files = collect_output_files(ready->workspace->path(), request.output_globs,
                                                     request.max_file_bytes);
   }

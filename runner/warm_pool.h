@@ -35,6 +35,9 @@ struct WarmPoolSettings {
   std::vector<WarmPoolEntry> entries;
   std::string drivers_dir;   // host directory of the drivers (runner/drivers/), bound read-only
   std::string fork_library;  // host path of libairlock_fork.so; needed by refill: fork only
+  // The egress gateway, for entries whose policy has egress (Runner::gateway()); without it
+  // such entries are refused.
+  GatewayHost* gateway = nullptr;
 };
 
 struct WarmPoolStats {
@@ -82,6 +85,8 @@ class WarmPool {
   void refill_loop();
   void end_loop();
   std::unique_ptr<Ready> start_one(Slot& slot);
+  // A link to the egress gateway for a sandbox of setup, when its policy has egress.
+  std::unique_ptr<GatewayLink> gateway_for(const Setup& setup) const;
   // background: a refill (Spec::background) rather than a request's fork-on-miss.
   std::unique_ptr<Ready> fork_one(Slot& slot, const std::shared_ptr<sandbox::ForkServer>& server,
                                   const std::shared_ptr<const Setup>& setup, bool background);

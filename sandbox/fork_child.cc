@@ -140,7 +140,8 @@ void enter_sandbox() {
   const char* workdir_path = plan.writable[0].path;
   if (::chdir(workdir_path) != 0) fail(control, "chdir", workdir_path, errno);
   // 5. Network: loopback only, in a namespace of its own.
-  bring_up_network(control, plan.hostname, std::strlen(plan.hostname), nullptr, 0);
+  bring_up_network(control, plan.hostname, std::strlen(plan.hostname), plan.gateway_ports,
+                   plan.gateway_port_count);
   // 1. Hello, with the working directory for the supervisor's file transfers; then wait until
   // it has moved us into the run's cgroup.
   int workdir = ::open(workdir_path, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -45,6 +45,7 @@ int milliseconds_until(std::chrono::steady_clock::time_point deadline) {
 // is used; the pidfd cannot), B also its working directory.
 struct Hellos {
   UniqueFd init, program, workdir;
+  std::optional<GatewaySockets> gateway;  // B's, from its step 5, when it has gateway ports
 };
 
 // The pid (in our namespace) of the process a pidfd refers to: its fdinfo's "Pid:" line; -1 once
@@ -72,16 +73,25 @@ Expected<Hellos> receive_hellos(int control) {
     if (polled == 0) return SetupError{"the fork server's child did not report within 5 s", 0};
     ControlMessage message;
     struct iovec io {&message, sizeof message};
-    int fds[2];
-    const Received received = receive_with_fds(control, &io, 1, fds, 2, 0);
+    int fds[kMaxGatewayPorts + 1];
+    const Received received = receive_with_fds(control, &io, 1, fds, kMaxGatewayPorts + 1, 0);
     if (received.bytes < 0) return errno_error("recvmsg(fork hello)");
     if (received.bytes == 0) return SetupError{"the fork server's child ended during setup", 0};
-    UniqueFd passed[2];
+    UniqueFd passed[kMaxGatewayPorts + 1];
     for (int i = 0; i < received.fd_count; ++i) passed[i] = UniqueFd::adopt(fds[i]);
     message.text[sizeof message.text - 1] = '\0';
     if (static_cast<size_t>(received.bytes) != sizeof message) continue;
     if (message.kind == ControlMessage::setup_failed) {
       return SetupError{message.text, message.error_number};
+    }
+    if (message.kind == ControlMessage::gateway_sockets && received.fd_count >= 2) {
+      GatewaySockets sockets;  // as the monitor takes a cold child's (monitor.cc)
+      for (int i = 0; i + 1 < received.fd_count; ++i) {
+        sockets.tcp_listeners.push_back(std::move(passed[i]));
+      }
+      sockets.dns = std::move(passed[received.fd_count - 1]);
+      hellos.gateway = std::move(sockets);
+      continue;
     }
     if (message.kind != ControlMessage::fork_hello || !passed[0].valid()) continue;
     if (std::strcmp(message.text, "init") == 0) {
@@ -161,13 +171,17 @@ Expected<std::unique_ptr<ForkServer>> Supervisor::start_fork_server(const Spec& 
 Expected<ForkedSandbox> Supervisor::fork(ForkServer& server, const Spec& spec,
                                          OutputHandler& output) {
   Zygote& zygote = static_cast<Zygote&>(server);  // the only kind there is
-  if (!spec.gateway_ports.empty()) {
-    return SetupError{"a forked sandbox cannot reach the egress gateway yet; start it cold", 0};
-  }
   std::unique_ptr<Workspace> workspace;
-  auto live = start_live(*this, spec, output, [this, &zygote, &workspace](const Spec& running) {
+  auto live = start_live(*this, spec, output,
+                         [this, &zygote, &workspace, &output](const Spec& running) {
     auto launched = fork_launch(zygote, running);
-    if (launched) workspace = std::move(launched.value()->forked_workspace);
+    if (launched) {
+      workspace = std::move(launched.value()->forked_workspace);
+      // On the sandbox's thread, before its monitor starts: before on_started, as a cold one's.
+      if (launched.value()->gateway_sockets) {
+        output.on_gateway_sockets(std::move(*launched.value()->gateway_sockets));
+      }
+    }
     return launched;
   });
   if (!live) return live.error();
@@ -272,6 +286,10 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
   launch->channel_read = std::move(channel->read_end);
   launch->forked_workspace = std::make_unique<ForkedWorkspace>(
       std::move(hellos->workdir), config_.host_uid, config_.host_gid);
+  if (request.setup.gateway_port_count > 0) {
+    if (!hellos->gateway) return fail(SetupError{"the forked sandbox sent no gateway sockets", 0});
+    launch->gateway_sockets = std::move(hellos->gateway);
+  }
   return launch;
 }
 

@@ -74,10 +74,9 @@ Expected<SetupPlan> plan_setup(const Spec& spec, const SandboxIdentity& identity
     return SetupError{
         "seccomp filter longer than " + std::to_string(kMaxFilterLength) + " instructions", 0};
   }
-  if (!spec.gateway_ports.empty() && spec.fork_server) {
-    return SetupError{"a fork server cannot have gateway ports: its children are forked", 0};
-  }
-  for (uint16_t port : spec.gateway_ports) {
+  // A fork server's own spec may name gateway ports, for the /etc/resolv.conf its children see;
+  // the sockets are its children's, each in its own namespace, never its own.
+  for (uint16_t port : spec.fork_server ? std::vector<uint16_t>{} : spec.gateway_ports) {
     if (port == 0) return SetupError{"gateway port 0", 0};
     const uint16_t* begin = plan.gateway_ports;
     const uint16_t* end = begin + plan.gateway_port_count;

@@ -125,8 +125,8 @@ struct Spec {
   // Its network namespace gets every IPv4 address on its loopback (so any connect lands there), a
   // TCP listener on 0.0.0.0 for each of these ports and a UDP socket on 0.0.0.0:53, which go to
   // the output handler (OutputHandler::on_gateway_sockets) before the program starts; the child
-  // keeps none of them. /etc/resolv.conf names kGatewayResolver. Cold sandboxes only; at most
-  // kMaxGatewayPorts distinct ports.
+  // keeps none of them. /etc/resolv.conf names kGatewayResolver. Cold and forked sandboxes (not
+  // a fork server itself); at most kMaxGatewayPorts distinct ports.
   std::vector<uint16_t> gateway_ports;
   // Host directory whose contents become the working directory (copied in before the program
   // starts, and the run's files are readable there afterwards). Empty: an empty working dir.

@@ -26,6 +26,7 @@ struct Launch {
   UniqueFd stdout_read, stderr_read, stdin_write, control, channel_read;
   UniqueFd fork_socket;                          // Spec::fork_server: the zygote's fd 3
   std::unique_ptr<Workspace> forked_workspace;   // forked: the child's working dir, for the caller
+  std::optional<GatewaySockets> gateway_sockets;  // forked with gateway ports: for the handler
 };
 
 class Zygote;

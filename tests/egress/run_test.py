@@ -18,10 +18,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 import zipfile
 
 AIRLOCK, SOURCE = sys.argv[1:3]
+ONLY = sys.argv[3:]  # test names for unittest, e.g. WarmPooledEgress
 if os.environ.get("AIRLOCK_EGRESS_TEST_NETNS") != "1":
     # A namespace of our own, loopback up: nothing here can reach the host's network.
     os.execvpe("unshare", ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
@@ -420,5 +422,39 @@ class ServedEgress(unittest.TestCase):
         self.assertEqual(stdout, "b'hello from plain.test\\n'\nno such name\n", body)
 
 
+@unittest.skipUnless(os.environ.get("AIRLOCK_EGRESS_WARM") == "1",
+                     "egress_warm_pool_test runs it (a warm pool's fork server takes minutes in "
+                     "the cgroup-v2 VM)")
+class WarmPooledEgress(unittest.TestCase):
+    """A warm pool under an egress policy: sandboxes forked from its fork server reach the
+    gateway as cold ones do."""
+
+    def test_a_warm_sandbox_forked_under_an_egress_policy_reaches_the_gateway(self):
+        config = s.base_config(policy_dirs=[POLICY_DIR, os.path.join(SOURCE, "policies")],
+                               warm_pool=[{"runtime": "python", "policy": "egress-test",
+                                           "size": 1, "refill": "fork"}])
+        with open(os.path.join(TMP, "config.yaml")) as f:
+            server = s.Server(AIRLOCK, config + f.read())
+        self.addCleanup(server.close)
+        code = ("import socket, urllib.request\n"
+                "print(urllib.request.urlopen('http://plain.test/hello', timeout=20).read())\n"
+                "try:\n    socket.getaddrinfo('warm-refusal.test', 80)\n"
+                "except socket.gaierror:\n    print('no such name')\n")
+        hits = 0
+        for _ in range(600):  # until the pool has a sandbox ready, and a run used it
+            status, _, data = server.request("POST", "/v1/executions", {
+                "runtime": "python", "code": code, "policy": "egress-test"}, key=s.ADMIN_KEY)
+            result = json.loads(data)
+            self.assertEqual((status, result["status"]), (200, "ok"), result)
+            self.assertEqual(result["stdout"], "b'hello from plain.test\\n'\nno such name\n")
+            self.assertIn("dns warm-refusal.test",
+                          {b["destination"] for b in result["blocked_connections"]})
+            hits = s.metric_total(server.metrics(), "airlock_warm_pool_hits_total") or 0
+            if hits >= 1:
+                break
+            time.sleep(0.2)
+        self.assertGreaterEqual(hits, 1)
+
+
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    unittest.main(verbosity=2, argv=[sys.argv[0], *ONLY])
