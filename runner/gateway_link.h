@@ -33,17 +33,6 @@ class GatewayHost {
 // The TCP ports the sandbox listens on for the gateway: every rule's, each once, ascending.
 std::vector<uint16_t> gateway_ports(const policies::Egress& egress);
 
-// What the sandbox's own network namespace refused, where the gateway does not listen: TCP
-// connections to a port no rule names (the kernel answers them with a reset: "AttemptFails")
-// and UDP datagrams to a port other than DNS ("NoPorts"). Read from the namespace's
-// /proc/net/snmp by a short-lived thread that enters it; nothing when that is not possible
-// (no CAP_SYS_ADMIN over it).
-struct KernelRefusals {
-  uint64_t tcp_connections = 0;
-  uint64_t udp_datagrams = 0;
-};
-std::optional<KernelRefusals> read_kernel_refusals(int netns_fd);
-
 class GatewayLink {
  public:
   // host may be null only when egress is off (the link then does nothing).
@@ -71,12 +60,6 @@ class GatewayLink {
   // usage the last take() returned up to.
   std::shared_ptr<std::pair<std::mutex, std::vector<egress::Blocked>>> refusals_;
   egress::Usage taken_;
-  // The sandbox's network namespace (from its DNS socket), for the kernel's refusals, and what
-  // the last take() counted of them.
-  sandbox::UniqueFd netns_;
-  KernelRefusals kernel_taken_;
-  // Adds the kernel's refusals since the last call to report (with mutex_ held).
-  void add_kernel_refusals(egress::Report& report);
 };
 
 }  // namespace airlock::runner

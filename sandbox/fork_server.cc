@@ -73,24 +73,19 @@ Expected<Hellos> receive_hellos(int control) {
     if (polled == 0) return SetupError{"the fork server's child did not report within 5 s", 0};
     ControlMessage message;
     struct iovec io {&message, sizeof message};
-    int fds[kMaxGatewayPorts + 1];
-    const Received received = receive_with_fds(control, &io, 1, fds, kMaxGatewayPorts + 1, 0);
+    int fds[kMaxGatewayFds];
+    const Received received = receive_with_fds(control, &io, 1, fds, kMaxGatewayFds, 0);
     if (received.bytes < 0) return errno_error("recvmsg(fork hello)");
     if (received.bytes == 0) return SetupError{"the fork server's child ended during setup", 0};
-    UniqueFd passed[kMaxGatewayPorts + 1];
+    UniqueFd passed[kMaxGatewayFds];
     for (int i = 0; i < received.fd_count; ++i) passed[i] = UniqueFd::adopt(fds[i]);
     message.text[sizeof message.text - 1] = '\0';
     if (static_cast<size_t>(received.bytes) != sizeof message) continue;
     if (message.kind == ControlMessage::setup_failed) {
       return SetupError{message.text, message.error_number};
     }
-    if (message.kind == ControlMessage::gateway_sockets && received.fd_count >= 2) {
-      GatewaySockets sockets;  // as the monitor takes a cold child's (monitor.cc)
-      for (int i = 0; i + 1 < received.fd_count; ++i) {
-        sockets.tcp_listeners.push_back(std::move(passed[i]));
-      }
-      sockets.dns = std::move(passed[received.fd_count - 1]);
-      hellos.gateway = std::move(sockets);
+    if (message.kind == ControlMessage::gateway_sockets) {
+      hellos.gateway = take_gateway_sockets(passed, received.fd_count);
       continue;
     }
     if (message.kind != ControlMessage::fork_hello || !passed[0].valid()) continue;

@@ -254,23 +254,20 @@ class Monitor {
     for (;;) {
       ControlMessage message;
       struct iovec io {&message, sizeof message};
-      int fds[kMaxGatewayPorts + 1];
+      int fds[kMaxGatewayFds];
       const Received received =
-          receive_with_fds(in_.control.get(), &io, 1, fds, kMaxGatewayPorts + 1, MSG_DONTWAIT);
+          receive_with_fds(in_.control.get(), &io, 1, fds, kMaxGatewayFds, MSG_DONTWAIT);
       if (received.bytes <= 0) {
         if (received.bytes == 0 || errno != EAGAIN) unwatch(in_.control.get());
         return;
       }
-      UniqueFd passed[kMaxGatewayPorts + 1];  // closed at the end of the turn unless kept
+      UniqueFd passed[kMaxGatewayFds];  // closed at the end of the turn unless kept
       for (int i = 0; i < received.fd_count; ++i) passed[i] = UniqueFd::adopt(fds[i]);
       if (static_cast<size_t>(received.bytes) != sizeof message) continue;
-      if (message.kind == ControlMessage::gateway_sockets && received.fd_count >= 2) {
-        GatewaySockets sockets;
-        for (int i = 0; i + 1 < received.fd_count; ++i) {
-          sockets.tcp_listeners.push_back(std::move(passed[i]));
-        }
-        sockets.dns = std::move(passed[received.fd_count - 1]);
-        in_.output.on_gateway_sockets(std::move(sockets));
+      std::optional<GatewaySockets> sockets;
+      if (message.kind == ControlMessage::gateway_sockets &&
+          (sockets = take_gateway_sockets(passed, received.fd_count))) {
+        in_.output.on_gateway_sockets(std::move(*sockets));
       } else if (message.kind == ControlMessage::listeners) {
         receive_listeners(passed);
         result_.started = true;
@@ -284,7 +281,7 @@ class Monitor {
     }
   }
 
-  void receive_listeners(UniqueFd (&passed)[kMaxGatewayPorts + 1]) {
+  void receive_listeners(UniqueFd (&passed)[kMaxGatewayFds]) {
     for (size_t i = 0; i < 2; ++i) {
       if (!passed[i].valid()) continue;
       const int fd = passed[i].get();

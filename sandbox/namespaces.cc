@@ -2,6 +2,11 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <net/if.h>
 #include <sched.h>
@@ -129,7 +134,119 @@ int open_bound(int type, uint16_t port, const char** step) {
   return -1;
 }
 
+// Makes prefix/length a local route on loopback (`ip -6 route add local PREFIX/LENGTH dev lo`),
+// so a connection to any address in it is answered inside the namespace, by a reset the refusal
+// watch sees, instead of failing with ENETUNREACH unseen. Best effort: without IPv6 (disabled on
+// the host) no IPv6 destination is reachable anyway, only its refusal goes unreported.
+void add_ipv6_local_route(const uint8_t (&prefix)[16], uint8_t length, int loopback_index) {
+  const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return;
+  struct {
+    nlmsghdr header;
+    rtmsg route;
+    rtattr destination_attribute;
+    uint8_t destination[16];
+    rtattr interface_attribute;
+    int32_t interface;
+  } request;
+  static_assert(sizeof request == NLMSG_LENGTH(sizeof(rtmsg)) + RTA_LENGTH(16) + RTA_LENGTH(4));
+  std::memset(&request, 0, sizeof request);
+  request.header.nlmsg_len = sizeof request;
+  request.header.nlmsg_type = RTM_NEWROUTE;
+  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  request.route.rtm_family = AF_INET6;
+  request.route.rtm_dst_len = length;
+  request.route.rtm_table = RT_TABLE_LOCAL;
+  request.route.rtm_protocol = RTPROT_STATIC;
+  request.route.rtm_scope = RT_SCOPE_HOST;
+  request.route.rtm_type = RTN_LOCAL;
+  request.destination_attribute.rta_type = RTA_DST;
+  request.destination_attribute.rta_len = RTA_LENGTH(16);
+  std::memcpy(request.destination, prefix, 16);
+  request.interface_attribute.rta_type = RTA_OIF;
+  request.interface_attribute.rta_len = RTA_LENGTH(4);
+  request.interface = loopback_index;
+  sockaddr_nl kernel;
+  std::memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd, &request, sizeof request, 0, reinterpret_cast<const sockaddr*>(&kernel),
+               sizeof kernel) == static_cast<ssize_t>(sizeof request)) {
+    char answer[256];
+    (void)::recv(fd, answer, sizeof answer, 0);  // the acknowledgement; its error changes nothing
+  }
+  ::close(fd);
+}
+
+int loopback_index(int any_socket) {
+  struct ifreq request;
+  std::memset(&request, 0, sizeof request);
+  std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+  if (::ioctl(any_socket, SIOCGIFINDEX, &request) != 0) return -1;
+  return request.ifr_ifindex;
+}
+
+constexpr uint8_t kIpv6GlobalUnicast[16] = {0x20};
+constexpr uint8_t kIpv6UniqueLocal[16] = {0xfc};
+
 }  // namespace
+
+int open_refusal_watch(const char** step) {
+  // The filter sees each packet from its IP header on (a datagram packet socket); A is the
+  // accumulator, X the TCP header's offset. Jump offsets count the instructions skipped.
+  constexpr uint32_t kRstAck = 0x14;
+  // The kernel's own data about the packet sits at (unsigned) negative offsets.
+  constexpr uint32_t kAncillary = static_cast<uint32_t>(SKF_AD_OFF);
+  sock_filter program[] = {
+      /*  0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kAncillary + SKF_AD_PKTTYPE),
+      /*  1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_HOST, 0, 20),  // lo's sending copy: 22
+      /*  2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kAncillary + SKF_AD_PROTOCOL),
+      /*  3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 5),  // IPv4 at 9
+      /*  4 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 6),                  // next header
+      /*  5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMPV6, 15, 0),
+      /*  6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, 15),
+      /*  7 */ BPF_STMT(BPF_LDX | BPF_W | BPF_IMM, 40),
+      /*  8 */ BPF_STMT(BPF_JMP | BPF_JA, 7),  // the TCP checks at 16
+      /*  9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 12),
+      /* 10 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 6),  // fragment offset: a later piece has no ports
+      /* 11 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x1fff, 10, 0),
+      /* 12 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 9),  // protocol
+      /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_ICMP, 7, 0),
+      /* 14 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, 7),
+      /* 15 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),  // X = the IPv4 header's length
+      /* 16 */ BPF_STMT(BPF_LD | BPF_B | BPF_IND, 13),  // TCP flags
+      /* 17 */ BPF_STMT(BPF_ALU | BPF_AND | BPF_K, kRstAck),
+      /* 18 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kRstAck, 0, 3),
+      /* 19 */ BPF_STMT(BPF_LD | BPF_W | BPF_IND, 4),  // sequence number
+      /* 20 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+      /* 21 */ BPF_STMT(BPF_RET | BPF_K, kRefusalWatchSnap),
+      /* 22 */ BPF_STMT(BPF_RET | BPF_K, 0),
+  };
+  const int fd = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    *step = "socket(AF_PACKET, refusal watch)";
+    return -1;
+  }
+  // Protocol 0 until bind: no packet arrives before the filter is in place.
+  sock_fprog filter{static_cast<unsigned short>(sizeof program / sizeof program[0]), program};
+  sockaddr_ll address;
+  std::memset(&address, 0, sizeof address);
+  address.sll_family = AF_PACKET;
+  address.sll_protocol = htons(ETH_P_ALL);
+  address.sll_ifindex = loopback_index(fd);
+  if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &filter, sizeof filter) != 0) {
+    *step = "setsockopt(SO_ATTACH_FILTER, refusal watch)";
+  } else if (address.sll_ifindex < 0) {
+    *step = "ioctl(SIOCGIFINDEX, lo)";
+  } else if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    *step = "bind(refusal watch)";
+  } else {
+    return fd;
+  }
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return -1;
+}
 
 bool open_gateway_sockets(const uint16_t* ports, size_t port_count, int* fds, const char** step) {
   const int control = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -139,12 +256,18 @@ bool open_gateway_sockets(const uint16_t* ports, size_t port_count, int* fds, co
   }
   const bool added = add_loopback_prefixes(control, step);
   int saved = errno;
+  const int loopback = loopback_index(control);
   ::close(control);
   errno = saved;
   if (!added) return false;
-  for (size_t i = 0; i <= port_count; ++i) {
-    fds[i] = i < port_count ? open_bound(SOCK_STREAM, ports[i], step)
-                            : open_bound(SOCK_DGRAM, 53, step);
+  if (loopback > 0) {
+    add_ipv6_local_route(kIpv6GlobalUnicast, 3, loopback);
+    add_ipv6_local_route(kIpv6UniqueLocal, 7, loopback);
+  }
+  for (size_t i = 0; i < port_count + 2; ++i) {
+    fds[i] = i < port_count    ? open_bound(SOCK_STREAM, ports[i], step)
+             : i == port_count ? open_bound(SOCK_DGRAM, 53, step)
+                               : open_refusal_watch(step);
     if (fds[i] < 0) {
       saved = errno;
       for (size_t j = 0; j < i; ++j) ::close(fds[j]);

@@ -165,6 +165,15 @@ void show_as_init(const ProcessStrings& strings) {
 
 }  // namespace
 
+std::optional<GatewaySockets> take_gateway_sockets(UniqueFd* passed, int count) {
+  if (count < 3) return std::nullopt;
+  GatewaySockets sockets;
+  for (int i = 0; i + 2 < count; ++i) sockets.tcp_listeners.push_back(std::move(passed[i]));
+  sockets.dns = std::move(passed[count - 2]);
+  sockets.refusals = std::move(passed[count - 1]);
+  return sockets;
+}
+
 const ProcessStrings& own_process_strings() {
   static const ProcessStrings strings = [] {
     ProcessStrings found;

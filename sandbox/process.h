@@ -6,12 +6,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sandbox/error.h"
 #include "sandbox/mounts.h"
 #include "sandbox/rlimits.h"
+#include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/setup_plan.h"
 #include "sandbox/unique_fd.h"
@@ -69,7 +71,7 @@ struct ControlMessage {
   // fork_hello: from a forked sandbox's A and B (ForkRequest), once their steps so far are done,
   // with a pidfd of the sender; B's also carries the fd of its working directory.
   // gateway_sockets: the sockets of Spec::gateway_ports (the TCP listeners in the plan's order,
-  // then the DNS socket), from step 5.
+  // then the DNS socket and the refusal watch), from step 5; take_gateway_sockets reads them.
   enum Kind : uint32_t {
     setup_failed = 1,
     listeners = 2,
@@ -82,6 +84,12 @@ struct ControlMessage {
   int32_t wait_status = 0;   // with program_status: as from waitpid
   char text[244] = {};       // with setup_failed: the step that failed
 };
+
+// The most fds a gateway_sockets message carries.
+inline constexpr int kMaxGatewayFds = static_cast<int>(kMaxGatewayPorts) + 2;
+
+// The fds of a gateway_sockets message, as GatewaySockets; nullopt when there are too few.
+std::optional<GatewaySockets> take_gateway_sockets(UniqueFd* passed, int count);
 
 // How a sandbox's own processes exit when its setup fails (the supervisor reports the step).
 inline constexpr int kSetupFailedExit = 125;

@@ -1,16 +1,22 @@
 #include "runner/egress/attachment_state.h"
 
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstring>
 
 #include "runner/egress/connection.h"
+#include "runner/egress/kernel_refusals.h"
 #include "runner/egress/rules.h"
 
 namespace airlock::egress {
 
 namespace {
+
+constexpr const char* kIpv6Refused = "IPv6: the gateway serves IPv4 destinations only";
+constexpr const char* kUdpRefused = "only DNS to airlock's resolver leaves the sandbox over UDP";
 
 std::string local_destination(const tcp::socket& socket) {
   ErrorCode ec;
@@ -49,8 +55,16 @@ sandbox::Status AttachmentState::start(SandboxSockets sockets) {
       return sandbox::errno_error("egress: setsockopt(IP_PKTINFO) on the DNS socket");
     }
   }
+  if (sockets.refusals.valid()) {
+    refusals_.emplace(io());
+    ErrorCode ec;
+    refusals_->assign(sockets.refusals.get(), ec);
+    if (ec) return sandbox::SetupError{"egress: adopt the refusal watch", ec.value()};
+    sockets.refusals.release();
+  }
   for (size_t i = 0; i < listeners_.size(); ++i) accept(i);
   if (dns_) receive_dns();
+  if (refusals_) watch_refusals();
   return {};
 }
 
@@ -151,6 +165,63 @@ bool AttachmentState::answer_one_dns() {
   return true;
 }
 
+void AttachmentState::watch_refusals() {
+  refusals_->async_wait(net::posix::stream_descriptor::wait_read,
+                        [self = shared_from_this()](ErrorCode ec) {
+                          if (self->finished_ || ec) return;
+                          for (size_t i = 0; i < kRefusalsPerWakeup && self->read_one_refusal();
+                               ++i) {
+                          }
+                          self->watch_refusals();
+                        });
+}
+
+// One packet of the sandbox's own kernel refusing what the gateway never saw (kernel_refusals.h).
+bool AttachmentState::read_one_refusal() {
+  std::array<uint8_t, 256> packet;
+  const ssize_t n = ::recv(refusals_->native_handle(), packet.data(), packet.size(), MSG_DONTWAIT);
+  if (n < 0) return false;
+  const std::optional<KernelRefusal> refusal =
+      parse_kernel_refusal(std::span<const uint8_t>(packet.data(), static_cast<size_t>(n)));
+  if (!refusal) return true;
+  std::string host = refusal->address;
+  Ipv4 address{};
+  if (!refusal->ipv6 && ::inet_pton(AF_INET, host.c_str(), address.data()) == 1) {
+    if (auto name = names_.name_of(address)) host = *name;
+  }
+  const std::string destination = destination_text(host, refusal->port);
+  if (refusal->protocol == KernelRefusal::Protocol::udp) {
+    // Datagrams are reported, not counted as refused connections.
+    report({"udp " + destination, refusal->ipv6 ? kIpv6Refused : kUdpRefused});
+  } else if (refusal->ipv6) {
+    refuse(destination, kIpv6Refused);
+  } else {
+    refuse(destination, "port " + std::to_string(refusal->port) +
+                            " is named by no egress rule: the gateway does not listen on it");
+  }
+  return true;
+}
+
+void AttachmentState::read_waiting_refusals() {
+  if (finished_ || !refusals_) return;
+  // Bounded: a sandbox still sending cannot keep the gateway's thread here.
+  for (size_t i = 0; i < kRefusalsPerDrain && read_one_refusal(); ++i) {
+  }
+}
+
+// Refusals the watch could not keep (its receive buffer was full): counted, not itemised.
+void AttachmentState::report_unread_refusals() {
+  tpacket_stats stats{};
+  socklen_t length = sizeof stats;
+  if (::getsockopt(refusals_->native_handle(), SOL_PACKET, PACKET_STATISTICS, &stats, &length) !=
+          0 ||
+      stats.tp_drops == 0) {
+    return;
+  }
+  report({"refusals not itemised", std::to_string(stats.tp_drops) +
+                                       " more refused attempts: too many at once to list"});
+}
+
 void AttachmentState::resolve_later(std::function<void()> start) {
   if (resolving_ >= kMaxResolvingPerAttachment) {
     waiting_to_resolve_.push_back(std::move(start));  // at most one per open connection
@@ -228,6 +299,8 @@ bool AttachmentState::transfer(uint64_t bytes, bool to_upstream, const std::stri
 
 Report AttachmentState::finish() {
   if (!finished_) {
+    read_waiting_refusals();  // what the sandbox was refused in its last moments
+    if (refusals_) report_unread_refusals();
     finished_ = true;
     ErrorCode ignored;
     for (auto& listener : listeners_) {
@@ -235,6 +308,7 @@ Report AttachmentState::finish() {
       listener->retry.cancel();
     }
     if (dns_) dns_->close(ignored);
+    if (refusals_) refusals_->close(ignored);
     const auto open = connections_;
     for (const auto& [raw, weak] : open) {
       if (auto connection = weak.lock()) connection->close();

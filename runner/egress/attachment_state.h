@@ -25,8 +25,11 @@ using udp = net::ip::udp;
 // may use at once: a sandbox asking for slow names waits for its own answers, not others'.
 inline constexpr size_t kResolverThreads = 4;
 inline constexpr size_t kMaxResolvingPerAttachment = 2;
-// DNS queries answered per wake-up of one attachment's socket before others get a turn.
+// DNS queries answered (refusal packets read) per wake-up of one attachment's socket before
+// others get a turn.
 inline constexpr size_t kDnsQueriesPerWakeup = 16;
+inline constexpr size_t kRefusalsPerWakeup = 64;
+inline constexpr size_t kRefusalsPerDrain = 4096;  // read_waiting_refusals: more than fit a buffer
 // After a failed accept (e.g. out of descriptors), wait this long before the next try.
 inline constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 
@@ -58,6 +61,8 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   Report finish();
   bool finished() const { return finished_; }
   Usage usage() const;  // any thread
+  // Reads the refusal watch's waiting packets now (kernel_refusals.h), reporting each.
+  void read_waiting_refusals();
 
   net::io_context& io() { return core_->io; }
   net::thread_pool& resolver_threads() { return core_->resolvers; }
@@ -85,6 +90,9 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   void accept(size_t listener);
   void receive_dns();
   bool answer_one_dns();  // false when no query was waiting
+  void watch_refusals();
+  bool read_one_refusal();  // false when no packet was waiting
+  void report_unread_refusals();
   void report(Blocked blocked);
 
   std::shared_ptr<Gateway::Core> core_;  // first: the io_context outlives the sockets below
@@ -98,6 +106,7 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::optional<udp::socket> dns_;
   std::array<uint8_t, 4096> dns_in_{};
+  std::optional<net::posix::stream_descriptor> refusals_;
   SyntheticNames names_;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;
   size_t resolving_ = 0;

@@ -20,7 +20,10 @@ class AttachmentHandle : public Attachment {
     core_->run_and_wait([&] { report = state_->finish(); });
     return report;
   }
-  Usage usage_so_far() override { return state_->usage(); }
+  Usage usage_so_far() override {
+    core_->run_and_wait([&] { state_->read_waiting_refusals(); });
+    return state_->usage();
+  }
 
  private:
   std::shared_ptr<Gateway::Core> core_;

@@ -38,6 +38,7 @@ struct GatewayConfig {
 struct SandboxSockets {
   std::vector<std::pair<uint16_t, sandbox::UniqueFd>> tcp;  // port -> listener on 0.0.0.0:port
   sandbox::UniqueFd dns;                                    // UDP bound to 0.0.0.0:53
+  sandbox::UniqueFd refusals;  // the refusal watch (sandbox/namespaces.h), when there is one
 };
 
 // One refusal, for the run's report: {"evil.test:443", "not in the policy's egress list"},
@@ -76,7 +77,8 @@ class Attachment {
   // returns what happened. No on_blocked call starts after it returns. Thread-safe, idempotent
   // (later calls return the same report); not to be called from on_blocked.
   virtual Report finish() = 0;
-  // The counts so far, from any thread.
+  // The counts so far, from any thread but the gateway's; the refusals the sandbox's kernel made
+  // until now are read (and reported through on_blocked) first.
   virtual Usage usage_so_far() = 0;
 };
 

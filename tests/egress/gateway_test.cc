@@ -1,5 +1,6 @@
 // The gateway serving a "sandbox side" made by the test: DNS, the checks on each connection, the
 // injected secrets, the limits, finish(), and that one hostile sandbox does not slow another.
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -443,6 +444,37 @@ TEST_CASE("garbage on every kind of connection is refused and the gateway still 
     }
   });
   CHECK(rig.exchange(plain, 80, request).rfind("HTTP/1.1 200", 0) == 0);
+}
+
+TEST_CASE("what the sandbox's kernel refuses is reported by destination", "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5");
+  Rig rig(api_egress(), config_for(upstream));
+  const std::string plain = rig.resolve("plain.test");
+  rig.net.run([&] {
+    for (const auto& [address, port] : std::vector<std::pair<std::string, uint16_t>>{
+             {plain, 22}, {"10.1.2.3", 5432}, {"127.0.0.1", 9}}) {
+      Client client(address, port);
+      CHECK(!client.connected());
+    }
+    const int udp = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(123);
+    ::inet_pton(AF_INET, "10.9.9.9", &to.sin_addr);
+    CHECK(::sendto(udp, "ntp?", 4, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 4);
+    ::close(udp);
+  });
+  const Usage usage = rig.attachment->usage_so_far();  // reads what the kernel refused so far
+  CHECK(rig.blocked("plain.test:22", "port 22 is named by no egress rule"));
+  CHECK(rig.blocked("10.1.2.3:5432", "port 5432 is named by no egress rule"));
+  CHECK(rig.blocked("udp 10.9.9.9:123", "only DNS"));
+  CHECK(usage.refused == 2);  // the loopback one is the sandbox's own business, not egress
+  CHECK(!rig.blocked("127.0.0.1:9", ""));
+  // Allowed traffic and the gateway's own resets are no refusals.
+  CHECK(rig.exchange(plain, 80, "GET / HTTP/1.1\r\nHost: plain.test\r\n\r\n")
+            .rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(rig.attachment->finish().usage.refused == 2);
 }
 
 TEST_CASE("an upstream that cannot be reached is a 502 for HTTP, not a refusal", "[root]") {

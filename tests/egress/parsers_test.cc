@@ -4,6 +4,7 @@
 
 #include "runner/egress/dns.h"
 #include "runner/egress/http_head.h"
+#include "runner/egress/kernel_refusals.h"
 #include "runner/egress/rules.h"
 #include "runner/egress/tls.h"
 
@@ -247,6 +248,112 @@ TEST_CASE("what a server may read as a request goes to the strict parser") {
   REQUIRE(head);
   CHECK(rewrite_request_head(*head, "/", std::nullopt, {}).find("Content-Length: 4\r\n") !=
         std::string::npos);
+}
+
+}  // namespace airlock::egress
+
+namespace airlock::egress {
+namespace {
+
+// An IPv4 header (20 bytes, unfragmented) from source to destination, then payload.
+std::vector<uint8_t> ipv4_packet(uint8_t protocol, std::array<uint8_t, 4> source,
+                                 std::array<uint8_t, 4> destination, std::vector<uint8_t> payload) {
+  std::vector<uint8_t> packet = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, protocol, 0, 0};
+  packet.insert(packet.end(), source.begin(), source.end());
+  packet.insert(packet.end(), destination.begin(), destination.end());
+  packet.insert(packet.end(), payload.begin(), payload.end());
+  return packet;
+}
+
+std::vector<uint8_t> ipv6_packet(uint8_t next, std::array<uint8_t, 16> source,
+                                 std::array<uint8_t, 16> destination, std::vector<uint8_t> payload) {
+  std::vector<uint8_t> packet = {0x60, 0, 0, 0, 0, 0, next, 64};
+  packet.insert(packet.end(), source.begin(), source.end());
+  packet.insert(packet.end(), destination.begin(), destination.end());
+  packet.insert(packet.end(), payload.begin(), payload.end());
+  return packet;
+}
+
+// A TCP header from port with the given sequence number and flags.
+std::vector<uint8_t> tcp_header(uint16_t port, uint32_t sequence, uint8_t flags) {
+  return {static_cast<uint8_t>(port >> 8), static_cast<uint8_t>(port), 0xc0, 0x01,
+          static_cast<uint8_t>(sequence >> 24), static_cast<uint8_t>(sequence >> 16),
+          static_cast<uint8_t>(sequence >> 8), static_cast<uint8_t>(sequence), 0, 0, 0, 1,
+          0x50, flags, 0, 0, 0, 0, 0, 0};
+}
+
+constexpr uint8_t kRstAck = 0x14;
+constexpr std::array<uint8_t, 4> kSandbox = {10, 0, 0, 1};
+constexpr std::array<uint8_t, 16> kV6Sandbox = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+constexpr std::array<uint8_t, 16> kV6Destination = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+                                                    0,    0,    0,    0,    0, 0, 0, 7};
+
+}  // namespace
+
+TEST_CASE("a kernel's refusal names the destination the program tried") {
+  // The reset that answers a SYN to a closed port: from the destination, sequence 0.
+  auto refusal = parse_kernel_refusal(ipv4_packet(6, {93, 184, 216, 34}, kSandbox,
+                                                  tcp_header(22, 0, kRstAck)));
+  REQUIRE(refusal);
+  CHECK(refusal->protocol == KernelRefusal::Protocol::tcp);
+  CHECK_FALSE(refusal->ipv6);
+  CHECK(refusal->address == "93.184.216.34");
+  CHECK(refusal->port == 22);
+  // A reset ending an established connection carries its sequence number: not a refusal.
+  CHECK_FALSE(parse_kernel_refusal(ipv4_packet(6, {93, 184, 216, 34}, kSandbox,
+                                               tcp_header(22, 12345, kRstAck))));
+  CHECK_FALSE(parse_kernel_refusal(ipv4_packet(6, {93, 184, 216, 34}, kSandbox,
+                                               tcp_header(22, 0, 0x12))));  // SYN+ACK
+  // Port unreachable, quoting the datagram's IP header and UDP header.
+  auto quoted = ipv4_packet(17, kSandbox, {10, 9, 9, 9}, {0x30, 0x39, 0x00, 0x7b, 0, 12, 0, 0});
+  std::vector<uint8_t> icmp = {3, 3, 0, 0, 0, 0, 0, 0};
+  icmp.insert(icmp.end(), quoted.begin(), quoted.end());
+  refusal = parse_kernel_refusal(ipv4_packet(1, {10, 9, 9, 9}, kSandbox, icmp));
+  REQUIRE(refusal);
+  CHECK(refusal->protocol == KernelRefusal::Protocol::udp);
+  CHECK(refusal->address == "10.9.9.9");
+  CHECK(refusal->port == 123);
+  icmp[1] = 1;  // host unreachable: not what the kernel says of a closed port
+  CHECK_FALSE(parse_kernel_refusal(ipv4_packet(1, {10, 9, 9, 9}, kSandbox, icmp)));
+  // IPv6: the reset, and ICMPv6 port unreachable quoting a UDP datagram.
+  refusal = parse_kernel_refusal(ipv6_packet(6, kV6Destination, kV6Sandbox,
+                                             tcp_header(443, 0, kRstAck)));
+  REQUIRE(refusal);
+  CHECK(refusal->ipv6);
+  CHECK(refusal->address == "2001:db8::7");
+  CHECK(refusal->port == 443);
+  auto quoted6 = ipv6_packet(17, kV6Sandbox, kV6Destination, {0x30, 0x39, 0, 53, 0, 12, 0, 0});
+  std::vector<uint8_t> icmp6 = {1, 4, 0, 0, 0, 0, 0, 0};
+  icmp6.insert(icmp6.end(), quoted6.begin(), quoted6.end());
+  refusal = parse_kernel_refusal(ipv6_packet(58, kV6Destination, kV6Sandbox, icmp6));
+  REQUIRE(refusal);
+  CHECK(refusal->protocol == KernelRefusal::Protocol::udp);
+  CHECK(refusal->address == "2001:db8::7");
+  CHECK(refusal->port == 53);
+}
+
+TEST_CASE("a refusal of a loopback destination is the sandbox's own, not egress") {
+  CHECK_FALSE(parse_kernel_refusal(ipv4_packet(6, {127, 0, 0, 3}, {127, 0, 0, 1},
+                                               tcp_header(8000, 0, kRstAck))));
+  CHECK_FALSE(parse_kernel_refusal(ipv6_packet(6, kV6Sandbox, kV6Sandbox,
+                                               tcp_header(8000, 0, kRstAck))));
+}
+
+TEST_CASE("refusal packets cut short, fragmented or random are ignored, never over-read") {
+  const auto whole = ipv4_packet(6, {93, 184, 216, 34}, kSandbox, tcp_header(22, 0, kRstAck));
+  for (size_t length = 0; length < whole.size(); ++length) {
+    CHECK_FALSE(parse_kernel_refusal(std::span<const uint8_t>(whole.data(), length)));
+  }
+  auto fragment = whole;
+  fragment[7] = 1;  // offset 8: a later piece, whose first bytes are not a TCP header
+  CHECK_FALSE(parse_kernel_refusal(fragment));
+  std::mt19937 random(16);
+  for (int i = 0; i < 20000; ++i) {
+    std::vector<uint8_t> packet(random() % 200);
+    for (auto& byte : packet) byte = static_cast<uint8_t>(random());
+    if (!packet.empty()) packet[0] = static_cast<uint8_t>((random() % 2 ? 0x40 : 0x60) | (packet[0] & 0x0f));
+    (void)parse_kernel_refusal(packet);  // under the sanitizers in CI: no read past the end
+  }
 }
 
 }  // namespace airlock::egress

@@ -249,7 +249,7 @@ print(s.recv(100).split(b"\\r\\n")[0].decode())
         self.assertEqual(len(PLAIN.seen), before)  # none of them reached the upstream
         self.assertGreaterEqual(result["usage"]["network_refused"], 3)
 
-    def test_another_port_and_udp_are_refused_inside_and_counted(self):
+    def test_another_port_udp_and_ipv6_are_refused_inside_and_reported_each(self):
         code = """
 import socket
 for port in (8080, 22):
@@ -258,6 +258,11 @@ for port in (8080, 22):
         print("connected")
     except OSError as e:
         print(type(e).__name__)
+try:
+    socket.create_connection(("2001:db8::7", 443), timeout=20)
+    print("connected")
+except OSError as e:
+    print(type(e).__name__)
 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 udp.sendto(b"ntp?", ("93.184.216.34", 123))
 udp.settimeout(0.5)
@@ -269,12 +274,16 @@ except OSError as e:
         result, done = run_python(code)
         # An unconnected UDP socket never hears of the port-unreachable answer: it times out.
         self.assertEqual(result["stdout"], "ConnectionRefusedError\nConnectionRefusedError\n"
-                         "TimeoutError\n", done.stderr + result["stderr"])
+                         "ConnectionRefusedError\nTimeoutError\n", done.stderr + result["stderr"])
         reasons = dict(refused(result))
-        self.assertIn("2 connections refused inside the sandbox", reasons.get("ports no rule names",
-                                                                              ""), reasons)
-        self.assertIn("1 datagram to ports other than DNS", reasons.get("udp", ""), reasons)
-        self.assertGreaterEqual(result["usage"]["network_refused"], 2)
+        # Each destination, by the name the program used where it used one.
+        self.assertIn("port 8080 is named by no egress rule", reasons.get("plain.test:8080", ""),
+                      reasons)
+        self.assertIn("port 22 is named by no egress rule", reasons.get("plain.test:22", ""),
+                      reasons)
+        self.assertIn("IPv6", reasons.get("[2001:db8::7]:443", ""), reasons)
+        self.assertIn("only DNS", reasons.get("udp 93.184.216.34:123", ""), reasons)
+        self.assertGreaterEqual(result["usage"]["network_refused"], 3)
 
     def test_pip_installs_from_the_allowed_index(self):
         code = """
@@ -395,9 +404,15 @@ class ServedEgress(unittest.TestCase):
         self.assertEqual(second["stdout"], "hello from plain.test\n", second)
         self.assertEqual(second["usage"]["network_connections"], 0)  # this execution's own
         status, third = self.post(executions, {"code": (
-            "import socket\ntry:\n    socket.create_connection(('10.9.8.7', 80), timeout=20)"
-            ".recv(1)\nexcept OSError as e:\n    print(type(e).__name__)")})
-        self.assertIn("10.9.8.7:80", {b["destination"] for b in third["blocked_connections"]})
+            "import socket\nfor port in (80, 2222):\n  try:\n"
+            "    socket.create_connection(('10.9.8.7', port), timeout=20).recv(1)\n"
+            "  except OSError as e:\n    print(type(e).__name__)")})
+        # The gateway's refusal (port 80) and the kernel's (2222), in this execution's result.
+        destinations = {b["destination"] for b in third["blocked_connections"]}
+        self.assertIn("10.9.8.7:80", destinations)
+        self.assertIn("10.9.8.7:2222", destinations)
+        status, fourth = self.post(executions, {"code": "print(1)"})
+        self.assertEqual(fourth.get("blocked_connections", []), [], fourth)
 
     def test_an_e2b_sandbox_reaches_an_allowed_name_and_nothing_else(self):
         status, _, body = self.server.request(
@@ -439,7 +454,9 @@ class WarmPooledEgress(unittest.TestCase):
         code = ("import socket, urllib.request\n"
                 "print(urllib.request.urlopen('http://plain.test/hello', timeout=20).read())\n"
                 "try:\n    socket.getaddrinfo('warm-refusal.test', 80)\n"
-                "except socket.gaierror:\n    print('no such name')\n")
+                "except socket.gaierror:\n    print('no such name')\n"
+                "try:\n    socket.create_connection(('plain.test', 2222), timeout=20)\n"
+                "except OSError:\n    pass\n")
         hits = 0
         for _ in range(600):  # until the pool has a sandbox ready, and a run used it
             status, _, data = server.request("POST", "/v1/executions", {
@@ -447,8 +464,9 @@ class WarmPooledEgress(unittest.TestCase):
             result = json.loads(data)
             self.assertEqual((status, result["status"]), (200, "ok"), result)
             self.assertEqual(result["stdout"], "b'hello from plain.test\\n'\nno such name\n")
-            self.assertIn("dns warm-refusal.test",
-                          {b["destination"] for b in result["blocked_connections"]})
+            destinations = {b["destination"] for b in result["blocked_connections"]}
+            self.assertIn("dns warm-refusal.test", destinations)
+            self.assertIn("plain.test:2222", destinations)  # the forked sandbox's watch too
             hits = s.metric_total(server.metrics(), "airlock_warm_pool_hits_total") or 0
             if hits >= 1:
                 break

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <future>
 
+#include "sandbox/namespaces.h"
+
 namespace airlock::egress::testing {
 
 namespace {
@@ -141,6 +143,8 @@ SandboxSockets SandboxNet::make_sockets(const std::vector<uint16_t>& ports) {
     sockets.dns = sandbox::UniqueFd::adopt(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     sockaddr_in sin = ipv4("0.0.0.0", 53);
     ::bind(sockets.dns.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin);
+    const char* step = nullptr;  // the watch the sandbox layer makes (namespaces.h)
+    sockets.refusals = sandbox::UniqueFd::adopt(sandbox::open_refusal_watch(&step));
   });
   return sockets;
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "sandbox/mounts.h"
+#include "sandbox/namespaces.h"
 #include "test_support.h"
 
 namespace airlock::sandbox {
@@ -181,10 +182,24 @@ TEST_CASE("with gateway ports every address leads to the gateway's sockets, and 
 
   // A port the gateway does not listen on is refused inside the namespace; the program cannot
   // take a gateway port for itself; names are asked of the gateway.
-  Captured other;
+  // Its refusal, the reset from 10.1.2.3:22, waits in the refusal watch for the gateway.
+  GatewayCaptured other;
   spec.argv = {kProbe, "connect", "10.1.2.3", "22"};
   CHECK(run(spec, other).status == RunStatus::nonzero_exit);
   CHECK(other.out == "ECONNREFUSED\n");
+  REQUIRE(other.sockets.refusals.valid());
+  uint8_t packet[kRefusalWatchSnap];
+  ssize_t received = 0;
+  while ((received = ::recv(other.sockets.refusals.get(), packet, sizeof packet, MSG_DONTWAIT)) >
+             0 &&
+         packet[9] != IPPROTO_TCP) {  // anything else the filter let through
+  }
+  REQUIRE(received >= 40);
+  CHECK((packet[0] >> 4) == 4);
+  CHECK(std::vector<uint8_t>(packet + 12, packet + 16) == std::vector<uint8_t>{10, 1, 2, 3});
+  const size_t tcp = (packet[0] & 0x0f) * 4u;
+  CHECK((packet[tcp] << 8 | packet[tcp + 1]) == 22);
+  CHECK((packet[tcp + 13] & 0x04) != 0);  // RST
   GatewayCaptured taken;  // holds the sockets, as the gateway would
   spec.gateway_ports = {8443};  // above 1023, which the program may bind to when it is free
   spec.argv = {kProbe, "bind", "8443"};
@@ -194,6 +209,23 @@ TEST_CASE("with gateway ports every address leads to the gateway's sockets, and 
   spec.argv = {kProbe, "cat", "/etc/resolv.conf"};
   REQUIRE(run(spec, resolv).status == RunStatus::ok);
   CHECK(resolv.out.find("nameserver 198.18.0.1\n") == 0);
+}
+
+TEST_CASE("a sandbox takes the most gateway ports a policy may name, with every socket",
+          "[root]") {
+  if (!can_sandbox()) return;
+  Spec spec = probe_spec({kProbe, "connect", "10.1.2.3", "8016"});
+  for (uint16_t port = 8001; port < 8001 + kMaxGatewayPorts; ++port) {
+    spec.gateway_ports.push_back(port);
+  }
+  GatewayCaptured captured;
+  Outcome outcome = run(spec, captured);
+  INFO(captured.out << captured.err << outcome.reason);
+  REQUIRE(outcome.status == RunStatus::ok);
+  REQUIRE(captured.sockets.tcp_listeners.size() == kMaxGatewayPorts);
+  CHECK(local_port(captured.sockets.tcp_listeners.back().get()) == 8016);
+  CHECK(local_port(captured.sockets.dns.get()) == 53);
+  CHECK(captured.sockets.refusals.valid());
 }
 
 TEST_CASE("without gateway ports no address but loopback is reachable", "[root]") {
