@@ -9,6 +9,7 @@
 
 #include "api/config_yaml.h"
 #include "policies/egress.h"
+#include "sandbox/unique_fd.h"
 
 namespace airlock::api {
 namespace {
@@ -18,8 +19,37 @@ using config_yaml::fail;
 using config_yaml::scalar;
 using config_yaml::unknown;
 
+// A secret's value goes into an HTTP header: at most this long, no control characters.
+constexpr size_t kMaxSecretBytes = 8192;
+
+// The contents of a secret file, one trailing newline dropped. Only a regular file of at most
+// kMaxSecretBytes is read, a symlink to one followed (Kubernetes mounts Secrets that way); each
+// refusal names the file and why.
+std::string secret_file(const YAML::Node& node, const std::string& key, const std::string& path) {
+  // O_NONBLOCK: a FIFO put there must not hang the service; fstat turns it away unread.
+  auto file = sandbox::open_fd(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (!file) fail(node, key + ": " + file.error().message());
+  struct stat status {};
+  if (::fstat(file->get(), &status) != 0) {
+    fail(node, key + ": " + sandbox::errno_error("fstat(\"" + path + "\")").message());
+  }
+  if (!S_ISREG(status.st_mode)) fail(node, key + ": \"" + path + "\" is not a regular file");
+  const std::string too_large = key + ": \"" + path + "\" is larger than 8 KiB";
+  if (status.st_size > static_cast<off_t>(kMaxSecretBytes)) fail(node, too_large);
+  char buffer[kMaxSecretBytes + 1];  // one more, to see a file that grew since fstat
+  const ssize_t length = ::read(file->get(), buffer, sizeof buffer);
+  if (length < 0) {
+    fail(node, key + ": " + sandbox::errno_error("read(\"" + path + "\")").message());
+  }
+  if (static_cast<size_t>(length) > kMaxSecretBytes) fail(node, too_large);
+  std::string value(buffer, static_cast<size_t>(length));
+  if (!value.empty() && value.back() == '\n') value.pop_back();
+  if (!value.empty() && value.back() == '\r') value.pop_back();
+  if (value.empty()) fail(node, key + ": \"" + path + "\" is empty");
+  return value;
+}
+
 // A secret's value: a file's contents (one trailing newline dropped) or an environment variable.
-// It goes into an HTTP header: no control characters, at most 8 KiB.
 std::string secret_value(const YAML::Node& node, const std::string& key) {
   if (!node.IsMap() || node.size() != 1) {
     fail(node, key +
@@ -30,28 +60,17 @@ std::string secret_value(const YAML::Node& node, const std::string& key) {
   const std::string where = scalar(node.begin()->second, key + "." + source);
   std::string value;
   if (source == "file") {
-    // O_NONBLOCK: a FIFO put there must not hang the service; only a regular file is read.
-    const int fd = ::open(where.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    struct stat status {};
-    if (fd < 0 || ::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode) || status.st_size > 8192) {
-      if (fd >= 0) ::close(fd);
-      fail(node, key + ": cannot read \"" + where + "\" as a regular file of at most 8 KiB");
-    }
-    char buffer[8193];
-    const ssize_t length = ::read(fd, buffer, sizeof buffer);
-    ::close(fd);
-    if (length < 0) fail(node, key + ": cannot read \"" + where + "\"");
-    value.assign(buffer, static_cast<size_t>(length));
-    if (!value.empty() && value.back() == '\n') value.pop_back();
-    if (!value.empty() && value.back() == '\r') value.pop_back();
+    value = secret_file(node, key, where);
   } else if (source == "env") {
     const char* found = std::getenv(where.c_str());
     if (found == nullptr) fail(node, key + ": the environment has no " + where);
     value = found;
+    if (value.empty() || value.size() > kMaxSecretBytes) {
+      fail(node, key + ": the environment's " + where + " is empty or longer than 8 KiB");
+    }
   } else {
     fail(node.begin()->first, key + ": " + unknown("source", source, {"file", "env"}));
   }
-  if (value.empty() || value.size() > 8192) fail(node, key + ": empty or longer than 8 KiB");
   for (unsigned char c : value) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) {
       fail(node, key + ": holds a control character, which a header value cannot");
