@@ -283,7 +283,7 @@ ConfigResult load_secret_file(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("an egress secret file is read, through a symlink too, without its final newline") {
+TEST_CASE("a config's egress secret file is read, a symlink to it too, less its final newline") {
   TempDir dir;
   const std::string file = dir.write("token", "Bearer abc\n");
   // Kubernetes mounts a Secret's keys as symlinks into a ..data directory: they are followed.
@@ -298,7 +298,7 @@ TEST_CASE("an egress secret file is read, through a symlink too, without its fin
   CHECK(load_secret_file(dir.write("full", std::string(8192, 'a'))).config);
 }
 
-TEST_CASE("a FIFO or a directory as an egress secret file is refused at once, not waited on") {
+TEST_CASE("a FIFO or a directory as a config's egress secret file is refused at once, unread") {
   TempDir dir;
   const std::string fifo = dir.path() + "/fifo";
   REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
@@ -311,7 +311,7 @@ TEST_CASE("a FIFO or a directory as an egress secret file is refused at once, no
   }
 }
 
-TEST_CASE("an egress secret file over 8 KiB is refused, naming it") {
+TEST_CASE("a config's egress secret file over 8 KiB is refused, naming it") {
   TempDir dir;
   const std::string path = dir.write("token", std::string(8192, 'a') + "\n");
   const ConfigResult result = load_secret_file(path);
@@ -319,7 +319,7 @@ TEST_CASE("an egress secret file over 8 KiB is refused, naming it") {
   CHECK(result.error == "c.yaml:3:12: egress.secrets.token: \"" + path + "\" is larger than 8 KiB");
 }
 
-TEST_CASE("an empty or missing egress secret file is refused, naming it") {
+TEST_CASE("an empty or missing egress secret file in a config is refused, naming it") {
   TempDir dir;
   for (const std::string& path : {dir.write("empty", ""), dir.write("newline", "\n")}) {
     const ConfigResult result = load_secret_file(path);
