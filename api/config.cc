@@ -1,23 +1,27 @@
 #include "api/config.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
 
-#include "policies/egress.h"
-#include "policies/errors.h"
-#include "policies/units.h"
+#include "api/config_yaml.h"
+#include "api/egress_config.h"
 #include "runner/ids.h"
 
 namespace airlock::api {
 namespace {
+
+using config_yaml::ConfigError;
+using config_yaml::duration;
+using config_yaml::fail;
+using config_yaml::scalar;
+using config_yaml::size;
+using config_yaml::string_list;
+using config_yaml::unknown;
+using config_yaml::whole_number;
 
 // Every top-level setting, for the error that names an unknown one.
 const std::vector<std::string> kSettings = {
@@ -29,67 +33,8 @@ const std::vector<std::string> kSettings = {
     "session_idle_timeout", "session_max_lifetime", "session_cpu_time", "warm_pool", "replica",
     "e2b", "egress"};
 
-// 'unknown setting "max_concurent" — did you mean 'max_concurrent'?', or with the whole list
-// when nothing is near.
-std::string unknown(const std::string& what, const std::string& name,
-                    const std::vector<std::string>& valid) {
-  std::string message = "unknown " + what + " \"" + name + "\"";
-  if (const std::string near = policies::nearest(name, valid); !near.empty()) {
-    return message + " — did you mean '" + near + "'?";
-  }
-  std::string list;
-  for (const std::string& item : valid) list += (list.empty() ? "" : ", ") + item;
-  return message + " (expected " + list + ")";
-}
-
 // Below this a rotation would come every few runs.
 constexpr uint64_t kMinAuditLogBytes = 64 * 1024;
-
-// Carries a message and the node it is about out of the parsing code below.
-struct ConfigError {
-  YAML::Mark mark;
-  std::string message;
-};
-
-[[noreturn]] void fail(const YAML::Node& node, std::string message) {
-  throw ConfigError{node.Mark(), std::move(message)};
-}
-
-std::string scalar(const YAML::Node& node, const std::string& key) {
-  if (!node.IsScalar()) fail(node, key + ": expected a single value");
-  return node.Scalar();
-}
-
-uint64_t whole_number(const YAML::Node& node, const std::string& key, uint64_t max) {
-  std::string text = scalar(node, key);
-  if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != text.npos) {
-    fail(node, key + ": expected a whole number, got \"" + text + "\"");
-  }
-  uint64_t value = std::stoull(text);
-  if (value > max) fail(node, key + ": at most " + std::to_string(max));
-  return value;
-}
-
-std::chrono::milliseconds duration(const YAML::Node& node, const std::string& key) {
-  std::string text = scalar(node, key);
-  auto value = policies::parse_duration(text);
-  if (auto* problem = std::get_if<std::string>(&value)) fail(node, key + ": " + *problem);
-  return std::get<std::chrono::milliseconds>(value);
-}
-
-uint64_t size(const YAML::Node& node, const std::string& key) {
-  std::string text = scalar(node, key);
-  auto value = policies::parse_bytes(text);
-  if (auto* problem = std::get_if<std::string>(&value)) fail(node, key + ": " + *problem);
-  return std::get<uint64_t>(value);
-}
-
-std::vector<std::string> string_list(const YAML::Node& node, const std::string& key) {
-  if (!node.IsSequence()) fail(node, key + ": expected a list");
-  std::vector<std::string> out;
-  for (const auto& item : node) out.push_back(scalar(item, key + " item"));
-  return out;
-}
 
 ApiKey api_key(const YAML::Node& node) {
   if (!node.IsMap()) fail(node, "api_keys item: expected a map with name, sha256, policies");
@@ -173,87 +118,6 @@ E2bConfig e2b_config(const YAML::Node& node) {
   if (e2b.home_size_bytes < 1024 * 1024) fail(node, "e2b.home_size: at least 1MiB");
   return e2b;
 }
-
-// A secret's value: a file's contents (one trailing newline dropped) or an environment variable.
-// It goes into an HTTP header: no control characters, at most 8 KiB.
-std::string secret_value(const YAML::Node& node, const std::string& key) {
-  if (!node.IsMap() || node.size() != 1) {
-    fail(node, key + ": expected {file: PATH} or {env: NAME}; a secret's value never goes in the "
-                     "config itself");
-  }
-  const std::string source = node.begin()->first.as<std::string>();
-  const std::string where = scalar(node.begin()->second, key + "." + source);
-  std::string value;
-  if (source == "file") {
-    // O_NONBLOCK: a FIFO put there must not hang the service; only a regular file is read.
-    const int fd = ::open(where.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    struct stat status {};
-    if (fd < 0 || ::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode) ||
-        status.st_size > 8192) {
-      if (fd >= 0) ::close(fd);
-      fail(node, key + ": cannot read \"" + where + "\" as a regular file of at most 8 KiB");
-    }
-    char buffer[8193];
-    const ssize_t length = ::read(fd, buffer, sizeof buffer);
-    ::close(fd);
-    if (length < 0) fail(node, key + ": cannot read \"" + where + "\"");
-    value.assign(buffer, static_cast<size_t>(length));
-    if (!value.empty() && value.back() == '\n') value.pop_back();
-    if (!value.empty() && value.back() == '\r') value.pop_back();
-  } else if (source == "env") {
-    const char* found = std::getenv(where.c_str());
-    if (found == nullptr) fail(node, key + ": the environment has no " + where);
-    value = found;
-  } else {
-    fail(node.begin()->first, key + ": " + unknown("source", source, {"file", "env"}));
-  }
-  if (value.empty() || value.size() > 8192) fail(node, key + ": empty or longer than 8 KiB");
-  for (unsigned char c : value) {
-    if ((c < 0x20 && c != '\t') || c == 0x7f) {
-      fail(node, key + ": holds a control character, which a header value cannot");
-    }
-  }
-  return value;
-}
-
-egress::GatewayConfig egress_config(const YAML::Node& node) {
-  if (!node.IsMap()) fail(node, "egress: expected a map (hosts, secrets, ...)");
-  egress::GatewayConfig egress;
-  for (const auto& field : node) {
-    const std::string name = field.first.as<std::string>();
-    const YAML::Node& value = field.second;
-    const std::string key = "egress." + name;
-    if (name == "hosts") {
-      if (!value.IsMap()) fail(value, key + ": expected a map of name: address[:port]");
-      for (const auto& host : value) {
-        const std::string host_name = policies::normalize_domain(host.first.as<std::string>());
-        if (std::string problem = policies::domain_problem(host_name); !problem.empty()) {
-          fail(host.first, key + ": " + problem);
-        }
-        egress.hosts.emplace_back(host_name, scalar(host.second, key + "." + host_name));
-      }
-    } else if (name == "secrets") {
-      if (!value.IsMap()) fail(value, key + ": expected a map of name: {file: PATH} or {env: NAME}");
-      for (const auto& secret : value) {
-        const std::string secret_name = secret.first.as<std::string>();
-        egress.secrets[secret_name] = secret_value(secret.second, key + "." + secret_name);
-      }
-    } else if (name == "connect_timeout") {
-      egress.connect_timeout = duration(value, key);
-    } else if (name == "idle_timeout") {
-      egress.idle_timeout = duration(value, key);
-    } else {
-      fail(field.first,
-           "egress: " + unknown("field", name, {"hosts", "secrets", "connect_timeout",
-                                               "idle_timeout"}));
-    }
-  }
-  if (egress.connect_timeout.count() <= 0 || egress.idle_timeout.count() <= 0) {
-    fail(node, "egress: timeouts must be more than 0");
-  }
-  return egress;
-}
-
 runner::WarmPoolEntry warm_pool_entry(const YAML::Node& node) {
   if (!node.IsMap()) fail(node, "warm_pool item: expected a map with runtime, policy, size");
   runner::WarmPoolEntry entry;
@@ -399,7 +263,7 @@ ServeConfig parse_root(const YAML::Node& root) {
     } else if (key == "e2b") {
       config.e2b = e2b_config(value);
     } else if (key == "egress") {
-      config.egress = egress_config(value);
+      config.egress = parse_egress_config(value);
     } else if (key == "warm_pool") {
       if (!value.IsSequence()) fail(value, "warm_pool: expected a list of {runtime, policy, size}");
       config.warm_pool.clear();

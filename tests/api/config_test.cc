@@ -1,9 +1,19 @@
 #include "api/config.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <filesystem>
+#include <future>
+
+#include "../policies/test_support.h"
+#include "sandbox/unique_fd.h"
 
 using namespace airlock::api;
 using namespace std::chrono_literals;
+using airlock::policies::testing::TempDir;
 
 TEST_CASE("an empty config gives every default") {
   auto result = parse_config("", "empty.yaml");
@@ -250,4 +260,75 @@ TEST_CASE("a replica's name goes into the ids it makes, and must be one a balanc
   CHECK(parse_config("replica: R_1\n", "c.yaml").error ==
         "c.yaml:1:10: replica: \"R_1\" is not a replica name; expected 1 to 32 of a-z, 0-9 and "
         "'-', not starting with '-' (e.g. r1 or airlock-0)");
+}
+
+namespace {
+
+// Reads a config whose egress secret "token" is the file at `path`, on a thread of its own.
+// Should the read block on a FIFO there (code that opens or reads it without O_NONBLOCK), a
+// writer comes along after a few seconds, so the test fails instead of hanging.
+ConfigResult load_secret_file(const std::string& path) {
+  const std::string yaml = "egress:\n  secrets:\n    token: {file: \"" + path + "\"}\n";
+  auto load = std::async(std::launch::async, [yaml] { return parse_config(yaml, "c.yaml"); });
+  if (load.wait_for(5s) == std::future_status::timeout) {
+    FAIL_CHECK("reading the secret file \"" << path << "\" blocked");
+    while (load.wait_for(100ms) == std::future_status::timeout) {
+      if (auto writer = airlock::sandbox::open_fd(path, O_WRONLY | O_NONBLOCK)) {
+        (void)::write(writer->get(), "x", 1);
+      }
+    }
+  }
+  return load.get();
+}
+
+}  // namespace
+
+TEST_CASE("a config's egress secret file is read, a symlink to it too, less its final newline") {
+  TempDir dir;
+  const std::string file = dir.write("token", "Bearer abc\n");
+  // Kubernetes mounts a Secret's keys as symlinks into a ..data directory: they are followed.
+  std::filesystem::create_symlink(file, dir.path() + "/link");
+  for (const std::string& path : {file, dir.path() + "/link"}) {
+    const ConfigResult result = load_secret_file(path);
+    INFO(path << ": " << result.error);
+    REQUIRE(result.config);
+    CHECK(result.config->egress.secrets.at("token") == "Bearer abc");
+  }
+  // 8 KiB is the limit of the file, its newline included.
+  CHECK(load_secret_file(dir.write("full", std::string(8192, 'a'))).config);
+}
+
+TEST_CASE("a FIFO or a directory as a config's egress secret file is refused at once, unread") {
+  TempDir dir;
+  const std::string fifo = dir.path() + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::filesystem::create_symlink(fifo, dir.path() + "/link");
+  for (const std::string& path : {fifo, dir.path() + "/link", dir.path()}) {
+    const ConfigResult result = load_secret_file(path);
+    CHECK_FALSE(result.config);
+    CHECK(result.error ==
+          "c.yaml:3:12: egress.secrets.token: \"" + path + "\" is not a regular file");
+  }
+}
+
+TEST_CASE("a config's egress secret file over 8 KiB is refused, naming it") {
+  TempDir dir;
+  const std::string path = dir.write("token", std::string(8192, 'a') + "\n");
+  const ConfigResult result = load_secret_file(path);
+  CHECK_FALSE(result.config);
+  CHECK(result.error == "c.yaml:3:12: egress.secrets.token: \"" + path + "\" is larger than 8 KiB");
+}
+
+TEST_CASE("an empty or missing egress secret file in a config is refused, naming it") {
+  TempDir dir;
+  for (const std::string& path : {dir.write("empty", ""), dir.write("newline", "\n")}) {
+    const ConfigResult result = load_secret_file(path);
+    CHECK_FALSE(result.config);
+    CHECK(result.error == "c.yaml:3:12: egress.secrets.token: \"" + path + "\" is empty");
+  }
+  const std::string missing = dir.path() + "/missing";
+  const ConfigResult result = load_secret_file(missing);
+  CHECK_FALSE(result.config);
+  CHECK(result.error == "c.yaml:3:12: egress.secrets.token: open(\"" + missing +
+                            "\"): ENOENT (No such file or directory)");
 }

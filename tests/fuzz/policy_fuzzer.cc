@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -18,13 +19,32 @@
 
 namespace {
 
-// A directory of this process's own, so that parallel fuzzing jobs do not share the file.
-const std::string& policy_path() {
-  static const std::string path = [] {
+// A directory of this process's own, so that parallel fuzzing jobs do not share the file, removed
+// with what is in it when the process exits: libFuzzer ends a run (-runs, -max_total_time, a replay
+// of input files) with exit(), which runs the destructors of statics. A crash leaves it behind.
+class FuzzDir {
+ public:
+  FuzzDir() {
     char dir[] = "/tmp/airlock-policy-fuzz.XXXXXX";
     if (::mkdtemp(dir) == nullptr) std::abort();
-    return std::string(dir) + "/fuzzed.yaml";
-  }();
+    path_ = dir;
+  }
+  ~FuzzDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  FuzzDir(const FuzzDir&) = delete;
+  FuzzDir& operator=(const FuzzDir&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+const std::string& policy_path() {
+  static const FuzzDir dir;
+  static const std::string path = dir.path() + "/fuzzed.yaml";
   return path;
 }
 
