@@ -95,13 +95,25 @@ egress::GatewayConfig parse_egress_config(const YAML::Node& node) {
         if (std::string problem = policies::domain_problem(host_name); !problem.empty()) {
           fail(host.first, key + ": " + problem);
         }
-        egress.hosts.emplace_back(host_name, scalar(host.second, key + "." + host_name));
+        const std::string address = scalar(host.second, key + "." + host_name);
+        if (!egress::parse_pinned_address(address)) {
+          fail(host.second, key + "." + host_name + ": '" + address +
+                                "' is not an address: expected an IPv4 or IPv6 address, "
+                                "optionally with :port ([v6]:port)");
+        }
+        for (const auto& [known, ignored] : egress.hosts) {
+          if (known == host_name) fail(host.first, key + ": '" + host_name + "' is given twice");
+        }
+        egress.hosts.emplace_back(host_name, address);
       }
     } else if (name == "secrets") {
       if (!value.IsMap())
         fail(value, key + ": expected a map of name: {file: PATH} or {env: NAME}");
       for (const auto& secret : value) {
         const std::string secret_name = secret.first.as<std::string>();
+        if (egress.secrets.count(secret_name) != 0) {
+          fail(secret.first, key + ": '" + secret_name + "' is given twice");
+        }
         egress.secrets[secret_name] = secret_value(secret.second, key + "." + secret_name);
       }
     } else if (name == "connect_timeout") {

@@ -27,31 +27,15 @@ policies::Cidr to_cidr(const net::ip::address& address) {
   return cidr;
 }
 
-// A GatewayConfig::hosts value: "address", "address:port", "[v6]" or "[v6]:port".
+// A GatewayConfig::hosts value as the endpoint to connect to; its port, when given, replaces
+// the destination's.
 std::optional<tcp::endpoint> pinned_endpoint(const std::string& value, uint16_t port) {
-  std::string address = value;
-  std::string port_text;
-  if (!value.empty() && value[0] == '[') {
-    const size_t close = value.find(']');
-    if (close == std::string::npos) return std::nullopt;
-    address = value.substr(1, close - 1);
-    if (close + 1 < value.size()) {
-      if (value[close + 1] != ':') return std::nullopt;
-      port_text = value.substr(close + 2);
-    }
-  } else if (std::count(value.begin(), value.end(), ':') == 1) {
-    address = value.substr(0, value.find(':'));
-    port_text = value.substr(value.find(':') + 1);
-  }
-  if (!port_text.empty()) {
-    auto parsed = parse_authority("x:" + port_text);
-    if (!parsed || !parsed->port) return std::nullopt;
-    port = *parsed->port;
-  }
+  const std::optional<PinnedAddress> pinned = parse_pinned_address(value);
+  if (!pinned) return std::nullopt;
   ErrorCode ec;
-  const auto parsed = net::ip::make_address(address, ec);
+  const auto address = net::ip::make_address(pinned->address, ec);
   if (ec) return std::nullopt;
-  return tcp::endpoint(parsed, port);
+  return tcp::endpoint(address, pinned->port.value_or(port));
 }
 
 // The host's resolver, blocking: run on the resolver threads only. Nothing when the name does

@@ -1,7 +1,10 @@
 #include "runner/egress/gateway.h"
 
+#include <arpa/inet.h>
+
 #include "runner/egress/attachment_state.h"
 #include "runner/egress/connection.h"
+#include "runner/egress/http_head.h"
 #include "runner/egress/rules.h"
 
 namespace airlock::egress {
@@ -33,6 +36,18 @@ class AttachmentHandle : public Attachment {
 }  // namespace
 
 Attachment::~Attachment() = default;
+
+std::optional<PinnedAddress> parse_pinned_address(std::string_view value) {
+  in6_addr ignored;
+  const auto literal = [&](const std::string& text) {
+    return ::inet_pton(AF_INET, text.c_str(), &ignored) == 1 ||
+           ::inet_pton(AF_INET6, text.c_str(), &ignored) == 1;
+  };
+  if (literal(std::string(value))) return PinnedAddress{std::string(value), std::nullopt};
+  const std::optional<Authority> authority = parse_authority(value);
+  if (!authority || !literal(authority->host)) return std::nullopt;
+  return PinnedAddress{authority->host, authority->port};
+}
 
 void Gateway::Core::run_and_wait(const std::function<void()>& fn) {
   if (io.get_executor().running_in_this_thread()) {

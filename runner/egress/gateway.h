@@ -11,7 +11,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,6 +35,14 @@ struct GatewayConfig {
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds idle_timeout{300000};
 };
+
+// A GatewayConfig::hosts value: "address", "address:port", "[v6]" or "[v6]:port", the address a
+// literal IPv4 or IPv6 one. Nothing when malformed (the config refuses such a value).
+struct PinnedAddress {
+  std::string address;
+  std::optional<uint16_t> port;
+};
+std::optional<PinnedAddress> parse_pinned_address(std::string_view value);
 
 // The sockets the sandbox layer made inside a sandbox's network namespace.
 struct SandboxSockets {

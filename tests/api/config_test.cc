@@ -332,3 +332,28 @@ TEST_CASE("an empty or missing egress secret file in a config is refused, naming
   CHECK(result.error == "c.yaml:3:12: egress.secrets.token: open(\"" + missing +
                             "\"): ENOENT (No such file or directory)");
 }
+
+TEST_CASE("a config's egress hosts must pin addresses, each name once") {
+  const auto hosts = [](const std::string& entries) {
+    return parse_config("egress:\n  hosts:\n" + entries, "c.yaml");
+  };
+  const ConfigResult good = hosts("    a.test: 127.0.0.5\n    b.test: \"127.0.0.6:8080\"\n"
+                                  "    c.test: \"[::1]:8443\"\n    d.test: \"::1\"\n");
+  REQUIRE(good.config);
+  CHECK(good.config->egress.hosts.size() == 4);
+  for (const std::string bad : {"a.example.com", "127.0.0.5:", "127.0.0.5:70000", "[::1",
+                                 "1.2.3.4:80:90", "[::1]x"}) {
+    INFO(bad);
+    CHECK(hosts("    a.test: \"" + bad + "\"\n").error ==
+          "c.yaml:3:13: egress.hosts.a.test: '" + bad +
+              "' is not an address: expected an IPv4 or IPv6 address, optionally with :port "
+              "([v6]:port)");
+  }
+  CHECK(hosts("    a.test: 127.0.0.5\n    A.test: 127.0.0.6\n").error ==
+        "c.yaml:4:5: egress.hosts: 'a.test' is given twice");
+}
+
+TEST_CASE("a config's egress secret is named once") {
+  CHECK(parse_config("egress:\n  secrets:\n    t: {env: HOME}\n    t: {env: PATH}\n", "c.yaml")
+            .error == "c.yaml:4:5: egress.secrets: 't' is given twice");
+}
