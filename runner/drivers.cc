@@ -1,5 +1,7 @@
 #include "runner/drivers.h"
 
+#include "runner/gateway_link.h"
+
 namespace airlock::runner {
 
 std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
@@ -24,6 +26,7 @@ sandbox::Spec driver_spec(const policies::Policy& policy, const Runtime& runtime
   // Copied, not bound: a bind would show the drivers' host path in the sandbox's mountinfo.
   spec.filesystem.binds.push_back({drivers_dir, kDriversSandboxDir, false, false, true});
   spec.seccomp = policy.syscalls;
+  spec.gateway_ports = gateway_ports(policy.egress);
   spec.control_channel = true;
   add_runtime_setup(spec, runtime, drivers_dir);
   return spec;

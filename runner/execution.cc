@@ -49,10 +49,14 @@ InterpreterRequest Execution::interpreter_request() {
   return run;
 }
 
-void Execution::take(InterpreterResult ran) {
+void Execution::take(InterpreterResult ran, GatewayLink* gateway) {
   result_.outcome = std::move(ran.outcome);
   result_.stdout_output = std::move(ran.stdout_output);
   result_.stderr_output = std::move(ran.stderr_output);
+  if (gateway != nullptr) {
+    result_.network_used = true;
+    result_.network = gateway->take();  // since the interpreter's last execution
+  }
 }
 
 RunResult Execution::finish(const std::string& note) {

@@ -44,8 +44,9 @@ class Execution {
 
   // The interpreter's part of the request, with this execution's limits, sink and counter.
   InterpreterRequest interpreter_request();
-  // Takes the interpreter's result (outcome and output) into the result.
-  void take(InterpreterResult ran);
+  // Takes the interpreter's result (outcome and output) into the result, and, when the
+  // interpreter's sandbox is under egress, what this execution's code reached or was refused.
+  void take(InterpreterResult ran, GatewayLink* gateway);
 
   // Quotes the error line, writes the summary (below `note`, if any), sends a file event per
   // output file and then exactly one final event: error for a setup_error, else exit. Call once.

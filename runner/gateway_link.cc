@@ -29,6 +29,11 @@ std::vector<uint16_t> gateway_ports(const policies::Egress& egress) {
   return ports;
 }
 
+std::unique_ptr<GatewayLink> link_for(GatewayHost* host, const policies::Egress& egress) {
+  if (!egress.enabled()) return nullptr;
+  return std::make_unique<GatewayLink>(host, egress);
+}
+
 GatewayLink::GatewayLink(GatewayHost* host, const policies::Egress& egress,
                          std::function<void(const egress::Blocked&)> on_blocked)
     : host_(host),
@@ -68,6 +73,10 @@ void GatewayLink::attach(sandbox::GatewaySockets sockets) {
   }
 }
 
+egress::Blocked GatewayLink::attach_failure() const {
+  return {"every destination", "the egress gateway could not serve this sandbox: " + *attach_error_};
+}
+
 egress::Report GatewayLink::take() {
   egress::Report report;
   std::lock_guard lock(mutex_);
@@ -77,10 +86,7 @@ egress::Report GatewayLink::take() {
     std::lock_guard refusals_lock(refusals_->first);
     report.blocked.swap(refusals_->second);
   }
-  if (attach_error_) {
-    report.blocked.push_back({"every destination", "the egress gateway could not serve this "
-                                                   "sandbox: " + *attach_error_});
-  }
+  if (attach_error_) report.blocked.push_back(attach_failure());
   report.usage.connections = now.connections - taken_.connections;
   report.usage.refused = now.refused - taken_.refused;
   report.usage.bytes_sent = now.bytes_sent - taken_.bytes_sent;
@@ -100,8 +106,7 @@ egress::Report GatewayLink::finish() {
   if (attachment) report = attachment->finish();
   std::lock_guard lock(mutex_);
   if (attach_error_) {
-    report.blocked.push_back({"every destination", "the egress gateway could not serve this run: " +
-                                                       *attach_error_});
+    report.blocked.push_back(attach_failure());
     attach_error_.reset();
   }
   return report;

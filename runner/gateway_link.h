@@ -33,6 +33,11 @@ class GatewayHost {
 // The TCP ports the sandbox listens on for the gateway: every rule's, each once, ascending.
 std::vector<uint16_t> gateway_ports(const policies::Egress& egress);
 
+class GatewayLink;
+// A link for a sandbox under egress (its spec's gateway_ports are gateway_ports(egress)); null
+// when egress is off.
+std::unique_ptr<GatewayLink> link_for(GatewayHost* host, const policies::Egress& egress);
+
 class GatewayLink {
  public:
   // host may be null only when egress is off (the link then does nothing).
@@ -60,6 +65,7 @@ class GatewayLink {
   // usage the last take() returned up to.
   std::shared_ptr<std::pair<std::mutex, std::vector<egress::Blocked>>> refusals_;
   egress::Usage taken_;
+  egress::Blocked attach_failure() const;  // attach_error_ as a refusal of everything
 };
 
 }  // namespace airlock::runner

@@ -64,6 +64,7 @@ sandbox::Spec make_spec(const policies::Policy& policy, const sandbox::Limits& l
   spec.limits = limits;
   spec.filesystem = policy.filesystem;
   spec.seccomp = policy.syscalls;
+  spec.gateway_ports = gateway_ports(policy.egress);  // sockets kept only where a link takes them
   spec.host_workdir = workdir;
   return spec;
 }
@@ -301,7 +302,6 @@ RunResult Runner::run(const RunRequest& request, const policies::Policy& policy,
   spec.argv = std::move(argv);
   GatewayLink gateway(&gateway_, policy.egress);
   if (policy.egress.enabled()) {
-    spec.gateway_ports = gateway_ports(policy.egress);
     output.link_gateway(&gateway);
     result.network_used = true;
   }

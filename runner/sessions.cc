@@ -76,13 +76,7 @@ sandbox::Spec SessionManager::spec_for(const SessionState& state) const {
   spec.limits.wall_time = state.max_lifetime + std::chrono::minutes(1);
   spec.limits.cpu_time = std::min(state.max_lifetime, settings_.cpu_time_budget);
   spec.host_workdir = state.workspace->path();
-  if (state.policy->egress.enabled()) spec.gateway_ports = gateway_ports(state.policy->egress);
   return spec;
-}
-
-std::unique_ptr<GatewayLink> SessionManager::gateway_for(const SessionState& state) const {
-  if (!state.policy->egress.enabled()) return nullptr;
-  return std::make_unique<GatewayLink>(settings_.gateway, state.policy->egress);
 }
 
 std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequest& request) {
@@ -138,7 +132,7 @@ std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequ
   auto workspace = sandbox_.create_workspace(request.policy->limits.workdir_size_bytes);
   if (!workspace) return refuse(SessionRefusal::setup_failed, workspace.error().message());
   state->workspace = std::move(workspace.value());
-  auto interpreter = Interpreter::start(sandbox_, spec_for(*state), gateway_for(*state));
+  auto interpreter = Interpreter::start(sandbox_, spec_for(*state), link_for(settings_.gateway, state->policy->egress));
   if (!interpreter) return refuse(SessionRefusal::setup_failed, interpreter.error().message());
   state->interpreter = std::move(interpreter.value());
   return registry_.add(std::move(std::get<SessionRegistry::Reservation>(reserved)), state);
@@ -218,7 +212,7 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
             state.lost_because.empty() ? "the interpreter ended" : state.lost_because;
         state.interpreter.reset();
       }
-      auto fresh = Interpreter::start(sandbox_, spec_for(state), gateway_for(state));
+      auto fresh = Interpreter::start(sandbox_, spec_for(state), link_for(settings_.gateway, state.policy->egress));
       if (!fresh) return execution.fail("session setup", fresh.error());
       state.interpreter = std::move(fresh.value());
       ++state.restarts;
@@ -234,11 +228,7 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
 
   InterpreterResult ran = interpreter->execute(execution.interpreter_request());
   const bool ended = ran.interpreter_ended;
-  execution.take(std::move(ran));
-  if (GatewayLink* gateway = interpreter->gateway()) {
-    result.network_used = true;
-    result.network = gateway->take();  // what this execution's code reached or was refused
-  }
+  execution.take(std::move(ran), interpreter->gateway());
   if (ended) {
     const bool closed = registry_.closed(state);
     const std::string why = closed ? "the session was closed or expired"

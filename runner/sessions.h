@@ -125,8 +125,6 @@ class SessionManager {
   // registry_.touch() for what runs in the session.
   std::shared_ptr<SessionState> touch(const std::string& id, const std::string& owner);
   sandbox::Spec spec_for(const SessionState& state) const;
-  // A link to the egress gateway for a fresh interpreter of state, when its policy has egress.
-  std::unique_ptr<GatewayLink> gateway_for(const SessionState& state) const;
 
   sandbox::Sandbox& sandbox_;
   RuntimeTable runtimes_;

@@ -43,7 +43,6 @@ std::shared_ptr<const WarmPool::Setup> WarmPool::make_setup(const Slot& slot,
   if (!slot.runtime->warm_up.empty()) {
     spec.env.push_back("AIRLOCK_WARM_UP=" + slot.runtime->warm_up);
   }
-  if (policy->egress.enabled()) spec.gateway_ports = gateway_ports(policy->egress);
   spec.limits.wall_time = kReadyLifetime + policy->limits.wall_time;
   spec.limits.cpu_time = kStartupCpu + policy->limits.cpu_time;
   if (slot.entry.refill == WarmPoolEntry::Refill::fork) {
@@ -212,11 +211,7 @@ std::optional<RunResult> WarmPool::try_run(const RunRequest& request,
   if (written) {
     InterpreterRequest run = execution.interpreter_request();
     run.close_stdin_after_frame = used->driver.close_stdin_after_frame;
-    execution.take(ready->interpreter->execute(run));
-    if (GatewayLink* gateway = ready->interpreter->gateway()) {
-      execution.result().network_used = true;
-      execution.result().network = gateway->take();
-    }
+    execution.take(ready->interpreter->execute(run), ready->interpreter->gateway());
     execution.result().files = collect_output_files(ready->workspace->path(), request.output_globs,
                                                     request.max_file_bytes);
   }

@@ -85,8 +85,6 @@ class WarmPool {
   void refill_loop();
   void end_loop();
   std::unique_ptr<Ready> start_one(Slot& slot);
-  // A link to the egress gateway for a sandbox of setup, when its policy has egress.
-  std::unique_ptr<GatewayLink> gateway_for(const Setup& setup) const;
   // background: a refill (Spec::background) rather than a request's fork-on-miss.
   std::unique_ptr<Ready> fork_one(Slot& slot, const std::shared_ptr<sandbox::ForkServer>& server,
                                   const std::shared_ptr<const Setup>& setup, bool background);

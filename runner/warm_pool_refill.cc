@@ -14,17 +14,12 @@ constexpr std::chrono::seconds kForkServerRetry{30};
 
 }  // namespace
 
-std::unique_ptr<GatewayLink> WarmPool::gateway_for(const Setup& setup) const {
-  if (!setup.policy->egress.enabled()) return nullptr;
-  return std::make_unique<GatewayLink>(settings_.gateway, setup.policy->egress);
-}
-
 std::unique_ptr<WarmPool::Ready> WarmPool::fork_one(
     Slot& slot, const std::shared_ptr<sandbox::ForkServer>& server,
     const std::shared_ptr<const Setup>& setup, bool background) {
   sandbox::Spec spec = setup->spec;
   spec.background = background;
-  auto forked = Interpreter::fork(sandbox_, *server, spec, gateway_for(*setup));
+  auto forked = Interpreter::fork(sandbox_, *server, spec, link_for(settings_.gateway, setup->policy->egress));
   {
     std::lock_guard lock(mutex_);
     slot.forking = static_cast<bool>(forked);
@@ -78,7 +73,7 @@ std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
   sandbox::Spec spec = setup->spec;
   spec.host_workdir = ready->workspace->path();
   spec.background = true;
-  auto interpreter = Interpreter::start(sandbox_, spec, gateway_for(*setup));
+  auto interpreter = Interpreter::start(sandbox_, spec, link_for(settings_.gateway, setup->policy->egress));
   if (!interpreter) return nullptr;
   ready->interpreter = std::move(interpreter.value());
   return ready;

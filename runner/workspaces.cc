@@ -206,10 +206,7 @@ std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(const polic
     auto live_janitor = janitor.lock();
     if (live_janitor && !id.empty()) live_janitor->post(id);
   });
-  if (policy.egress.enabled()) {
-    spec.gateway_ports = gateway_ports(policy.egress);
-    channel->link_gateway(std::make_unique<GatewayLink>(settings_.gateway, policy.egress));
-  }
+  if (auto link = link_for(settings_.gateway, policy.egress)) channel->link_gateway(std::move(link));
   auto live = sandbox_.start(spec, *channel);
   if (!live) return refuse(SessionRefusal::setup_failed, live.error().message());
   auto workspace =

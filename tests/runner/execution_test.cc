@@ -181,7 +181,7 @@ TEST_CASE("an interpreter's execution runs under the request's times, the policy
   InterpreterResult ran;
   ran.outcome.status = sandbox::RunStatus::ok;
   ran.stdout_output.text = "1\n";
-  execution.take(std::move(ran));
+  execution.take(std::move(ran), nullptr);
   RunResult result = execution.finish();
   CHECK(result.stdout_output.text == "1\n");
   CHECK_THAT(result.summary, Catch::StartsWith("status: ok\n"));
