@@ -428,6 +428,11 @@ int serve_command(int argc, char** argv) {
     workspace_settings.home_size_bytes = config.e2b.home_size_bytes;
     workspace_settings.drivers_dir = config.drivers_dir;
     workspace_settings.gateway = &runner.gateway();
+    if (audit) {
+      workspace_settings.on_record = [&audit](const policies::WorkspaceRecord& record) {
+        audit->record_workspace(record);
+      };
+    }
     workspace_settings.ids = ids;
     workspace_settings.spares.per_policy = config.e2b.spares;
     workspace_settings.spares.warn = [&log](const std::string& message) { log.warning(message); };

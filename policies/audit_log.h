@@ -49,8 +49,8 @@ struct RefusalRecord {
 
 // A workspace (E2B sandbox) made or ended at a client's request.
 struct WorkspaceRecord {
-  // "workspace_created", "workspace_killed"; "workspace_process" (a command started in it) and
-  // "workspace_code" (a code-interpreter run)
+  // "workspace_created", "workspace_killed"; "workspace_process" (a command started in it),
+  // "workspace_code" (a code-interpreter run) and "workspace_connection_refused" (egress)
   std::string event;
   std::string workspace_id;
   std::string key;     // the API key's name
@@ -59,7 +59,7 @@ struct WorkspaceRecord {
   std::string template_id;
   std::string client;  // "address:port"
   // What ran: a process's command line (at most 4 KiB of it), or a run's language, size and the
-  // sha256 of its code.
+  // sha256 of its code; for a refused connection, "destination: reason".
   std::string detail;
 };
 

@@ -29,9 +29,10 @@ std::vector<uint16_t> gateway_ports(const policies::Egress& egress) {
   return ports;
 }
 
-std::unique_ptr<GatewayLink> link_for(GatewayHost* host, const policies::Egress& egress) {
+std::unique_ptr<GatewayLink> link_for(GatewayHost* host, const policies::Egress& egress,
+                                      std::function<void(const egress::Blocked&)> on_blocked) {
   if (!egress.enabled()) return nullptr;
-  return std::make_unique<GatewayLink>(host, egress);
+  return std::make_unique<GatewayLink>(host, egress, std::move(on_blocked));
 }
 
 GatewayLink::GatewayLink(GatewayHost* host, const policies::Egress& egress,

@@ -36,7 +36,9 @@ std::vector<uint16_t> gateway_ports(const policies::Egress& egress);
 class GatewayLink;
 // A link for a sandbox under egress (its spec's gateway_ports are gateway_ports(egress)); null
 // when egress is off.
-std::unique_ptr<GatewayLink> link_for(GatewayHost* host, const policies::Egress& egress);
+std::unique_ptr<GatewayLink> link_for(
+    GatewayHost* host, const policies::Egress& egress,
+    std::function<void(const egress::Blocked&)> on_blocked = nullptr);
 
 class GatewayLink {
  public:

@@ -31,6 +31,7 @@ struct EndNotice {
   std::mutex mutex;
   bool ended = false;
   std::string id;
+  std::string owner;  // set with id
 };
 
 // A workspace whose agent is ready, not yet anyone's.

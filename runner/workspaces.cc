@@ -206,7 +206,22 @@ std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(const polic
     auto live_janitor = janitor.lock();
     if (live_janitor && !id.empty()) live_janitor->post(id);
   });
-  if (auto link = link_for(settings_.gateway, policy.egress)) channel->link_gateway(std::move(link));
+  auto link = link_for(
+      settings_.gateway, policy.egress,
+      [notice, record = settings_.on_record, name = policy.name,
+       hash = policy.hash](const egress::Blocked& blocked) {
+        policies::WorkspaceRecord refused{"workspace_connection_refused", "", "", name, hash};
+        {
+          std::lock_guard lock(notice->mutex);
+          refused.workspace_id = notice->id;
+          refused.key = notice->owner;
+        }
+        // A spare's own start-up is no one's code.
+        if (!record || refused.workspace_id.empty()) return;
+        refused.detail = blocked.destination + ": " + blocked.reason;
+        record(refused);
+      });
+  if (link) channel->link_gateway(std::move(link));
   auto live = sandbox_.start(spec, *channel);
   if (!live) return refuse(SessionRefusal::setup_failed, live.error().message());
   auto workspace =
@@ -311,6 +326,7 @@ std::variant<WorkspaceInfo, SessionError> WorkspaceManager::create(
   {
     std::lock_guard lock(notice->mutex);
     notice->id = kept.id;
+    notice->owner = request.owner;
     ended_already = notice->ended;
   }
   if (ended_already) {

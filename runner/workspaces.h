@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "policies/audit_log.h"
 #include "policies/policy.h"
 #include "runner/runtimes.h"
 #include "runner/session_registry.h"
@@ -49,6 +50,10 @@ struct WorkspaceSettings {
   // The egress gateway, for workspaces whose policy has egress (Runner::gateway()); without it
   // such workspaces are refused.
   GatewayHost* gateway = nullptr;
+  // For the audit log: a "workspace_connection_refused" record (detail "destination: reason")
+  // per destination a workspace's code was refused, once it is someone's. Runs on the gateway's
+  // thread and must not block. Empty: not recorded.
+  std::function<void(const policies::WorkspaceRecord&)> on_record;
 };
 
 struct WorkspaceRequest {

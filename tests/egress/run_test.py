@@ -426,7 +426,9 @@ class ServedEgress(unittest.TestCase):
         code = ("import socket, urllib.request\n"
                 "print(urllib.request.urlopen('http://plain.test/hello', timeout=20).read())\n"
                 "try:\n    socket.getaddrinfo('e2b-refusal.test', 80)\n"
-                "except socket.gaierror:\n    print('no such name')\n")
+                "except socket.gaierror:\n    print('no such name')\n"
+                "try:\n    socket.create_connection(('plain.test', 2222), timeout=20)\n"
+                "except OSError:\n    pass\n")
         status, _, body = self.server.request(
             "POST", "/e2b/sandbox/execute", {"code": code}, key=None,
             headers={"E2b-Sandbox-Id": sandbox["sandboxID"], "E2b-Sandbox-Port": "49999",
@@ -435,6 +437,19 @@ class ServedEgress(unittest.TestCase):
         stdout = "".join(json.loads(line).get("text", "") for line in body.decode().splitlines()
                          if json.loads(line).get("type") == "stdout")
         self.assertEqual(stdout, "b'hello from plain.test\\n'\nno such name\n", body)
+        # E2B's protocol has no place for refusals: the audit log has each, naming the sandbox.
+        audit = os.path.join(self.server.dir.name, "state", "audit.jsonl")
+        wanted = {"dns e2b-refusal.test", "plain.test:2222"}
+        seen = set()
+        for _ in range(100):  # the log's own thread writes them
+            with open(audit) as f:
+                seen = {r["detail"].split(": ")[0] for r in map(json.loads, f)
+                        if r.get("event") == "workspace_connection_refused"
+                        and r.get("workspace_id") == sandbox["sandboxID"]}
+            if wanted <= seen:
+                break
+            time.sleep(0.05)
+        self.assertLessEqual(wanted, seen)
 
 
 @unittest.skipUnless(os.environ.get("AIRLOCK_EGRESS_WARM") == "1",
