@@ -222,6 +222,13 @@ std::string summary_line(const runner::RunResult& result) {
     size_t more = outcome.blocked.size() - 1 + outcome.blocked_dropped;
     if (more > 0) line += " (+" + std::to_string(more) + " more)";
   }
+  if (result.network_used && !result.network.blocked.empty()) {
+    const egress::Blocked& first = result.network.blocked.front();
+    line += "; network refused " + first.destination + " (" + first.reason + ")";
+    if (result.network.blocked.size() > 1) {
+      line += " (+" + std::to_string(result.network.blocked.size() - 1) + " more)";
+    }
+  }
   return line + " [policy " + result.policy_name + " " + result.policy_hash.substr(0, 19) + "]";
 }
 

@@ -285,6 +285,17 @@ except OSError as e:
         self.assertIn("only DNS", reasons.get("udp 93.184.216.34:123", ""), reasons)
         self.assertGreaterEqual(result["usage"]["network_refused"], 3)
 
+    def test_the_cli_last_line_names_a_refusal(self):
+        done = subprocess.run(
+            [AIRLOCK, "run", "--config", os.path.join(TMP, "config.yaml"), "--policy",
+             "egress-test", "--runtime", "python", "-c",
+             "import socket\ntry:\n socket.create_connection(('plain.test', 2222), timeout=5)\n"
+             "except OSError as e:\n print(type(e).__name__)"],
+            capture_output=True, text=True, timeout=LIMIT_S, env=ENV)
+        self.assertEqual(done.stdout, "ConnectionRefusedError\n", done.stderr)
+        self.assertIn("; network refused plain.test:2222 (port 2222 is named by no egress rule",
+                      done.stderr.splitlines()[-1])
+
     def test_pip_installs_from_the_allowed_index(self):
         code = """
 import subprocess, sys
