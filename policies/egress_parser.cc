@@ -37,17 +37,25 @@ bool is_http_token(const std::string& name) {
 
 // A destination rule's network; an address with host bits set is answered with its network.
 std::optional<Cidr> parse_cidr(const std::string& text, const YAML::Mark& mark, ErrorList& errors) {
-  if (text.find(':') != std::string::npos) {
-    errors.add(mark, "cidr '" + text + "': IPv6 destinations are not supported yet");
+  if (auto cidr = Cidr::parse(text)) {
+    if (!cidr->v6) return cidr;
+    // A sandbox's namespace makes only these IPv6 ranges local (sandbox/namespaces.h): an
+    // address elsewhere never reaches the gateway, and an IPv4-mapped one is an IPv4 address.
+    if (Cidr::parse("2000::/3")->contains(*cidr) || Cidr::parse("fc00::/7")->contains(*cidr)) {
+      return cidr;
+    }
+    errors.add(mark, "cidr '" + text +
+                         "': only global (2000::/3) and unique-local (fc00::/7) IPv6 networks "
+                         "can be reached from a sandbox; write an IPv4 address as IPv4");
     return std::nullopt;
   }
-  if (auto cidr = Cidr::parse(text)) return cidr;
   const size_t slash = text.find('/');
   auto host = Cidr::parse(text.substr(0, slash));
+  const int bits = host && host->v6 ? 128 : 32;
   auto with_prefix = [&](uint8_t length) {
     Cidr network = *host;
     network.prefix_length = length;
-    for (int bit = length; bit < 32; ++bit) {
+    for (int bit = length; bit < bits; ++bit) {
       network.address[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
     }
     return network;
@@ -55,15 +63,16 @@ std::optional<Cidr> parse_cidr(const std::string& text, const YAML::Mark& mark, 
   if (host && slash != std::string::npos) {
     const std::string length = text.substr(slash + 1);
     const bool digits =
-        !length.empty() && length.size() <= 2 &&
+        !length.empty() && length.size() <= 3 &&
         std::all_of(length.begin(), length.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (digits && std::stoi(length) <= 32) {
+    if (digits && std::stoi(length) <= bits) {
       errors.add(mark, "cidr '" + text + "' has host bits set: did you mean '" +
                            with_prefix(static_cast<uint8_t>(std::stoi(length))).text() + "'?");
       return std::nullopt;
     }
   }
-  errors.add(mark, "cidr '" + text + "': expected an IPv4 network such as '10.1.2.0/24'");
+  errors.add(mark, "cidr '" + text +
+                       "': expected a network such as '10.1.2.0/24' or '2001:db8::/32'");
   return std::nullopt;
 }
 

@@ -55,12 +55,16 @@ GatewayLink::~GatewayLink() { finish(); }
 void GatewayLink::attach(sandbox::GatewaySockets sockets) {
   egress::SandboxSockets given;
   for (sandbox::UniqueFd& listener : sockets.tcp_listeners) {
-    sockaddr_in address{};
+    sockaddr_storage address{};
     socklen_t length = sizeof address;
-    if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+        (address.ss_family != AF_INET && address.ss_family != AF_INET6)) {
       continue;  // not ours to guess: that port stays closed
     }
-    given.tcp.emplace_back(ntohs(address.sin_port), std::move(listener));
+    const uint16_t port = address.ss_family == AF_INET
+                              ? reinterpret_cast<const sockaddr_in&>(address).sin_port
+                              : reinterpret_cast<const sockaddr_in6&>(address).sin6_port;
+    given.tcp.emplace_back(ntohs(port), std::move(listener));
   }
   given.dns = std::move(sockets.dns);
   given.refusals = std::move(sockets.refusals);

@@ -100,15 +100,13 @@ void bring_up_network(int socket, const char* hostname, size_t hostname_length,
   if (!bring_up_loopback()) fail(socket, "ioctl(SIOCSIFFLAGS, lo)", nullptr, errno);
   if (::sethostname(hostname, hostname_length) != 0) fail(socket, "sethostname", nullptr, errno);
   if (gateway_port_count == 0) return;
-  static_assert(kMaxGatewayPorts + 2 <= kMaxPassedFds);
-  int fds[kMaxGatewayPorts + 2];
+  static_assert(kMaxGatewayFds <= kMaxPassedFds);
+  int fds[kMaxGatewayFds];
   const char* step = nullptr;
-  if (!open_gateway_sockets(gateway_ports, gateway_port_count, fds, &step)) {
-    fail(socket, step, nullptr, errno);
-  }
+  const int count = open_gateway_sockets(gateway_ports, gateway_port_count, fds, &step);
+  if (count < 0) fail(socket, step, nullptr, errno);
   ControlMessage message;
   message.kind = ControlMessage::gateway_sockets;
-  const int count = static_cast<int>(gateway_port_count) + 2;
   if (!send_message(socket, message, fds, count)) fail(socket, "sendmsg(gateway)", nullptr, errno);
   for (int i = 0; i < count; ++i) ::close(fds[i]);
 }

@@ -8,8 +8,8 @@
 namespace airlock::sandbox {
 
 // The most fds one message carries: a fork request's five, or a sandbox's gateway sockets (up to
-// 16 listeners, the DNS socket and the refusal watch).
-inline constexpr int kMaxPassedFds = 20;
+// 16 IPv4 and 16 IPv6 listeners, the DNS socket and the refusal watch).
+inline constexpr int kMaxPassedFds = 34;
 
 // Sends parts with fd_count (at most kMaxPassedFds) fds attached; sendmsg's result, retried on
 // EINTR. flags are sendmsg's (callers pass MSG_NOSIGNAL: a peer that is gone is an error, not a

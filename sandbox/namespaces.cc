@@ -134,6 +134,28 @@ int open_bound(int type, uint16_t port, const char** step) {
   return -1;
 }
 
+// A TCP listener on [::]:port for IPv6 alone (IPv4 has its own), or -1 with errno set: none on a
+// kernel without IPv6.
+int open_ipv6_listener(uint16_t port) {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  sockaddr_in6 address;
+  std::memset(&address, 0, sizeof address);
+  address.sin6_family = AF_INET6;
+  address.sin6_port = htons(port);
+  address.sin6_addr = in6addr_any;
+  const int on = 1;
+  if (::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) == 0 &&
+      ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0 &&
+      ::listen(fd, 128) == 0) {
+    return fd;
+  }
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return -1;
+}
+
 // Makes prefix/length a local route on loopback (`ip -6 route add local PREFIX/LENGTH dev lo`),
 // so a connection to any address in it is answered inside the namespace, by a reset the refusal
 // watch sees, instead of failing with ENETUNREACH unseen. Best effort: without IPv6 (disabled on
@@ -248,34 +270,45 @@ int open_refusal_watch(const char** step) {
   return -1;
 }
 
-bool open_gateway_sockets(const uint16_t* ports, size_t port_count, int* fds, const char** step) {
+int open_gateway_sockets(const uint16_t* ports, size_t port_count, int* fds, const char** step) {
   const int control = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (control < 0) {
     *step = "socket(lo)";
-    return false;
+    return -1;
   }
   const bool added = add_loopback_prefixes(control, step);
   int saved = errno;
   const int loopback = loopback_index(control);
   ::close(control);
   errno = saved;
-  if (!added) return false;
+  if (!added) return -1;
   if (loopback > 0) {
     add_ipv6_local_route(kIpv6GlobalUnicast, 3, loopback);
     add_ipv6_local_route(kIpv6UniqueLocal, 7, loopback);
   }
-  for (size_t i = 0; i < port_count + 2; ++i) {
-    fds[i] = i < port_count    ? open_bound(SOCK_STREAM, ports[i], step)
-             : i == port_count ? open_bound(SOCK_DGRAM, 53, step)
-                               : open_refusal_watch(step);
-    if (fds[i] < 0) {
-      saved = errno;
-      for (size_t j = 0; j < i; ++j) ::close(fds[j]);
-      errno = saved;
-      return false;
-    }
+  int count = 0;
+  const auto close_opened = [&] {
+    saved = errno;
+    while (count > 0) ::close(fds[--count]);
+    errno = saved;
+    return -1;
+  };
+  for (size_t i = 0; i < port_count; ++i) {
+    if ((fds[count] = open_bound(SOCK_STREAM, ports[i], step)) < 0) return close_opened();
+    ++count;
   }
-  return true;
+  // The IPv6 listeners, all or none.
+  size_t ipv6 = 0;
+  while (ipv6 < port_count && (fds[count + ipv6] = open_ipv6_listener(ports[ipv6])) >= 0) ++ipv6;
+  if (ipv6 == port_count) {
+    count += static_cast<int>(ipv6);
+  } else {
+    while (ipv6 > 0) ::close(fds[count + --ipv6]);
+  }
+  if ((fds[count] = open_bound(SOCK_DGRAM, 53, step)) < 0) return close_opened();
+  ++count;
+  if ((fds[count] = open_refusal_watch(step)) < 0) return close_opened();
+  return ++count;
 }
 
 namespace {

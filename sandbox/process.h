@@ -86,7 +86,7 @@ struct ControlMessage {
 };
 
 // The most fds a gateway_sockets message carries.
-inline constexpr int kMaxGatewayFds = static_cast<int>(kMaxGatewayPorts) + 2;
+inline constexpr int kMaxGatewayFds = 2 * static_cast<int>(kMaxGatewayPorts) + 2;
 
 // The fds of a gateway_sockets message, as GatewaySockets; nullopt when there are too few.
 std::optional<GatewaySockets> take_gateway_sockets(UniqueFd* passed, int count);

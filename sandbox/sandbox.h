@@ -21,7 +21,8 @@ enum class Stream {
 };
 
 // The sockets of a sandbox whose network reaches the egress gateway (Spec::gateway_ports), each
-// made inside its network namespace: a TCP listener on 0.0.0.0 per port (getsockname tells which),
+// made inside its network namespace: a TCP listener on 0.0.0.0 per port and, where the kernel has
+// IPv6, one on [::] per port (getsockname tells which),
 // the UDP socket on 0.0.0.0:53 for its DNS, and the packet socket that sees the namespace's own
 // refusals of everything else (open_refusal_watch in namespaces.h). Non-blocking, close-on-exec.
 struct GatewaySockets {

@@ -15,7 +15,6 @@ namespace airlock::egress {
 
 namespace {
 
-constexpr const char* kIpv6Refused = "IPv6: the gateway serves IPv4 destinations only";
 constexpr const char* kUdpRefused = "only DNS to airlock's resolver leaves the sandbox over UDP";
 
 std::string local_destination(const tcp::socket& socket) {
@@ -36,7 +35,10 @@ sandbox::Status AttachmentState::start(SandboxSockets sockets) {
     auto listener =
         std::unique_ptr<Listener>(new Listener{port, tcp::acceptor(io()), net::steady_timer(io())});
     ErrorCode ec;
-    listener->acceptor.assign(tcp::v4(), fd.get(), ec);
+    int family = AF_INET;
+    socklen_t length = sizeof family;
+    ::getsockopt(fd.get(), SOL_SOCKET, SO_DOMAIN, &family, &length);
+    listener->acceptor.assign(family == AF_INET6 ? tcp::v6() : tcp::v4(), fd.get(), ec);
     if (ec) {
       return sandbox::SetupError{"egress: adopt the listener of port " + std::to_string(port),
                                  ec.value()};
@@ -192,9 +194,7 @@ bool AttachmentState::read_one_refusal() {
   const std::string destination = destination_text(host, refusal->port);
   if (refusal->protocol == KernelRefusal::Protocol::udp) {
     // Datagrams are reported, not counted as refused connections.
-    report({"udp " + destination, refusal->ipv6 ? kIpv6Refused : kUdpRefused});
-  } else if (refusal->ipv6) {
-    refuse(destination, kIpv6Refused);
+    report({"udp " + destination, kUdpRefused});
   } else {
     refuse(destination, "port " + std::to_string(refusal->port) +
                             " is named by no egress rule: the gateway does not listen on it");

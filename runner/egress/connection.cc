@@ -76,15 +76,18 @@ Connection::~Connection() {
 void Connection::start() {
   ErrorCode ec;
   const tcp::endpoint local = client_.local_endpoint(ec);
-  if (ec || !local.address().is_v4()) {
+  if (ec) {
     close();
     return;
   }
   head_deadline_ = Clock::now() + kHeadTimeout;
-  const auto bytes = local.address().to_v4().to_bytes();
-  const Ipv4 address{bytes[0], bytes[1], bytes[2], bytes[3]};
   const std::string text = local.address().to_string();
-  if (address == kGatewayAddress) {  // the explicit proxy: CONNECT or an absolute-form request
+  const auto is_gateway = [](const net::ip::address& address) {
+    if (!address.is_v4()) return false;
+    const auto bytes = address.to_v4().to_bytes();
+    return Ipv4{bytes[0], bytes[1], bytes[2], bytes[3]} == kGatewayAddress;
+  };
+  if (is_gateway(local.address())) {  // the explicit proxy: CONNECT or an absolute-form request
     phase_ = Phase::proxy_request;
     http_ = true;
     host_ = text;

@@ -46,7 +46,7 @@ std::optional<PinnedAddress> parse_pinned_address(std::string_view value);
 
 // The sockets the sandbox layer made inside a sandbox's network namespace.
 struct SandboxSockets {
-  std::vector<std::pair<uint16_t, sandbox::UniqueFd>> tcp;  // port -> listener on 0.0.0.0:port
+  std::vector<std::pair<uint16_t, sandbox::UniqueFd>> tcp;  // port -> listener on 0.0.0.0 or [::]
   sandbox::UniqueFd dns;                                    // UDP bound to 0.0.0.0:53
   sandbox::UniqueFd refusals;  // the refusal watch (sandbox/namespaces.h), when there is one
 };

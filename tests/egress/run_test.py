@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -26,7 +27,10 @@ AIRLOCK, SOURCE = sys.argv[1:3]
 ONLY = sys.argv[3:]  # test names for unittest, e.g. WarmPooledEgress
 if os.environ.get("AIRLOCK_EGRESS_TEST_NETNS") != "1":
     # A namespace of our own, loopback up: nothing here can reach the host's network.
-    os.execvpe("unshare", ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+    # 2001:db8::5 stands for an IPv6 upstream.
+    os.execvpe("unshare", ["unshare", "--net", "sh", "-c",
+                           'ip link set lo up && ip -6 addr add 2001:db8::5/128 dev lo && '
+                           'exec "$@"', "sh",
                            sys.executable, *sys.argv],
                dict(os.environ, AIRLOCK_EGRESS_TEST_NETNS="1"))
 del sys.argv[1:]
@@ -44,6 +48,7 @@ class Upstream(http.server.ThreadingHTTPServer):
 
     def __init__(self, address, routes, tls=None):
         self.routes, self.seen = routes, []
+        self.address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
         super().__init__((address, 0), Handler)
         if tls:
             self.socket = tls.wrap_socket(self.socket, server_side=True)
@@ -119,6 +124,7 @@ INDEX = Upstream("127.0.0.4", {
     "/simple/airlock-demo/": ('<a href="/files/%s#sha256=%s">%s</a>\n' % (
         WHEEL_NAME, hashlib.sha256(WHEEL).hexdigest(), WHEEL_NAME)).encode(),
     "/files/" + WHEEL_NAME: WHEEL})
+V6 = Upstream("2001:db8::5", {"/hello": b"hello over IPv6\n"})
 
 with open(os.path.join(TMP, "token"), "w") as f:
     f.write("Bearer " + SECRET + "\n")
@@ -153,7 +159,10 @@ egress:
     - domain: pypi.test
       ports: [80]
       reason: the test's package index
-""")
+    - cidr: "2001:db8::5"
+      ports: [%d]
+      reason: the test's IPv6 upstream
+""" % V6.port)
 ENV = dict(os.environ, AIRLOCK_RUNTIMES=os.path.join(SOURCE, "runner", "runtimes.yaml"),
            AIRLOCK_POLICY_DIR=POLICY_DIR + ":" + os.path.join(SOURCE, "policies"))
 
@@ -258,11 +267,12 @@ for port in (8080, 22):
         print("connected")
     except OSError as e:
         print(type(e).__name__)
-try:
-    socket.create_connection(("2001:db8::7", 443), timeout=20)
-    print("connected")
-except OSError as e:
-    print(type(e).__name__)
+for port in (443, 2222):
+    try:
+        socket.create_connection(("2001:db8::7", port), timeout=20).recv(1)
+        print("connected")
+    except OSError as e:
+        print(type(e).__name__)
 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 udp.sendto(b"ntp?", ("93.184.216.34", 123))
 udp.settimeout(0.5)
@@ -273,17 +283,36 @@ except OSError as e:
 """
         result, done = run_python(code)
         # An unconnected UDP socket never hears of the port-unreachable answer: it times out.
+        # 443 is a port the gateway listens on, for IPv6 too: it closes what no rule allows.
         self.assertEqual(result["stdout"], "ConnectionRefusedError\nConnectionRefusedError\n"
-                         "ConnectionRefusedError\nTimeoutError\n", done.stderr + result["stderr"])
+                         "connected\nConnectionRefusedError\nTimeoutError\n",
+                         done.stderr + result["stderr"])
         reasons = dict(refused(result))
         # Each destination, by the name the program used where it used one.
         self.assertIn("port 8080 is named by no egress rule", reasons.get("plain.test:8080", ""),
                       reasons)
         self.assertIn("port 22 is named by no egress rule", reasons.get("plain.test:22", ""),
                       reasons)
-        self.assertIn("IPv6", reasons.get("[2001:db8::7]:443", ""), reasons)
+        self.assertIn("a raw address no rule allows", reasons.get("[2001:db8::7]:443", ""), reasons)
+        self.assertIn("port 2222 is named by no egress rule", reasons.get("[2001:db8::7]:2222", ""),
+                      reasons)
         self.assertIn("only DNS", reasons.get("udp 93.184.216.34:123", ""), reasons)
         self.assertGreaterEqual(result["usage"]["network_refused"], 3)
+
+    def test_an_ipv6_network_a_rule_allows_is_reached_and_no_other(self):
+        code = """
+import urllib.request
+print(urllib.request.urlopen("http://[2001:db8::5]:%d/hello", timeout=20).read().decode(), end="")
+try:
+    urllib.request.urlopen("http://[2001:db8::6]:%d/hello", timeout=20)
+except OSError:
+    print("refused")
+""" % (V6.port, V6.port)
+        result, done = run_python(code)
+        self.assertEqual(result["stdout"], "hello over IPv6\nrefused\n",
+                         done.stderr + result["stderr"])
+        self.assertIn("a raw address no rule allows",
+                      dict(refused(result)).get("[2001:db8::6]:%d" % V6.port, ""), refused(result))
 
     def test_the_cli_last_line_names_a_refusal(self):
         done = subprocess.run(

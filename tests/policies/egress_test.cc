@@ -322,3 +322,23 @@ TEST_CASE("the example egress policy loads on top of the shipped python policy")
 }
 
 }  // namespace airlock::policies
+
+namespace airlock::policies {
+
+TEST_CASE("an IPv6 network may be allowed, named and narrowed like an IPv4 one") {
+  testing::TempDir dir;
+  const auto policy = testing::load_ok(
+      dir.write("v6.yaml", "extends: closed\n"
+                           "egress:\n  allow:\n"
+                           "    - {cidr: \"2001:DB8::/32\", ports: [443], reason: the v6 mirror}\n"
+                           "    - {cidr: \"fd00::5\", ports: [80], reason: a unique-local host}\n"),
+      dir.path());
+  REQUIRE(policy->egress.allow.size() == 2);
+  CHECK(policy->egress.allow[0].cidr->text() == "2001:db8::/32");
+  CHECK(policy->egress.allow[1].cidr->text() == "fd00::5");
+  Egress egress = policy->egress;
+  CHECK_FALSE(narrow_egress(egress, std::vector<std::string>{"fd00::5"}, "v6"));
+  CHECK(egress.allow.size() == 1);
+}
+
+}  // namespace airlock::policies

@@ -143,12 +143,23 @@ struct GatewayCaptured : Captured {
   }
 };
 
+// An IPv4 or IPv6 socket's port (both keep it at the same place).
 uint16_t local_port(int fd) {
-  sockaddr_in address{};
+  sockaddr_in6 address{};
   socklen_t length = sizeof address;
   REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  return ntohs(address.sin_port);
+  return ntohs(address.sin6_port);
 }
+
+int family(int fd) {
+  int value = 0;
+  socklen_t length = sizeof value;
+  REQUIRE(::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &length) == 0);
+  return value;
+}
+
+// A kernel without IPv6 has no IPv6 listeners to give.
+bool host_has_ipv6() { return ::access("/proc/net/if_inet6", F_OK) == 0; }
 
 }  // namespace
 
@@ -163,9 +174,17 @@ TEST_CASE("with gateway ports every address leads to the gateway's sockets, and 
   REQUIRE(outcome.status == RunStatus::ok);
   CHECK(captured.out == "OK\n");
   CHECK(captured.sockets_before_start);
-  REQUIRE(captured.sockets.tcp_listeners.size() == 2);  // one per distinct port
-  CHECK(local_port(captured.sockets.tcp_listeners[0].get()) == 443);
-  CHECK(local_port(captured.sockets.tcp_listeners[1].get()) == 80);
+  // One per distinct port, for IPv4 and then for IPv6.
+  const auto& listeners = captured.sockets.tcp_listeners;
+  REQUIRE(listeners.size() == (host_has_ipv6() ? 4u : 2u));
+  CHECK(local_port(listeners[0].get()) == 443);
+  CHECK(local_port(listeners[1].get()) == 80);
+  CHECK(family(listeners[0].get()) == AF_INET);
+  if (listeners.size() == 4) {
+    CHECK(local_port(listeners[2].get()) == 443);
+    CHECK(local_port(listeners[3].get()) == 80);
+    CHECK(family(listeners[3].get()) == AF_INET6);
+  }
   REQUIRE(captured.sockets.dns.valid());
   CHECK(local_port(captured.sockets.dns.get()) == 53);
   // The connection waits in the listener's queue, its destination as the program named it.
@@ -222,7 +241,7 @@ TEST_CASE("a sandbox takes the most gateway ports a policy may name, with every 
   Outcome outcome = run(spec, captured);
   INFO(captured.out << captured.err << outcome.reason);
   REQUIRE(outcome.status == RunStatus::ok);
-  REQUIRE(captured.sockets.tcp_listeners.size() == kMaxGatewayPorts);
+  REQUIRE(captured.sockets.tcp_listeners.size() == (host_has_ipv6() ? 2 : 1) * kMaxGatewayPorts);
   CHECK(local_port(captured.sockets.tcp_listeners.back().get()) == 8016);
   CHECK(local_port(captured.sockets.dns.get()) == 53);
   CHECK(captured.sockets.refusals.valid());
