@@ -112,6 +112,14 @@ bool add_loopback_prefixes(int control_socket, const char** step) {
   return true;
 }
 
+// Closes fd, which failed to become what was wanted, keeping the failure's errno; -1.
+int close_failed(int fd) {
+  const int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return -1;
+}
+
 // A socket bound to 0.0.0.0:port (listening, for TCP), or -1 with step set.
 int open_bound(int type, uint16_t port, const char** step) {
   const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -128,10 +136,7 @@ int open_bound(int type, uint16_t port, const char** step) {
   } else {
     return fd;
   }
-  const int saved = errno;
-  ::close(fd);
-  errno = saved;
-  return -1;
+  return close_failed(fd);
 }
 
 // A TCP listener on [::]:port for IPv6 alone (IPv4 has its own), or -1 with errno set: none on a
@@ -150,10 +155,7 @@ int open_ipv6_listener(uint16_t port) {
       ::listen(fd, 128) == 0) {
     return fd;
   }
-  const int saved = errno;
-  ::close(fd);
-  errno = saved;
-  return -1;
+  return close_failed(fd);
 }
 
 // Makes prefix/length a local route on loopback (`ip -6 route add local PREFIX/LENGTH dev lo`),
@@ -264,10 +266,7 @@ int open_refusal_watch(const char** step) {
   } else {
     return fd;
   }
-  const int saved = errno;
-  ::close(fd);
-  errno = saved;
-  return -1;
+  return close_failed(fd);
 }
 
 int open_gateway_sockets(const uint16_t* ports, size_t port_count, int* fds, const char** step) {
