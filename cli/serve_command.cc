@@ -433,6 +433,10 @@ int serve_command(int argc, char** argv) {
         audit->record_workspace(record);
       };
     }
+    workspace_settings.on_network = [&metrics](const std::string& policy,
+                                               const egress::Report& report) {
+      metrics.network_used(policy, report);
+    };
     workspace_settings.ids = ids;
     workspace_settings.spares.per_policy = config.e2b.spares;
     workspace_settings.spares.warn = [&log](const std::string& message) { log.warning(message); };

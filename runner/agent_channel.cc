@@ -264,6 +264,7 @@ void AgentChannel::handle_line(std::string_view line) {
 void AgentChannel::on_ended() {
   reader_ = std::this_thread::get_id();
   end("the workspace ended");
+  if (gateway_) gateway_->finish();  // its network's last report (GatewayLink::on_finished)
   if (on_end_) on_end_();
 }
 

@@ -108,7 +108,10 @@ egress::Report GatewayLink::finish() {
     attachment = std::move(attachment_);
   }
   egress::Report report;
-  if (attachment) report = attachment->finish();
+  if (attachment) {
+    report = attachment->finish();
+    if (on_finished_) on_finished_(report);
+  }
   std::lock_guard lock(mutex_);
   if (attach_error_) {
     report.blocked.push_back(attach_failure());

@@ -52,6 +52,9 @@ class GatewayLink {
   // Once the sandbox has ended: what the gateway refused and counted. Empty when nothing was
   // attached. A failure to attach is reported in blocked (the run had no network).
   egress::Report finish();
+  // Called once, by the finish() that ends an attachment, with its report: for a sandbox whose
+  // network no result reports (an E2B workspace's). Set before the sandbox starts.
+  void on_finished(std::function<void(const egress::Report&)> then) { on_finished_ = std::move(then); }
   // While the sandbox lives (a session's executions): what the gateway refused and counted since
   // the last call (the first: since attach). Thread-safe.
   egress::Report take();
@@ -60,6 +63,7 @@ class GatewayLink {
   GatewayHost* host_;
   policies::Egress egress_;
   std::function<void(const egress::Blocked&)> on_blocked_;
+  std::function<void(const egress::Report&)> on_finished_;
   std::mutex mutex_;
   std::unique_ptr<egress::Attachment> attachment_;
   std::optional<std::string> attach_error_;

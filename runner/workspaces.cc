@@ -221,7 +221,12 @@ std::variant<StartedWorkspace, SessionError> WorkspaceManager::start(const polic
         refused.detail = blocked.destination + ": " + blocked.reason;
         record(refused);
       });
-  if (link) channel->link_gateway(std::move(link));
+  if (link) {
+    link->on_finished([count = settings_.on_network, name = policy.name](const egress::Report& r) {
+      if (count) count(name, r);
+    });
+    channel->link_gateway(std::move(link));
+  }
   auto live = sandbox_.start(spec, *channel);
   if (!live) return refuse(SessionRefusal::setup_failed, live.error().message());
   auto workspace =

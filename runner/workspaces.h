@@ -21,6 +21,7 @@
 
 #include "policies/audit_log.h"
 #include "policies/policy.h"
+#include "runner/egress/gateway.h"
 #include "runner/runtimes.h"
 #include "runner/session_registry.h"
 #include "runner/spare_workspaces.h"
@@ -54,6 +55,9 @@ struct WorkspaceSettings {
   // per destination a workspace's code was refused, once it is someone's. Runs on the gateway's
   // thread and must not block. Empty: not recorded.
   std::function<void(const policies::WorkspaceRecord&)> on_record;
+  // For /metrics: what a workspace's network carried and was refused, once it has ended, with
+  // its policy's name. On the workspace's monitor thread. Empty: not counted.
+  std::function<void(const std::string& policy, const egress::Report&)> on_network;
 };
 
 struct WorkspaceRequest {

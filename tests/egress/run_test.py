@@ -490,6 +490,18 @@ class ServedEgress(unittest.TestCase):
                 break
             time.sleep(0.05)
         self.assertLessEqual(wanted, seen)
+        # Its connections count in /metrics once it has ended.
+        allowed = 'airlock_egress_connections_total{policy="egress-test",result="allowed"}'
+        before = self.server.metrics().get(allowed, 0)
+        status, _, body = self.server.request("DELETE", "/e2b/api/sandboxes/" +
+                                              sandbox["sandboxID"], key=None,
+                                              headers={"X-API-Key": s.ADMIN_KEY})
+        self.assertEqual(status, 204, body)
+        for _ in range(100):
+            if self.server.metrics().get(allowed, 0) > before:
+                break
+            time.sleep(0.05)
+        self.assertGreaterEqual(self.server.metrics().get(allowed, 0), before + 1)
 
 
 @unittest.skipUnless(os.environ.get("AIRLOCK_EGRESS_WARM") == "1",
