@@ -43,7 +43,7 @@ int open_gateway_sockets(const uint16_t* ports, size_t port_count, int* fds, con
 // Child side (no allocation): a packet socket on the namespace's loopback that receives the
 // kernel's refusals of the program's attempts to leave it: the TCP reset answering a connection
 // to a port nothing listens on (RST+ACK with sequence 0; every IPv6 port is such a port) and
-// ICMP / ICMPv6 errors (port unreachable: a UDP datagram to a port other than the gateway's DNS).
+// ICMP / ICMPv6 port unreachable (a UDP datagram to a port other than the gateway's DNS).
 // Only the receiving copy of each packet, cut to kRefusalWatchSnap bytes; a filter in the kernel
 // keeps every other packet out. Non-blocking. -1 with errno set and `step` naming the call.
 inline constexpr uint32_t kRefusalWatchSnap = 256;

@@ -59,6 +59,7 @@ sandbox::Status AttachmentState::start(SandboxSockets sockets) {
   }
   if (sockets.refusals.valid()) {
     refusals_.emplace(io());
+    refusals_pause_.emplace(io());
     ErrorCode ec;
     refusals_->assign(sockets.refusals.get(), ec);
     if (ec) return sandbox::SetupError{"egress: adopt the refusal watch", ec.value()};
@@ -168,14 +169,20 @@ bool AttachmentState::answer_one_dns() {
 }
 
 void AttachmentState::watch_refusals() {
-  refusals_->async_wait(net::posix::stream_descriptor::wait_read,
-                        [self = shared_from_this()](ErrorCode ec) {
-                          if (self->finished_ || ec) return;
-                          for (size_t i = 0; i < kRefusalsPerWakeup && self->read_one_refusal();
-                               ++i) {
-                          }
-                          self->watch_refusals();
-                        });
+  refusals_->async_wait(
+      net::posix::stream_descriptor::wait_read, [self = shared_from_this()](ErrorCode ec) {
+        if (self->finished_ || ec) return;
+        size_t read = 0;
+        while (read < kRefusalsPerWakeup && self->read_one_refusal()) ++read;
+        if (read < kRefusalsPerWakeup) {
+          self->watch_refusals();
+          return;
+        }
+        self->refusals_pause_->expires_after(kRefusalFloodPause);
+        self->refusals_pause_->async_wait([self](ErrorCode wait_ec) {
+          if (!wait_ec && !self->finished_) self->watch_refusals();
+        });
+      });
 }
 
 // One packet of the sandbox's own kernel refusing what the gateway never saw (kernel_refusals.h).
@@ -186,13 +193,21 @@ bool AttachmentState::read_one_refusal() {
   const std::optional<KernelRefusal> refusal =
       parse_kernel_refusal(std::span<const uint8_t>(packet.data(), static_cast<size_t>(n)));
   if (!refusal) return true;
+  const bool tcp = refusal->protocol == KernelRefusal::Protocol::tcp;
+  if (reported_.size() >= kMaxBlockedReported) {  // only counted from now on
+    if (tcp) {
+      std::lock_guard lock(counts_mutex_);
+      ++usage_.refused;
+    }
+    return true;
+  }
   std::string host = refusal->address;
   Ipv4 address{};
   if (!refusal->ipv6 && ::inet_pton(AF_INET, host.c_str(), address.data()) == 1) {
     if (auto name = names_.name_of(address)) host = *name;
   }
   const std::string destination = destination_text(host, refusal->port);
-  if (refusal->protocol == KernelRefusal::Protocol::udp) {
+  if (!tcp) {
     // Datagrams are reported, not counted as refused connections.
     report({"udp " + destination, kUdpRefused});
   } else {
@@ -308,7 +323,10 @@ Report AttachmentState::finish() {
       listener->retry.cancel();
     }
     if (dns_) dns_->close(ignored);
-    if (refusals_) refusals_->close(ignored);
+    if (refusals_) {
+      refusals_pause_->cancel();
+      refusals_->close(ignored);
+    }
     const auto open = connections_;
     for (const auto& [raw, weak] : open) {
       if (auto connection = weak.lock()) connection->close();

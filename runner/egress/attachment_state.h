@@ -29,6 +29,10 @@ inline constexpr size_t kMaxResolvingPerAttachment = 2;
 // others get a turn.
 inline constexpr size_t kDnsQueriesPerWakeup = 16;
 inline constexpr size_t kRefusalsPerWakeup = 64;
+// After a wake-up that found the most it reads, the watch rests this long: a sandbox flooding
+// refusals (they cost it one syscall each) gets at most ~1300 a second of the gateway's thread;
+// the kernel drops the rest, and finish() counts them.
+inline constexpr std::chrono::milliseconds kRefusalFloodPause{50};
 inline constexpr size_t kRefusalsPerDrain = 4096;  // read_waiting_refusals: more than fit a buffer
 // After a failed accept (e.g. out of descriptors), wait this long before the next try.
 inline constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
@@ -107,6 +111,7 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   std::optional<udp::socket> dns_;
   std::array<uint8_t, 4096> dns_in_{};
   std::optional<net::posix::stream_descriptor> refusals_;
+  std::optional<net::steady_timer> refusals_pause_;
   SyntheticNames names_;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections_;
   size_t resolving_ = 0;

@@ -11,6 +11,9 @@ namespace {
 
 constexpr size_t kIpv6HeaderSize = 40;
 constexpr uint8_t kTcpRstAck = 0x14;
+// A datagram from port 53 is the gateway's late answer to a client that had gone: not the
+// program's attempt to leave.
+constexpr uint16_t kDnsPort = 53;
 
 uint16_t u16(std::span<const uint8_t> bytes, size_t at) {
   return static_cast<uint16_t>(bytes[at] << 8 | bytes[at + 1]);
@@ -56,7 +59,7 @@ std::optional<KernelRefusal> from_ipv4(std::span<const uint8_t> packet) {
   const auto quoted = rest.subspan(8);
   const size_t quoted_header = ipv4_header_length(quoted);
   if (quoted_header == 0 || quoted[9] != IPPROTO_UDP || quoted.size() < quoted_header + 4 ||
-      quoted[16] == 127) {
+      quoted[16] == 127 || u16(quoted, quoted_header) == kDnsPort) {
     return std::nullopt;
   }
   return KernelRefusal{KernelRefusal::Protocol::udp, false, address_text(AF_INET, &quoted[16]),
@@ -83,7 +86,8 @@ std::optional<KernelRefusal> from_ipv6(std::span<const uint8_t> packet) {
     return std::nullopt;
   }
   const auto quoted = rest.subspan(8);
-  if (quoted[0] >> 4 != 6 || quoted[6] != IPPROTO_UDP || is_ipv6_loopback(&quoted[24])) {
+  if (quoted[0] >> 4 != 6 || quoted[6] != IPPROTO_UDP || is_ipv6_loopback(&quoted[24]) ||
+      u16(quoted, kIpv6HeaderSize) == kDnsPort) {
     return std::nullopt;
   }
   return KernelRefusal{KernelRefusal::Protocol::udp, true, address_text(AF_INET6, &quoted[24]),

@@ -206,6 +206,13 @@ TEST_CASE("rules allow a name on its ports and an address in its CIDR") {
   CHECK(special_address_kind(*policies::Cidr::parse("::ffff:10.0.0.1")) == "private");
   CHECK(special_address_kind(*policies::Cidr::parse("169.254.169.254")) == "link-local");
   CHECK_FALSE(special_address_kind(*policies::Cidr::parse("93.184.216.34")));
+  // IPv6 forms that carry an IPv4 address, or reach no public network.
+  CHECK(special_address_kind(*policies::Cidr::parse("2002:a00:1::1")) == "6to4");
+  CHECK(special_address_kind(*policies::Cidr::parse("2001:0:a00:1::1")) == "Teredo");
+  CHECK(special_address_kind(*policies::Cidr::parse("64:ff9b:1::a00:1")) == "NAT64 (local use)");
+  CHECK(special_address_kind(*policies::Cidr::parse("::10.0.0.1")) == "IPv4-compatible");
+  CHECK(special_address_kind(*policies::Cidr::parse("fec0::1")) == "site-local");
+  CHECK_FALSE(special_address_kind(*policies::Cidr::parse("2001:db8::5")));
 }
 
 // Found in review: each of these let code past a check.
@@ -354,6 +361,22 @@ TEST_CASE("refusal packets cut short, fragmented or random are ignored, never ov
     if (!packet.empty()) packet[0] = static_cast<uint8_t>((random() % 2 ? 0x40 : 0x60) | (packet[0] & 0x0f));
     (void)parse_kernel_refusal(packet);  // under the sanitizers in CI: no read past the end
   }
+}
+
+}  // namespace airlock::egress
+
+namespace airlock::egress {
+
+TEST_CASE("a late DNS answer the sandbox's kernel bounces is no refusal") {
+  // The gateway answered from 198.18.0.1:53 after the client had closed its socket.
+  const std::vector<uint8_t> quoted = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0,
+                                       198,  18, 0, 1, 198, 18, 0, 1, 0, 53, 0xb8, 0x63};
+  std::vector<uint8_t> packet = {0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 1, 0, 0,
+                                 198,  18, 0, 1, 198, 18, 0, 1, 3, 3, 0, 0, 0, 0, 0, 0};
+  packet.insert(packet.end(), quoted.begin(), quoted.end());
+  CHECK_FALSE(parse_kernel_refusal(packet));
+  packet[packet.size() - 3] = 54;  // from another port: the program's own datagram
+  CHECK(parse_kernel_refusal(packet));
 }
 
 }  // namespace airlock::egress
