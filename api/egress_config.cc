@@ -95,6 +95,9 @@ egress::GatewayConfig parse_egress_config(const YAML::Node& node) {
         if (std::string problem = policies::domain_problem(host_name); !problem.empty()) {
           fail(host.first, key + ": " + problem);
         }
+        if (host_name.rfind("*.", 0) == 0) {
+          fail(host.first, key + ": '" + host_name + "': a pin names one host, not a wildcard");
+        }
         const std::string address = scalar(host.second, key + "." + host_name);
         if (!egress::parse_pinned_address(address)) {
           fail(host.second, key + "." + host_name + ": '" + address +

@@ -41,8 +41,9 @@ std::optional<Cidr> parse_cidr(const std::string& text, const YAML::Mark& mark, 
     if (!cidr->v6) return cidr;
     // A sandbox's namespace makes only these IPv6 ranges local (sandbox/namespaces.h): an
     // address elsewhere never reaches the gateway, and an IPv4-mapped one is an IPv4 address.
-    if (Cidr::parse("2000::/3")->contains(*cidr) || Cidr::parse("fc00::/7")->contains(*cidr)) {
-      return cidr;
+    for (const char* reachable : {"2000::/3", "fc00::/7"}) {
+      const Cidr range = *Cidr::parse(reachable);
+      if (range.contains(*cidr) && cidr->prefix_length >= range.prefix_length) return cidr;
     }
     errors.add(mark, "cidr '" + text +
                          "': only global (2000::/3) and unique-local (fc00::/7) IPv6 networks "

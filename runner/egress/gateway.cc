@@ -43,9 +43,15 @@ std::optional<PinnedAddress> parse_pinned_address(std::string_view value) {
     return ::inet_pton(AF_INET, text.c_str(), &ignored) == 1 ||
            ::inet_pton(AF_INET6, text.c_str(), &ignored) == 1;
   };
-  if (literal(std::string(value))) return PinnedAddress{std::string(value), std::nullopt};
+  // 0.0.0.0 and :: would connect to the host itself.
+  const auto usable = [&](const std::string& text) {
+    return literal(text) && text != "0.0.0.0" &&
+           !(::inet_pton(AF_INET6, text.c_str(), &ignored) == 1 &&
+             IN6_IS_ADDR_UNSPECIFIED(&ignored));
+  };
+  if (usable(std::string(value))) return PinnedAddress{std::string(value), std::nullopt};
   const std::optional<Authority> authority = parse_authority(value);
-  if (!authority || !literal(authority->host)) return std::nullopt;
+  if (!authority || !usable(authority->host)) return std::nullopt;
   return PinnedAddress{authority->host, authority->port};
 }
 

@@ -75,7 +75,10 @@ constexpr SpecialRange kSpecialRanges[] = {
     {"240.0.0.0/4", "reserved"},       {"::/128", "unspecified"},
     {"::1/128", "loopback"},           {"fc00::/7", "private"},
     {"fe80::/10", "link-local"},       {"ff00::/8", "multicast"},
-    {"64:ff9b::/96", "NAT64"},
+    {"64:ff9b::/96", "NAT64"},         {"64:ff9b:1::/48", "NAT64 (local use)"},
+    {"::/96", "IPv4-compatible"},      {"fec0::/10", "site-local"},
+    // Tunnels whose addresses carry an IPv4 address (a private one, for all a rule knows).
+    {"2002::/16", "6to4"},             {"2001::/32", "Teredo"},
 };
 
 const SpecialRange* special_range(const policies::Cidr& address) {

@@ -342,7 +342,7 @@ TEST_CASE("a config's egress hosts must pin addresses, each name once") {
   REQUIRE(good.config);
   CHECK(good.config->egress.hosts.size() == 4);
   for (const std::string bad : {"a.example.com", "127.0.0.5:", "127.0.0.5:70000", "[::1",
-                                 "1.2.3.4:80:90", "[::1]x"}) {
+                                 "1.2.3.4:80:90", "[::1]x", "0.0.0.0", "[::]:80"}) {
     INFO(bad);
     CHECK(hosts("    a.test: \"" + bad + "\"\n").error ==
           "c.yaml:3:13: egress.hosts.a.test: '" + bad +
@@ -351,6 +351,8 @@ TEST_CASE("a config's egress hosts must pin addresses, each name once") {
   }
   CHECK(hosts("    a.test: 127.0.0.5\n    A.test: 127.0.0.6\n").error ==
         "c.yaml:4:5: egress.hosts: 'a.test' is given twice");
+  CHECK(hosts("    \"*.a.test\": 127.0.0.5\n").error ==
+        "c.yaml:3:5: egress.hosts: '*.a.test': a pin names one host, not a wildcard");
 }
 
 TEST_CASE("a config's egress secret is named once") {
