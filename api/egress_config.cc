@@ -37,12 +37,16 @@ std::string secret_file(const YAML::Node& node, const std::string& key, const st
   const std::string too_large = key + ": \"" + path + "\" is larger than 8 KiB";
   if (status.st_size > static_cast<off_t>(kMaxSecretBytes)) fail(node, too_large);
   char buffer[kMaxSecretBytes + 1];  // one more, to see a file that grew since fstat
-  const ssize_t length = ::read(file->get(), buffer, sizeof buffer);
-  if (length < 0) {
-    fail(node, key + ": " + sandbox::errno_error("read(\"" + path + "\")").message());
+  size_t length = 0;
+  while (length < sizeof buffer) {  // a network or FUSE file system may answer in pieces
+    const ssize_t got = ::read(file->get(), buffer + length, sizeof buffer - length);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) fail(node, key + ": " + sandbox::errno_error("read(\"" + path + "\")").message());
+    if (got == 0) break;
+    length += static_cast<size_t>(got);
   }
-  if (static_cast<size_t>(length) > kMaxSecretBytes) fail(node, too_large);
-  std::string value(buffer, static_cast<size_t>(length));
+  if (length > kMaxSecretBytes) fail(node, too_large);
+  std::string value(buffer, length);
   if (!value.empty() && value.back() == '\n') value.pop_back();
   if (!value.empty() && value.back() == '\r') value.pop_back();
   if (value.empty()) fail(node, key + ": \"" + path + "\" is empty");

@@ -222,9 +222,11 @@ void AttachmentState::read_waiting_refusals() {
   // Bounded: a sandbox still sending cannot keep the gateway's thread here.
   for (size_t i = 0; i < kRefusalsPerDrain && read_one_refusal(); ++i) {
   }
+  report_unread_refusals();
 }
 
-// Refusals the watch could not keep (its receive buffer was full): counted, not itemised.
+// Refusals the watch could not keep (its receive buffer was full) since the last call (reading
+// the kernel's counts resets them): counted, not itemised.
 void AttachmentState::report_unread_refusals() {
   tpacket_stats stats{};
   socklen_t length = sizeof stats;
@@ -315,7 +317,6 @@ bool AttachmentState::transfer(uint64_t bytes, bool to_upstream, const std::stri
 Report AttachmentState::finish() {
   if (!finished_) {
     read_waiting_refusals();  // what the sandbox was refused in its last moments
-    if (refusals_) report_unread_refusals();
     finished_ = true;
     ErrorCode ignored;
     for (auto& listener : listeners_) {
