@@ -39,7 +39,7 @@ bool is_http_token(const std::string& name) {
 std::optional<Cidr> parse_cidr(const std::string& text, const YAML::Mark& mark, ErrorList& errors) {
   if (auto cidr = Cidr::parse(text)) {
     if (!cidr->v6) return cidr;
-    // A sandbox's namespace makes only these IPv6 ranges local (sandbox/namespaces.h): an
+    // A sandbox's namespace makes only these IPv6 ranges local (sandbox/gateway_sockets.h): an
     // address elsewhere never reaches the gateway, and an IPv4-mapped one is an IPv4 address.
     for (const char* reachable : {"2000::/3", "fc00::/7"}) {
       const Cidr range = *Cidr::parse(reachable);

@@ -15,6 +15,7 @@
 
 #include "sandbox/capabilities.h"
 #include "sandbox/fd_passing.h"
+#include "sandbox/gateway_sockets.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/process.h"
 #include "sandbox/seccomp.h"

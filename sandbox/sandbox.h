@@ -24,7 +24,7 @@ enum class Stream {
 // made inside its network namespace: a TCP listener on 0.0.0.0 per port and, where the kernel has
 // IPv6, one on [::] per port (getsockname tells which),
 // the UDP socket on 0.0.0.0:53 for its DNS, and the packet socket that sees the namespace's own
-// refusals of everything else (open_refusal_watch in namespaces.h). Non-blocking, close-on-exec.
+// refusals of everything else (open_refusal_watch in gateway_sockets.h). Non-blocking, close-on-exec.
 struct GatewaySockets {
   std::vector<UniqueFd> tcp_listeners;
   UniqueFd dns;

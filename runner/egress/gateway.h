@@ -48,7 +48,7 @@ std::optional<PinnedAddress> parse_pinned_address(std::string_view value);
 struct SandboxSockets {
   std::vector<std::pair<uint16_t, sandbox::UniqueFd>> tcp;  // port -> listener on 0.0.0.0 or [::]
   sandbox::UniqueFd dns;                                    // UDP bound to 0.0.0.0:53
-  sandbox::UniqueFd refusals;  // the refusal watch (sandbox/namespaces.h), when there is one
+  sandbox::UniqueFd refusals;  // the refusal watch (sandbox/gateway_sockets.h), when there is one
 };
 
 // One refusal, for the run's report: {"evil.test:443", "not in the policy's egress list"},

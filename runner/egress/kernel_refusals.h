@@ -1,5 +1,5 @@
 // What the sandbox's own kernel refused, read from the packets its refusal watch receives
-// (sandbox/namespaces.h: open_refusal_watch): the reset answering a TCP connection to a port the
+// (sandbox/gateway_sockets.h: open_refusal_watch): the reset answering a TCP connection to a port the
 // gateway does not listen on (any IPv6 port too), and the ICMP error answering a UDP datagram to
 // a port other than the gateway's DNS. The gateway never sees these attempts; their packets name
 // the destination the program tried.

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <future>
 
-#include "sandbox/namespaces.h"
+#include "sandbox/gateway_sockets.h"
 
 namespace airlock::egress::testing {
 
@@ -143,7 +143,7 @@ SandboxSockets SandboxNet::make_sockets(const std::vector<uint16_t>& ports) {
     sockets.dns = sandbox::UniqueFd::adopt(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     sockaddr_in sin = ipv4("0.0.0.0", 53);
     ::bind(sockets.dns.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin);
-    const char* step = nullptr;  // the watch the sandbox layer makes (namespaces.h)
+    const char* step = nullptr;  // the watch the sandbox layer makes (gateway_sockets.h)
     sockets.refusals = sandbox::UniqueFd::adopt(sandbox::open_refusal_watch(&step));
   });
   return sockets;

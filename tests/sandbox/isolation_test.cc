@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "sandbox/mounts.h"
-#include "sandbox/namespaces.h"
+#include "sandbox/gateway_sockets.h"
 #include "test_support.h"
 
 namespace airlock::sandbox {
