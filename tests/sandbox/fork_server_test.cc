@@ -46,7 +46,7 @@ Spec child_spec() {
   return spec;
 }
 
-// The driver's output; waits for the record that ends an execution.
+// The driver's output; waits for the record that ends an execution and stdout's marker.
 struct Driver : OutputHandler {
   std::mutex mutex;
   std::condition_variable changed;
@@ -71,8 +71,9 @@ struct Driver : OutputHandler {
     }
     REQUIRE(live.write_stdin(frame(code)));
     std::unique_lock lock(mutex);
+    // The end record and stdout's marker come on two pipes, in either order.
     bool ended = changed.wait_for(lock, std::chrono::seconds(20), [&] {
-      return control.find("M end") != std::string::npos;
+      return control.find("M end") != std::string::npos && out.find('M') != std::string::npos;
     });
     INFO("stderr: " << err << "\ncontrol: " << control);
     REQUIRE(ended);
