@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "runner/egress/host_addresses.h"
 #include "runner/egress/http_head.h"
 #include "runner/egress/rules.h"
 #include "runner/egress/tls.h"
@@ -161,8 +162,8 @@ void Connection::resolve() {
   }
   if (raw_address_) {
     const net::ip::address address = net::ip::make_address(host_);
-    if (const auto kind = special_address_kind(to_cidr(address));
-        kind && !special_address_allowed(owner_->egress(), to_cidr(address))) {
+    const policies::Cidr cidr = to_cidr(address);
+    if (const auto kind = upstream_refusal(owner_->egress(), cidr, is_host_address(cidr))) {
       refuse("a " + *kind + " address: only a rule within its range may name it", 403);
       return;
     }
@@ -195,8 +196,8 @@ void Connection::on_resolved(const std::vector<tcp::endpoint>& found) {
   std::string refused;
   for (const tcp::endpoint& endpoint : found) {
     const policies::Cidr address = to_cidr(endpoint.address());
-    const auto kind = special_address_kind(address);
-    if (kind && !special_address_allowed(owner_->egress(), address)) {
+    if (const auto kind =
+            upstream_refusal(owner_->egress(), address, is_host_address(address))) {
       refused = *kind + " address";  // which one is the host's business, not the sandbox's
       continue;
     }

@@ -121,6 +121,21 @@ std::optional<std::string> special_address_kind(const policies::Cidr& address) {
   return range->kind;
 }
 
+std::optional<std::string> upstream_refusal(const policies::Egress& egress,
+                                            const policies::Cidr& address, bool host_local) {
+  if (const auto kind = special_address_kind(address);
+      kind && !special_address_allowed(egress, address)) {
+    return kind;
+  }
+  if (!host_local) return std::nullopt;
+  const uint8_t exact = address.v6 ? 128 : 32;
+  const bool named = std::any_of(egress.allow.begin(), egress.allow.end(), [&](const auto& rule) {
+    return rule.cidr && rule.cidr->prefix_length == exact && rule.cidr->contains(address);
+  });
+  if (named) return std::nullopt;
+  return "host-local";
+}
+
 bool is_hostname(std::string_view name) {
   if (name.empty() || name.size() > 253) return false;
   size_t label = 0;

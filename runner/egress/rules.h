@@ -43,6 +43,12 @@ std::optional<std::string> special_address_kind(const policies::Cidr& address);
 // or 169.254.169.254 through. True for an ordinary address.
 bool special_address_allowed(const policies::Egress& egress, const policies::Cidr& address);
 
+// Why the gateway must not connect to address for a sandbox under egress, as the address's kind
+// ("loopback", "host-local", ...), or nothing when it may: a special address no rule within its
+// range names, or one of this host's own (host_local) that no rule names exactly.
+std::optional<std::string> upstream_refusal(const policies::Egress& egress,
+                                            const policies::Cidr& address, bool host_local);
+
 // True for a host name made of letters, digits, '-' and '_' between dots (no empty label).
 bool is_hostname(std::string_view name);
 

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "runner/egress/dns.h"
+#include "runner/egress/host_addresses.h"
 #include "runner/egress/http_head.h"
 #include "runner/egress/kernel_refusals.h"
 #include "runner/egress/rules.h"
@@ -213,6 +214,20 @@ TEST_CASE("rules allow a name on its ports and an address in its CIDR") {
   CHECK(special_address_kind(*policies::Cidr::parse("::10.0.0.1")) == "IPv4-compatible");
   CHECK(special_address_kind(*policies::Cidr::parse("fec0::1")) == "site-local");
   CHECK_FALSE(special_address_kind(*policies::Cidr::parse("2001:db8::5")));
+}
+
+TEST_CASE("the host's own addresses need a rule naming them exactly") {
+  const auto cidr = [](const char* text) { return *policies::Cidr::parse(text); };
+  policies::Egress egress;
+  egress.allow.push_back({"", cidr("0.0.0.0/0"), {80}, "everything"});
+  egress.allow.push_back({"", cidr("203.0.113.7"), {80}, "the host's public service"});
+  CHECK_FALSE(upstream_refusal(egress, cidr("93.184.216.34"), false));
+  CHECK(upstream_refusal(egress, cidr("93.184.216.34"), true) == "host-local");
+  CHECK_FALSE(upstream_refusal(egress, cidr("203.0.113.7"), true));
+  CHECK(upstream_refusal(egress, cidr("127.0.0.1"), true) == "loopback");
+  CHECK(is_host_address(cidr("127.0.0.1")));
+  CHECK(is_host_address(cidr("::ffff:127.0.0.1")));
+  CHECK_FALSE(is_host_address(cidr("192.0.2.77")));
 }
 
 // Found in review: each of these let code past a check.

@@ -27,10 +27,10 @@ AIRLOCK, SOURCE = sys.argv[1:3]
 ONLY = sys.argv[3:]  # test names for unittest, e.g. WarmPooledEgress
 if os.environ.get("AIRLOCK_EGRESS_TEST_NETNS") != "1":
     # A namespace of our own, loopback up: nothing here can reach the host's network.
-    # 2001:db8::5 stands for an IPv6 upstream.
+    # 2001:db8::5 stands for an IPv6 upstream, 2001:db8:1::9 for an address of the host's own.
     os.execvpe("unshare", ["unshare", "--net", "sh", "-c",
                            'ip link set lo up && ip -6 addr add 2001:db8::5/128 dev lo && '
-                           'exec "$@"', "sh",
+                           'ip -6 addr add 2001:db8:1::9/128 dev lo && exec "$@"', "sh",
                            sys.executable, *sys.argv],
                dict(os.environ, AIRLOCK_EGRESS_TEST_NETNS="1"))
 del sys.argv[1:]
@@ -162,7 +162,10 @@ egress:
     - cidr: "2001:db8::5"
       ports: [%d]
       reason: the test's IPv6 upstream
-""" % V6.port)
+    - cidr: "2001:db8:1::/48"
+      ports: [%d]
+      reason: a network that holds an address of the host's own
+""" % (V6.port, V6.port))
 ENV = dict(os.environ, AIRLOCK_RUNTIMES=os.path.join(SOURCE, "runner", "runtimes.yaml"),
            AIRLOCK_POLICY_DIR=POLICY_DIR + ":" + os.path.join(SOURCE, "policies"))
 
@@ -303,16 +306,21 @@ except OSError as e:
         code = """
 import urllib.request
 print(urllib.request.urlopen("http://[2001:db8::5]:%d/hello", timeout=20).read().decode(), end="")
-try:
-    urllib.request.urlopen("http://[2001:db8::6]:%d/hello", timeout=20)
-except OSError:
-    print("refused")
+for other in ("2001:db8::6", "2001:db8:1::9"):
+    try:
+        urllib.request.urlopen("http://[%%s]:%d/hello" %% other, timeout=20)
+    except OSError:
+        print("refused")
 """ % (V6.port, V6.port)
         result, done = run_python(code)
-        self.assertEqual(result["stdout"], "hello over IPv6\nrefused\n",
+        self.assertEqual(result["stdout"], "hello over IPv6\nrefused\nrefused\n",
                          done.stderr + result["stderr"])
-        self.assertIn("a raw address no rule allows",
-                      dict(refused(result)).get("[2001:db8::6]:%d" % V6.port, ""), refused(result))
+        reasons = dict(refused(result))
+        self.assertIn("a raw address no rule allows", reasons.get("[2001:db8::6]:%d" % V6.port, ""),
+                      reasons)
+        # A rule's network holds it, but it is the host's own: only a rule naming it exactly.
+        self.assertIn("a host-local address", reasons.get("[2001:db8:1::9]:%d" % V6.port, ""),
+                      reasons)
 
     def test_the_cli_last_line_names_a_refusal(self):
         done = subprocess.run(

@@ -1,0 +1,70 @@
+#include "runner/egress/host_addresses.h"
+
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace airlock::egress {
+
+namespace {
+
+constexpr std::chrono::seconds kRefreshAfter{2};
+
+std::vector<policies::Cidr> read_host_addresses() {
+  std::vector<policies::Cidr> addresses;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return addresses;
+  for (const ifaddrs* entry = list; entry != nullptr; entry = entry->ifa_next) {
+    if (entry->ifa_addr == nullptr) continue;
+    policies::Cidr address;
+    if (entry->ifa_addr->sa_family == AF_INET) {
+      const auto* v4 = reinterpret_cast<const sockaddr_in*>(entry->ifa_addr);
+      std::memcpy(address.address.data(), &v4->sin_addr, 4);
+      address.prefix_length = 32;
+    } else if (entry->ifa_addr->sa_family == AF_INET6) {
+      const auto* v6 = reinterpret_cast<const sockaddr_in6*>(entry->ifa_addr);
+      std::memcpy(address.address.data(), &v6->sin6_addr, 16);
+      address.v6 = true;
+      address.prefix_length = 128;
+    } else {
+      continue;
+    }
+    addresses.push_back(address);
+  }
+  ::freeifaddrs(list);
+  return addresses;
+}
+
+// An IPv4-mapped IPv6 address as the IPv4 address it carries.
+policies::Cidr unmapped(const policies::Cidr& address) {
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (!address.v6 || std::memcmp(address.address.data(), kMapped, 12) != 0) return address;
+  policies::Cidr v4;
+  std::copy(address.address.begin() + 12, address.address.end(), v4.address.begin());
+  v4.prefix_length = 32;
+  return v4;
+}
+
+}  // namespace
+
+bool is_host_address(const policies::Cidr& address) {
+  static std::mutex mutex;
+  static std::vector<policies::Cidr> known;
+  static std::chrono::steady_clock::time_point read_at;
+  const policies::Cidr judged = unmapped(address);
+  std::lock_guard lock(mutex);
+  const auto now = std::chrono::steady_clock::now();
+  if (known.empty() || now - read_at >= kRefreshAfter) {
+    known = read_host_addresses();
+    read_at = now;
+  }
+  return std::any_of(known.begin(), known.end(),
+                     [&](const policies::Cidr& own) { return own.contains(judged); });
+}
+
+}  // namespace airlock::egress
