@@ -328,8 +328,7 @@ namespace airlock::policies {
 TEST_CASE("an IPv6 network may be allowed, named and narrowed like an IPv4 one") {
   testing::TempDir dir;
   const auto policy = testing::load_ok(
-      dir.write("v6.yaml", "extends: closed\n"
-                           "egress:\n  allow:\n"
+      dir.write("v6.yaml", "egress:\n  allow:\n"
                            "    - {cidr: \"2001:DB8::/32\", ports: [443], reason: the v6 mirror}\n"
                            "    - {cidr: \"fd00::5\", ports: [80], reason: a unique-local host}\n"),
       dir.path());
