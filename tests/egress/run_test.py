@@ -489,7 +489,8 @@ class ServedEgress(unittest.TestCase):
         audit = os.path.join(self.server.dir.name, "state", "audit.jsonl")
         wanted = {"dns e2b-refusal.test", "plain.test:2222"}
         seen = set()
-        for _ in range(100):  # the log's own thread writes them
+        deadline = time.monotonic() + LIMIT_S
+        while time.monotonic() < deadline:  # the log's own thread writes them
             with open(audit) as f:
                 seen = {r["detail"].split(": ")[0] for r in map(json.loads, f)
                         if r.get("event") == "workspace_connection_refused"
@@ -505,9 +506,8 @@ class ServedEgress(unittest.TestCase):
                                               sandbox["sandboxID"], key=None,
                                               headers={"X-API-Key": s.ADMIN_KEY})
         self.assertEqual(status, 204, body)
-        for _ in range(100):
-            if self.server.metrics().get(allowed, 0) > before:
-                break
+        deadline = time.monotonic() + LIMIT_S
+        while time.monotonic() < deadline and self.server.metrics().get(allowed, 0) <= before:
             time.sleep(0.05)
         self.assertGreaterEqual(self.server.metrics().get(allowed, 0), before + 1)
 
