@@ -326,7 +326,7 @@ Report AttachmentState::finish() {
     if (dns_) dns_->close(ignored);
     if (refusals_) {
       refusals_pause_->cancel();
-      refusals_->close(ignored);
+      net::post(core_->closers, [fd = refusals_->release()] { ::close(fd); });
     }
     const auto open = connections_;
     for (const auto& [raw, weak] : open) {

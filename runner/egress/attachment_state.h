@@ -25,6 +25,8 @@ using udp = net::ip::udp;
 // may use at once: a sandbox asking for slow names waits for its own answers, not others'.
 inline constexpr size_t kResolverThreads = 4;
 inline constexpr size_t kMaxResolvingPerAttachment = 2;
+// Concurrent closes share one grace period, so a few threads keep up with many runs.
+inline constexpr size_t kCloserThreads = 2;
 // DNS queries answered (refusal packets read) per wake-up of one attachment's socket before
 // others get a turn.
 inline constexpr size_t kDnsQueriesPerWakeup = 16;
@@ -44,6 +46,9 @@ struct Gateway::Core {
   net::io_context io;
   std::thread thread;
   net::thread_pool resolvers{kResolverThreads};
+  // Closes the refusal watches: closing a packet socket waits for an RCU grace period (about
+  // 10 ms here), which must not lengthen every run under egress.
+  net::thread_pool closers{kCloserThreads};
   std::mutex mutex;  // guards config, running and attachments
   std::shared_ptr<const GatewayConfig> config;
   bool running = true;
