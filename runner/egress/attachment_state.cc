@@ -4,6 +4,7 @@
 #include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -235,8 +236,16 @@ void AttachmentState::report_unread_refusals() {
       stats.tp_drops == 0) {
     return;
   }
-  report({"refusals not itemised", std::to_string(stats.tp_drops) +
-                                       " more refused attempts: too many at once to list"});
+  // Not through report(): the same count may recur, and drops come when its cap is likely hit.
+  const Blocked dropped{"refusals not itemised", std::to_string(stats.tp_drops) +
+                                                     " more refused attempts: too many at once "
+                                                     "to list"};
+  {
+    std::lock_guard lock(counts_mutex_);
+    usage_.refused += stats.tp_drops;
+    blocked_.push_back(dropped);
+  }
+  if (on_blocked_) on_blocked_(dropped);
 }
 
 void AttachmentState::resolve_later(std::function<void()> start) {

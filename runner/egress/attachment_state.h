@@ -5,6 +5,7 @@
 
 #include <boost/asio.hpp>
 
+#include <chrono>
 #include <deque>
 #include <future>
 #include <mutex>

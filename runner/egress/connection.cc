@@ -163,8 +163,11 @@ void Connection::resolve() {
   if (raw_address_) {
     const net::ip::address address = net::ip::make_address(host_);
     const policies::Cidr cidr = to_cidr(address);
-    if (const auto kind = upstream_refusal(owner_->egress(), cidr, is_host_address(cidr))) {
-      refuse("a " + *kind + " address: only a rule within its range may name it", 403);
+    if (const auto kind = upstream_refusal(owner_->egress(), cidr, port_, is_host_address(cidr))) {
+      refuse(address_of_kind(*kind) + (*kind == kHostLocal
+                                           ? ": only a rule naming it exactly, with this port, may"
+                                           : ": only a rule within its range may name it"),
+             403);
       return;
     }
     connect({tcp::endpoint(address, port_)});
@@ -197,8 +200,8 @@ void Connection::on_resolved(const std::vector<tcp::endpoint>& found) {
   for (const tcp::endpoint& endpoint : found) {
     const policies::Cidr address = to_cidr(endpoint.address());
     if (const auto kind =
-            upstream_refusal(owner_->egress(), address, is_host_address(address))) {
-      refused = *kind + " address";  // which one is the host's business, not the sandbox's
+            upstream_refusal(owner_->egress(), address, port_, is_host_address(address))) {
+      refused = address_of_kind(*kind);  // which one is the host's business, not the sandbox's
       continue;
     }
     endpoints.push_back(endpoint);
@@ -207,7 +210,7 @@ void Connection::on_resolved(const std::vector<tcp::endpoint>& found) {
     if (refused.empty()) {
       fail("cannot resolve " + host_);
     } else {
-      refuse("resolves to a " + refused, 403);
+      refuse("resolves to " + refused, 403);
     }
     return;
   }

@@ -111,11 +111,11 @@ Gateway::~Gateway() {
   // A lookup still running finishes (getaddrinfo cannot be interrupted); queued ones do not.
   core_->resolvers.stop();
   core_->resolvers.join();
-  core_->closers.join();  // every close queued runs: no descriptor is left open
   // Handlers posted before the stop (a finish() waiting for its answer, aborted operations)
   // still run, here, so that no waiter hangs and no state is held by a queued handler.
   core_->io.restart();
   core_->io.poll();
+  core_->closers.join();  // last: every close queued, the ones above too, runs
 }
 
 sandbox::Expected<std::unique_ptr<Attachment>> Gateway::attach(

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 namespace airlock::egress {
@@ -15,10 +17,11 @@ namespace {
 
 constexpr std::chrono::seconds kRefreshAfter{2};
 
-std::vector<policies::Cidr> read_host_addresses() {
+// Nothing when getifaddrs fails (out of descriptors, say).
+std::optional<std::vector<policies::Cidr>> read_host_addresses() {
   std::vector<policies::Cidr> addresses;
   ifaddrs* list = nullptr;
-  if (::getifaddrs(&list) != 0) return addresses;
+  if (::getifaddrs(&list) != 0) return std::nullopt;
   for (const ifaddrs* entry = list; entry != nullptr; entry = entry->ifa_next) {
     if (entry->ifa_addr == nullptr) continue;
     policies::Cidr address;
@@ -54,16 +57,20 @@ policies::Cidr unmapped(const policies::Cidr& address) {
 
 bool is_host_address(const policies::Cidr& address) {
   static std::mutex mutex;
-  static std::vector<policies::Cidr> known;
+  static std::optional<std::vector<policies::Cidr>> known;
   static std::chrono::steady_clock::time_point read_at;
   const policies::Cidr judged = unmapped(address);
   std::lock_guard lock(mutex);
   const auto now = std::chrono::steady_clock::now();
-  if (known.empty() || now - read_at >= kRefreshAfter) {
-    known = read_host_addresses();
-    read_at = now;
+  if (!known || now - read_at >= kRefreshAfter) {
+    if (auto read = read_host_addresses()) {
+      known = std::move(read);
+      read_at = now;
+    }
   }
-  return std::any_of(known.begin(), known.end(),
+  // Never read: every address might be the host's own (fail closed); else the last good list.
+  if (!known) return true;
+  return std::any_of(known->begin(), known->end(),
                      [&](const policies::Cidr& own) { return own.contains(judged); });
 }
 

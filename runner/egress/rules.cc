@@ -122,7 +122,8 @@ std::optional<std::string> special_address_kind(const policies::Cidr& address) {
 }
 
 std::optional<std::string> upstream_refusal(const policies::Egress& egress,
-                                            const policies::Cidr& address, bool host_local) {
+                                            const policies::Cidr& address, uint16_t port,
+                                            bool host_local) {
   if (const auto kind = special_address_kind(address);
       kind && !special_address_allowed(egress, address)) {
     return kind;
@@ -130,10 +131,17 @@ std::optional<std::string> upstream_refusal(const policies::Egress& egress,
   if (!host_local) return std::nullopt;
   const uint8_t exact = address.v6 ? 128 : 32;
   const bool named = std::any_of(egress.allow.begin(), egress.allow.end(), [&](const auto& rule) {
-    return rule.cidr && rule.cidr->prefix_length == exact && rule.cidr->contains(address);
+    return rule.cidr && rule.cidr->prefix_length == exact && rule.cidr->contains(address) &&
+           std::find(rule.ports.begin(), rule.ports.end(), port) != rule.ports.end();
   });
   if (named) return std::nullopt;
-  return "host-local";
+  return kHostLocal;
+}
+
+std::string address_of_kind(const std::string& kind) {
+  const bool vowel = !kind.empty() && std::string_view("aeiouAEIOU").find(kind[0]) !=
+                                          std::string_view::npos;
+  return (vowel ? "an " : "a ") + kind + " address";
 }
 
 bool is_hostname(std::string_view name) {

@@ -43,11 +43,16 @@ std::optional<std::string> special_address_kind(const policies::Cidr& address);
 // or 169.254.169.254 through. True for an ordinary address.
 bool special_address_allowed(const policies::Egress& egress, const policies::Cidr& address);
 
-// Why the gateway must not connect to address for a sandbox under egress, as the address's kind
-// ("loopback", "host-local", ...), or nothing when it may: a special address no rule within its
-// range names, or one of this host's own (host_local) that no rule names exactly.
+// Why the gateway must not connect to address:port for a sandbox under egress, as the address's
+// kind ("loopback", kHostLocal, ...), or nothing when it may: a special address no rule within
+// its range names, or one of this host's own (host_local) that no rule names exactly with port.
+inline constexpr const char* kHostLocal = "host-local";
 std::optional<std::string> upstream_refusal(const policies::Egress& egress,
-                                            const policies::Cidr& address, bool host_local);
+                                            const policies::Cidr& address, uint16_t port,
+                                            bool host_local);
+
+// "a loopback address", "an IPv4-compatible address": a kind from upstream_refusal in a sentence.
+std::string address_of_kind(const std::string& kind);
 
 // True for a host name made of letters, digits, '-' and '_' between dots (no empty label).
 bool is_hostname(std::string_view name);

@@ -219,12 +219,16 @@ TEST_CASE("rules allow a name on its ports and an address in its CIDR") {
 TEST_CASE("the host's own addresses need a rule naming them exactly") {
   const auto cidr = [](const char* text) { return *policies::Cidr::parse(text); };
   policies::Egress egress;
-  egress.allow.push_back({"", cidr("0.0.0.0/0"), {80}, "everything"});
+  egress.allow.push_back({"", cidr("0.0.0.0/0"), {80, 443}, "everything"});
   egress.allow.push_back({"", cidr("203.0.113.7"), {80}, "the host's public service"});
-  CHECK_FALSE(upstream_refusal(egress, cidr("93.184.216.34"), false));
-  CHECK(upstream_refusal(egress, cidr("93.184.216.34"), true) == "host-local");
-  CHECK_FALSE(upstream_refusal(egress, cidr("203.0.113.7"), true));
-  CHECK(upstream_refusal(egress, cidr("127.0.0.1"), true) == "loopback");
+  CHECK_FALSE(upstream_refusal(egress, cidr("93.184.216.34"), 443, false));
+  CHECK(upstream_refusal(egress, cidr("93.184.216.34"), 443, true) == "host-local");
+  CHECK_FALSE(upstream_refusal(egress, cidr("203.0.113.7"), 80, true));
+  // The exact rule opens its own ports only, not those a broad rule lists.
+  CHECK(upstream_refusal(egress, cidr("203.0.113.7"), 443, true) == "host-local");
+  CHECK(upstream_refusal(egress, cidr("127.0.0.1"), 80, true) == "loopback");
+  CHECK(address_of_kind("IPv4-compatible") == "an IPv4-compatible address");
+  CHECK(address_of_kind("host-local") == "a host-local address");
   CHECK(is_host_address(cidr("127.0.0.1")));
   CHECK(is_host_address(cidr("::ffff:127.0.0.1")));
   CHECK_FALSE(is_host_address(cidr("192.0.2.77")));

@@ -319,8 +319,8 @@ for other in ("2001:db8::6", "2001:db8:1::9"):
         self.assertIn("a raw address no rule allows", reasons.get("[2001:db8::6]:%d" % V6.port, ""),
                       reasons)
         # A rule's network holds it, but it is the host's own: only a rule naming it exactly.
-        self.assertIn("a host-local address", reasons.get("[2001:db8:1::9]:%d" % V6.port, ""),
-                      reasons)
+        self.assertIn("a host-local address: only a rule naming it exactly, with this port, may",
+                      reasons.get("[2001:db8:1::9]:%d" % V6.port, ""), reasons)
 
     def test_the_cli_last_line_names_a_refusal(self):
         done = subprocess.run(
