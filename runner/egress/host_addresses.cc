@@ -11,6 +11,8 @@
 #include <optional>
 #include <vector>
 
+#include "runner/egress/rules.h"
+
 namespace airlock::egress {
 
 namespace {
@@ -41,16 +43,6 @@ std::optional<std::vector<policies::Cidr>> read_host_addresses() {
   }
   ::freeifaddrs(list);
   return addresses;
-}
-
-// An IPv4-mapped IPv6 address as the IPv4 address it carries.
-policies::Cidr unmapped(const policies::Cidr& address) {
-  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (!address.v6 || std::memcmp(address.address.data(), kMapped, 12) != 0) return address;
-  policies::Cidr v4;
-  std::copy(address.address.begin() + 12, address.address.end(), v4.address.begin());
-  v4.prefix_length = 32;
-  return v4;
 }
 
 }  // namespace

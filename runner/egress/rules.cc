@@ -90,33 +90,29 @@ const SpecialRange* special_range(const policies::Cidr& address) {
 
 }  // namespace
 
-bool special_address_allowed(const policies::Egress& egress, const policies::Cidr& address) {
+policies::Cidr unmapped(const policies::Cidr& address) {
+  if (!address.v6 || !within(address, "::ffff:0:0/96")) return address;
   policies::Cidr v4;
-  const policies::Cidr* judged = &address;
-  if (address.v6 && within(address, "::ffff:0:0/96")) {
-    std::copy(address.address.begin() + 12, address.address.end(), v4.address.begin());
-    v4.prefix_length = 32;
-    judged = &v4;
-  }
-  const SpecialRange* range = special_range(*judged);
+  std::copy(address.address.begin() + 12, address.address.end(), v4.address.begin());
+  v4.prefix_length = 32;
+  return v4;
+}
+
+bool special_address_allowed(const policies::Egress& egress, const policies::Cidr& address) {
+  const policies::Cidr judged = unmapped(address);
+  const SpecialRange* range = special_range(judged);
   if (range == nullptr) return true;
   const policies::Cidr network = *policies::Cidr::parse(range->network);
   // "0.0.0.0/0" means the internet, not the host's loopback: the rule must lie within the range.
   return std::any_of(egress.allow.begin(), egress.allow.end(), [&](const auto& rule) {
-    return rule.cidr && rule.cidr->contains(*judged) && rule.cidr->v6 == network.v6 &&
+    return rule.cidr && rule.cidr->contains(judged) && rule.cidr->v6 == network.v6 &&
            rule.cidr->prefix_length >= network.prefix_length && network.contains(*rule.cidr);
   });
 }
 
 std::optional<std::string> special_address_kind(const policies::Cidr& address) {
   // An IPv4-mapped IPv6 address is judged as the IPv4 address it carries.
-  if (address.v6 && within(address, "::ffff:0:0/96")) {
-    policies::Cidr v4;
-    std::copy(address.address.begin() + 12, address.address.end(), v4.address.begin());
-    v4.prefix_length = 32;
-    return special_address_kind(v4);
-  }
-  const SpecialRange* range = special_range(address);
+  const SpecialRange* range = special_range(unmapped(address));
   if (range == nullptr) return std::nullopt;
   return range->kind;
 }

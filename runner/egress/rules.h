@@ -31,6 +31,9 @@ Verdict check_name(const policies::Egress& egress, std::string_view name, uint16
 // The first CIDR rule that contains address and lists port; else "a raw address no rule allows".
 Verdict check_address(const policies::Egress& egress, const policies::Cidr& address, uint16_t port);
 
+// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it carries; any other as is.
+policies::Cidr unmapped(const policies::Cidr& address);
+
 // What kind of special-purpose address this is ("loopback", "private", "link-local", ...), or
 // nothing for an ordinary public address. An upstream name resolving to one is refused unless the
 // operator pinned it (GatewayConfig::hosts) or a CIDR rule within its range names it
