@@ -22,8 +22,8 @@ std::optional<std::vector<std::string>> driver_argv(const std::string& runtime,
 
 // What every driver's sandbox (a session's, a warm pool's) takes from its policy: its
 // environment, limits, file system with the drivers (drivers_dir) bound read-only at
-// kDriversSandboxDir, syscalls and egress gateway ports; with the control channel; and what its runtime adds
-// (add_runtime_setup). Callers set its lifetime limits.
+// kDriversSandboxDir, syscalls and egress gateway ports; with the control channel; and what its
+// runtime adds (add_runtime_setup). Callers set its lifetime limits.
 sandbox::Spec driver_spec(const policies::Policy& policy, const Runtime& runtime,
                           std::vector<std::string> argv, const std::string& drivers_dir);
 

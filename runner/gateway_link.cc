@@ -79,7 +79,8 @@ void GatewayLink::attach(sandbox::GatewaySockets sockets) {
 }
 
 egress::Blocked GatewayLink::attach_failure() const {
-  return {"every destination", "the egress gateway could not serve this sandbox: " + *attach_error_};
+  return {"every destination",
+          "the egress gateway could not serve this sandbox: " + *attach_error_};
 }
 
 egress::Report GatewayLink::take() {

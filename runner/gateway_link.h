@@ -54,7 +54,9 @@ class GatewayLink {
   egress::Report finish();
   // Called once, by the finish() that ends an attachment, with its report: for a sandbox whose
   // network no result reports (an E2B workspace's). Set before the sandbox starts.
-  void on_finished(std::function<void(const egress::Report&)> then) { on_finished_ = std::move(then); }
+  void on_finished(std::function<void(const egress::Report&)> then) {
+    on_finished_ = std::move(then);
+  }
   // While the sandbox lives (a session's executions): what the gateway refused and counted since
   // the last call (the first: since attach). Thread-safe.
   egress::Report take();

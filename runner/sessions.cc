@@ -132,7 +132,8 @@ std::variant<SessionInfo, SessionError> SessionManager::create(const SessionRequ
   auto workspace = sandbox_.create_workspace(request.policy->limits.workdir_size_bytes);
   if (!workspace) return refuse(SessionRefusal::setup_failed, workspace.error().message());
   state->workspace = std::move(workspace.value());
-  auto interpreter = Interpreter::start(sandbox_, spec_for(*state), link_for(settings_.gateway, state->policy->egress));
+  auto interpreter = Interpreter::start(sandbox_, spec_for(*state),
+                                        link_for(settings_.gateway, state->policy->egress));
   if (!interpreter) return refuse(SessionRefusal::setup_failed, interpreter.error().message());
   state->interpreter = std::move(interpreter.value());
   return registry_.add(std::move(std::get<SessionRegistry::Reservation>(reserved)), state);
@@ -212,7 +213,8 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
             state.lost_because.empty() ? "the interpreter ended" : state.lost_because;
         state.interpreter.reset();
       }
-      auto fresh = Interpreter::start(sandbox_, spec_for(state), link_for(settings_.gateway, state.policy->egress));
+      auto fresh = Interpreter::start(sandbox_, spec_for(state),
+                                      link_for(settings_.gateway, state.policy->egress));
       if (!fresh) return execution.fail("session setup", fresh.error());
       state.interpreter = std::move(fresh.value());
       ++state.restarts;

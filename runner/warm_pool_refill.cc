@@ -19,7 +19,8 @@ std::unique_ptr<WarmPool::Ready> WarmPool::fork_one(
     const std::shared_ptr<const Setup>& setup, bool background) {
   sandbox::Spec spec = setup->spec;
   spec.background = background;
-  auto forked = Interpreter::fork(sandbox_, *server, spec, link_for(settings_.gateway, setup->policy->egress));
+  auto forked = Interpreter::fork(sandbox_, *server, spec,
+                                  link_for(settings_.gateway, setup->policy->egress));
   {
     std::lock_guard lock(mutex_);
     slot.forking = static_cast<bool>(forked);
@@ -73,7 +74,8 @@ std::unique_ptr<WarmPool::Ready> WarmPool::start_one(Slot& slot) {
   sandbox::Spec spec = setup->spec;
   spec.host_workdir = ready->workspace->path();
   spec.background = true;
-  auto interpreter = Interpreter::start(sandbox_, spec, link_for(settings_.gateway, setup->policy->egress));
+  auto interpreter =
+      Interpreter::start(sandbox_, spec, link_for(settings_.gateway, setup->policy->egress));
   if (!interpreter) return nullptr;
   ready->interpreter = std::move(interpreter.value());
   return ready;
