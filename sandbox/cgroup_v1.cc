@@ -1,4 +1,5 @@
 // The cgroup v1 backend: one directory per controller hierarchy (memory, pids, cpu, cpuacct).
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -53,6 +54,16 @@ class CgroupV1 final : public Cgroup {
       if (Status s = fs_->write(dir + "/cgroup.procs", std::to_string(pid)); !s) return s;
     }
     return {};
+  }
+
+  Expected<std::vector<UniqueFd>> self_join_files() override {
+    std::vector<UniqueFd> files;
+    for (const auto& [hierarchy, dir] : unique_dirs()) {
+      auto file = open_fd(dir + "/tasks", O_WRONLY | O_CLOEXEC);
+      if (!file) return file.error();
+      files.push_back(std::move(file.value()));
+    }
+    return files;
   }
 
   Expected<uint64_t> cpu_usage_ns() override {

@@ -86,6 +86,14 @@ void die_with_supervisor(int socket, const char* who) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(socket, "prctl(PR_SET_PDEATHSIG)", who, errno);
 }
 
+void join_cgroup(int socket, const int* files, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    if (files[i] < 0) continue;
+    if (::write(files[i], "0", 1) != 1) fail(socket, "write(cgroup tasks, 0)", nullptr, errno);
+    ::close(files[i]);
+  }
+}
+
 void enter_cgroup_namespace(int socket) {
   if (::syscall(SYS_unshare, CLONE_NEWCGROUP) != 0) {
     fail(socket, "unshare(CLONE_NEWCGROUP)", nullptr, errno);

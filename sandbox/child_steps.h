@@ -1,7 +1,7 @@
 // The named steps of a sandbox's child, shared by a cold child (process.cc) and a forked one
 // (fork_child.cc), so that both take them with one set of error names. The checklist, numbered
 // as both files number it:
-//    1. die with the supervisor; wait until it has written our id maps and cgroup
+//    1. die with the supervisor; wait until it has written our id maps; join the run's cgroup
 //    2. a cgroup namespace, now that we are in the run's cgroup; a time namespace
 //    3. a new session
 //    4. the file system
@@ -34,6 +34,12 @@ namespace airlock::sandbox {
 // uid/gid change, so a child arms it again after drop_to_sandbox_user. who names the child in
 // the error ("A" or "B" of a forked sandbox), or nullptr.
 void die_with_supervisor(int socket, const char* who);
+
+// Into the run's cgroup by the child itself: "0" written into each of `files` (v1's `tasks`,
+// opened by the supervisor; -1 entries skipped), each closed after. We are one thread, so moving
+// it moves the process, and a thread moving itself spares the supervisor's attach an RCU grace
+// period.
+void join_cgroup(int socket, const int* files, size_t count);
 
 // A cgroup namespace rooted at the cgroup the child is in: called once the supervisor has moved
 // it into the run's cgroup.

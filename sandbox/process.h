@@ -56,14 +56,19 @@ struct ChildPlan {
   void finalize();
 };
 
+// The most Cgroup::self_join_files a child takes: one per v1 hierarchy.
+inline constexpr int kMaxCgroupJoinFiles = 4;
+
 // The child's ends of the pipes and sockets.
 struct ChildFds {
   int stdin_read = -1;
   int stdout_write = -1;
   int stderr_write = -1;
   int control = -1;    // seqpacket socket to the supervisor
-  int sync_read = -1;  // the supervisor writes one byte when ids and cgroup are in place
+  int sync_read = -1;  // the supervisor writes one byte once our id maps are written
   int channel_write = -1;  // becomes the program's fd 3 when >= 0 (Spec::control_channel)
+  // Cgroup::self_join_files: the child writes "0" into each after the sync byte (v1).
+  int cgroup_join[kMaxCgroupJoinFiles] = {-1, -1, -1, -1};
 };
 
 // Messages on the control socket, child to supervisor.
