@@ -30,8 +30,8 @@ namespace {
 // The request being served; copied into A and B by fork.
 ForkRequest request;
 sock_filter filters[2 * kMaxFilterLength];
-int request_fds[ForkRequest::kFdCount] = {-1, -1, -1, -1, -1};
-enum { kStdin, kStdout, kStderr, kChannel, kControl };
+int request_fds[ForkRequest::kMaxFdCount] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+enum { kStdin, kStdout, kStderr, kChannel, kControl, kCgroupJoin };
 
 void close_request_fds() {
   for (int& fd : request_fds) {
@@ -72,14 +72,15 @@ extern "C" int airlock_zygote_next(int fork_socket) {
   close_request_fds();
   struct iovec parts[2] = {{&request, sizeof request}, {filters, sizeof filters}};
   const Received received =
-      receive_with_fds(fork_socket, parts, 2, request_fds, ForkRequest::kFdCount, 0);
+      receive_with_fds(fork_socket, parts, 2, request_fds, ForkRequest::kMaxFdCount, 0);
   if (received.bytes <= 0) return 0;
-  // Fds beyond the five a request has were closed; the request is refused.
+  // Fds beyond the most a request has were closed; the request is refused, as is one whose fds
+  // are not the five plus the cgroup files it says it carries.
   const bool whole = received.bytes >= static_cast<ssize_t>(sizeof request) &&
-                     !received.truncated && received.fds_closed == 0 &&
-                     received.fd_count == ForkRequest::kFdCount;
+                     !received.truncated && received.fds_closed == 0;
   if (!whole ||
-      !fork_request_valid(request, static_cast<size_t>(received.bytes) - sizeof request)) {
+      !fork_request_valid(request, static_cast<size_t>(received.bytes) - sizeof request) ||
+      received.fd_count != ForkRequest::kFdCount + static_cast<int>(request.cgroup_join_count)) {
     close_request_fds();
     return -1;
   }
@@ -92,9 +93,12 @@ namespace {
 void prepare_namespaces() {
   const int control = request_fds[kControl];
   const SetupPlan& plan = request.setup;
-  // 1. Die with the supervisor (B waits for the cgroup).
+  // 1. Die with the supervisor; join the run's cgroup where the request carries its files (else
+  // the supervisor moves A and B after their hellos, and B waits for that).
   die_with_supervisor(control, "A");
-  close_all_but(request_fds, ForkRequest::kFdCount);
+  close_all_but(request_fds, ForkRequest::kMaxFdCount);
+  join_cgroup(control, request_fds + kCgroupJoin, request.cgroup_join_count);
+  for (uint32_t i = 0; i < request.cgroup_join_count; ++i) request_fds[kCgroupJoin + i] = -1;
   // The zygote lets the kernel reap its children; A waits for its own.
   ::signal(SIGCHLD, SIG_DFL);
   hello(control, "init", -1);
@@ -142,8 +146,9 @@ void enter_sandbox() {
   // 5. Network: loopback only, in a namespace of its own.
   bring_up_network(control, plan.hostname, std::strlen(plan.hostname), plan.gateway_ports,
                    plan.gateway_port_count);
-  // 1. Hello, with the working directory for the supervisor's file transfers; then wait until
-  // it has moved us into the run's cgroup.
+  // 1. Hello, with the working directory for the supervisor's file transfers; then wait for its
+  // go, which comes once we are in the run's cgroup (A's, which A joined before forking us, or
+  // where the supervisor moved us).
   int workdir = ::open(workdir_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (workdir < 0) fail(control, "open", workdir_path, errno);
   hello(control, "program", workdir);

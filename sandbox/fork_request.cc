@@ -8,10 +8,12 @@ namespace airlock::sandbox {
 
 bool fork_request_valid(const ForkRequest& request, size_t filter_bytes) {
   const SetupPlan& r = request.setup;
-  if (request.magic != ForkRequest::kMagic || r.zygote || r.writable_count < 1 ||
-      r.writable_count > SetupPlan::kMaxWritable || r.rlimit_count > SetupPlan::kMaxRlimits ||
-      r.policy_length == 0 || r.floor_length == 0 || r.policy_length > kMaxFilterLength ||
-      r.floor_length > kMaxFilterLength || r.control_fd_number < 4 ||
+  if (request.magic != ForkRequest::kMagic ||
+      request.cgroup_join_count > static_cast<uint32_t>(kMaxCgroupJoinFiles) || r.zygote ||
+      r.writable_count < 1 || r.writable_count > SetupPlan::kMaxWritable ||
+      r.rlimit_count > SetupPlan::kMaxRlimits || r.policy_length == 0 || r.floor_length == 0 ||
+      r.policy_length > kMaxFilterLength || r.floor_length > kMaxFilterLength ||
+      r.control_fd_number < 4 ||
       filter_bytes != (r.policy_length + r.floor_length) * sizeof(sock_filter)) {
     return false;
   }

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "sandbox/process.h"
 #include "sandbox/setup_plan.h"
 
 namespace airlock::sandbox {
@@ -14,12 +15,16 @@ namespace airlock::sandbox {
 //
 // Sent on the zygote's fork socket with five fds: the child's stdin (read end), stdout and
 // stderr (write ends), the control channel that becomes its fd 3 (write end), and its end of the
-// control socket. The two filter programs follow the header, policy first.
+// control socket; then cgroup_join_count files of Cgroup::self_join_files (v1), which A writes
+// "0" into before its hello, so that A and B (forked from A) are in the run's cgroup. The two
+// filter programs follow the header, policy first.
 struct ForkRequest {
-  static constexpr uint32_t kMagic = 0x61726b32;  // "ark2"
+  static constexpr uint32_t kMagic = 0x61726b33;  // "ark3"
   static constexpr int kFdCount = 5;
+  static constexpr int kMaxFdCount = kFdCount + kMaxCgroupJoinFiles;
   uint32_t magic = kMagic;
-  SetupPlan setup;  // from plan_setup; never a zygote's
+  uint32_t cgroup_join_count = 0;  // at most kMaxCgroupJoinFiles
+  SetupPlan setup;                 // from plan_setup; never a zygote's
 };
 
 // Zygote side (no allocation): whether a received request can be served, given how many bytes

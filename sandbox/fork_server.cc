@@ -208,6 +208,13 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
     return error;
   };
 
+  auto join_files = launch->cgroup->self_join_files();
+  if (!join_files) return fail(join_files.error());
+  if (join_files->size() > kMaxCgroupJoinFiles) {
+    return fail(SetupError{"more cgroup hierarchies to join than a child takes", E2BIG});
+  }
+  request.cgroup_join_count = static_cast<uint32_t>(join_files->size());
+
   auto stdin_pipe = make_pipe_nonblocking_end(false);
   auto stdout_pipe = make_pipe_nonblocking_end(true);
   auto stderr_pipe = make_pipe_nonblocking_end(true);
@@ -227,15 +234,18 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
                               compiled.policy_program.size() * sizeof(sock_filter)},
                              {const_cast<sock_filter*>(compiled.floor_program.data()),
                               compiled.floor_program.size() * sizeof(sock_filter)}};
-    const int fds[ForkRequest::kFdCount] = {stdin_pipe->read_end.get(),
-                                            stdout_pipe->write_end.get(),
-                                            stderr_pipe->write_end.get(), channel->write_end.get(),
-                                            control->second.get()};
+    int fds[ForkRequest::kMaxFdCount] = {stdin_pipe->read_end.get(), stdout_pipe->write_end.get(),
+                                         stderr_pipe->write_end.get(), channel->write_end.get(),
+                                         control->second.get()};
+    for (size_t i = 0; i < join_files->size(); ++i) {
+      fds[ForkRequest::kFdCount + i] = (*join_files)[i].get();
+    }
+    const int fd_count = ForkRequest::kFdCount + static_cast<int>(join_files->size());
     // Bounded: a zygote that stopped reading must not hang every thread that forks.
     std::lock_guard lock(zygote.socket_mutex);
     const auto deadline = std::chrono::steady_clock::now() + kForkSetupTimeout;
     for (;;) {
-      if (send_with_fds(zygote.socket.get(), parts, 3, fds, ForkRequest::kFdCount,
+      if (send_with_fds(zygote.socket.get(), parts, 3, fds, fd_count,
                         MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) {
         break;
       }
@@ -263,10 +273,14 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
   launch->child.emplace(ChildProcess::forked(init, std::move(hellos->init),
                                              std::move(hellos->program)));
   // Both in the run's cgroup, as a cold sandbox's init and program are: A's pages and its place
-  // in the process count belong to this run, not to the zygote's limits.
-  for (pid_t pid : {program, init}) {
-    if (Status s = launch->cgroup->attach(pid); !s) return fail(s.error());
+  // in the process count belong to this run, not to the zygote's limits. A joined before its
+  // hello where the request carried the cgroup's files (v1), and B is A's fork; else here.
+  if (join_files->empty()) {
+    for (pid_t pid : {program, init}) {
+      if (Status s = launch->cgroup->attach(pid); !s) return fail(s.error());
+    }
   }
+  join_files->clear();
   // Neither can end on its own before "go" (B waits for it; A waits for B). Alive now, after the
   // attach, their pids were still theirs when it happened.
   if (has_exited(launch->child->pidfd()) || has_exited(launch->child->program_pidfd())) {

@@ -277,6 +277,10 @@ TEST_CASE("a request with a relative tmpfs path, no NUL in its hostname or a wro
   too_many_rlimits.setup.rlimit_count = SetupPlan::kMaxRlimits + 1;
   CHECK_FALSE(fork_request_valid(too_many_rlimits, filter_bytes(too_many_rlimits)));
 
+  ForkRequest too_many_cgroup_files = good;  // more than A has places for
+  too_many_cgroup_files.cgroup_join_count = kMaxCgroupJoinFiles + 1;
+  CHECK_FALSE(fork_request_valid(too_many_cgroup_files, filter_bytes(too_many_cgroup_files)));
+
   ForkRequest zygote = good;  // its children would go without the policy's filter
   zygote.setup.zygote = true;
   CHECK_FALSE(fork_request_valid(zygote, filter_bytes(zygote)));

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <condition_variable>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 
@@ -177,6 +178,22 @@ TEST_CASE("a forked sandbox runs under its own seccomp policy and cgroup limits"
     const Outcome& outcome = forked->live->wait();
     CHECK(outcome.status == RunStatus::violation);
     CHECK_THAT(outcome.reason, Catch::Contains("uname"));
+  }
+  SECTION("on v1 its init and program are in its run's cgroup of every controller") {
+    if (!cgroup_v1()) return;  // v2: attached by the supervisor, unchanged
+    std::map<std::string, size_t> before;
+    for (const char* controller : {"memory", "pids", "cpu", "cpuacct"}) {
+      before[controller] = processes_in_own_runs_v1(controller);
+    }
+    Driver driver;
+    auto forked = shared_sandbox().fork(*server, child_spec(), driver);
+    REQUIRE(forked.ok());
+    // A joined its run's cgroup before its hello (Cgroup::self_join_files); B is A's fork.
+    for (const char* controller : {"memory", "pids", "cpu", "cpuacct"}) {
+      INFO(controller);
+      CHECK(processes_in_own_runs_v1(controller) == before[controller] + 2);
+    }
+    CHECK(driver.execute(*forked->live, "print(6 * 7)") == "42\n");
   }
   SECTION("memory beyond its limit ends it as memory_limit") {
     Spec spec = child_spec();

@@ -8,26 +8,12 @@
 #include <fstream>
 #include <map>
 
-#include "sandbox/cgroup.h"
 #include "test_support.h"
 
 namespace airlock::sandbox {
 using namespace testing;
 
 namespace {
-
-// Names of the directories in `path`.
-std::vector<std::string> directory_names(const std::string& path) {
-  std::vector<std::string> names;
-  DIR* dir = ::opendir(path.c_str());
-  if (dir == nullptr) return names;
-  while (dirent* entry = ::readdir(dir)) {
-    std::string name = entry->d_name;
-    if (entry->d_type == DT_DIR && name != "." && name != "..") names.push_back(name);
-  }
-  ::closedir(dir);
-  return names;
-}
 
 // Host pids whose comm is `name`.
 std::vector<int> processes_named(const std::string& name) {
@@ -44,29 +30,11 @@ std::vector<int> processes_named(const std::string& name) {
   return pids;
 }
 
-// Lines of cgroup.procs in every run dir of this process's instances under one v1 controller.
-size_t processes_in_own_runs_v1(const std::string& controller) {
-  std::ifstream self("/proc/self/cgroup");
-  std::string text((std::istreambuf_iterator<char>(self)), std::istreambuf_iterator<char>());
-  std::string own = own_cgroup_path(text, controller);
-  std::string base = "/sys/fs/cgroup/" + controller + (own == "/" ? "" : own) + "/airlock";
-  const std::string prefix = std::to_string(::getpid()) + "-";
-  size_t count = 0;
-  for (const std::string& instance : directory_names(base)) {
-    if (instance.rfind(prefix, 0) != 0) continue;
-    for (const std::string& run : directory_names(base + "/" + instance)) {
-      std::ifstream procs(base + "/" + instance + "/" + run + "/cgroup.procs");
-      for (std::string line; std::getline(procs, line);) ++count;
-    }
-  }
-  return count;
-}
-
 }  // namespace
 
 TEST_CASE("v1: init and program are in the run's cgroup of every controller", "[root]") {
   if (!can_sandbox()) return;
-  if (::access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) return;  // v2: CLONE_INTO_CGROUP
+  if (!cgroup_v1()) return;  // v2: CLONE_INTO_CGROUP
   struct Counter : OutputHandler {
     std::map<std::string, size_t> seen;
     bool on_output(Stream, std::string_view) override { return true; }

@@ -31,6 +31,13 @@ bool can_sandbox();
 // The process's Sandbox (created on first use).
 Sandbox& shared_sandbox();
 
+// True on a cgroup v1 host (no cgroup.controllers at the hierarchy's root).
+bool cgroup_v1();
+
+// On v1: the processes (lines of cgroup.procs) in all run cgroups of this process's sandboxes,
+// under one controller ("memory", "pids", "cpu", "cpuacct").
+size_t processes_in_own_runs_v1(const std::string& controller);
+
 // Runs argv with probe_spec defaults (or the given spec) and returns the outcome.
 Outcome run(const Spec& spec, Captured& captured, const RunOptions& options = {});
 
