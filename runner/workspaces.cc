@@ -1,16 +1,13 @@
 #include "runner/workspaces.h"
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <mutex>
-#include <thread>
 
 #include "policies/audit_log.h"
 #include "runner/agent_channel.h"
 #include "runner/drivers.h"
 #include "runner/live_workspace.h"
+#include "runner/workspace_janitor.h"
 #include "sandbox/readable.h"
 
 namespace airlock::runner {
@@ -88,56 +85,6 @@ WorkspaceInfo info_of(const WorkspaceEntry& entry, const SessionInfo& kept) {
 }
 
 }  // namespace
-
-// A thread that removes workspaces by id, so that the sandbox's thread, which learns that an
-// agent ended, never waits for a sandbox's teardown.
-class WorkspaceManager::Janitor {
- public:
-  explicit Janitor(std::function<void(const std::string&)> remove)
-      : remove_(std::move(remove)), thread_([this] { work(); }) {}
-  ~Janitor() { stop(); }
-
-  void post(std::string id) {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-      ids_.push_back(std::move(id));
-    }
-    changed_.notify_one();
-  }
-
-  // Drops what is queued and joins the thread; later posts are ignored.
-  void stop() {
-    {
-      std::lock_guard lock(mutex_);
-      stopping_ = true;
-      ids_.clear();
-    }
-    changed_.notify_one();
-    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
-  }
-
- private:
-  void work() {
-    std::unique_lock lock(mutex_);
-    while (true) {
-      changed_.wait(lock, [this] { return stopping_ || !ids_.empty(); });
-      if (stopping_) return;
-      std::string id = std::move(ids_.front());
-      ids_.pop_front();
-      lock.unlock();
-      remove_(id);
-      lock.lock();
-    }
-  }
-
-  const std::function<void(const std::string&)> remove_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<std::string> ids_;
-  bool stopping_ = false;
-  std::thread thread_;  // last: starts once the rest is made
-};
 
 WorkspaceManager::WorkspaceManager(sandbox::Sandbox& sandbox, const RuntimeTable& runtimes,
                                    WorkspaceSettings settings)
