@@ -4,6 +4,7 @@
 
 #include "api/config.h"
 #include "api/e2b/control_plane.h"
+#include "api/e2b/control_plane_requests.h"
 #include "api/e2b/errors.h"
 #include "api/e2b/files.h"
 #include "api/e2b/interpreter.h"
