@@ -3,6 +3,9 @@
 //
 // usage: spawn_bench [--runs N] [--airlock PATH] [--pause-ms N]
 //
+// Variants: bare, airlock in process (what `airlock serve` pays), the `airlock run` CLI,
+// bubblewrap with every namespace (/usr/bin/bwrap), and nsjail when it is on PATH.
+//
 // Each run follows a pause (30 ms unless --pause-ms), so that no variant finds kernel state the
 // one before it left warm: on cgroup v1, moving a process between cgroups waits for an RCU grace
 // period unless another move happened within the last one, and a CLI run straight after a
@@ -15,6 +18,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -55,6 +59,20 @@ bool spawn_and_wait(const std::vector<std::string>& argv) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+// The first executable `name` on PATH, or "".
+std::string on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string candidate = dirs.substr(start, end - start) + "/" + name;
+    if (end > start && access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return "";
+}
+
 double percentile(std::vector<double> values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
@@ -83,6 +101,11 @@ int main(int argc, char** argv) {
                                           "/usr", "--symlink", "usr/bin", "/bin", "--symlink",
                                           "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
                                           "--proc", "/proc", "--dev", "/dev", "--die-with-parent"};
+  // nsjail, when installed (Debian 12 does not package it), as bench/latency.py runs it.
+  const std::string nsjail_path = on_path("nsjail");
+  const std::vector<std::string> nsjail = {
+      nsjail_path, "-q",     "-Mo", "--disable_proc", "-R", "/usr", "-R", "/lib",
+      "-R",        "/lib64", "-R",  "/bin",           "-R", "/etc", "--"};
   auto with = [](std::vector<std::string> prefix, std::vector<std::string> rest) {
     prefix.insert(prefix.end(), rest.begin(), rest.end());
     return prefix;
@@ -125,6 +148,10 @@ int main(int argc, char** argv) {
     variants.push_back({"bwrap --unshare-all /bin/true",
                         [&] { return spawn_and_wait(with(bwrap, {"/bin/true"})); }});
   }
+  if (!nsjail_path.empty()) {
+    variants.push_back(
+        {"nsjail /bin/true", [&] { return spawn_and_wait(with(nsjail, {"/bin/true"})); }});
+  }
   variants.push_back({"bare python print(1)",
                       [&] { return spawn_and_wait({python, "-c", "print(1)"}); }});
   variants.push_back({"airlock (library, cold) python print(1)",
@@ -135,6 +162,11 @@ int main(int argc, char** argv) {
   if (have_bwrap) {
     variants.push_back({"bwrap --unshare-all python print(1)",
                         [&] { return spawn_and_wait(with(bwrap, {python, "-c", "print(1)"})); }});
+  }
+  if (!nsjail_path.empty()) {
+    variants.push_back({"nsjail python print(1)", [&] {
+                          return spawn_and_wait(with(nsjail, {python, "-c", "print(1)"}));
+                        }});
   }
 
   for (Variant& v : variants) v.once();  // warm the page cache and the filter cache
