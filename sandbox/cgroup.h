@@ -55,6 +55,9 @@ struct CgroupStats {
   uint64_t peak_processes = 0;  // 0 when the kernel does not tell
 };
 
+// The most files Cgroup::self_join_files gives: one per v1 hierarchy (memory, pids, cpu, cpuacct).
+inline constexpr int kMaxCgroupJoinFiles = 4;
+
 // The cgroup of one run. Its destructor kills what is left in it and removes it.
 class Cgroup {
  public:
@@ -62,10 +65,11 @@ class Cgroup {
   virtual Status attach(pid_t pid) = 0;
   // A directory fd for clone3(CLONE_INTO_CGROUP), or -1 when the backend has none (v1).
   virtual int clone_into_fd() const { return -1; }
-  // Files a child writes "0" into to move itself in (v1: each hierarchy's `tasks`), opened for
-  // writing by the supervisor; empty when the backend has none (v2 has clone_into_fd). A thread
-  // that moves itself takes no global lock, where attach() waits for an RCU grace period on v1
-  // (5-10 ms on a VM), the largest single cost of a cold start.
+  // Files a child writes "0" into to move itself in (v1: each hierarchy's `tasks`, at most
+  // kMaxCgroupJoinFiles), opened for writing by the supervisor; empty when the backend has none
+  // (v2 has clone_into_fd). attach() takes cgroup_threadgroup_rwsem for writing, which waits for
+  // an RCU grace period (5-10 ms on this VM, the largest single cost of a cold start); a thread
+  // moving itself skips that lock on current kernels (measured on 6.18).
   virtual Expected<std::vector<UniqueFd>> self_join_files() { return std::vector<UniqueFd>{}; }
   virtual Expected<uint64_t> cpu_usage_ns() = 0;
   // Memory charged to the cgroup now (pages first touched by its processes).

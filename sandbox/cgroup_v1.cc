@@ -6,6 +6,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <thread>
 
@@ -15,6 +16,7 @@ namespace airlock::sandbox {
 namespace {
 
 constexpr const char* kControllers[] = {"memory", "pids", "cpu", "cpuacct"};
+static_assert(std::size(kControllers) <= kMaxCgroupJoinFiles, "a child joins every hierarchy");
 constexpr int kKillAttempts = 200;  // x 5 ms: how long destroy waits for killed tasks to go
 
 // One mounted hierarchy (several controllers may share it) and this instance's dir in it.

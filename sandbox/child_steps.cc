@@ -60,8 +60,8 @@ bool send_message(int socket, const ControlMessage& message, const int* fds, int
 }
 
 void close_all_but(const int* keep, int count) {
-  int sorted[16];
-  if (count > 16) count = 16;
+  int sorted[kMaxKeptFds];
+  if (count > kMaxKeptFds) count = kMaxKeptFds;  // callers assert they stay within it
   for (int i = 0; i < count; ++i) {  // insertion sort: no allocation here
     int j = i;
     for (; j > 0 && sorted[j - 1] > keep[i]; --j) sorted[j] = sorted[j - 1];
@@ -88,7 +88,7 @@ void die_with_supervisor(int socket, const char* who) {
 
 void join_cgroup(int socket, const int* files, size_t count) {
   for (size_t i = 0; i < count; ++i) {
-    if (files[i] < 0) continue;
+    if (files[i] < 0) fail(socket, "join cgroup", "no tasks file", EBADF);
     if (::write(files[i], "0", 1) != 1) fail(socket, "write(cgroup tasks, 0)", nullptr, errno);
     ::close(files[i]);
   }

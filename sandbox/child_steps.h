@@ -36,13 +36,13 @@ namespace airlock::sandbox {
 void die_with_supervisor(int socket, const char* who);
 
 // Into the run's cgroup by the child itself: "0" written into each of `files` (v1's `tasks`,
-// opened by the supervisor; -1 entries skipped), each closed after. We are one thread, so moving
-// it moves the process, and a thread moving itself spares the supervisor's attach an RCU grace
-// period.
+// opened by the supervisor), each closed after; a file missing or refused fails the step. We are
+// one thread, so moving it moves the process, and a thread moving itself spares the supervisor's
+// attach an RCU grace period (cgroup.h).
 void join_cgroup(int socket, const int* files, size_t count);
 
-// A cgroup namespace rooted at the cgroup the child is in: called once the supervisor has moved
-// it into the run's cgroup.
+// A cgroup namespace rooted at the cgroup the child is in: called once it is in the run's cgroup
+// (joined, cloned into or moved by the supervisor).
 void enter_cgroup_namespace(int socket);
 
 // A new session: no controlling terminal to inject into or signal through.

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -30,7 +31,12 @@ namespace {
 // The request being served; copied into A and B by fork.
 ForkRequest request;
 sock_filter filters[2 * kMaxFilterLength];
-int request_fds[ForkRequest::kMaxFdCount] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+// Every entry -1 until a request fills them (a 0 would be taken for stdin and closed).
+std::array<int, ForkRequest::kMaxFdCount> request_fds = [] {
+  std::array<int, ForkRequest::kMaxFdCount> none;
+  none.fill(-1);
+  return none;
+}();
 enum { kStdin, kStdout, kStderr, kChannel, kControl, kCgroupJoin };
 
 void close_request_fds() {
@@ -72,7 +78,7 @@ extern "C" int airlock_zygote_next(int fork_socket) {
   close_request_fds();
   struct iovec parts[2] = {{&request, sizeof request}, {filters, sizeof filters}};
   const Received received =
-      receive_with_fds(fork_socket, parts, 2, request_fds, ForkRequest::kMaxFdCount, 0);
+      receive_with_fds(fork_socket, parts, 2, request_fds.data(), ForkRequest::kMaxFdCount, 0);
   if (received.bytes <= 0) return 0;
   // Fds beyond the most a request has were closed; the request is refused, as is one whose fds
   // are not the five plus the cgroup files it says it carries.
@@ -96,8 +102,9 @@ void prepare_namespaces() {
   // 1. Die with the supervisor; join the run's cgroup where the request carries its files (else
   // the supervisor moves A and B after their hellos, and B waits for that).
   die_with_supervisor(control, "A");
-  close_all_but(request_fds, ForkRequest::kMaxFdCount);
-  join_cgroup(control, request_fds + kCgroupJoin, request.cgroup_join_count);
+  static_assert(ForkRequest::kMaxFdCount <= kMaxKeptFds);
+  close_all_but(request_fds.data(), ForkRequest::kMaxFdCount);
+  join_cgroup(control, request_fds.data() + kCgroupJoin, request.cgroup_join_count);
   for (uint32_t i = 0; i < request.cgroup_join_count; ++i) request_fds[kCgroupJoin + i] = -1;
   // The zygote lets the kernel reap its children; A waits for its own.
   ::signal(SIGCHLD, SIG_DFL);

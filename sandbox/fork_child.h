@@ -3,11 +3,13 @@
 // interpreter loads. The zygote runs only airlock's own driver; the code a request brings runs
 // only in a child, after every step below.
 //
-//   zygote --fork()--> A: hello (with a pidfd of itself); unshare(user, mount, pid, net, ipc, uts); own uid/gid maps;
-//     a time namespace, which B enters at its fork
-//   A --fork--> B (pid 1 of the new pid namespace): fresh /proc (masked), /tmp, /dev/shm, working dir and
-//     loopback; hello with the working dir's fd; waits while the supervisor moves it into the
-//     run's cgroup; cgroup namespace; privileges dropped; rlimits; stdio; both seccomp filters
+//   zygote --fork()--> A: (v1) joins the run's cgroup; hello (with a pidfd of itself);
+//     unshare(user, mount, pid, net, ipc, uts); own uid/gid maps; a time namespace, which B
+//     enters at its fork
+//   A --fork--> B (pid 1 of the new pid namespace): fresh /proc (masked), /tmp, /dev/shm, working
+//     dir and loopback; hello with the working dir's fd; waits for the supervisor's go (on v2 it
+//     moves A and B into the run's cgroup first); cgroup namespace; privileges dropped; rlimits;
+//     stdio; both seccomp filters
 //     (the listener goes to the supervisor); then the interpreter takes the request's code.
 //   A waits for B and reports its wait status, as init does for a cold sandbox.
 #pragma once

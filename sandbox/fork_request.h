@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "sandbox/process.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/setup_plan.h"
 
 namespace airlock::sandbox {

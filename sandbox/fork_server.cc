@@ -210,10 +210,8 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
 
   auto join_files = launch->cgroup->self_join_files();
   if (!join_files) return fail(join_files.error());
-  if (join_files->size() > kMaxCgroupJoinFiles) {
-    return fail(SetupError{"more cgroup hierarchies to join than a child takes", E2BIG});
-  }
   request.cgroup_join_count = static_cast<uint32_t>(join_files->size());
+  const bool joins_itself = !join_files->empty();
 
   auto stdin_pipe = make_pipe_nonblocking_end(false);
   auto stdout_pipe = make_pipe_nonblocking_end(true);
@@ -262,6 +260,7 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
   stderr_pipe->write_end.reset();
   channel->write_end.reset();
   control->second.reset();
+  join_files->clear();
 
   auto hellos = receive_hellos(control->first.get());
   if (!hellos) return fail(hellos.error());
@@ -275,14 +274,13 @@ Expected<std::unique_ptr<Launch>> Supervisor::fork_launch(Zygote& zygote, const 
   // Both in the run's cgroup, as a cold sandbox's init and program are: A's pages and its place
   // in the process count belong to this run, not to the zygote's limits. A joined before its
   // hello where the request carried the cgroup's files (v1), and B is A's fork; else here.
-  if (join_files->empty()) {
+  if (!joins_itself) {
     for (pid_t pid : {program, init}) {
       if (Status s = launch->cgroup->attach(pid); !s) return fail(s.error());
     }
   }
-  join_files->clear();
-  // Neither can end on its own before "go" (B waits for it; A waits for B). Alive now, after the
-  // attach, their pids were still theirs when it happened.
+  // Neither can end on its own before "go" (B waits for it; A waits for B). Alive now: where
+  // the supervisor attached them by pid, the pids were still theirs when it did.
   if (has_exited(launch->child->pidfd()) || has_exited(launch->child->program_pidfd())) {
     return fail(SetupError{"the fork server's child ended during setup", 0});
   }

@@ -11,8 +11,8 @@
 
 namespace airlock::sandbox {
 
-// user, mount, pid, net, ipc, uts. The cgroup namespace is entered later by the child, after the
-// supervisor has moved it into its cgroup, so that its cgroup root is its own cgroup.
+// user, mount, pid, net, ipc, uts. The cgroup namespace is entered later by the child, once it is
+// in its run's cgroup, so that its cgroup root is its own cgroup.
 unsigned long sandbox_clone_flags();
 
 struct IdMap {

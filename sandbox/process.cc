@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
 #include <utility>
 
 #include "sandbox/child_steps.h"
@@ -112,27 +111,22 @@ void show_as_init(const ProcessStrings& strings) {
   const int socket = fds.control;
   // The clone copied all of the supervisor's fds: other runs' pipes and the service's sockets
   // must not stay open in here.
-  const int keep[] = {0,
-                      1,
-                      2,
-                      fds.stdin_read,
-                      fds.stdout_write,
-                      fds.stderr_write,
-                      fds.control,
-                      fds.sync_read,
-                      fds.channel_write,
-                      fds.cgroup_join[0],
-                      fds.cgroup_join[1],
-                      fds.cgroup_join[2],
-                      fds.cgroup_join[3]};
-  close_all_but(keep, static_cast<int>(std::size(keep)));
+  static_assert(9 + kMaxCgroupJoinFiles <= kMaxKeptFds);
+  int keep[kMaxKeptFds];
+  int kept = 0;
+  for (int fd : {0, 1, 2, fds.stdin_read, fds.stdout_write, fds.stderr_write, fds.control,
+                 fds.sync_read, fds.channel_write}) {
+    keep[kept++] = fd;
+  }
+  for (int i = 0; i < fds.cgroup_join_count; ++i) keep[kept++] = fds.cgroup_join[i];
+  close_all_but(keep, kept);
   // 1. Die with the supervisor; then wait until it has written our id maps (and moved us into
   // the run's cgroup, unless we join it ourselves here).
   die_with_supervisor(socket, nullptr);
   char go = 0;
   if (::read(fds.sync_read, &go, 1) != 1 || go != 'g') ::_exit(kSetupFailedExit);
   ::close(fds.sync_read);
-  join_cgroup(socket, fds.cgroup_join, kMaxCgroupJoinFiles);
+  join_cgroup(socket, fds.cgroup_join, static_cast<size_t>(fds.cgroup_join_count));
   // 2. A cgroup namespace rooted at our own cgroup, now that we are in it.
   enter_cgroup_namespace(socket);
   // A time namespace whose clocks start now, which the program enters at its exec.

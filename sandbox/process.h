@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/cgroup.h"
 #include "sandbox/error.h"
 #include "sandbox/mounts.h"
 #include "sandbox/rlimits.h"
@@ -56,9 +57,6 @@ struct ChildPlan {
   void finalize();
 };
 
-// The most Cgroup::self_join_files a child takes: one per v1 hierarchy.
-inline constexpr int kMaxCgroupJoinFiles = 4;
-
 // The child's ends of the pipes and sockets.
 struct ChildFds {
   int stdin_read = -1;
@@ -67,8 +65,9 @@ struct ChildFds {
   int control = -1;    // seqpacket socket to the supervisor
   int sync_read = -1;  // the supervisor writes one byte once our id maps are written
   int channel_write = -1;  // becomes the program's fd 3 when >= 0 (Spec::control_channel)
-  // Cgroup::self_join_files: the child writes "0" into each after the sync byte (v1).
-  int cgroup_join[kMaxCgroupJoinFiles] = {-1, -1, -1, -1};
+  // Cgroup::self_join_files (v1): the child writes "0" into each after the sync byte.
+  int cgroup_join[kMaxCgroupJoinFiles] = {};
+  int cgroup_join_count = 0;
 };
 
 // Messages on the control socket, child to supervisor.
@@ -108,7 +107,8 @@ bool send_message(int socket, const ControlMessage& message, const int* fds, int
 // after the filters are in place.
 [[noreturn]] void fail(int socket, const char* step, const char* detail, int error_number);
 
-// Closes every fd but the (at most 16) in `keep`, in any order; -1 entries are skipped.
+// Closes every fd but the (at most kMaxKeptFds) in `keep`, in any order; -1 entries are skipped.
+inline constexpr int kMaxKeptFds = 16;
 void close_all_but(const int* keep, int count);
 
 // The sandbox's init, seen from the supervisor. Its destructor kills (and so ends the whole pid

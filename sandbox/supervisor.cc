@@ -292,10 +292,7 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
                spec.fork_server ? fork_socket->second.get() : channel->write_end.get()};
   auto join_files = launch->cgroup->self_join_files();
   if (!join_files) return join_files.error();
-  if (join_files->size() > kMaxCgroupJoinFiles) {
-    return SetupError{"more cgroup hierarchies to join than a child takes", E2BIG};
-  }
-  for (size_t i = 0; i < join_files->size(); ++i) fds.cgroup_join[i] = (*join_files)[i].get();
+  for (UniqueFd& file : join_files.value()) fds.cgroup_join[fds.cgroup_join_count++] = file.get();
 
   auto spawned = spawn_child(plan, fds, launch->cgroup->clone_into_fd());
   if (!spawned) return spawned.error();
@@ -308,12 +305,12 @@ Expected<std::unique_ptr<Launch>> Supervisor::launch(const Spec& spec, bool bloc
   fork_socket->second.reset();
   control->second.reset();
   sync->read_end.reset();
+  join_files->clear();
 
   IdMap ids{identity.uid, identity.gid, config_.host_uid, config_.host_gid};
   if (Status s = write_id_maps(launch->child->pid(), ids); !s) return s.error();
-  join_files->clear();  // the child's copies are the ones it writes to
   // Moved into the run's cgroup at its clone (v2), by itself after "go" (v1), or here.
-  if (launch->cgroup->clone_into_fd() < 0 && fds.cgroup_join[0] < 0) {
+  if (launch->cgroup->clone_into_fd() < 0 && fds.cgroup_join_count == 0) {
     if (Status s = launch->cgroup->attach(launch->child->pid()); !s) return s.error();
   }
   if (Status s = write_all(sync->write_end.get(), "g", "sync"); !s) return s.error();

@@ -35,17 +35,27 @@ std::vector<int> processes_named(const std::string& name) {
 TEST_CASE("v1: init and program are in the run's cgroup of every controller", "[root]") {
   if (!can_sandbox()) return;
   if (!cgroup_v1()) return;  // v2: CLONE_INTO_CGROUP
+  // Counted while the program sleeps, then cancelled: no timing decides what is seen.
   struct Counter : OutputHandler {
+    int cancel = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     std::map<std::string, size_t> seen;
     bool on_output(Stream, std::string_view) override { return true; }
     void on_started() override {
       for (const char* controller : {"memory", "pids", "cpu", "cpuacct"}) {
         seen[controller] = processes_in_own_runs_v1(controller);
       }
+      uint64_t one = 1;
+      (void)::write(cancel, &one, sizeof one);
     }
   } counter;
-  Outcome outcome = shared_sandbox().run(probe_spec({kProbe, "sleep", "1"}), counter, {});
-  CHECK(outcome.status == RunStatus::ok);
+  REQUIRE(counter.cancel >= 0);
+  RunOptions options;
+  options.cancel_fd = counter.cancel;
+  Spec spec = probe_spec({kProbe, "sleep", "30"});
+  spec.limits.wall_time = std::chrono::seconds(60);
+  Outcome outcome = shared_sandbox().run(spec, counter, options);
+  ::close(counter.cancel);
+  CHECK(outcome.status == RunStatus::cancelled);
   // The child joins by itself (Cgroup::self_join_files) before it starts the program, which
   // inherits: both are there by the time the run has started.
   for (const char* controller : {"memory", "pids", "cpu", "cpuacct"}) {
