@@ -135,8 +135,10 @@ void ExecutionService::stop_accepting() {
 void ExecutionService::shutdown(std::chrono::milliseconds grace) {
   stop_accepting();
   std::unique_lock lock(mutex_);
-  if (!work_done_.wait_for(lock, grace, [this] { return running_ == 0; })) {
-    log_.warning("grace period over; cancelling running executions",
+  work_done_.wait_for(lock, grace, [this] { return running_ == 0 || grace_ended_; });
+  if (running_ > 0) {
+    log_.warning(grace_ended_ ? "grace period ended early; cancelling running executions"
+                              : "grace period over; cancelling running executions",
                  {{"running", static_cast<uint64_t>(running_)}});
     for (auto& [id, entry] : live_) {
       if (entry->running) entry->raise_cancel();
@@ -149,6 +151,14 @@ void ExecutionService::shutdown(std::chrono::milliseconds grace) {
   for (auto& worker : workers_) {
     if (worker.joinable()) worker.join();
   }
+}
+
+void ExecutionService::end_grace() {
+  {
+    std::lock_guard lock(mutex_);
+    grace_ended_ = true;
+  }
+  work_done_.notify_all();
 }
 
 bool ExecutionService::accepting() const {

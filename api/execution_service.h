@@ -96,6 +96,9 @@ class ExecutionService {
   // Stops taking work, cancels queued executions, lets running ones finish for up to `grace`, then
   // cancels them and waits until every worker has stopped. Safe to call more than once.
   void shutdown(std::chrono::milliseconds grace);
+  // Ends shutdown's grace period now (an operator's second stop signal): what still runs is
+  // cancelled at once. Before shutdown, the grace of a later one is zero.
+  void end_grace();
 
   // Whether an execution id is one this process made (runner/ids.h).
   runner::IdOrigin id_origin(std::string_view id) const { return options_.ids.origin("ex", id); }
@@ -131,6 +134,7 @@ class ExecutionService {
   size_t running_ = 0;
   bool accepting_ = true;
   bool workers_stop_ = false;
+  bool grace_ended_ = false;
   struct Stored {
     std::string owner;
     v1::ExecutionResult result;

@@ -54,15 +54,26 @@ struct Server::Impl {
         });
   }
 
+  // SIGHUP reloads; the first SIGTERM or SIGINT starts the drain, a second one ends its grace
+  // period at once (an operator who pressed ^C twice wants the service gone, not in 10 s).
   void wait_for_signal() {
     signals.async_wait([this](boost::system::error_code ec, int signal_number) {
       if (ec) return;
+      bool again = false;
       {
         std::lock_guard lock(mutex);
+        if (signal_number != SIGHUP) {
+          again = stopping;
+          stopping = true;
+        }
         received.push_back(signal_number);
       }
       signalled.notify_one();
-      if (signal_number == SIGHUP) wait_for_signal();
+      if (again) {
+        log.warning("second stop signal: cancelling running executions now");
+        executions.end_grace();
+      }
+      wait_for_signal();
     });
   }
 
@@ -81,6 +92,7 @@ struct Server::Impl {
   std::mutex mutex;
   std::condition_variable signalled;
   std::deque<int> received;
+  bool stopping = false;  // a SIGTERM or SIGINT came
 };
 
 Server::Server(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,

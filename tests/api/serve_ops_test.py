@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from serve_support import ADMIN_KEY, Server, TEST_KEY, base_config, wait_for_status
+from serve_support import ADMIN_KEY, Server, TEST_KEY, base_config, wait_for_status, wait_until
 
 AIRLOCK = None
 SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -160,6 +160,24 @@ class ShutdownTest(unittest.TestCase):
             stream.close()
             self.assertEqual(events[-1][2]["exit"]["result"]["status"], "cancelled")
             self.assertEqual(server.wait(), 0)
+        finally:
+            server.close()
+
+    def test_a_second_stop_signal_cancels_at_once(self):
+        # A grace period far longer than the test may take: only the second signal ends it.
+        server = Server(AIRLOCK, base_config(shutdown_grace="1h"))
+        try:
+            stream = server.stream(python(PRINT_THEN_BLOCK))
+            self.assertEqual(stream.next_event()[0], "started")
+            server.terminate(signal.SIGTERM)
+            wait_until(lambda: any(r["msg"].startswith("shutting down") for r in server.log_records()))
+            server.terminate(signal.SIGINT)
+            events = stream.all_events()
+            stream.close()
+            self.assertEqual(events[-1][2]["exit"]["result"]["status"], "cancelled")
+            self.assertEqual(server.wait(), 0)
+            messages = [r["msg"] for r in server.log_records()]
+            self.assertIn("second stop signal: cancelling running executions now", messages)
         finally:
             server.close()
 

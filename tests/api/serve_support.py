@@ -243,6 +243,16 @@ class EventStream:
         self.sock.close()
 
 
+def wait_until(condition, limit_s=REQUEST_LIMIT_S):
+    """Polls condition; gives up after limit_s (a bound, never what a test asserts)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
 def wait_for_status(server, execution_id, wanted, key=TEST_KEY, limit=REQUEST_LIMIT_S):
     """Polls GET /v1/executions/{id} until its status is in `wanted`; returns the result."""
     deadline = time.monotonic() + limit

@@ -240,11 +240,11 @@ class ReplicasBehindABalancerTest(unittest.TestCase):
         long_run = pool.submit(
             self.run_in, ids[running_n],
             "import time\nprint('started', flush=True)\ntime.sleep(4)\nprint('finished', n)")
-        self.assertTrue(wait_until(lambda: stopping.json("GET", "/v1/sessions/" + ids[running_n])["busy"]))
+        self.assertTrue(s.wait_until(lambda: stopping.json("GET", "/v1/sessions/" + ids[running_n])["busy"]))
         stopping.terminate(signal.SIGTERM)
 
         # Draining: not ready, no new sessions, idle sessions closed and said to be lost.
-        self.assertTrue(wait_until(lambda: stopping.request("GET", "/readyz", key=None)[0] == 503))
+        self.assertTrue(s.wait_until(lambda: stopping.request("GET", "/readyz", key=None)[0] == 503))
         status, _, body = stopping.request("POST", "/v1/sessions", {"runtime": "python"})
         self.assertEqual(status, 503, body)
         self.assertEqual(json.loads(body)["error"]["code"], "shutting_down")
@@ -428,16 +428,6 @@ class KubernetesRoutingTest(unittest.TestCase):
         # A name that is not a pod of the StatefulSet is never looked up.
         status, body = b.request("GET", "/v1/sessions/se_elsewhere_" + "0" * 24)
         self.assertEqual((status, body["error"]["code"]), (410, "session_lost"), body)
-
-
-def wait_until(condition, limit_s=s.REQUEST_LIMIT_S):
-    """Polls condition; gives up after limit_s (a bound, never what a test asserts)."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 if __name__ == "__main__":

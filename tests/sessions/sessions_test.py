@@ -58,16 +58,6 @@ def cgroup_dirs(pid):
     return dirs
 
 
-def wait_until(condition, limit_s=s.REQUEST_LIMIT_S):
-    """Polls condition; gives up after limit_s (a bound, never what a test asserts)."""
-    end = time.monotonic() + limit_s
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 class Sessions(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -214,7 +204,7 @@ class Sessions(unittest.TestCase):
         worker = threading.Thread(target=slow)
         worker.start()
         # The second request goes once the first has visibly begun running.
-        wait_until(lambda: self.call(
+        s.wait_until(lambda: self.call(
             "GET", f"/v1/sessions/{session['id']}/files/started")[0] == 200)
         status, _, body = self.call(
             "POST", f"/v1/sessions/{session['id']}/executions", {"code": "print(1)"})
@@ -282,7 +272,7 @@ class Sessions(unittest.TestCase):
             "POST", f"/v1/sessions/{a['id']}/executions",
             {"code": f"(exec -a {token} sleep 600 &)\nsleep 0.5\n{{ {look}; }} > seen.txt\nsleep 4"}))
         holder.start()
-        self.assertTrue(wait_until(lambda: processes_with(token)))
+        self.assertTrue(s.wait_until(lambda: processes_with(token)))
         seen = self.run_in(b, look)
         holder.join()
         self.assertNotIn("secret.txt", seen["stdout"])
@@ -313,9 +303,9 @@ class Expiry(unittest.TestCase):
         self.assertTrue(pids)
         cgroups = [d for d in cgroup_dirs(pids[0]) if os.path.isdir(d)]
         self.assertTrue(cgroups)
-        self.assertTrue(wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids)))
+        self.assertTrue(s.wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids)))
         for cgroup in cgroups:
-            self.assertTrue(wait_until(lambda: not os.path.isdir(cgroup)), cgroup)
+            self.assertTrue(s.wait_until(lambda: not os.path.isdir(cgroup)), cgroup)
         status, _, _ = self.server.request("GET", "/v1/sessions/" + session["id"], key=s.TEST_KEY)
         self.assertEqual(status, 404)
 
