@@ -15,6 +15,7 @@
 
 #include "runner/egress/dns.h"
 #include "runner/egress/gateway.h"
+#include "runner/egress/host_addresses.h"
 
 namespace airlock::egress {
 
@@ -50,6 +51,8 @@ struct Gateway::Core {
   // Closes the refusal watches: closing a packet socket waits for an RCU grace period (about
   // 10 ms here), which must not lengthen every run under egress.
   net::thread_pool closers{kCloserThreads};
+  // The host's own addresses, which a broad rule does not open (read off the I/O thread).
+  HostAddresses host_addresses;
   std::mutex mutex;  // guards config, running and attachments
   std::shared_ptr<const GatewayConfig> config;
   bool running = true;
@@ -82,6 +85,9 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   void resolution_done();
   const policies::Egress& egress() const { return egress_; }
   std::shared_ptr<const GatewayConfig> config() { return core_->current_config(); }
+  bool is_host_address(const policies::Cidr& address) {
+    return core_->host_addresses.contains(address);
+  }
   std::optional<std::string> synthetic_name(const Ipv4& address) const {
     return names_.name_of(address);
   }

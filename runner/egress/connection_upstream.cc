@@ -7,7 +7,6 @@
 
 #include <cstring>
 
-#include "runner/egress/host_addresses.h"
 #include "runner/egress/http_head.h"
 #include "runner/egress/rules.h"
 
@@ -81,7 +80,8 @@ void Connection::resolve() {
   if (raw_address_) {
     const net::ip::address address = net::ip::make_address(host_);
     const policies::Cidr cidr = to_cidr(address);
-    if (const auto kind = upstream_refusal(owner_->egress(), cidr, port_, is_host_address(cidr))) {
+    if (const auto kind =
+            upstream_refusal(owner_->egress(), cidr, port_, owner_->is_host_address(cidr))) {
       refuse(address_of_kind(*kind) + (*kind == kHostLocal
                                            ? ": only a rule naming it exactly, with this port, may"
                                            : ": only a rule within its range may name it"),
@@ -118,7 +118,7 @@ void Connection::on_resolved(const std::vector<tcp::endpoint>& found) {
   for (const tcp::endpoint& endpoint : found) {
     const policies::Cidr address = to_cidr(endpoint.address());
     if (const auto kind =
-            upstream_refusal(owner_->egress(), address, port_, is_host_address(address))) {
+            upstream_refusal(owner_->egress(), address, port_, owner_->is_host_address(address))) {
       refused = address_of_kind(*kind);  // which one is the host's business, not the sandbox's
       continue;
     }

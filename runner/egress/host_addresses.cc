@@ -3,23 +3,15 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 
+#include <boost/asio/post.hpp>
+
 #include <algorithm>
-#include <chrono>
-#include <cstdint>
 #include <cstring>
-#include <mutex>
-#include <optional>
-#include <vector>
 
 #include "runner/egress/rules.h"
 
 namespace airlock::egress {
 
-namespace {
-
-constexpr std::chrono::seconds kRefreshAfter{2};
-
-// Nothing when getifaddrs fails (out of descriptors, say).
 std::optional<std::vector<policies::Cidr>> read_host_addresses() {
   std::vector<policies::Cidr> addresses;
   ifaddrs* list = nullptr;
@@ -45,25 +37,33 @@ std::optional<std::vector<policies::Cidr>> read_host_addresses() {
   return addresses;
 }
 
-}  // namespace
+HostAddresses::HostAddresses(Reader read, std::chrono::milliseconds refresh_after)
+    : read_(std::move(read)), refresh_after_(refresh_after) {
+  refreshed(read_());
+}
 
-bool is_host_address(const policies::Cidr& address) {
-  static std::mutex mutex;
-  static std::optional<std::vector<policies::Cidr>> known;
-  static std::chrono::steady_clock::time_point read_at;
-  const policies::Cidr judged = unmapped(address);
-  std::lock_guard lock(mutex);
-  const auto now = std::chrono::steady_clock::now();
-  if (!known || now - read_at >= kRefreshAfter) {
-    if (auto read = read_host_addresses()) {
-      known = std::move(read);
-      read_at = now;
+bool HostAddresses::contains(const policies::Cidr& address) {
+  std::shared_ptr<const std::vector<policies::Cidr>> known;
+  {
+    std::lock_guard lock(mutex_);
+    known = known_;
+    if (!refreshing_ && std::chrono::steady_clock::now() - read_at_ >= refresh_after_) {
+      refreshing_ = true;
+      boost::asio::post(refresher_, [this] { refreshed(read_()); });
     }
   }
-  // Never read: every address might be the host's own (fail closed); else the last good list.
   if (!known) return true;
+  const policies::Cidr judged = unmapped(address);
   return std::any_of(known->begin(), known->end(),
                      [&](const policies::Cidr& own) { return own.contains(judged); });
+}
+
+void HostAddresses::refreshed(std::optional<std::vector<policies::Cidr>> read) {
+  std::lock_guard lock(mutex_);
+  // A failed read keeps the last good list, and is tried again after refresh_after.
+  if (read) known_ = std::make_shared<const std::vector<policies::Cidr>>(std::move(*read));
+  read_at_ = std::chrono::steady_clock::now();
+  refreshing_ = false;
 }
 
 }  // namespace airlock::egress

@@ -1,6 +1,8 @@
 // The gateway's pure parts: DNS answers, the ClientHello scanner, HTTP heads and the rules.
 #include <catch2/catch.hpp>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "runner/egress/dns.h"
 #include "runner/egress/host_addresses.h"
@@ -229,9 +231,47 @@ TEST_CASE("the host's own addresses need a rule naming them exactly") {
   CHECK(upstream_refusal(egress, cidr("127.0.0.1"), 80, true) == "loopback");
   CHECK(address_of_kind("IPv4-compatible") == "an IPv4-compatible address");
   CHECK(address_of_kind("host-local") == "a host-local address");
-  CHECK(is_host_address(cidr("127.0.0.1")));
-  CHECK(is_host_address(cidr("::ffff:127.0.0.1")));
-  CHECK_FALSE(is_host_address(cidr("192.0.2.77")));
+  HostAddresses host;
+  CHECK(host.contains(cidr("127.0.0.1")));
+  CHECK(host.contains(cidr("::ffff:127.0.0.1")));
+  CHECK_FALSE(host.contains(cidr("192.0.2.77")));
+}
+
+TEST_CASE("the host's addresses are read again off the asking thread; the last list answers") {
+  const auto cidr = [](const char* text) { return *policies::Cidr::parse(text); };
+  std::mutex mutex;
+  std::vector<std::thread::id> readers;
+  int reads = 0;
+  auto reader = [&]() -> std::optional<std::vector<policies::Cidr>> {
+    std::lock_guard lock(mutex);
+    readers.push_back(std::this_thread::get_id());
+    ++reads;
+    if (reads == 1) return std::nullopt;  // the first read fails: nothing known
+    if (reads == 2) return std::vector<policies::Cidr>{cidr("192.0.2.1")};
+    return std::vector<policies::Cidr>{cidr("192.0.2.2")};
+  };
+  auto read_count = [&] {
+    std::lock_guard lock(mutex);
+    return reads;
+  };
+  // Asks until `done` holds; each ask may start a read in the background. A bound, not what is
+  // asserted.
+  auto ask_until = [](const std::function<bool()>& done) {
+    for (int i = 0; i < 2000 && !done(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return done();
+  };
+  HostAddresses host(reader, std::chrono::milliseconds(0));
+  // Never read: every address might be the host's own.
+  CHECK(host.contains(cidr("203.0.113.9")));
+  // Once a background read has found a list, answers come from it.
+  REQUIRE(ask_until([&] { return !host.contains(cidr("203.0.113.9")); }));
+  CHECK((host.contains(cidr("192.0.2.1")) || host.contains(cidr("192.0.2.2"))));
+  REQUIRE(ask_until([&] { return !host.contains(cidr("203.0.113.9")) && read_count() >= 3; }));
+  std::lock_guard lock(mutex);
+  CHECK(readers[0] == std::this_thread::get_id());  // the constructor's read
+  for (size_t i = 1; i < readers.size(); ++i) CHECK(readers[i] != std::this_thread::get_id());
 }
 
 // Found in review: each of these let code past a check.
