@@ -185,22 +185,24 @@ int main(int argc, char** argv) {
   }
 
   // Medians of the bare and bubblewrap rows, per program.
-  double bare[2] = {0, 0}, bwrap_median[2] = {0, 0};
-  auto program = [](const Variant& v) { return v.name.find("python") != std::string::npos; };
+  double bare[2] = {0, 0}, bwrap_median[2] = {0, 0};  // [0] /bin/true, [1] python
+  auto is_python = [](const Variant& v) { return v.name.find("python") != std::string::npos; };
   for (const Variant& v : variants) {
-    if (v.name.rfind("bare ", 0) == 0) bare[program(v)] = percentile(v.samples_ms, 0.5);
-    if (v.name.rfind("bwrap ", 0) == 0) bwrap_median[program(v)] = percentile(v.samples_ms, 0.5);
+    if (v.name.rfind("bare ", 0) == 0) bare[is_python(v)] = percentile(v.samples_ms, 0.5);
+    if (v.name.rfind("bwrap ", 0) == 0) bwrap_median[is_python(v)] = percentile(v.samples_ms, 0.5);
   }
   std::printf("| variant | median ms | p90 ms | over bare (median) | / bwrap | failures |\n");
   std::printf("|---|---:|---:|---:|---:|---:|\n");
   for (const Variant& v : variants) {
-    double median = percentile(v.samples_ms, 0.5);
-    double against_bwrap = bwrap_median[program(v)] > 0 ? median / bwrap_median[program(v)] : 0;
-    std::printf("| %s | %.2f | %.2f | %+.2f ms | %.2f | %d |\n", v.name.c_str(), median,
-                percentile(v.samples_ms, 0.9), median - bare[program(v)], against_bwrap,
+    const double median = percentile(v.samples_ms, 0.5);
+    const double bwrap = bwrap_median[is_python(v)];
+    char against_bwrap[16] = "-";  // no bubblewrap installed
+    if (bwrap > 0) std::snprintf(against_bwrap, sizeof against_bwrap, "%.2f", median / bwrap);
+    std::printf("| %s | %.2f | %.2f | %+.2f ms | %s | %d |\n", v.name.c_str(), median,
+                percentile(v.samples_ms, 0.9), median - bare[is_python(v)], against_bwrap,
                 v.failures);
   }
-  std::printf("\n%d interleaved rounds, %d ms apart; medians of %d runs each.\n", runs, pause_ms,
-              runs);
+  std::printf("\n%d interleaved rounds, each run after a %d ms pause; medians of %d runs each.\n",
+              runs, pause_ms, runs);
   return 0;
 }

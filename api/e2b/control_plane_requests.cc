@@ -1,5 +1,6 @@
 // Reading what E2B's SDKs send the control plane: create and timeout bodies, the list's metadata
-// filter. Pure and apart from control_plane.cc's handlers, so that tests reach it directly.
+// filter. Pure translation, apart from control_plane.cc's handlers (which kept that file under
+// 400 lines).
 #include "api/e2b/control_plane_requests.h"
 
 #include <cmath>
