@@ -5,6 +5,7 @@
 #include <csignal>
 #include <deque>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "api/transport/connection.h"
@@ -17,6 +18,8 @@ using tcp = net::ip::tcp;
 // After a failed accept (e.g. out of file descriptors), wait this long before the next try
 // instead of spinning.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// A stop signal this soon after the first is the same request delivered twice.
+constexpr std::chrono::seconds kRepeatedStopSignal{1};
 
 struct Server::Impl {
   Impl(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,
@@ -54,23 +57,31 @@ struct Server::Impl {
         });
   }
 
-  // SIGHUP reloads; the first SIGTERM or SIGINT starts the drain, a second one ends its grace
-  // period at once (an operator who pressed ^C twice wants the service gone, not in 10 s).
+  // SIGHUP reloads; the first SIGTERM or SIGINT starts the drain, and a second one, a second or
+  // more later, ends its grace period at once (an operator who pressed ^C twice wants the service
+  // gone, not in shutdown_grace). Sooner, it is taken for the same one: ^C under sudo reaches
+  // both sudo, which forwards it, and the service.
   void wait_for_signal() {
     signals.async_wait([this](boost::system::error_code ec, int signal_number) {
       if (ec) return;
-      bool again = false;
+      enum { queued, ignored, repeated, ends_grace } verdict = queued;
+      const auto now = std::chrono::steady_clock::now();
       {
         std::lock_guard lock(mutex);
-        if (signal_number != SIGHUP) {
-          again = stopping;
-          stopping = true;
+        if (!stopped_at) {
+          if (signal_number != SIGHUP) stopped_at = now;
+          received.push_back(signal_number);
+        } else if (signal_number == SIGHUP) {
+          verdict = ignored;
+        } else {
+          verdict = now - *stopped_at < kRepeatedStopSignal ? repeated : ends_grace;
         }
-        received.push_back(signal_number);
       }
-      signalled.notify_one();
-      if (again) {
-        log.warning("second stop signal: cancelling running executions now");
+      if (verdict == queued) signalled.notify_one();
+      if (verdict == ignored) log.info("SIGHUP ignored: the service is stopping");
+      if (verdict == repeated) log.info("stop signal repeated within a second: taken as the first");
+      if (verdict == ends_grace) {
+        log.warning("second stop signal: the grace period ends now");
         executions.end_grace();
       }
       wait_for_signal();
@@ -92,7 +103,7 @@ struct Server::Impl {
   std::mutex mutex;
   std::condition_variable signalled;
   std::deque<int> received;
-  bool stopping = false;  // a SIGTERM or SIGINT came
+  std::optional<std::chrono::steady_clock::time_point> stopped_at;  // the first SIGTERM or SIGINT
 };
 
 Server::Server(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,

@@ -196,3 +196,28 @@ TEST_CASE("shutdown lets a running execution finish within the grace period") {
   auto events = running->wait();
   CHECK(events.back().exit().result().status() == "ok");
 }
+
+TEST_CASE("ending the grace period cancels what still runs, during shutdown or before it") {
+  SECTION("during: a shutdown with an hour's grace returns once the runs are cancelled") {
+    Fixture f;
+    auto running = std::make_shared<CollectingObserver>();
+    f.service.submit(f.job("wait"), running);
+    f.executor.wait_started(1);
+    std::thread ender([&] {
+      while (f.service.accepting()) std::this_thread::yield();
+      f.service.end_grace();
+    });
+    f.service.shutdown(std::chrono::hours(1));  // the fake never finishes: only a cancel ends it
+    ender.join();
+    CHECK(running->wait().back().exit().result().status() == "cancelled");
+  }
+  SECTION("before: the later shutdown's grace is zero") {
+    Fixture f;
+    auto running = std::make_shared<CollectingObserver>();
+    f.service.submit(f.job("wait"), running);
+    f.executor.wait_started(1);
+    f.service.end_grace();
+    f.service.shutdown(std::chrono::hours(1));
+    CHECK(running->wait().back().exit().result().status() == "cancelled");
+  }
+}
