@@ -1,6 +1,5 @@
 #include "test_support.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -44,32 +43,17 @@ bool cgroup_v1() {
   return ::access("/sys/fs/cgroup/cgroup.controllers", F_OK) != 0;
 }
 
-namespace {
-
-std::vector<std::string> directory_names(const std::string& path) {
-  std::vector<std::string> names;
-  DIR* dir = ::opendir(path.c_str());
-  if (dir == nullptr) return names;
-  while (dirent* entry = ::readdir(dir)) {
-    std::string name = entry->d_name;
-    if (entry->d_type == DT_DIR && name != "." && name != "..") names.push_back(name);
-  }
-  ::closedir(dir);
-  return names;
-}
-
-}  // namespace
-
 size_t processes_in_own_runs_v1(const std::string& controller) {
   std::ifstream self("/proc/self/cgroup");
   std::string text((std::istreambuf_iterator<char>(self)), std::istreambuf_iterator<char>());
   std::string own = own_cgroup_path(text, controller);
   std::string base = "/sys/fs/cgroup/" + controller + (own == "/" ? "" : own) + "/airlock";
   const std::string prefix = std::to_string(::getpid()) + "-";
+  auto fs = make_kernel_cgroup_fs();
   size_t count = 0;
-  for (const std::string& instance : directory_names(base)) {
+  for (const std::string& instance : fs->list_dirs(base)) {
     if (instance.rfind(prefix, 0) != 0) continue;
-    for (const std::string& run : directory_names(base + "/" + instance)) {
+    for (const std::string& run : fs->list_dirs(base + "/" + instance)) {
       std::ifstream procs(base + "/" + instance + "/" + run + "/cgroup.procs");
       for (std::string line; std::getline(procs, line);) ++count;
     }
