@@ -31,7 +31,7 @@ const std::vector<std::string> kSettings = {
     "policy_dirs", "runtimes_file", "drivers_dir", "fork_library", "audit_log",
     "audit_log_max_size", "audit_log_keep", "state_dir", "max_sessions", "max_sessions_per_key",
     "session_idle_timeout", "session_max_lifetime", "session_cpu_time", "warm_pool", "replica",
-    "e2b", "egress"};
+    "e2b", "egress", "trusted_proxies"};
 
 // Below this a rotation would come every few runs.
 constexpr uint64_t kMinAuditLogBytes = 64 * 1024;
@@ -190,6 +190,16 @@ ServeConfig parse_root(const YAML::Node& root) {
                           "\" is not an origin; expected scheme://host[:port], e.g. "
                           "https://console.example.com");
         }
+      }
+    } else if (key == "trusted_proxies") {
+      for (const std::string& entry : string_list(value, key)) {
+        auto proxy = policies::Cidr::parse(entry);
+        if (!proxy) {
+          fail(value, "trusted_proxies: \"" + entry +
+                          "\" is not an address or network; expected e.g. 10.0.0.7, 10.0.0.0/8 "
+                          "or fd00::/8 (host bits zero)");
+        }
+        config.trusted_proxies.push_back(*proxy);
       }
     } else if (key == "memory_budget") {
       config.memory_budget_bytes = size(value, key);

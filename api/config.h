@@ -3,6 +3,7 @@
 #pragma once
 
 #include "policies/audit_file.h"
+#include "policies/egress.h"
 #include "runner/egress/gateway.h"
 #include "runner/warm_pool.h"
 
@@ -83,6 +84,9 @@ struct ServeConfig {
   // Browser origins (e.g. "https://console.example.com") whose requests are accepted, besides
   // pages served from a loopback host. Requests without an Origin header (agents, curl) pass.
   std::vector<std::string> allowed_origins;
+  // Proxies (addresses or networks) whose X-Forwarded-For names the client in logs and the audit
+  // log, e.g. the balancer's; empty: the connection's peer is the client.
+  std::vector<policies::Cidr> trusted_proxies;
   uint64_t memory_budget_bytes = kDefaultMemoryBudgetBytes;
   size_t max_concurrent = 0;                  // 0: the number of cores
   size_t max_queued = kDefaultMaxQueued;      // waiting beyond max_concurrent; beyond: 429

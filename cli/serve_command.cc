@@ -468,7 +468,7 @@ int serve_command(int argc, char** argv) {
       api, executions, metrics, log,
       {config.listen_address, config.listen_port, config.max_body_bytes, config.header_timeout,
        config.idle_timeout, config.heartbeat_interval, config.shutdown_grace,
-       config.memory_budget_bytes / 2});
+       config.memory_budget_bytes / 2, config.trusted_proxies});
   if (!server.listen()) return kStartFailed;
   log.info("serving", {{"max_concurrent", static_cast<uint64_t>(config.effective_max_concurrent())},
                        {"max_queued", static_cast<uint64_t>(config.max_queued)},

@@ -67,7 +67,8 @@ void Connection::on_header(beast::error_code ec) {
   if (ec) return reply_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
   // Host, Origin, API key and body type are checked before a byte of the body is read, so a
   // stranger cannot make the service hold bodies.
-  if (auto refused = shared_->api.refuse_head(request_head(parser_->get(), peer_))) {
+  if (auto refused = shared_->api.refuse_head(
+          request_head(parser_->get(), peer_, shared_->options.trusted_proxies))) {
     return reply_and_close(*refused);
   }
   const bool chunked = parser_->get().chunked();
@@ -115,7 +116,7 @@ void Connection::on_request(beast::error_code ec) {
   http::request<http::string_body> message = parser_->release();
   keep_alive_ = message.keep_alive();
   set_waiting(false);
-  HttpRequest request = request_head(message, peer_);
+  HttpRequest request = request_head(message, peer_, shared_->options.trusted_proxies);
   request.body = std::move(message.body());
   set_busy(true);
   handle(std::move(request));

@@ -16,6 +16,7 @@
 
 #include "api/rest/responses.h"
 #include "api/transport/connection.h"
+#include "api/transport/forwarded.h"
 
 namespace airlock::api {
 
@@ -75,16 +76,18 @@ inline HttpResponse busy(std::string message) {
   return response;
 }
 
-// The method, target, headers and peer of a request, without its body.
+// The method, target, headers and client of a request, without its body: the connection's peer,
+// or the client a trusted proxy names (forwarded.h).
 template <class Body>
-HttpRequest request_head(const http::request<Body>& message, const std::string& peer) {
+HttpRequest request_head(const http::request<Body>& message, const std::string& peer,
+                         const std::vector<policies::Cidr>& trusted_proxies) {
   HttpRequest request;
   request.method = std::string(message.method_string());
   request.target = std::string(message.target());
   for (const auto& field : message) {
     request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   }
-  request.peer = peer;
+  request.peer = forwarded_client(peer, request.headers, trusted_proxies);
   return request;
 }
 

@@ -8,11 +8,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/execution_service.h"
 #include "api/handler.h"
 #include "api/log.h"
 #include "api/metrics.h"
+#include "policies/egress.h"
 
 namespace airlock::api {
 
@@ -44,6 +46,8 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_grace{0};
   // What the bodies of requests being read or handled may hold in all.
   uint64_t body_budget_bytes = 256ULL * 1024 * 1024;
+  // Peers whose X-Forwarded-For names the client for logs and the audit log (forwarded.h).
+  std::vector<policies::Cidr> trusted_proxies;
 };
 
 class Server {

@@ -247,6 +247,21 @@ TEST_CASE("allowed hosts default to the loopback names only when listening on lo
   CHECK(bad.error.find("is not an origin") != std::string::npos);
 }
 
+TEST_CASE("trusted proxies are addresses or networks, each checked") {
+  auto result = parse_config("trusted_proxies: [10.0.0.7, 10.0.0.0/8, \"fd00::/8\"]\n", "c.yaml");
+  REQUIRE(result.config);
+  REQUIRE(result.config->trusted_proxies.size() == 3);
+  CHECK(result.config->trusted_proxies[1].text() == "10.0.0.0/8");
+  CHECK(parse_config("", "c.yaml").config->trusted_proxies.empty());
+  for (const char* bad : {"trusted_proxies: [10.0.0.1/8]\n", "trusted_proxies: [balancer]\n",
+                          "trusted_proxies: 10.0.0.7\n"}) {
+    INFO(bad);
+    auto refused = parse_config(bad, "c.yaml");
+    CHECK_FALSE(refused.config);
+    CHECK(refused.error.find("trusted_proxies") != std::string::npos);
+  }
+}
+
 TEST_CASE("a session's CPU over its whole life has a setting of its own") {
   auto result = parse_config("session_cpu_time: 2m\n", "c.yaml");
   REQUIRE(result.config);

@@ -152,6 +152,41 @@ class DefaultAuditLogTest(unittest.TestCase):
             shutil.copy(os.path.join(SOURCE_DIR, "policies", "default.yaml"), self.policy_dir)
 
 
+class ForwardedClientTest(unittest.TestCase):
+    """Behind the shipped balancer every connection comes from it: with trusted_proxies the
+    audit names the client its X-Forwarded-For gives; without, that header is nobody's word."""
+
+    def run_from(self, server, forwarded_for):
+        status, _, data = server.request(
+            "POST", "/v1/executions", {"language": "sh", "code": "true"},
+            headers={"X-Forwarded-For": forwarded_for})
+        self.assertEqual(status, 200, data)
+        run_id = json.loads(data)["id"]
+        log = os.path.join(server.dir.name, "state", "audit.jsonl")
+        runs = wait_for_record(log, lambda r: r.get("run_id") == run_id and r["event"] == "run")
+        self.assertEqual(len(runs), 1)
+        return runs[0]["client"]
+
+    def test_a_trusted_proxy_names_the_client(self):
+        server = Server(AIRLOCK, base_config(trusted_proxies=["127.0.0.0/8"]))
+        try:
+            # A client's own claim, then the proxy's hop: the first untrusted hop from the right.
+            client = self.run_from(server, "192.0.2.1, 198.51.100.7, 127.0.0.1")
+            self.assertRegex(client, r"^198\.51\.100\.7 \(via 127\.0\.0\.1:\d+\)$")
+            # Not an address: the walk stops, and only the trusted hop before it is named.
+            client = self.run_from(server, "<script>, 127.0.0.2")
+            self.assertRegex(client, r"^127\.0\.0\.2 \(via 127\.0\.0\.1:\d+\)$")
+        finally:
+            server.close()
+
+    def test_without_trusted_proxies_the_header_is_ignored(self):
+        server = Server(AIRLOCK, base_config())
+        try:
+            self.assertRegex(self.run_from(server, "198.51.100.7"), r"^127\.0\.0\.1:\d+$")
+        finally:
+            server.close()
+
+
 class AuditLogSettingsTest(unittest.TestCase):
     def test_off_writes_nothing_and_says_so(self):
         server = Server(AIRLOCK, base_config(audit_log="off"))
