@@ -1,11 +1,10 @@
 #include "api/transport/forwarded.h"
 
-#include <strings.h>
-
 #include <algorithm>
 #include <optional>
 #include <string_view>
 
+#include "api/transport/http_types.h"
 #include "runner/egress/rules.h"
 
 namespace airlock::api {
@@ -13,12 +12,6 @@ namespace {
 
 // More hops than any real chain; a longer header is not walked further.
 constexpr size_t kMaxHops = 32;
-
-std::string_view trimmed(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
 
 // An address alone (no port, no prefix), with an IPv4-mapped IPv6 one as IPv4.
 std::optional<policies::Cidr> address_of(std::string_view text) {
@@ -46,11 +39,11 @@ std::string forwarded_client(const std::string& peer,
 
   std::vector<std::string_view> hops;  // left to right, as the proxies appended them
   for (const auto& [name, value] : headers) {
-    if (::strcasecmp(name.c_str(), "X-Forwarded-For") != 0) continue;
+    if (!equals_ignoring_case(name, "X-Forwarded-For")) continue;
     std::string_view rest = value;
     while (hops.size() <= kMaxHops) {
       const size_t comma = rest.find(',');
-      hops.push_back(trimmed(rest.substr(0, comma)));
+      hops.push_back(trim(rest.substr(0, comma)));
       if (comma == std::string_view::npos) break;
       rest.remove_prefix(comma + 1);
     }

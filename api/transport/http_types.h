@@ -37,6 +37,11 @@ inline constexpr std::string_view kJsonType = "application/json";
 inline constexpr std::string_view kProtobufType = "application/x-protobuf";
 inline constexpr std::string_view kEventStreamType = "text/event-stream";
 
+// ASCII case-insensitive equality, as header names compare.
+bool equals_ignoring_case(std::string_view a, std::string_view b);
+// text without the spaces and tabs that may surround a header value or list item.
+std::string_view trim(std::string_view text);
+
 // True when a header value (e.g. Accept: "text/html, application/json;q=0.9") names media_type.
 bool lists_media_type(std::string_view header_value, std::string_view media_type);
 

@@ -4,7 +4,6 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
-#include <iterator>
 
 #include "sandbox/cgroup.h"
 
@@ -44,12 +43,10 @@ bool cgroup_v1() {
 }
 
 size_t processes_in_own_runs_v1(const std::string& controller) {
-  std::ifstream self("/proc/self/cgroup");
-  std::string text((std::istreambuf_iterator<char>(self)), std::istreambuf_iterator<char>());
-  std::string own = own_cgroup_path(text, controller);
+  auto fs = make_kernel_cgroup_fs();
+  std::string own = own_cgroup_path(fs->read_self_file("/proc/self/cgroup"), controller);
   std::string base = "/sys/fs/cgroup/" + controller + (own == "/" ? "" : own) + "/airlock";
   const std::string prefix = std::to_string(::getpid()) + "-";
-  auto fs = make_kernel_cgroup_fs();
   size_t count = 0;
   for (const std::string& instance : fs->list_dirs(base)) {
     if (instance.rfind(prefix, 0) != 0) continue;
