@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "sandbox/capabilities.h"
@@ -37,7 +38,22 @@ int lift_fd(int fd, int floor, int socket) {
   return lifted;
 }
 
+// "/proc/sys/user/..." shows and sets the values of the reader's user namespace.
+void write_user_limit(int socket, const char* path, int value) {
+  char text[16];
+  const int length = std::snprintf(text, sizeof text, "%d", value);
+  const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) fail(socket, "open", path, errno);
+  if (::write(fd, text, static_cast<size_t>(length)) != length) fail(socket, "write", path, errno);
+  ::close(fd);
+}
+
 }  // namespace
+
+void limit_user_namespace(int socket) {
+  write_user_limit(socket, "/proc/sys/user/max_inotify_instances", kMaxInotifyInstances);
+  write_user_limit(socket, "/proc/sys/user/max_inotify_watches", kMaxInotifyWatches);
+}
 
 bool send_message(int socket, const ControlMessage& message, const int* fds, int fd_count) {
   struct iovec io {const_cast<ControlMessage*>(&message), sizeof message};

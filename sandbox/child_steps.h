@@ -2,7 +2,8 @@
 // (fork_child.cc), so that both take them with one set of error names. The checklist, numbered
 // as both files number it:
 //    1. die with the supervisor; wait until it has written our id maps; join the run's cgroup
-//    2. a cgroup namespace, now that we are in the run's cgroup; a time namespace
+//    2. a cgroup namespace, now that we are in the run's cgroup; a time namespace; the user
+//       namespace's own inotify limits
 //    3. a new session
 //    4. the file system
 //    5. network: loopback and hostname
@@ -44,6 +45,10 @@ void join_cgroup(int socket, const int* files, size_t count);
 // A cgroup namespace rooted at the cgroup the child is in: called once it is in the run's cgroup
 // (joined, cloned into or moved by the supervisor).
 void enter_cgroup_namespace(int socket);
+
+// The user namespace's own caps on inotify instances and watches (rlimits.h says why), written
+// while we hold capabilities in it: the program, without them, cannot raise them again.
+void limit_user_namespace(int socket);
 
 // A new session: no controlling terminal to inject into or signal through.
 void new_session(int socket);

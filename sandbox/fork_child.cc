@@ -119,8 +119,9 @@ void prepare_namespaces() {
   write_proc_file(control, "/proc/self/setgroups", "deny");
   std::snprintf(line, sizeof line, "%u %u 1\n", plan.gid, plan.gid);
   write_proc_file(control, "/proc/self/gid_map", line);
-  // 2. Clocks of its own, as a cold sandbox has, which B enters at its fork.
+  // 2. Clocks of its own, as a cold sandbox has, which B enters at its fork; inotify caps.
   if (const char* step = nullptr; !enter_time_namespace(&step)) fail(control, step, nullptr, errno);
+  limit_user_namespace(control);
 }
 
 // B: the rest of the checklist, ending with fds 0-3 in place and both filters installed.

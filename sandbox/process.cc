@@ -131,6 +131,8 @@ void show_as_init(const ProcessStrings& strings) {
   enter_cgroup_namespace(socket);
   // A time namespace whose clocks start now, which the program enters at its exec.
   if (const char* step = nullptr; !enter_time_namespace(&step)) fail(socket, step, nullptr, errno);
+  // Its own inotify caps; a zygote keeps none, since its namespace holds all of its forks'.
+  if (!plan.setup.zygote) limit_user_namespace(socket);
   // Files we create in the new root must have an owner that exists in our user namespace; host
   // root does not. Capabilities stay: uid 0 is not mapped here, so this is no drop from root.
   ::setfsgid(plan.setup.gid);

@@ -13,6 +13,7 @@ std::vector<RlimitSetting> plan_rlimits(const Limits& limits) {
       {RLIMIT_NOFILE, limits.max_open_files, limits.max_open_files},
       {RLIMIT_MEMLOCK, 64 * kKiB, 64 * kKiB},
       {RLIMIT_MSGQUEUE, 0, 0},
+      {RLIMIT_SIGPENDING, kMaxPendingSignals, kMaxPendingSignals},
   };
 }
 
@@ -36,6 +37,8 @@ const char* rlimit_name(int resource) {
     case RLIMIT_NOFILE: return "RLIMIT_NOFILE";
     case RLIMIT_MEMLOCK: return "RLIMIT_MEMLOCK";
     case RLIMIT_MSGQUEUE: return "RLIMIT_MSGQUEUE";
+    case RLIMIT_SIGPENDING:
+      return "RLIMIT_SIGPENDING";
   }
   return "RLIMIT_?";
 }

@@ -1,5 +1,7 @@
 // Per-process resource limits set in the child before exec: the cgroup bounds the tree, these
-// bound each process (core dumps off, cpu seconds, file size, open files).
+// bound each process (core dumps off, cpu seconds, file size, open files) and what the kernel
+// counts per user rather than per cgroup (queued signals, here; inotify in the user namespace's
+// own limits below).
 #pragma once
 
 #include <sys/resource.h>
@@ -27,5 +29,14 @@ const RlimitSetting* apply_rlimits(const RlimitSetting* settings, size_t count);
 const RlimitSetting* apply_rlimits(const std::vector<RlimitSetting>& settings);
 
 const char* rlimit_name(int resource);
+
+// The kernel charges queued signals and inotify objects to a user, and a sandbox's charge rises
+// to the user that created its namespace: root, shared with the host's own daemons (128 inotify
+// instances in all by default). So each sandbox gets its own small share. Queued signals are
+// RLIMIT_SIGPENDING, per process tree of the sandbox's uid; inotify is capped in the sandbox's
+// user namespace (limit_user_namespace, child_steps.h), which the program cannot raise.
+constexpr rlim_t kMaxPendingSignals = 256;
+constexpr int kMaxInotifyInstances = 8;
+constexpr int kMaxInotifyWatches = 8192;
 
 }  // namespace airlock::sandbox

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "sandbox/fs_ids.h"
+#include "sandbox/rlimits.h"
 #include "test_support.h"
 
 namespace airlock::sandbox {
@@ -141,15 +142,17 @@ TEST_CASE("a forked sandbox hides host state in /proc and has clocks of its own,
   auto server = start_server();
   // Long enough for the zygote's clocks to have moved on from zero: the child's must start again.
   ::usleep(1'500'000);
-  const std::string probe = std::string("host_paths = ('") + DRIVERS_DIR + "', '" + FORK_LIBRARY +
-                            "')\n" + R"py(
-import os
+  const std::string probe =
+      std::string("host_paths = ('") + DRIVERS_DIR + "', '" + FORK_LIBRARY + "')\n" + R"py(
+import os, resource
 masked = [p for p in ("/proc/kallsyms", "/proc/timer_list", "/proc/modules", "/proc/interrupts")
           if os.path.exists(p) and open(p, "rb").read()]
 mounts = open("/proc/self/mountinfo").read()
 uptime = float(open("/proc/uptime").read().split()[0])
 print(open("/proc/1/cmdline").read().split("\0"), masked, " /proc/sys ro," in mounts, uptime < 1,
       [p for p in host_paths if p in mounts], "bash_driver.sh" in os.listdir("/opt/airlock"))
+print(open("/proc/sys/user/max_inotify_instances").read().strip(),
+      resource.getrlimit(resource.RLIMIT_SIGPENDING)[0])
 )py";
   Driver driver;
   auto forked = shared_sandbox().fork(*server, child_spec(), driver);
@@ -158,8 +161,10 @@ print(open("/proc/1/cmdline").read().split("\0"), masked, " /proc/sys ro," in mo
   const std::string seen = driver.execute(*forked->live, probe);
   INFO(driver.err);
   // The drivers and the fork library are there, copied: no mount names their host paths.
-  CHECK(seen == "['/usr/bin/python3', '-u', '/opt/airlock/python_driver.py', ''] [] True True "
-                "[] True\n");
+  CHECK(seen ==
+        "['/usr/bin/python3', '-u', '/opt/airlock/python_driver.py', ''] [] True True "
+        "[] True\n" +
+            std::to_string(kMaxInotifyInstances) + " " + std::to_string(kMaxPendingSignals) + "\n");
   forked->live->kill();
   forked->live->wait();
 }

@@ -11,8 +11,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "sandbox/mounts.h"
 #include "sandbox/gateway_sockets.h"
+#include "sandbox/mounts.h"
+#include "sandbox/rlimits.h"
 #include "test_support.h"
 
 namespace airlock::sandbox {
@@ -267,6 +268,34 @@ TEST_CASE("the program runs as uid 1000 with no capabilities and no_new_privs", 
   Captured nnp;
   REQUIRE(probe(nnp, {"status", "NoNewPrivs"}).status == RunStatus::ok);
   CHECK(nnp.out == "NoNewPrivs:\t1\n");
+}
+
+TEST_CASE("a sandbox's share of what the kernel counts per user, not per cgroup, is capped",
+          "[root]") {
+  if (!can_sandbox()) return;
+  // Charged to the user that made the namespace (root): unbounded, one sandbox could take the
+  // host's 128 inotify instances, or its queued signals, from the host's own daemons.
+  const std::string script = R"py(
+import ctypes, os, resource
+libc = ctypes.CDLL(None, use_errno=True)
+opened = 0
+while opened < 1000 and libc.inotify_init1(0) >= 0:
+    opened += 1
+refused = os.strerror(ctypes.get_errno())
+try:
+    open("/proc/sys/user/max_inotify_instances", "w").write("1000")
+    raised = "raised"
+except OSError as e:
+    raised = "kept"
+print(opened, refused, raised, resource.getrlimit(resource.RLIMIT_SIGPENDING))
+)py";
+  Captured captured;
+  Outcome outcome = run(probe_spec({"/usr/bin/python3", "-c", script}), captured);
+  INFO(captured.err << outcome.reason);
+  REQUIRE(outcome.status == RunStatus::ok);
+  CHECK(captured.out == std::to_string(kMaxInotifyInstances) + " Too many open files kept (" +
+                            std::to_string(kMaxPendingSignals) + ", " +
+                            std::to_string(kMaxPendingSignals) + ")\n");
 }
 
 TEST_CASE("the environment is empty but for the listed variables", "[root]") {

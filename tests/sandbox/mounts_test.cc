@@ -179,6 +179,7 @@ TEST_CASE("rlimits turn core dumps off and bound cpu, file size and open files")
   CHECK(get(RLIMIT_CPU).hard == 4);
   CHECK(get(RLIMIT_FSIZE).soft == 1 * kMiB);
   CHECK(get(RLIMIT_NOFILE).hard == 64);
+  CHECK(get(RLIMIT_SIGPENDING).hard == kMaxPendingSignals);
 }
 
 TEST_CASE("a failed rlimit names its resource") {
