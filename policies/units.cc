@@ -84,8 +84,14 @@ Parsed<uint64_t> parse_with_units(std::string_view text, const std::array<Unit, 
   while (text.starts_with(' ')) text.remove_prefix(1);
   while (text.ends_with(' ')) text.remove_suffix(1);
   Quantity quantity;
-  if (!split_quantity(text, quantity))
+  if (!split_quantity(text, quantity)) {
+    uint64_t ignored = 0;
+    if (std::from_chars(text.data(), text.data() + text.size(), ignored).ec ==
+        std::errc::result_out_of_range) {
+      return std::string(what) + " '" + std::string(text) + "' is too large";
+    }
     return "invalid " + std::string(what) + " '" + std::string(text) + "': " + expected;
+  }
   if (quantity.unit.empty()) {
     return std::string(what) + " '" + std::string(text) + "' has no unit: " + expected;
   }

@@ -1,6 +1,7 @@
 #include "api/mcp/endpoint.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 
 #include "api/wire/json.h"
@@ -132,6 +133,16 @@ Dispatch handle_mcp(const ApiContext& context, const HttpRequest& request,
       id->kind_case() != json::Value::kNumberValue) {
     return json_response(400,
                          rpc_error(json::null(), kInvalidRequest, "id must be a string or number"));
+  }
+  // Numbers are doubles here: from 2^53 on the id we would echo may not be the one the client sent
+  // (2^53 + 1 reads as 2^53), and its answer would never be matched to its request.
+  if (constexpr double kFirstInexact = 9007199254740992.0;
+      id->kind_case() == json::Value::kNumberValue &&
+      std::fabs(id->number_value()) >= kFirstInexact) {
+    return json_response(400,
+                         rpc_error(json::null(), kInvalidRequest,
+                                   "a numeric id must lie strictly within +/-2^53 to come back "
+                                   "unchanged; send a larger id as a string"));
   }
   const json::Value* params_field = json::field(*message, "params");
   json::Value params = params_field ? *params_field : json::object({});

@@ -321,6 +321,25 @@ TEST_CASE("an MCP tool names an argument it does not take") {
         std::string::npos);
 }
 
+TEST_CASE("an MCP id too large to come back unchanged is refused, a string id of any size not") {
+  Fixture f;
+  auto call = [&](const std::string& id) {
+    HttpRequest request =
+        f.request("POST", "/mcp", R"({"jsonrpc":"2.0","id":)" + id + R"(,"method":"tools/list"})");
+    request.headers.emplace_back("Accept", "application/json, text/event-stream");
+    return f.execute(request);
+  };
+  HttpResponse response = call("9007199254740993");
+  CHECK(response.status == 400);
+  CHECK(response.body.find("send a larger id as a string") != std::string::npos);
+  response = call("9007199254740991");
+  CHECK(response.status == 200);
+  CHECK(response.body.find(R"("id":9007199254740991)") != std::string::npos);
+  response = call(R"("9007199254740993")");
+  CHECK(response.status == 200);
+  CHECK(response.body.find(R"("id":"9007199254740993")") != std::string::npos);
+}
+
 TEST_CASE("an MCP limit error names the argument as the model wrote it") {
   Fixture f;
   HttpResponse response =

@@ -38,7 +38,11 @@ TEST_CASE("a duration without a unit, with an unknown unit or not positive is re
   CHECK(error_of(parse_duration("-1s")).starts_with("invalid duration '-1s'"));
   CHECK(error_of(parse_duration("")).starts_with("invalid duration ''"));
   CHECK(error_of(parse_duration("9999h")) == "duration '9999h' is too large (at most 366 days)");
-  CHECK(error_of(parse_duration("99999999999999999999s")).starts_with("invalid duration"));
+  // More digits than 64 bits hold is a number too large, not a malformed one.
+  CHECK(error_of(parse_duration("99999999999999999999 s")) ==
+        "duration '99999999999999999999 s' is too large");
+  CHECK(error_of(parse_duration("99999999999999999999s")) ==
+        "duration '99999999999999999999s' is too large");
 }
 
 TEST_CASE("sizes are 1024-based and need a unit") {
@@ -53,6 +57,8 @@ TEST_CASE("sizes are 1024-based and need a unit") {
         "unknown unit 'GB' in '1GB': sizes are 1024-based, write 'GiB'");
   CHECK(error_of(parse_bytes("0MiB")) == "size must be greater than zero, got '0MiB'");
   CHECK(error_of(parse_bytes("20000000TiB")) == "size '20000000TiB' is too large");
+  CHECK(error_of(parse_bytes("99999999999999999999MiB")) ==
+        "size '99999999999999999999MiB' is too large");
 }
 
 TEST_CASE("counts are whole numbers without a unit, within bounds") {
