@@ -70,4 +70,38 @@ TEST_CASE("a required bind of a host path that does not exist is an error; an op
   CHECK(notes[0].message.starts_with("bind /opt/missing: the host path does not exist here"));
 }
 
+TEST_CASE("binds of container runtimes, the system bus and airlock's own state warn") {
+  for (const char* path : {"/var/run/containerd", "/run/dbus", "/run/airlock", "/var/lib/airlock",
+                           "/run/systemd/private"}) {
+    INFO(path);
+    const auto notes = review_text("filesystem:\n  binds: [" + std::string(path) + "]\n");
+    REQUIRE(notes.size() == 1);
+    CHECK(notes[0].message.find(": exposes ") != std::string::npos);
+  }
+}
+
+TEST_CASE("egress rules that reach the host's own neighbours warn; the internet does not") {
+  auto egress = [](const std::string& cidr) {
+    return review_text("egress:\n  allow:\n    - cidr: " + cidr +
+                       "\n      ports: [80]\n      reason: test\n");
+  };
+  const auto metadata = egress("169.254.169.254/32");
+  REQUIRE(metadata.size() == 1);
+  CHECK(metadata[0].severity == Severity::warning);
+  CHECK(metadata[0].message ==
+        "egress 169.254.169.254: reaches 169.254.169.254/32 (cloud "
+        "instance metadata: the host's cloud credentials)");
+  const auto link = egress("169.254.0.0/16");
+  REQUIRE(link.size() == 1);
+  CHECK(link[0].message.find("cloud instance metadata") != std::string::npos);
+  REQUIRE(egress("127.0.0.1/32").size() == 1);
+  CHECK(egress("127.0.0.1/32")[0].message.find("airlock's API") != std::string::npos);
+  REQUIRE(egress("10.1.2.0/24").size() == 1);
+  REQUIRE(egress("fd00:ec2::254/128").size() == 1);
+  // The gateway never lets these reach a special range: the review says nothing of them.
+  CHECK(egress("0.0.0.0/0").empty());
+  CHECK(egress("8.8.8.0/24").empty());
+  CHECK(egress("2000::/3").empty());
+}
+
 }  // namespace airlock::policies
