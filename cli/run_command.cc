@@ -126,6 +126,8 @@ std::string parse(int argc, char** argv, Options& options) {
                arg == "--runtimes" || arg == "--config") {
       if (!(v = value(arg.c_str()))) return arg + " needs a value";
       std::string text = v;
+      // An empty name would quietly mean the default policy, runtime or file.
+      if (text.empty()) return arg + " needs a value, not an empty one";
       if (arg == "--lang" || arg == "--runtime") request.runtime = text;
       if (arg == "--policy") options.policy = text;
       if (arg == "--config") options.config_file = text;

@@ -173,6 +173,13 @@ Parsed<uint32_t> parse_millicores(std::string_view text) {
                                 "': " + expected;
   }
   if (number == 0) return "CPU share must be greater than zero, got '" + std::string(text) + "'";
+  // The kernel's smallest quota is 1 ms of each 100 ms period: below 10m every run would fail to
+  // set up.
+  constexpr uint64_t kMinMillicores = 10;
+  if (number < kMinMillicores) {
+    return "CPU share '" + std::string(text) +
+           "' is too small: at least 10m (the kernel's smallest quota, 1 ms of each 100 ms)";
+  }
   constexpr uint64_t kMaxMillicores = 1'024'000;  // 1024 cores
   if (number > kMaxMillicores) return "CPU share '" + std::string(text) + "' is too large";
   return static_cast<uint32_t>(number);

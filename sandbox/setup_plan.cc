@@ -1,5 +1,7 @@
 #include "sandbox/setup_plan.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -42,6 +44,14 @@ Expected<SetupPlan> plan_setup(const Spec& spec, const SandboxIdentity& identity
   plan.uid = identity.uid;
   plan.gid = identity.gid;
   plan.control_fd_number = control_fd_number_for(spec.limits);
+  // The control socket goes to that number, which the kernel allows only below our own limit.
+  if (struct rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+                             static_cast<rlim_t>(plan.control_fd_number) >= files.rlim_cur) {
+    return SetupError{"open_files " + std::to_string(spec.limits.max_open_files) +
+                          " is more than this host lets airlock's processes open (" +
+                          std::to_string(files.rlim_cur) + "); lower the policy's open_files",
+                      0};
+  }
   plan.zygote = spec.fork_server;
   if (!copy_text(plan.hostname, sizeof plan.hostname, spec.hostname)) {
     return SetupError{"hostname \"" + spec.hostname + "\" is longer than " +

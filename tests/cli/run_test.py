@@ -40,6 +40,12 @@ class Run(unittest.TestCase):
         done = run("--runtime", "python", "--timeout", "10 s", "-c", "print(1)")
         self.assertEqual(done.returncode, 0, done.stderr)
 
+    def test_an_empty_option_value_is_a_usage_error_not_the_default(self):
+        for option in ("--policy", "--runtime", "--timeout"):
+            done = run(option, "", "--", "/bin/true")
+            self.assertEqual(done.returncode, 2, option)
+            self.assertIn(option + " needs a value, not an empty one", done.stderr)
+
     def test_gcc_errors_reach_stderr_and_the_summary(self):
         with tempfile.NamedTemporaryFile("w", suffix=".c") as f:
             f.write("int main(void) { return undefined_name; }\n")

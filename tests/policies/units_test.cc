@@ -70,6 +70,10 @@ TEST_CASE("counts are whole numbers without a unit, within bounds") {
 
 TEST_CASE("CPU shares are millicores") {
   CHECK(value_of(parse_millicores("1500m")) == 1500);
+  CHECK(value_of(parse_millicores("10m")) == 10);
+  CHECK(error_of(parse_millicores("9m")) ==
+        "CPU share '9m' is too small: at least 10m (the kernel's smallest quota, 1 ms of each "
+        "100 ms)");
   CHECK(error_of(parse_millicores("2")).starts_with("CPU share '2' has no unit"));
   CHECK(error_of(parse_millicores("2cores")).starts_with("unknown unit 'cores'"));
 }

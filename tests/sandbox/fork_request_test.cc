@@ -212,6 +212,21 @@ TEST_CASE("a hostname or tmpfs path too long for the setup plan is a setup error
   CHECK(plan_request(crowded).ok());
 }
 
+TEST_CASE("open files beyond what this process may open are a setup error naming the limit") {
+  struct rlimit files {};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &files) == 0);
+  Spec spec;
+  spec.limits.max_open_files = static_cast<uint32_t>(files.rlim_cur);
+  auto refused = plan_request(spec);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().operation == "open_files " + std::to_string(files.rlim_cur) +
+                                         " is more than this host lets airlock's processes open (" +
+                                         std::to_string(files.rlim_cur) +
+                                         "); lower the policy's open_files");
+  spec.limits.max_open_files = static_cast<uint32_t>(files.rlim_cur - 1);
+  CHECK(plan_request(spec).ok());
+}
+
 TEST_CASE("gateway ports: distinct, at most kMaxGatewayPorts, never 0, none for a fork server") {
   Spec spec;
   spec.gateway_ports = {443, 80, 443, 8080};
