@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "api/config.h"
@@ -54,8 +55,9 @@ constexpr const char* kRunUsage =
     "  --runtimes FILE     runtimes file (default: $AIRLOCK_RUNTIMES, else the installed\n"
     "                      <prefix>/etc/airlock/runtimes.yaml; man airlock); read\n"
     "                      only with --runtime\n"
-    "  --config FILE       a serve config whose egress section (hosts, secrets) serves a\n"
-    "                      policy with egress, as the server would\n"
+    "  --config FILE       run as the server with this config would: its policy_dirs,\n"
+    "                      default_policy, runtimes_file and egress section (hosts,\n"
+    "                      secrets); --policy and --runtimes still override\n"
     "\n"
     "Policies are looked up in $AIRLOCK_POLICY_DIR (dirs separated by ':'), then the installed\n"
     "<prefix>/etc/airlock/policies (/etc/airlock/policies for /usr).\n";
@@ -65,9 +67,10 @@ struct Options {
   std::string policy;
   std::string runtimes_file = default_runtimes_file();
   bool runtimes_installed = !std::getenv("AIRLOCK_RUNTIMES");  // until --runtimes
+  bool runtimes_given = false;                                 // --runtimes
   bool json = false;
   bool code_from_stdin = false;
-  std::string config_file;  // --config: its egress section
+  std::string config_file;  // --config
 };
 
 int usage_error(const std::string& message) {
@@ -134,6 +137,7 @@ std::string parse(int argc, char** argv, Options& options) {
       if (arg == "--runtimes") {
         options.runtimes_file = text;
         options.runtimes_installed = false;
+        options.runtimes_given = true;
       }
       if (arg == "--collect") request.output_globs.push_back(text);
       std::chrono::milliseconds duration{};
@@ -248,6 +252,19 @@ int run_command(int argc, char** argv) {
     request.stdin_fd = STDIN_FILENO;
   }
 
+  // With --config, what the server would take from it: its policies, default policy, runtimes
+  // and egress, so that a snippet behaves here as it will behind that server.
+  std::optional<api::ServeConfig> config;
+  if (!options.config_file.empty()) {
+    api::ConfigResult loaded_config = api::load_config_file(options.config_file);
+    if (!loaded_config.config) return usage_error("--config: " + loaded_config.error);
+    config = std::move(*loaded_config.config);
+    if (!config->runtimes_file.empty() && !options.runtimes_given) {
+      options.runtimes_file = config->runtimes_file;
+      options.runtimes_installed = false;
+    }
+  }
+
   // A program run (`-- PROGRAM`) uses no runtime, so it neither reads nor needs runtimes.yaml:
   // parsing it was ~1-3 ms of each such run (docs/benchmarks.md).
   runner::RuntimeTable runtimes;
@@ -266,7 +283,8 @@ int run_command(int argc, char** argv) {
     }
     runtimes = std::move(loaded_runtimes.value());
   }
-  const std::vector<std::string> dirs = default_policy_dirs();
+  const std::vector<std::string> dirs =
+      config && !config->policy_dirs.empty() ? config->policy_dirs : default_policy_dirs();
   if (std::string problem = missing_all(dirs, "policy directory", "set AIRLOCK_POLICY_DIR");
       !problem.empty()) {
     std::fprintf(stderr, "airlock run: %s\n", problem.c_str());
@@ -274,7 +292,9 @@ int run_command(int argc, char** argv) {
   }
   // The API's rule (default_policy, "default" unless configured), so that a snippet behaves here
   // as it will behind the service; a runtime's own policy is chosen by name.
-  const std::string policy_name = options.policy.empty() ? "default" : options.policy;
+  const std::string policy_name = !options.policy.empty() ? options.policy
+                                  : config                ? config->default_policy
+                                                          : "default";
   policies::LoadResult loaded = policies::load_policy(policy_name, dirs);
   if (!loaded.ok()) {
     std::fprintf(stderr, "airlock run: policy '%s' did not load:\n", policy_name.c_str());
@@ -294,11 +314,7 @@ int run_command(int argc, char** argv) {
   std::string drivers_dir = own_layout().drivers_dir();
   if (!std::filesystem::is_directory(drivers_dir)) drivers_dir.clear();
   runner::Runner runner(**sandbox, std::move(runtimes), lookup, drivers_dir);
-  if (!options.config_file.empty()) {
-    api::ConfigResult config = api::load_config_file(options.config_file);
-    if (!config.config) return usage_error("--config: " + config.error);
-    runner.gateway().configure(config.config->egress);
-  }
+  if (config) runner.gateway().configure(config->egress);
   if (auto problem = runner.validate(request, *loaded.policy)) {
     return usage_error(option_for(problem->field) + ": " + problem->message);
   }

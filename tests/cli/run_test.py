@@ -40,6 +40,22 @@ class Run(unittest.TestCase):
         done = run("--runtime", "python", "--timeout", "10 s", "-c", "print(1)")
         self.assertEqual(done.returncode, 0, done.stderr)
 
+    def test_with_a_config_it_takes_the_servers_policies_and_default_policy(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "strict.yaml"), "w") as f:
+                f.write("extends: default\nlimits:\n  wall_time: 3s\n")
+            with open(os.path.join(d, "serve.yaml"), "w") as f:
+                f.write("policy_dirs: [%s, %s]\ndefault_policy: strict\n"
+                        % (d, os.path.join(SOURCE, "policies")))
+            done = run("--config", os.path.join(d, "serve.yaml"), "--", "/bin/true")
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertIn("[policy strict ", done.stderr)
+            # --policy still chooses, among the config's policies.
+            done = run("--config", os.path.join(d, "serve.yaml"), "--policy", "default", "--",
+                       "/bin/true")
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertIn("[policy default ", done.stderr)
+
     def test_an_empty_option_value_is_a_usage_error_not_the_default(self):
         for option in ("--policy", "--runtime", "--timeout"):
             done = run(option, "", "--", "/bin/true")
