@@ -2,14 +2,14 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <fstream>
+#include <map>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "api/config_yaml.h"
 #include "api/egress_config.h"
 #include "runner/ids.h"
+#include "sandbox/regular_file.h"
 
 namespace airlock::api {
 namespace {
@@ -32,6 +32,11 @@ const std::vector<std::string> kSettings = {
     "audit_log_max_size", "audit_log_keep", "state_dir", "max_sessions", "max_sessions_per_key",
     "session_idle_timeout", "session_max_lifetime", "session_cpu_time", "warm_pool", "replica",
     "e2b", "egress", "trusted_proxies"};
+
+// A config is a page of settings; a larger file is a mistake.
+constexpr size_t kMaxConfigBytes = 1024 * 1024;
+constexpr int kMaxConfigNesting = 32;
+constexpr size_t kMaxConfigNodes = 1 << 20;
 
 // Below this a rotation would come every few runs.
 constexpr uint64_t kMinAuditLogBytes = 64 * 1024;
@@ -147,6 +152,36 @@ runner::WarmPoolEntry warm_pool_entry(const YAML::Node& node) {
   if (entry.policy.empty()) fail(node, "warm_pool item: policy is required");
   if (entry.size == 0) fail(node, "warm_pool item: size must be at least 1");
   return entry;
+}
+
+// yaml-cpp keeps the last of two equal keys. A config that says one thing twice is refused, at
+// every level, before any section reads it. Bounded: aliases can repeat a part, or nest a node
+// into itself.
+void reject_duplicate_keys(const YAML::Node& node, const std::string& path, int depth,
+                           size_t& budget) {
+  if (depth > kMaxConfigNesting || budget == 0) {
+    fail(node, "the config nests deeper than " + std::to_string(kMaxConfigNesting) +
+                   " levels or holds more than " + std::to_string(kMaxConfigNodes) +
+                   " values (YAML aliases count each time they are used)");
+  }
+  --budget;
+  if (node.IsSequence()) {
+    for (const auto& item : node) reject_duplicate_keys(item, path, depth + 1, budget);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, int> first_line;
+  for (const auto& entry : node) {
+    if (!entry.first.IsScalar()) continue;  // the section reading it says what it expected
+    const std::string& key = entry.first.Scalar();
+    const auto [first, inserted] = first_line.emplace(key, entry.first.Mark().line + 1);
+    if (!inserted) {
+      fail(entry.first,
+           (path.empty() ? key + ": given twice" : path + ": '" + key + "' is given twice") +
+               " (first at line " + std::to_string(first->second) + ")");
+    }
+    reject_duplicate_keys(entry.second, path.empty() ? key : path + "." + key, depth + 1, budget);
+  }
 }
 
 ServeConfig parse_root(const YAML::Node& root) {
@@ -348,7 +383,10 @@ std::optional<std::pair<std::string, uint16_t>> split_host_port(const std::strin
 
 ConfigResult parse_config(const std::string& yaml_text, const std::string& origin) {
   try {
-    return {parse_root(YAML::Load(yaml_text)), ""};
+    const YAML::Node root = YAML::Load(yaml_text);
+    size_t budget = kMaxConfigNodes;
+    reject_duplicate_keys(root, "", 0, budget);
+    return {parse_root(root), ""};
   } catch (const ConfigError& error) {
     return {std::nullopt, located(origin, error.mark, error.message)};
   } catch (const YAML::Exception& error) {
@@ -357,11 +395,9 @@ ConfigResult parse_config(const std::string& yaml_text, const std::string& origi
 }
 
 ConfigResult load_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return {std::nullopt, path + ": cannot be read"};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path);
+  auto text = sandbox::read_regular_file(path, kMaxConfigBytes);
+  if (!text) return {std::nullopt, path + ": cannot read the config: " + text.error().message()};
+  return parse_config(text.value(), path);
 }
 
 }  // namespace airlock::api
