@@ -7,6 +7,7 @@
 #include "policies/errors.h"
 #include "policies/layer.h"
 #include "policies/loader.h"
+#include "policies/render.h"
 #include "test_support.h"
 
 namespace airlock::policies {
@@ -107,6 +108,23 @@ TEST_CASE("a long unknown word gets no suggestion") {
   CHECK(did_you_mean(near, {candidate}).empty());
   const std::string short_candidate(kMaxSuggestedWord, 'a');
   CHECK_FALSE(did_you_mean(short_candidate.substr(1) + "b", {short_candidate}).empty());
+}
+
+TEST_CASE("policy text reaches a terminal with its control characters escaped") {
+  TempDir dir;
+  const LoadResult result = load_policy(
+      dir.write("p.yaml",
+                "unsafe:\n  - syscall: ptrace\n    justification: \"gdb\\e[2J\\e]0;ok\\a lab\"\n"),
+      {});
+  REQUIRE(result.ok());
+  CHECK(render_unsafe(*result.policy) ==
+        "UNSAFE policy \"p\": syscall ptrace — gdb\\x1b[2J\\x1b]0;ok\\x07 lab\n");
+  CHECK(terminal_safe("a\x9b"
+                      "31m b\xc2\x9b"
+                      "c") == "a\\x9b31m b\\u009bc");
+  CHECK(terminal_safe("caf\xc3\xa9 — \xf0\x9f\x94\x92") == "caf\xc3\xa9 — \xf0\x9f\x94\x92");
+  CHECK(terminal_safe("one\ntwo\tthree", true) == "one\ntwo\tthree");
+  CHECK(terminal_safe("one\ntwo") == "one\\x0atwo");
 }
 
 }  // namespace airlock::policies
