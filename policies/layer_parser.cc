@@ -35,17 +35,18 @@ struct Expansion {
 // Walks the document as the parsers would, stopping at the first cap it passes.
 bool within_caps(const YAML::Node& node, int depth, Expansion& seen) {
   if (depth > kMaxNesting) {
-    seen.problem = "nested more than " + std::to_string(kMaxNesting) + " levels deep";
+    seen.problem = "nests more than " + std::to_string(kMaxNesting) + " levels deep";
     return false;
   }
   if (++seen.nodes > kMaxExpandedNodes) {
-    seen.problem = "more than " + std::to_string(kMaxExpandedNodes) + " values";
+    seen.problem = "holds more than " + std::to_string(kMaxExpandedNodes) + " values";
     return false;
   }
   if (node.IsScalar()) {
     seen.scalar_bytes += node.Scalar().size();
     if (seen.scalar_bytes <= kMaxExpandedScalarBytes) return true;
-    seen.problem = "more than " + std::to_string(kMaxExpandedScalarBytes >> 20) + " MiB of text";
+    seen.problem =
+        "holds more than " + std::to_string(kMaxExpandedScalarBytes >> 20) + " MiB of text";
     return false;
   }
   if (node.IsSequence()) {
@@ -267,8 +268,8 @@ PolicyLayer parse_layer_text(const std::string& text, const std::string& path,
   const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
   Expansion expansion;
   if (!within_caps(root, 0, expansion)) {
-    errors.add_file_error("the policy expands to " + expansion.problem +
-                          " (YAML aliases count each time they are used); refused");
+    errors.add_file_error("with its YAML aliases (*name) written out, the policy " +
+                          expansion.problem + "; refused");
     return layer;
   }
   if (root.IsNull()) {

@@ -78,8 +78,17 @@ TEST_CASE("aliases of aliases are refused before any section reads them") {
   const std::string path = dir.write("p.yaml", text);
   const LoadResult result = load_policy(path, {dir.path()});
   CHECK(error_text(result) == path +
-                                  ": the policy expands to more than 1048576 values (YAML aliases "
-                                  "count each time they are used); refused\n");
+                                  ": with its YAML aliases (*name) written out, the policy holds "
+                                  "more than 1048576 values; refused\n");
+}
+
+TEST_CASE("an alias inside its own anchor is refused, not followed for ever") {
+  TempDir dir;
+  const std::string path = dir.write("p.yaml", "description: &a [*a]\n");
+  CHECK(error_text(load_policy(path, {dir.path()})) ==
+        path +
+            ": with its YAML aliases (*name) written out, the policy nests more than 64 "
+            "levels deep; refused\n");
 }
 
 TEST_CASE("a second YAML document in a policy file is refused, not ignored") {
