@@ -2,7 +2,6 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <map>
 #include <set>
 #include <thread>
 
@@ -35,8 +34,6 @@ const std::vector<std::string> kSettings = {
 
 // A config is a page of settings; a larger file is a mistake.
 constexpr size_t kMaxConfigBytes = 1024 * 1024;
-constexpr int kMaxConfigNesting = 32;
-constexpr size_t kMaxConfigNodes = 1 << 20;
 
 // Below this a rotation would come every few runs.
 constexpr uint64_t kMinAuditLogBytes = 64 * 1024;
@@ -152,36 +149,6 @@ runner::WarmPoolEntry warm_pool_entry(const YAML::Node& node) {
   if (entry.policy.empty()) fail(node, "warm_pool item: policy is required");
   if (entry.size == 0) fail(node, "warm_pool item: size must be at least 1");
   return entry;
-}
-
-// yaml-cpp keeps the last of two equal keys. A config that says one thing twice is refused, at
-// every level, before any section reads it. Bounded: aliases can repeat a part, or nest a node
-// into itself.
-void reject_duplicate_keys(const YAML::Node& node, const std::string& path, int depth,
-                           size_t& budget) {
-  if (depth > kMaxConfigNesting || budget == 0) {
-    fail(node, "the config nests deeper than " + std::to_string(kMaxConfigNesting) +
-                   " levels or holds more than " + std::to_string(kMaxConfigNodes) +
-                   " values (YAML aliases count each time they are used)");
-  }
-  --budget;
-  if (node.IsSequence()) {
-    for (const auto& item : node) reject_duplicate_keys(item, path, depth + 1, budget);
-    return;
-  }
-  if (!node.IsMap()) return;
-  std::map<std::string, int> first_line;
-  for (const auto& entry : node) {
-    if (!entry.first.IsScalar()) continue;  // the section reading it says what it expected
-    const std::string& key = entry.first.Scalar();
-    const auto [first, inserted] = first_line.emplace(key, entry.first.Mark().line + 1);
-    if (!inserted) {
-      fail(entry.first,
-           (path.empty() ? key + ": given twice" : path + ": '" + key + "' is given twice") +
-               " (first at line " + std::to_string(first->second) + ")");
-    }
-    reject_duplicate_keys(entry.second, path.empty() ? key : path + "." + key, depth + 1, budget);
-  }
 }
 
 ServeConfig parse_root(const YAML::Node& root) {
@@ -384,8 +351,7 @@ std::optional<std::pair<std::string, uint16_t>> split_host_port(const std::strin
 ConfigResult parse_config(const std::string& yaml_text, const std::string& origin) {
   try {
     const YAML::Node root = YAML::Load(yaml_text);
-    size_t budget = kMaxConfigNodes;
-    reject_duplicate_keys(root, "", 0, budget);
+    config_yaml::reject_duplicate_keys(root);
     return {parse_root(root), ""};
   } catch (const ConfigError& error) {
     return {std::nullopt, located(origin, error.mark, error.message)};
