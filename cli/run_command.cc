@@ -5,9 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "api/config.h"
 #include "api/wire/translate.h"
@@ -244,9 +242,15 @@ int run_command(int argc, char** argv) {
   if (std::string error = parse(argc, argv, options); !error.empty()) return usage_error(error);
   runner::RunRequest& request = options.request;
   if (options.code_from_stdin) {
-    std::ostringstream code;
-    code << std::cin.rdbuf();
-    request.code = code.str();
+    // As for a source file: no more than a request body the API would take (`< /dev/zero` ends).
+    char chunk[16384];
+    while (request.code.size() <= api::kDefaultMaxBodyBytes &&
+           std::cin.read(chunk, sizeof chunk).gcount() > 0) {
+      request.code.append(chunk, static_cast<size_t>(std::cin.gcount()));
+    }
+    if (request.code.size() > api::kDefaultMaxBodyBytes) {
+      return usage_error("the code on stdin is larger than 16 MiB");
+    }
   } else if (!options.json) {
     request.stdin_fd = STDIN_FILENO;
   }

@@ -77,6 +77,12 @@ class Run(unittest.TestCase):
                 self.assertEqual(done.returncode, 2, done.stderr)
                 self.assertIn(what + ", not a regular file", done.stderr)
 
+    def test_code_on_stdin_over_the_body_limit_is_refused(self):
+        done = subprocess.run([AIRLOCK, "run", "--runtime", "python", "-"], input=b"#" * (16 * 1024 * 1024 + 1),
+                              capture_output=True, timeout=LIMIT_S, env=ENV)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn(b"the code on stdin is larger than 16 MiB", done.stderr)
+
     @unittest.skipUnless(os.path.exists("/usr/bin/java"), "java is not installed")
     def test_a_java_compile_error_is_compile_error(self):
         done = run("--json", "--runtime", "java", "-c",
