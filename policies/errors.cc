@@ -33,7 +33,7 @@ void ErrorList::push(int line, int column, std::string message) {
   std::string summary = "and " + std::to_string(omitted_) + " more error" +
                         (omitted_ == 1 ? "" : "s") + " not shown; fix the ones above first";
   if (omitted_ == 1) {
-    errors_.push_back({file_, 0, 0, std::move(summary)});
+    errors_.push_back({file_, kAfterAllLines, 0, std::move(summary)});
   } else {
     errors_.back().message = std::move(summary);
   }

@@ -12,7 +12,9 @@ class Mark;
 
 namespace airlock::policies {
 
-// One problem in one policy file. line and column are 1-based; 0 means "the whole file".
+// One problem in one policy file. line and column are 1-based; 0 means "the whole file", and
+// kAfterAllLines a file-level note that sorts after the file's other errors.
+inline constexpr int kAfterAllLines = -1;
 struct PolicyError {
   std::string file;
   int line = 0;

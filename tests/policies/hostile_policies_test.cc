@@ -108,7 +108,9 @@ TEST_CASE("a file with many errors reports the first ones and counts the rest") 
   const std::string path = dir.write("p.yaml", text);
   const LoadResult result = load_policy(path, {dir.path()});
   REQUIRE(result.errors.size() == kMaxErrorsPerFile + 1);
-  CHECK(mentions(result, path + ": and 10 more errors not shown; fix the ones above first\n"));
+  CHECK(result.errors.front().line == 1);
+  CHECK(result.errors.back().format() ==
+        path + ": and 10 more errors not shown; fix the ones above first");
 }
 
 TEST_CASE("a long unknown word gets no suggestion") {
