@@ -23,8 +23,8 @@ const std::vector<std::string> kNetworkModes{"none", "loopback"};
 // into gigabytes of strings once the parsers copy them.
 constexpr size_t kMaxExpandedNodes = 1 << 20;
 constexpr size_t kMaxExpandedScalarBytes = 4 << 20;
-constexpr int kMaxNesting =
-    64;  // a policy is a few levels deep; yaml-cpp allows cycles via aliases
+// A policy is a few levels deep; the bound also ends an alias that points into its own anchor.
+constexpr int kMaxNesting = 64;
 
 struct Expansion {
   size_t nodes = 0;
