@@ -2,14 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "api/config_yaml.h"
 #include "api/egress_config.h"
 #include "runner/ids.h"
+#include "sandbox/regular_file.h"
 
 namespace airlock::api {
 namespace {
@@ -32,6 +31,9 @@ const std::vector<std::string> kSettings = {
     "audit_log_max_size", "audit_log_keep", "state_dir", "max_sessions", "max_sessions_per_key",
     "session_idle_timeout", "session_max_lifetime", "session_cpu_time", "warm_pool", "replica",
     "e2b", "egress", "trusted_proxies"};
+
+// A config is a page of settings; a larger file is a mistake.
+constexpr size_t kMaxConfigBytes = 1024 * 1024;
 
 // Below this a rotation would come every few runs.
 constexpr uint64_t kMinAuditLogBytes = 64 * 1024;
@@ -348,7 +350,9 @@ std::optional<std::pair<std::string, uint16_t>> split_host_port(const std::strin
 
 ConfigResult parse_config(const std::string& yaml_text, const std::string& origin) {
   try {
-    return {parse_root(YAML::Load(yaml_text)), ""};
+    const YAML::Node root = YAML::Load(yaml_text);
+    config_yaml::reject_duplicate_keys(root);
+    return {parse_root(root), ""};
   } catch (const ConfigError& error) {
     return {std::nullopt, located(origin, error.mark, error.message)};
   } catch (const YAML::Exception& error) {
@@ -357,11 +361,9 @@ ConfigResult parse_config(const std::string& yaml_text, const std::string& origi
 }
 
 ConfigResult load_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return {std::nullopt, path + ": cannot be read"};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path);
+  auto text = sandbox::read_regular_file(path, kMaxConfigBytes);
+  if (!text) return {std::nullopt, path + ": cannot read the config: " + text.error().message()};
+  return parse_config(text.value(), path);
 }
 
 }  // namespace airlock::api

@@ -1,5 +1,7 @@
 #include "api/config_yaml.h"
 
+#include <map>
+
 #include "policies/errors.h"
 #include "policies/units.h"
 
@@ -54,6 +56,44 @@ std::vector<std::string> string_list(const YAML::Node& node, const std::string& 
   std::vector<std::string> out;
   for (const auto& item : node) out.push_back(scalar(item, key + " item"));
   return out;
+}
+
+namespace {
+
+constexpr int kMaxConfigNesting = 32;
+constexpr size_t kMaxConfigNodes = 1 << 20;
+
+void check_keys(const YAML::Node& node, const std::string& path, int depth, size_t& budget) {
+  if (depth > kMaxConfigNesting || budget == 0) {
+    fail(node, "the config nests deeper than " + std::to_string(kMaxConfigNesting) +
+                   " levels or holds more than " + std::to_string(kMaxConfigNodes) +
+                   " values (YAML aliases count each time they are used)");
+  }
+  --budget;
+  if (node.IsSequence()) {
+    for (const auto& item : node) check_keys(item, path, depth + 1, budget);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, int> first_line;
+  for (const auto& entry : node) {
+    if (!entry.first.IsScalar()) continue;  // the section reading it says what it expected
+    const std::string& key = entry.first.Scalar();
+    const auto [first, inserted] = first_line.emplace(key, entry.first.Mark().line + 1);
+    if (!inserted) {
+      fail(entry.first,
+           (path.empty() ? key + ": given twice" : path + ": '" + key + "' is given twice") +
+               " (first at line " + std::to_string(first->second) + ")");
+    }
+    check_keys(entry.second, path.empty() ? key : path + "." + key, depth + 1, budget);
+  }
+}
+
+}  // namespace
+
+void reject_duplicate_keys(const YAML::Node& root) {
+  size_t budget = kMaxConfigNodes;
+  check_keys(root, "", 0, budget);
 }
 
 }  // namespace airlock::api::config_yaml

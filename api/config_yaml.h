@@ -26,6 +26,11 @@ struct ConfigError {
 std::string unknown(const std::string& what, const std::string& name,
                     const std::vector<std::string>& valid);
 
+// yaml-cpp keeps the last of two equal keys. Fails at the second of two equal keys in any map of
+// the document ("e2b: 'spares' is given twice (first at line 4)"), before a section reads it.
+// Bounded: aliases can repeat a part, or nest a node into itself.
+void reject_duplicate_keys(const YAML::Node& root);
+
 // Each reads `node` as one kind of value or fails naming `key`.
 std::string scalar(const YAML::Node& node, const std::string& key);
 uint64_t whole_number(const YAML::Node& node, const std::string& key, uint64_t max);

@@ -1,16 +1,11 @@
 #include "api/egress_config.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdlib>
 #include <string>
 
 #include "api/config_yaml.h"
 #include "policies/egress.h"
-#include "sandbox/unique_fd.h"
+#include "sandbox/regular_file.h"
 
 namespace airlock::api {
 namespace {
@@ -27,27 +22,10 @@ constexpr size_t kMaxSecretBytes = 8192;
 // kMaxSecretBytes is read, a symlink to one followed (Kubernetes mounts Secrets that way); each
 // refusal names the file and why.
 std::string secret_file(const YAML::Node& node, const std::string& key, const std::string& path) {
-  // O_NONBLOCK: a FIFO put there must not hang the service; fstat turns it away unread.
-  auto file = sandbox::open_fd(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-  if (!file) fail(node, key + ": " + file.error().message());
-  struct stat status {};
-  if (::fstat(file->get(), &status) != 0) {
-    fail(node, key + ": " + sandbox::errno_error("fstat(\"" + path + "\")").message());
-  }
-  if (!S_ISREG(status.st_mode)) fail(node, key + ": \"" + path + "\" is not a regular file");
-  const std::string too_large = key + ": \"" + path + "\" is larger than 8 KiB";
-  if (status.st_size > static_cast<off_t>(kMaxSecretBytes)) fail(node, too_large);
-  char buffer[kMaxSecretBytes + 1];  // one more, to see a file that grew since fstat
-  size_t length = 0;
-  while (length < sizeof buffer) {  // a network or FUSE file system may answer in pieces
-    const ssize_t got = ::read(file->get(), buffer + length, sizeof buffer - length);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) fail(node, key + ": " + sandbox::errno_error("read(\"" + path + "\")").message());
-    if (got == 0) break;
-    length += static_cast<size_t>(got);
-  }
-  if (length > kMaxSecretBytes) fail(node, too_large);
-  std::string value(buffer, length);
+  // A FIFO put there must not hang the service: refused unread, as a directory or device is.
+  auto contents = sandbox::read_regular_file(path, kMaxSecretBytes);
+  if (!contents) fail(node, key + ": " + contents.error().message());
+  std::string value = std::move(contents.value());
   if (!value.empty() && value.back() == '\n') value.pop_back();
   if (!value.empty() && value.back() == '\r') value.pop_back();
   if (value.empty()) fail(node, key + ": \"" + path + "\" is empty");

@@ -19,6 +19,7 @@
 #include "policies/render.h"
 #include "policies/review.h"
 #include "policies/syscall_groups.h"
+#include "sandbox/regular_file.h"
 
 namespace airlock::cli {
 namespace {
@@ -89,7 +90,8 @@ bool host_path_exists(const std::string& path) {
 }
 
 void print_errors(const LoadResult& result) {
-  for (const auto& error : result.errors) std::cerr << error.format() << "\n";
+  for (const auto& error : result.errors)
+    std::cerr << policies::terminal_safe(error.format()) << "\n";
 }
 
 int check(const std::vector<std::string>& targets) {
@@ -112,18 +114,21 @@ int check(const std::vector<std::string>& targets) {
     for (const auto& note : notes) {
       const bool error = note.severity == policies::ReviewNote::Severity::error;
       std::cout << (error ? "ERROR" : "WARNING") << " policy \"" << result.policy->name
-                << "\": " << note.message << "\n";
+                << "\": " << policies::terminal_safe(note.message) << "\n";
     }
     if (failed) status = kExitInvalid;
   }
   return status;
 }
 
+// A layer's file as written, for `show`: read the way the loader read it (a file swapped for a
+// FIFO since then cannot hang the command), control characters escaped for the terminal.
 std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  constexpr size_t kMaxPolicyBytes = 1 << 20;
+  auto text = sandbox::read_regular_file(path, kMaxPolicyBytes);
+  if (!text)
+    return "# (cannot read it now: " + policies::terminal_safe(text.error().message()) + ")\n";
+  return policies::terminal_safe(text.value(), true);
 }
 
 int show(const std::string& target, bool effective) {
@@ -134,7 +139,7 @@ int show(const std::string& target, bool effective) {
   }
   const auto& policy = *result.policy;
   if (effective) {
-    std::cout << policies::render_effective(policy);
+    std::cout << policies::terminal_safe(policies::render_effective(policy), true);
     return kExitValid;
   }
   // The layers as written, root ancestor first, so a reviewer reads them in the order they apply.
@@ -164,7 +169,7 @@ int diff(const std::string& before_name, const std::string& after_name, bool fai
   std::cout << "+++ " << after_name << " " << after.policy->hash << "\n";
   const auto changes = policies::diff_policies(*before.policy, *after.policy);
   if (changes.empty()) std::cout << "no difference in effect\n";
-  for (const auto& change : changes) std::cout << change.text() << "\n";
+  for (const auto& change : changes) std::cout << policies::terminal_safe(change.text()) << "\n";
   const bool loosens = std::any_of(changes.begin(), changes.end(), [](const auto& change) {
     return change.effect == policies::Effect::loosens;
   });

@@ -5,10 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
 #include "api/config.h"
 #include "api/wire/translate.h"
@@ -19,6 +17,7 @@
 #include "policies/units.h"
 #include "runner/runner.h"
 #include "sandbox/readable.h"
+#include "sandbox/regular_file.h"
 #include "sandbox/unique_fd.h"
 
 namespace airlock::cli {
@@ -89,13 +88,13 @@ bool parse_unit(const char* flag, const std::string& text, policies::Parsed<T> p
   return true;
 }
 
-bool read_host_file(const std::string& path, std::string& content) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  content = buffer.str();
-  return true;
+// A source file or --file: a regular file no larger than a request body the API would take, so
+// that a directory, /dev/zero or a FIFO is refused at once with the reason.
+std::string read_host_file(const std::string& path, std::string& content) {
+  auto text = sandbox::read_regular_file(path, api::kDefaultMaxBodyBytes);
+  if (!text) return text.error().message();
+  content = std::move(text.value());
+  return "";
 }
 
 // Parses argv into options; returns an error message, or "" on success.
@@ -160,7 +159,9 @@ std::string parse(int argc, char** argv, Options& options) {
         std::string name = equals == std::string::npos ? host.substr(host.rfind('/') + 1)
                                                        : text.substr(0, equals);
         runner::InputFile file{name, {}, ::access(host.c_str(), X_OK) == 0};
-        if (!read_host_file(host, file.content)) return "--file: cannot read '" + host + "'";
+        if (auto problem = read_host_file(host, file.content); !problem.empty()) {
+          return "--file: cannot read '" + host + "': " + problem;
+        }
         request.files.push_back(std::move(file));
       }
     } else if (arg == "-h" || arg == "--help") {
@@ -186,8 +187,10 @@ std::string parse(int argc, char** argv, Options& options) {
     request.argv = rest;
   } else {
     if (!have_code) return "--runtime " + request.runtime + " needs FILE, -c CODE or -";
-    if (!source_file.empty() && !read_host_file(source_file, request.code)) {
-      return "cannot read '" + source_file + "'";
+    if (!source_file.empty()) {
+      if (auto problem = read_host_file(source_file, request.code); !problem.empty()) {
+        return "cannot read '" + source_file + "': " + problem;
+      }
     }
     request.argv = rest;
   }
@@ -245,9 +248,15 @@ int run_command(int argc, char** argv) {
   if (std::string error = parse(argc, argv, options); !error.empty()) return usage_error(error);
   runner::RunRequest& request = options.request;
   if (options.code_from_stdin) {
-    std::ostringstream code;
-    code << std::cin.rdbuf();
-    request.code = code.str();
+    // As for a source file: no more than a request body the API would take (`< /dev/zero` ends).
+    char chunk[16384];
+    while (request.code.size() <= api::kDefaultMaxBodyBytes &&
+           std::cin.read(chunk, sizeof chunk).gcount() > 0) {
+      request.code.append(chunk, static_cast<size_t>(std::cin.gcount()));
+    }
+    if (request.code.size() > api::kDefaultMaxBodyBytes) {
+      return usage_error("the code on stdin is larger than 16 MiB");
+    }
   } else if (!options.json) {
     request.stdin_fd = STDIN_FILENO;
   }

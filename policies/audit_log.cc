@@ -1,5 +1,6 @@
 #include "policies/audit_log.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -244,7 +245,8 @@ void AuditLog::record_policy_errors(const std::vector<PolicyError>& errors) {
   std::string lines;
   for (const auto& error : errors) {
     lines += "{\"time\":" + json_string(now_text()) + field("event", json_string("policy_error")) +
-             field("file", json_string(error.file)) + field("line", std::to_string(error.line)) +
+             field("file", json_string(error.file)) +
+             field("line", std::to_string(std::max(error.line, 0))) +
              field("column", std::to_string(error.column)) +
              field("message", json_string(error.message)) + "}\n";
   }

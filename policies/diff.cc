@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -90,8 +91,9 @@ void compare_filesystem(const Policy& a, const Policy& b, Changes& out) {
     }
     const auto& old = it->second;
     if (old.host_path != bind.host_path) {
+      // Host files the run could not see before: a diff cannot tell they are harmless.
       out.push_back({name + " now shows host " + bind.host_path + " (was " + old.host_path + ")",
-                     Effect::changes});
+                     Effect::loosens});
     }
     if (old.writable != bind.writable) {
       out.push_back({name + (bind.writable ? " now writable" : " now read-only"),
@@ -229,23 +231,48 @@ void compare_network(const Policy& a, const Policy& b, Changes& out) {
   }
 }
 
-// The rules of one syscall as comparable text, and what an unconditional rule does to it.
+// The rules of one syscall as comparable text, what each match does, and what an unconditional
+// rule does to it.
 struct SyscallView {
   std::vector<std::string> rules;
+  std::map<std::string, Action> by_match;
   std::optional<Action> unconditional;
 };
 
-std::map<std::string, SyscallView> syscall_views(const Policy& policy) {
+// `skip_network_none`: the socket rule of `network: none` is left out when the network setting
+// changed, which is reported as such; when it did not, a change to that rule (its action follows
+// deny_action) is a change like any other.
+std::map<std::string, SyscallView> syscall_views(const Policy& policy, bool skip_network_none) {
   std::map<std::string, SyscallView> views;
   for (const auto& rule : policy.syscalls.rules) {
-    // The socket rule of `network: none` is reported as a network change, not a second time here.
-    if (rule.origin.ends_with("(network: none)")) continue;
+    if (skip_network_none && rule.origin.ends_with("(network: none)")) continue;
     auto& view = views[rule.syscall];
     const Action action{rule.action, rule.errno_value};
     view.rules.push_back(rule_match_text(rule) + " -> " + format_action(action));
+    view.by_match[rule_match_text(rule)] = action;
     if (rule.conditions.empty()) view.unconditional = action;
   }
   return views;
+}
+
+// Conditional rules compared match by match, a match one side lacks taking that side's fallback;
+// any looser answer makes the whole change a loosening, so that --fail-on-loosen sees it.
+Effect conditional_effect(const SyscallView& x, const SyscallView& y, const Action& fallback_x,
+                          const Action& fallback_y) {
+  bool looser = strictness(fallback_y) < strictness(fallback_x);
+  bool stricter = strictness(fallback_y) > strictness(fallback_x);
+  std::set<std::string> matches;
+  for (const auto& [match, action] : x.by_match) matches.insert(match);
+  for (const auto& [match, action] : y.by_match) matches.insert(match);
+  for (const auto& match : matches) {
+    const auto before = x.by_match.find(match);
+    const auto after = y.by_match.find(match);
+    const int was = strictness(before == x.by_match.end() ? fallback_x : before->second);
+    const int now = strictness(after == y.by_match.end() ? fallback_y : after->second);
+    looser = looser || now < was;
+    stricter = stricter || now > was;
+  }
+  return looser ? Effect::loosens : stricter ? Effect::tightens : Effect::changes;
 }
 
 std::string list_text(const std::vector<std::string>& rules, const std::string& fallback) {
@@ -266,8 +293,8 @@ void compare_syscalls(const Policy& a, const Policy& b, Changes& out) {
                    : delta < 0 ? Effect::loosens
                                : Effect::changes});
   }
-  auto views_a = syscall_views(a);
-  auto views_b = syscall_views(b);
+  auto views_a = syscall_views(a, a.network != b.network);
+  auto views_b = syscall_views(b, a.network != b.network);
   std::set<std::string> names;
   for (const auto& [name, view] : views_a) names.insert(name);
   for (const auto& [name, view] : views_b) names.insert(name);
@@ -294,7 +321,8 @@ void compare_syscalls(const Policy& a, const Policy& b, Changes& out) {
     out.push_back({"rules for syscall " + name + " changed from [" +
                        list_text(x.rules, "default action") + "] to [" +
                        list_text(y.rules, "default action") + "]",
-                   Effect::changes});
+                   conditional_effect(x, y, x.unconditional.value_or(default_a),
+                                      y.unconditional.value_or(default_b))});
   }
   const auto& lifted_a = a.syscalls.floor_exemptions;
   const auto& lifted_b = b.syscalls.floor_exemptions;
@@ -338,6 +366,35 @@ std::vector<Change> diff_policies(const Policy& before, const Policy& after) {
   compare_network(before, after, out);
   compare_environment(before, after, out);
   compare_syscalls(before, after, out);
+  // The canonical text (what the hash covers) differs in a way none of the comparisons above
+  // describes: say which lines, and count them as loosening, so that a CI gate fails closed
+  // instead of printing "no difference in effect" for two different hashes.
+  if (out.empty() && before.canonical != after.canonical) {
+    auto lines_of = [](const std::string& text) {
+      std::multiset<std::string> lines;
+      size_t start = 0;
+      for (size_t end = text.find('\n'); end != std::string::npos; end = text.find('\n', start)) {
+        lines.insert(text.substr(start, end - start));
+        start = end + 1;
+      }
+      return lines;
+    };
+    const auto lines_before = lines_of(before.canonical);
+    const auto lines_after = lines_of(after.canonical);
+    std::vector<std::string> added, removed;
+    std::set_difference(lines_after.begin(), lines_after.end(), lines_before.begin(),
+                        lines_before.end(), std::back_inserter(added));
+    std::set_difference(lines_before.begin(), lines_before.end(), lines_after.begin(),
+                        lines_after.end(), std::back_inserter(removed));
+    for (const auto& line : removed) {
+      out.push_back({"effective line removed: " + line + "; not classified, counted as loosening",
+                     Effect::loosens});
+    }
+    for (const auto& line : added) {
+      out.push_back({"effective line added: " + line + "; not classified, counted as loosening",
+                     Effect::loosens});
+    }
+  }
   return out;
 }
 

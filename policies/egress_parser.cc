@@ -1,6 +1,8 @@
 // Parses the `egress:` section: the destinations a run may reach through the egress gateway, each
 // with its ports and the reason a reviewer reads, and the run's connection and byte caps.
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "policies/layer.h"
 #include "policies/syscall_rules.h"
@@ -85,6 +87,7 @@ std::optional<std::vector<uint16_t>> parse_ports(const YAML::Node& node, ErrorLi
     return std::nullopt;
   }
   std::vector<uint16_t> ports;
+  std::set<uint16_t> seen;
   bool ok = true;
   for (const auto& [text, mark] : *items) {
     auto parsed = parse_count(text, 65'535);
@@ -94,7 +97,7 @@ std::optional<std::vector<uint16_t>> parse_ports(const YAML::Node& node, ErrorLi
       continue;
     }
     const auto port = static_cast<uint16_t>(std::get<uint64_t>(parsed));
-    if (std::find(ports.begin(), ports.end(), port) != ports.end()) {
+    if (!seen.insert(port).second) {
       errors.add(mark, "port " + text + " is listed twice");
       ok = false;
       continue;
@@ -110,8 +113,8 @@ std::optional<std::vector<InjectedHeader>> parse_headers(const YAML::Node& node,
                                                          ErrorList& errors) {
   if (!expect_map(node, "headers", errors)) return std::nullopt;
   std::vector<InjectedHeader> headers;
-  std::vector<std::pair<std::string, int>> seen;  // lower-case name, line
-  const size_t errors_before = errors.errors().size();
+  std::map<std::string, int> seen;  // lower-case name, line
+  const size_t errors_before = errors.count();
   for (const auto& [key_node, value] : free_entries(node, errors)) {
     const std::string name = key_node.Scalar();
     const YAML::Mark mark = key_node.Mark();
@@ -125,14 +128,12 @@ std::optional<std::vector<InjectedHeader>> parse_headers(const YAML::Node& node,
       errors.add(mark, "header '" + name + "' is set by the egress gateway itself");
       continue;
     }
-    auto same = std::find_if(seen.begin(), seen.end(),
-                             [&](const auto& other) { return other.first == lower(name); });
-    if (same != seen.end()) {
+    const auto [same, inserted] = seen.emplace(lower(name), mark.line + 1);
+    if (!inserted) {
       errors.add(mark, "header '" + name + "' is listed twice (first at line " +
                            std::to_string(same->second) + ")");
       continue;
     }
-    seen.emplace_back(lower(name), mark.line + 1);
     if (!value.IsMap()) {
       errors.add(value.Mark(), "header '" + name + "': expected {secret: NAME}, got " +
                                    kind_name(value) +
@@ -153,7 +154,7 @@ std::optional<std::vector<InjectedHeader>> parse_headers(const YAML::Node& node,
     }
     headers.push_back({name, *secret});
   }
-  if (errors.errors().size() != errors_before) return std::nullopt;
+  if (errors.count() != errors_before) return std::nullopt;
   return headers;
 }
 
@@ -242,20 +243,18 @@ void parse_allow(const YAML::Node& node, Egress& egress, const std::string& laye
                "no network");
     return;
   }
-  std::vector<std::pair<std::string, int>> seen;  // destination, line
+  std::map<std::string, int> seen;  // destination, line: a file may list many
   for (size_t i = 0; i < node.size(); ++i) {
     YAML::Mark mark = node[i].Mark();
     auto rule = parse_rule(node[i], i, layer, mark, errors);
     if (!rule) continue;
     const std::string destination = destination_text(*rule);
-    auto same = std::find_if(seen.begin(), seen.end(),
-                             [&](const auto& other) { return other.first == destination; });
-    if (same != seen.end()) {
+    const auto [same, inserted] = seen.emplace(destination, mark.line + 1);
+    if (!inserted) {
       errors.add(mark, "egress destination '" + destination + "' is listed twice (first at line " +
                            std::to_string(same->second) + "); give it one rule with all its ports");
       continue;
     }
-    seen.emplace_back(destination, mark.line + 1);
     egress.allow.push_back(std::move(*rule));
   }
 }
@@ -266,7 +265,7 @@ void parse_egress_section(const YAML::Node& node, PolicyLayer& layer, ErrorList&
   if (!expect_map(node, "egress", errors)) return;
   Egress egress;
   bool has_allow = false;
-  const size_t errors_before = errors.errors().size();
+  const size_t errors_before = errors.count();
   for (const auto& [key_node, value] : checked_entries(node, kEgressKeys, errors)) {
     const std::string key = key_node.Scalar();
     if (key == "allow") {
@@ -295,7 +294,7 @@ void parse_egress_section(const YAML::Node& node, PolicyLayer& layer, ErrorList&
   if (!has_allow) {
     errors.add(node.Mark(), "egress needs 'allow': the destinations, each with ports and a reason");
   }
-  if (errors.errors().size() != errors_before) return;
+  if (errors.count() != errors_before) return;
   layer.egress = std::move(egress);
 }
 

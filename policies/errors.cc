@@ -13,14 +13,30 @@ std::string PolicyError::format() const {
 
 void ErrorList::add(const YAML::Mark& mark, std::string message) {
   if (mark.is_null() || mark.line < 0) {
-    add_file_error(std::move(message));
-    return;
+    push(0, 0, std::move(message));
+  } else {
+    push(mark.line + 1, mark.column + 1, std::move(message));
   }
-  errors_.push_back({file_, mark.line + 1, mark.column + 1, std::move(message)});
 }
 
 void ErrorList::add_file_error(std::string message) {
-  errors_.push_back({file_, 0, 0, std::move(message)});
+  push(0, 0, std::move(message));
+}
+
+void ErrorList::push(int line, int column, std::string message) {
+  if (errors_.size() < kMaxErrorsPerFile) {
+    errors_.push_back({file_, line, column, std::move(message)});
+    return;
+  }
+  // One more entry past the cap, rewritten as the count grows.
+  ++omitted_;
+  std::string summary = "and " + std::to_string(omitted_) + " more error" +
+                        (omitted_ == 1 ? "" : "s") + " not shown; fix the ones above first";
+  if (omitted_ == 1) {
+    errors_.push_back({file_, kAfterAllLines, 0, std::move(summary)});
+  } else {
+    errors_.back().message = std::move(summary);
+  }
 }
 
 size_t edit_distance(std::string_view a, std::string_view b) {
@@ -42,10 +58,15 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 std::string nearest(std::string_view word, const std::vector<std::string>& candidates) {
+  if (word.size() > kMaxSuggestedWord) return "";
   const size_t allowed = std::max<size_t>(1, word.size() / 3);
   std::string best;
   size_t best_distance = allowed + 1;
   for (const auto& candidate : candidates) {
+    // The distance is at least the difference in length.
+    const size_t longer = std::max(word.size(), candidate.size());
+    const size_t shorter = std::min(word.size(), candidate.size());
+    if (longer - shorter >= best_distance) continue;
     const size_t distance = edit_distance(word, candidate);
     if (distance < best_distance) {
       best = candidate;

@@ -1,4 +1,6 @@
 // Parses the `filesystem:` section: read-only binds, sized tmpfs mounts, the working directory.
+#include <set>
+
 #include "policies/layer.h"
 #include "policies/units.h"
 #include "policies/yaml_fields.h"
@@ -59,7 +61,9 @@ bool checked_path(const std::string& path, const YAML::Mark& mark, const std::st
   return false;
 }
 
-void parse_bind(const YAML::Node& item, PolicyLayer& layer, ErrorList& errors) {
+// `bind_paths`: the sandbox paths of the binds before this one, a set because a file may list many.
+void parse_bind(const YAML::Node& item, PolicyLayer& layer, std::set<std::string>& bind_paths,
+                ErrorList& errors) {
   sandbox::BindMount bind;
   YAML::Mark path_mark = item.Mark();
   if (item.IsScalar()) {
@@ -95,11 +99,9 @@ void parse_bind(const YAML::Node& item, PolicyLayer& layer, ErrorList& errors) {
   if (bind.sandbox_path.empty()) bind.sandbox_path = bind.host_path;
   if (!checked_path(bind.sandbox_path, path_mark, "bind path", true, errors)) return;
   if (!checked_path(bind.host_path, path_mark, "bind host path", false, errors)) return;
-  for (const auto& other : layer.binds) {
-    if (other.sandbox_path == bind.sandbox_path) {
-      errors.add(path_mark, "bind path '" + bind.sandbox_path + "' is listed twice");
-      return;
-    }
+  if (!bind_paths.insert(bind.sandbox_path).second) {
+    errors.add(path_mark, "bind path '" + bind.sandbox_path + "' is listed twice");
+    return;
   }
   layer.binds.push_back(std::move(bind));
 }
@@ -152,7 +154,8 @@ void parse_filesystem_section(const YAML::Node& node, PolicyLayer& layer, ErrorL
         errors.add(value.Mark(), "expected a list of binds for 'binds', got " + kind_name(value));
         continue;
       }
-      for (const auto& item : value) parse_bind(item, layer, errors);
+      std::set<std::string> bind_paths;
+      for (const auto& item : value) parse_bind(item, layer, bind_paths, errors);
     }
   }
 }

@@ -76,6 +76,12 @@ struct PolicyLayer {
   std::vector<UnsafeDecl> unsafe;
 };
 
+// One variable as the kernel takes it ("NAME=value" and its NUL) may be at most MAX_ARG_STRLEN.
+inline constexpr size_t kMaxEnvVarBytes = 128 * 1024;
+// The whole environment of a run, counted the same way, after `extends` is resolved: half of what
+// execve takes with the usual 8 MiB stack, the rest left to the command line.
+inline constexpr size_t kMaxEnvironmentBytes = 1024 * 1024;
+
 // Reads and checks one file. Problems go to `errors` (all of them); the layer is only usable
 // when no error was added.
 PolicyLayer parse_layer(const std::string& path, const std::string& name, ErrorList& errors);

@@ -1,15 +1,11 @@
 // Parses the top level of a policy file and its `limits` and `environment` sections.
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
+#include <set>
 
 #include "policies/layer.h"
 #include "policies/units.h"
 #include "policies/yaml_fields.h"
+#include "sandbox/regular_file.h"
 
 namespace airlock::policies {
 namespace {
@@ -21,6 +17,51 @@ const std::vector<std::string> kLimitKeys{"wall_time", "cpu_time",    "memory",
                                           "processes", "open_files",  "file_size",
                                           "cpu",       "output_kept", "output_overflow"};
 const std::vector<std::string> kNetworkModes{"none", "loopback"};
+
+// What a file may amount to with every YAML alias (*name) written out. A file without aliases is
+// far below both (it is at most 1 MiB); a few aliases of aliases would otherwise make a small file
+// into gigabytes of strings once the parsers copy them.
+constexpr size_t kMaxExpandedNodes = 1 << 20;
+constexpr size_t kMaxExpandedScalarBytes = 4 << 20;
+// A policy is a few levels deep; the bound also ends an alias that points into its own anchor.
+constexpr int kMaxNesting = 64;
+
+struct Expansion {
+  size_t nodes = 0;
+  size_t scalar_bytes = 0;
+  std::string problem;
+};
+
+// Walks the document as the parsers would, stopping at the first cap it passes.
+bool within_caps(const YAML::Node& node, int depth, Expansion& seen) {
+  if (depth > kMaxNesting) {
+    seen.problem = "nests more than " + std::to_string(kMaxNesting) + " levels deep";
+    return false;
+  }
+  if (++seen.nodes > kMaxExpandedNodes) {
+    seen.problem = "holds more than " + std::to_string(kMaxExpandedNodes) + " values";
+    return false;
+  }
+  if (node.IsScalar()) {
+    seen.scalar_bytes += node.Scalar().size();
+    if (seen.scalar_bytes <= kMaxExpandedScalarBytes) return true;
+    seen.problem =
+        "holds more than " + std::to_string(kMaxExpandedScalarBytes >> 20) + " MiB of text";
+    return false;
+  }
+  if (node.IsSequence()) {
+    for (const auto& item : node) {
+      if (!within_caps(item, depth + 1, seen)) return false;
+    }
+  } else if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!within_caps(it->first, depth + 1, seen) || !within_caps(it->second, depth + 1, seen)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
 
 // Reports a unit parser's message at the value, prefixed with the key.
 template <typename T>
@@ -87,6 +128,7 @@ bool is_env_name(const std::string& name) {
 
 void parse_environment(const YAML::Node& node, PolicyLayer& layer, ErrorList& errors) {
   if (!expect_map(node, "environment", errors)) return;
+  size_t total_bytes = 0;
   for (const auto& [key_node, value] : free_entries(node, errors)) {
     const std::string name = key_node.Scalar();
     if (!is_env_name(name)) {
@@ -104,7 +146,21 @@ void parse_environment(const YAML::Node& node, PolicyLayer& layer, ErrorList& er
       errors.add(value.Mark(), "environment variable '" + name + "' contains a NUL byte");
       continue;
     }
-    layer.environment.emplace_back(name, *text);
+    const size_t bytes = name.size() + 1 + text->size() + 1;  // NAME=value and its NUL
+    if (bytes > kMaxEnvVarBytes) {
+      errors.add(value.Mark(), "environment variable '" + name + "' is " + std::to_string(bytes) +
+                                   " bytes as NAME=value; at most " +
+                                   std::to_string(kMaxEnvVarBytes) +
+                                   " (the kernel's MAX_ARG_STRLEN)");
+      continue;
+    }
+    total_bytes += bytes;
+    if (total_bytes > kMaxEnvironmentBytes) {
+      errors.add(value.Mark(), "environment: more than " + std::to_string(kMaxEnvironmentBytes) +
+                                   " bytes in all (as NAME=value) by variable '" + name + "'");
+      return;
+    }
+    layer.environment.emplace_back(name, std::move(*text));
   }
 }
 
@@ -112,10 +168,11 @@ void parse_runtimes(const YAML::Node& node, PolicyLayer& layer, ErrorList& error
   auto items = scalar_list(node, "runtimes", "runtime names", errors);
   if (!items) return;
   std::vector<std::string> names;
+  std::set<std::string> seen;
   for (const auto& [name, mark] : *items) {
     if (!is_valid_name(name)) {
       errors.add(mark, "invalid runtime name '" + name + "'");
-    } else if (std::find(names.begin(), names.end(), name) != names.end()) {
+    } else if (!seen.insert(name).second) {
       errors.add(mark, "runtime '" + name + "' is listed twice");
     } else {
       names.push_back(name);
@@ -194,11 +251,25 @@ PolicyLayer parse_layer_text(const std::string& text, const std::string& path,
   layer.name = name;
   layer.path = path;
   layer.text = text;
-  YAML::Node root;
+  std::vector<YAML::Node> documents;
   try {
-    root = YAML::Load(text);
+    documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     errors.add(e.mark, "invalid YAML: " + e.msg);
+    return layer;
+  }
+  // A second document after `---` would otherwise be ignored without a word.
+  if (documents.size() > 1) {
+    errors.add(documents[1].Mark(), "a policy file holds one YAML document; this file has " +
+                                        std::to_string(documents.size()) +
+                                        " (the second starts here): merge them or split the file");
+    return layer;
+  }
+  const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+  Expansion expansion;
+  if (!within_caps(root, 0, expansion)) {
+    errors.add_file_error("with its YAML aliases (*name) written out, the policy " +
+                          expansion.problem + "; refused");
     return layer;
   }
   if (root.IsNull()) {
@@ -214,33 +285,16 @@ PolicyLayer parse_layer_text(const std::string& text, const std::string& path,
 
 PolicyLayer parse_layer(const std::string& path, const std::string& name, ErrorList& errors) {
   // A policy is a short text; a huge file is a mistake or an attack, not a policy.
-  constexpr std::streamsize kMaxPolicyBytes = 1 << 20;
-  auto unreadable = [&](std::string message) {
-    errors.add_file_error(std::move(message));
+  constexpr size_t kMaxPolicyBytes = 1 << 20;
+  auto text = sandbox::read_regular_file(path, kMaxPolicyBytes);
+  if (!text) {
+    errors.add_file_error("cannot read the policy file: " + text.error().message());
     PolicyLayer layer;
     layer.name = name;
     layer.path = path;
     return layer;
-  };
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) {
-    return unreadable(std::string("cannot read the policy file: ") + std::strerror(errno));
   }
-  if (!S_ISREG(info.st_mode)) return unreadable("not a regular file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return unreadable("cannot read the policy file");
-  // Read as it comes, up to one byte over the limit: a buffer of the whole limit would be
-  // allocated and zeroed (1 MiB, page faults and all) for every layer of every policy loaded.
-  std::string text;
-  char chunk[16384];
-  while (in && text.size() <= static_cast<size_t>(kMaxPolicyBytes)) {
-    in.read(chunk, sizeof chunk);
-    text.append(chunk, static_cast<size_t>(in.gcount()));
-  }
-  if (text.size() > static_cast<size_t>(kMaxPolicyBytes)) {
-    return unreadable("the policy file is larger than 1 MiB");
-  }
-  return parse_layer_text(text, path, name, errors);
+  return parse_layer_text(text.value(), path, name, errors);
 }
 
 }  // namespace airlock::policies

@@ -136,6 +136,15 @@ std::shared_ptr<const Policy> merge_layers(const std::vector<PolicyLayer>& chain
   policy->network = network.mode;
   sort_egress(policy->egress);
   policy->environment.assign(environment.begin(), environment.end());
+  // Each layer keeps under the limit; what they add up to must too.
+  size_t environment_bytes = 0;
+  for (const auto& [name, value] : environment) environment_bytes += name.size() + value.size() + 2;
+  if (environment_bytes > kMaxEnvironmentBytes) {
+    errors.push_back({self.path, 0, 0,
+                      "environment: " + std::to_string(environment_bytes) +
+                          " bytes (as NAME=value) with the policies it extends; at most " +
+                          std::to_string(kMaxEnvironmentBytes)});
+  }
   std::sort(policy->runtimes.begin(), policy->runtimes.end());
   check_mount_points(*policy, self.path, errors);
   policy->syscalls = build_syscall_rules(pointers, network, self.name, policy->unsafe, errors);

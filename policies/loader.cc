@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <tuple>
 
 #include "policies/layer.h"
@@ -65,7 +66,8 @@ void sort_errors(std::vector<PolicyError>& errors) {
       files.push_back(error.file);
   }
   auto rank = [&](const PolicyError& error) {
-    return std::tuple(std::find(files.begin(), files.end(), error.file) - files.begin(), error.line,
+    const int line = error.line == kAfterAllLines ? std::numeric_limits<int>::max() : error.line;
+    return std::tuple(std::find(files.begin(), files.end(), error.file) - files.begin(), line,
                       error.column);
   };
   std::stable_sort(errors.begin(), errors.end(),

@@ -20,9 +20,19 @@ std::vector<PolicyError> PolicyRegistry::reload() {
   for (const auto& dir : dirs_) {
     std::error_code error;
     std::vector<std::string> files;
-    for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
-      const std::string file = entry.path().filename().string();
+    std::filesystem::directory_iterator it(dir, error);
+    const bool opened = !error;
+    // A directory that cannot be opened holds no policies; one that fails part way through
+    // would look like removed policies, so nothing changes then.
+    for (; !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+      const std::string file = it->path().filename().string();
       if (file.size() > 5 && file.ends_with(".yaml")) files.push_back(file);
+    }
+    if (error && opened) {
+      errors.push_back({dir, 0, 0,
+                        "not reloaded: listing the directory failed: " + error.message() +
+                            "; every policy stays as it was"});
+      return errors;
     }
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
@@ -39,7 +49,14 @@ std::vector<PolicyError> PolicyRegistry::reload() {
   // Load outside the lock: get() keeps answering with the old versions meanwhile.
   std::map<std::string, std::shared_ptr<const Policy>> loaded;
   for (const auto& name : names_on_disk) {
-    LoadResult result = load_policy(name, dirs_);
+    LoadResult result;
+    try {
+      result = load_policy(name, dirs_);
+    } catch (const std::exception& e) {
+      // Out of memory, a filesystem error: this policy keeps its old version, the others load.
+      result = {};
+      result.errors.push_back({name, 0, 0, std::string("not loaded: ") + e.what()});
+    }
     if (result.ok()) {
       loaded[name] = result.policy;
     } else {

@@ -1,6 +1,7 @@
 #include "policies/render.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "policies/actions.h"
 #include "policies/canonical.h"
@@ -121,8 +122,41 @@ std::string render_effective(const Policy& policy) {
 std::string render_unsafe(const Policy& policy) {
   std::string out;
   for (const auto& entry : policy.unsafe) {
-    out +=
-        "UNSAFE policy \"" + policy.name + "\": " + entry.what + " — " + entry.justification + "\n";
+    out += "UNSAFE policy \"" + policy.name + "\": " + entry.what + " — " +
+           terminal_safe(entry.justification) + "\n";
+  }
+  return out;
+}
+
+std::string terminal_safe(std::string_view text, bool keep_newlines) {
+  std::string out;
+  out.reserve(text.size());
+  char escape[8];
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const bool kept = byte == '\t' || (byte == '\n' && keep_newlines);
+    if ((byte < 0x20 && !kept) || byte == 0x7f) {
+      std::snprintf(escape, sizeof escape, "\\x%02x", byte);
+      out += escape;
+    } else if (byte == 0xc2 && i + 1 < text.size() &&
+               static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+      std::snprintf(escape, sizeof escape, "\\u%04x", static_cast<unsigned char>(text[++i]));
+      out += escape;
+    } else if (byte >= 0xc0) {  // a UTF-8 lead byte: the continuation bytes it announces go with it
+      out += static_cast<char>(byte);
+      const int continuation = byte >= 0xf0 ? 3 : byte >= 0xe0 ? 2 : 1;
+      for (int n = 0; n < continuation && i + 1 < text.size() &&
+                      (static_cast<unsigned char>(text[i + 1]) & 0xc0) == 0x80;
+           ++n) {
+        out += text[++i];
+      }
+    } else if (byte >= 0x80 && byte <= 0x9f) {  // a lone C1 byte: CSI on an 8-bit terminal
+      std::snprintf(escape, sizeof escape, "\\x%02x", byte);
+      out += escape;
+    } else {
+      out += static_cast<char>(byte);
+    }
   }
   return out;
 }

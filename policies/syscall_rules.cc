@@ -191,6 +191,17 @@ sandbox::SeccompPolicy build_syscall_rules(const std::vector<const PolicyLayer*>
       if (!sandbox::is_floor_syscall(decl.syscall)) {
         list.add(decl.mark, "unsafe: '" + decl.syscall +
                                 "' is not part of the mandatory floor; there is nothing to lift");
+      } else if (decl.syscall == "clone" || decl.syscall == "clone3") {
+        // Lifting these would not allow clone (the floor never blocks it) but would let the
+        // program make namespaces: clone's flag rule gone, or clone3 whose flags no filter reads.
+        list.add(decl.mark,
+                 "unsafe: '" + decl.syscall +
+                     "' cannot be lifted: it would let the program create namespaces "
+                     "(user, pid, net, mount...) through " +
+                     (decl.syscall == "clone" ? "clone's flags"
+                                              : "clone3, whose flags no filter can read") +
+                     ". Allowing clone needs no unsafe entry; the floor refuses only "
+                     "its namespace flags");
       } else if (!seen_here.insert(decl.syscall).second) {
         list.add(decl.mark, "unsafe: '" + decl.syscall + "' is listed twice");
       } else if (exempted.insert(decl.syscall).second) {

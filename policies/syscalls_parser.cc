@@ -13,15 +13,23 @@ const std::vector<std::string> kSyscallKeys{"default_action", "deny_action", "al
 const std::vector<std::string> kEntryKeys{"syscall", "action", "family"};
 const std::vector<std::string> kUnsafeKeys{"syscall", "justification"};
 
+// " — did you mean ...", unless the file's errors are only counted by now.
+std::string suggestion(const std::string& word, const std::vector<std::string>& candidates,
+                       const ErrorList& errors) {
+  return errors.full() ? "" : did_you_mean(word, candidates);
+}
+
 // Checks a syscall or group name; reports an unknown one with the nearest known name.
 bool known_name(const std::string& name, const YAML::Mark& mark, ErrorList& errors) {
   if (name.starts_with('@')) {
     if (find_group(name) != nullptr) return true;
-    errors.add(mark, "unknown syscall group '" + name + "'" + did_you_mean(name, group_names()));
+    errors.add(mark,
+               "unknown syscall group '" + name + "'" + suggestion(name, group_names(), errors));
     return false;
   }
   if (is_known_syscall(name)) return true;
-  errors.add(mark, "unknown syscall '" + name + "'" + did_you_mean(name, native_syscall_names()));
+  errors.add(mark,
+             "unknown syscall '" + name + "'" + suggestion(name, native_syscall_names(), errors));
   return false;
 }
 
@@ -45,7 +53,7 @@ void parse_families(const YAML::Node& value, SyscallEntry& entry, ErrorList& err
     auto family = address_family_from_name(name);
     if (!family) {
       errors.add(mark, "unknown address family '" + name + "'" +
-                           did_you_mean(name, address_family_names()));
+                           suggestion(name, address_family_names(), errors));
     } else if (std::find(entry.families.begin(), entry.families.end(), *family) !=
                entry.families.end()) {
       errors.add(mark, "address family '" + name + "' is listed twice");

@@ -37,7 +37,7 @@ std::vector<std::pair<YAML::Node, YAML::Node>> entries(const YAML::Node& map,
     const std::string name = key.Scalar();
     if (allowed != nullptr && std::find(allowed->begin(), allowed->end(), name) == allowed->end()) {
       std::string message = "unknown key '" + name + "'";
-      const std::string suggestion = did_you_mean(name, *allowed);
+      const std::string suggestion = errors.full() ? "" : did_you_mean(name, *allowed);
       if (!suggestion.empty()) {
         message += suggestion;
       } else {

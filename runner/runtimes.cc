@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 
+#include "sandbox/regular_file.h"
+
 namespace airlock::runner {
 namespace {
 
@@ -35,11 +37,16 @@ sandbox::Expected<std::vector<std::string>> string_list(const std::string& path,
 }  // namespace
 
 sandbox::Expected<RuntimeTable> load_runtimes(const std::string& path) {
+  // A directory here made yaml-cpp's reader throw std::ios_failure, which nothing caught.
+  constexpr size_t kMaxRuntimesBytes = 1024 * 1024;
+  auto text = sandbox::read_regular_file(path, kMaxRuntimesBytes);
+  if (!text) {
+    return sandbox::SetupError{"cannot read runtimes file " + path + ": " + text.error().message(),
+                               0};
+  }
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return sandbox::SetupError{"cannot read runtimes file " + path, ENOENT};
+    root = YAML::Load(text.value());
   } catch (const YAML::ParserException& e) {
     return sandbox::SetupError{path + ":" + std::to_string(e.mark.line + 1) + ":" +
                                    std::to_string(e.mark.column + 1) + ": " + e.msg,

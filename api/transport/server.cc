@@ -147,17 +147,51 @@ void Server::run(const std::function<void()>& on_reload, const std::function<voi
   std::vector<std::thread> threads;
   for (size_t i = 0; i < kIoThreads; ++i) threads.emplace_back([&impl] { impl.ioc.run(); });
 
+  // A reload reads files and may be slow; it runs on a thread of its own so that this loop still
+  // hears SIGTERM. A SIGHUP during a reload makes one more reload after it, not a second one
+  // beside.
+  std::thread reloader;
+  bool reloading = false;  // both guarded by impl.mutex
+  bool reload_again = false;
+  auto reload_loop = [&impl, &on_reload, &reloading, &reload_again] {
+    for (;;) {
+      try {
+        on_reload();
+      } catch (const std::exception& e) {
+        impl.log.error("policy reload failed; what was in force stays", {{"error", e.what()}});
+      } catch (...) {
+        impl.log.error("policy reload failed; what was in force stays", {});
+      }
+      std::lock_guard lock(impl.mutex);
+      if (!reload_again) {
+        reloading = false;
+        return;
+      }
+      reload_again = false;
+    }
+  };
   for (;;) {
     std::unique_lock lock(impl.mutex);
     impl.signalled.wait(lock, [&impl] { return !impl.received.empty(); });
     int signal_number = impl.received.front();
     impl.received.pop_front();
-    lock.unlock();
     if (signal_number == SIGHUP) {
+      if (reloading) {
+        reload_again = true;
+        lock.unlock();
+        impl.log.info("SIGHUP: a reload is running; another follows it");
+        continue;
+      }
+      reloading = true;
+      lock.unlock();
       impl.log.info("SIGHUP: reloading policies");
-      on_reload();
+      if (reloader.joinable()) reloader.join();  // finished: `reloading` was false
+      reloader = std::thread(reload_loop);
       continue;
     }
+    // No reload starts after this one; one running goes on beside the drain, and is waited for
+    // at the end: what it uses (registry, warm pool, audit log) outlives run().
+    reload_again = false;
     break;
   }
 
@@ -188,6 +222,7 @@ void Server::run(const std::function<void()>& on_reload, const std::function<voi
   // Requests still waiting for a handler are dropped with their connections.
   impl.handlers.stop();
   impl.handlers.join();
+  if (reloader.joinable()) reloader.join();
   impl.log.info("stopped");
 }
 

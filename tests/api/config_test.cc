@@ -321,8 +321,9 @@ TEST_CASE("a FIFO or a directory as a config's egress secret file is refused at 
   for (const std::string& path : {fifo, dir.path() + "/link", dir.path()}) {
     const ConfigResult result = load_secret_file(path);
     CHECK_FALSE(result.config);
-    CHECK(result.error ==
-          "c.yaml:3:12: egress.secrets.token: \"" + path + "\" is not a regular file");
+    CHECK(result.error == "c.yaml:3:12: egress.secrets.token: \"" + path + "\" is " +
+                              (path == dir.path() ? "a directory" : "a FIFO") +
+                              ", not a regular file");
   }
 }
 
@@ -372,5 +373,39 @@ TEST_CASE("a config's egress hosts must pin addresses, each name once") {
 
 TEST_CASE("a config's egress secret is named once") {
   CHECK(parse_config("egress:\n  secrets:\n    t: {env: HOME}\n    t: {env: PATH}\n", "c.yaml")
-            .error == "c.yaml:4:5: egress.secrets: 't' is given twice");
+            .error == "c.yaml:4:5: egress.secrets: 't' is given twice (first at line 3)");
+}
+
+TEST_CASE("a key given twice is refused at every level of the config, not last-wins") {
+  CHECK(parse_config("max_queued: 1\nmax_queued: 2\n", "c.yaml").error ==
+        "c.yaml:2:1: max_queued: given twice (first at line 1)");
+  CHECK(parse_config("e2b:\n  max_workspaces: 1\n  max_workspaces: 500\n", "c.yaml").error ==
+        "c.yaml:3:3: e2b: 'max_workspaces' is given twice (first at line 2)");
+  const std::string key(64, 'a');
+  CHECK(parse_config("api_keys:\n  - name: k\n    sha256: " + key + "\n    policies: [default]\n" +
+                         "    policies: [admin]\n",
+                     "c.yaml")
+            .error == "c.yaml:5:5: api_keys: 'policies' is given twice (first at line 4)");
+}
+
+TEST_CASE("a config that aliases itself into a cycle is refused, not followed") {
+  const ConfigResult result = parse_config("e2b: &a {x: *a}\n", "c.yaml");
+  CHECK_FALSE(result.config);
+  CHECK(result.error.find("nests deeper than 32 levels") != std::string::npos);
+}
+
+TEST_CASE("a config that is not a regular file is refused unread") {
+  char pattern[] = "/tmp/airlock-config-XXXXXX";
+  REQUIRE(::mkdtemp(pattern) != nullptr);
+  const std::string dir = pattern;
+  CHECK(load_config_file(dir).error ==
+        dir + ": cannot read the config: \"" + dir + "\" is a directory, not a regular file");
+  const std::string fifo = dir + "/c.yaml";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);  // no writer: a plain open would wait for ever
+  CHECK(load_config_file(fifo).error ==
+        fifo + ": cannot read the config: \"" + fifo + "\" is a FIFO, not a regular file");
+  CHECK(load_config_file("/dev/zero").error ==
+        "/dev/zero: cannot read the config: \"/dev/zero\" is a device, not a regular file");
+  ::unlink(fifo.c_str());
+  ::rmdir(dir.c_str());
 }

@@ -105,6 +105,41 @@ class ReloadTest(unittest.TestCase):
             shutil.rmtree(policy_dir)
 
 
+    def test_a_policy_that_aliases_itself_into_megabytes_keeps_its_old_version(self):
+        with open(os.path.join(SOURCE_DIR, "policies", "default.yaml")) as f:
+            default_yaml = f.read()
+        policy_dir = tempfile.mkdtemp(prefix="airlock-reload-test-")
+        try:
+            with open(os.path.join(policy_dir, "default.yaml"), "w") as f:
+                f.write(default_yaml)
+            with open(os.path.join(policy_dir, "tight.yaml"), "w") as f:
+                f.write("extends: default\nlimits:\n  wall_time: 2s\n")
+            server = Server(AIRLOCK, base_config(policy_dirs=[policy_dir]))
+            try:
+                policies = lambda: {p["name"]: p["hash"] for p in
+                                    server.json("GET", "/v1/policies", key=ADMIN_KEY)["policies"]}
+                before = policies()
+                # 100 KiB written once and used 40 times: 4 MB of environment from a 100 KiB file.
+                text = "extends: default\nenvironment:\n  A0: &big " + "x" * 100 * 1024 + "\n"
+                text += "".join(f"  A{i}: *big\n" for i in range(1, 40))
+                with open(os.path.join(policy_dir, "tight.yaml"), "w") as f:
+                    f.write(text)
+                reloads = len([r for r in server.log_records() if r["msg"] == "policies reloaded"])
+                server.terminate(signal.SIGHUP)
+                deadline = time.monotonic() + 60
+                while len([r for r in server.log_records() if r["msg"] == "policies reloaded"]) == reloads:
+                    self.assertLess(time.monotonic(), deadline, "no reload was logged")
+                    time.sleep(0.05)
+                self.assertEqual(policies(), before)
+                errors = [r["error"] for r in server.log_records() if r["msg"].startswith("policy reload error")]
+                self.assertTrue(any("tight.yaml" in e and "more than 1048576 bytes in all" in e for e in errors),
+                                errors)
+            finally:
+                server.close()
+        finally:
+            shutil.rmtree(policy_dir)
+
+
 class QueueTest(unittest.TestCase):
     def test_beyond_slots_and_queue_is_429_with_retry_after(self):
         server = Server(AIRLOCK, base_config(max_concurrent=1, max_queued=1))

@@ -87,6 +87,24 @@ class Run(unittest.TestCase):
         self.assertIsInstance(result["stderr_bytes"], int)
         self.assertIsInstance(result["usage"]["wall_time_ms"], int)
 
+    def test_a_source_or_file_that_is_not_a_regular_file_is_refused_unread(self):
+        with tempfile.TemporaryDirectory() as directory:
+            fifo = os.path.join(directory, "main.py")
+            os.mkfifo(fifo)  # nobody writes: reading it would wait for ever
+            for args, what in [((fifo,), f'cannot read \'{fifo}\': "{fifo}" is a FIFO'),
+                               ((directory,), f'cannot read \'{directory}\': "{directory}" is a directory'),
+                               (("--file", "/dev/zero", "-c", "print(1)"),
+                                '--file: cannot read \'/dev/zero\': "/dev/zero" is a device')]:
+                done = run("--runtime", "python", *args)
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertIn(what + ", not a regular file", done.stderr)
+
+    def test_code_on_stdin_over_the_body_limit_is_refused(self):
+        done = subprocess.run([AIRLOCK, "run", "--runtime", "python", "-"], input=b"#" * (16 * 1024 * 1024 + 1),
+                              capture_output=True, timeout=LIMIT_S, env=ENV)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn(b"the code on stdin is larger than 16 MiB", done.stderr)
+
     @unittest.skipUnless(os.path.exists("/usr/bin/java"), "java is not installed")
     def test_a_java_compile_error_is_compile_error(self):
         done = run("--json", "--runtime", "java", "-c",

@@ -124,4 +124,41 @@ TEST_CASE("two policies with the same meaning have no differences") {
   CHECK(diff_text("limits: {memory: 1GiB}\n# comment\n", "limits:\n  memory: 1024MiB\n").empty());
 }
 
+TEST_CASE("conditional syscall rules that let more through loosen") {
+  CHECK(diff_text("network: loopback\nsyscalls:\n  default_action: kill\n"
+                  "  allow: [read, {syscall: socket, family: [AF_UNIX]}]\n",
+                  "network: loopback\nsyscalls:\n  default_action: kill\n"
+                  "  allow: [read, {syscall: socket, family: [AF_UNIX, AF_INET]}]\n") ==
+        Lines{"rules for syscall socket changed from [socket arg0 == 1 -> allow] to "
+              "[socket arg0 == 1 -> allow; socket arg0 == 2 -> allow] (loosens)"});
+  CHECK(diff_text("network: loopback\nsyscalls:\n  deny: [{syscall: socket, family: [AF_INET]}]\n",
+                  "network: loopback\nsyscalls:\n  deny: [{syscall: socket, family: [AF_INET6]}]\n")
+            .front()
+            .ends_with("(loosens)"));
+}
+
+TEST_CASE("deny_action changing the socket rule of network: none is a change, and loosens") {
+  CHECK(diff_text("syscalls: {deny_action: kill}\n", "syscalls: {deny_action: errno(EPERM)}\n") ==
+        Lines{"rules for syscall socket changed from [socket arg0 != 1 -> kill] to "
+              "[socket arg0 != 1 -> errno(EPERM)] (loosens)"});
+}
+
+TEST_CASE("a bind that shows another host path loosens") {
+  CHECK(diff_text("filesystem: {binds: [{path: /data, host: /srv/empty}]}\n",
+                  "filesystem: {binds: [{path: /data, host: /home}]}\n") ==
+        Lines{"bind /data now shows host /home (was /srv/empty) (loosens)"});
+}
+
+TEST_CASE("canonical texts that differ are never called no difference") {
+  TempDir dir;
+  const LoadResult a = load_policy(dir.write("a.yaml", "limits: {memory: 1GiB}\n"), {});
+  REQUIRE(a.ok());
+  Policy b = *a.policy;
+  b.canonical += "something new 1\n";  // a field the comparisons do not know yet
+  Lines lines;
+  for (const auto& change : diff_policies(*a.policy, b)) lines.push_back(change.text());
+  CHECK(lines == Lines{"effective line added: something new 1; not classified, counted as "
+                       "loosening (loosens)"});
+}
+
 }  // namespace airlock::policies

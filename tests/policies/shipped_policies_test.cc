@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "policies/loader.h"
 #include "sandbox/spec.h"
@@ -143,15 +144,23 @@ TEST_CASE("an unknown policy name is an error with a suggestion") {
 
 namespace airlock::policies {
 
-TEST_CASE("a path that is missing, a directory or too large is an error about the whole file") {
+TEST_CASE("a path that is missing, a directory, a FIFO or too large is an error about the file") {
   testing::TempDir dir;
-  CHECK(testing::error_text(load_policy(dir.path() + "/nope.yaml", {})) ==
-        dir.path() + "/nope.yaml: cannot read the policy file: No such file or directory\n");
+  const std::string missing = dir.path() + "/nope.yaml";
+  CHECK(testing::error_text(load_policy(missing, {})) ==
+        missing + ": cannot read the policy file: open(\"" + missing +
+            "\"): ENOENT (No such file or directory)\n");
   CHECK(testing::error_text(load_policy(dir.path() + "/", {})) ==
-        dir.path() + "/: not a regular file\n");
+        dir.path() + "/: cannot read the policy file: \"" + dir.path() +
+            "/\" is a directory, not a regular file\n");
+  // Opened without waiting for a writer, and refused unread.
+  const std::string fifo = dir.path() + "/fifo.yaml";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK(testing::error_text(load_policy(fifo, {})) ==
+        fifo + ": cannot read the policy file: \"" + fifo + "\" is a FIFO, not a regular file\n");
   const std::string big = dir.write("big.yaml", "# " + std::string(1 << 20, 'x') + "\n");
   CHECK(testing::error_text(load_policy(big, {})) ==
-        big + ": the policy file is larger than 1 MiB\n");
+        big + ": cannot read the policy file: \"" + big + "\" is larger than 1 MiB\n");
 }
 
 }  // namespace airlock::policies

@@ -81,3 +81,18 @@ TEST_CASE("a runtime's variables go under the policy's, and its support folder i
 }
 
 }  // namespace airlock::runner
+
+namespace airlock::runner {
+
+TEST_CASE("a runtimes file that is a directory or a device is an error, not an abort") {
+  auto directory = load_runtimes("/tmp");
+  REQUIRE_FALSE(directory);
+  CHECK(directory.error().message() ==
+        "cannot read runtimes file /tmp: \"/tmp\" is a directory, not a regular file");
+  auto device = load_runtimes("/dev/zero");
+  REQUIRE_FALSE(device);
+  CHECK(device.error().message() ==
+        "cannot read runtimes file /dev/zero: \"/dev/zero\" is a device, not a regular file");
+}
+
+}  // namespace airlock::runner
