@@ -333,6 +333,30 @@ class FilesystemTest(AgentTest):
         self.assertEqual(os.listdir(self.home), [])
         self.assertEqual(self.agent.call("fs.remove", path="file")["error"]["code"], "not_found")
 
+    def test_remove_a_tree_deeper_than_rmtree_can_go(self):
+        # Deeper than Python's recursion limit and than a small fd limit: rmtree gives up.
+        top = self.path("deep")
+        os.mkdir(top)
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+        for _ in range(1500):
+            os.mkdir("d", dir_fd=fd)
+            os.close(os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+            below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        os.close(fd)
+        self.agent.ok("fs.remove", path="deep")
+        self.assertEqual(os.listdir(self.home), [])
+
+    def test_a_name_that_is_not_utf8_is_listed_with_a_replacement_character(self):
+        os.mkdir(self.path("d"))
+        open(os.path.join(os.fsencode(self.path("d")), b"bad\xff"), "w").close()
+        open(self.path("d", "good"), "w").close()
+        entries = self.agent.ok("fs.list", path="d")["entries"]
+        self.assertEqual(sorted(e["name"] for e in entries), ["bad\ufffd", "good"])
+        # The service's JSON parser refuses a lone surrogate escape, and with it the whole reply.
+        self.assertFalse(any(b"\\udc" in line for line in self.agent.lines), self.agent.lines)
+
     def test_move_makes_parents(self):
         with open(self.path("from"), "w") as f:
             f.write("moved")
