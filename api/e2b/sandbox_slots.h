@@ -16,7 +16,7 @@
 namespace airlock::api::e2b {
 
 // Handler threads that may wait on sandbox agents: two always stay free for everything else.
-inline constexpr size_t kMaxAgentWaitsPerSandbox = 2;
+inline constexpr size_t kMaxAgentWaitsPerSandbox = 3;
 inline constexpr size_t kMaxAgentWaitsPerOwner = 4;
 inline constexpr size_t kMaxAgentWaits = kHandlerThreads - 2;
 // envd server streams (process Start and Connect, WatchDir) open at once.

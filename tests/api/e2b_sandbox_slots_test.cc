@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -67,21 +68,26 @@ TEST_CASE("a sandbox whose agent does not answer holds a bounded number of handl
 }
 
 TEST_CASE("one API key's sandboxes together hold a bounded number of handler threads") {
-  std::vector<std::shared_ptr<FakeWorkspace>> stopped;
-  for (size_t i = 0; i * kMaxAgentWaitsPerSandbox < kMaxAgentWaitsPerOwner; ++i) {
-    stopped.push_back(std::make_shared<FakeWorkspace>("sb_m" + std::to_string(i), "mallory"));
-    stopped.back()->hang = true;
+  // The key's waits, spread over its sandboxes as each sandbox's cap allows.
+  std::vector<std::pair<std::shared_ptr<FakeWorkspace>, size_t>> stopped;
+  for (size_t left = kMaxAgentWaitsPerOwner; left > 0;) {
+    const size_t here = std::min(left, kMaxAgentWaitsPerSandbox);
+    auto workspace =
+        std::make_shared<FakeWorkspace>("sb_m" + std::to_string(stopped.size()), "mallory");
+    workspace->hang = true;
+    stopped.emplace_back(workspace, here);
+    left -= here;
   }
   {
     Waiters waiters;
-    for (auto& workspace : stopped) waiters.add(workspace, kMaxAgentWaitsPerSandbox);
-    for (auto& workspace : stopped) workspace->wait_hanging(kMaxAgentWaitsPerSandbox);
+    for (auto& [workspace, count] : stopped) waiters.add(workspace, count);
+    for (auto& [workspace, count] : stopped) workspace->wait_hanging(count);
 
     HttpResponse refused = plain(handle_envd(stat_request(), answering("sb_m_new", "mallory")));
     CHECK(refused.status == 429);
     CHECK(refused.body.find("API key") != std::string::npos);
     CHECK(plain(handle_envd(stat_request(), answering("sb_a", "alice"))).status == 200);
-    for (auto& workspace : stopped) workspace->release();
+    for (auto& [workspace, count] : stopped) workspace->release();
   }
   // Once answered (here: given up on), the key's requests are served again.
   CHECK(plain(handle_envd(stat_request(), answering("sb_m_new", "mallory"))).status == 200);
