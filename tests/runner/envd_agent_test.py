@@ -758,5 +758,54 @@ class RequestTest(AgentTest):
         self.assertTrue(self.agent.call("process.list")["ok"])
 
 
+class WatcherLimitTest(unittest.TestCase):
+    """The Watcher in this process, over a libc whose inotify has run out of what it needs."""
+
+    def watcher_error(self, init_result, add_result, number):
+        import ctypes
+        sys.path.insert(0, os.path.dirname(AGENT))
+        try:
+            import envd_files
+            from envd_io import OpError
+        finally:
+            sys.path.pop(0)
+
+        class Libc:
+            def inotify_init1(self, flags):
+                ctypes.set_errno(number)
+                return init_result
+
+            def inotify_add_watch(self, fd, path, mask):
+                ctypes.set_errno(number)
+                return add_result
+
+        class Loop:
+            def watch(self, fd, events, callback):
+                pass
+
+        real = ctypes.CDLL
+        ctypes.CDLL = lambda *args, **kwargs: Libc()
+        try:
+            with tempfile.TemporaryDirectory() as top:
+                envd_files.Watcher(Loop()).start(top, False)
+        except OpError as e:
+            return e.code, str(e)
+        finally:
+            ctypes.CDLL = real
+        self.fail("no error")
+
+    def test_out_of_inotify_instances_is_resource_exhausted(self):
+        import errno
+        code, message = self.watcher_error(-1, 1, errno.EMFILE)
+        self.assertEqual(code, "resource_exhausted")
+        self.assertIn("inotify", message)
+
+    def test_out_of_inotify_watches_is_resource_exhausted(self):
+        import errno
+        code, message = self.watcher_error(5, -1, errno.ENOSPC)
+        self.assertEqual(code, "resource_exhausted")
+        self.assertIn("no more directories can be watched", message)
+
+
 if __name__ == "__main__":
     unittest.main()
