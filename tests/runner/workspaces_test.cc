@@ -539,6 +539,7 @@ TEST_CASE("an agent stopped by code inside gets a bounded queue of requests, the
   WorkspaceManager manager(*env().sandbox, env().runtimes, real);
   const WorkspaceInfo info = create(manager, request("mallory"));
   auto workspace = find(manager, info);
+  CHECK(workspace->owner() == "mallory");  // what the E2B adapters' per-key caps count by
   // The command's parent is the agent; it is stopped once the command has ended.
   const ShellRun run = shell(*workspace, "(sleep 0.3; kill -STOP $PPID) >/dev/null 2>&1 &");
   REQUIRE_FALSE(run.end.empty());
