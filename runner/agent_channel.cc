@@ -56,11 +56,13 @@ AgentChannel::AgentChannel(AgentChannelLimits limits, std::function<void()> on_e
 std::optional<AgentChannel::Call> AgentChannel::begin_call(
     std::string_view request_json, std::function<void(AgentReply)> on_reply) {
   std::string refused;
+  bool busy = false;
   {
     std::lock_guard lock(mutex_);
     if (ended_) {
       refused = end_reason_;
     } else if (pending_.size() >= limits_.max_pending) {
+      busy = true;
       refused = "too many requests in flight (" + std::to_string(limits_.max_pending) +
                 "); wait for some to finish";
     } else if (request_json.find_first_of("\r\n") != std::string_view::npos ||
@@ -78,11 +80,11 @@ std::optional<AgentChannel::Call> AgentChannel::begin_call(
       return Call{id, std::move(line)};
     }
   }
-  on_reply(AgentReply{false, {}, std::move(refused)});
+  on_reply(AgentReply{false, {}, std::move(refused), busy});
   return std::nullopt;
 }
 
-void AgentChannel::fail_call(uint64_t id, const std::string& why) {
+void AgentChannel::fail_call(uint64_t id, const std::string& why, bool busy) {
   std::function<void(AgentReply)> on_reply;
   {
     std::lock_guard lock(mutex_);
@@ -91,7 +93,7 @@ void AgentChannel::fail_call(uint64_t id, const std::string& why) {
     on_reply = std::move(found->second);
     pending_.erase(found);
   }
-  on_reply(AgentReply{false, {}, why});
+  on_reply(AgentReply{false, {}, why, busy});
 }
 
 std::unique_ptr<Workspace::Subscription> AgentChannel::subscribe(

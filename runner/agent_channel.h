@@ -26,6 +26,8 @@ namespace airlock::runner {
 struct AgentChannelLimits {
   size_t max_line_bytes = 8 * sandbox::kMiB;  // a longer line is discarded and counted as bad
   size_t max_pending = 1024;                  // calls waiting for their reply; beyond: refused
+  // Request bytes the agent has not yet read (it may be stopped); beyond: refused.
+  size_t max_queued_bytes = 4 * sandbox::kMiB;
   size_t max_bad_lines = 16;  // beyond: on_output answers false, which ends the workspace
   size_t tail_bytes = 4096;   // of the agent's own stdout and stderr, for error messages
 };
@@ -50,7 +52,9 @@ class AgentChannel final : public sandbox::OutputHandler,
                                  std::function<void(AgentReply)> on_reply);
   // Gives up on a call (its line could not be sent, or its waiter ran out of time): on_reply runs
   // undelivered with `why` on this thread unless the reply came first; a later reply is dropped.
-  void fail_call(uint64_t id, const std::string& why);
+  // busy: AgentReply::busy (the call was refused for what already waits).
+  void fail_call(uint64_t id, const std::string& why, bool busy = false);
+  const AgentChannelLimits& limits() const { return limits_; }
 
   // Workspace::subscribe. When the channel has already ended, on_end runs before this returns.
   std::unique_ptr<Workspace::Subscription> subscribe(std::string key,

@@ -24,8 +24,22 @@ LiveWorkspace::~LiveWorkspace() {
 
 void LiveWorkspace::call(std::string request_json, std::function<void(AgentReply)> on_reply) {
   auto call = channel_->begin_call(request_json, std::move(on_reply));
-  if (call && !live_->write_stdin(call->line)) {
-    channel_->fail_call(call->id, "the workspace ended");
+  if (call) send(*call);
+}
+
+void LiveWorkspace::send(const AgentChannel::Call& call) {
+  const size_t cap = channel_->limits().max_queued_bytes;
+  switch (live_->write_stdin_bounded(call.line, cap)) {
+    case sandbox::LiveSandbox::StdinWrite::queued:
+      return;
+    case sandbox::LiveSandbox::StdinWrite::full:
+      return channel_->fail_call(
+          call.id,
+          "the sandbox's agent is not reading its requests: " + sandbox::format_bytes(cap) +
+              " of them already wait for it; try again later",
+          true);
+    case sandbox::LiveSandbox::StdinWrite::closed:
+      return channel_->fail_call(call.id, "the workspace ended");
   }
 }
 
@@ -42,9 +56,7 @@ AgentReply LiveWorkspace::call_and_wait(std::string request_json,
     waiter->reply = std::move(reply);
     waiter->replied.notify_all();
   });
-  if (call && !live_->write_stdin(call->line)) {
-    channel_->fail_call(call->id, "the workspace ended");
-  }
+  if (call) send(*call);
   if (call) {
     std::unique_lock lock(waiter->mutex);
     if (!waiter->replied.wait_for(lock, timeout, [&] { return waiter->reply.has_value(); })) {

@@ -23,8 +23,12 @@ class LiveWorkspace final : public Workspace {
 
   ~LiveWorkspace() override;
 
-  void set_id(std::string id) { id_ = std::move(id); }
+  void set_id(std::string id, std::string owner) {
+    id_ = std::move(id);
+    owner_ = std::move(owner);
+  }
   const std::string& id() const override { return id_; }
+  const std::string& owner() const override { return owner_; }
 
   void call(std::string request_json, std::function<void(AgentReply)> on_reply) override;
 
@@ -47,7 +51,11 @@ class LiveWorkspace final : public Workspace {
   AgentChannel& channel() { return *channel_; }
 
  private:
+  // Writes a registered call's line, failing the call when the agent's queue is full or gone.
+  void send(const AgentChannel::Call& call);
+
   std::string id_;  // set once by create(), before anyone else can know the workspace
+  std::string owner_;  // likewise
   std::atomic<bool> killed_{false};
   // Destroyed in reverse order: the sandbox first (its monitor uses the channel), then the home.
   std::shared_ptr<AgentChannel> channel_;

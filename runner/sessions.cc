@@ -246,16 +246,19 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
   return execution.finish(note);
 }
 
-std::variant<std::vector<SessionFile>, SessionError> SessionManager::list_files(
-    const std::string& id, const std::string& owner) {
+std::variant<SessionFileList, SessionError> SessionManager::list_files(const std::string& id,
+                                                                       const std::string& owner) {
   std::shared_ptr<SessionState> state = touch(id, owner);
   if (!state) return missing(id);
-  std::vector<SessionFile> files;
+  SessionFileList list;
+  bool cut = false;
   // fnmatch without FNM_PATHNAME: "*" matches across '/', so this is every regular file.
-  for (const OutputFile& file : collect_output_files(state->workspace->path(), {"*"}, 0)) {
-    files.push_back({file.path, file.size_bytes});
+  for (const OutputFile& file :
+       collect_output_files(state->workspace->path(), {"*"}, 0, kMaxOutputFilesTotalBytes, &cut)) {
+    list.files.push_back({file.path, file.size_bytes});
   }
-  return files;
+  list.truncated = cut || list.files.size() >= kMaxOutputFiles;
+  return list;
 }
 
 std::variant<OutputFile, SessionError> SessionManager::read_file(const std::string& id,

@@ -71,6 +71,12 @@ struct SessionFile {
   std::string path;
   uint64_t size_bytes = 0;
 };
+struct SessionFileList {
+  std::vector<SessionFile> files;
+  // Not every file is listed: there are more than kMaxOutputFiles, or the walk stopped after
+  // kMaxWalkedEntries directory entries (runner/workdir.h).
+  bool truncated = false;
+};
 
 class SessionManager {
  public:
@@ -103,8 +109,8 @@ class SessionManager {
 
   // Files of the working directory (at most kMaxOutputFiles), one file, or a file written.
   // Each counts as use of the session.
-  std::variant<std::vector<SessionFile>, SessionError> list_files(const std::string& id,
-                                                                  const std::string& owner);
+  std::variant<SessionFileList, SessionError> list_files(const std::string& id,
+                                                         const std::string& owner);
   std::variant<OutputFile, SessionError> read_file(const std::string& id, const std::string& owner,
                                                    const std::string& path, uint64_t max_bytes);
   std::optional<SessionError> write_file(const std::string& id, const std::string& owner,

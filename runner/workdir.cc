@@ -205,16 +205,20 @@ std::optional<OutputFile> read_regular_file(int root_fd, const std::string& rela
 
 std::vector<OutputFile> collect_output_files(const std::string& workdir,
                                              const std::vector<std::string>& globs,
-                                             uint64_t max_file_bytes, uint64_t max_total_bytes) {
+                                             uint64_t max_file_bytes, uint64_t max_total_bytes,
+                                             bool* walk_cut, size_t max_walked_entries) {
   std::vector<OutputFile> files;
+  if (walk_cut) *walk_cut = false;
   if (globs.empty()) return files;
   int root = ::open(workdir.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (root < 0) return files;
   UniqueFd root_fd = UniqueFd::adopt(root);
   std::map<std::string, int> found;  // sorted relative paths of matching regular files
+  size_t walked = 0;
+  bool cut = false;
 
   std::function<void(const std::string&, int)> walk = [&](const std::string& prefix, int depth) {
-    if (depth > kMaxDepth || found.size() >= kMaxOutputFiles) return;
+    if (depth > kMaxDepth || found.size() >= kMaxOutputFiles || cut) return;
     int fd = prefix.empty() ? ::dup(root_fd.get())
                             : open_beneath(root_fd.get(), prefix, O_DIRECTORY | O_RDONLY);
     if (fd < 0) return;
@@ -227,6 +231,10 @@ std::vector<OutputFile> collect_output_files(const std::string& workdir,
     while (dirent* entry = ::readdir(dir)) {
       std::string name = entry->d_name;
       if (name == "." || name == "..") continue;
+      if (walked++ >= max_walked_entries) {
+        cut = true;
+        break;
+      }
       struct stat st {};
       if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
       if (S_ISDIR(st.st_mode)) entries.push_back({name, true});
@@ -249,6 +257,7 @@ std::vector<OutputFile> collect_output_files(const std::string& workdir,
     }
   };
   walk("", 0);
+  if (walk_cut) *walk_cut = cut;
 
   uint64_t budget = max_total_bytes;
   for (const auto& [relative, unused] : found) {

@@ -15,6 +15,9 @@ inline constexpr size_t kMaxOutputFiles = 100;
 // What one result's returned files may hold in all. Past it, files are listed with their size but
 // no content (truncated): 100 sparse files cost a few KB on disk but 100 MiB to return.
 inline constexpr uint64_t kMaxOutputFilesTotalBytes = 8 * 1024 * 1024;
+// Directory entries one collection looks at, at most: a tree of a quarter of a million empty
+// directories would otherwise hold the calling thread for seconds per listing.
+inline constexpr size_t kMaxWalkedEntries = 10000;
 
 // Why `path` is not an acceptable relative path inside the working dir, or nullopt if it is.
 std::optional<std::string> check_relative_path(const std::string& path);
@@ -35,10 +38,14 @@ std::optional<RequestError> refused_input_file(size_t index, const InputFile& fi
 // Regular files below workdir whose relative path matches one of the globs (fnmatch), in path
 // order, at most kMaxOutputFiles; symlinks and special files are skipped, never followed. Each
 // file's content holds at most max_file_bytes, and all of them together at most max_total_bytes.
+// The walk stops after max_walked_entries directory entries; *walk_cut (when given) says whether
+// it stopped before it had seen the whole tree (then files past that point are missing).
 std::vector<OutputFile> collect_output_files(const std::string& workdir,
                                              const std::vector<std::string>& globs,
                                              uint64_t max_file_bytes,
-                                             uint64_t max_total_bytes = kMaxOutputFilesTotalBytes);
+                                             uint64_t max_total_bytes = kMaxOutputFilesTotalBytes,
+                                             bool* walk_cut = nullptr,
+                                             size_t max_walked_entries = kMaxWalkedEntries);
 
 // The regular file at `path` (relative, checked by check_relative_path) below workdir, with at
 // most max_file_bytes of its content; nullopt when there is no regular file there. Opens that one

@@ -273,7 +273,7 @@ std::variant<WorkspaceInfo, SessionError> WorkspaceManager::create(
   if (auto* refused = std::get_if<SessionError>(&added)) return std::move(*refused);
   const SessionInfo& kept = std::get<SessionInfo>(added);
   // Nobody knows the id before create returns, so nobody can find the workspace before this.
-  workspace->set_id(kept.id);
+  workspace->set_id(kept.id, request.owner);
   bool ended_already = false;
   {
     std::lock_guard lock(notice->mutex);

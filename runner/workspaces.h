@@ -92,6 +92,9 @@ struct AgentReply {
   bool delivered = false;  // false: the workspace ended (or the wait ran out) before it answered
   std::string json;        // the reply object, as the agent wrote it (when delivered)
   std::string error;       // why not (when not delivered)
+  // Refused at once because too much already waits for the agent (requests in flight, or bytes
+  // it has not read): the workspace lives on, and a later request may be taken.
+  bool busy = false;
 };
 
 // A running workspace. Every method is thread-safe. Callbacks run on the workspace's reader
@@ -101,6 +104,8 @@ class Workspace {
  public:
   virtual ~Workspace() = default;
   virtual const std::string& id() const = 0;
+  // The API key's name that created it (empty for a spare nobody has taken yet).
+  virtual const std::string& owner() const = 0;
   // Sends one request (a JSON object's text, without the id, which this adds) to the agent.
   // on_reply runs once: with the agent's reply, or undelivered when the workspace ends first.
   // A request refused at once (the workspace has ended, too many requests are in flight, the

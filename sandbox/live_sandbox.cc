@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdint>
 #include <future>
 #include <thread>
 
@@ -44,19 +45,27 @@ class Live final : public LiveSandbox {
   }
 
   bool write_stdin(std::string_view data) override {
+    return write_stdin_bounded(data, SIZE_MAX) == StdinWrite::queued;
+  }
+
+  StdinWrite write_stdin_bounded(std::string_view data, size_t max_waiting_bytes) override {
     {
       std::lock_guard lock(queue_.mutex);
-      if (queue_.closed || queue_.close_requested) return false;
+      if (queue_.closed || queue_.close_requested) return StdinWrite::closed;
+      const size_t waiting = queue_.pending.size() + queue_.in_flight;
+      if (waiting > 0 && data.size() > max_waiting_bytes - std::min(waiting, max_waiting_bytes)) {
+        return StdinWrite::full;
+      }
       if (queue_.pending.empty() && queue_.direct_fd >= 0) {
         // An error (EPIPE) is the monitor's to meet when it writes the rest: it closes stdin.
         ssize_t written = ::write(queue_.direct_fd, data.data(), data.size());
         if (written > 0) data.remove_prefix(static_cast<size_t>(written));
-        if (data.empty()) return true;
+        if (data.empty()) return StdinWrite::queued;
       }
       queue_.pending.append(data);
     }
     wake(queue_.wake);
-    return true;
+    return StdinWrite::queued;
   }
 
   void close_stdin() override {

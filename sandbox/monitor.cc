@@ -223,6 +223,9 @@ class Monitor {
     std::lock_guard lock(in_.stdin_queue->mutex);
     in_.stdin_queue->closed = true;
     in_.stdin_queue->direct_fd = -1;
+    // Nothing will read what still waits: let it go.
+    std::string().swap(in_.stdin_queue->pending);
+    in_.stdin_queue->in_flight = 0;
   }
 
   // A live sandbox's writer queued bytes (or asked to close): move them into our buffer.
@@ -235,6 +238,7 @@ class Monitor {
     {
       std::lock_guard lock(in_.stdin_queue->mutex);
       live_stdin_.swap(in_.stdin_queue->pending);
+      in_.stdin_queue->in_flight = live_stdin_.size();
       close_requested = in_.stdin_queue->close_requested;
       // Writers queue behind bytes of ours still in flight; with none, they write themselves
       // (never again once the program has ended).

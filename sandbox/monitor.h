@@ -21,6 +21,9 @@ namespace airlock::sandbox {
 struct StdinQueue {
   std::mutex mutex;
   std::string pending;
+  // Bytes the monitor took from pending and has not yet written in full (what LiveSandbox's
+  // bounded writes count besides pending); set by the monitor.
+  size_t in_flight = 0;
   bool close_requested = false;
   bool closed = false;  // set by the monitor: the program's stdin is gone
   // The program's stdin (non-blocking) while the monitor has no bytes of its own in flight: a

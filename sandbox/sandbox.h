@@ -87,6 +87,11 @@ class LiveSandbox {
   virtual ~LiveSandbox() = default;
   // Queues bytes for the program's stdin. False once the program has ended or stdin is closed.
   virtual bool write_stdin(std::string_view data) = 0;
+  enum class StdinWrite { queued, full, closed };
+  // write_stdin, but refused (full, nothing queued) when bytes already wait to be written and
+  // these would take them past max_waiting_bytes: a program that stops reading its stdin cannot
+  // make its writers' bytes pile up without bound. A write to an empty queue always goes in.
+  virtual StdinWrite write_stdin_bounded(std::string_view data, size_t max_waiting_bytes) = 0;
   // Closes the program's stdin once what is queued has been written.
   virtual void close_stdin() = 0;
   // Ends the whole tree now; the outcome's status is `cancelled`.

@@ -3,10 +3,17 @@
 #include <atomic>
 #include <random>
 
+#include "api/e2b/sandbox_slots.h"
+
 namespace airlock::api::e2b {
 
 AgentResult parse_reply(const runner::AgentReply& reply) {
   AgentResult result;
+  if (reply.busy) {
+    result.code = "too_many_waits";
+    result.message = reply.error;
+    return result;
+  }
   if (!reply.delivered) {
     result.code = "unavailable";
     result.message = reply.error.empty() ? "the sandbox did not answer" : reply.error;
@@ -34,6 +41,13 @@ AgentResult parse_reply(const runner::AgentReply& reply) {
 
 AgentResult ask(runner::Workspace& workspace, const json::Value& request,
                 std::chrono::milliseconds timeout) {
+  auto wait = begin_agent_wait(workspace);
+  if (auto* refused = std::get_if<std::string>(&wait)) {
+    AgentResult result;
+    result.code = "too_many_waits";
+    result.message = std::move(*refused);
+    return result;
+  }
   return parse_reply(workspace.call_and_wait(json::print(request), timeout));
 }
 

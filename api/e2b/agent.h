@@ -24,7 +24,9 @@ struct AgentResult {
 // Reads a reply; an undelivered, unparsable or malformed one is an "unavailable" failure.
 AgentResult parse_reply(const runner::AgentReply& reply);
 
-// Sends `request` and waits for the reply (worker threads only).
+// Sends `request` and waits for the reply (worker threads only). Refused at once, with code
+// "too_many_waits", when too many requests already wait on this sandbox or its key's
+// (api/e2b/sandbox_slots.h).
 AgentResult ask(runner::Workspace& workspace, const json::Value& request,
                 std::chrono::milliseconds timeout = kAgentReplyTimeout);
 

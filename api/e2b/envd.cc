@@ -5,6 +5,7 @@
 #include <string>
 
 #include "api/e2b/envd_internal.h"
+#include "api/e2b/sandbox_slots.h"
 #include "api/wire/text.h"
 
 namespace airlock::api::e2b {
@@ -42,6 +43,7 @@ bool is_server_stream(std::string_view service, std::string_view method) {
 }
 
 AgentResult read_reply(const runner::AgentReply& reply) {
+  if (reply.busy) return connect::Error{"resource_exhausted", reply.error};
   if (!reply.delivered) {
     return connect::Error{"unavailable", "the sandbox did not answer: " + reply.error};
   }
@@ -62,9 +64,13 @@ AgentResult read_reply(const runner::AgentReply& reply) {
 }
 
 AgentResult call_agent(const Rpc& rpc, const json::Value& request) {
+  auto wait = begin_agent_wait(*rpc.workspace);
+  if (auto* refused = std::get_if<std::string>(&wait)) {
+    return connect::Error{"resource_exhausted", std::move(*refused)};
+  }
   runner::AgentReply reply = rpc.workspace->call_and_wait(json::print(request), rpc.wait);
   // Undelivered from a workspace that lives on: the wait ran out, not the workspace.
-  if (!reply.delivered && rpc.workspace->alive()) {
+  if (!reply.delivered && !reply.busy && rpc.workspace->alive()) {
     return connect::Error{"deadline_exceeded", "the sandbox did not answer in time"};
   }
   return read_reply(reply);

@@ -41,7 +41,8 @@ using AgentResult = std::variant<json::Value, connect::Error>;
 // Reads an agent reply: its error codes are Connect's, passed on 1:1; anything the agent should
 // not have said becomes internal, an undelivered reply unavailable.
 AgentResult read_reply(const runner::AgentReply& reply);
-// Sends a request and waits (at most rpc.wait) for its reply. Worker threads only.
+// Sends a request and waits (at most rpc.wait) for its reply. Worker threads only. Refused at
+// once (resource_exhausted) when too many requests already wait on the sandbox or its key's.
 AgentResult call_agent(const Rpc& rpc, const json::Value& request);
 
 // Parses the request message in the RPC's encoding (one envelope for a stream).

@@ -27,12 +27,14 @@ bool ServerStream::send(const google::protobuf::Message& message) {
 void ServerStream::finish(const std::optional<connect::Error>& error) {
   std::shared_ptr<ByteStreamWriter> writer;
   std::function<void()> cleanup;
+  SlotTable::Slot slot;
   {
     std::lock_guard lock(mutex_);
     if (finished_ || gone_) return;
     finished_ = true;
     writer = std::move(writer_);
     cleanup = std::move(cleanup_);
+    slot = std::move(slot_);
   }
   if (writer) {
     writer->write(connect::end_of_stream(error));
@@ -78,10 +80,12 @@ void ServerStream::attach(std::shared_ptr<ByteStreamWriter> writer) {
 void ServerStream::client_gone() {
   std::unique_ptr<runner::Workspace::Subscription> subscription;
   std::function<void()> cleanup;
+  SlotTable::Slot slot;
   {
     std::lock_guard lock(mutex_);
     if (gone_) return;
     gone_ = true;
+    slot = std::move(slot_);
     subscription = std::move(subscription_);
     writer_.reset();
     cleanup = std::move(cleanup_);
@@ -90,9 +94,16 @@ void ServerStream::client_gone() {
   if (cleanup) cleanup();
 }
 
-StreamingResponse ServerStream::response(std::shared_ptr<ServerStream> stream, const Rpc& rpc,
-                                         const google::protobuf::Message& keepalive_message,
-                                         std::function<void(std::shared_ptr<ServerStream>)> begin) {
+Dispatch ServerStream::response(std::shared_ptr<ServerStream> stream, const Rpc& rpc,
+                                const google::protobuf::Message& keepalive_message,
+                                std::function<void(std::shared_ptr<ServerStream>)> begin) {
+  auto taken = server_streams().take(*rpc.workspace);
+  if (auto* refusal = std::get_if<SlotTable::Refusal>(&taken)) {
+    return fail(rpc, {"resource_exhausted",
+                      "this " + refusal->scope + " has " + std::to_string(refusal->cap) +
+                          " process and watch streams open already, its most; close some first"});
+  }
+  stream->slot_ = std::move(std::get<SlotTable::Slot>(taken));
   StreamingResponse response;
   response.head.status = 200;
   response.head.content_type = std::string(connect::streaming_content_type(rpc.encoding));

@@ -14,6 +14,7 @@
 
 #include "api/e2b/connect.h"
 #include "api/e2b/envd_internal.h"
+#include "api/e2b/sandbox_slots.h"
 #include "api/transport/byte_stream.h"
 #include "runner/workspaces.h"
 
@@ -45,10 +46,12 @@ class ServerStream : public std::enable_shared_from_this<ServerStream> {
   void on_client_gone(std::function<void()> cleanup);
 
   // The transport's response for this stream: on start, the writer is attached and `begin` runs
-  // (it makes the agent call whose reply subscribes); keepalive_message is sent when idle.
-  static StreamingResponse response(std::shared_ptr<ServerStream> stream, const Rpc& rpc,
-                                    const google::protobuf::Message& keepalive_message,
-                                    std::function<void(std::shared_ptr<ServerStream>)> begin);
+  // (it makes the agent call whose reply subscribes); keepalive_message is sent when idle. The
+  // stream holds one of the sandbox's stream slots (sandbox_slots.h) until it is over; when none
+  // is free the answer is resource_exhausted instead.
+  static Dispatch response(std::shared_ptr<ServerStream> stream, const Rpc& rpc,
+                           const google::protobuf::Message& keepalive_message,
+                           std::function<void(std::shared_ptr<ServerStream>)> begin);
 
  private:
   void attach(std::shared_ptr<ByteStreamWriter> writer);
@@ -60,6 +63,7 @@ class ServerStream : public std::enable_shared_from_this<ServerStream> {
   std::shared_ptr<ByteStreamWriter> writer_;
   std::unique_ptr<runner::Workspace::Subscription> subscription_;
   std::function<void()> cleanup_;
+  SlotTable::Slot slot_;  // given back when the stream is over
   bool finished_ = false;
   bool gone_ = false;
 };

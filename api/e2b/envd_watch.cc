@@ -9,6 +9,7 @@
 #include "api/e2b/envd/filesystem.pb.h"
 #include "api/e2b/envd_internal.h"
 #include "api/e2b/envd_stream.h"
+#include "api/e2b/sandbox_slots.h"
 
 namespace airlock::api::e2b::envd {
 namespace {
@@ -177,6 +178,10 @@ std::string watcher_key(const Rpc& rpc, const std::string& watch_id) {
 Dispatch create_watcher(Rpc& rpc) {
   filesystem::CreateWatcherRequest request;
   if (auto error = parse_request(rpc, request)) return fail(rpc, *error);
+  auto wait = begin_agent_wait(*rpc.workspace);
+  if (auto* refused = std::get_if<std::string>(&wait)) {
+    return fail(rpc, {"resource_exhausted", std::move(*refused)});
+  }
   auto watcher = std::make_shared<Watcher>();
   watcher->workspace = rpc.workspace;
   // Subscribed in the reply's callback, so no event after the reply is lost; this thread waits

@@ -32,6 +32,7 @@ int status_for_agent_code(const std::string& code) {
   if (code == "permission_denied") return 403;
   if (code == "already_exists") return 409;
   if (code == "resource_exhausted") return 507;
+  if (code == "too_many_waits") return 429;
   if (code == "unimplemented") return 501;
   if (code == "unavailable") return 502;
   if (code == "deadline_exceeded") return 504;

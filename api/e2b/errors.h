@@ -18,7 +18,8 @@ HttpResponse refused(const runner::SessionError& refusal);
 int status_for(runner::SessionRefusal refusal);
 
 // The HTTP status of an agent error code (Connect's names: "not_found", ...), for /files and the
-// interpreter: not_found 404, invalid_argument 400, resource_exhausted 507 (a full disk), ...
+// interpreter: not_found 404, invalid_argument 400, resource_exhausted 507 (a full disk),
+// too_many_waits 429 (agent.h's ask), ...
 int status_for_agent_code(const std::string& code);
 
 }  // namespace airlock::api::e2b

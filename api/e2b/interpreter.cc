@@ -5,6 +5,7 @@
 
 #include "api/e2b/agent.h"
 #include "api/e2b/errors.h"
+#include "api/e2b/sandbox_slots.h"
 #include "policies/sha256.h"
 
 namespace airlock::api::e2b {
@@ -69,6 +70,8 @@ Dispatch execute(const HttpRequest& request, std::shared_ptr<runner::Workspace> 
   if (auto* refusal = std::get_if<HttpResponse>(&run)) return std::move(*refusal);
   if (audit) audit("workspace_code", run_summary(std::get<json::Value>(run)));
 
+  auto wait = begin_agent_wait(*workspace);
+  if (auto* refused = std::get_if<std::string>(&wait)) return error(429, *refused);
   auto state = std::make_shared<RunStream>();
   state->workspace = workspace;
   state->run_id = run_id;

@@ -263,9 +263,11 @@ ToolCall list_files(const ApiContext& context, const Identity& identity, const V
   if (auto* refusal = std::get_if<runner::SessionError>(&listed))
     return tool_error_result(refusal->message);
   std::string text;
-  for (const auto& file : std::get<std::vector<runner::SessionFile>>(listed)) {
+  const auto& files = std::get<runner::SessionFileList>(listed);
+  for (const auto& file : files.files) {
     text += to_valid_utf8(file.path) + " (" + std::to_string(file.size_bytes) + " bytes)\n";
   }
+  if (files.truncated) text += "(not every file is listed: the working directory holds too many)\n";
   return tool_result({text_block(text.empty() ? "the working directory has no files" : text)},
                      false);
 }

@@ -135,12 +135,13 @@ Dispatch session_files(const ApiContext& context, const HttpRequest& request,
     if (auto* refusal = std::get_if<runner::SessionError>(&listed))
       return refused(context, *refusal, format);
     v1::SessionFileList list;
-    for (const auto& file : std::get<std::vector<runner::SessionFile>>(listed)) {
+    const auto& files = std::get<runner::SessionFileList>(listed);
+    for (const auto& file : files.files) {
       auto* entry = list.add_files();
       entry->set_path(to_valid_utf8(file.path));
       entry->set_size_bytes(file.size_bytes);
     }
-    list.set_truncated(static_cast<size_t>(list.files_size()) >= runner::kMaxOutputFiles);
+    list.set_truncated(files.truncated);
     return message_response(200, list, format);
   }
   auto path = percent_decode(rest);

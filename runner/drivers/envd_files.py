@@ -128,11 +128,50 @@ def fs_write(path, data, truncate):
 
 def fs_remove(path):
     st = os.lstat(path)
-    if stat.S_ISDIR(st.st_mode):
-        import shutil
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
+    if not stat.S_ISDIR(st.st_mode):
+        return os.unlink(path)
+    import shutil
+    try:
+        return shutil.rmtree(path)
+    except RecursionError:
+        pass
+    except OSError as e:
+        if e.errno not in (errno.EMFILE, errno.ENFILE, errno.ENAMETOOLONG):
+            raise
+    _remove_deep_tree(path)  # deeper than rmtree's one fd (or frame) per level allows
+
+
+def _remove_deep_tree(path):
+    """Removes a tree of any depth holding one directory fd at a time: down into the first
+    subdirectory of each level, unlinking the files on the way; up through ".." once a level is
+    empty, removing it by the name kept for it. Links are never followed on the way down."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags)
+    names = []  # the directories below path that fd is in, outermost first
+    try:
+        while True:
+            below = None
+            with os.scandir(fd) as it:
+                for item in it:
+                    if item.is_dir(follow_symlinks=False):
+                        below = item.name
+                        break
+                    os.unlink(item.name, dir_fd=fd)
+            if below is not None:
+                child = os.open(below, flags, dir_fd=fd)
+                os.close(fd)
+                fd = child
+                names.append(below)
+                continue
+            if not names:
+                break
+            parent = os.open("..", flags & ~os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            os.rmdir(names.pop(), dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(path)
 
 
 def fs_move(source, destination):
@@ -163,7 +202,12 @@ class Watcher:
         self.ctypes = ctypes
         self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if self.fd < 0:
-            raise OpError("unimplemented", "inotify: " + os.strerror(ctypes.get_errno()))
+            number = ctypes.get_errno()
+            if number in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
+                # A limit (the sandbox's inotify instances or fds), not a missing feature.
+                raise OpError("resource_exhausted",
+                              "inotify: %s; close some watches or files" % os.strerror(number))
+            raise OpError("unimplemented", "inotify: " + os.strerror(number))
         self.loop = loop
         self.by_wd = {}  # wd -> {watch_id: relative dir}
         self.watches = {}  # watch_id -> (root, recursive, set of wd)
@@ -174,8 +218,12 @@ class Watcher:
         root, recursive, wds = self.watches[watch_id]
         wd = self.libc.inotify_add_watch(self.fd, os.fsencode(directory), self.WATCH_MASK)
         if wd < 0:
-            raise OSError(self.ctypes.get_errno(), os.strerror(self.ctypes.get_errno()),
-                          directory)
+            number = self.ctypes.get_errno()
+            if number == errno.ENOSPC:  # not the disk: the inotify watches are used up
+                raise OpError("resource_exhausted",
+                              "inotify: no more directories can be watched (%s); stop some "
+                              "watches" % directory)
+            raise OSError(number, os.strerror(number), directory)
         wds.add(wd)
         relative = os.path.relpath(directory, root)
         self.by_wd.setdefault(wd, {})[watch_id] = "" if relative == "." else relative
@@ -233,5 +281,5 @@ class Watcher:
                 if recursive and bits & self.IN_ISDIR and bits & (0x100 | 0x80):
                     try:
                         self.add_tree(watch_id, os.path.join(root, path))
-                    except OSError:
-                        pass
+                    except (OSError, OpError):
+                        pass  # gone already, or no watches left: its events are not seen

@@ -3,6 +3,7 @@ request field checks, the selector loop with timers, and non-blocking pipe I/O."
 
 import json
 import os
+import re
 import selectors
 import sys
 import time
@@ -43,8 +44,21 @@ def send(line):
         on_channel_lost()
 
 
+# A file name that is not UTF-8 comes to Python with its bad bytes as lone surrogates
+# (U+DC80..U+DCFF), which json.dumps escapes as such; the service's JSON parser (and E2B's
+# protocol, whose strings are UTF-8) refuse them, and with them the whole reply. Each lone
+# surrogate becomes U+FFFD instead. Escapes are matched from the left, so an escaped backslash
+# is never mistaken for the start of one, and a pair (a character beyond the BMP) is kept.
+_ESCAPE = re.compile(r"\\(?:ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|(ud[89a-f][0-9a-f]{2})|.)")
+
+
+def _no_lone_surrogate(match):
+    return "\\ufffd" if match.group(1) else match.group(0)
+
+
 def dumps(value):
-    return json.dumps(value, separators=(",", ":"))
+    text = json.dumps(value, separators=(",", ":"))
+    return _ESCAPE.sub(_no_lone_surrogate, text) if "\\ud" in text else text
 
 
 def event(key, body):

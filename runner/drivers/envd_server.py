@@ -44,7 +44,8 @@ ERRNO_CODES = {errno.ENOENT: "not_found", errno.EEXIST: "already_exists",
                errno.ENOTDIR: "invalid_argument", errno.EISDIR: "invalid_argument",
                errno.EINVAL: "invalid_argument", errno.ENAMETOOLONG: "invalid_argument",
                errno.ELOOP: "invalid_argument", errno.ENOTEMPTY: "failed_precondition",
-               errno.EXDEV: "failed_precondition", errno.ENXIO: "invalid_argument"}
+               errno.EXDEV: "failed_precondition", errno.ENXIO: "invalid_argument",
+               errno.EMFILE: "resource_exhausted", errno.ENFILE: "resource_exhausted"}
 
 
 def base_env():

@@ -5,10 +5,12 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <catch2/catch.hpp>
 
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <variant>
 #include <vector>
@@ -25,6 +27,7 @@ namespace airlock::api::testing {
 class FakeWorkspace : public runner::Workspace {
  public:
   static constexpr const char* kNoReply = "(no reply)";  // a reply that never came
+  static constexpr const char* kBusy = "(busy)";  // refused: the agent has not read what waits
   std::map<std::string, std::string> replies;            // op -> the reply's JSON, or kNoReply
   // op -> replies given one a request, in turn, before `replies` answers the rest.
   std::map<std::string, std::deque<std::string>> replies_in_turn;
@@ -32,7 +35,11 @@ class FakeWorkspace : public runner::Workspace {
   // When set, call() keeps its reply until the test calls answer(): a request in flight.
   bool hold_replies = false;
 
+  FakeWorkspace() = default;
+  FakeWorkspace(std::string id, std::string owner) : id_(std::move(id)), owner_(std::move(owner)) {}
+
   const std::string& id() const override { return id_; }
+  const std::string& owner() const override { return owner_; }
   void call(std::string request_json, std::function<void(runner::AgentReply)> on_reply) override {
     if (!hold_replies) return on_reply(reply_to(std::move(request_json)));
     held_.push_back(
@@ -41,7 +48,26 @@ class FakeWorkspace : public runner::Workspace {
         });
   }
   runner::AgentReply call_and_wait(std::string request_json, std::chrono::milliseconds) override {
-    return reply_to(std::move(request_json));
+    if (!hang) return reply_to(std::move(request_json));
+    // An agent that never answers (stopped): the caller's thread waits until the test lets go.
+    std::unique_lock lock(hang_mutex_);
+    ++hanging_;
+    hang_changed_.notify_all();
+    // Bounded, so that a test whose request is not refused fails instead of hanging.
+    hang_changed_.wait_for(lock, std::chrono::seconds(10), [this] { return released_; });
+    --hanging_;
+    return {false, "", "no reply in time"};
+  }
+  // With hang set, call_and_wait blocks until release() (at most 10 s): an agent that is stopped.
+  bool hang = false;
+  void wait_hanging(size_t count) {
+    std::unique_lock lock(hang_mutex_);
+    hang_changed_.wait(lock, [&] { return hanging_ >= count; });
+  }
+  void release() {
+    std::lock_guard lock(hang_mutex_);
+    released_ = true;
+    hang_changed_.notify_all();
   }
   // Calls held by hold_replies, not yet answered.
   size_t held() const { return held_.size(); }
@@ -108,10 +134,16 @@ class FakeWorkspace : public runner::Workspace {
       return {true, R"({"ok":false,"error":{"code":"internal","message":"unscripted"}})", ""};
     }
     if (reply->second == kNoReply) return {false, "", "no reply in time"};
+    if (reply->second == kBusy) return {false, "", "the agent is not reading its requests", true};
     return {true, reply->second, ""};
   }
 
   std::string id_ = "sb_test";
+  std::string owner_ = "key";
+  std::mutex hang_mutex_;
+  std::condition_variable hang_changed_;
+  size_t hanging_ = 0;
+  bool released_ = false;
   std::deque<std::function<void()>> held_;
   int next_subscription_ = 0;
   std::map<int, Subscriber> subscribers_;

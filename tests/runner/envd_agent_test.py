@@ -333,6 +333,30 @@ class FilesystemTest(AgentTest):
         self.assertEqual(os.listdir(self.home), [])
         self.assertEqual(self.agent.call("fs.remove", path="file")["error"]["code"], "not_found")
 
+    def test_remove_a_tree_deeper_than_rmtree_can_go(self):
+        # Deeper than Python's recursion limit and than a small fd limit: rmtree gives up.
+        top = self.path("deep")
+        os.mkdir(top)
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+        for _ in range(1500):
+            os.mkdir("d", dir_fd=fd)
+            os.close(os.open("f", os.O_WRONLY | os.O_CREAT, dir_fd=fd))
+            below = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = below
+        os.close(fd)
+        self.agent.ok("fs.remove", path="deep")
+        self.assertEqual(os.listdir(self.home), [])
+
+    def test_a_name_that_is_not_utf8_is_listed_with_a_replacement_character(self):
+        os.mkdir(self.path("d"))
+        open(os.path.join(os.fsencode(self.path("d")), b"bad\xff"), "w").close()
+        open(self.path("d", "good"), "w").close()
+        entries = self.agent.ok("fs.list", path="d")["entries"]
+        self.assertEqual(sorted(e["name"] for e in entries), ["bad\ufffd", "good"])
+        # The service's JSON parser refuses a lone surrogate escape, and with it the whole reply.
+        self.assertFalse(any(b"\\udc" in line for line in self.agent.lines), self.agent.lines)
+
     def test_move_makes_parents(self):
         with open(self.path("from"), "w") as f:
             f.write("moved")
@@ -732,6 +756,55 @@ class RequestTest(AgentTest):
         self.agent.wait_for(lambda: "99" in self.agent.replies)
         self.assertEqual(self.agent.replies["99"]["error"]["code"], "invalid_argument")
         self.assertTrue(self.agent.call("process.list")["ok"])
+
+
+class WatcherLimitTest(unittest.TestCase):
+    """The Watcher in this process, over a libc whose inotify has run out of what it needs."""
+
+    def watcher_error(self, init_result, add_result, number):
+        import ctypes
+        sys.path.insert(0, os.path.dirname(AGENT))
+        try:
+            import envd_files
+            from envd_io import OpError
+        finally:
+            sys.path.pop(0)
+
+        class Libc:
+            def inotify_init1(self, flags):
+                ctypes.set_errno(number)
+                return init_result
+
+            def inotify_add_watch(self, fd, path, mask):
+                ctypes.set_errno(number)
+                return add_result
+
+        class Loop:
+            def watch(self, fd, events, callback):
+                pass
+
+        real = ctypes.CDLL
+        ctypes.CDLL = lambda *args, **kwargs: Libc()
+        try:
+            with tempfile.TemporaryDirectory() as top:
+                envd_files.Watcher(Loop()).start(top, False)
+        except OpError as e:
+            return e.code, str(e)
+        finally:
+            ctypes.CDLL = real
+        self.fail("no error")
+
+    def test_out_of_inotify_instances_is_resource_exhausted(self):
+        import errno
+        code, message = self.watcher_error(-1, 1, errno.EMFILE)
+        self.assertEqual(code, "resource_exhausted")
+        self.assertIn("inotify", message)
+
+    def test_out_of_inotify_watches_is_resource_exhausted(self):
+        import errno
+        code, message = self.watcher_error(5, -1, errno.ENOSPC)
+        self.assertEqual(code, "resource_exhausted")
+        self.assertIn("no more directories can be watched", message)
 
 
 if __name__ == "__main__":

@@ -213,4 +213,20 @@ TEST_CASE("where openat2 answers ENOSYS, files are still opened only beneath the
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("a walk stops after its cap of directory entries and says it was cut") {
+  namespace fs = std::filesystem;
+  char pattern[] = "/tmp/airlock-walk-XXXXXX";
+  const std::string dir = ::mkdtemp(pattern);
+  for (int i = 0; i < 40; ++i) fs::create_directories(dir + "/d" + std::to_string(i) + "/e");
+  std::ofstream(dir + "/d39/e/found.txt") << "x";
+  bool cut = false;
+  auto all = collect_output_files(dir, {"*"}, 0, kMaxOutputFilesTotalBytes, &cut, 1000);
+  CHECK_FALSE(cut);
+  CHECK(all.size() == 1);
+  auto few = collect_output_files(dir, {"*"}, 0, kMaxOutputFilesTotalBytes, &cut, 20);
+  CHECK(cut);
+  CHECK(few.empty());
+  fs::remove_all(dir);
+}
+
 }  // namespace airlock::runner

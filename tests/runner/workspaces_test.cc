@@ -4,12 +4,14 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "runner/agent_channel.h"
 #include "sandbox/cgroup.h"
 #include "test_env.h"
 
@@ -527,6 +529,42 @@ TEST_CASE("the real agent starts, runs a process and answers file operations", "
   CHECK(manager.kill(info.id, "alice"));
   workspace.reset();
   CHECK(held_on_host() == before);
+}
+
+TEST_CASE("an agent stopped by code inside gets a bounded queue of requests, then busy refusals",
+          "[root]") {
+  if (!can_run()) return;
+  WorkspaceSettings real = settings();
+  real.drivers_dir = kRealDrivers;
+  WorkspaceManager manager(*env().sandbox, env().runtimes, real);
+  const WorkspaceInfo info = create(manager, request("mallory"));
+  auto workspace = find(manager, info);
+  CHECK(workspace->owner() == "mallory");  // what the E2B adapters' per-key caps count by
+  // The command's parent is the agent; it is stopped once the command has ended.
+  const ShellRun run = shell(*workspace, "(sleep 0.3; kill -STOP $PPID) >/dev/null 2>&1 &");
+  REQUIRE_FALSE(run.end.empty());
+  CHECK(eventually([&] {
+    return !workspace->call_and_wait(R"({"op":"fs.stat","path":"."})", 100ms).delivered;
+  }));
+
+  // 1 MiB requests: the pipe and the agent's buffer take a little, the queue at most its cap.
+  const std::string data(1 << 20, 'A');
+  const std::string line =
+      R"({"op":"fs.write","path":"big","data":")" + data + R"(","truncate":true})";
+  // Shared: the calls still queued are answered (undelivered) when the workspace ends.
+  auto busy = std::make_shared<std::atomic<bool>>(false);
+  size_t sent = 0;
+  for (; sent < 64 && !*busy; ++sent) {
+    workspace->call(line, [busy](AgentReply reply) {
+      if (reply.busy) *busy = true;
+    });
+  }
+  CHECK(*busy);
+  CHECK(sent <= AgentChannelLimits().max_queued_bytes / data.size() + 4);
+  const AgentReply refused = workspace->call_and_wait(line, 1h);
+  CHECK(refused.busy);
+  CHECK(refused.error.find("not reading its requests") != std::string::npos);
+  CHECK(manager.kill(info.id, "mallory"));
 }
 
 TEST_CASE("a spare is made after the first create and handed to the next, with its envs",

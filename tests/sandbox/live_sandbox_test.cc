@@ -203,4 +203,26 @@ TEST_CASE("a task that ends in time leaves the sandbox running", "[root]") {
   CHECK((*live)->wait().status == RunStatus::ok);
 }
 
+TEST_CASE("a program that stops reading stdin gets a bounded queue, refused beyond it", "[root]") {
+  if (!can_sandbox()) return;
+  Waiting output;
+  auto live = shared_sandbox().start(long_lived({kProbe, "sleep", "60"}), output);
+  REQUIRE(live.ok());
+  constexpr size_t kCap = 4 * kMiB;
+  const std::string chunk(kMiB, 'x');
+  // The pipe takes a little; past that, what waits is counted against the cap.
+  size_t accepted = 0;
+  LiveSandbox::StdinWrite result = LiveSandbox::StdinWrite::queued;
+  while (accepted < 64 && result == LiveSandbox::StdinWrite::queued) {
+    result = (*live)->write_stdin_bounded(chunk, kCap);
+    if (result == LiveSandbox::StdinWrite::queued) ++accepted;
+  }
+  CHECK(result == LiveSandbox::StdinWrite::full);
+  CHECK(accepted <= kCap / kMiB + 1);
+  CHECK((*live)->write_stdin_bounded(chunk, kCap) == LiveSandbox::StdinWrite::full);
+  (*live)->kill();
+  (*live)->wait();
+  CHECK((*live)->write_stdin_bounded("small", kCap) == LiveSandbox::StdinWrite::closed);
+}
+
 }  // namespace airlock::sandbox
