@@ -17,13 +17,6 @@ bool needs_key(std::string_view path) {
   return path == "/mcp" || path.starts_with("/v1/") || path.starts_with(kE2bApiPrefix);
 }
 
-// A body is coming when the header says so (or, once read, is there); a GET carries none.
-bool has_body(const HttpRequest& head) {
-  if (!head.body.empty() || head.header("Transfer-Encoding")) return true;
-  auto length = head.header("Content-Length");
-  return length && *length != "0";
-}
-
 std::optional<Refusal> check_host(const ServeConfig& config, const HttpRequest& head) {
   auto host_header = head.header("Host");
   // Browsers always send Host; a client without one is not a page being rebound.
@@ -75,6 +68,12 @@ std::optional<Refusal> check_body_type(const HttpRequest& head) {
 }
 
 }  // namespace
+
+bool has_body(const HttpRequest& head) {
+  if (!head.body.empty() || head.header("Transfer-Encoding")) return true;
+  auto length = head.header("Content-Length");
+  return length && *length != "0";
+}
 
 std::string host_of(std::string_view authority) {
   std::string_view host = authority;

@@ -39,6 +39,7 @@ void Connection::wait_for_request() {
 
 void Connection::read_header() {
   parser_.emplace();
+  parser_->get().body().budget = &shared_->body_budget;
   parser_->header_limit(kMaxHeaderBytes);
   parser_->body_limit(shared_->options.max_body_bytes);
   // Once a request has begun, its header must arrive within the header timeout (slow-loris).
@@ -69,18 +70,15 @@ void Connection::on_header(beast::error_code ec) {
   // stranger cannot make the service hold bodies.
   if (auto refused = shared_->api.refuse_head(
           request_head(parser_->get(), peer_, shared_->options.trusted_proxies))) {
-    return reply_and_close(*refused);
+    if (!parser_->is_done()) return reply_and_close(*refused);
+    // No body follows (a GET of an unknown path): the connection stays usable.
+    keep_alive_ = parser_->get().keep_alive();
+    set_waiting(false);
+    set_busy(true);
+    return send(std::move(*refused));
   }
-  const bool chunked = parser_->get().chunked();
-  const uint64_t announced = chunked ? shared_->options.max_body_bytes : length.value_or(0);
-  if (announced > 0) {
-    if (!shared_->body_budget.try_take(announced)) {
-      shared_->metrics.rejected("memory_budget");
-      return reply_and_close(
-          busy("the service holds as many request bodies as it may; retry shortly"));
-    }
-    body_share_ = BudgetShare(shared_->body_budget, announced);
-  }
+  // The body takes from the body budget as its bytes arrive (BudgetedBody), not as announced:
+  // a client that claims a large body and sends none holds nothing.
   auto expect = parser_->get()[http::field::expect];
   if (beast::iequals(expect, "100-continue")) {
     // curl waits for this before sending a large body.
@@ -96,6 +94,8 @@ void Connection::on_header(beast::error_code ec) {
 }
 
 void Connection::read_body() {
+  receiving_body_ = true;
+  shared_->mark_receiving_body(waiting_position_);
   stream_.expires_after(shared_->options.idle_timeout);
   http::async_read(
       stream_, buffer_, *parser_,
@@ -103,6 +103,22 @@ void Connection::read_body() {
 }
 
 void Connection::on_request(beast::error_code ec) {
+  receiving_body_ = false;
+  if (ec && evicted_) {
+    return reply_and_close(
+        busy("the service is at its connection limit and ended this request to make room; retry"));
+  }
+  if (ec && parser_->get().body().over_budget) {
+    shared_->metrics.rejected("memory_budget");
+    return reply_and_close(
+        busy("the service holds as many request bodies as it may; retry shortly"));
+  }
+  if (ec == http::error::buffer_overflow) {
+    return reply_and_close(400, "chunk_too_large",
+                           "a chunk's size line (with its extensions) or the trailer is longer "
+                           "than " +
+                               std::to_string(kMaxUnparsedBytes) + " bytes");
+  }
   if (ec == http::error::body_limit) {
     return reply_and_close(413, "body_too_large",
                            body_too_large_message(shared_->options.max_body_bytes));
@@ -113,11 +129,12 @@ void Connection::on_request(beast::error_code ec) {
   }
   if (ec) return reply_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
 
-  http::request<http::string_body> message = parser_->release();
+  http::request<BudgetedBody> message = parser_->release();
   keep_alive_ = message.keep_alive();
   set_waiting(false);
   HttpRequest request = request_head(message, peer_, shared_->options.trusted_proxies);
-  request.body = std::move(message.body());
+  request.body = std::move(message.body().text);
+  body_share_ = std::move(message.body().share);
   set_busy(true);
   handle(std::move(request));
 }
@@ -188,6 +205,7 @@ void Connection::reply_and_close(int status, std::string code, std::string messa
 void Connection::reply_and_close(const HttpResponse& response) {
   keep_alive_ = false;
   body_share_.reset();
+  parser_.reset();  // and what a body refused on its way in holds
   set_busy(true);
   send(response);
 }
@@ -263,18 +281,27 @@ void ConnectionShared::remove_waiting(WaitingList::iterator position) {
   waiting_.erase(position);
 }
 
+void ConnectionShared::mark_receiving_body(WaitingList::iterator position) {
+  std::lock_guard lock(waiting_mutex_);
+  position->receiving_body = true;
+}
+
 bool ConnectionShared::evict_oldest_waiting() {
   std::shared_ptr<WaitingConnection> oldest;
   {
     // Entries leave the list only through remove_waiting, so each connection's iterator stays
     // valid; an evicted one is skipped until it is gone.
+    // Idle and header-reading connections go first; one sending a body only when none is left.
     std::lock_guard lock(waiting_mutex_);
-    for (Waiting& entry : waiting_) {
-      if (entry.evicted) continue;
-      oldest = entry.connection.lock();
-      if (!oldest) continue;
-      entry.evicted = true;
-      break;
+    for (const bool receiving_body : {false, true}) {
+      for (Waiting& entry : waiting_) {
+        if (entry.evicted || entry.receiving_body != receiving_body) continue;
+        oldest = entry.connection.lock();
+        if (!oldest) continue;
+        entry.evicted = true;
+        break;
+      }
+      if (oldest) break;
     }
   }
   if (!oldest) return false;

@@ -514,3 +514,20 @@ TEST_CASE("a refused head is answered without its body") {
   head.headers.emplace_back("Authorization", "Bearer test-key");
   CHECK_FALSE(f.api.refuse_head(head));
 }
+
+TEST_CASE("a head no handler takes is refused by its path and method alone") {
+  Fixture f;
+  auto refused = [&](std::string method, std::string target, bool body) {
+    HttpRequest head{std::move(method), std::move(target), {}, {}, "test"};
+    head.headers.emplace_back("Content-Type", "application/json");
+    if (body) head.headers.emplace_back("Content-Length", "16000000");
+    auto response = f.api.refuse_head(head);
+    return response ? response->status : 0;
+  };
+  CHECK(refused("POST", "/nothing", true) == 404);
+  CHECK(refused("GET", "/nothing", false) == 404);
+  CHECK(refused("POST", "/version", true) == 405);
+  CHECK(refused("GET", "/metrics", true) == 413);
+  CHECK(refused("GET", "/version", false) == 0);
+  CHECK(refused("POST", "/e2b/sandbox/files", true) == 501);  // no workspaces here
+}
