@@ -89,6 +89,13 @@ std::string host_of(std::string_view authority) {
 
 std::variant<Identity, Refusal> admit(const ServeConfig& config, const Authenticator& auth,
                                       const HttpRequest& head) {
+  // An absolute URL as the target (http://host/path) is what a proxy is sent; its host would
+  // stand beside the Host header that check_host reads, so it is not taken at all.
+  if (!head.target.starts_with('/')) {
+    return Refusal{400, "bad_request",
+                   "the request target must be a path starting with \"/\"; this service is not a "
+                   "proxy, send the URL's path alone"};
+  }
   if (auto refusal = check_host(config, head)) return *refusal;
   if (auto refusal = check_origin(config, head)) return *refusal;
   Identity identity;

@@ -531,3 +531,13 @@ TEST_CASE("a head no handler takes is refused by its path and method alone") {
   CHECK(refused("GET", "/version", false) == 0);
   CHECK(refused("POST", "/e2b/sandbox/files", true) == 501);  // no workspaces here
 }
+
+TEST_CASE("an absolute-form target is refused: the service is no proxy") {
+  Fixture f;
+  HttpRequest head{"GET", "http://localhost/version", {}, {}, "test"};
+  auto refused = f.api.refuse_head(head);
+  REQUIRE(refused);
+  CHECK(refused->status == 400);
+  CHECK(refused->body.find("must be a path starting with") != std::string::npos);
+  CHECK(f.respond(head).status == 400);
+}
