@@ -43,13 +43,19 @@ void Connection::read_header() {
   parser_->header_limit(kMaxHeaderBytes);
   parser_->body_limit(shared_->options.max_body_bytes);
   // Once a request has begun, its header must arrive within the header timeout (slow-loris).
-  stream_.expires_after(shared_->options.header_timeout);
+  arm_request_deadline(shared_->options.header_timeout);
   http::async_read_header(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
 }
 
 void Connection::on_header(beast::error_code ec) {
+  disarm_request_deadline();
+  if (ec && timed_out_) {
+    return reply_and_close(408, "request_timeout",
+                           "the request's header did not arrive within header_timeout (" +
+                               std::to_string(shared_->options.header_timeout.count()) + " ms)");
+  }
   if (ec == http::error::header_limit) {
     return reply_and_close(
         431, "header_too_large",
@@ -96,7 +102,7 @@ void Connection::on_header(beast::error_code ec) {
 void Connection::read_body() {
   receiving_body_ = true;
   shared_->mark_receiving_body(waiting_position_);
-  stream_.expires_after(shared_->options.idle_timeout);
+  arm_request_deadline(shared_->options.idle_timeout);
   http::async_read(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
@@ -104,9 +110,15 @@ void Connection::read_body() {
 
 void Connection::on_request(beast::error_code ec) {
   receiving_body_ = false;
+  disarm_request_deadline();
   if (ec && evicted_) {
     return reply_and_close(
         busy("the service is at its connection limit and ended this request to make room; retry"));
+  }
+  if (ec && timed_out_) {
+    return reply_and_close(408, "request_timeout",
+                           "the request's body did not arrive within idle_timeout (" +
+                               std::to_string(shared_->options.idle_timeout.count()) + " ms)");
   }
   if (ec && parser_->get().body().over_budget) {
     shared_->metrics.rejected("memory_budget");
@@ -137,6 +149,25 @@ void Connection::on_request(beast::error_code ec) {
   body_share_ = std::move(message.body().share);
   set_busy(true);
   handle(std::move(request));
+}
+
+void Connection::arm_request_deadline(std::chrono::milliseconds timeout) {
+  stream_.expires_never();
+  timed_out_ = false;
+  request_deadline_.expires_after(timeout);
+  request_deadline_.async_wait(
+      [weak = weak_from_this(), generation = ++deadline_generation_](beast::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || generation != self->deadline_generation_ || self->closed_) return;
+        self->timed_out_ = true;
+        beast::error_code ignored;
+        self->stream_.socket().cancel(ignored);
+      });
+}
+
+void Connection::disarm_request_deadline() {
+  ++deadline_generation_;
+  request_deadline_.cancel();
 }
 
 void Connection::handle(HttpRequest request) {
@@ -265,6 +296,7 @@ void Connection::close() {
   cancel_byte_stream();
   set_busy(false);
   heartbeat_.cancel();
+  disarm_request_deadline();
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.close();

@@ -116,7 +116,10 @@ class ConnectionObserver final : public ExecutionObserver {
 class Connection : public WaitingConnection, public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket&& socket, std::shared_ptr<ConnectionShared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)), heartbeat_(stream_.get_executor()) {
+      : stream_(std::move(socket)),
+        shared_(std::move(shared)),
+        request_deadline_(stream_.get_executor()),
+        heartbeat_(stream_.get_executor()) {
     beast::error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -174,6 +177,10 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
   void on_header(beast::error_code ec);
   void read_body();
   void on_request(beast::error_code ec);
+  // A request's header or body must arrive within `timeout`; past it the read is cancelled and
+  // the client hears 408 (Beast's own stream timeout would close the socket before an answer).
+  void arm_request_deadline(std::chrono::milliseconds timeout);
+  void disarm_request_deadline();
   void handle(HttpRequest request);
   void on_dispatch(Dispatch dispatch);
   void send(HttpResponse response);
@@ -205,6 +212,9 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
   bool waiting_ = false;
   bool receiving_body_ = false;  // its header was admitted; its body is being read
   bool evicted_ = false;         // the body's read was cancelled to make room: answer 503
+  net::steady_timer request_deadline_;
+  uint64_t deadline_generation_ = 0;  // a deadline armed before the last disarm is stale
+  bool timed_out_ = false;            // the read was cancelled at the deadline: answer 408
   ConnectionShared::WaitingList::iterator waiting_position_;
   bool closed_ = false;
   size_t drained_bytes_ = 0;

@@ -105,18 +105,19 @@ class Client {
   std::string received_;
 };
 
-// The real transport on its own I/O thread, with a small body limit and body budget.
+// The real transport on its own I/O thread, with a small body limit and body budget; `timeout`
+// is its header and idle timeout.
 class Harness {
  public:
-  explicit Harness(uint64_t body_budget)
+  explicit Harness(uint64_t body_budget, std::chrono::milliseconds timeout = 10s)
       : auth({{"test", kTestKeyDigest, {"default"}}}),
         service(executor, {1, 4, 16}, metrics, log),
         api(ApiContext{config, executor, policies, service, auth, metrics}) {
     ServerOptions options;
     options.max_body_bytes = kMaxBody;
     options.body_budget_bytes = body_budget;
-    options.header_timeout = 10s;
-    options.idle_timeout = 10s;
+    options.header_timeout = timeout;
+    options.idle_timeout = timeout;
     shared = std::make_shared<ConnectionShared>(api, service, metrics, log, options,
                                                 blocking.get_executor());
     io_thread = std::thread([this] { io.run(); });
@@ -297,4 +298,26 @@ TEST_CASE("at the connection limit an idle connection goes first; one sending a 
   CHECK(answer.starts_with("HTTP/1.1 503"));
   CHECK(answer.find("Retry-After: 1") != std::string::npos);
   CHECK(answer.find("connection limit") != std::string::npos);
+}
+
+TEST_CASE("a header or a body that does not arrive in time is answered 408, then closed") {
+  Harness harness(2 * kMaxBody, 200ms);
+  Client& slow_header = harness.connect();
+  REQUIRE(slow_header.send("POST /v1/echo HTTP/1.1\r\nHost: localhost\r\n"));
+  std::string answer = slow_header.response();
+  CHECK(answer.starts_with("HTTP/1.1 408"));
+  CHECK(answer.find("header did not arrive within header_timeout (200 ms)") != std::string::npos);
+  CHECK(slow_header.closed());
+
+  Client& slow_body = harness.connect();
+  REQUIRE(slow_body.send(kEchoHead + length_header(100) + "\r\n" + std::string(10, ' ')));
+  answer = slow_body.response();
+  CHECK(answer.starts_with("HTTP/1.1 408"));
+  CHECK(answer.find("body did not arrive within idle_timeout (200 ms)") != std::string::npos);
+  CHECK(slow_body.closed());
+
+  // Between requests nothing was asked: an idle connection is closed without an answer.
+  Client& idle = harness.connect();
+  CHECK(idle.response().empty());
+  CHECK(idle.closed());
 }
