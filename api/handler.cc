@@ -62,11 +62,37 @@ std::optional<HttpResponse> Api::refuse_head(const HttpRequest& head) const {
   try {
     auto admitted = admit_or_refuse(head);
     if (auto* refused = std::get_if<HttpResponse>(&admitted)) return std::move(*refused);
-    return std::nullopt;
+    auto refused = refuse_route(head);
+    if (refused) note_refusal(head, *refused, "");
+    return refused;
   } catch (const std::exception& exception) {
     return error(500, "internal", std::string("internal error: ") + exception.what(),
                  answer_format(head));
   }
+}
+
+std::optional<HttpResponse> Api::refuse_route(const HttpRequest& head) const {
+  const WireFormat format = answer_format(head);
+  const std::string_view path = head.path();
+  if (path == "/healthz" || path == "/readyz" || path == "/metrics" || path == "/version") {
+    if (head.method != "GET") return method_not_allowed("GET", format);
+    if (has_body(head)) {
+      return error(413, "body_too_large", "GET " + std::string(path) + " takes no request body",
+                   format);
+    }
+    return std::nullopt;
+  }
+  if (path.starts_with(kE2bSandboxPrefix)) {
+    // The sandbox's id, port and token must be named; the token itself is checked with the body.
+    if (!context_.workspaces) return e2b::sandboxes_off();
+    auto target = e2b::sandbox_target(head);
+    if (auto* refused = std::get_if<HttpResponse>(&target)) return std::move(*refused);
+    return std::nullopt;
+  }
+  if (path == "/mcp" || path.starts_with(kE2bApiPrefix) || path.starts_with("/v1/")) {
+    return std::nullopt;
+  }
+  return error(404, "not_found", "no such path: " + std::string(path), format);
 }
 
 Dispatch Api::handle(const HttpRequest& request) const {

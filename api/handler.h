@@ -70,7 +70,8 @@ class Api {
   virtual Dispatch handle(const HttpRequest& request) const;
 
   // The answer to a request whose head (method, target, headers) is refused: a wrong Host or
-  // Origin, a missing API key, a body type the API does not read. nullopt: read its body and
+  // Origin, a missing API key, a body type the API does not read, a path or method no handler
+  // takes (refuse_route). nullopt: read its body and
   // handle it. handle() checks the same again; the transport asks first so that a refused
   // request's body is never read.
   std::optional<HttpResponse> refuse_head(const HttpRequest& head) const;
@@ -86,6 +87,10 @@ class Api {
  private:
   // The request's identity, or the answer refusing it (Host, Origin, key), noted for the audit log.
   std::variant<Identity, HttpResponse> admit_or_refuse(const HttpRequest& request) const;
+  // The answer to a request whose path and method alone refuse it (an unknown path, a method or
+  // a body the service's own paths do not take, sandbox traffic that names no sandbox), so that
+  // its body is never read; nullopt: read it.
+  std::optional<HttpResponse> refuse_route(const HttpRequest& head) const;
   // Which protocol's handler takes a request: api/rest/, api/mcp/, or the service's own paths.
   Dispatch route(const HttpRequest& request, const Identity& identity) const;
   // Passes a 401 or 403 answer to context_.on_refused; `key` is the caller's, when known.

@@ -55,6 +55,16 @@ class BudgetShare {
     budget_ = nullptr;
   }
   uint64_t bytes() const { return budget_ != nullptr ? bytes_ : 0; }
+  // Takes more from `budget` (the one this share holds, if any) so that the share holds `total`
+  // bytes; false, changing nothing, when they do not fit.
+  bool grow_to(MemoryBudget& budget, uint64_t total) {
+    const uint64_t held = bytes();
+    if (total <= held) return true;
+    if (!budget.try_take(total - held)) return false;
+    budget_ = &budget;
+    bytes_ = total;
+    return true;
+  }
 
  private:
   MemoryBudget* budget_ = nullptr;

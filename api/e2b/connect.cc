@@ -66,8 +66,8 @@ std::optional<Error> parse_message(std::string_view payload, Encoding encoding,
     return std::nullopt;
   }
   if (payload.empty()) return std::nullopt;  // an empty body is the empty message
-  if (json::nests_deeper_than(payload, json::kMaxJsonDepth)) {
-    return invalid("request JSON nests deeper than " + std::to_string(json::kMaxJsonDepth));
+  if (auto problem = json::syntax_problem(payload)) {
+    return invalid("request is not standard JSON: " + *problem);
   }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;  // Connect: newer clients may send fields we lack

@@ -48,10 +48,12 @@ HttpResponse sandbox_not_found(const std::string& id) {
                                 {"code", json::number(502)}}))};
 }
 
+HttpResponse sandboxes_off() {
+  return error(501, "E2B sandboxes are turned off in this airlock (config: e2b.enabled)");
+}
+
 Dispatch handle_sandbox_traffic(const ApiContext& context, const HttpRequest& request) {
-  if (!context.workspaces) {
-    return error(501, "E2B sandboxes are turned off in this airlock (config: e2b.enabled)");
-  }
+  if (!context.workspaces) return sandboxes_off();
   auto routed = sandbox_target(request);
   if (auto* refusal = std::get_if<HttpResponse>(&routed)) return std::move(*refusal);
   const SandboxTarget& target = std::get<SandboxTarget>(routed);

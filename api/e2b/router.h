@@ -29,6 +29,9 @@ std::variant<SandboxTarget, HttpResponse> sandbox_target(const HttpRequest& requ
 // The 502 E2B's clients expect for a sandbox that does not exist (or not for this token).
 HttpResponse sandbox_not_found(const std::string& id);
 
+// The 501 for sandbox traffic when the service has no workspaces.
+HttpResponse sandboxes_off();
+
 // Handles any path under /e2b/sandbox/ (admitted by Host and Origin only).
 Dispatch handle_sandbox_traffic(const ApiContext& context, const HttpRequest& request);
 

@@ -17,13 +17,6 @@ bool needs_key(std::string_view path) {
   return path == "/mcp" || path.starts_with("/v1/") || path.starts_with(kE2bApiPrefix);
 }
 
-// A body is coming when the header says so (or, once read, is there); a GET carries none.
-bool has_body(const HttpRequest& head) {
-  if (!head.body.empty() || head.header("Transfer-Encoding")) return true;
-  auto length = head.header("Content-Length");
-  return length && *length != "0";
-}
-
 std::optional<Refusal> check_host(const ServeConfig& config, const HttpRequest& head) {
   auto host_header = head.header("Host");
   // Browsers always send Host; a client without one is not a page being rebound.
@@ -76,6 +69,12 @@ std::optional<Refusal> check_body_type(const HttpRequest& head) {
 
 }  // namespace
 
+bool has_body(const HttpRequest& head) {
+  if (!head.body.empty() || head.header("Transfer-Encoding")) return true;
+  auto length = head.header("Content-Length");
+  return length && *length != "0";
+}
+
 std::string host_of(std::string_view authority) {
   std::string_view host = authority;
   if (host.starts_with("[")) {
@@ -90,6 +89,13 @@ std::string host_of(std::string_view authority) {
 
 std::variant<Identity, Refusal> admit(const ServeConfig& config, const Authenticator& auth,
                                       const HttpRequest& head) {
+  // An absolute URL as the target (http://host/path) is what a proxy is sent; its host would
+  // stand beside the Host header that check_host reads, so it is not taken at all.
+  if (!head.target.starts_with('/')) {
+    return Refusal{400, "bad_request",
+                   "the request target must be a path starting with \"/\"; this service is not a "
+                   "proxy, send the URL's path alone"};
+  }
   if (auto refusal = check_host(config, head)) return *refusal;
   if (auto refusal = check_origin(config, head)) return *refusal;
   Identity identity;

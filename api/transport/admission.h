@@ -36,6 +36,9 @@ struct Refusal {
 std::variant<Identity, Refusal> admit(const ServeConfig& config, const Authenticator& auth,
                                       const HttpRequest& head);
 
+// True when a body comes with the request: its header says so (or, once read, it is there).
+bool has_body(const HttpRequest& head);
+
 // The host part of a Host header or an origin's authority: "example.com" of "example.com:8080",
 // "[::1]" of "[::1]:8080", lowercased.
 std::string host_of(std::string_view authority);

@@ -39,16 +39,23 @@ void Connection::wait_for_request() {
 
 void Connection::read_header() {
   parser_.emplace();
+  parser_->get().body().budget = &shared_->body_budget;
   parser_->header_limit(kMaxHeaderBytes);
   parser_->body_limit(shared_->options.max_body_bytes);
   // Once a request has begun, its header must arrive within the header timeout (slow-loris).
-  stream_.expires_after(shared_->options.header_timeout);
+  arm_request_deadline(shared_->options.header_timeout);
   http::async_read_header(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
 }
 
 void Connection::on_header(beast::error_code ec) {
+  disarm_request_deadline();
+  if (ec && timed_out_) {
+    return reply_and_close(408, "request_timeout",
+                           "the request's header did not arrive within header_timeout (" +
+                               std::to_string(shared_->options.header_timeout.count()) + " ms)");
+  }
   if (ec == http::error::header_limit) {
     return reply_and_close(
         431, "header_too_large",
@@ -69,18 +76,15 @@ void Connection::on_header(beast::error_code ec) {
   // stranger cannot make the service hold bodies.
   if (auto refused = shared_->api.refuse_head(
           request_head(parser_->get(), peer_, shared_->options.trusted_proxies))) {
-    return reply_and_close(*refused);
+    if (!parser_->is_done()) return reply_and_close(*refused);
+    // No body follows (a GET of an unknown path): the connection stays usable.
+    keep_alive_ = parser_->get().keep_alive();
+    set_waiting(false);
+    set_busy(true);
+    return send(std::move(*refused));
   }
-  const bool chunked = parser_->get().chunked();
-  const uint64_t announced = chunked ? shared_->options.max_body_bytes : length.value_or(0);
-  if (announced > 0) {
-    if (!shared_->body_budget.try_take(announced)) {
-      shared_->metrics.rejected("memory_budget");
-      return reply_and_close(
-          busy("the service holds as many request bodies as it may; retry shortly"));
-    }
-    body_share_ = BudgetShare(shared_->body_budget, announced);
-  }
+  // The body takes from the body budget as its bytes arrive (BudgetedBody), not as announced:
+  // a client that claims a large body and sends none holds nothing.
   auto expect = parser_->get()[http::field::expect];
   if (beast::iequals(expect, "100-continue")) {
     // curl waits for this before sending a large body.
@@ -96,13 +100,37 @@ void Connection::on_header(beast::error_code ec) {
 }
 
 void Connection::read_body() {
-  stream_.expires_after(shared_->options.idle_timeout);
+  receiving_body_ = true;
+  shared_->mark_receiving_body(waiting_position_);
+  arm_request_deadline(shared_->options.idle_timeout);
   http::async_read(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code ec, size_t) { self->on_request(ec); });
 }
 
 void Connection::on_request(beast::error_code ec) {
+  receiving_body_ = false;
+  disarm_request_deadline();
+  if (ec && evicted_) {
+    return reply_and_close(
+        busy("the service is at its connection limit and ended this request to make room; retry"));
+  }
+  if (ec && timed_out_) {
+    return reply_and_close(408, "request_timeout",
+                           "the request's body did not arrive within idle_timeout (" +
+                               std::to_string(shared_->options.idle_timeout.count()) + " ms)");
+  }
+  if (ec && parser_->get().body().over_budget) {
+    shared_->metrics.rejected("memory_budget");
+    return reply_and_close(
+        busy("the service holds as many request bodies as it may; retry shortly"));
+  }
+  if (ec == http::error::buffer_overflow) {
+    return reply_and_close(400, "chunk_too_large",
+                           "a chunk's size line (with its extensions) or the trailer is longer "
+                           "than " +
+                               std::to_string(kMaxUnparsedBytes) + " bytes");
+  }
   if (ec == http::error::body_limit) {
     return reply_and_close(413, "body_too_large",
                            body_too_large_message(shared_->options.max_body_bytes));
@@ -113,13 +141,33 @@ void Connection::on_request(beast::error_code ec) {
   }
   if (ec) return reply_and_close(400, "bad_request", "malformed HTTP request: " + ec.message());
 
-  http::request<http::string_body> message = parser_->release();
+  http::request<BudgetedBody> message = parser_->release();
   keep_alive_ = message.keep_alive();
   set_waiting(false);
   HttpRequest request = request_head(message, peer_, shared_->options.trusted_proxies);
-  request.body = std::move(message.body());
+  request.body = std::move(message.body().text);
+  body_share_ = std::move(message.body().share);
   set_busy(true);
   handle(std::move(request));
+}
+
+void Connection::arm_request_deadline(std::chrono::milliseconds timeout) {
+  stream_.expires_never();
+  timed_out_ = false;
+  request_deadline_.expires_after(timeout);
+  request_deadline_.async_wait(
+      [weak = weak_from_this(), generation = ++deadline_generation_](beast::error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || generation != self->deadline_generation_ || self->closed_) return;
+        self->timed_out_ = true;
+        beast::error_code ignored;
+        self->stream_.socket().cancel(ignored);
+      });
+}
+
+void Connection::disarm_request_deadline() {
+  ++deadline_generation_;
+  request_deadline_.cancel();
 }
 
 void Connection::handle(HttpRequest request) {
@@ -188,6 +236,7 @@ void Connection::reply_and_close(int status, std::string code, std::string messa
 void Connection::reply_and_close(const HttpResponse& response) {
   keep_alive_ = false;
   body_share_.reset();
+  parser_.reset();  // and what a body refused on its way in holds
   set_busy(true);
   send(response);
 }
@@ -247,6 +296,7 @@ void Connection::close() {
   cancel_byte_stream();
   set_busy(false);
   heartbeat_.cancel();
+  disarm_request_deadline();
   beast::error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.close();
@@ -263,18 +313,27 @@ void ConnectionShared::remove_waiting(WaitingList::iterator position) {
   waiting_.erase(position);
 }
 
+void ConnectionShared::mark_receiving_body(WaitingList::iterator position) {
+  std::lock_guard lock(waiting_mutex_);
+  position->receiving_body = true;
+}
+
 bool ConnectionShared::evict_oldest_waiting() {
   std::shared_ptr<WaitingConnection> oldest;
   {
     // Entries leave the list only through remove_waiting, so each connection's iterator stays
     // valid; an evicted one is skipped until it is gone.
+    // Idle and header-reading connections go first; one sending a body only when none is left.
     std::lock_guard lock(waiting_mutex_);
-    for (Waiting& entry : waiting_) {
-      if (entry.evicted) continue;
-      oldest = entry.connection.lock();
-      if (!oldest) continue;
-      entry.evicted = true;
-      break;
+    for (const bool receiving_body : {false, true}) {
+      for (Waiting& entry : waiting_) {
+        if (entry.evicted || entry.receiving_body != receiving_body) continue;
+        oldest = entry.connection.lock();
+        if (!oldest) continue;
+        entry.evicted = true;
+        break;
+      }
+      if (oldest) break;
     }
   }
   if (!oldest) return false;

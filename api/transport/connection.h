@@ -22,6 +22,7 @@
 namespace airlock::api {
 
 // A connection that has no request being handled: waiting for one, or for the rest of one.
+// Evicted, one that is reading a request's body answers 503 with Retry-After; others just close.
 class WaitingConnection {
  public:
   virtual ~WaitingConnection() = default;
@@ -58,12 +59,16 @@ struct ConnectionShared {
   // oldest is closed to make room, so idle or trickling connections cannot lock clients out.
   struct Waiting {
     std::weak_ptr<WaitingConnection> connection;
-    bool evicted = false;  // asked to close; not asked again
+    bool evicted = false;         // asked to close; not asked again
+    bool receiving_body = false;  // evicted only when no other is left: it answers 503
   };
   using WaitingList = std::list<Waiting>;
   WaitingList::iterator add_waiting(std::weak_ptr<WaitingConnection> connection);
   void remove_waiting(WaitingList::iterator position);
-  // Evicts the oldest waiting connection; false when there is none.
+  // The connection at `position` has begun to read a request's body.
+  void mark_receiving_body(WaitingList::iterator position);
+  // Evicts the oldest waiting connection, one that is not reading a body if there is any; false
+  // when there is none.
   bool evict_oldest_waiting();
 
   // Requests being answered: shutdown waits for these to be sent.

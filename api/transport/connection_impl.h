@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "api/rest/responses.h"
+#include "api/transport/budgeted_body.h"
 #include "api/transport/connection.h"
 #include "api/transport/forwarded.h"
 
@@ -30,6 +31,11 @@ constexpr size_t kReadChunkBytes = 4096;
 // the response instead of a reset) for at most this long and this much.
 constexpr std::chrono::seconds kDrainTimeout{2};
 constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
+// What a connection holds of input not yet parsed: a header, a chunk's size line with its
+// extensions, a trailer section, or what a client pipelines while its execution runs. Beast
+// limits only the header itself, so without this a chunk extension could grow without end.
+constexpr size_t kMaxUnparsedBytes = kMaxHeaderBytes + kMaxPipelinedBytes;
+static_assert(kMaxUnparsedBytes >= kMaxPipelinedBytes + kReadChunkBytes);
 
 class Connection;
 
@@ -110,7 +116,10 @@ class ConnectionObserver final : public ExecutionObserver {
 class Connection : public WaitingConnection, public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket&& socket, std::shared_ptr<ConnectionShared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)), heartbeat_(stream_.get_executor()) {
+      : stream_(std::move(socket)),
+        shared_(std::move(shared)),
+        request_deadline_(stream_.get_executor()),
+        heartbeat_(stream_.get_executor()) {
     beast::error_code ec;
     auto endpoint = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -141,8 +150,16 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
   void evict() override {
     net::post(stream_.get_executor(), [weak = weak_from_this()] {
       auto self = weak.lock();
-      if (!self || !self->waiting_) return;
+      if (!self || !self->waiting_ || self->closed_) return;
       self->shared_->metrics.rejected("evicted_waiting_connection");
+      if (self->receiving_body_) {
+        // The client is sending a body: it hears why the request ends (503 with Retry-After)
+        // once the read, cancelled here, returns to on_request.
+        self->evicted_ = true;
+        beast::error_code ec;
+        self->stream_.socket().cancel(ec);
+        return;
+      }
       self->close();
     });
   }
@@ -160,6 +177,10 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
   void on_header(beast::error_code ec);
   void read_body();
   void on_request(beast::error_code ec);
+  // A request's header or body must arrive within `timeout`; past it the read is cancelled and
+  // the client hears 408 (Beast's own stream timeout would close the socket before an answer).
+  void arm_request_deadline(std::chrono::milliseconds timeout);
+  void disarm_request_deadline();
   void handle(HttpRequest request);
   void on_dispatch(Dispatch dispatch);
   void send(HttpResponse response);
@@ -183,16 +204,21 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
 
   beast::tcp_stream stream_;
   std::shared_ptr<ConnectionShared> shared_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  beast::flat_buffer buffer_{kMaxUnparsedBytes};
+  std::optional<http::request_parser<BudgetedBody>> parser_;
   std::string peer_;
   bool keep_alive_ = true;
   bool busy_ = false;
   bool waiting_ = false;
+  bool receiving_body_ = false;  // its header was admitted; its body is being read
+  bool evicted_ = false;         // the body's read was cancelled to make room: answer 503
+  net::steady_timer request_deadline_;
+  uint64_t deadline_generation_ = 0;  // a deadline armed before the last disarm is stale
+  bool timed_out_ = false;            // the read was cancelled at the deadline: answer 408
   ConnectionShared::WaitingList::iterator waiting_position_;
   bool closed_ = false;
   size_t drained_bytes_ = 0;
-  BudgetShare body_share_;  // the announced size of the body being read, until it is handled
+  BudgetShare body_share_;  // what the body that was read holds of the budget, until handled
 
   // The execution this connection waits for, if any.
   std::string execution_id_;

@@ -6,34 +6,9 @@
 
 namespace airlock::api::json {
 
-bool nests_deeper_than(std::string_view text, size_t max_depth) {
-  size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return true;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return false;
-}
-
 std::optional<Value> parse(std::string_view text, std::string& error) {
-  if (nests_deeper_than(text, kMaxJsonDepth)) {
-    error = "arrays and objects nest deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+  if (auto problem = syntax_problem(text)) {
+    error = std::move(*problem);
     return std::nullopt;
   }
   Value value;

@@ -1,7 +1,7 @@
 // Schema-less JSON for MCP's JSON-RPC messages, whose params and results have no protobuf schema:
 // values are protobuf's google.protobuf.Value, parsed and printed by protobuf's own JSON support,
-// so no second JSON library is needed. Nesting is bounded before protobuf sees a text: its parser
-// spends minutes on arrays nested 100,000 deep.
+// so no second JSON library is needed. A text is checked to be standard JSON, nesting at most
+// kMaxJsonDepth deep, before protobuf sees it (json_syntax.h).
 #pragma once
 
 #include <google/protobuf/struct.pb.h>
@@ -13,21 +13,16 @@
 #include <utility>
 #include <vector>
 
+#include "api/wire/json_syntax.h"
+
 namespace airlock::api::json {
 
 using Value = google::protobuf::Value;
 using Object = google::protobuf::Struct;
 
-// How deep JSON requests may nest arrays and objects; no request of the API needs more than a few.
-inline constexpr size_t kMaxJsonDepth = 64;
-
-// True when the text nests arrays and objects deeper than max_depth (brackets inside strings do
-// not count). One pass over the bytes, no allocation: cheap to run before any parser.
-bool nests_deeper_than(std::string_view text, size_t max_depth);
-
 // Parses one JSON text (object, array, string, number, true, false or null). On failure returns
 // nullopt and sets error to what protobuf's parser said (one line, without the input it
-// quotes), or that it nests too deeply.
+// quotes), or what makes it other than standard JSON (syntax_problem).
 std::optional<Value> parse(std::string_view text, std::string& error);
 
 // Compact JSON text of a value. Numbers that are whole print without a fraction.

@@ -235,9 +235,8 @@ std::optional<v1::Error> decode(std::string_view body, WireFormat format,
     return std::nullopt;
   }
   if (body.empty()) return make_error("invalid_json", "the body is empty; expected a JSON object");
-  if (json::nests_deeper_than(body, json::kMaxJsonDepth)) {
-    return make_error("invalid_json", "malformed JSON: arrays and objects nest deeper than " +
-                                          std::to_string(json::kMaxJsonDepth) + " levels");
+  if (auto problem = json::syntax_problem(body)) {
+    return make_error("invalid_json", "malformed JSON: " + *problem);
   }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;  // a misspelled field must not be silently ignored

@@ -85,6 +85,19 @@ TEST_CASE("a malformed request is invalid_argument, an oversized one resource_ex
   CHECK(error->code == "invalid_argument");
 }
 
+TEST_CASE("a JSON request with deep nesting behind a single-quoted string is refused") {
+  // protobuf's parser takes 'single-quoted' strings, which a depth check that knew only double
+  // quotes did not: it never counted the brackets after the '"'.
+  process::ListRequest request;
+  auto error = connect::parse_unary_request(
+      "{\"path\":['\"'," + std::string(100000, '[') + std::string(100000, ']') + "]}",
+      Encoding::json, request);
+  REQUIRE(error);
+  CHECK(error->code == "invalid_argument");
+  CHECK(error->message ==
+        "request is not standard JSON: strings must be in double quotes, not single (at byte 9)");
+}
+
 TEST_CASE("a streaming request is exactly one uncompressed envelope") {
   process::StartRequest request;
   const std::string message = R"({"process":{"cmd":"/bin/true"}})";

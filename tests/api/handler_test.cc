@@ -533,3 +533,30 @@ TEST_CASE("a refused head is answered without its body") {
   head.headers.emplace_back("Authorization", "Bearer test-key");
   CHECK_FALSE(f.api.refuse_head(head));
 }
+
+TEST_CASE("a head no handler takes is refused by its path and method alone") {
+  Fixture f;
+  auto refused = [&](std::string method, std::string target, bool body) {
+    HttpRequest head{std::move(method), std::move(target), {}, {}, "test"};
+    head.headers.emplace_back("Content-Type", "application/json");
+    if (body) head.headers.emplace_back("Content-Length", "16000000");
+    auto response = f.api.refuse_head(head);
+    return response ? response->status : 0;
+  };
+  CHECK(refused("POST", "/nothing", true) == 404);
+  CHECK(refused("GET", "/nothing", false) == 404);
+  CHECK(refused("POST", "/version", true) == 405);
+  CHECK(refused("GET", "/metrics", true) == 413);
+  CHECK(refused("GET", "/version", false) == 0);
+  CHECK(refused("POST", "/e2b/sandbox/files", true) == 501);  // no workspaces here
+}
+
+TEST_CASE("an absolute-form target is refused: the service is no proxy") {
+  Fixture f;
+  HttpRequest head{"GET", "http://localhost/version", {}, {}, "test"};
+  auto refused = f.api.refuse_head(head);
+  REQUIRE(refused);
+  CHECK(refused->status == 400);
+  CHECK(refused->body.find("must be a path starting with") != std::string::npos);
+  CHECK(f.respond(head).status == 400);
+}

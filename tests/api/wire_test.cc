@@ -175,9 +175,61 @@ TEST_CASE("an error that quotes bytes that are not utf-8 is repaired and still e
 }
 
 TEST_CASE("nesting depth ignores brackets inside strings and allows ordinary documents") {
-  CHECK_FALSE(json::nests_deeper_than(R"({"code":"[[[[[[[[[[[[[[[[[[[[\"[[[["})", 2));
-  CHECK_FALSE(json::nests_deeper_than(R"({"a":[{"b":[1]}]})", 4));
-  CHECK(json::nests_deeper_than(R"({"a":[{"b":[1]}]})", 3));
+  CHECK_FALSE(json::syntax_problem(R"({"code":"[[[[[[[[[[[[[[[[[[[[\"[[[["})", 2));
+  CHECK_FALSE(json::syntax_problem(R"({"a":[{"b":[1]}]})", 4));
+  CHECK(json::syntax_problem(R"({"a":[{"b":[1]}]})", 3));
   std::string value;
   CHECK(json::parse(R"({"a":[{"b":[1,"]]]]"]}]})", value));
+}
+
+TEST_CASE("deep nesting behind a single-quoted string is refused before protobuf parses it") {
+  // protobuf's parser takes 'single-quoted' strings; a depth check that knew only double quotes
+  // took the '"' below for the start of a string and never counted the brackets after it, and
+  // protobuf then spent minutes on them.
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string hidden = "['\"'," + deep + "]";
+  v1::ExecutionRequest request;
+  auto error = decode(R"({"language":"python","code":"1","args":)" + hidden + "}", WireFormat::json,
+                      request);
+  REQUIRE(error);
+  CHECK(error->code() == "invalid_json");
+  CHECK(error->message() ==
+        "malformed JSON: strings must be in double quotes, not single (at "
+        "byte 40)");
+  std::string problem;
+  CHECK_FALSE(json::parse(R"({"jsonrpc":"2.0","id":1,"params":)" + hidden + "}", problem));
+  CHECK(problem.find("double quotes, not single") != std::string::npos);
+}
+
+TEST_CASE("only standard JSON reaches protobuf, each departure named") {
+  auto problem = [](std::string_view text) { return json::syntax_problem(text).value_or(""); };
+  CHECK(problem("{code: 1}") == "an object's keys must be strings in double quotes (at byte 1)");
+  CHECK(problem("[1,]") == "a ',' may not come before ']' (at byte 3)");
+  CHECK(problem(R"({"a":1,})") == "a ',' may not come before '}' (at byte 7)");
+  CHECK(problem("[1] // note") == "more follows the JSON value (at byte 4)");
+  CHECK(problem("[/* note */ 1]") == "JSON has no comments (at byte 1)");
+  CHECK(problem("[01]") == "a number may not start with 0 (at byte 2)");
+  CHECK(problem("[NaN]") ==
+        "expected a value: an object, array, string, number, true, false or null (at byte 1)");
+  CHECK(problem("[\"a\tb\"]").starts_with("a control character in a string must be escaped"));
+  CHECK(problem(R"(["\x"])") == "\\x is not an escape JSON has (at byte 2)");
+  CHECK(problem(R"({"a" 1})") == "expected ':' after an object's key (at byte 5)");
+  CHECK(problem(R"(["open)") == "a string is not closed (at byte 6)");
+  CHECK(problem("[1") == "the text ends before its value does (at byte 2)");
+  CHECK(problem("  ") == "the text is empty; expected a JSON value (at byte 2)");
+  for (std::string_view good : {R"({"a":[1,-2.5e+3,0,true,false,null,"\u00e9\n"],"b":{}})", "[]",
+                                " 7 ", R"("text")", "-0.0E-1"}) {
+    INFO(good);
+    CHECK_FALSE(json::syntax_problem(good));
+  }
+}
+
+TEST_CASE("a key given twice in one object is refused, named, instead of the last one winning") {
+  v1::ExecutionRequest request;
+  auto error = decode(R"j({"language":"python","code":"print(1)","code":"print(2)"})j",
+                      WireFormat::json, request);
+  REQUIRE(error);
+  CHECK(error->message() ==
+        "malformed JSON: the key \"code\" appears twice in one object (at byte 39)");
+  CHECK_FALSE(json::syntax_problem(R"({"a":{"b":1},"c":{"b":2},"b":[{"b":3}]})"));
 }
