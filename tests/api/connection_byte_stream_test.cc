@@ -15,7 +15,7 @@
 
 #include "api/handler.h"
 #include "api/transport/connection.h"
-#include "fakes.h"
+#include "api_parts.h"
 
 using namespace airlock;
 using namespace airlock::api;
@@ -25,9 +25,6 @@ namespace net = boost::asio;
 
 namespace {
 
-// sha256("test-key").
-const std::string kTestKeyDigest =
-    "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef";
 // How long anything the test waits for may take before the test fails (never how fast it is).
 constexpr auto kPatience = 10s;
 // Socket buffers kept small, so that what the client does not read stays pending in the writer.
@@ -42,12 +39,9 @@ class StreamingApi final : public Api {
 };
 
 // One connection of the real transport, served on its own I/O thread, with a raw client socket.
-class Harness {
+class Harness : public ApiParts {
  public:
-  explicit Harness(StreamingResponse stream)
-      : auth({{"test", kTestKeyDigest, {"default"}}}),
-        service(executor, {1, 4, 16}, metrics, log),
-        api(ApiContext{config, executor, policies, service, auth, metrics}) {
+  explicit Harness(StreamingResponse stream) : api(context()) {
     api.stream = std::move(stream);
     ServerOptions options;
     options.header_timeout = 10s;
@@ -135,14 +129,6 @@ class Harness {
     return body;
   }
 
-  ServeConfig config;
-  FakeExecutor executor;
-  StaticPolicySource policies;
-  Metrics metrics;
-  std::ostringstream log_text;
-  Logger log{log_text};
-  Authenticator auth;
-  ExecutionService service;
   StreamingApi api;
   std::shared_ptr<ConnectionShared> shared;
   // Last, so that they end first: handlers and connections before what they refer to.

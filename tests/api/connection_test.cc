@@ -16,7 +16,7 @@
 
 #include "api/handler.h"
 #include "api/transport/connection.h"
-#include "fakes.h"
+#include "api_parts.h"
 
 using namespace airlock;
 using namespace airlock::api;
@@ -26,9 +26,6 @@ namespace net = boost::asio;
 
 namespace {
 
-// sha256("test-key").
-const std::string kTestKeyDigest =
-    "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef";
 // How long anything the test waits for may take before the test fails (never how fast it is).
 constexpr auto kPatience = 10s;
 constexpr uint64_t kMaxBody = 1024 * 1024;
@@ -107,12 +104,9 @@ class Client {
 
 // The real transport on its own I/O thread, with a small body limit and body budget; `timeout`
 // is its header and idle timeout.
-class Harness {
+class Harness : public ApiParts {
  public:
-  explicit Harness(uint64_t body_budget, std::chrono::milliseconds timeout = 10s)
-      : auth({{"test", kTestKeyDigest, {"default"}}}),
-        service(executor, {1, 4, 16}, metrics, log),
-        api(ApiContext{config, executor, policies, service, auth, metrics}) {
+  explicit Harness(uint64_t body_budget, std::chrono::milliseconds timeout = 10s) : api(context()) {
     ServerOptions options;
     options.max_body_bytes = kMaxBody;
     options.body_budget_bytes = body_budget;
@@ -165,14 +159,6 @@ class Harness {
     return true;
   }
 
-  ServeConfig config;
-  FakeExecutor executor;
-  StaticPolicySource policies;
-  Metrics metrics;
-  std::ostringstream log_text;
-  Logger log{log_text};
-  Authenticator auth;
-  ExecutionService service;
   EchoApi api;
   std::shared_ptr<ConnectionShared> shared;
   // Last, so that they end first: handlers and connections before what they refer to.

@@ -4,10 +4,10 @@
 
 #include <sstream>
 
-#include "api/wire/json.h"
 #include "api/rest/responses.h"
+#include "api/wire/json.h"
 #include "api/wire/wire.h"
-#include "fakes.h"
+#include "api_parts.h"
 
 using namespace airlock;
 using namespace airlock::api;
@@ -15,16 +15,10 @@ using namespace airlock::api::testing;
 
 namespace {
 
-// sha256("test-key"); the key may use "default" only.
-const std::string kTestKeyDigest =
-    "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef";
-
-struct Fixture {
+struct Fixture : ApiParts {
   explicit Fixture(std::vector<ApiKey> keys = {{"test", kTestKeyDigest, {"default"}}},
                    size_t max_queued = 4)
-      : auth(std::move(keys)),
-        service(executor, {1, max_queued, 16}, metrics, log),
-        api({config, executor, policies, service, auth, metrics}) {
+      : ApiParts(std::move(keys), max_queued), api(context()) {
     config.max_body_bytes = 4096;
     policies.add(make_policy("default", {"python"}));
     policies.add(make_policy("strict", {"python", "bash"}));
@@ -74,14 +68,6 @@ struct Fixture {
     return blocker;
   }
 
-  ServeConfig config;
-  FakeExecutor executor;
-  StaticPolicySource policies;
-  Metrics metrics;
-  std::ostringstream log_text;
-  Logger log{log_text};
-  Authenticator auth;
-  ExecutionService service;
   Api api;
 };
 

@@ -79,71 +79,65 @@ class ConnectionLimitsTest(unittest.TestCase):
 
 
 class ReloadTest(unittest.TestCase):
-    def test_sighup_reloads_policies_and_reports_broken_ones(self):
+    def setUp(self):
+        # A policy dir of the shipped default alone, for a server of the test's own.
         with open(os.path.join(SOURCE_DIR, "policies", "default.yaml")) as f:
             default_yaml = f.read()
-        policy_dir = tempfile.mkdtemp(prefix="airlock-reload-test-")
-        try:
-            with open(os.path.join(policy_dir, "default.yaml"), "w") as f:
-                f.write(default_yaml)
-            server = Server(AIRLOCK, base_config(policy_dirs=[policy_dir]))
-            try:
-                names = lambda: [p["name"] for p in server.json("GET", "/v1/policies", key=ADMIN_KEY)["policies"]]
-                self.assertEqual(names(), ["default"])
-                with open(os.path.join(policy_dir, "tight.yaml"), "w") as f:
-                    f.write("description: tighter\nextends: default\nlimits:\n  wall_time: 2s\n")
-                with open(os.path.join(policy_dir, "broken.yaml"), "w") as f:
-                    f.write("extends: default\nlimits:\n  wall_time: soon\n")
-                reloads = len([r for r in server.log_records() if r["msg"] == "policies reloaded"])
-                server.terminate(signal.SIGHUP)
-                deadline = time.monotonic() + 60
-                while len([r for r in server.log_records() if r["msg"] == "policies reloaded"]) == reloads:
-                    self.assertLess(time.monotonic(), deadline, "no reload was logged")
-                    time.sleep(0.05)
-                self.assertEqual(names(), ["default", "tight"])
-                errors = [r for r in server.log_records() if r["msg"].startswith("policy reload error")]
-                self.assertTrue(any("broken.yaml" in r["error"] for r in errors), errors)
-                result = server.json("POST", "/v1/executions", python("print(1)", policy="tight"), key=ADMIN_KEY)
-                self.assertEqual(result["status"], "ok")
-            finally:
-                server.close()
-        finally:
-            shutil.rmtree(policy_dir)
+        self.policy_dir = tempfile.mkdtemp(prefix="airlock-reload-test-")
+        self.addCleanup(shutil.rmtree, self.policy_dir)
+        self.write("default.yaml", default_yaml)
 
+    def write(self, name, text):
+        with open(os.path.join(self.policy_dir, name), "w") as f:
+            f.write(text)
+
+    def start_server(self):
+        server = Server(AIRLOCK, base_config(policy_dirs=[self.policy_dir]))
+        self.addCleanup(server.close)
+        return server
+
+    def reload(self, server):
+        """SIGHUP, then wait until the reload is logged."""
+        count = lambda: len([r for r in server.log_records() if r["msg"] == "policies reloaded"])
+        before = count()
+        server.terminate(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while count() == before:
+            self.assertLess(time.monotonic(), deadline, "no reload was logged")
+            time.sleep(0.05)
+
+    @staticmethod
+    def reload_errors(server):
+        return [r["error"] for r in server.log_records() if r["msg"].startswith("policy reload error")]
+
+    def test_sighup_reloads_policies_and_reports_broken_ones(self):
+        server = self.start_server()
+        names = lambda: [p["name"] for p in server.json("GET", "/v1/policies", key=ADMIN_KEY)["policies"]]
+        self.assertEqual(names(), ["default"])
+        self.write("tight.yaml", "description: tighter\nextends: default\nlimits:\n  wall_time: 2s\n")
+        self.write("broken.yaml", "extends: default\nlimits:\n  wall_time: soon\n")
+        self.reload(server)
+        self.assertEqual(names(), ["default", "tight"])
+        errors = self.reload_errors(server)
+        self.assertTrue(any("broken.yaml" in e for e in errors), errors)
+        result = server.json("POST", "/v1/executions", python("print(1)", policy="tight"), key=ADMIN_KEY)
+        self.assertEqual(result["status"], "ok")
 
     def test_a_policy_that_aliases_itself_into_megabytes_keeps_its_old_version(self):
-        with open(os.path.join(SOURCE_DIR, "policies", "default.yaml")) as f:
-            default_yaml = f.read()
-        policy_dir = tempfile.mkdtemp(prefix="airlock-reload-test-")
-        try:
-            with open(os.path.join(policy_dir, "default.yaml"), "w") as f:
-                f.write(default_yaml)
-            with open(os.path.join(policy_dir, "tight.yaml"), "w") as f:
-                f.write("extends: default\nlimits:\n  wall_time: 2s\n")
-            server = Server(AIRLOCK, base_config(policy_dirs=[policy_dir]))
-            try:
-                policies = lambda: {p["name"]: p["hash"] for p in
-                                    server.json("GET", "/v1/policies", key=ADMIN_KEY)["policies"]}
-                before = policies()
-                # 100 KiB written once and used 40 times: 4 MB of environment from a 100 KiB file.
-                text = "extends: default\nenvironment:\n  A0: &big " + "x" * 100 * 1024 + "\n"
-                text += "".join(f"  A{i}: *big\n" for i in range(1, 40))
-                with open(os.path.join(policy_dir, "tight.yaml"), "w") as f:
-                    f.write(text)
-                reloads = len([r for r in server.log_records() if r["msg"] == "policies reloaded"])
-                server.terminate(signal.SIGHUP)
-                deadline = time.monotonic() + 60
-                while len([r for r in server.log_records() if r["msg"] == "policies reloaded"]) == reloads:
-                    self.assertLess(time.monotonic(), deadline, "no reload was logged")
-                    time.sleep(0.05)
-                self.assertEqual(policies(), before)
-                errors = [r["error"] for r in server.log_records() if r["msg"].startswith("policy reload error")]
-                self.assertTrue(any("tight.yaml" in e and "more than 1048576 bytes in all" in e for e in errors),
-                                errors)
-            finally:
-                server.close()
-        finally:
-            shutil.rmtree(policy_dir)
+        self.write("tight.yaml", "extends: default\nlimits:\n  wall_time: 2s\n")
+        server = self.start_server()
+        policies = lambda: {p["name"]: p["hash"] for p in
+                            server.json("GET", "/v1/policies", key=ADMIN_KEY)["policies"]}
+        before = policies()
+        # 100 KiB written once and used 40 times: 4 MB of environment from a 100 KiB file.
+        text = "extends: default\nenvironment:\n  A0: &big " + "x" * 100 * 1024 + "\n"
+        text += "".join(f"  A{i}: *big\n" for i in range(1, 40))
+        self.write("tight.yaml", text)
+        self.reload(server)
+        self.assertEqual(policies(), before)
+        errors = self.reload_errors(server)
+        self.assertTrue(any("tight.yaml" in e and "more than 1048576 bytes in all" in e for e in errors),
+                        errors)
 
 
 class QueueTest(unittest.TestCase):
