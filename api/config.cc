@@ -8,6 +8,7 @@
 #include "api/config_yaml.h"
 #include "api/egress_config.h"
 #include "runner/ids.h"
+#include "sandbox/readable.h"
 #include "sandbox/regular_file.h"
 
 namespace airlock::api {
@@ -294,6 +295,14 @@ ServeConfig parse_root(const YAML::Node& root) {
     if (timeout.count() <= 0) fail(root, std::string(name) + ": must be more than 0");
   }
   if (config.max_body_bytes == 0) fail(root, "max_body_size: must be more than 0");
+  // Half the budget holds bodies being read: less than one body's worth, and a body of the largest
+  // size could never be read.
+  if (config.memory_budget_bytes / 2 < config.max_body_bytes) {
+    fail(root, "memory_budget: " + sandbox::format_bytes(config.memory_budget_bytes) +
+                   " must be at least twice max_body_size (" +
+                   sandbox::format_bytes(config.max_body_bytes) +
+                   "): half of it holds bodies being read");
+  }
   return config;
 }
 

@@ -4,8 +4,9 @@
 
 #include <arpa/inet.h>
 #include <malloc.h>
-#include <unistd.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <csignal>
@@ -165,6 +166,10 @@ int check_config(const std::string& config_path) {
     // The state dir is made at start; any other directory must be there already.
     if (dir != config.state_dir && ::access(dir.empty() ? "/" : dir.c_str(), W_OK) != 0) {
       problems.push_back("audit_log: the directory " + dir + " does not exist or is not writable");
+    }
+    // serve appends to it: one already there must be a file (not a directory, a FIFO or a device).
+    if (struct stat st{}; ::lstat(audit.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      problems.push_back("audit_log: " + audit + " is not a regular file");
     }
   }
   for (const auto& problem : problems) std::fprintf(stderr, "%s\n", problem.c_str());

@@ -124,6 +124,15 @@ TEST_CASE("a number without its unit is rejected") {
   CHECK(result.error.starts_with("c.yaml:1:15: idle_timeout: "));
 }
 
+TEST_CASE("a memory budget too small to read one body of the largest size is refused") {
+  auto result = parse_config("memory_budget: 16MiB\nmax_body_size: 16MiB\n", "c.yaml");
+  CHECK_FALSE(result.config);
+  CHECK(result.error ==
+        "c.yaml:1:1: memory_budget: 16 MiB must be at least twice max_body_size "
+        "(16 MiB): half of it holds bodies being read");
+  CHECK(parse_config("memory_budget: 32MiB\nmax_body_size: 16MiB\n", "c.yaml").config);
+}
+
 TEST_CASE("an API key must be a sha256 digest, not the key itself") {
   auto result = parse_config(
       "api_keys:\n  - name: a\n    sha256: my-secret-key\n    policies: ['*']\n", "k.yaml");

@@ -163,6 +163,16 @@ class CheckConfigTest(unittest.TestCase):
         self.assertEqual(done.returncode, 1)
         self.assertIn("unknown setting \"max_concurent\" — did you mean 'max_concurrent'?", done.stderr)
 
+    def test_an_audit_log_that_is_a_directory_or_a_fifo_is_reported(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fifo = os.path.join(tmp, "audit.fifo")
+            os.mkfifo(fifo)
+            for path in (tmp, fifo):
+                done, _ = self.check(base_config() + "state_dir: /nonexistent/airlock-check\n"
+                                     f"audit_log: {path}\n")
+                self.assertEqual(done.returncode, 1, path)
+                self.assertIn(f"audit_log: {path} is not a regular file", done.stderr)
+
     def test_missing_policies_and_bad_addresses_are_each_reported(self):
         done, path = self.check("listen: localhost:8080\ndefault_policy: defualt\n"
                                 "warm_pool:\n  - {runtime: cobol, policy: default, size: 1}\n"
