@@ -83,10 +83,16 @@ std::optional<HttpResponse> Api::refuse_route(const HttpRequest& head) const {
     return std::nullopt;
   }
   if (path.starts_with(kE2bSandboxPrefix)) {
-    // The sandbox's id, port and token must be named; the token itself is checked with the body.
+    // The sandbox's id, port and token must be named, and the token must be the sandbox's,
+    // before its body is read: a client without it gets nothing read on its behalf.
     if (!context_.workspaces) return e2b::sandboxes_off();
     auto target = e2b::sandbox_target(head);
     if (auto* refused = std::get_if<HttpResponse>(&target)) return std::move(*refused);
+    const auto& named = std::get<e2b::SandboxTarget>(target);
+    if (std::holds_alternative<runner::SessionError>(
+            context_.workspaces->find_by_token(named.id, named.token))) {
+      return e2b::sandbox_not_found(named.id);
+    }
     return std::nullopt;
   }
   if (path == "/mcp" || path.starts_with(kE2bApiPrefix) || path.starts_with("/v1/")) {

@@ -66,7 +66,7 @@ std::optional<Error> parse_message(std::string_view payload, Encoding encoding,
     return std::nullopt;
   }
   if (payload.empty()) return std::nullopt;  // an empty body is the empty message
-  if (auto problem = json::syntax_problem(payload)) {
+  if (auto problem = json::syntax_problem(payload, json::kMaxJsonDepth, message.GetDescriptor())) {
     return invalid("request is not standard JSON: " + *problem);
   }
   google::protobuf::util::JsonParseOptions options;

@@ -1,6 +1,8 @@
 #include "api/wire/json_syntax.h"
 
-#include <unordered_set>
+#include <google/protobuf/descriptor.h>
+
+#include <unordered_map>
 #include <vector>
 
 namespace airlock::api::json {
@@ -16,9 +18,99 @@ bool is_hex(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+
+// A message whose JSON form is its fields: not one of protobuf's well-known types (Struct, Value,
+// Any, Timestamp, ...), whose JSON is free-form or a scalar.
+const Descriptor* fields_of(const Descriptor* message) {
+  return message && message->file()->package() != "google.protobuf" ? message : nullptr;
+}
+
+// What a JSON value is read as: an object's keys name the fields of `object` (when known), and
+// `each` is what an object among its values, or among an array's elements, is read as.
+struct Shape {
+  const Descriptor* object = nullptr;
+  const Descriptor* each = nullptr;
+};
+
+Shape shape_of(const FieldDescriptor* field) {
+  if (field->is_map())
+    return {nullptr, fields_of(field->message_type()->map_value()->message_type())};
+  const Descriptor* message = fields_of(field->message_type());
+  return field->is_repeated() ? Shape{nullptr, message} : Shape{message, nullptr};
+}
+
+// The field a key names, by any of the names protobuf's parser takes for it.
+const FieldDescriptor* field_named(const Descriptor* message, std::string_view key) {
+  for (int i = 0; i < message->field_count(); ++i) {
+    const FieldDescriptor* field = message->field(i);
+    if (key == field->name() || key == field->json_name() || key == field->camelcase_name()) {
+      return field;
+    }
+  }
+  return nullptr;
+}
+
+void append_utf8(std::string& out, uint32_t code) {
+  if (code < 0x80) {
+    out += static_cast<char>(code);
+  } else if (code < 0x800) {
+    out += static_cast<char>(0xc0 | (code >> 6));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  } else if (code < 0x10000) {
+    out += static_cast<char>(0xe0 | (code >> 12));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  } else {
+    out += static_cast<char>(0xf0 | (code >> 18));
+    out += static_cast<char>(0x80 | ((code >> 12) & 0x3f));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3f));
+    out += static_cast<char>(0x80 | (code & 0x3f));
+  }
+}
+
+// A string's contents (between its quotes, already checked) with its escapes decoded, so that
+// two spellings of one key compare equal. A lone surrogate stays a code point of its own.
+std::string decoded(std::string_view raw) {
+  if (raw.find('\\') == std::string_view::npos) return std::string(raw);
+  auto hex4 = [&](size_t at) {  // four hex digits, checked by string()
+    uint32_t code = 0;
+    for (char c : raw.substr(at, 4))
+      code = code * 16 + (is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+    return code;
+  };
+  std::string out;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\\') {
+      out += raw[i];
+      continue;
+    }
+    const char escaped = raw[++i];
+    if (escaped != 'u') {
+      static constexpr std::string_view kFrom = "\"\\/bfnrt", kTo = "\"\\/\b\f\n\r\t";
+      out += kTo[kFrom.find(escaped)];
+      continue;
+    }
+    uint32_t code = hex4(i + 1);
+    i += 4;
+    if (code >= 0xd800 && code < 0xdc00 && i + 6 < raw.size() && raw[i + 1] == '\\' &&
+        raw[i + 2] == 'u') {
+      const uint32_t low = hex4(i + 3);
+      if (low >= 0xdc00 && low < 0xe000) {
+        code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+        i += 6;
+      }
+    }
+    append_utf8(out, code);
+  }
+  return out;
+}
+
 class Checker {
  public:
-  Checker(std::string_view text, size_t max_depth) : text_(text), max_depth_(max_depth) {}
+  Checker(std::string_view text, size_t max_depth, const Descriptor* schema)
+      : text_(text), max_depth_(max_depth), next_{fields_of(schema), nullptr} {}
 
   std::optional<std::string> run() {
     // What may come next: a value, an object's key, the colon after it, or what follows a value.
@@ -45,6 +137,7 @@ class Checker {
           if (c == ',') {
             ++at_;
             want = open_.back() == '{' ? Want::key : Want::value;
+            next_ = {frames_.back().each, nullptr};
             continue;
           }
           if (c == closer()) break;
@@ -71,7 +164,8 @@ class Checker {
                              " levels");
             }
             open_.push_back(c);
-            if (c == '{') keys_.emplace_back();
+            frames_.push_back({c == '{' ? next_.object : nullptr, next_.each, {}});
+            next_ = {next_.each, nullptr};  // an array's first element
             ++at_;
             want = c == '{' ? Want::key_or_close : Want::value_or_close;
             continue;
@@ -81,7 +175,7 @@ class Checker {
           continue;
       }
       // `c` closes the innermost array or object.
-      if (open_.back() == '{') keys_.pop_back();
+      frames_.pop_back();
       open_.pop_back();
       ++at_;
       want = open_.empty() ? Want::end : Want::comma_or_close;
@@ -95,19 +189,37 @@ class Checker {
     return what + " (at byte " + std::to_string(at_) + ")";
   }
 
-  // An object's key, which it has not had before: protobuf would keep the last of two, where
-  // the client may have meant the first.
+  // An object's key, which it has not had before under any spelling: protobuf would keep the
+  // last of two, where the client may have meant the first.
   std::optional<std::string> key() {
     const size_t start = at_;
     if (auto bad = string()) return bad;
     const std::string_view name = text_.substr(start + 1, at_ - start - 2);
-    if (keys_.back().insert(name).second) return std::nullopt;
+    Frame& frame = frames_.back();
+    std::string canonical = decoded(name);
+    next_ = {frame.each, nullptr};
+    if (frame.message) {
+      if (const FieldDescriptor* field = field_named(frame.message, canonical)) {
+        // A field's number is not a string a key decodes to: keys have no NUL in front.
+        canonical = std::string(1, '\0') + std::to_string(field->number());
+        next_ = shape_of(field);
+      } else {
+        next_ = {};
+      }
+    }
+    auto [first, fresh] = frame.keys.try_emplace(std::move(canonical), name);
+    if (fresh) return std::nullopt;
     at_ = start;
+    if (first->second == name)
+      return problem("the key \"" + quoted(name) + "\" appears twice in one object");
+    return problem("the key \"" + quoted(name) + "\" names what \"" + quoted(first->second) +
+                   "\" named before it in one object");
+  }
+
+  static std::string quoted(std::string_view name) {
     constexpr size_t kMaxQuoted = 64;
-    return problem("the key \"" +
-                   (name.size() > kMaxQuoted ? std::string(name.substr(0, kMaxQuoted)) + "..."
-                                             : std::string(name)) +
-                   "\" appears twice in one object");
+    return name.size() > kMaxQuoted ? std::string(name.substr(0, kMaxQuoted)) + "..."
+                                    : std::string(name);
   }
 
   // A string, a number, true, false or null, starting at at_.
@@ -192,14 +304,22 @@ class Checker {
   const size_t max_depth_;
   size_t at_ = 0;
   std::string open_;  // '{' or '[' for each array or object not yet closed, innermost last
-  // The keys of each object not yet closed, as written (escapes not decoded), innermost last.
-  std::vector<std::unordered_set<std::string_view>> keys_;
+  // Each array or object not yet closed, innermost last.
+  struct Frame {
+    const Descriptor* message;  // an object read as this message: its keys name its fields
+    const Descriptor* each;     // what an object among its values or elements is read as
+    // Its keys so far (an object's): decoded, or a field's number; each as first written.
+    std::unordered_map<std::string, std::string_view> keys;
+  };
+  std::vector<Frame> frames_;
+  Shape next_;  // what the value about to start is read as
 };
 
 }  // namespace
 
-std::optional<std::string> syntax_problem(std::string_view text, size_t max_depth) {
-  return Checker(text, max_depth).run();
+std::optional<std::string> syntax_problem(std::string_view text, size_t max_depth,
+                                          const Descriptor* schema) {
+  return Checker(text, max_depth, schema).run();
 }
 
 }  // namespace airlock::api::json

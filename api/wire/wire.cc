@@ -235,7 +235,7 @@ std::optional<v1::Error> decode(std::string_view body, WireFormat format,
     return std::nullopt;
   }
   if (body.empty()) return make_error("invalid_json", "the body is empty; expected a JSON object");
-  if (auto problem = json::syntax_problem(body)) {
+  if (auto problem = json::syntax_problem(body, json::kMaxJsonDepth, message.GetDescriptor())) {
     return make_error("invalid_json", "malformed JSON: " + *problem);
   }
   google::protobuf::util::JsonParseOptions options;

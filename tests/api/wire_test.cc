@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "api/e2b/envd/process.pb.h"
+
 using namespace airlock::api;
 
 TEST_CASE("a JSON request is read with snake_case names") {
@@ -232,4 +234,46 @@ TEST_CASE("a key given twice in one object is refused, named, instead of the las
   CHECK(error->message() ==
         "malformed JSON: the key \"code\" appears twice in one object (at byte 39)");
   CHECK_FALSE(json::syntax_problem(R"({"a":{"b":1},"c":{"b":2},"b":[{"b":3}]})"));
+}
+
+TEST_CASE("a key is the same key however it is spelled: escaped, or by a field's other name") {
+  auto problem = [](std::string_view text, const google::protobuf::Descriptor* schema = nullptr) {
+    return json::syntax_problem(text, json::kMaxJsonDepth, schema).value_or("");
+  };
+  // Escapes decode before keys are compared, surrogate pairs included.
+  CHECK(problem(R"({"a":1,"\u0061":2})") ==
+        "the key \"\\u0061\" names what \"a\" named before it in one object (at byte 7)");
+  CHECK(problem("{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}").starts_with("the key \"\xf0"));
+  CHECK(problem(R"({"a\nb":1,"a\u000Ab":2})").starts_with("the key \"a\\u000Ab\" names"));
+  CHECK(problem(R"({"a\/":4,"a/":5})").starts_with("the key \"a/\" names what \"a\\/\" named"));
+  // Lone surrogates are keys of their own, apart from the pair they would make.
+  CHECK_FALSE(json::syntax_problem(R"({"\ud83d":1,"\ude00":2,"\ud83d\ude00":3})"));
+
+  // A field by its name and by its JSON name: protobuf would have run the last one given.
+  const auto* request = v1::ExecutionRequest::descriptor();
+  CHECK(problem(R"({"language":"python","code":"x","runtime":"node"})", request) ==
+        "the key \"runtime\" names what \"language\" named before it in one object (at byte 32)");
+  CHECK(problem(R"({"code":"x","limits":{"wall_time":"1s","wallTime":"9s"}})", request)
+            .starts_with("the key \"wallTime\" names what \"wall_time\" named"));
+  // In each element of a repeated message, and in a map's message values.
+  CHECK(problem(R"({"files":[{"name":"a"},{"name":"b","content":"","name":"c"}]})", request)
+            .starts_with("the key \"name\" appears twice"));
+  CHECK_FALSE(json::syntax_problem(R"({"files":[{"name":"a"},{"name":"b"}],"limits":{}})",
+                                   json::kMaxJsonDepth, request));
+  // A map's keys are its own, not fields: "cwd" and "Cwd" are two variables.
+  const auto* start = process::StartRequest::descriptor();
+  CHECK_FALSE(json::syntax_problem(R"({"process":{"cmd":"env","envs":{"cwd":"1","Cwd":"2"}}})",
+                                   json::kMaxJsonDepth, start));
+  CHECK(problem(R"({"process":{"cmd":"a","envs":{"A":"1","\u0041":"2"}}})", start)
+            .starts_with("the key \"\\u0041\" names what \"A\" named"));
+  // Unknown keys and free-form values (Struct) are compared as decoded text.
+  CHECK(problem(R"({"code":"x","colour":1,"colour":2})", request)
+            .starts_with("the key \"colour\" appears twice"));
+
+  // Through decode, as every JSON request body is read.
+  v1::ExecutionRequest decoded;
+  auto error = decode(R"j({"language":"python","code":"print(1)","runtime":"node"})j",
+                      WireFormat::json, decoded);
+  REQUIRE(error);
+  CHECK(error->code() == "invalid_json");
 }

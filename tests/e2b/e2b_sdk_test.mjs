@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync,
   writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import assert from "node:assert/strict";
@@ -455,6 +456,23 @@ async function main() {
     assert.equal(again.sandboxId, shared.sandboxId);
     const execution = await again.runCode("x + 1");
     assert.equal(execution.text, "2");
+  });
+
+  testCase("sandbox traffic with a wrong token is answered before its body is sent", async () => {
+    // Only the head of a 10 MB upload: the service must not wait for (or read) a stranger's body.
+    const answer = await new Promise((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1");
+      let text = "";
+      const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer: ${text}`)); }, 5000);
+      socket.on("data", (chunk) => { text += chunk; });
+      socket.on("error", reject);
+      socket.on("close", () => { clearTimeout(timer); resolve(text); });
+      socket.write(`POST /e2b/sandbox/files?path=/home/user/x HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+        `E2b-Sandbox-Id: ${shared.sandboxId}\r\nE2b-Sandbox-Port: 49983\r\nX-Access-Token: wrong\r\n` +
+        "Content-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n");
+    });
+    assert.match(answer, /^HTTP\/1\.1 502 /, answer);
+    assert.match(answer, /The sandbox was not found/, answer);
   });
 
   testCase("a second key can neither see nor kill the first key's sandbox", async () => {
