@@ -175,6 +175,7 @@ class Checker {
           continue;
       }
       // `c` closes the innermost array or object.
+      held_keys_ -= frames_.back().keys.size();
       frames_.pop_back();
       open_.pop_back();
       ++at_;
@@ -207,8 +208,15 @@ class Checker {
         next_ = {};
       }
     }
+    if (held_keys_ == kMaxHeldKeys) {
+      return problem("the objects open here hold more than " + std::to_string(kMaxHeldKeys) +
+                     " keys");
+    }
     auto [first, fresh] = frame.keys.try_emplace(std::move(canonical), name);
-    if (fresh) return std::nullopt;
+    if (fresh) {
+      ++held_keys_;
+      return std::nullopt;
+    }
     at_ = start;
     if (first->second == name)
       return problem("the key \"" + quoted(name) + "\" appears twice in one object");
@@ -312,6 +320,10 @@ class Checker {
     std::unordered_map<std::string, std::string_view> keys;
   };
   std::vector<Frame> frames_;
+  // The keys the open objects hold, each a set entry of ~100 bytes: capped, so that a 16 MiB
+  // body of short keys cannot cost more than ~10 MB to check. No request needs as many.
+  static constexpr size_t kMaxHeldKeys = 100'000;
+  size_t held_keys_ = 0;
   Shape next_;  // what the value about to start is read as
 };
 

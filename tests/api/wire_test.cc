@@ -277,3 +277,23 @@ TEST_CASE("a key is the same key however it is spelled: escaped, or by a field's
   REQUIRE(error);
   CHECK(error->code() == "invalid_json");
 }
+
+TEST_CASE("the keys open objects hold are capped, so a body of short keys costs bounded memory") {
+  auto with_keys = [](int count, bool nested) {
+    std::string text = nested ? "{\"n\":{" : "{";
+    for (int i = 0; i < count; ++i)
+      text += "\"k" + std::to_string(i) + "\":" + (i + 1 < count ? "1," : "1");
+    return text + (nested ? "}}" : "}");
+  };
+  CHECK_FALSE(json::syntax_problem(with_keys(99'999, false)));
+  CHECK(json::syntax_problem(with_keys(100'001, false))
+            .value_or("")
+            .starts_with("the objects open here hold more than 100000 keys"));
+  CHECK(json::syntax_problem(with_keys(100'000, true))
+            .value_or("")
+            .starts_with("the objects open here hold more than 100000 keys"));
+  // Keys of objects already closed no longer count.
+  std::string many = "[";
+  for (int i = 0; i < 30; ++i) many += (i ? "," : "") + with_keys(10'000, false);
+  CHECK_FALSE(json::syntax_problem(many + "]"));
+}
