@@ -101,6 +101,10 @@ std::optional<HttpResponse> Api::refuse_route(const HttpRequest& head) const {
   return error(404, "not_found", "no such path: " + std::string(path), format);
 }
 
+bool Api::waits_on_sandbox(const HttpRequest& head) const {
+  return head.path().starts_with(kE2bSandboxPrefix);
+}
+
 Dispatch Api::handle(const HttpRequest& request) const {
   try {
     auto admitted = admit_or_refuse(request);

@@ -76,6 +76,10 @@ class Api {
   // request's body is never read.
   std::optional<HttpResponse> refuse_head(const HttpRequest& head) const;
 
+  // Whether handling the request may wait on a sandbox's agent (E2B's sandbox traffic): the
+  // transport gives such requests threads of their own. Virtual for the transport's tests.
+  virtual bool waits_on_sandbox(const HttpRequest& head) const;
+
   // Submits an execution; on success the observer gets its events and the id comes back, else
   // the response that refuses it (429 with Retry-After when the queue is full, 503 on shutdown).
   std::variant<std::string, HttpResponse> start(PendingExecution pending,

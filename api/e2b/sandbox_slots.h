@@ -15,10 +15,11 @@
 
 namespace airlock::api::e2b {
 
-// Handler threads that may wait on sandbox agents: two always stay free for everything else.
+// Sandbox-traffic threads (kSandboxTrafficThreads, apart from the REST API's, MCP's and the control
+// plane's) that may wait on agents: two always stay free for the sandbox traffic that does not.
 inline constexpr size_t kMaxAgentWaitsPerSandbox = 3;
 inline constexpr size_t kMaxAgentWaitsPerOwner = 4;
-inline constexpr size_t kMaxAgentWaits = kHandlerThreads - 2;
+inline constexpr size_t kMaxAgentWaits = kSandboxTrafficThreads - 2;
 // envd server streams (process Start and Connect, WatchDir) open at once.
 inline constexpr size_t kMaxStreamsPerSandbox = 32;
 inline constexpr size_t kMaxStreamsPerOwner = 128;

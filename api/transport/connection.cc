@@ -184,7 +184,10 @@ void Connection::handle(HttpRequest request) {
   }
   // Nothing runs on this connection until the handler is done: no read deadline meanwhile.
   stream_.expires_never();
-  net::post(shared_->blocking, [self = shared_from_this(), request = std::move(request),
+  // A request that may wait on a sandbox's agent runs on threads of its own (and so does the
+  // stream it may answer with), so that stalled agents cannot take the other requests' threads.
+  on_sandbox_threads_ = shared_->api.waits_on_sandbox(request);
+  net::post(handler_threads(), [self = shared_from_this(), request = std::move(request),
                                 share = std::move(body_share_)]() mutable {
     auto dispatch = std::make_shared<Dispatch>(self->shared_->api.handle(request));
     share.reset();

@@ -33,14 +33,16 @@ class WaitingConnection {
 // What all connections share with the server.
 struct ConnectionShared {
   ConnectionShared(const Api& api, ExecutionService& executions, Metrics& metrics, Logger& log,
-                   ServerOptions options, boost::asio::thread_pool::executor_type blocking)
+                   ServerOptions options, boost::asio::thread_pool::executor_type blocking,
+                   boost::asio::thread_pool::executor_type sandbox_traffic)
       : api(api),
         executions(executions),
         metrics(metrics),
         log(log),
         options(std::move(options)),
         body_budget(this->options.body_budget_bytes),
-        blocking(std::move(blocking)) {}
+        blocking(std::move(blocking)),
+        sandbox_traffic(std::move(sandbox_traffic)) {}
 
   const Api& api;
   ExecutionService& executions;
@@ -53,6 +55,8 @@ struct ConnectionShared {
   // Where requests are handled: anything that may block (files, sandboxes, cgroup reads, parsing
   // a large body) stays off the I/O threads. At most kMaxHandledRequests wait or run there.
   boost::asio::thread_pool::executor_type blocking;
+  // The same for requests that wait on a sandbox's agent (Api::waits_on_sandbox), apart.
+  boost::asio::thread_pool::executor_type sandbox_traffic;
   std::atomic<size_t> handled_requests{0};
 
   // Connections without a request being handled, oldest first. At the connection limit the

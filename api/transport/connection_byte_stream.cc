@@ -97,7 +97,7 @@ void Connection::start_byte_stream(StreamingResponse response) {
   watch_disconnect();
   if (!response.start) return on_stream_end(byte_writer_.get(), false);
   // The producer may block briefly (it asks a workspace for something): not on an I/O thread.
-  net::post(shared_->blocking, [start = std::move(response.start), writer = byte_writer_,
+  net::post(handler_threads(), [start = std::move(response.start), writer = byte_writer_,
                                 weak = weak_from_this()]() mutable {
     try {
       start(writer);

@@ -182,6 +182,10 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
   void arm_request_deadline(std::chrono::milliseconds timeout);
   void disarm_request_deadline();
   void handle(HttpRequest request);
+  // Where the request being handled runs: the sandbox traffic's threads or the others.
+  boost::asio::thread_pool::executor_type handler_threads() const {
+    return on_sandbox_threads_ ? shared_->sandbox_traffic : shared_->blocking;
+  }
   void on_dispatch(Dispatch dispatch);
   void send(HttpResponse response);
   void reply_and_close(int status, std::string code, std::string message);
@@ -233,6 +237,8 @@ class Connection : public WaitingConnection, public std::enable_shared_from_this
   // client pipelined as much as it may): the observer holds it only weakly. Let go when the
   // exchange ends or the connection closes.
   std::shared_ptr<Connection> running_hold_;
+
+  bool on_sandbox_threads_ = false;  // the request being handled: Api::waits_on_sandbox
 
   // A StreamingResponse being sent: its writer, and what to call if the client goes first.
   std::shared_ptr<ConnectionByteWriter> byte_writer_;

@@ -28,7 +28,8 @@ struct Server::Impl {
         log(log),
         metrics(metrics),
         shared(std::make_shared<ConnectionShared>(api, executions, metrics, log, std::move(options),
-                                                  handlers.get_executor())) {}
+                                                  handlers.get_executor(),
+                                                  sandbox_traffic.get_executor())) {}
 
   void accept() {
     acceptor.async_accept(
@@ -98,6 +99,7 @@ struct Server::Impl {
   net::steady_timer retry_timer{accept_strand};
   net::signal_set signals{ioc, SIGTERM, SIGINT, SIGHUP};
   net::thread_pool handlers{kHandlerThreads};
+  net::thread_pool sandbox_traffic{kSandboxTrafficThreads};
   std::shared_ptr<ConnectionShared> shared;
 
   std::mutex mutex;
@@ -221,7 +223,9 @@ void Server::run(const std::function<void()>& on_reload, const std::function<voi
   for (auto& thread : threads) thread.join();
   // Requests still waiting for a handler are dropped with their connections.
   impl.handlers.stop();
+  impl.sandbox_traffic.stop();
   impl.handlers.join();
+  impl.sandbox_traffic.join();
   if (reloader.joinable()) reloader.join();
   impl.log.info("stopped");
 }

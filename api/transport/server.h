@@ -35,6 +35,10 @@ inline constexpr size_t kMaxPipelinedBytes = 64 * 1024;
 // run on them at once before more are answered 503.
 inline constexpr size_t kHandlerThreads = 8;
 inline constexpr size_t kMaxHandledRequests = 512;
+// Threads of their own for the requests that wait on a sandbox's agent (Api::waits_on_sandbox:
+// E2B's sandbox traffic), so that agents that do not answer hold none of the threads that answer
+// the REST API, MCP and E2B's control plane.
+inline constexpr size_t kSandboxTrafficThreads = 8;
 
 struct ServerOptions {
   std::string address;

@@ -47,7 +47,7 @@ class Harness : public ApiParts {
     options.header_timeout = 10s;
     options.idle_timeout = 10s;
     shared = std::make_shared<ConnectionShared>(api, service, metrics, log, options,
-                                                blocking.get_executor());
+                                                blocking.get_executor(), blocking.get_executor());
     net::ip::tcp::acceptor acceptor(io, {net::ip::make_address("127.0.0.1"), 0});
     client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     REQUIRE(client >= 0);

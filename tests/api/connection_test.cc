@@ -9,6 +9,7 @@
 #include <boost/asio.hpp>
 #include <catch2/catch.hpp>
 
+#include <condition_variable>
 #include <future>
 #include <memory>
 #include <sstream>
@@ -34,13 +35,42 @@ const std::string kEchoHead =
     "POST /v1/echo HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer test-key\r\n"
     "Content-Type: application/json\r\n";
 
-// Answers every request with the size of its body.
+// Answers every request with the size of its body; GET /v1/slow stands for sandbox traffic whose
+// agent does not answer: it waits until released.
 class EchoApi final : public Api {
  public:
   using Api::Api;
   Dispatch handle(const HttpRequest& request) const override {
+    if (request.path() == "/v1/slow") {
+      std::unique_lock lock(mutex_);
+      ++slow_inside_;
+      changed_.notify_all();
+      changed_.wait_for(lock, 3 * kPatience,
+                        [this] { return released_; });  // past a client's patience
+      return HttpResponse{200, "text/plain", {}, "slow"};
+    }
     return HttpResponse{200, "text/plain", {}, std::to_string(request.body.size())};
   }
+  bool waits_on_sandbox(const HttpRequest& head) const override {
+    return head.path() == "/v1/slow";
+  }
+
+  // Waits at most kPatience until `count` slow requests are being handled.
+  bool slow_inside(int count) const {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, kPatience, [&] { return slow_inside_ >= count; });
+  }
+  void release() const {
+    std::lock_guard lock(mutex_);
+    released_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  mutable int slow_inside_ = 0;
+  mutable bool released_ = false;
 };
 
 // A raw client socket that reads whole responses (their bodies have a Content-Length).
@@ -113,7 +143,7 @@ class Harness : public ApiParts {
     options.header_timeout = timeout;
     options.idle_timeout = timeout;
     shared = std::make_shared<ConnectionShared>(api, service, metrics, log, options,
-                                                blocking.get_executor());
+                                                blocking.get_executor(), sandbox.get_executor());
     io_thread = std::thread([this] { io.run(); });
   }
 
@@ -122,7 +152,9 @@ class Harness : public ApiParts {
     work.reset();
     io.stop();
     io_thread.join();
+    api.release();
     blocking.join();
+    sandbox.join();
   }
 
   Client& connect() {
@@ -163,6 +195,7 @@ class Harness : public ApiParts {
   std::shared_ptr<ConnectionShared> shared;
   // Last, so that they end first: handlers and connections before what they refer to.
   net::thread_pool blocking{2};
+  net::thread_pool sandbox{2};  // the sandbox traffic's threads
   net::io_context io;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work{
       net::make_work_guard(io)};
@@ -306,4 +339,27 @@ TEST_CASE("a header or a body that does not arrive in time is answered 408, then
   Client& idle = harness.connect();
   CHECK(idle.response().empty());
   CHECK(idle.closed());
+}
+
+TEST_CASE("requests that wait on sandboxes take none of the threads that answer the others") {
+  Harness harness(kMaxBody);
+  // Both sandbox-traffic threads wait on agents that do not answer, and one more request queues.
+  std::vector<Client*> waiting;
+  for (int i = 0; i < 3; ++i) {
+    Client& client = harness.connect();
+    REQUIRE(
+        client.send("GET /v1/slow HTTP/1.1\r\nHost: localhost\r\n"
+                    "Authorization: Bearer test-key\r\n\r\n"));
+    waiting.push_back(&client);
+  }
+  REQUIRE(harness.api.slow_inside(2));
+  // Every other request is still answered, more of them than there are threads (with one pool
+  // for both, each would wait for the agents).
+  for (int i = 0; i < 4; ++i) {
+    Client& client = harness.connect();
+    REQUIRE(client.send(kEchoHead + length_header(2) + "\r\n{}"));
+    CHECK(client.response().starts_with("HTTP/1.1 200 OK"));
+  }
+  harness.api.release();
+  for (Client* client : waiting) CHECK(client->response().ends_with("slow"));
 }

@@ -546,3 +546,15 @@ TEST_CASE("an absolute-form target is refused: the service is no proxy") {
   CHECK(refused->body.find("must be a path starting with") != std::string::npos);
   CHECK(f.respond(head).status == 400);
 }
+
+TEST_CASE("only E2B's sandbox traffic is handled on the sandbox traffic's threads") {
+  Fixture f;
+  auto waits = [&](std::string target) {
+    return f.api.waits_on_sandbox(HttpRequest{"POST", std::move(target), {}, {}, "test"});
+  };
+  CHECK(waits("/e2b/sandbox/process.Process/Start"));
+  CHECK(waits("/e2b/sandbox/files?path=x"));
+  CHECK_FALSE(waits("/e2b/api/sandboxes"));
+  CHECK_FALSE(waits("/v1/executions"));
+  CHECK_FALSE(waits("/mcp"));
+}
