@@ -89,8 +89,7 @@ std::optional<HttpResponse> Api::refuse_route(const HttpRequest& head) const {
     auto target = e2b::sandbox_target(head);
     if (auto* refused = std::get_if<HttpResponse>(&target)) return std::move(*refused);
     const auto& named = std::get<e2b::SandboxTarget>(target);
-    if (std::holds_alternative<runner::SessionError>(
-            context_.workspaces->find_by_token(named.id, named.token))) {
+    if (!context_.workspaces->token_matches(named.id, named.token)) {
       return e2b::sandbox_not_found(named.id);
     }
     return std::nullopt;

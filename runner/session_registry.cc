@@ -216,6 +216,13 @@ std::shared_ptr<SessionEntry> SessionRegistry::find_any(const std::string& id) c
   return found == sessions_.end() ? nullptr : found->second;
 }
 
+bool SessionRegistry::any_matches(const std::string& id,
+                                  const std::function<bool(const SessionEntry&)>& test) const {
+  std::lock_guard lock(mutex_);
+  auto found = sessions_.find(id);
+  return found != sessions_.end() && test(*found->second);
+}
+
 std::optional<SessionInfo> SessionRegistry::set_timeout(const std::string& id,
                                                         const std::string& owner,
                                                         std::chrono::milliseconds timeout) {

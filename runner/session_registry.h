@@ -148,6 +148,11 @@ class SessionRegistry {
   std::shared_ptr<SessionEntry> find(const std::string& id, const std::string& owner) const;
   // The session `id`, whoever owns it (for callers that check another credential themselves).
   std::shared_ptr<SessionEntry> find_any(const std::string& id) const;
+  // Whether session `id` exists and `test` says yes of it, asked under the registry's lock and
+  // keeping no reference: the caller can never end up holding the last one (whose release ends
+  // the sandbox). For the I/O threads, which must not block.
+  bool any_matches(const std::string& id,
+                   const std::function<bool(const SessionEntry&)>& test) const;
   // find(); an idle session's use counts as activity (its idle deadline moves).
   std::shared_ptr<SessionEntry> touch(const std::string& id, const std::string& owner);
   // Sets the session's idle timeout and restarts its idle clock: it expires `timeout` from now,

@@ -306,6 +306,12 @@ std::variant<std::shared_ptr<Workspace>, SessionError> WorkspaceManager::find_by
   return std::shared_ptr<Workspace>(entry->workspace);
 }
 
+bool WorkspaceManager::token_matches(const std::string& id, std::string_view access_token) const {
+  return registry_.any_matches(id, [access_token](const SessionEntry& entry) {
+    return same_secret(static_cast<const WorkspaceEntry&>(entry).info.access_token, access_token);
+  });
+}
+
 std::optional<WorkspaceInfo> WorkspaceManager::info(const std::string& id,
                                                     const std::string& owner) const {
   auto entry = std::static_pointer_cast<WorkspaceEntry>(registry_.find(id, owner));

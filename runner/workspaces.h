@@ -158,6 +158,9 @@ class WorkspaceManager {
   // which carries no API key; the refusal says why not (a wrong token answers not_found).
   std::variant<std::shared_ptr<Workspace>, SessionError> find_by_token(
       const std::string& id, std::string_view access_token) const;
+  // Whether find_by_token would find it, without taking a reference to the workspace: cheap and
+  // safe on an I/O thread (a reference dropped there could be the last, and end the sandbox).
+  bool token_matches(const std::string& id, std::string_view access_token) const;
   std::optional<WorkspaceInfo> info(const std::string& id, const std::string& owner) const;
   std::vector<WorkspaceInfo> list(const std::string& owner) const;
   // Ends it now, with everything it held. False when it is not this owner's.

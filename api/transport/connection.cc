@@ -171,6 +171,7 @@ void Connection::disarm_request_deadline() {
 }
 
 void Connection::handle(HttpRequest request) {
+  on_sandbox_threads_ = false;
   const std::string_view path = request.path();
   if (path == "/healthz" || path == "/readyz") {
     // Cheap and answered here, so that health checks pass while every handler thread is busy.

@@ -34,18 +34,21 @@ struct Shape {
   const Descriptor* each = nullptr;
 };
 
+// A repeated message field's value is an array of that message, or (protobuf takes it too) one
+// of them alone; a map's is an object whose values are its value type.
 Shape shape_of(const FieldDescriptor* field) {
   if (field->is_map())
     return {nullptr, fields_of(field->message_type()->map_value()->message_type())};
   const Descriptor* message = fields_of(field->message_type());
-  return field->is_repeated() ? Shape{nullptr, message} : Shape{message, nullptr};
+  return field->is_repeated() ? Shape{message, message} : Shape{message, nullptr};
 }
 
-// The field a key names, by any of the names protobuf's parser takes for it.
+// The field a key names, by either name protobuf's parser takes for it (its JSON name, then its
+// own), so that a key it would ignore as unknown is not taken for a field here.
 const FieldDescriptor* field_named(const Descriptor* message, std::string_view key) {
   for (int i = 0; i < message->field_count(); ++i) {
     const FieldDescriptor* field = message->field(i);
-    if (key == field->name() || key == field->json_name() || key == field->camelcase_name()) {
+    if (key == field->json_name() || key == field->name()) {
       return field;
     }
   }
@@ -137,7 +140,7 @@ class Checker {
           if (c == ',') {
             ++at_;
             want = open_.back() == '{' ? Want::key : Want::value;
-            next_ = {frames_.back().each, nullptr};
+            next_ = {frames_.back().each, frames_.back().each};  // an array's next element
             continue;
           }
           if (c == closer()) break;
@@ -165,7 +168,8 @@ class Checker {
             }
             open_.push_back(c);
             frames_.push_back({c == '{' ? next_.object : nullptr, next_.each, {}});
-            next_ = {next_.each, nullptr};  // an array's first element
+            next_ = {next_.each, next_.each};  // an array's first element (protobuf flattens
+                                               // arrays in arrays of a repeated field)
             ++at_;
             want = c == '{' ? Want::key_or_close : Want::value_or_close;
             continue;
@@ -197,12 +201,13 @@ class Checker {
     if (auto bad = string()) return bad;
     const std::string_view name = text_.substr(start + 1, at_ - start - 2);
     Frame& frame = frames_.back();
-    std::string canonical = decoded(name);
+    // What the key is compared as: "k" and its text decoded, or "f" and the field's number.
+    std::string canonical = "k" + decoded(name);
     next_ = {frame.each, nullptr};
     if (frame.message) {
-      if (const FieldDescriptor* field = field_named(frame.message, canonical)) {
-        // A field's number is not a string a key decodes to: keys have no NUL in front.
-        canonical = std::string(1, '\0') + std::to_string(field->number());
+      if (const FieldDescriptor* field =
+              field_named(frame.message, std::string_view(canonical).substr(1))) {
+        canonical = "f" + std::to_string(field->number());
         next_ = shape_of(field);
       } else {
         next_ = {};

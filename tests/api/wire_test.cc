@@ -266,6 +266,16 @@ TEST_CASE("a key is the same key however it is spelled: escaped, or by a field's
                                    json::kMaxJsonDepth, start));
   CHECK(problem(R"({"process":{"cmd":"a","envs":{"A":"1","\u0041":"2"}}})", start)
             .starts_with("the key \"\\u0041\" names what \"A\" named"));
+  // A repeated message field given one object alone, or as arrays in an array (protobuf takes
+  // both), is still read as that message.
+  const auto* result = v1::ExecutionResult::descriptor();
+  CHECK(problem(R"({"files":{"size_bytes":1,"sizeBytes":2}})", result)
+            .starts_with("the key \"sizeBytes\" names what \"size_bytes\" named"));
+  CHECK(problem(R"({"files":[[{"media_type":"a","mediaType":"b"}]]})", result)
+            .starts_with("the key \"mediaType\" names what \"media_type\" named"));
+  // A key that decodes to what a field's number looks like inside is a key of its own.
+  CHECK_FALSE(
+      json::syntax_problem(R"({"code":"x","\u00002":1,"f2":1})", json::kMaxJsonDepth, request));
   // Unknown keys and free-form values (Struct) are compared as decoded text.
   CHECK(problem(R"({"code":"x","colour":1,"colour":2})", request)
             .starts_with("the key \"colour\" appears twice"));

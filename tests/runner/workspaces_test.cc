@@ -470,6 +470,13 @@ TEST_CASE("sandbox traffic finds a workspace by its access token only", "[root]"
   CHECK(refusal(manager.find_by_token(info.id, "")).refusal == SessionRefusal::not_found);
   CHECK(refusal(manager.find_by_token(IdMaker("r1").make("sb"), info.access_token)).refusal ==
         SessionRefusal::lost);  // another incarnation of replica r1
+  // The head-time check (on an I/O thread) agrees, and keeps no reference to the workspace.
+  CHECK(manager.token_matches(info.id, info.access_token));
+  CHECK_FALSE(manager.token_matches(info.id, wrong));
+  CHECK_FALSE(manager.token_matches(info.id, ""));
+  CHECK_FALSE(manager.token_matches(IdMaker("r1").make("sb"), info.access_token));
+  CHECK(manager.kill(info.id, "alice"));
+  CHECK_FALSE(manager.token_matches(info.id, info.access_token));
 }
 
 TEST_CASE("a workspace's files are in /home/user and no other workspace sees them", "[root]") {
