@@ -38,11 +38,13 @@ int lift_fd(int fd, int floor, int socket) {
   return lifted;
 }
 
-// "/proc/sys/user/..." shows and sets the values of the reader's user namespace.
-void write_user_limit(int socket, const char* path, int value) {
+// "/proc/sys/user/..." shows and sets the values of the reader's user namespace. optional: a
+// kernel without the feature has no such file, and nothing to cap.
+void write_user_limit(int socket, const char* path, int value, bool optional = false) {
   char text[16];
   const int length = std::snprintf(text, sizeof text, "%d", value);
   const int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 && optional && errno == ENOENT) return;
   if (fd < 0) fail(socket, "open", path, errno);
   if (::write(fd, text, static_cast<size_t>(length)) != length) fail(socket, "write", path, errno);
   ::close(fd);
@@ -53,6 +55,8 @@ void write_user_limit(int socket, const char* path, int value) {
 void limit_user_namespace(int socket) {
   write_user_limit(socket, "/proc/sys/user/max_inotify_instances", kMaxInotifyInstances);
   write_user_limit(socket, "/proc/sys/user/max_inotify_watches", kMaxInotifyWatches);
+  write_user_limit(socket, "/proc/sys/user/max_fanotify_groups", kMaxFanotifyGroups, true);
+  write_user_limit(socket, "/proc/sys/user/max_fanotify_marks", kMaxFanotifyMarks, true);
 }
 
 bool send_message(int socket, const ControlMessage& message, const int* fds, int fd_count) {

@@ -46,7 +46,7 @@ void join_cgroup(int socket, const int* files, size_t count);
 // (joined, cloned into or moved by the supervisor).
 void enter_cgroup_namespace(int socket);
 
-// The user namespace's own caps on inotify instances and watches (rlimits.h says why), written
+// The user namespace's own caps on inotify and fanotify objects (rlimits.h says why), written
 // while we hold capabilities in it: the program, without them, cannot raise them again.
 void limit_user_namespace(int socket);
 

@@ -30,13 +30,16 @@ const RlimitSetting* apply_rlimits(const std::vector<RlimitSetting>& settings);
 
 const char* rlimit_name(int resource);
 
-// The kernel charges queued signals and inotify objects to a user, and a sandbox's charge rises
-// to the user that created its namespace: root, shared with the host's own daemons (128 inotify
-// instances in all by default). So each sandbox gets its own small share. Queued signals are
-// RLIMIT_SIGPENDING, per process tree of the sandbox's uid; inotify is capped in the sandbox's
-// user namespace (limit_user_namespace, child_steps.h), which the program cannot raise.
+// The kernel charges queued signals, inotify and fanotify objects to a user, and a sandbox's
+// charge rises to the user that created its namespace: root, shared with the host's own daemons
+// (128 inotify instances and 128 fanotify groups in all by default; unprivileged fanotify since
+// Linux 5.13). So each sandbox gets its own small share. Queued signals are RLIMIT_SIGPENDING,
+// per process tree of the sandbox's uid; inotify and fanotify are capped in the sandbox's user
+// namespace (limit_user_namespace, child_steps.h), which the program cannot raise.
 constexpr rlim_t kMaxPendingSignals = 256;
 constexpr int kMaxInotifyInstances = 8;
 constexpr int kMaxInotifyWatches = 8192;
+constexpr int kMaxFanotifyGroups = 8;
+constexpr int kMaxFanotifyMarks = 8192;
 
 }  // namespace airlock::sandbox
