@@ -161,6 +161,9 @@ class Checker {
           if (c == ']') break;
           [[fallthrough]];
         case Want::value:
+          if (++values_ > kMaxValues) {
+            return problem("the text holds more than " + std::to_string(kMaxValues) + " values");
+          }
           if (c == '{' || c == '[') {
             if (open_.size() == max_depth_) {
               return problem("arrays and objects nest deeper than " + std::to_string(max_depth_) +
@@ -329,6 +332,11 @@ class Checker {
   // body of short keys cannot cost more than ~10 MB to check. No request needs as many.
   static constexpr size_t kMaxHeldKeys = 100'000;
   size_t held_keys_ = 0;
+  // Values of any kind, each of which protobuf's parser makes an object of (a free-form Value
+  // costs ~70 bytes): capped, so that a 16 MiB body of "0," (8 million) cannot cost gigabytes
+  // on a handler thread. No request needs as many.
+  static constexpr size_t kMaxValues = 500'000;
+  size_t values_ = 0;
   Shape next_;  // what the value about to start is read as
 };
 

@@ -25,7 +25,8 @@ inline constexpr size_t kMaxJsonDepth = 64;
 // Keys are compared as they decode ("a" and "\u0061" are one key). With a schema, the text is
 // read as that message and a field named twice by its two names ("runtime" and its JSON name
 // "language") is a key given twice too: protobuf's parser would keep whichever came last. The
-// objects open at any point may hold at most 100,000 keys together.
+// objects open at any point may hold at most 100,000 keys together, and the text at most 500,000
+// values (scalars, arrays and objects).
 std::optional<std::string> syntax_problem(std::string_view text, size_t max_depth = kMaxJsonDepth,
                                           const google::protobuf::Descriptor* schema = nullptr);
 

@@ -307,3 +307,20 @@ TEST_CASE("the keys open objects hold are capped, so a body of short keys costs 
   for (int i = 0; i < 30; ++i) many += (i ? "," : "") + with_keys(10'000, false);
   CHECK_FALSE(json::syntax_problem(many + "]"));
 }
+
+TEST_CASE("the values a text holds are capped, so a body of short elements costs bounded memory") {
+  auto with_zeros = [](size_t count) {
+    std::string text = R"({"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":[)";
+    for (size_t i = 0; i < count; ++i) text += i ? ",0" : "0";
+    return text + "]}}";
+  };
+  // The object, its three scalars, params' object and its array: six before the zeros.
+  CHECK_FALSE(json::syntax_problem(with_zeros(500'000 - 6)));
+  CHECK(json::syntax_problem(with_zeros(500'000 - 5))
+            .value_or("")
+            .starts_with("the text holds more than 500000 values"));
+  // Before, 8 million zeros (16 MiB) were parsed into as many protobuf Values.
+  std::string error;
+  CHECK_FALSE(json::parse(with_zeros(8'000'000), error));
+  CHECK(error.starts_with("the text holds more than 500000 values"));
+}
