@@ -44,7 +44,9 @@ SessionRegistry::Lease::Lease(Lease&& other) noexcept
     : registry_(std::exchange(other.registry_, nullptr)), entry_(std::move(other.entry_)) {}
 
 SessionRegistry::Lease::~Lease() {
-  if (registry_) registry_->release(*entry_);
+  if (!registry_) return;
+  registry_->release(*entry_);
+  registry_->retire(std::move(entry_));
 }
 
 SessionRegistry::SessionRegistry(size_t max_sessions, size_t max_sessions_per_owner, IdMaker ids,
@@ -67,6 +69,7 @@ SessionRegistry::~SessionRegistry() {
   changed_.notify_all();
   if (reaper_.joinable()) reaper_.join();
   for (auto& [id, entry] : sessions) kill(*entry);
+  retired_.clear();
 }
 
 std::variant<SessionRegistry::Reservation, SessionError> SessionRegistry::reserve(
@@ -318,9 +321,30 @@ void SessionRegistry::release(SessionEntry& entry) {
   if (close_now) kill(entry);
 }
 
+void SessionRegistry::retire(std::shared_ptr<SessionEntry> entry) {
+  // Not the last reference: dropping it here costs nothing. (Another thread may drop its own at
+  // the same moment; that one is then the last, and pays.)
+  if (entry.use_count() > 1) return;
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopping_) {
+      retired_.push_back(std::move(entry));
+    }
+  }
+  changed_.notify_all();
+}
+
 void SessionRegistry::reap() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
+    if (!retired_.empty()) {
+      std::vector<std::shared_ptr<SessionEntry>> retired;
+      retired.swap(retired_);
+      lock.unlock();
+      retired.clear();  // ends what ran in them: sandbox, cgroup, workspace
+      lock.lock();
+      continue;
+    }
     const Clock::time_point now = Clock::now();
     std::vector<std::shared_ptr<SessionEntry>> expired;
     Clock::time_point next = now + std::chrono::hours(1);

@@ -189,6 +189,10 @@ class SessionRegistry {
                                             const std::string& owner) const;  // with mutex_ held
   SessionInfo info_of(const SessionEntry& entry) const;                       // with mutex_ held
   void release(SessionEntry& entry);
+  // A lease's reference to its entry, dropped. When it is the last (the session was closed
+  // while the lease was held), the reaper drops it: ending what ran in the session takes time,
+  // and a lease may be let go on an I/O thread (a queued execution's connection closing).
+  void retire(std::shared_ptr<SessionEntry> entry);
   void reap();  // the expiry thread
 
   const size_t max_sessions_;
@@ -202,6 +206,7 @@ class SessionRegistry {
   std::map<std::string, size_t> reserved_by_owner_;
   bool stopping_ = false;
   std::atomic<bool> draining_{false};  // read by missing() with or without mutex_
+  std::vector<std::shared_ptr<SessionEntry>> retired_;  // for the reaper to drop
   std::thread reaper_;
 };
 

@@ -97,6 +97,35 @@ TEST_CASE("a session runs one lease at a time; dropping it starts the idle clock
   CHECK(*made.kills == 0);
 }
 
+TEST_CASE("a session closed while leased ends on the reaper, not where the lease is dropped") {
+  // What runs in a session ends with its entry; the lease may be dropped on an I/O thread.
+  struct Tracked : SessionEntry {
+    std::shared_ptr<std::atomic<std::thread::id>> ended_on;
+    ~Tracked() { *ended_on = std::this_thread::get_id(); }
+  };
+  auto ended_on = std::make_shared<std::atomic<std::thread::id>>();
+  SessionRegistry registry(4, 4, IdMaker());
+  Counted made = entry_of("alice");
+  auto tracked = std::make_shared<Tracked>();
+  tracked->ended_on = ended_on;
+  tracked->owner = made.entry->owner;
+  tracked->runtime = made.entry->runtime;
+  tracked->idle_timeout = made.entry->idle_timeout;
+  tracked->max_lifetime = made.entry->max_lifetime;
+  tracked->kill = made.entry->kill;
+  made.entry = std::move(tracked);
+  const std::string id = add(registry, made);
+  made.entry.reset();
+  {
+    auto lease = registry.acquire(id, "alice");
+    REQUIRE(std::holds_alternative<SessionRegistry::Lease>(lease));
+    CHECK(registry.close(id, "alice"));
+    CHECK(*made.kills == 1);
+  }  // the last reference, dropped on this thread
+  REQUIRE(eventually([&] { return ended_on->load() != std::thread::id(); }));
+  CHECK(ended_on->load() != std::this_thread::get_id());
+}
+
 TEST_CASE("the reaper removes an idle session and one past its lifetime, busy or not") {
   SessionRegistry registry(4, 4, IdMaker());
   Counted idle = entry_of("alice", 50ms);
