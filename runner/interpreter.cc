@@ -61,6 +61,12 @@ Interpreter::~Interpreter() {
   live_.reset();
 }
 
+std::chrono::milliseconds Interpreter::cpu_used() const {
+  if (!live_) return std::chrono::milliseconds(0);
+  const sandbox::Usage usage = live_->usage_so_far();
+  return usage.cpu_user + usage.cpu_system;
+}
+
 bool Interpreter::alive() const {
   return live_ && !live_->ended();
 }

@@ -68,6 +68,8 @@ class Interpreter final : public sandbox::OutputHandler {
   // True once the driver has said it finished starting (imports done): an execution sent now
   // starts at once rather than waiting for the interpreter to come up.
   bool ready() const;
+  // CPU its sandbox has used over its life (all of it, once ended).
+  std::chrono::milliseconds cpu_used() const;
   // Memory charged to its sandbox now.
   uint64_t memory_usage_bytes() const { return live_ ? live_->memory_usage_bytes() : 0; }
   // Gives a sandbox started in the background (sandbox::Spec::background) its full CPU weight.

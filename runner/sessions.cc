@@ -23,6 +23,9 @@ struct SessionState : SessionEntry {
   std::mutex interpreter_mutex;
   std::unique_ptr<Interpreter> interpreter;
   std::string lost_because;  // why the last interpreter ended, until a fresh one reports it
+  // CPU the session's ended interpreters used: a fresh one gets what is left of the budget, so
+  // that ending the interpreter (on purpose or not) never renews it.
+  std::chrono::milliseconds cpu_spent{0};
 
   void kill_interpreter() {
     std::lock_guard lock(interpreter_mutex);
@@ -65,6 +68,10 @@ std::vector<std::string> SessionManager::runtimes() const {
   return names;
 }
 
+std::chrono::milliseconds SessionManager::cpu_budget(const SessionState& state) const {
+  return std::min(state.max_lifetime, settings_.cpu_time_budget);
+}
+
 sandbox::Spec SessionManager::spec_for(const SessionState& state) const {
   sandbox::Spec spec =
       driver_spec(*state.policy, runtimes_.at(state.runtime),
@@ -74,7 +81,7 @@ sandbox::Spec SessionManager::spec_for(const SessionState& state) const {
   // as a whole lives as long as the session may, and uses at most the session CPU budget (not
   // its lifetime, which the client chooses: up to 12 h of CPU).
   spec.limits.wall_time = state.max_lifetime + std::chrono::minutes(1);
-  spec.limits.cpu_time = std::min(state.max_lifetime, settings_.cpu_time_budget);
+  spec.limits.cpu_time = cpu_budget(state) - state.cpu_spent;
   spec.host_workdir = state.workspace->path();
   return spec;
 }
@@ -211,7 +218,16 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
       if (state.interpreter) {
         state.lost_because =
             state.lost_because.empty() ? "the interpreter ended" : state.lost_because;
+        state.cpu_spent += state.interpreter->cpu_used();
         state.interpreter.reset();
+      }
+      if (state.cpu_spent >= cpu_budget(state)) {
+        return execution.fail(
+            "session setup",
+            {"the session has used its CPU budget (" + sandbox::format_duration(cpu_budget(state)) +
+                 " over its life), so no fresh interpreter can start; its files can still be "
+                 "read. Create a new session to run more code",
+             0});
       }
       auto fresh = Interpreter::start(sandbox_, spec_for(state),
                                       link_for(settings_.gateway, state.policy->egress));

@@ -62,6 +62,8 @@ class SessionLease {
  private:
   friend class SessionManager;
   SessionLease(SessionRegistry::Lease lease, std::shared_ptr<SessionState> state);
+  // In this order: state_ goes first, so that lease_ holds the last reference a closed session
+  // may have, which the registry's reaper then drops (SessionRegistry::retire).
   SessionRegistry::Lease lease_;         // frees the session when dropped
   std::shared_ptr<SessionState> state_;  // the same session, with what runs in it
 };
@@ -131,6 +133,8 @@ class SessionManager {
   // registry_.touch() for what runs in the session.
   std::shared_ptr<SessionState> touch(const std::string& id, const std::string& owner);
   sandbox::Spec spec_for(const SessionState& state) const;
+  // The CPU a session may use over its life, across the interpreters it starts.
+  std::chrono::milliseconds cpu_budget(const SessionState& state) const;
 
   sandbox::Sandbox& sandbox_;
   RuntimeTable runtimes_;

@@ -278,6 +278,25 @@ std::variant<Job, JobRefusal> build_session_job(const ApiContext& context,
                         "arguments; put values in the code",
                         "args")};
   }
+  // The session's sandbox was made with its policy's egress, memory and process limits; an
+  // execution cannot narrow them, and must not seem to.
+  if (message.has_egress()) {
+    return JobRefusal{
+        400, make_error("invalid_request",
+                        "egress: a session's sandbox keeps the egress of its policy \"" +
+                            info->policy_name +
+                            "\"; leave egress out, or run this code as a one-shot execution",
+                        "egress")};
+  }
+  if (!message.limits().memory().empty() || message.limits().processes() != 0) {
+    const char* field = message.limits().memory().empty() ? "limits.processes" : "limits.memory";
+    return JobRefusal{
+        400, make_error("invalid_request",
+                        std::string(field) +
+                            ": a session's sandbox keeps the memory and process limits of its "
+                            "policy; an execution may set only wall_time and cpu_time",
+                        field)};
+  }
   message.set_runtime(info->runtime);
   message.set_policy(info->policy_name);
   auto built = build_job(context, identity, message);
@@ -289,6 +308,9 @@ std::variant<Job, JobRefusal> build_session_job(const ApiContext& context,
                       make_error(code_for(refusal->refusal), refusal->message)};
   }
   auto lease = std::get<std::shared_ptr<runner::SessionLease>>(acquired);
+  // What runs is the session's policy as it was made, whatever the file says now: the audit
+  // record and the started event name that one.
+  job.policy = sessions.policy_of(*lease);
   // The lease lives in job.hold, which is let go just before the final event goes out, so that
   // a client that reads it may use the session at once. A copy held by `run` would keep the
   // session busy until the job itself is gone, after the client could have sent its next request.

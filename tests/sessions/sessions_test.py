@@ -193,6 +193,22 @@ class Sessions(unittest.TestCase):
                                       "    os.remove(name)\nprint(2)")
         self.assertEqual(result["stdout"], "2\n", result)
 
+    def test_limits_a_session_cannot_apply_are_a_400_with_the_field(self):
+        session = self.create("python")
+        # Before, these were accepted and ignored: the sandbox kept its policy's egress, memory
+        # and process limits while the caller believed it had narrowed them.
+        for extra, field in (({"egress": {"allow": []}}, "egress"),
+                             ({"limits": {"memory": "64MiB"}}, "limits.memory"),
+                             ({"limits": {"processes": 4}}, "limits.processes")):
+            status, _, body = self.call("POST", f"/v1/sessions/{session['id']}/executions",
+                                        {"code": "print(1)", **extra})
+            self.assertEqual(status, 400, body)
+            error = json.loads(body)["error"]
+            self.assertEqual(error["code"], "invalid_request")
+            self.assertEqual(error["field"], field)
+        self.assertEqual(self.run_in(session, "print(1)", limits={"wall_time": "5s"})["stdout"],
+                         "1\n")
+
     def test_a_second_concurrent_execution_is_409(self):
         session = self.create("python")
         results = {}
@@ -258,6 +274,32 @@ class Sessions(unittest.TestCase):
         self.assertIsInstance(usage["wall_time_ms"], int)
         self.assertGreater(usage["peak_memory_bytes"], 64 * 1024 ** 2)
         self.assertGreater(usage["cpu_user_ms"] + usage["cpu_system_ms"], 0)
+
+    def test_a_fresh_interpreter_gets_what_is_left_of_the_cpu_budget_not_a_new_one(self):
+        server = s.Server(AIRLOCK, s.base_config(session_cpu_time="1s"))
+        self.addCleanup(server.close)
+        status, _, body = server.request("POST", "/v1/sessions", {"runtime": "python"})
+        self.assertEqual(status, 201, body)
+        path = "/v1/sessions/" + json.loads(body)["id"]
+        self.addCleanup(server.request, "DELETE", path)
+        # A thread of the interpreter's own outlives its execution (kill(-1) spares it) and
+        # spends the session's whole budget between executions, which ends the sandbox.
+        status, _, body = server.request("POST", path + "/executions", {
+            "code": "import threading\n"
+                    "def spin():\n    while True: pass\n"
+                    "threading.Thread(target=spin, daemon=True).start()\nprint('spinning')"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["stdout"], "spinning\n")
+        time.sleep(4)
+        status, _, body = server.request("POST", path + "/executions", {"code": "print(1)"})
+        result = json.loads(body)
+        # Before, the fresh interpreter got the whole budget again, and the spinning could go on.
+        self.assertNotEqual(result.get("stdout"), "1\n", body)
+        self.assertEqual(result["status"], "setup_error", body)
+        self.assertIn("used its CPU budget (1 s over its life)", result["reason"])
+        # The files are still there to read.
+        status, _, body = server.request("GET", path + "/files")
+        self.assertEqual(status, 200, body)
 
     def test_two_sessions_cannot_see_each_others_files_or_processes(self):
         a = self.create("bash")
