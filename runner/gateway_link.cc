@@ -44,7 +44,10 @@ GatewayLink::GatewayLink(GatewayHost* host, const policies::Egress& egress,
   on_blocked_ = [refusals = refusals_, then = std::move(on_blocked)](const egress::Blocked& b) {
     {
       std::lock_guard lock(refusals->first);
-      if (refusals->second.size() < egress::kMaxBlockedReported) refusals->second.push_back(b);
+      // Room for the attachment's notices (limits reached, refusals not listed) past its cap.
+      if (refusals->second.size() < 2 * egress::kMaxBlockedReported) {
+        refusals->second.push_back(b);
+      }
     }
     if (then) then(b);
   };

@@ -140,11 +140,12 @@ bool AttachmentState::answer_one_dns() {
     ++usage_.dns_queries;
   }
   if (answer.refused_name) {
-    report({"dns " + *answer.refused_name, "not in the policy's egress list"});
+    report({"dns " + *answer.refused_name, "not in the policy's egress list"}, Listing::name);
   }
   if (answer.over_limit_name) {
     report({"dns " + *answer.over_limit_name,
-            "the run's limit of " + std::to_string(kMaxSyntheticNames) + " names is reached"});
+            "the run's limit of " + std::to_string(kMaxSyntheticNames) + " names is reached"},
+           Listing::name);
   }
   if (answer.packet.empty()) return true;
   iovec out{answer.packet.data(), answer.packet.size()};
@@ -196,10 +197,9 @@ bool AttachmentState::read_one_refusal() {
   if (!refusal) return true;
   const bool tcp = refusal->protocol == KernelRefusal::Protocol::tcp;
   if (reported_.size() >= kMaxBlockedReported) {  // only counted from now on
-    if (tcp) {
-      std::lock_guard lock(counts_mutex_);
-      ++usage_.refused;
-    }
+    std::lock_guard lock(counts_mutex_);
+    if (tcp) ++usage_.refused;
+    ++unlisted_;
     return true;
   }
   std::string host = refusal->address;
@@ -254,21 +254,39 @@ void AttachmentState::resolve_later(std::function<void()> start) {
     return;
   }
   ++resolving_;
+  core_->lookup_starting();
   start();
 }
 
 void AttachmentState::resolution_done() {
   --resolving_;
+  core_->lookup_done();
   if (waiting_to_resolve_.empty() || finished_) return;
   auto next = std::move(waiting_to_resolve_.front());
   waiting_to_resolve_.pop_front();
   ++resolving_;
+  core_->lookup_starting();
   next();
 }
 
-void AttachmentState::report(Blocked blocked) {
-  if (finished_ || reported_.size() >= kMaxBlockedReported) return;
+// Each distinct refusal once, up to the cap; names (which cost a sandbox one datagram each) take
+// at most half of it, so that a flood of them cannot hide the connections refused after it. The
+// limits' notices come once each and are always listed. What the cap leaves out is counted, and
+// finish() lists the count.
+void AttachmentState::report(Blocked blocked, Listing listing) {
+  if (finished_) return;
+  const bool full = listing != Listing::notice &&
+                    (reported_.size() >= kMaxBlockedReported ||
+                     (listing == Listing::name && names_reported_ >= kMaxBlockedReported / 2));
+  if (full) {
+    if (!reported_.contains({blocked.destination, blocked.reason})) {
+      std::lock_guard lock(counts_mutex_);
+      ++unlisted_;
+    }
+    return;
+  }
   if (!reported_.emplace(blocked.destination, blocked.reason).second) return;
+  if (listing == Listing::name) ++names_reported_;
   {
     std::lock_guard lock(counts_mutex_);
     blocked_.push_back(blocked);
@@ -296,7 +314,8 @@ bool AttachmentState::admit(const std::string& destination) {
     if (!connection_limit_reported_) {
       connection_limit_reported_ = true;
       report({destination, "the run's limit of " + std::to_string(egress_.max_connections) +
-                               " connections is reached"});
+                               " connections is reached"},
+             Listing::notice);
     }
     return false;
   }
@@ -315,7 +334,8 @@ bool AttachmentState::transfer(uint64_t bytes, bool to_upstream, const std::stri
   }
   byte_limit_reached_ = true;
   report({destination,
-          "the run's limit of " + std::to_string(egress_.max_bytes) + " bytes is reached"});
+          "the run's limit of " + std::to_string(egress_.max_bytes) + " bytes is reached"},
+         Listing::notice);
   const auto open = connections_;
   for (const auto& [raw, weak] : open) {
     if (auto connection = weak.lock()) connection->close();
@@ -326,6 +346,17 @@ bool AttachmentState::transfer(uint64_t bytes, bool to_upstream, const std::stri
 Report AttachmentState::finish() {
   if (!finished_) {
     read_waiting_refusals();  // what the sandbox was refused in its last moments
+    uint64_t unlisted = 0;
+    {
+      std::lock_guard lock(counts_mutex_);
+      unlisted = unlisted_;
+    }
+    if (unlisted > 0) {
+      report({"refusals not listed", std::to_string(unlisted) +
+                                         " more refused attempts, past the list's cap of " +
+                                         std::to_string(kMaxBlockedReported)},
+             Listing::notice);
+    }
     finished_ = true;
     ErrorCode ignored;
     for (auto& listener : listeners_) {

@@ -23,9 +23,12 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using udp = net::ip::udp;
 
-// Threads that run the host's resolver (getaddrinfo blocks), and how many of them one attachment
-// may use at once: a sandbox asking for slow names waits for its own answers, not others'.
+// Threads that run the host's resolver (getaddrinfo blocks and cannot be interrupted), and how
+// many lookups one attachment may run at once. More threads start while every one is busy, up
+// to the most: a sandbox asking for names that never answer (10-30 s each) waits for its own
+// answers, and others' lookups get threads of their own.
 inline constexpr size_t kResolverThreads = 4;
+inline constexpr size_t kMaxResolverThreads = 64;
 inline constexpr size_t kMaxResolvingPerAttachment = 2;
 // Concurrent closes share one grace period, so a few threads keep up with many runs.
 inline constexpr size_t kCloserThreads = 2;
@@ -48,6 +51,8 @@ struct Gateway::Core {
   net::io_context io;
   std::thread thread;
   net::thread_pool resolvers{kResolverThreads};
+  std::vector<std::thread> more_resolvers;  // attached to resolvers; started on the I/O thread
+  size_t lookups_running = 0;               // I/O thread only
   // Closes the refusal watches: closing a packet socket waits for an RCU grace period (about
   // 10 ms here), which must not lengthen every run under egress.
   net::thread_pool closers{kCloserThreads};
@@ -61,6 +66,10 @@ struct Gateway::Core {
   // Runs fn on the I/O thread and waits for it; inline on the I/O thread itself, or once the
   // thread has stopped. Any thread.
   void run_and_wait(const std::function<void()>& fn);
+  // A lookup is about to be posted to resolvers (I/O thread): starts another resolver thread
+  // when every one is busy. lookup_done when it has ended.
+  void lookup_starting();
+  void lookup_done() { --lookups_running; }
   std::shared_ptr<const GatewayConfig> current_config();  // any thread
 };
 
@@ -109,7 +118,8 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   void watch_refusals();
   bool read_one_refusal();  // false when no packet was waiting
   void report_unread_refusals();
-  void report(Blocked blocked);
+  enum class Listing { name, destination, notice };
+  void report(Blocked blocked, Listing listing = Listing::destination);
 
   std::shared_ptr<Gateway::Core> core_;  // first: the io_context outlives the sockets below
   const policies::Egress egress_;
@@ -136,6 +146,8 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   Usage usage_;
   std::vector<Blocked> blocked_;
   std::set<std::pair<std::string, std::string>> reported_;
+  size_t names_reported_ = 0;  // of reported_, DNS names
+  uint64_t unlisted_ = 0;      // refusals the cap left out of blocked_ (under counts_mutex_)
 };
 
 }  // namespace airlock::egress

@@ -154,7 +154,7 @@ void Connection::copy(tcp::socket& from, tcp::socket& to,
       ErrorCode ignored;
       to.shutdown(tcp::socket::shutdown_send, ignored);
       (to_upstream ? self->client_done_ : self->upstream_done_) = true;
-      if (self->client_done_ && self->upstream_done_) self->close();
+      if ((self->client_done_ || self->client_ignored_) && self->upstream_done_) self->close();
       return;
     }
     if (ec) {
@@ -163,12 +163,23 @@ void Connection::copy(tcp::socket& from, tcp::socket& to,
     }
     self->last_activity_ = Clock::now();
     if (to_upstream && self->request_body_left_) {  // past the request's body: dropped
-      n = static_cast<size_t>(std::min<uint64_t>(n, *self->request_body_left_));
-      *self->request_body_left_ -= n;
-      if (n == 0) {
+      const size_t forwarded =
+          static_cast<size_t>(std::min<uint64_t>(n, *self->request_body_left_));
+      *self->request_body_left_ -= forwarded;
+      self->dropped_after_body_ += n - forwarded;
+      if (forwarded == 0) {
+        // Enough is read to see a client's half-close after a pipelined request. Past that the
+        // client is not read any more: a sandbox that streams after its request must keep
+        // neither the gateway's thread busy nor, once the upstream is done, the connection.
+        if (self->dropped_after_body_ > kMaxDroppedAfterBody) {
+          self->client_ignored_ = true;
+          if (self->upstream_done_) self->close();
+          return;
+        }
         self->copy(from, to, buffer, to_upstream);
         return;
       }
+      n = forwarded;
     }
     if (!self->owner_->transfer(n, to_upstream, self->destination())) return;
     if (!to_upstream) self->upstream_spoke_ = true;

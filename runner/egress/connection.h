@@ -14,6 +14,8 @@ inline constexpr std::chrono::milliseconds kHeadTimeout{10000};
 // After the gateway's own response, how long it lets the client read it before closing.
 inline constexpr std::chrono::milliseconds kLingerAfterResponse{1000};
 inline constexpr size_t kCopyBufferBytes = 16 * 1024;
+// What a plain-HTTP client may send after its one request before it is no longer read.
+inline constexpr uint64_t kMaxDroppedAfterBody = 64 * 1024;
 
 using Clock = std::chrono::steady_clock;
 using ErrorCode = boost::system::error_code;
@@ -85,6 +87,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string head_;  // client bytes read before copying starts (rewritten when HTTP)
   // Set for a plain HTTP request with a known body length: the body bytes still to forward.
   std::optional<uint64_t> request_body_left_;
+  uint64_t dropped_after_body_ = 0;  // what the client sent after its request
+  bool client_ignored_ = false;      // it sent too much of it: no longer read
   size_t head_searched_ = 0;  // how much of head_ was searched for a head's end
   std::string response_;      // what the gateway itself writes to the client
   std::array<char, kCopyBufferBytes> up_buffer_{};

@@ -42,7 +42,15 @@ std::optional<tcp::endpoint> pinned_endpoint(const std::string& value, uint16_t 
 
 // The host's resolver, blocking: run on the resolver threads only. Nothing when the name does
 // not resolve.
-std::vector<tcp::endpoint> lookup(const std::string& host, uint16_t port) {
+std::vector<tcp::endpoint> lookup(const GatewayConfig& config, const std::string& host,
+                                  uint16_t port) {
+  if (config.lookup) {
+    std::vector<tcp::endpoint> endpoints;
+    for (const std::string& value : config.lookup(host)) {
+      if (const auto endpoint = pinned_endpoint(value, port)) endpoints.push_back(*endpoint);
+    }
+    return endpoints;
+  }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -99,8 +107,8 @@ void Connection::resolve() {
       return;
     }
     net::post(self->owner_->resolver_threads(),
-              [self, host = self->host_, port = self->port_]() mutable {
-                std::vector<tcp::endpoint> found = lookup(host, port);
+              [self, host = self->host_, port = self->port_, config = self->config_]() mutable {
+                std::vector<tcp::endpoint> found = lookup(*config, host, port);
                 // self moves on: the last reference must never be dropped on this thread, where
                 // the connection's destructor would touch the I/O thread's state.
                 auto& io = self->owner_->io();

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <system_error>
+
 #include "runner/egress/attachment_state.h"
 #include "runner/egress/connection.h"
 #include "runner/egress/http_head.h"
@@ -53,6 +55,18 @@ std::optional<PinnedAddress> parse_pinned_address(std::string_view value) {
   const std::optional<Authority> authority = parse_authority(value);
   if (!authority || !usable(authority->host)) return std::nullopt;
   return PinnedAddress{authority->host, authority->port};
+}
+
+void Gateway::Core::lookup_starting() {
+  ++lookups_running;
+  if (lookups_running > kResolverThreads + more_resolvers.size() &&
+      kResolverThreads + more_resolvers.size() < kMaxResolverThreads) {
+    try {
+      more_resolvers.emplace_back([this] { resolvers.attach(); });
+    } catch (const std::system_error&) {
+      // No thread to be had now: the lookup waits for one of those running.
+    }
+  }
 }
 
 void Gateway::Core::run_and_wait(const std::function<void()>& fn) {
@@ -110,6 +124,7 @@ Gateway::~Gateway() {
   core_->thread.join();
   // A lookup still running finishes (getaddrinfo cannot be interrupted); queued ones do not.
   core_->resolvers.stop();
+  for (std::thread& thread : core_->more_resolvers) thread.join();
   core_->resolvers.join();
   // Handlers posted before the stop (a finish() waiting for its answer, aborted operations)
   // still run, here, so that no waiter hangs and no state is held by a queued handler.

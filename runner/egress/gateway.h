@@ -34,6 +34,9 @@ struct GatewayConfig {
   std::map<std::string, std::string> secrets;
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds idle_timeout{300000};
+  // Looks a name up, as values like hosts' ("address" or "address:port"), on a resolver thread.
+  // The host's resolver (getaddrinfo) when empty; tests set one that takes its time.
+  std::function<std::vector<std::string>(const std::string& name)> lookup;
 };
 
 // A GatewayConfig::hosts value: "address", "address:port", "[v6]" or "[v6]:port", the address a
@@ -68,7 +71,8 @@ struct Usage {
 };
 
 // What the gateway did for one sandbox. blocked holds each distinct refusal once (at most
-// kMaxBlockedReported of them); usage counts every one.
+// kMaxBlockedReported of them, DNS names at most half, then one "refusals not listed" entry
+// counting the rest, and the limits' notices); usage counts every refused connection.
 struct Report {
   std::vector<Blocked> blocked;
   Usage usage;

@@ -6,7 +6,9 @@ namespace airlock::egress {
 
 namespace {
 
-constexpr size_t kMaxMethodSize = 16;
+bool is_letter(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 bool is_tchar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
@@ -19,6 +21,17 @@ bool is_token(std::string_view text) {
 
 char lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool contains_ignoring_case(std::string_view text, std::string_view lower_needle) {
+  if (lower_needle.size() > text.size()) return false;
+  for (size_t i = 0; i + lower_needle.size() <= text.size(); ++i) {
+    if (std::equal(lower_needle.begin(), lower_needle.end(), text.begin() + i,
+                   [](char needle, char c) { return needle == lower(c); })) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string_view trim(std::string_view text) {
@@ -42,16 +55,32 @@ bool iequals(std::string_view a, std::string_view b) {
 
 StreamKind classify_stream(std::string_view stream) {
   // What a server might read as a request goes to the strict parser, which refuses what it
-  // cannot parse: the blank lines servers skip before a request line (RFC 9112, 2.2) as well as
-  // a method in any case. Anything else is another protocol, forwarded as it is.
-  if (!stream.empty() && (stream[0] == '\r' || stream[0] == '\n')) return StreamKind::http;
-  for (size_t i = 0; i < stream.size(); ++i) {
-    const char c = stream[i];
-    if (c == ' ') return i > 0 ? StreamKind::http : StreamKind::opaque;
-    const bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-    if (!letter || i >= kMaxMethodSize) return StreamKind::opaque;
+  // cannot parse: the blank lines servers skip before a request line (RFC 9112, 2.2), a method
+  // of letters in any case and of any length, and a method of other token characters (nginx
+  // takes M-SEARCH, Go and Apache any token) on a line that names an HTTP version. Anything
+  // else is another protocol, forwarded as it is: SSH's "SSH-2.0-OpenSSH_9.2p1 Debian" is a
+  // token and a space too, but names no HTTP version.
+  if (stream.empty()) return StreamKind::need_more;
+  if (stream[0] == '\r' || stream[0] == '\n') return StreamKind::http;
+  size_t end = 0;
+  bool letters = true;
+  for (; end < stream.size() && is_tchar(stream[end]); ++end) {
+    letters = letters && is_letter(stream[end]);
   }
-  return StreamKind::need_more;
+  // Undecided until the method ends, but no further than a head may reach: the strict parser
+  // refuses what is still undecided there.
+  const StreamKind undecided =
+      stream.size() >= kMaxRequestHeadBytes ? StreamKind::http : StreamKind::need_more;
+  if (end == stream.size()) return undecided;
+  // Servers that are lenient take more than SP between the request line's parts (RFC 9112, 3).
+  if (end == 0 || std::string_view(" \t\v\f").find(stream[end]) == std::string_view::npos) {
+    return StreamKind::opaque;
+  }
+  if (letters) return StreamKind::http;
+  const size_t line_end = stream.find('\n', end);
+  if (line_end == std::string_view::npos) return undecided;
+  return contains_ignoring_case(stream.substr(end, line_end - end), "http/") ? StreamKind::http
+                                                                             : StreamKind::opaque;
 }
 
 size_t request_head_size(std::string_view stream, size_t searched) {

@@ -17,8 +17,9 @@ inline constexpr size_t kMaxRequestHeadBytes = 64 * 1024;
 
 enum class StreamKind { need_more, http, opaque };
 
-// What the first bytes of a (non-TLS) stream are: an HTTP/1.x request once they start with an
-// upper-case method token and a space; opaque once they cannot; need_more while they might.
+// What the first bytes of a (non-TLS) stream are: an HTTP/1.x request once a server might read
+// them as one (a method of letters and a space, or any token on a line naming an HTTP version);
+// opaque once no server would; need_more while they might become either.
 StreamKind classify_stream(std::string_view stream);
 
 // The size of the head (through the blank line), or 0 while it has not all arrived. searched:

@@ -98,15 +98,17 @@ policies::Cidr unmapped(const policies::Cidr& address) {
   return v4;
 }
 
-bool special_address_allowed(const policies::Egress& egress, const policies::Cidr& address) {
+bool special_address_allowed(const policies::Egress& egress, const policies::Cidr& address,
+                             uint16_t port) {
   const policies::Cidr judged = unmapped(address);
   const SpecialRange* range = special_range(judged);
   if (range == nullptr) return true;
   const policies::Cidr network = *policies::Cidr::parse(range->network);
   // "0.0.0.0/0" means the internet, not the host's loopback: the rule must lie within the range.
   return std::any_of(egress.allow.begin(), egress.allow.end(), [&](const auto& rule) {
-    return rule.cidr && rule.cidr->contains(judged) && rule.cidr->v6 == network.v6 &&
-           rule.cidr->prefix_length >= network.prefix_length && network.contains(*rule.cidr);
+    return rule.cidr && rule.cidr->contains(judged) && lists_port(rule, port) &&
+           rule.cidr->v6 == network.v6 && rule.cidr->prefix_length >= network.prefix_length &&
+           network.contains(*rule.cidr);
   });
 }
 
@@ -121,7 +123,7 @@ std::optional<std::string> upstream_refusal(const policies::Egress& egress,
                                             const policies::Cidr& address, uint16_t port,
                                             bool host_local) {
   if (const auto kind = special_address_kind(address);
-      kind && !special_address_allowed(egress, address)) {
+      kind && !special_address_allowed(egress, address, port)) {
     return kind;
   }
   if (!host_local) return std::nullopt;

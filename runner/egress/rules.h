@@ -41,10 +41,12 @@ policies::Cidr unmapped(const policies::Cidr& address);
 // the host's own networks.
 std::optional<std::string> special_address_kind(const policies::Cidr& address);
 
-// False for a special address (special_address_kind) unless a cidr rule contains it and lies
-// within its special range: 10.1.2.0/24 lets 10.1.2.3 through, 0.0.0.0/0 does not let 127.0.0.1
-// or 169.254.169.254 through. True for an ordinary address.
-bool special_address_allowed(const policies::Egress& egress, const policies::Cidr& address);
+// False for a special address (special_address_kind) unless a cidr rule contains it, lists port
+// and lies within its special range: 10.1.2.0/24 on 5432 lets 10.1.2.3:5432 through (whatever
+// name resolved to it), not 10.1.2.3:80; 0.0.0.0/0 does not let 127.0.0.1 or 169.254.169.254
+// through. True for an ordinary address.
+bool special_address_allowed(const policies::Egress& egress, const policies::Cidr& address,
+                             uint16_t port);
 
 // Why the gateway must not connect to address:port for a sandbox under egress, as the address's
 // kind ("loopback", kHostLocal, ...), or nothing when it may: a special address no rule within

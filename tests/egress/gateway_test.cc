@@ -36,7 +36,15 @@ struct Rig {
   Rig(policies::Egress egress, GatewayConfig config, std::vector<uint16_t> ports = {80, 443}) {
     if (!net.error().empty()) FAIL("sandbox side: " << net.error());
     gateway = Gateway::start(std::move(config));
-    auto attached = gateway->attach(egress, net.make_sockets(ports), [this](const Blocked& b) {
+    attach(*gateway, egress, ports);
+  }
+  // Another sandbox on first's gateway (first must outlive it).
+  Rig(policies::Egress egress, Rig& first, std::vector<uint16_t> ports = {80, 443}) {
+    if (!net.error().empty()) FAIL("sandbox side: " << net.error());
+    attach(*first.gateway, egress, ports);
+  }
+  void attach(Gateway& on, const policies::Egress& egress, const std::vector<uint16_t>& ports) {
+    auto attached = on.attach(egress, net.make_sockets(ports), [this](const Blocked& b) {
       std::lock_guard lock(mutex);
       seen.push_back(b);
     });
@@ -165,6 +173,18 @@ TEST_CASE("plain HTTP to an allowed name goes out with Connection: close and the
   CHECK(report.usage.bytes_received == response.size());
 }
 
+TEST_CASE("a method of other token characters is checked like any other", "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5");
+  Rig rig(api_egress(), config_for(upstream));
+  const std::string response = rig.exchange(
+      rig.resolve("plain.test"), 80,
+      "M-SEARCH / HTTP/1.1\r\nHost: evil.test\r\n\r\nGET / HTTP/1.1\r\nHost: evil.test\r\n\r\n");
+  CHECK(response.rfind("HTTP/1.1 403", 0) == 0);
+  CHECK(rig.blocked("plain.test:80", "HTTP Host evil.test does not match plain.test"));
+  CHECK(upstream.connections() == 0);
+}
+
 TEST_CASE("a second request on the connection never reaches the upstream", "[root]") {
   if (!can_make_namespaces()) return;
   Upstream upstream("127.0.0.5", [](int fd, std::string& received) {
@@ -188,6 +208,32 @@ TEST_CASE("a second request on the connection never reaches the upstream", "[roo
   CHECK(seen.size() >= 5);
   CHECK(seen.substr(seen.size() - 9) == "\r\n\r\nhello");
   CHECK(seen.find("evil.test") == std::string::npos);
+}
+
+TEST_CASE("a client streaming after its request is no longer read once past a head's worth",
+          "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5");
+  Rig rig(api_egress(), config_for(upstream));
+  const std::string address = rig.resolve("plain.test");
+  const std::string request = "GET / HTTP/1.1\r\nHost: plain.test\r\nContent-Length: 0\r\n\r\n";
+  size_t sent = 0;
+  const std::string chunk(1 << 20, 'x');
+  rig.net.run([&] {
+    Client client(address, 80);
+    if (!client.connected()) return;
+    client.send(request);
+    // The gateway used to read and drop all of it, uncounted and without end.
+    for (int i = 0; i < 64; ++i) {
+      const size_t n = client.send(chunk);
+      sent += n;
+      if (n < chunk.size()) break;
+    }
+  });
+  CHECK(sent < 64 * chunk.size());
+  REQUIRE(upstream.requests().size() == 1);
+  CHECK(upstream.requests()[0].find("xxxx") == std::string::npos);
+  CHECK(rig.attachment->finish().usage.bytes_sent == upstream.requests()[0].size());
 }
 
 TEST_CASE("a Host that is not the destination is refused with 403 and no secret", "[root]") {
@@ -356,6 +402,25 @@ TEST_CASE("the run's byte limit closes its connections and is reported once", "[
         std::vector<Blocked>{{"plain.test:80", "the run's limit of 10000 bytes is reached"}});
 }
 
+TEST_CASE("a flood of refused names cannot hide a refused connection; the rest is counted",
+          "[root]") {
+  if (!can_make_namespaces()) return;
+  Upstream upstream("127.0.0.5");
+  Rig rig(api_egress(), config_for(upstream));
+  for (int i = 0; i < 700; ++i) rig.resolve("n" + std::to_string(i) + ".evil.test");
+  rig.exchange("93.184.216.34", 80, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(rig.blocked("93.184.216.34:80", ""));
+  for (int i = 0; i < 600; ++i) {
+    rig.exchange("10.200." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1), 80, "x");
+  }
+  const Report report = rig.attachment->finish();
+  // 512 names and 512 connections listed; 188 names and 89 connections counted.
+  REQUIRE(report.blocked.size() == kMaxBlockedReported + 1);
+  CHECK(report.blocked.back() ==
+        Blocked{"refusals not listed", "277 more refused attempts, past the list's cap of 1024"});
+  CHECK(report.usage.refused == 601);
+}
+
 TEST_CASE("finish closes the listeners and returns the counts", "[root]") {
   if (!can_make_namespaces()) return;
   Upstream upstream("127.0.0.5");
@@ -420,6 +485,63 @@ TEST_CASE("a hostile sandbox's slow and silent clients do not delay another sand
   CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
   CHECK(took < 1s);
   CHECK(hostile.attachment->finish().usage.refused >= 300 - kMaxOpenConnections);
+}
+
+TEST_CASE("names that never resolve hold their own sandbox's lookups, not another's", "[root]") {
+  if (!can_make_namespaces()) return;
+  // Lookups of *.slow.test hang until the test ends, as names whose servers never answer do
+  // (getaddrinfo cannot be interrupted); the others find nothing at once.
+  struct Hang {
+    std::mutex mutex;
+    std::condition_variable wake;
+    bool released = false;
+  };
+  auto hang = std::make_shared<Hang>();
+  GatewayConfig config;
+  config.connect_timeout = 3s;
+  config.lookup = [hang](const std::string& name) -> std::vector<std::string> {
+    if (name.ends_with(".slow.test")) {
+      std::unique_lock lock(hang->mutex);
+      hang->wake.wait(lock, [&] { return hang->released; });
+    }
+    return {};
+  };
+  policies::Egress egress;
+  egress.allow.push_back({"*.slow.test", std::nullopt, {80}, "names that never answer"});
+  egress.allow.push_back({"fast.test", std::nullopt, {80}, "a name that answers"});
+  Rig other(egress, std::move(config));
+  Rig first_hostile(egress, other);
+  Rig second_hostile(egress, other);
+  struct Release {  // before the gateway's end, which waits for the lookups running
+    std::shared_ptr<Hang> hang;
+    ~Release() {
+      {
+        std::lock_guard lock(hang->mutex);
+        hang->released = true;
+      }
+      hang->wake.notify_all();
+    }
+  } release{hang};
+  // Each hostile sandbox runs as many lookups as it may (kMaxResolvingPerAttachment): together,
+  // as many as the gateway starts with threads (kResolverThreads).
+  std::vector<std::unique_ptr<Client>> stuck;
+  int n = 0;
+  for (Rig* hostile : {&first_hostile, &second_hostile}) {
+    for (int i = 0; i < 2; ++i, ++n) {
+      const std::string name = "n" + std::to_string(n) + ".slow.test";
+      const std::string address = hostile->resolve(name);
+      hostile->net.run([&] {
+        stuck.push_back(std::make_unique<Client>(address, 80));
+        stuck.back()->send("GET / HTTP/1.1\r\nHost: " + name + "\r\n\r\n");
+      });
+    }
+  }
+  std::this_thread::sleep_for(200ms);
+  const std::string response =
+      other.exchange(other.resolve("fast.test"), 80, "GET / HTTP/1.1\r\nHost: fast.test\r\n\r\n");
+  // Not "timed out resolving": its lookup ran on a thread of its own, and found nothing.
+  CHECK(response.rfind("HTTP/1.1 502", 0) == 0);
+  CHECK(response.find("cannot resolve fast.test") != std::string::npos);
 }
 
 TEST_CASE("garbage on every kind of connection is refused and the gateway still serves", "[root]") {

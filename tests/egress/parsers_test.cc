@@ -153,7 +153,7 @@ TEST_CASE("the ClientHello scanner survives garbage") {
 TEST_CASE("an HTTP head is recognised, parsed strictly and rewritten") {
   CHECK(classify_stream("GE") == StreamKind::need_more);
   CHECK(classify_stream("GET /") == StreamKind::http);
-  CHECK(classify_stream("SSH-2.0") == StreamKind::opaque);
+  CHECK(classify_stream("SSH-2.0-OpenSSH_9.2p1 Debian\r\n") == StreamKind::opaque);
   const std::string text =
       "GET http://api.test/v1?q=1 HTTP/1.1\r\nHost: api.test\r\nConnection: keep-alive, X-Drop\r\n"
       "X-Drop: 1\r\nProxy-Authorization: Basic eA==\r\nAuthorization: mine\r\nAccept: */*\r\n\r\n";
@@ -291,7 +291,7 @@ TEST_CASE("a special address needs a rule within its range: 0.0.0.0/0 is not the
   egress.allow.push_back({"", policies::Cidr::parse("0.0.0.0/0"), {80}, "the internet"});
   egress.allow.push_back({"", policies::Cidr::parse("10.1.2.0/24"), {80}, "one private net"});
   auto allowed = [&](const char* text) {
-    return special_address_allowed(egress, *policies::Cidr::parse(text));
+    return special_address_allowed(egress, *policies::Cidr::parse(text), 80);
   };
   CHECK(allowed("93.184.216.34"));
   CHECK(allowed("10.1.2.3"));
@@ -301,10 +301,35 @@ TEST_CASE("a special address needs a rule within its range: 0.0.0.0/0 is not the
   CHECK_FALSE(allowed("::ffff:127.0.0.1"));
 }
 
+TEST_CASE("a private range's rule opens only its own ports, whatever name led there") {
+  policies::Egress egress;
+  egress.allow.push_back({"*.x.test", std::nullopt, {80}, "the web"});
+  egress.allow.push_back({"", policies::Cidr::parse("10.1.2.0/24"), {5432}, "the database"});
+  const policies::Cidr database = *policies::Cidr::parse("10.1.2.3");
+  // A name under *.x.test resolving into the database's range is judged on its port.
+  CHECK(upstream_refusal(egress, database, 80, false) == "private");
+  CHECK_FALSE(upstream_refusal(egress, database, 5432, false));
+  CHECK(check_name(egress, "db.x.test", 80).allowed());
+}
+
 TEST_CASE("what a server may read as a request goes to the strict parser") {
   CHECK(classify_stream("\r\nGET / HTTP/1.1\r\n") == StreamKind::http);
   CHECK(classify_stream("\nGET") == StreamKind::http);
   CHECK(classify_stream("get / HTTP/1.1") == StreamKind::http);
+  // Methods servers take that are not all letters (nginx: M-SEARCH; Go, Apache: any token), or
+  // longer than common ones, or followed by a tab.
+  CHECK(classify_stream("M-SEARCH / HTTP/1.1\r\n") == StreamKind::http);
+  CHECK(classify_stream("M-SEARCH / HTTP/1.1") == StreamKind::need_more);
+  CHECK(classify_stream("X_1 * http/1.1\n") == StreamKind::http);
+  CHECK(classify_stream("ABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\n") == StreamKind::http);
+  CHECK(classify_stream("GET\t/ HTTP/1.1\r\n") == StreamKind::http);
+  CHECK_FALSE(parse_request_head("M-SEARCH\t/ HTTP/1.1\r\nHost: a.test\r\n\r\n"));
+  // Other protocols' first lines still pass; a token that never ends is refused at the cap.
+  CHECK(classify_stream("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n") == StreamKind::opaque);
+  CHECK(classify_stream("*1\r\n$4\r\nPING\r\n") == StreamKind::opaque);
+  CHECK(classify_stream("\x16\x03\x01") == StreamKind::opaque);
+  CHECK(classify_stream(std::string(kMaxRequestHeadBytes, 'A')) == StreamKind::http);
+  CHECK(classify_stream("X-1 " + std::string(kMaxRequestHeadBytes, 'a')) == StreamKind::http);
   CHECK_FALSE(parse_request_head("\r\nGET / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
   // Connection cannot name the framing away: the upstream must see the length the gateway used.
   const std::string text =

@@ -157,13 +157,14 @@ Client::Client(const std::string& address, uint16_t port)
   if (!connected_) connect_errno_ = errno;
 }
 
-void Client::send(const std::string& data) {
+size_t Client::send(const std::string& data) {
   size_t sent = 0;
   while (sent < data.size()) {
     const ssize_t n = ::send(fd_.get(), data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return;
+    if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
+  return sent;
 }
 
 void Client::shut_write() {

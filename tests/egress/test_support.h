@@ -54,7 +54,7 @@ class Client {
   Client(const std::string& address, uint16_t port);
   bool connected() const { return connected_; }
   int connect_errno() const { return connect_errno_; }
-  void send(const std::string& data);
+  size_t send(const std::string& data);  // how much went before an error or the 5 s timeout
   void shut_write();
   // Reads until text has arrived (true) or the peer closes or 5 s pass (false).
   bool read_until(const std::string& text);
