@@ -101,6 +101,12 @@ egress::Report GatewayLink::take() {
   report.usage.bytes_sent = now.bytes_sent - taken_.bytes_sent;
   report.usage.bytes_received = now.bytes_received - taken_.bytes_received;
   report.usage.dns_queries = now.dns_queries - taken_.dns_queries;
+  report.usage.unlisted = now.unlisted - taken_.unlisted;
+  // The attachment lists the count when it ends; an execution in a long-lived sandbox gets
+  // its own part of it now.
+  if (report.usage.unlisted > 0) {
+    report.blocked.push_back(egress::unlisted_refusals(report.usage.unlisted));
+  }
   taken_ = now;
   return report;
 }

@@ -199,7 +199,7 @@ bool AttachmentState::read_one_refusal() {
   if (reported_.size() >= kMaxBlockedReported) {  // only counted from now on
     std::lock_guard lock(counts_mutex_);
     if (tcp) ++usage_.refused;
-    ++unlisted_;
+    ++usage_.unlisted;
     return true;
   }
   std::string host = refusal->address;
@@ -281,7 +281,7 @@ void AttachmentState::report(Blocked blocked, Listing listing) {
   if (full) {
     if (!reported_.contains({blocked.destination, blocked.reason})) {
       std::lock_guard lock(counts_mutex_);
-      ++unlisted_;
+      ++usage_.unlisted;
     }
     return;
   }
@@ -349,14 +349,9 @@ Report AttachmentState::finish() {
     uint64_t unlisted = 0;
     {
       std::lock_guard lock(counts_mutex_);
-      unlisted = unlisted_;
+      unlisted = usage_.unlisted;
     }
-    if (unlisted > 0) {
-      report({"refusals not listed", std::to_string(unlisted) +
-                                         " more refused attempts, past the list's cap of " +
-                                         std::to_string(kMaxBlockedReported)},
-             Listing::notice);
-    }
+    if (unlisted > 0) report(unlisted_refusals(unlisted), Listing::notice);
     finished_ = true;
     ErrorCode ignored;
     for (auto& listener : listeners_) {

@@ -147,7 +147,6 @@ class AttachmentState : public std::enable_shared_from_this<AttachmentState> {
   std::vector<Blocked> blocked_;
   std::set<std::pair<std::string, std::string>> reported_;
   size_t names_reported_ = 0;  // of reported_, DNS names
-  uint64_t unlisted_ = 0;      // refusals the cap left out of blocked_ (under counts_mutex_)
 };
 
 }  // namespace airlock::egress

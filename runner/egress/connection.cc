@@ -154,7 +154,11 @@ void Connection::copy(tcp::socket& from, tcp::socket& to,
       ErrorCode ignored;
       to.shutdown(tcp::socket::shutdown_send, ignored);
       (to_upstream ? self->client_done_ : self->upstream_done_) = true;
-      if ((self->client_done_ || self->client_ignored_) && self->upstream_done_) self->close();
+      if (self->client_done_ && self->upstream_done_) {
+        self->close();
+      } else if (self->client_ignored_ && self->upstream_done_) {
+        self->linger_then_close();
+      }
       return;
     }
     if (ec) {
@@ -173,7 +177,7 @@ void Connection::copy(tcp::socket& from, tcp::socket& to,
         // neither the gateway's thread busy nor, once the upstream is done, the connection.
         if (self->dropped_after_body_ > kMaxDroppedAfterBody) {
           self->client_ignored_ = true;
-          if (self->upstream_done_) self->close();
+          if (self->upstream_done_) self->linger_then_close();
           return;
         }
         self->copy(from, to, buffer, to_upstream);
@@ -243,6 +247,12 @@ void Connection::respond_and_close(std::string response) {
                      self->client_.shutdown(tcp::socket::shutdown_send, ignored_shutdown);
                      self->drain();
                    });
+}
+
+void Connection::linger_then_close() {
+  phase_ = Phase::closing;
+  arm(kLingerAfterResponse, [this] { close(); });
+  drain();
 }
 
 // Reads and drops what the client still sends until it closes (or the linger timer ends it):

@@ -56,6 +56,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void fail(const std::string& text);
   void respond_and_close(std::string response);
   void drain();
+  // The upstream is done with a client no longer read: once the client has read the response
+  // (or the linger ends), close; closing at once, with its bytes unread, would reset it.
+  void linger_then_close();
   void refuse(const std::string& reason, int status);
   void arm(std::chrono::steady_clock::duration after, std::function<void()> on_expiry);
   std::string destination() const;

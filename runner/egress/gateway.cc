@@ -57,6 +57,12 @@ std::optional<PinnedAddress> parse_pinned_address(std::string_view value) {
   return PinnedAddress{authority->host, authority->port};
 }
 
+Blocked unlisted_refusals(uint64_t count) {
+  return {"refusals not listed", std::to_string(count) +
+                                     " more refused attempts, past the list's cap of " +
+                                     std::to_string(kMaxBlockedReported)};
+}
+
 void Gateway::Core::lookup_starting() {
   ++lookups_running;
   if (lookups_running > kResolverThreads + more_resolvers.size() &&

@@ -68,6 +68,7 @@ struct Usage {
   uint64_t bytes_sent = 0;      // sandbox -> upstream
   uint64_t bytes_received = 0;  // upstream -> sandbox
   uint32_t dns_queries = 0;     // well-formed queries answered
+  uint64_t unlisted = 0;        // refusals the list's cap left out of Report::blocked
 };
 
 // What the gateway did for one sandbox. blocked holds each distinct refusal once (at most
@@ -79,6 +80,8 @@ struct Report {
 };
 
 inline constexpr size_t kMaxBlockedReported = 1024;
+// The entry that stands for `count` refusals the list's cap left out.
+Blocked unlisted_refusals(uint64_t count);
 // Connections of one attachment open at once; more are accepted and closed at once (refused), so
 // one sandbox cannot hold the gateway's descriptors.
 inline constexpr size_t kMaxOpenConnections = 256;

@@ -67,18 +67,25 @@ StreamKind classify_stream(std::string_view stream) {
   for (; end < stream.size() && is_tchar(stream[end]); ++end) {
     letters = letters && is_letter(stream[end]);
   }
-  // Undecided until the method ends, but no further than a head may reach: the strict parser
-  // refuses what is still undecided there.
+  // Undecided until the method (or its line) ends, but no further than kMaxUndecidedBytes:
+  // what is still undecided there goes to the strict parser (which reads on incrementally), so
+  // that a client sending a byte at a time costs this scan little.
   const StreamKind undecided =
-      stream.size() >= kMaxRequestHeadBytes ? StreamKind::http : StreamKind::need_more;
+      stream.size() >= kMaxUndecidedBytes ? StreamKind::http : StreamKind::need_more;
   if (end == stream.size()) return undecided;
   // Servers that are lenient take more than SP between the request line's parts (RFC 9112, 3).
   if (end == 0 || std::string_view(" \t\v\f").find(stream[end]) == std::string_view::npos) {
     return StreamKind::opaque;
   }
   if (letters) return StreamKind::http;
-  const size_t line_end = stream.find('\n', end);
-  if (line_end == std::string_view::npos) return undecided;
+  // A control byte (git's "0033git-upload-pack /x.git\0host=...") is in no request line: no
+  // server reads one as a request, and such clients send no line end before they wait.
+  size_t line_end = end;
+  for (; line_end < stream.size() && stream[line_end] != '\n'; ++line_end) {
+    const auto byte = static_cast<unsigned char>(stream[line_end]);
+    if ((byte < 0x20 && byte != '\t' && byte != '\r') || byte == 0x7f) return StreamKind::opaque;
+  }
+  if (line_end == stream.size()) return undecided;
   return contains_ignoring_case(stream.substr(end, line_end - end), "http/") ? StreamKind::http
                                                                              : StreamKind::opaque;
 }

@@ -14,6 +14,8 @@ namespace airlock::egress {
 
 // The longest request head the gateway reads before refusing it (431).
 inline constexpr size_t kMaxRequestHeadBytes = 64 * 1024;
+// How much of a stream classify_stream reads before it takes what is still undecided as HTTP.
+inline constexpr size_t kMaxUndecidedBytes = 2048;
 
 enum class StreamKind { need_more, http, opaque };
 

@@ -328,8 +328,11 @@ TEST_CASE("what a server may read as a request goes to the strict parser") {
   CHECK(classify_stream("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n") == StreamKind::opaque);
   CHECK(classify_stream("*1\r\n$4\r\nPING\r\n") == StreamKind::opaque);
   CHECK(classify_stream("\x16\x03\x01") == StreamKind::opaque);
-  CHECK(classify_stream(std::string(kMaxRequestHeadBytes, 'A')) == StreamKind::http);
-  CHECK(classify_stream("X-1 " + std::string(kMaxRequestHeadBytes, 'a')) == StreamKind::http);
+  CHECK(classify_stream(std::string("0033git-upload-pack /x.git\0host=h\0", 34)) ==
+        StreamKind::opaque);
+  CHECK(classify_stream(std::string(kMaxUndecidedBytes - 1, 'A')) == StreamKind::need_more);
+  CHECK(classify_stream(std::string(kMaxUndecidedBytes, 'A')) == StreamKind::http);
+  CHECK(classify_stream("X-1 " + std::string(kMaxUndecidedBytes, 'a')) == StreamKind::http);
   CHECK_FALSE(parse_request_head("\r\nGET / HTTP/1.1\r\nHost: a.test\r\n\r\n"));
   // Connection cannot name the framing away: the upstream must see the length the gateway used.
   const std::string text =
