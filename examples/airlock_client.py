@@ -170,7 +170,9 @@ class AirlockClient:
         return self._call("POST", "/v1/sessions", body)
 
     def run_in(self, session_id, code, **options):
-        """Runs code in the session's interpreter; the same result as run()."""
+        """Runs code in the session's interpreter; the same result as run(). Of limits, only
+        wall_time and cpu_time apply (the session's sandbox keeps its policy's memory and
+        processes: the service refuses those with a 400)."""
         body = self.request_body("", code, **options)
         del body["runtime"]  # the session's own
         return self._call("POST", f"/v1/sessions/{_quoted(session_id)}/executions", body)

@@ -72,6 +72,13 @@ std::chrono::milliseconds SessionManager::cpu_budget(const SessionState& state) 
   return std::min(state.max_lifetime, settings_.cpu_time_budget);
 }
 
+bool SessionManager::budget_spent(std::chrono::milliseconds spent,
+                                  const SessionState& state) const {
+  // What is left after the monitor ended an interpreter at the budget is a rounding (usage is
+  // counted in whole milliseconds): too little to start another, which would die starting.
+  return spent + kLeastCpuForInterpreter >= cpu_budget(state);
+}
+
 sandbox::Spec SessionManager::spec_for(const SessionState& state) const {
   sandbox::Spec spec =
       driver_spec(*state.policy, runtimes_.at(state.runtime),
@@ -221,7 +228,7 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
         state.cpu_spent += state.interpreter->cpu_used();
         state.interpreter.reset();
       }
-      if (state.cpu_spent >= cpu_budget(state)) {
+      if (budget_spent(state.cpu_spent, state)) {
         return execution.fail(
             "session setup",
             {"the session has used its CPU budget (" + sandbox::format_duration(cpu_budget(state)) +
@@ -252,10 +259,14 @@ RunResult SessionManager::execute(SessionLease& lease, const RunRequest& request
     const std::string why = closed ? "the session was closed or expired"
                                    : std::string(sandbox::to_string(result.outcome.status));
     state.lost_because = "the interpreter was ended by execution " + result.id + " (" + why + ")";
+    const bool spent = budget_spent(state.cpu_spent + interpreter->cpu_used(), state);
     result.outcome.reason +=
-        closed ? "; the session is gone"
-               : "; the interpreter was stopped and its state is lost (files in the working "
-                 "directory are kept); the next execution starts a fresh interpreter";
+        closed  ? "; the session is gone"
+        : spent ? "; the interpreter was stopped: the session has used its CPU budget, so no "
+                  "fresh interpreter can start (files in the working directory can still be "
+                  "read)"
+                : "; the interpreter was stopped and its state is lost (files in the working "
+                  "directory are kept); the next execution starts a fresh interpreter";
   }
   result.files =
       collect_output_files(state.workspace->path(), request.output_globs, request.max_file_bytes);

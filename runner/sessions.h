@@ -80,6 +80,9 @@ struct SessionFileList {
   bool truncated = false;
 };
 
+// Less CPU than this left of a session's budget cannot start an interpreter worth starting.
+inline constexpr std::chrono::milliseconds kLeastCpuForInterpreter{100};
+
 class SessionManager {
  public:
   SessionManager(sandbox::Sandbox& sandbox, const RuntimeTable& runtimes, SessionSettings settings);
@@ -133,8 +136,10 @@ class SessionManager {
   // registry_.touch() for what runs in the session.
   std::shared_ptr<SessionState> touch(const std::string& id, const std::string& owner);
   sandbox::Spec spec_for(const SessionState& state) const;
-  // The CPU a session may use over its life, across the interpreters it starts.
+  // The CPU a session may use over its life, across the interpreters it starts; spent when
+  // less than kLeastCpuForInterpreter of it is left.
   std::chrono::milliseconds cpu_budget(const SessionState& state) const;
+  bool budget_spent(std::chrono::milliseconds spent, const SessionState& state) const;
 
   sandbox::Sandbox& sandbox_;
   RuntimeTable runtimes_;
