@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 #include "api/event_stream.h"
@@ -60,6 +62,10 @@ ExecutionService::Submitted ExecutionService::submit(Job job,
     rejection = Rejection::shutting_down;
   } else if (queue_.size() + running_ >= options_.max_concurrent + options_.max_queued) {
     rejection = Rejection::queue_full;
+  } else if (std::count_if(live_.begin(), live_.end(), [&](const auto& live) {
+               return live.second->job.owner == entry->job.owner;
+             }) >= static_cast<std::ptrdiff_t>(key_share_limit())) {
+    rejection = Rejection::key_share;
   } else if (auto fd = sandbox::make_eventfd(); !fd) {
     log_.error("cannot create a cancel eventfd", {{"error", fd.error().message()}});
     rejection = Rejection::no_resources;
@@ -69,6 +75,7 @@ ExecutionService::Submitted ExecutionService::submit(Job job,
   if (rejection) {
     lock.unlock();
     metrics_.rejected(*rejection == Rejection::queue_full      ? "queue_full"
+                      : *rejection == Rejection::key_share     ? "key_share"
                       : *rejection == Rejection::shutting_down ? "shutting_down"
                                                                : "no_resources");
     return {"", rejection};
@@ -171,6 +178,10 @@ size_t ExecutionService::in_flight() const {
   return running_;
 }
 
+size_t ExecutionService::key_share_limit() const {
+  return options_.max_concurrent + options_.max_queued - options_.max_queued / 4;
+}
+
 size_t ExecutionService::queued() const {
   std::lock_guard lock(mutex_);
   return queue_.size();
@@ -186,10 +197,23 @@ void ExecutionService::work() {
     std::unique_lock lock(mutex_);
     work_ready_.wait(lock, [this] { return workers_stop_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and nothing left
-    std::shared_ptr<Entry> entry = queue_.front();
-    queue_.pop_front();
+    // The first queued execution of the key with the fewest running: a key that queued many
+    // does not make every other key wait behind all of them.
+    auto next = queue_.begin();
+    size_t fewest = SIZE_MAX;
+    for (auto it = queue_.begin(); it != queue_.end() && fewest > 0; ++it) {
+      const auto running = running_by_owner_.find((*it)->job.owner);
+      const size_t count = running == running_by_owner_.end() ? 0 : running->second;
+      if (count < fewest) {
+        fewest = count;
+        next = it;
+      }
+    }
+    std::shared_ptr<Entry> entry = *next;
+    queue_.erase(next);
     entry->running = true;
     ++running_;
+    ++running_by_owner_[entry->job.owner];
     update_gauges();
     lock.unlock();
 
@@ -197,6 +221,9 @@ void ExecutionService::work() {
 
     lock.lock();
     --running_;
+    if (auto owner = running_by_owner_.find(entry->job.owner); --owner->second == 0) {
+      running_by_owner_.erase(owner);
+    }
     update_gauges();
     lock.unlock();
     work_done_.notify_all();

@@ -67,7 +67,8 @@ using AuditHook = std::function<void(const std::string& execution_id, const Job&
 
 class ExecutionService {
  public:
-  enum class Rejection { queue_full, shutting_down, no_resources };
+  // key_share: the submitting key already holds all the places one key may (key_share_limit).
+  enum class Rejection { queue_full, key_share, shutting_down, no_resources };
   enum class CancelOutcome { cancelled, already_finished, not_found };
 
   ExecutionService(Executor& executor, ServiceOptions options, Metrics& metrics, Logger& log,
@@ -108,6 +109,9 @@ class ExecutionService {
   bool accepting() const;
   size_t in_flight() const;
   size_t queued() const;
+  // The most places (running and queued) one key may hold: all of them but a quarter of the
+  // queue, which stays for other keys, so that one key cannot have every other refused.
+  size_t key_share_limit() const;
 
  private:
   struct Entry;
@@ -132,6 +136,7 @@ class ExecutionService {
   std::deque<std::shared_ptr<Entry>> queue_;
   std::unordered_map<std::string, std::shared_ptr<Entry>> live_;  // queued and running
   size_t running_ = 0;
+  std::unordered_map<std::string, size_t> running_by_owner_;  // keys with executions running
   bool accepting_ = true;
   bool workers_stop_ = false;
   bool grace_ended_ = false;

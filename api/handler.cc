@@ -175,6 +175,15 @@ std::variant<std::string, HttpResponse> Api::start(
       code = "queue_full";
       message = "all execution slots and the queue are full; retry after " + retry_after + " s";
       break;
+    case ExecutionService::Rejection::key_share:
+      status = 429;
+      code = "key_share_full";
+      message = "this API key already holds " +
+                std::to_string(context_.executions.key_share_limit()) +
+                " executions (running and queued), the most one key may; the other places are "
+                "kept for other keys. Retry after " +
+                retry_after + " s, or once one of yours has finished";
+      break;
     case ExecutionService::Rejection::shutting_down:
       // Behind a balancer another replica takes it; a lone service is going away.
       code = "shutting_down";

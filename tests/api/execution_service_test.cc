@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 #include "fakes.h"
@@ -90,6 +91,44 @@ TEST_CASE("beyond the slots and the queue, submissions are refused") {
   f.executor.release();
   CHECK(running->wait().back().exit().result().status() == "ok");
   CHECK(queued->wait().back().exit().result().status() == "ok");
+}
+
+TEST_CASE(
+    "one key cannot take every place, and the next to run is of the key with fewest running") {
+  Fixture f({2, 8, 8});
+  CHECK(f.service.key_share_limit() == 2 + 8 - 2);  // a quarter of the queue stays for others
+  auto first = std::make_shared<CollectingObserver>();
+  REQUIRE_FALSE(f.service.submit(f.job("wait"), first).rejection);
+  const auto stopped = f.service.submit(f.job("wait"), std::make_shared<CollectingObserver>());
+  f.executor.wait_started(2);
+  std::vector<std::string> queued;
+  std::vector<std::shared_ptr<CollectingObserver>> observers;
+  for (int i = 0; i < 6; ++i) {
+    observers.push_back(std::make_shared<CollectingObserver>());
+    const auto submitted = f.service.submit(f.job("out a"), observers.back());
+    REQUIRE_FALSE(submitted.rejection);
+    queued.push_back(submitted.id + " by alice");
+  }
+  // Her ninth is refused although two places are free: they are kept for other keys.
+  const auto refused = f.service.submit(f.job("out a"), std::make_shared<CollectingObserver>());
+  REQUIRE(refused.rejection);
+  CHECK(*refused.rejection == ExecutionService::Rejection::key_share);
+  CHECK(f.metrics.render().find("airlock_executions_rejected_total{reason=\"key_share\"} 1") !=
+        std::string::npos);
+  auto bob = std::make_shared<CollectingObserver>();
+  const auto bobs = f.service.submit(f.job("out b", "bob"), bob);
+  REQUIRE_FALSE(bobs.rejection);
+  // A worker frees: bob, with nothing running, goes before alice's six queued.
+  CHECK(f.service.cancel(stopped.id, "alice") == ExecutionService::CancelOutcome::cancelled);
+  CHECK(bob->wait().back().exit().result().status() == "ok");
+  f.executor.release();
+  for (auto& observer : observers) observer->wait();
+  first->wait();
+  std::lock_guard lock(f.audit_mutex);
+  const auto position = [&](const std::string& line) {
+    return std::find(f.audited.begin(), f.audited.end(), line) - f.audited.begin();
+  };
+  for (const std::string& line : queued) CHECK(position(bobs.id + " by bob") < position(line));
 }
 
 TEST_CASE("cancelling a running execution reaches the runner through its eventfd") {
